@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Everything the project checks: ruff, mypy (strict), pytest on SQLite and PostgreSQL.
+
+PostgreSQL tests run when a server answers on 127.0.0.1:5432 (or LINKAGE_TEST_POSTGRES_URL is
+set). With CI=true an unreachable PostgreSQL is a failure, not a silent skip.
+Extra arguments go to pytest: `python scripts/check.py -k identifiers`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("LINKAGE_TEST_POSTGRES_URL")
+    if url:
+        return url
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            return DEFAULT_PG
+    except OSError:
+        return None
+
+
+def run(*cmd: str, env: dict[str, str] | None = None) -> int:
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def main() -> int:
+    env = dict(os.environ)
+    url = postgres_url()
+    if url:
+        env["LINKAGE_TEST_POSTGRES_URL"] = url
+    elif os.environ.get("CI", "").lower() == "true":
+        print("check: PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true", file=sys.stderr)
+        return 1
+    else:
+        print("check: PostgreSQL not reachable: running the SQLite tests only", file=sys.stderr)
+    failed = 0
+    failed |= run(str(BIN / "ruff"), "check", "src", "tests", "bench", "scripts", "migrations")
+    failed |= run(
+        str(BIN / "ruff"), "format", "--check", "src", "tests", "bench", "scripts", "migrations"
+    )
+    failed |= run(str(BIN / "mypy"))
+    failed |= run(str(BIN / "python"), "-m", "pytest", *sys.argv[1:], env=env)
+    print("check: " + ("FAILED" if failed else "all green"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The application factory: routers, middleware, error handlers and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from linkage_hub import __version__, health
+from linkage_hub.db import Database
+from linkage_hub.errors import install_handlers
+from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
+from linkage_hub.settings import Settings, get_settings
+
+DESCRIPTION = """
+The five-department staffing linkage hub (机构编制实名制联动管理).
+
+The establishment office (编办), the organization department (组织部), HR (人社局), finance
+(财政局) and audit (审计局) push their staffing records here and pull the shared picture; the
+reconciliation engine compares them and reports every disagreement as a discrepancy with
+evidence, an answerable department and a lifecycle.
+
+Conventions: JSON in UTF-8; dates `YYYY-MM-DD`; times RFC 3339 with zone; periods `YYYY-MM`;
+money as decimal strings. Errors are RFC 9457 `application/problem+json`; input errors list
+`errors: [{row, field, code, message}]`. Lists are keyset-paginated with `limit` and `cursor`.
+Authenticate with `POST /oauth/token` (client credentials) and send `Authorization: Bearer`.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "auth", "description": "Tokens for departmental systems (OAuth2 client credentials)."},
+    {"name": "datasets", "description": "Push and pull each department's records."},
+    {"name": "persons", "description": "One person across all departments."},
+    {"name": "reconciliation", "description": "Rules and reconciliation runs."},
+    {"name": "discrepancies", "description": "Findings, their evidence and lifecycle."},
+    {"name": "reports", "description": "Reports for auditors: JSON, CSV and XLSX."},
+    {"name": "service", "description": "Health and metrics."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    db = database or Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if database is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="linkage-hub",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.metrics = Metrics()
+    install_handlers(app)
+    app.include_router(health.router)
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,165 @@
+"""The ``linkage-hub`` command.
+
+Every command says what went wrong in one line on stderr and exits non-zero on failure. Domain
+commands (``clients``, ``demo``, ``reconcile``, ...) are registered by their domain's ``cli``
+module, so this file only knows the service-level ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from linkage_hub.settings import Settings, get_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class CommandError(Exception):
+    """A failure to report in one line (exit code 1)."""
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from linkage_hub.db import Database
+    from linkage_hub.migrations import pending, upgrade
+
+    db = Database(settings)
+    try:
+        if settings.is_embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            upgrade(settings)
+        elif pending(settings, db.engine):
+            raise CommandError(
+                "the database schema is not at the newest migration: run `linkage-hub migrate`"
+            )
+        if args.demo:
+            from linkage_hub.records.demo import load_demo_if_empty
+
+            load_demo_if_empty(settings, db)
+    finally:
+        db.dispose()
+    uvicorn.run(
+        "linkage_hub.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from linkage_hub.migrations import downgrade, upgrade
+
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.downgrade:
+        downgrade(settings, args.downgrade)
+    else:
+        upgrade(settings, args.revision)
+    print(f"migrated {settings.sqlalchemy_url.split('@')[-1]} to {args.downgrade or args.revision}")
+    return 0
+
+
+def openapi_document(settings: Settings) -> str:
+    from linkage_hub.app import create_app
+    from linkage_hub.db import Database
+
+    settings = settings.model_copy(update={"database_url": "sqlite://"})
+    db = Database(settings)
+    try:
+        doc = create_app(settings, database=db).openapi()
+    finally:
+        db.dispose()
+    return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
+def _openapi(args: argparse.Namespace, settings: Settings) -> int:
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(openapi_document(settings), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkage-hub",
+        description="The five-department staffing linkage hub. Settings come from LINKAGE_* "
+        "environment variables (LINKAGE_DATABASE_URL, LINKAGE_DATA_DIR, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the HTTP service. On the embedded SQLite default the "
+        "schema is migrated first; on PostgreSQL pending migrations stop it.",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--demo", action="store_true", help="load the demo city first when the database is empty"
+    )
+    serve.set_defaults(handler=_serve)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Bring the database schema to the newest migration.",
+    )
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead")
+    migrate.set_defaults(handler=_migrate)
+
+    openapi = sub.add_parser(
+        "openapi",
+        help="write the OpenAPI document",
+        description="Write the OpenAPI document of this version.",
+    )
+    openapi.add_argument("--output", "-o", default="openapi/openapi.json")
+    openapi.set_defaults(handler=_openapi)
+
+    from linkage_hub.auth import cli as auth_cli
+    from linkage_hub.reconciliation import cli as reconciliation_cli
+    from linkage_hub.records import cli as records_cli
+
+    for module in (auth_cli, records_cli, reconciliation_cli):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except CommandError as exc:
+        print(f"linkage-hub {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, not a traceback, for operators and cron mail
+        print(
+            f"linkage-hub {args.command}: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr
+        )
+        return 1
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else "failed"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

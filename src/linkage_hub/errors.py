@@ -1,0 +1,206 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Code raises a :class:`HubError` subclass; one handler renders it. Framework errors (404, 405,
+request validation) and unexpected exceptions are rendered the same way, and a 500 never shows
+anything internal. Input errors carry ``errors: [{row, field, code, message}]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://linkage-hub.invalid/problems/"
+
+
+class FieldError(BaseModel):
+    """One bad field: ``row`` counts from 1 within a batch and is null outside batches."""
+
+    row: int | None = None
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class HubError(Exception):
+    status: int = 500
+    title: str = "Internal Server Error"
+    slug: str = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        if self.errors is not None:
+            body["errors"] = [e.model_dump() for e in self.errors]
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(HubError):
+    status, title, slug = 400, "Bad Request", "bad-request"
+
+
+class Unauthorized(HubError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(HubError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(HubError):
+    status, title, slug = 404, "Not Found", "not-found"
+
+
+class Conflict(HubError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(HubError):
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+
+class PayloadTooLarge(HubError):
+    status, title, slug = 413, "Content Too Large", "too-large"
+
+
+class UnsupportedMediaType(HubError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
+class InvalidInput(HubError):
+    status, title, slug = 422, "Unprocessable Content", "invalid-input"
+
+
+class PreconditionRequired(HubError):
+    status, title, slug = 428, "Precondition Required", "precondition-required"
+
+
+class TooManyRequests(HubError):
+    status, title, slug = 429, "Too Many Requests", "too-many-requests"
+
+
+class ServiceUnavailable(HubError):
+    status, title, slug = 503, "Service Unavailable", "unavailable"
+
+
+_STATUS_CLASSES: dict[int, type[HubError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        InvalidInput,
+        PreconditionRequired,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+
+
+def problem_response(error: HubError, request: Request | None = None) -> JSONResponse:
+    body = error.problem()
+    if request is not None:
+        body.setdefault("instance", request.url.path)
+        rid = getattr(request.state, "request_id", None)
+        if rid:
+            body["request_id"] = rid
+    return JSONResponse(
+        body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
+    )
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+def validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    # The offending input is deliberately not echoed: it may be an ID number.
+    return [
+        FieldError(
+            field=_field_path(err.get("loc", ())),
+            code=str(err.get("type", "invalid")),
+            message=str(err.get("msg", "invalid value")),
+        )
+        for err in exc.errors()
+    ]
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def hub_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HubError)
+        return problem_response(exc, request)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        cls = _STATUS_CLASSES.get(exc.status_code)
+        if cls is None:
+            err: HubError = HubError(None, headers=dict(exc.headers or {}))
+            err.status, err.title, err.slug = exc.status_code, str(exc.detail), "http"
+        else:
+            detail = exc.detail if isinstance(exc.detail, str) and exc.detail != cls.title else None
+            err = cls(detail, headers=dict(exc.headers or {}))
+        return problem_response(err, request)
+
+    async def request_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        err = InvalidInput("The request is not valid; see errors.", errors=validation_errors(exc))
+        return problem_response(err, request)
+
+    app.add_exception_handler(HubError, hub_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, request_validation)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry documenting problem answers of a route in OpenAPI."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": _STATUS_CLASSES[status].title,
+        }
+        for status in statuses
+    }

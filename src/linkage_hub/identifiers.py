@@ -1,0 +1,176 @@
+"""Identifiers: citizen ID numbers (GB 11643), unified social credit codes (GB 32100),
+administrative division codes (GB/T 2260) and names. Validate exactly, normalise, explain.
+
+Every validator raises :class:`IdentifierError` with a short machine ``code`` and an English
+message that never repeats the value (it may be an ID number).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+
+class IdentifierError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- Citizen ID numbers ---------------------------------------------------------------------
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_FULLWIDTH = str.maketrans("０１２３４５６７８９ｘＸ", "0123456789XX")
+
+
+def id_check_char(first17: str) -> str:
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenId:
+    number: str  # normalised 18-character form
+    given: str  # as sent (stripped), e.g. a legacy 15-digit number
+    birth_date: dt.date
+
+    @property
+    def is_male(self) -> bool:
+        return int(self.number[16]) % 2 == 1
+
+
+def _birth_date(digits: str, today: dt.date | None) -> dt.date:
+    try:
+        born = dt.date(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        raise IdentifierError(
+            "birth_date", "the birth date in the ID number is not a real date"
+        ) from None
+    if born > (today or dt.date.today()) or born.year < 1880:
+        raise IdentifierError("birth_date", "the birth date in the ID number is out of range")
+    return born
+
+
+def parse_citizen_id(value: str, *, today: dt.date | None = None) -> CitizenId:
+    """Validate and normalise a citizen ID number.
+
+    Accepts lower-case ``x`` and full-width characters, and upgrades a legacy 15-digit number
+    (``19`` inserted after the address code, check character computed). Unknown address codes
+    are accepted: retired codes stay valid inside old ID numbers.
+    """
+    given = value.strip()
+    text = given.translate(_FULLWIDTH).upper()
+    if len(text) == 15:
+        if not text.isdigit() or not text.isascii():
+            raise IdentifierError("format", "a 15-digit ID number must contain digits only")
+        body = text[:6] + "19" + text[6:]
+        born = _birth_date(body[6:14], today)
+        return CitizenId(body + id_check_char(body), given, born)
+    if len(text) != 18:
+        raise IdentifierError("length", "an ID number has 18 characters (or 15 for legacy ones)")
+    body, check = text[:17], text[17]
+    if not (body.isdigit() and body.isascii()) or check not in "0123456789X":
+        raise IdentifierError("format", "an ID number is 17 digits and a digit or X")
+    born = _birth_date(body[6:14], today)
+    if id_check_char(body) != check:
+        raise IdentifierError("checksum", "the ID number's check character is wrong")
+    return CitizenId(text, given, born)
+
+
+def normalise_citizen_id(value: str, *, today: dt.date | None = None) -> str:
+    return parse_citizen_id(value, today=today).number
+
+
+def mask_citizen_id(number: str) -> str:
+    """``230102199001011234`` → ``2301**********1234``: enough to recognise, not to identify."""
+    if len(number) <= 8:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+# --- Unified social credit codes --------------------------------------------------------------
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUES = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc_check_char(first17: str) -> str:
+    total = sum(_USCC_VALUES[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def normalise_unit_code(value: str) -> str:
+    """Validate a unified social credit code; returns it upper-cased and stripped."""
+    text = value.strip().translate(_FULLWIDTH).upper()
+    if len(text) != 18:
+        raise IdentifierError("length", "a unified social credit code has 18 characters")
+    bad = [c for c in text if c not in _USCC_VALUES]
+    if bad:
+        raise IdentifierError(
+            "format", "a unified social credit code uses 0-9 and A-Y without I, O, S, V and Z"
+        )
+    if uscc_check_char(text[:17]) != text[17]:
+        raise IdentifierError("checksum", "the unit code's check character is wrong")
+    if not text[2:8].isdigit():
+        raise IdentifierError("format", "characters 3-8 of a unit code are a region code")
+    return text
+
+
+def unit_code_region(code: str) -> str:
+    """The registering region embedded in a unit code (characters 3-8)."""
+    return code[2:8]
+
+
+# --- Administrative division codes ------------------------------------------------------------
+
+_REGION = re.compile(r"^[1-9]\d{5}$")
+
+
+def normalise_region(value: str) -> str:
+    """Validate a six-digit division code: province ``xx0000``, city ``xxxx00`` or county."""
+    text = value.strip()
+    if not _REGION.match(text):
+        raise IdentifierError("format", "a region is a six-digit administrative division code")
+    if text[2:4] == "00" and text[4:6] != "00":
+        raise IdentifierError("format", "a region code cannot have a county without a city")
+    return text
+
+
+def region_prefix(region: str) -> str:
+    """The code prefix that every region inside ``region`` shares: ``230100`` → ``2301``."""
+    if region.endswith("0000"):
+        return region[:2]
+    if region.endswith("00"):
+        return region[:4]
+    return region
+
+
+def region_contains(outer: str, inner: str) -> bool:
+    """Province ⊃ city ⊃ county, by the code: ``region_contains("230100", "230102")``."""
+    return inner.startswith(region_prefix(outer))
+
+
+def region_level(region: str) -> str:
+    if region.endswith("0000"):
+        return "province"
+    if region.endswith("00"):
+        return "city"
+    return "county"
+
+
+# --- Names ------------------------------------------------------------------------------------
+
+_MIDDLE_DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "‧": "·", "∙": "·", "⋅": "·"})
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_name(value: str) -> str:
+    """NFKC, strip all white space (ideographic included), unify middle dots to U+00B7."""
+    text = unicodedata.normalize("NFKC", value)
+    text = _SPACE.sub("", text)
+    return text.translate(_MIDDLE_DOTS)

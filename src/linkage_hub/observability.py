@@ -1,0 +1,187 @@
+"""Request ids, Prometheus metrics and one structured log line per request.
+
+A pure ASGI middleware (no per-request task switching). The route *template* is logged and
+counted, never the concrete path: paths may carry ID numbers and would explode label sets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("linkage_hub.access")
+error_log = logging.getLogger("linkage_hub.errors")
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Metrics:
+    """The hub's metrics, in a registry of their own so several apps can live in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "linkage_http_requests",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "linkage_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.in_flight = Gauge(
+            "linkage_http_requests_in_flight", "Requests being served", registry=self.registry
+        )
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "<unmatched>"
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started_response = False
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Rendered here, inside the request id and metrics, rather than by Starlette's
+            # outermost error middleware, which would bypass both.
+            error_log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+            if started_response:
+                raise
+            await _send_internal_error(send_with_id, request_id, scope.get("path", ""))
+        finally:
+            self.metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            state = scope.get("state", {})
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client_id": state.get("client_id"),
+                },
+            )
+
+
+async def _send_internal_error(send: Send, request_id: str, path: str) -> None:
+    body = json.dumps(
+        {
+            "type": "https://linkage-hub.invalid/problems/internal",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "An unexpected error occurred; it has been logged.",
+            "instance": path if len(path) < 200 else None,
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line; ``extra=`` fields become keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        body.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type and the frames, not the message: messages may quote input values.
+            body["error"] = record.exc_info[0].__name__
+            body["trace"] = _frames(record)
+        return json.dumps(body, ensure_ascii=False, default=str)
+
+
+def _frames(record: logging.LogRecord) -> list[str]:
+    assert record.exc_info is not None
+    return [
+        f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(record.exc_info[2])
+    ]
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (test capture swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger("linkage_hub")
+    if any(getattr(h, "_linkage", False) for h in root.handlers):
+        root.setLevel(level)
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    handler._linkage = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False

@@ -1,0 +1,7 @@
+"""Every table of the hub, for Alembic and the tests: importing this module registers them all."""
+
+from linkage_hub.db import Base
+from linkage_hub.records import models as records_models
+from linkage_hub.registry import models as registry_models
+
+__all__ = ["Base", "records_models", "registry_models"]

@@ -1,0 +1,89 @@
+"""Settings, read once from ``LINKAGE_``-prefixed environment variables.
+
+Without ``LINKAGE_DATABASE_URL`` the hub keeps an embedded SQLite file (``linkage-hub.db``) in
+``LINKAGE_DATA_DIR`` (default: the working directory). Generated keys live beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINKAGE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db.",
+    )
+    data_dir: Path = Field(
+        default_factory=Path.cwd, description="Home of the SQLite file and keys."
+    )
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    sqlite_busy_timeout_ms: int = 30_000
+    db_pool_size: int = 10
+
+    # Authentication (issue 3)
+    jwt_issuer: str = "linkage-hub"
+    jwt_audience: str = "linkage-hub-api"
+    token_ttl_seconds: int = Field(default=900, le=900, gt=0)
+    signing_key: str | None = Field(
+        default=None, description="HMAC signing key for tokens; generated beside the DB if unset."
+    )
+    record_key_secret: str | None = Field(
+        default=None, description="Secret behind opaque record keys; generated if unset."
+    )
+
+    # Datasets (issue 4)
+    max_body_bytes: int = 512 * 1024 * 1024
+    max_batch_rows: int = 2_000_000
+    max_error_rows: int = 1_000
+
+    # Reconciliation (issue 5)
+    exit_grace_working_days: int = 10
+    holidays: list[dt.date] = Field(default_factory=list)
+    schedule_cron: str | None = None
+    schedule_regions: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url is None or self.database_url.startswith("sqlite")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'linkage-hub.db'}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where generated keys are kept: beside the SQLite file, or the data dir."""
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.removeprefix("sqlite:///")).resolve().parent
+        return self.data_dir
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.zone).date()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,63 @@
+"""Columns every dataset table shares: each row is one version of one record.
+
+- ``record_key`` is opaque and stable across versions: a keyed hash of the dataset and the
+  natural key. It never contains an ID number.
+- ``closed_at IS NULL`` marks the current version. A new version closes the previous one
+  (``closed_at`` = its ``recorded_at``); a delete or a snapshot closes the current version
+  without a successor.
+- ``region`` is the record's region: its unit's region in the registry, else the region
+  embedded in the unit code. Region filters are code ranges (see ``region_bounds``), so a plain
+  B-tree index serves province, city and county alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+CURRENT = text("closed_at IS NULL")
+
+
+class VersionColumns:
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    record_key: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(6))
+    batch_id: Mapped[str] = mapped_column(String(36))
+    client_id: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_batch_id: Mapped[str | None] = mapped_column(String(36))
+
+    @staticmethod
+    def version_indexes(table: str) -> tuple[Index, ...]:
+        return (
+            Index(f"uq_{table}_record_key_version", "record_key", "version", unique=True),
+            Index(
+                f"ix_{table}_current_record_key",
+                "record_key",
+                unique=True,
+                sqlite_where=CURRENT,
+                postgresql_where=CURRENT,
+            ),
+            Index(
+                f"ix_{table}_current_region",
+                "region",
+                sqlite_where=CURRENT,
+                postgresql_where=CURRENT,
+            ),
+            Index(f"ix_{table}_batch_id", "batch_id"),
+        )
+
+
+def region_bounds(region: str) -> tuple[str, str]:
+    """``230100`` → (``230100``, ``230199``): every code inside the region lies in the range."""
+    from linkage_hub.identifiers import region_prefix
+
+    prefix = region_prefix(region)
+    pad = 6 - len(prefix)
+    return prefix + "0" * pad, prefix + "9" * pad

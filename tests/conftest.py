@@ -1,0 +1,174 @@
+"""Test harness: every test that takes ``database`` runs on SQLite and, when
+``LINKAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL too.
+
+Isolation: SQLite tests get a copy of a migrated template file; PostgreSQL tests share one
+migrated database per session (named uniquely, so parallel runs do not collide) and every table
+is truncated after each test. Schemas are built by running the real migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from linkage_hub.app import create_app
+from linkage_hub.db import Database
+from linkage_hub.migrations import upgrade
+from linkage_hub.schema import Base
+from linkage_hub.settings import Settings
+
+PG_URL = os.environ.get("LINKAGE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
+
+
+def make_settings(url: str, data_dir: Path, **overrides: object) -> Settings:
+    return Settings(
+        database_url=url,
+        data_dir=data_dir,
+        signing_key="test-signing-key-" + "x" * 32,
+        record_key_secret="test-record-key-secret",
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+class PostgresServer:
+    """Creates and drops uniquely named databases on the test server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self, prefix: str = "lh_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    if not PG_URL:
+        yield None
+        return
+    server = PostgresServer(PG_URL)
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.db"
+    upgrade(make_settings(f"sqlite:///{path}", folder))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(
+    postgres_server: PostgresServer | None, tmp_path_factory: pytest.TempPathFactory
+) -> str | None:
+    if postgres_server is None:
+        return None
+    url = postgres_server.create()
+    upgrade(make_settings(url, tmp_path_factory.mktemp("pg")))
+    return url
+
+
+def _truncate_all(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(
+    backend: str,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_migrated: str | None,
+) -> Settings:
+    if backend == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copyfile(sqlite_template, path)
+        return make_settings(f"sqlite:///{path}", tmp_path)
+    assert postgres_migrated is not None
+    return make_settings(postgres_migrated, tmp_path)
+
+
+@pytest.fixture
+def database(settings: Settings, backend: str) -> Iterator[Database]:
+    db = Database(settings)
+    yield db
+    if backend == "postgres":
+        _truncate_all(db)
+    db.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path, postgres_server: PostgresServer | None) -> str:
+    """A URL of a database with no schema at all, for migration tests."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    assert postgres_server is not None
+    return postgres_server.create("lh_empty")
+
+
+# --- Acting as a department -----------------------------------------------------------------
+# Tests call ``headers_for(department, region)`` and send the headers it returns. Until real
+# tokens exist (issue 3) this stands in through a dependency override keyed by a test header.
+
+HeadersFor = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def headers_for(app: FastAPI) -> HeadersFor:
+    from linkage_hub.auth.dependencies import get_principal
+    from linkage_hub.auth.principal import Principal
+    from linkage_hub.domain import Department
+
+    def principal_from_header(request: Request) -> Principal:
+        raw = request.headers.get("x-test-principal")
+        if not raw:
+            return get_principal(request)
+        department, region = raw.split(":")
+        return Principal(f"test-{department}-{region}", "test", Department(department), region)
+
+    app.dependency_overrides[get_principal] = principal_from_header
+
+    def make(department: str, region: str = "230100") -> dict[str, str]:
+        return {"X-Test-Principal": f"{department}:{region}"}
+
+    return make
