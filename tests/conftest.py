@@ -155,18 +155,18 @@ HeadersFor = Callable[..., dict[str, str]]
 
 @pytest.fixture
 def headers_for(app: FastAPI) -> HeadersFor:
-    from linkage_hub.auth.dependencies import get_principal
+    from linkage_hub.auth.dependencies import get_principal_or_none
     from linkage_hub.auth.principal import Principal
     from linkage_hub.domain import Department
 
-    def principal_from_header(request: Request) -> Principal:
+    def principal_from_header(request: Request) -> Principal | None:
         raw = request.headers.get("x-test-principal")
         if not raw:
-            return get_principal(request)
+            return get_principal_or_none(request)
         department, region = raw.split(":")
         return Principal(f"test-{department}-{region}", "test", Department(department), region)
 
-    app.dependency_overrides[get_principal] = principal_from_header
+    app.dependency_overrides[get_principal_or_none] = principal_from_header
 
     def make(department: str, region: str = "230100") -> dict[str, str]:
         return {"X-Test-Principal": f"{department}:{region}"}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from linkage_hub import __version__, health
+from linkage_hub.auth.policy import authorize
 from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
     app.state.db = db

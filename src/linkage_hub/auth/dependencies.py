@@ -1,21 +1,19 @@
-"""Authentication dependencies for handlers (placeholder until issue 3 lands).
+"""Token verification (placeholder until issue 3 lands).
 
-Handlers take the caller as ``principal: CurrentPrincipal``; region filters use
-``principal.region_bounds`` inside the SQL ``WHERE`` clause.
+``get_principal_or_none`` returns ``None`` when the request carries no ``Authorization``
+header and raises 401 for a token that does not verify. Handlers never call it directly: they
+take ``principal: CurrentPrincipal`` from :mod:`linkage_hub.auth.policy`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.errors import Unauthorized
 
 
-def get_principal(request: Request) -> Principal:
-    raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
-
-
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+def get_principal_or_none(request: Request) -> Principal | None:
+    if "authorization" not in request.headers:
+        return None
+    raise Unauthorized("The token could not be verified.", headers={"WWW-Authenticate": "Bearer"})
