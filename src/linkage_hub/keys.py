@@ -6,6 +6,8 @@ A secret given in the settings always wins; otherwise it is read from (or writte
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -30,3 +32,25 @@ def load_or_create_secret(settings: Settings, name: str, configured: str | None)
     with os.fdopen(fd, "wb") as handle:
         handle.write(value)
     return value
+
+
+class Keyring:
+    """Keyed hashes that stand in for identifiers in joins and URLs.
+
+    - ``person_key``: HMAC-SHA256 of the normalised 18-character ID number, 32 hex characters.
+      Joins, lookups and uniqueness use it; an unkeyed hash of an ID number would be reversible
+      by enumeration (the space is about 37 bits).
+    - ``record_key``: HMAC of the dataset and the natural key, 32 hex characters; opaque and
+      stable across versions, so URLs and logs never carry an ID number.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._record = load_or_create_secret(settings, "record", settings.record_key_secret)
+        self._person = hashlib.sha256(b"person-key:" + self._record).digest()
+
+    def person_key(self, id_number: str) -> str:
+        return hmac.new(self._person, id_number.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def record_key(self, dataset: str, *natural_key: str) -> str:
+        message = "\x1f".join((dataset, *natural_key)).encode()
+        return hmac.new(self._record, message, hashlib.sha256).hexdigest()[:32]
