@@ -1,0 +1,76 @@
+"""The command line: one-line failures, non-zero exits, migrate and openapi."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from linkage_hub import cli
+from linkage_hub.settings import get_settings
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LINKAGE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+class TestMigrate:
+    def test_migrates_the_embedded_default(
+        self, env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert cli.main(["migrate"]) == 0
+        engine = create_engine(f"sqlite:///{tmp_path / 'linkage-hub.db'}")
+        assert "records_roster" in inspect(engine).get_table_names()
+        engine.dispose()
+        assert "migrated" in capsys.readouterr().out
+
+    def test_unreachable_database_is_one_line_and_non_zero(
+        self, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        env.setenv("LINKAGE_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+        get_settings.cache_clear()
+        assert cli.main(["migrate"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("linkage-hub migrate:") and "\n" not in err
+
+
+class TestServe:
+    def test_refuses_postgres_with_pending_migrations(
+        self,
+        env: pytest.MonkeyPatch,
+        backend: str,
+        empty_database_url: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        if backend != "postgres":
+            pytest.skip("the embedded default migrates itself")
+        env.setenv("LINKAGE_DATABASE_URL", empty_database_url)
+        get_settings.cache_clear()
+        assert cli.main(["serve", "--port", "1"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "run `linkage-hub migrate`" in err and "\n" not in err
+
+
+class TestOpenAPI:
+    def test_writes_the_document(self, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        out = tmp_path / "o.json"
+        assert cli.main(["openapi", "-o", str(out)]) == 0
+        assert json.loads(out.read_text(encoding="utf-8"))["info"]["title"] == "linkage-hub"
+
+
+class TestUsage:
+    def test_help_lists_commands(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["--help"])
+        assert exited.value.code == 0
+        assert "migrate" in capsys.readouterr().out
+
+    def test_unknown_command_is_an_error(self) -> None:
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["frobnicate"])
+        assert exited.value.code == 2
