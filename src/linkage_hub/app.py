@@ -13,6 +13,7 @@ from linkage_hub.auth.policy import authorize
 from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
+from linkage_hub.reports.router import router as reports_router
 from linkage_hub.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -71,5 +72,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = Metrics()
     install_handlers(app)
     app.include_router(health.router)
+    app.include_router(reports_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

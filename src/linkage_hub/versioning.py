@@ -61,3 +61,23 @@ def region_bounds(region: str) -> tuple[str, str]:
     prefix = region_prefix(region)
     pad = 6 - len(prefix)
     return prefix + "0" * pad, prefix + "9" * pad
+
+
+def visible_sql(alias: str, at_param: str | None) -> str:
+    """SQL for "this version is the one the hub held": current, or at the moment ``:at_param``.
+
+    Times are stored in UTC; bind the moment with :func:`utc` and a ``DateTime`` type.
+    """
+    if at_param is None:
+        return f"{alias}.closed_at IS NULL"
+    return (
+        f"({alias}.recorded_at <= :{at_param} AND "
+        f"({alias}.closed_at IS NULL OR {alias}.closed_at > :{at_param}))"
+    )
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """The same instant in UTC, as stored (SQLite keeps no offset, so every time is UTC)."""
+    if moment.tzinfo is None:
+        raise ValueError("a moment needs a time zone")
+    return moment.astimezone(dt.UTC)

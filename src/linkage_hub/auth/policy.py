@@ -41,6 +41,8 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/docs"): Permission.public,
     ("GET", "/docs/oauth2-redirect"): Permission.public,
     ("GET", "/redoc"): Permission.public,
+    # reports
+    ("GET", "/api/v1/reports/staffing"): Permission.read,
 }
 
 
