@@ -52,10 +52,10 @@ def hash_secret(secret: str) -> str:
 def verify_secret(secret: str, stored: str) -> bool:
     try:
         scheme, log_n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
+        if scheme != "scrypt" or not 10 <= int(log_n) <= 20:
             return False
         computed = _scrypt(secret, _unb64(salt), int(log_n), int(r), int(p))
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, TypeError, MemoryError):
         return False
     return hmac.compare_digest(computed, _unb64(digest))
 

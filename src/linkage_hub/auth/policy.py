@@ -188,9 +188,9 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
 def declared_permissions(app: FastAPI) -> dict[tuple[str, str], set[Permission]]:
     """The permissions routes name through ``requires(...)`` dependencies, for the route test."""
     found: dict[tuple[str, str], set[Permission]] = {}
-    for route in app.routes:
-        dependant = getattr(route, "dependant", None)
-        if dependant is None:
+    for context in iter_route_contexts(app.routes):
+        dependant = getattr(context, "dependant", None)
+        if dependant is None or not context.path:
             continue
         permissions: set[Permission] = set()
         stack = [dependant]
@@ -200,7 +200,7 @@ def declared_permissions(app: FastAPI) -> dict[tuple[str, str], set[Permission]]
             if isinstance(permission, Permission):
                 permissions.add(permission)
             stack.extend(current.dependencies)
-        for method in getattr(route, "methods", ()) or ():
+        for method in context.methods or ():
             if method != "HEAD":
-                found[(method, str(getattr(route, "path", "")))] = permissions
+                found[(method, context.path)] = permissions
     return found
