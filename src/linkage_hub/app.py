@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            async with app.state.auth.recorder.running():
+            async with app.state.auth.running():
                 yield
         finally:
             if database is None:

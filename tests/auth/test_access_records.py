@@ -89,6 +89,17 @@ class TestRecording:
             dump = repr(session.execute(text("SELECT * FROM auth_access_record")).all())
         assert ID_NUMBER not in dump and ID_NUMBER[:14] not in dump
 
+    def test_a_request_id_that_could_be_an_id_number_is_not_kept(
+        self, client: TestClient, headers_for: HeadersFor, database: Database
+    ) -> None:
+        headers = headers_for("audit")
+        client.get(LIST, headers=headers | {"X-Request-ID": f"req-{ID_NUMBER}"})
+        client.get(LIST, headers=headers | {"X-Request-ID": "612127760403123"})
+        client.get(LIST, headers=headers | {"X-Request-ID": "batch-2026-000000000000001"})
+        client.get(LIST, headers=headers)
+        kept = [r.request_id for r in _rows(database) if r.route == LIST][:3]
+        assert kept == [None, None, "batch-2026-000000000000001"]
+
     def test_requests_without_a_verified_token_are_not_recorded(
         self, client: TestClient, database: Database
     ) -> None:

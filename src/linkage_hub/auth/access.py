@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
@@ -30,10 +31,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from linkage_hub.auth.models import AccessRecord
 from linkage_hub.auth.service import touch_last_used
 from linkage_hub.db import Database
+from linkage_hub.identifiers import parse_citizen_id
 from linkage_hub.observability import route_template
 
 log = logging.getLogger("linkage_hub.auth.access")
 MAX_PENDING = 100_000
+_ID_LIKE = re.compile(r"(?=(\d{17}[\dXx]|\d{15}))")
+
+
+def _safe_request_id(value: object) -> str | None:
+    """The request id, unless it could be an ID number: callers may send their own ids."""
+    if not isinstance(value, str):
+        return None
+    for match in _ID_LIKE.finditer(value):
+        try:
+            parse_citizen_id(match.group(1))
+        except ValueError:
+            continue
+        return None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +170,7 @@ class AccessRecordMiddleware:
                     route=route_template(scope)[:200],
                     status=status,
                     person_records=count if isinstance(count, int) and count >= 0 else 0,
-                    request_id=state.get("request_id"),
+                    request_id=_safe_request_id(state.get("request_id")),
                 )
             )
         except Exception as exc:  # the record must never break the response

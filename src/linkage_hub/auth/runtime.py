@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 
 from fastapi import FastAPI, Request
@@ -58,14 +59,23 @@ class AuthRuntime:
         with self._keys_lock:
             return TokenKeys.from_settings(self.settings)
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """For the app's lifespan: a bad signing key stops the start; records flush meanwhile."""
+        _ = self.keys
+        async with self.recorder.running():
+            yield
+
 
 def install(app: FastAPI, settings: Settings, db: Database) -> AuthRuntime:
     """Put the auth room into an app: its state, its routes and the access-record middleware."""
-    from linkage_hub.auth.router import router
+    from linkage_hub.auth.openapi import with_security  # both import the policy, which
+    from linkage_hub.auth.router import router  # imports this module: import them late
 
     runtime = AuthRuntime(settings, db)
     app.state.auth = runtime
     app.include_router(router)
+    app.openapi = with_security(app, app.openapi)  # type: ignore[method-assign]
     app.add_middleware(AccessRecordMiddleware, recorder=runtime.recorder)
     return runtime
 
