@@ -251,3 +251,9 @@ class TestKeySet:
         (key,) = response.json()["keys"]
         assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256"
         assert "d" not in key  # the private part never leaves
+
+
+class TestOverlongInput:
+    def test_overlong_credentials_are_an_oauth_error_not_a_422(self, client: TestClient) -> None:
+        response = request_token(client, "c" * 65, "s" * 201)
+        assert assert_problem(response, 401)["error"] == "invalid_client"

@@ -77,10 +77,11 @@ def issue_token(
     response: Response,
     db: DatabaseDep,
     grant_type: Annotated[str | None, Form(description="Always `client_credentials`.")] = None,
-    client_id: Annotated[str | None, Form(max_length=64)] = None,
-    client_secret: Annotated[str | None, Form(max_length=200)] = None,
+    # Lengths are checked in the handler: a token request's errors are OAuth's, not a 422.
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form()] = None,
     scope: Annotated[
-        str | None, Form(max_length=200, description="Ask for fewer scopes (space-separated).")
+        str | None, Form(description="Ask for fewer scopes (space-separated).")
     ] = None,
 ) -> TokenResponse:
     """Get an access token for a departmental system (OAuth 2.0 client credentials grant).
@@ -118,8 +119,8 @@ def issue_token(
     client = outcome.client
     granted = client.scopes
     if scope is not None:
-        wanted = parse_scopes(scope)
-        if not wanted or not wanted <= granted:
+        wanted = parse_scopes(scope[:200])
+        if not wanted or not wanted <= granted or len(scope) > 200:
             raise BadRequest(
                 f"The client may ask for: {format_scopes(granted)}.", error="invalid_scope"
             )

@@ -1,7 +1,8 @@
 """The per-process state of the auth room, kept on ``app.state.auth``.
 
-- ``keys``: the token signing key, loaded on first use (rendering the OpenAPI document must not
-  create key files).
+- ``keys``: the token signing key, loaded when the app starts (so a bad key stops the start) or
+  on first use without a lifespan — not when the app is built: rendering the OpenAPI document
+  must not create key files.
 - ``clients``: a short cache of each client's status, so a token costs a signature check and not
   a query per request. Revocation takes effect within ``LINKAGE_CLIENT_CACHE_SECONDS`` (≤ 60).
   Only client ids from tokens whose signature verified reach it, so it holds real clients only.
@@ -41,9 +42,6 @@ class ClientCache:
             state = client_state(session, client_id)
         self._entries[client_id] = (state, now)
         return state
-
-    def forget(self, client_id: str) -> None:
-        self._entries.pop(client_id, None)
 
 
 class AuthRuntime:
