@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -147,28 +147,40 @@ def empty_database_url(backend: str, tmp_path: Path, postgres_server: PostgresSe
 
 
 # --- Acting as a department -----------------------------------------------------------------
-# Tests call ``headers_for(department, region)`` and send the headers it returns. Until real
-# tokens exist (issue 3) this stands in through a dependency override keyed by a test header.
+# Tests call ``headers_for(department, region)`` and send the headers it returns: a real client is
+# created in the test database and a real token fetched through ``POST /oauth/token`` (once per
+# department and region within a test).
 
 HeadersFor = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-def headers_for(app: FastAPI) -> HeadersFor:
-    from linkage_hub.auth.dependencies import get_principal_or_none
-    from linkage_hub.auth.principal import Principal
-    from linkage_hub.domain import Department
+def headers_for(client: TestClient, database: Database) -> HeadersFor:
+    from linkage_hub.auth.service import create_client
 
-    def principal_from_header(request: Request) -> Principal | None:
-        raw = request.headers.get("x-test-principal")
-        if not raw:
-            return get_principal_or_none(request)
-        department, region = raw.split(":")
-        return Principal(f"test-{department}-{region}", "test", Department(department), region)
-
-    app.dependency_overrides[get_principal_or_none] = principal_from_header
+    tokens: dict[tuple[str, str], str] = {}
 
     def make(department: str, region: str = "230100") -> dict[str, str]:
-        return {"X-Test-Principal": f"{department}:{region}"}
+        key = (str(department), region)
+        if key not in tokens:
+            with database.transaction() as session:
+                created = create_client(
+                    session,
+                    name=f"test {department} {region}",
+                    department=department,
+                    region=region,
+                )
+                client_id = created.client.client_id
+            response = client.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": created.client_secret,
+                },
+            )
+            assert response.status_code == 200, response.text
+            tokens[key] = response.json()["access_token"]
+        return {"Authorization": f"Bearer {tokens[key]}"}
 
     return make

@@ -132,3 +132,10 @@ class TestOpenAPI:
         ids = [op["operationId"] for path in doc["paths"].values() for op in path.values()]
         assert len(ids) == len(set(ids))
         assert all("__" not in i for i in ids)
+
+
+class TestRequestIdNeverCarriesAnIdNumber:
+    def test_an_id_number_as_request_id_is_replaced(self, client: TestClient) -> None:
+        for given in ("11010519491231002X", "prefix-612127760403123", "110105194912310021"):
+            response = client.get("/health/live", headers={"X-Request-ID": given})
+            assert response.headers["x-request-id"] != given

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from linkage_hub import __version__, health
 from linkage_hub.auth.policy import authorize
+from linkage_hub.auth.runtime import install as install_auth
 from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
@@ -31,7 +32,11 @@ Authenticate with `POST /oauth/token` (client credentials) and send `Authorizati
 """
 
 OPENAPI_TAGS = [
-    {"name": "auth", "description": "Tokens for departmental systems (OAuth2 client credentials)."},
+    {
+        "name": "auth",
+        "description": "Tokens for departmental systems (OAuth2 client credentials) and the "
+        "access record.",
+    },
     {"name": "datasets", "description": "Push and pull each department's records."},
     {"name": "persons", "description": "One person across all departments."},
     {"name": "reconciliation", "description": "Rules and reconciliation runs."},
@@ -53,7 +58,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with app.state.auth.running():
+                yield
         finally:
             if database is None:
                 db.dispose()
@@ -74,4 +80,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(health.router)
     app.include_router(reports_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
+    install_auth(app, settings, db)  # after Observability: its access record sees every status
     return app

@@ -22,6 +22,12 @@ log = logging.getLogger("linkage_hub.access")
 error_log = logging.getLogger("linkage_hub.errors")
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DIGIT_RUN = re.compile(r"\d{15}")  # could be an ID number: never echo or log it
+
+
+def accept_request_id(incoming: str) -> bool:
+    """A caller's own request id is kept when it is short, plain and cannot hide an ID number."""
+    return bool(_SAFE_REQUEST_ID.match(incoming)) and not _DIGIT_RUN.search(incoming)
 
 
 class Metrics:
@@ -63,7 +69,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if accept_request_id(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started_response = False

@@ -35,7 +35,15 @@ class Settings(BaseSettings):
     jwt_audience: str = "linkage-hub-api"
     token_ttl_seconds: int = Field(default=900, le=900, gt=0)
     signing_key: str | None = Field(
-        default=None, description="HMAC signing key for tokens; generated beside the DB if unset."
+        default=None,
+        description="Token signing key (ES256): a PEM EC P-256 private key, or a random string of "
+        "32+ characters the key is derived from; generated beside the DB if unset.",
+    )
+    client_cache_seconds: float = Field(
+        default=30, ge=0, le=60, description="How long a process trusts a client's active flag."
+    )
+    access_record_flush_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often buffered access records are written."
     )
     record_key_secret: str | None = Field(
         default=None, description="Secret behind opaque record keys; generated if unset."

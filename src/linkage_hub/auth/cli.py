@@ -1,10 +1,148 @@
-"""Command-line commands of this domain, registered into ``linkage-hub``."""
+"""``linkage-hub clients ...``: create, list, revoke departmental clients and rotate secrets.
+
+Every command prints JSON on stdout. ``create`` and ``rotate-secret`` print the secret once: it
+is stored only as a hash and cannot be shown again.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.models import AuthClient
+from linkage_hub.auth.scopes import Scope, parse_scopes
+from linkage_hub.auth.service import (
+    ClientError,
+    create_client,
+    list_clients,
+    revoke_client,
+    rotate_secret,
+)
+from linkage_hub.domain import Department
+from linkage_hub.settings import Settings
+
+
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[Session]:
+    from linkage_hub.cli import CommandError
+    from linkage_hub.db import Database
+
+    db = Database(settings)
+    try:
+        with db.transaction() as session:
+            yield session
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def client_json(client: AuthClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "department": client.department,
+        "region": client.region,
+        "scopes": sorted(parse_scopes(client.scopes)),
+        "active": client.active,
+        "created_at": _time(client.created_at),
+        "last_used_at": _time(client.last_used_at),
+        "revoked_at": _time(client.revoked_at),
+        "secret_rotated_at": _time(client.secret_rotated_at),
+    }
+
+
+def _print(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _create(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        created = create_client(
+            session,
+            name=args.name,
+            department=args.department,
+            region=args.region,
+            scopes=args.scope,
+        )
+        _print({**client_json(created.client), "client_secret": created.client_secret})
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        clients = [client_json(c) for c in list_clients(session)]
+    _print([c for c in clients if args.all or c["active"]])
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        _print(client_json(revoke_client(session, args.client_id)))
+    return 0
+
+
+def _rotate(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        rotated = rotate_secret(session, args.client_id)
+        _print({**client_json(rotated.client), "client_secret": rotated.client_secret})
+    return 0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this domain's sub-commands (each sets ``handler(args, settings) -> int``)."""
+    clients = sub.add_parser(
+        "clients",
+        help="manage departmental clients",
+        description="Create, list and revoke the clients departmental systems authenticate as.",
+    )
+    commands = clients.add_subparsers(dest="clients_command", required=True, metavar="ACTION")
+
+    create = commands.add_parser(
+        "create",
+        help="create a client and print its id and secret (shown once)",
+        description="Create a client. Prints one JSON object with client_id and client_secret; "
+        "the secret is shown only this once.",
+    )
+    create.add_argument("--department", required=True, choices=[str(d) for d in Department])
+    create.add_argument(
+        "--region", required=True, help="six-digit division code: 230000, 230100, 230102"
+    )
+    create.add_argument("--name", required=True, help='what it is, e.g. "Harbin payroll"')
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=[str(s) for s in Scope],
+        help="grant only this scope (repeat; default: all the department may hold)",
+    )
+    create.set_defaults(handler=_create)
+
+    listing = commands.add_parser("list", help="list clients (never their secrets)")
+    listing.add_argument("--all", action="store_true", help="include revoked clients")
+    listing.set_defaults(handler=_list)
+
+    revoke = commands.add_parser(
+        "revoke",
+        help="revoke a client for good",
+        description="Revoke a client: no new tokens; its tokens stop working within a minute.",
+    )
+    revoke.add_argument("client_id")
+    revoke.set_defaults(handler=_revoke)
+
+    rotate = commands.add_parser(
+        "rotate-secret",
+        help="give a client a new secret (printed once)",
+        description="Replace a client's secret. The old secret stops working at once; tokens "
+        "issued before stop working within a minute.",
+    )
+    rotate.add_argument("client_id")
+    rotate.set_defaults(handler=_rotate)

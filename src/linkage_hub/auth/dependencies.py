@@ -1,8 +1,13 @@
-"""Token verification (placeholder until issue 3 lands).
+"""Token verification: from ``Authorization: Bearer <jwt>`` to a :class:`Principal`.
 
-``get_principal_or_none`` returns ``None`` when the request carries no ``Authorization``
-header and raises 401 for a token that does not verify. Handlers never call it directly: they
-take ``principal: CurrentPrincipal`` from :mod:`linkage_hub.auth.policy`.
+``get_principal_or_none`` returns ``None`` when the request carries no ``Authorization`` header
+and raises 401 (problem+json with ``WWW-Authenticate``) for anything that does not verify: a
+header that is not ``Bearer``, a malformed token, another algorithm than the pinned one, a bad
+signature, wrong ``iss``/``aud``, ``exp``/``nbf`` outside the window, or a client that has been
+revoked or has rotated its secret since (seen within the client cache window, ≤ 60 s).
+
+Handlers never call it directly: they take ``principal: CurrentPrincipal`` (or a named
+dependency such as ``Auditor``) from :mod:`linkage_hub.auth.policy`.
 """
 
 from __future__ import annotations
@@ -10,10 +15,53 @@ from __future__ import annotations
 from fastapi import Request
 
 from linkage_hub.auth.principal import Principal
+from linkage_hub.auth.runtime import auth_runtime
+from linkage_hub.auth.tokens import TokenError
 from linkage_hub.errors import Unauthorized
+
+REALM = "linkage-hub"
+
+
+def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
+    """The ``WWW-Authenticate`` value of RFC 6750 §3."""
+    parts = [f'Bearer realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        safe = "".join(c for c in description if c.isascii() and c not in '"\\')
+        parts.append(f'error_description="{safe}"')
+    return ", ".join(parts)
+
+
+def _invalid(detail: str, error: str = "invalid_token") -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": bearer_challenge(error, detail)})
 
 
 def get_principal_or_none(request: Request) -> Principal | None:
-    if "authorization" not in request.headers:
+    header = request.headers.get("authorization")
+    if header is None:
         return None
-    raise Unauthorized("The token could not be verified.", headers={"WWW-Authenticate": "Bearer"})
+    scheme, _, credentials = header.strip().partition(" ")
+    token = credentials.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _invalid("Send the token as 'Authorization: Bearer <token>'.", "invalid_request")
+    runtime = auth_runtime(request)
+    try:
+        claims = runtime.keys.verify(token)
+    except TokenError as exc:
+        raise _invalid(str(exc)) from None
+    client = runtime.clients.get(claims.client_id)
+    if client is None or not client.active or client.secret_version != claims.secret_version:
+        raise _invalid("The client was revoked or its secret rotated; request a new token.")
+    if client.department != claims.department or client.region != claims.region:
+        raise _invalid("The token does not match its client.")
+    principal = Principal(
+        client_id=claims.client_id,
+        name=client.name,
+        department=claims.department,
+        region=claims.region,
+        scopes=claims.scopes & client.scopes,
+    )
+    request.state.principal = principal
+    request.state.client_id = principal.client_id
+    return principal

@@ -2,25 +2,39 @@
 
 ``authorize`` runs on every request (installed app-wide in ``create_app``). It looks up the
 matched route template in :data:`ROUTE_POLICY`; a route missing from the table is refused (and a
-test walks the app's routes so none can be forgotten). Region containment is *not* decided
-here: handlers put ``principal.region_bounds`` into their SQL ``WHERE`` clauses, and anything
-outside the caller's region is a 404.
+test walks the app's routes so none can be forgotten). For anything but a public route it
+verifies the bearer token and checks the permission: the department rule and the scope the
+permission needs (:data:`REQUIRED_SCOPE`). A department rule that fails is a 403: it says
+nothing about any resource.
 
-When you add a route, add its row here in the same change.
+Region containment is *not* decided here: handlers put ``principal.region_bounds`` into their SQL
+``WHERE`` clauses (:func:`in_region`), and anything outside the caller's region is a 404
+(:func:`ensure_in_region` for a region named in a request body).
+
+Handlers say what they need in their signature with a named dependency — ``Reader``,
+``DatasetWriter``, ``EstablishmentOffice``, ``Commenter``, ``Transitioner``, ``Auditor`` — or
+plain ``CurrentPrincipal``. A named dependency checks its permission again, and a test checks
+that it agrees with the route's row here.
+
+When you add a route, add its row here in the same change (and a sample row to the matrix test
+in ``tests/auth/test_matrix.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import ColumnElement
 
-from linkage_hub.auth.dependencies import get_principal_or_none
+from linkage_hub.auth.dependencies import bearer_challenge, get_principal_or_none
 from linkage_hub.auth.principal import Principal
+from linkage_hub.auth.scopes import Scope
 from linkage_hub.domain import Dataset, Department
-from linkage_hub.errors import Forbidden, HubError, Unauthorized
+from linkage_hub.errors import Forbidden, HubError, NotFound, Unauthorized
 
 
 class Permission(StrEnum):
@@ -33,6 +47,16 @@ class Permission(StrEnum):
     audit = "audit"  # audit only
 
 
+REQUIRED_SCOPE: dict[Permission, Scope] = {
+    Permission.read: Scope.read,
+    Permission.write_own_dataset: Scope.write,
+    Permission.establishment: Scope.reconcile,
+    Permission.comment: Scope.comment,
+    Permission.transition: Scope.transition,
+    Permission.audit: Scope.audit,
+}
+
+
 ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/health/live"): Permission.public,
     ("GET", "/health/ready"): Permission.public,
@@ -41,6 +65,10 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/docs"): Permission.public,
     ("GET", "/docs/oauth2-redirect"): Permission.public,
     ("GET", "/redoc"): Permission.public,
+    # auth
+    ("POST", "/oauth/token"): Permission.public,  # the client authenticates with its secret
+    ("GET", "/oauth/jwks"): Permission.public,
+    ("GET", "/api/v1/access-records"): Permission.audit,
     # reports
     ("GET", "/api/v1/reports/staffing"): Permission.read,
 }
@@ -51,43 +79,54 @@ class RouteNotInPolicy(HubError):
 
 
 def _check(permission: Permission, principal: Principal, request: Request) -> None:
-    if permission in (Permission.read, Permission.comment, Permission.transition):
-        return
+    scope = REQUIRED_SCOPE.get(permission)
+    if scope is None:
+        raise RouteNotInPolicy()
     if permission is Permission.establishment:
         if principal.department is not Department.establishment:
             raise Forbidden("Only the establishment office may do this.")
-        return
-    if permission is Permission.audit:
+    elif permission is Permission.audit:
         if principal.department is not Department.audit:
             raise Forbidden("Only audit may do this.")
-        return
-    if permission is Permission.write_own_dataset:
+    elif permission is Permission.write_own_dataset:
         raw = str(request.path_params.get("dataset", ""))
         try:
-            dataset = Dataset(raw)
+            dataset: Dataset | None = Dataset(raw)
         except ValueError:
-            return  # the handler answers 404 for an unknown dataset
-        if not principal.owns(dataset):
+            dataset = None  # the handler answers 404 for an unknown dataset
+        if principal.department is Department.audit:
+            raise Forbidden("Audit writes nothing but comments.")
+        if dataset is not None and not principal.owns(dataset):
             raise Forbidden(f"The {principal.department} department does not write {dataset}.")
-        return
-    raise RouteNotInPolicy()
+    if scope not in principal.scopes:
+        challenge = bearer_challenge("insufficient_scope") + f', scope="{scope}"'
+        raise Forbidden(
+            f"This needs the '{scope}' scope, which this token does not hold.",
+            headers={"WWW-Authenticate": challenge},
+        )
 
 
-def authorize(
-    request: Request,
-    principal: Annotated[Principal | None, Depends(get_principal_or_none)],
-) -> Principal | None:
+def _permission(request: Request) -> Permission:
     route = request.scope.get("route")
-    template = getattr(route, "path", None)
-    permission = ROUTE_POLICY.get((request.method, str(template)))
+    template = str(getattr(route, "path", None))
+    permission = ROUTE_POLICY.get((request.method, template))
     if permission is None and request.method == "HEAD":
-        permission = ROUTE_POLICY.get(("GET", str(template)))
+        permission = ROUTE_POLICY.get(("GET", template))
     if permission is None:
         raise RouteNotInPolicy()
+    return permission
+
+
+def authorize(request: Request) -> Principal | None:
+    """App-wide: the route's row decides; public routes never look at a token."""
+    permission = _permission(request)
     if permission is Permission.public:
-        return principal
+        return None
+    principal = get_principal_or_none(request)
     if principal is None:
-        raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "A bearer token is required.", headers={"WWW-Authenticate": bearer_challenge()}
+        )
     _check(permission, principal, request)
     return principal
 
@@ -96,11 +135,45 @@ def get_principal(
     principal: Annotated[Principal | None, Depends(authorize)],
 ) -> Principal:
     if principal is None:  # only on a public route that asked for a principal anyway
-        raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "A bearer token is required.", headers={"WWW-Authenticate": bearer_challenge()}
+        )
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def requires(permission: Permission) -> Callable[..., Principal]:
+    """A dependency that yields the principal after checking ``permission`` (named below)."""
+
+    def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+        _check(permission, principal, request)
+        return principal
+
+    dependency.__name__ = f"requires_{permission}"
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+Reader = Annotated[Principal, Depends(requires(Permission.read))]
+DatasetWriter = Annotated[Principal, Depends(requires(Permission.write_own_dataset))]
+EstablishmentOffice = Annotated[Principal, Depends(requires(Permission.establishment))]
+Commenter = Annotated[Principal, Depends(requires(Permission.comment))]
+Transitioner = Annotated[Principal, Depends(requires(Permission.transition))]
+Auditor = Annotated[Principal, Depends(requires(Permission.audit))]
+
+
+def in_region(column: Any, principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition ``column BETWEEN low AND high`` for the caller's region."""
+    condition: ColumnElement[bool] = column.between(*principal.region_bounds)
+    return condition
+
+
+def ensure_in_region(principal: Principal, region: str, what: str = "region") -> None:
+    """A region named in a request that lies outside the caller's: 404, as if it did not exist."""
+    if not principal.contains(region):
+        raise NotFound(f"No such {what}.")
 
 
 def served_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -112,3 +185,24 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
         for method in (context.methods or ())
         if method != "HEAD"
     }
+
+
+def declared_permissions(app: FastAPI) -> dict[tuple[str, str], set[Permission]]:
+    """The permissions routes name through ``requires(...)`` dependencies, for the route test."""
+    found: dict[tuple[str, str], set[Permission]] = {}
+    for context in iter_route_contexts(app.routes):
+        dependant = getattr(context, "dependant", None)
+        if dependant is None or not context.path:
+            continue
+        permissions: set[Permission] = set()
+        stack = [dependant]
+        while stack:
+            current = stack.pop()
+            permission = getattr(current.call, "permission", None)
+            if isinstance(permission, Permission):
+                permissions.add(permission)
+            stack.extend(current.dependencies)
+        for method in context.methods or ():
+            if method != "HEAD":
+                found[(method, context.path)] = permissions
+    return found

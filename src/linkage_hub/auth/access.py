@@ -1,0 +1,161 @@
+"""The access record: every authenticated request, stored for audit.
+
+A pure ASGI middleware notes, after the response, who called (client, department, region), the
+method, the route *template* (never the concrete path: paths may carry ID numbers), the status,
+the request id and how many person records the handler returned (``request.state.person_records``).
+
+Records are buffered and written in batches (one ``INSERT`` of many rows, every
+``LINKAGE_ACCESS_RECORD_FLUSH_SECONDS``) by a task that lives as long as the app; without one
+(no lifespan) each request flushes after its response. So a GET — which runs on a read-only
+session — never writes, and a failed write never breaks a response: it is logged and the batch is
+kept for the next attempt (up to ``MAX_PENDING`` records, then the oldest are dropped and
+counted). The price: a crash loses at most one flush interval of records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import anyio
+from sqlalchemy import insert
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from linkage_hub.auth.models import AccessRecord
+from linkage_hub.auth.service import touch_last_used
+from linkage_hub.db import Database
+from linkage_hub.observability import route_template
+
+log = logging.getLogger("linkage_hub.auth.access")
+MAX_PENDING = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    recorded_at: dt.datetime
+    client_id: str
+    department: str
+    region: str
+    method: str
+    route: str
+    status: int
+    person_records: int
+    request_id: str | None
+
+
+class AccessRecorder:
+    def __init__(self, db: Database, *, flush_seconds: float) -> None:
+        self.db = db
+        self.flush_seconds = flush_seconds
+        self.dropped = 0
+        self._pending: list[PendingRecord] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def background(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def add(self, record: PendingRecord) -> None:
+        with self._pending_lock:
+            self._pending.append(record)
+            overflow = len(self._pending) - MAX_PENDING
+            if overflow > 0:
+                del self._pending[:overflow]
+                self.dropped += overflow
+
+    def flush(self) -> int:
+        """Write what is pending in one transaction; returns the number written."""
+        with self._flush_lock:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                with self.db.transaction() as session:
+                    session.execute(insert(AccessRecord), [asdict(r) for r in batch])
+                    last_used: dict[str, dt.datetime] = {}
+                    for r in batch:
+                        last_used[r.client_id] = max(
+                            r.recorded_at, last_used.get(r.client_id, r.recorded_at)
+                        )
+                    touch_last_used(session, last_used)
+            except Exception as exc:
+                log.error("access records not written; kept for the next flush", exc_info=exc)
+                with self._pending_lock:
+                    self._pending[:0] = batch
+                return 0
+            return len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            await anyio.to_thread.run_sync(self.flush)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Flush in the background while the app lives; flush what is left at shutdown."""
+        self._task = asyncio.create_task(self._run())
+        try:
+            yield
+        finally:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            await anyio.to_thread.run_sync(self.flush)
+
+
+class AccessRecordMiddleware:
+    def __init__(self, app: ASGIApp, recorder: AccessRecorder) -> None:
+        self.app = app
+        self.recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            self._note(scope, state, status)
+        if not self.recorder.background:
+            await anyio.to_thread.run_sync(self.recorder.flush)
+
+    def _note(self, scope: Scope, state: dict[str, Any], status: int) -> None:
+        principal = state.get("principal")
+        if principal is None:
+            return
+        try:
+            count = state.get("person_records", 0)
+            self.recorder.add(
+                PendingRecord(
+                    recorded_at=dt.datetime.now(dt.UTC),
+                    client_id=principal.client_id,
+                    department=str(principal.department),
+                    region=principal.region,
+                    method=str(scope.get("method", ""))[:10],
+                    route=route_template(scope)[:200],
+                    status=status,
+                    person_records=count if isinstance(count, int) and count >= 0 else 0,
+                    request_id=state.get("request_id"),
+                )
+            )
+        except Exception as exc:  # the record must never break the response
+            log.error("access record not noted", exc_info=exc)

@@ -1,0 +1,91 @@
+"""Tables of the auth room: departmental clients and the access record.
+
+- ``auth_client``: one departmental system. The secret is kept only as a slow, salted hash
+  (see :mod:`linkage_hub.auth.hashing`). ``failed_attempts`` / ``locked_until`` throttle guessing
+  in the database, so several hub processes sharing one PostgreSQL throttle together.
+  ``secret_version`` counts rotations; a token names the version it was issued under and stops
+  working when the secret is rotated.
+- ``auth_access_record``: who called which route with what result, for audit. It carries the
+  route *template*, never the concrete path, so no ID number can reach it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, SmallInteger, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from linkage_hub.db import Base
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on both databases.
+
+    SQLite keeps no zone: values are stored as naive UTC (so text comparison orders them) and
+    read back with ``UTC`` attached. PostgreSQL uses ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("UtcDateTime takes aware datetimes only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class AuthClient(Base):
+    __tablename__ = "auth_client"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str] = mapped_column(String(6))
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated, RFC 6749 §3.3
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    secret_version: Mapped[int] = mapped_column(Integer, default=1)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class AccessRecord(Base):
+    __tablename__ = "auth_access_record"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    client_id: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str] = mapped_column(String(6))  # the client's region: audit's filter
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    person_records: Mapped[int] = mapped_column(Integer, default=0)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_auth_access_record_region_id", "region", "id"),
+        Index("ix_auth_access_record_client_id_id", "client_id", "id"),
+        Index("ix_auth_access_record_recorded_at", "recorded_at"),
+    )

@@ -1,0 +1,83 @@
+"""The per-process state of the auth room, kept on ``app.state.auth``.
+
+- ``keys``: the token signing key, loaded when the app starts (so a bad key stops the start) or
+  on first use without a lifespan — not when the app is built: rendering the OpenAPI document
+  must not create key files.
+- ``clients``: a short cache of each client's status, so a token costs a signature check and not
+  a query per request. Revocation takes effect within ``LINKAGE_CLIENT_CACHE_SECONDS`` (≤ 60).
+  Only client ids from tokens whose signature verified reach it, so it holds real clients only.
+- ``recorder``: the access record's buffer (see :mod:`linkage_hub.auth.access`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from functools import cached_property
+
+from fastapi import FastAPI, Request
+
+from linkage_hub.auth.access import AccessRecorder, AccessRecordMiddleware
+from linkage_hub.auth.service import ClientState, client_state
+from linkage_hub.auth.tokens import TokenKeys
+from linkage_hub.db import Database
+from linkage_hub.settings import Settings
+
+
+class ClientCache:
+    def __init__(self, db: Database, ttl_seconds: float) -> None:
+        self.db = db
+        self.ttl_seconds = ttl_seconds
+        self.clock: Callable[[], float] = time.monotonic
+        self._entries: dict[str, tuple[ClientState | None, float]] = {}
+
+    def get(self, client_id: str) -> ClientState | None:
+        now = self.clock()
+        hit = self._entries.get(client_id)
+        if hit is not None and now - hit[1] < self.ttl_seconds:
+            return hit[0]
+        with self.db.read_sessions() as session:
+            state = client_state(session, client_id)
+        self._entries[client_id] = (state, now)
+        return state
+
+
+class AuthRuntime:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.clients = ClientCache(db, settings.client_cache_seconds)
+        self.recorder = AccessRecorder(db, flush_seconds=settings.access_record_flush_seconds)
+        self._keys_lock = threading.Lock()
+
+    @cached_property
+    def keys(self) -> TokenKeys:
+        with self._keys_lock:
+            return TokenKeys.from_settings(self.settings)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """For the app's lifespan: a bad signing key stops the start; records flush meanwhile."""
+        _ = self.keys
+        async with self.recorder.running():
+            yield
+
+
+def install(app: FastAPI, settings: Settings, db: Database) -> AuthRuntime:
+    """Put the auth room into an app: its state, its routes and the access-record middleware."""
+    from linkage_hub.auth.openapi import with_security  # both import the policy, which
+    from linkage_hub.auth.router import router  # imports this module: import them late
+
+    runtime = AuthRuntime(settings, db)
+    app.state.auth = runtime
+    app.include_router(router)
+    app.openapi = with_security(app, app.openapi)  # type: ignore[method-assign]
+    app.add_middleware(AccessRecordMiddleware, recorder=runtime.recorder)
+    return runtime
+
+
+def auth_runtime(request: Request) -> AuthRuntime:
+    runtime: AuthRuntime = request.app.state.auth
+    return runtime

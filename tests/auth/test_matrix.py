@@ -1,0 +1,205 @@
+"""The authorization matrix: every route of ``ROUTE_POLICY`` × department × region relation.
+
+Every route needs a row in ``SAMPLES``: how to make one request to it about a resource that
+lives in ``RESOURCE_REGION`` (230100), and which status each department should get from each
+region relation of the caller to that resource:
+
+=========  ==============  =====================================================
+relation   caller region   the resource in 230100 is ...
+=========  ==============  =====================================================
+same       230100          visible
+parent     230000          visible (province ⊃ city)
+child      230102          invisible: a county does not see its city's own units
+sibling    230200          invisible: another city
+=========  ==============  =====================================================
+
+Invisible means 404 for a single resource, and absent from the items of a list (``shows``).
+A route missing from ``SAMPLES`` fails ``test_every_route_has_a_sample``: when you add a route,
+add its ``ROUTE_POLICY`` row and its sample row in the same change. ``setup`` runs once per
+cell, so samples may change or consume their resource (use ``ctx.once`` to share costly setup).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from linkage_hub.auth.policy import ROUTE_POLICY, Permission
+from linkage_hub.db import Database
+from linkage_hub.domain import Department
+from tests.auth.helpers import new_client
+from tests.conftest import HeadersFor
+
+RESOURCE_REGION = "230100"
+RELATIONS = {"same": "230100", "parent": "230000", "child": "230102", "sibling": "230200"}
+VISIBLE = frozenset({"same", "parent"})
+EVERYONE = frozenset(Department)
+
+
+@dataclass
+class Ctx:
+    """What a sample's setup gets: the test client, tokens for any department, the database."""
+
+    client: TestClient
+    headers_for: HeadersFor
+    database: Database
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One concrete request; ``shows`` says whether a list response contains the resource."""
+
+    path: str
+    json: Any = None
+    data: dict[str, str] | None = None
+    params: dict[str, str] | None = None
+    shows: Callable[[Response], bool] | None = None
+
+
+Expect = Callable[[Department, str], int]
+
+
+@dataclass(frozen=True)
+class Sample:
+    setup: Callable[[Ctx], Call]
+    expect: Expect
+    anonymous: int = 401  # the status without any token
+
+
+# --- Expectations -----------------------------------------------------------------------------
+
+
+def always(status: int) -> Expect:
+    """Public routes, and lists that filter by region (status does not depend on region)."""
+    return lambda department, relation: status
+
+
+def departments(allowed: Collection[Department], ok: int = 200) -> Expect:
+    """A list or action open to ``allowed`` (others 403) whatever the region relation."""
+    return lambda department, relation: ok if department in allowed else 403
+
+
+def in_region(allowed: Collection[Department] = EVERYONE, ok: int = 200) -> Expect:
+    """A single resource: ``allowed`` departments see it from same/parent, 404 otherwise."""
+
+    def expect(department: Department, relation: str) -> int:
+        if department not in allowed:
+            return 403
+        return ok if relation in VISIBLE else 404
+
+    return expect
+
+
+# --- Samples ----------------------------------------------------------------------------------
+
+
+def _static(path: str) -> Callable[[Ctx], Call]:
+    return lambda ctx: Call(path)
+
+
+def _token_request(ctx: Ctx) -> Call:
+    client_id, secret = ctx.once("token-client", lambda: new_client(ctx.database, "hr"))
+    return Call(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+
+
+def _access_record(ctx: Ctx) -> Call:
+    """The resource: an access record of an HR client in 230100, found by its request id."""
+    request_id = uuid.uuid4().hex
+    ctx.client.get(
+        "/api/v1/access-records",
+        headers=ctx.headers_for("hr", RESOURCE_REGION) | {"X-Request-ID": request_id},
+    )
+
+    def shows(response: Response) -> bool:
+        return any(item["request_id"] == request_id for item in response.json()["items"])
+
+    return Call("/api/v1/access-records", params={"limit": "1000"}, shows=shows)
+
+
+SAMPLES: dict[tuple[str, str], Sample] = {
+    ("GET", "/health/live"): Sample(_static("/health/live"), always(200), anonymous=200),
+    ("GET", "/health/ready"): Sample(_static("/health/ready"), always(200), anonymous=200),
+    ("GET", "/metrics"): Sample(_static("/metrics"), always(200), anonymous=200),
+    ("GET", "/openapi.json"): Sample(_static("/openapi.json"), always(200), anonymous=200),
+    ("GET", "/docs"): Sample(_static("/docs"), always(200), anonymous=200),
+    ("GET", "/docs/oauth2-redirect"): Sample(
+        _static("/docs/oauth2-redirect"), always(200), anonymous=200
+    ),
+    ("GET", "/redoc"): Sample(_static("/redoc"), always(200), anonymous=200),
+    ("POST", "/oauth/token"): Sample(_token_request, always(200), anonymous=200),
+    ("GET", "/oauth/jwks"): Sample(_static("/oauth/jwks"), always(200), anonymous=200),
+    ("GET", "/api/v1/access-records"): Sample(_access_record, departments({Department.audit})),
+    ("GET", "/api/v1/reports/staffing"): Sample(
+        lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
+        in_region(),
+    ),
+}
+
+
+# --- The tests --------------------------------------------------------------------------------
+
+
+class TestCoverage:
+    def test_every_route_has_a_sample(self) -> None:
+        assert set(ROUTE_POLICY) - set(SAMPLES) == set(), "add a sample row to SAMPLES"
+
+    def test_no_sample_without_a_route(self) -> None:
+        assert set(SAMPLES) - set(ROUTE_POLICY) == set()
+
+
+def _send(ctx: Ctx, method: str, call: Call, headers: dict[str, str]) -> Response:
+    return ctx.client.request(
+        method, call.path, json=call.json, data=call.data, params=call.params, headers=headers
+    )
+
+
+def _cells(ctx: Ctx, route: tuple[str, str], sample: Sample) -> list[str]:
+    method, template = route
+    wrong: list[str] = []
+    anonymous = _send(ctx, method, sample.setup(ctx), {})
+    if anonymous.status_code != sample.anonymous:
+        wrong.append(
+            f"{method} {template} no token: {anonymous.status_code}, not {sample.anonymous}"
+        )
+    for department in Department:
+        for relation, region in RELATIONS.items():
+            call = sample.setup(ctx)
+            response = _send(ctx, method, call, ctx.headers_for(department, region))
+            expected = sample.expect(department, relation)
+            cell = f"{method} {template} as {department} {relation} ({region})"
+            if response.status_code != expected:
+                wrong.append(f"{cell}: {response.status_code}, not {expected}")
+            elif response.status_code >= 400:
+                if response.headers["content-type"] != "application/problem+json":
+                    wrong.append(f"{cell}: not problem+json")
+            elif call.shows is not None and call.shows(response) != (relation in VISIBLE):
+                wrong.append(f"{cell}: resource {'hidden' if relation in VISIBLE else 'shown'}")
+    return wrong
+
+
+def test_matrix(client: TestClient, headers_for: HeadersFor, database: Database) -> None:
+    """One database and one set of tokens for all routes: 20 clients, not 20 per route."""
+    ctx = Ctx(client, headers_for, database)
+    wrong = [line for route in sorted(SAMPLES) for line in _cells(ctx, route, SAMPLES[route])]
+    assert wrong == [], "\n".join(wrong)
+
+
+class TestPermissionsAreNamedOnce:
+    def test_every_permission_needs_a_scope_or_is_public(self) -> None:
+        from linkage_hub.auth.policy import REQUIRED_SCOPE
+
+        assert set(Permission) - set(REQUIRED_SCOPE) == {Permission.public}
