@@ -13,6 +13,8 @@ from linkage_hub.auth.policy import authorize
 from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
+from linkage_hub.persons import router as persons_router
+from linkage_hub.records import router as records_router
 from linkage_hub.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -71,5 +73,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = Metrics()
     install_handlers(app)
     app.include_router(health.router)
+    app.include_router(records_router.router)
+    app.include_router(persons_router.router)
+    records_router.install_openapi_models(app)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

@@ -41,6 +41,17 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/docs"): Permission.public,
     ("GET", "/docs/oauth2-redirect"): Permission.public,
     ("GET", "/redoc"): Permission.public,
+    # datasets (records room)
+    ("POST", "/api/v1/datasets/{dataset}/batches"): Permission.write_own_dataset,
+    ("GET", "/api/v1/batches/{batch_id}"): Permission.read,
+    ("GET", "/api/v1/datasets/{dataset}/records"): Permission.read,
+    ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"): Permission.read,
+    ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"): Permission.write_own_dataset,
+    ("DELETE", "/api/v1/datasets/{dataset}/records/{record_key}"): Permission.write_own_dataset,
+    ("GET", "/api/v1/datasets/{dataset}/records/{record_key}/history"): Permission.read,
+    ("GET", "/api/v1/changes"): Permission.read,
+    # persons room
+    ("GET", "/api/v1/persons/{id_number}"): Permission.read,
 }
 
 
