@@ -49,8 +49,10 @@ class Keyring:
         self._person = hashlib.sha256(b"person-key:" + self._record).digest()
 
     def person_key(self, id_number: str) -> str:
-        return hmac.new(self._person, id_number.encode(), hashlib.sha256).hexdigest()[:32]
+        # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...).hexdigest()
+        # at a fraction of the cost (a batch computes two per row).
+        return hmac.digest(self._person, id_number.encode(), "sha256").hex()[:32]
 
     def record_key(self, dataset: str, *natural_key: str) -> str:
         message = "\x1f".join((dataset, *natural_key)).encode()
-        return hmac.new(self._record, message, hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._record, message, "sha256").hex()[:32]

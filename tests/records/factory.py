@@ -61,3 +61,30 @@ def unit(n: int, *, region: str = "230100", **extra: Any) -> dict[str, Any]:
     }
     record.update(extra)
     return record
+
+
+def cadre(n: int, unit: int = 1, **extra: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id_number": id_number(n),
+        "unit_code": unit_code(unit),
+        "name": f"张{n}",
+        "position": "科长",
+        "leader_level": "none",
+        "civil_servant_registered": False,
+        "status": "active",
+    }
+    record.update(extra)
+    return record
+
+
+def employment(n: int, unit: int = 1, **extra: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id_number": id_number(n),
+        "unit_code": unit_code(unit),
+        "name": f"张{n}",
+        "category": "institution_staff",
+        "status": "active",
+        "hired_on": "2020-01-01",
+    }
+    record.update(extra)
+    return record

@@ -290,6 +290,7 @@ class Pusher:
     # -- staging ------------------------------------------------------------------------------
 
     def stage(self, rows: Iterator[Staged]) -> None:
+        queries.tune_session(self.session)
         queries.create_stage(self.session, self.spec)
         raw = self.session.connection().connection.dbapi_connection
         assert raw is not None

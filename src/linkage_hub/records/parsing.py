@@ -93,11 +93,12 @@ def json_body(raw: bytes) -> Any:
 def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line."""
     file.seek(0)
+    decode = _DECODER.decode
     for number, line in enumerate(file, start=1):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line, parse_float=Decimal)
+            yield number, decode(line.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             yield number, _BadLine()
 
