@@ -467,3 +467,38 @@ def push_body(
         digest=digest,
     )
     return result, False
+
+
+def push_records(
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    principal: Principal,
+    dataset: Dataset,
+    records: Iterable[dict[str, Any]],
+    *,
+    deletes: Iterable[dict[str, Any]] = (),
+    scope: BatchScope | None = None,
+) -> BatchResult:
+    """Push records given as dicts (the demo, jobs): the same validation, checks and merge as
+    an HTTP batch, inside the caller's transaction."""
+    pusher = Pusher(session, settings, keyring, principal, dataset)
+    scope = scope or BatchScope(BatchMode.upsert, principal.region)
+    validator = RowValidator(
+        pusher.spec,
+        keyring,
+        today=settings.today(),
+        period=scope.period,
+        units=frozenset(scope.units) if scope.units else None,
+    )
+
+    def items() -> Iterator[tuple[bool, int, Any]]:
+        n = 0
+        for record in records:
+            n += 1
+            yield False, n, record
+        for key in deletes:
+            n += 1
+            yield True, n, key
+
+    return pusher.apply(scope, pusher._validated(items(), validator))
