@@ -1,10 +1,109 @@
-"""The demo city (issue 4): a placeholder until the generator lands."""
+"""Loading the demo city through the same validation, checks and merge as the API.
+
+Each department's data is pushed as that department (client ``demo-<department>``), the
+registry first, so regions come from the registry as they would in production.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database
+from linkage_hub.domain import DATASET_OWNER, Dataset
+from linkage_hub.keys import Keyring
+from linkage_hub.records.demo_data import PERIOD, PREVIOUS_PERIOD, City, generate_city
+from linkage_hub.records.ingest import BatchScope, push_records
+from linkage_hub.records.models import RosterRecord
+from linkage_hub.records.schemas import BatchMode, BatchResult
+from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.settings import Settings
+
+PROVINCE = "230000"  # the demo pushes as province-wide clients: the city and its districts
+ORDER = (
+    Dataset.units,
+    Dataset.quotas,
+    Dataset.leader_posts,
+    Dataset.roster,
+    Dataset.cadres,
+    Dataset.employment,
+    Dataset.payroll,
+)
+
+
+def demo_principal(dataset: Dataset) -> Principal:
+    department = DATASET_OWNER[dataset]
+    # TODO(auth): once linkage_hub.auth offers client creation, create real demo clients and
+    # print their credentials; until then the demo writes as these principals directly.
+    return Principal(f"demo-{department.value}", f"demo {department.value}", department, PROVINCE)
+
+
+def load_city(
+    settings: Settings,
+    db: Database,
+    city: City,
+    report: Callable[[str], Any] = lambda _line: None,
+) -> dict[str, BatchResult]:
+    """Push every dataset of ``city``; one transaction per dataset (payroll: per period)."""
+    keyring = Keyring(settings)
+    results: dict[str, BatchResult] = {}
+    datasets = city.datasets()
+    for dataset in ORDER:
+        label = dataset.value
+        if dataset is Dataset.payroll:
+            started = time.perf_counter()
+            with db.transaction() as session:
+                results[f"payroll {PREVIOUS_PERIOD}"] = push_records(
+                    session,
+                    settings,
+                    keyring,
+                    demo_principal(dataset),
+                    dataset,
+                    city.previous_payroll(),
+                    scope=BatchScope(BatchMode.snapshot, PROVINCE, PREVIOUS_PERIOD),
+                )
+            report(
+                _line(f"payroll {PREVIOUS_PERIOD}", results[f"payroll {PREVIOUS_PERIOD}"], started)
+            )
+            label = f"payroll {PERIOD}"
+        scope = BatchScope(
+            BatchMode.snapshot, PROVINCE, PERIOD if dataset is Dataset.payroll else None
+        )
+        started = time.perf_counter()
+        with db.transaction() as session:
+            results[label] = push_records(
+                session,
+                settings,
+                keyring,
+                demo_principal(dataset),
+                dataset,
+                datasets[dataset],
+                scope=scope,
+            )
+        report(_line(label, results[label], started))
+    return results
+
+
+def _line(label: str, result: BatchResult, started: float) -> str:
+    return (
+        f"  {label:<16} {result.received:>9,} rows  inserted {result.inserted:,}, "
+        f"updated {result.updated:,}, unchanged {result.unchanged:,}, closed {result.closed:,}"
+        f"  ({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def is_empty(db: Database) -> bool:
+    with db.read_sessions() as session:
+        units = session.scalar(select(func.count()).select_from(RegistryUnit)) or 0
+        roster = session.scalar(select(func.count()).select_from(RosterRecord)) or 0
+    return units == 0 and roster == 0
 
 
 def load_demo_if_empty(settings: Settings, db: Database) -> None:
-    """Load the demo city when the database holds no records yet."""
+    """Load the demo city when the database holds no records yet (``serve --demo``)."""
+    if is_empty(db):
+        load_city(settings, db, generate_city())
