@@ -186,7 +186,9 @@ def push_batch(
       line for NDJSON and CSV), up to a cap, with `total_errors`.
     - A record equal to its current version makes no new version (`unchanged`).
     - A row naming a unit outside your region (or the scope) is a bad row; a unit missing
-      from the registry is not (reconciliation reports it).
+      from the registry is not (reconciliation reports it). A record's `region` is its
+      unit's region in the registry (else the one in the unit code); a `units` batch that
+      moves a unit to another region moves the unit's current records with it.
     - `Idempotency-Key`: a retry with the same key and request returns the first answer
       (header `Idempotent-Replayed: true`); the same key with another request is 422; a retry
       while the first is still running is 409.
