@@ -147,3 +147,34 @@ class TestAgreementWithTheModels:
             with pytest.raises(ValidationError):
                 spec.input_model.model_validate(row)
             assert isinstance(validate(keyring, dataset, row), list), row
+
+
+class TestFastPath:
+    """The fast path for person rows must stage exactly what the full path stages."""
+
+    def test_same_tuples(self, keyring: Keyring) -> None:
+        rows: dict[Dataset, list[dict[str, Any]]] = {
+            Dataset.roster: [f.roster(i, exited_on="2020-01-0" + str(1 + i % 9)) for i in range(9)],
+            Dataset.cadres: [f.cadre(i, civil_servant_registered=i % 2 == 0) for i in range(5)]
+            + [{k: v for k, v in f.cadre(9).items() if k != "civil_servant_registered"}],
+            Dataset.employment: [f.employment(i, status_on=None) for i in range(5)],
+            Dataset.payroll: [f.payroll(i, gross_pay=str(1000 + i)) for i in range(5)]
+            + [{k: v for k, v in f.payroll(8).items() if k != "period"}],
+        }
+        for dataset, samples in rows.items():
+            validator = RowValidator(spec_for(dataset), keyring, today=TODAY, period="2026-10")
+            for n, row in enumerate(samples, 1):
+                fast = validator._fast_person(row, n)
+                assert fast is not None, row
+                assert fast == validator._record(row, n)
+
+    def test_anything_unusual_takes_the_full_path(self, keyring: Keyring) -> None:
+        validator = RowValidator(spec_for(Dataset.roster), keyring, today=TODAY)
+        for row in (
+            f.roster(1, id_number="11010519491231002x"),
+            f.roster(1, id_number=f.legacy_id(1)),
+            f.roster(1, status=None),
+            f.roster(1, exited_on=None) | {"colour": 1},
+            f.roster(1, name=""),
+        ):
+            assert validator._fast_person(row, 1) is None
