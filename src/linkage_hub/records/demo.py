@@ -17,9 +17,10 @@ from linkage_hub.db import Database
 from linkage_hub.domain import DATASET_OWNER, Dataset
 from linkage_hub.keys import Keyring
 from linkage_hub.records.demo_data import PERIOD, PREVIOUS_PERIOD, City, generate_city
-from linkage_hub.records.ingest import BatchScope, push_records
+from linkage_hub.records.ingest import push_records
 from linkage_hub.records.models import RosterRecord
 from linkage_hub.records.schemas import BatchMode, BatchResult
+from linkage_hub.records.scope import BatchScope
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.settings import Settings
 

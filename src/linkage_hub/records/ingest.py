@@ -10,7 +10,6 @@ stream through in bounded memory; everything after that is set-based SQL
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import uuid
 import zlib
@@ -24,10 +23,9 @@ from sqlalchemy.orm import Session
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge
-from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
 from linkage_hub.keys import Keyring
 from linkage_hub.records import queries
-from linkage_hub.records.datasets import DatasetSpec, spec_for
+from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Batch
 from linkage_hub.records.parsing import (
     BodyFormat,
@@ -40,31 +38,12 @@ from linkage_hub.records.parsing import (
     ndjson_rows,
 )
 from linkage_hub.records.schemas import BatchMode, BatchResult
+from linkage_hub.records.scope import BatchScope, QueryOptions, request_hash, resolve_scope
 from linkage_hub.records.validation import RowValidator, Staged
 from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
 
 COPY_CHUNK = 5_000
-
-
-@dataclass
-class BatchScope:
-    """What the batch covers: a region (and below), optionally some units, a payroll period."""
-
-    mode: BatchMode
-    region: str
-    period: str | None = None
-    units: list[str] | None = None
-
-
-@dataclass
-class QueryOptions:
-    """Query parameters of the push (the scope of NDJSON and CSV bodies)."""
-
-    mode: BatchMode | None = None
-    region: str | None = None
-    period: str | None = None
-    units: list[str] | None = None
-    dry_run: bool = False
 
 
 @dataclass
@@ -80,75 +59,6 @@ class ErrorLog:
         room = self.cap - len(self.errors)
         if room > 0:
             self.errors.extend(row_errors[:room])
-
-
-def _scope_error(field_name: str, code: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        "The batch's scope is not valid.",
-        errors=[FieldError(field=field_name, code=code, message=message)],
-        total_errors=1,
-    )
-
-
-def resolve_scope(
-    spec: DatasetSpec, principal: Principal, members: dict[str, Any], options: QueryOptions
-) -> BatchScope:
-    """The scope from the JSON body's ``mode``/``scope`` or the query parameters."""
-    unknown = set(members) - {"mode", "scope"}
-    if unknown:
-        name = sorted(unknown)[0][:64]
-        raise _scope_error(name, "unknown_field", "is not a member of a batch")
-    raw_mode = members.get("mode", options.mode or BatchMode.upsert)
-    try:
-        mode = BatchMode(raw_mode)
-    except ValueError:
-        raise _scope_error("mode", "enum", "must be upsert or snapshot") from None
-    scope = members.get("scope", {})
-    if not isinstance(scope, dict) or set(scope) - {"region", "period", "units"}:
-        raise _scope_error("scope", "type", "is an object with region, period and units")
-    raw_region = scope.get("region", options.region) or principal.region
-    try:
-        region = normalise_region(str(raw_region))
-    except IdentifierError as exc:
-        raise _scope_error("scope.region", exc.code, exc.message) from None
-    if not principal.contains(region):
-        raise _scope_error("scope.region", "outside_region", "lies outside the caller's region")
-    period = scope.get("period", options.period)
-    if spec.dataset is Dataset.payroll:
-        if period is None:
-            raise _scope_error("scope.period", "missing", "is required for payroll")
-        try:
-            from linkage_hub.records.fields import FieldInvalid
-            from linkage_hub.records.fields import period as check_period
-
-            period = check_period(period)
-        except FieldInvalid as exc:
-            raise _scope_error("scope.period", exc.code, exc.message) from None
-    elif period is not None:
-        raise _scope_error("scope.period", "not_applicable", "applies to payroll only")
-    raw_units = scope.get("units", options.units)
-    units = None
-    if raw_units is not None:
-        if not isinstance(raw_units, list) or not all(isinstance(u, str) for u in raw_units):
-            raise _scope_error("scope.units", "type", "is a list of unit codes")
-        try:
-            units = sorted({normalise_unit_code(u) for u in raw_units})
-        except IdentifierError as exc:
-            raise _scope_error("scope.units", exc.code, exc.message) from None
-    return BatchScope(mode, region, period, units)
-
-
-def request_hash(dataset: Dataset, options: QueryOptions, fmt: BodyFormat, body_sha: str) -> str:
-    parts = [
-        dataset.value,
-        fmt.value,
-        str(options.mode or ""),
-        options.region or "",
-        options.period or "",
-        ",".join(options.units or ()),
-        body_sha,
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 class Pusher:
@@ -317,7 +227,7 @@ class Pusher:
         session = self.session
         cap = self.settings.max_error_rows
         queries.fix_stage_regions(session, spec)
-        lo, hi = queries_bounds(scope.region)
+        lo, hi = region_bounds(scope.region)
         outside, outside_total = queries.rows_outside(session, lo, hi, cap)
         region_field = "region" if spec.dataset is Dataset.units else "unit_code"
         for row_no, is_delete in outside:
@@ -366,7 +276,7 @@ class Pusher:
                 spec,
                 now,
                 batch_id,
-                bounds=queries_bounds(scope.region),
+                bounds=region_bounds(scope.region),
                 period=scope.period,
                 units=scope.units,
             )
@@ -432,12 +342,6 @@ class Pusher:
         queries.publish_changes(session, self.spec, now, batch_id)
         queries.drop_stage(session)
         return BatchResult.of(batch)
-
-
-def queries_bounds(region: str) -> tuple[str, str]:
-    from linkage_hub.versioning import region_bounds
-
-    return region_bounds(region)
 
 
 def push_body(

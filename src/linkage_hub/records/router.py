@@ -28,6 +28,7 @@ from linkage_hub.records.schemas import (
     Record,
     RecordPage,
 )
+from linkage_hub.records.scope import QueryOptions
 from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
@@ -193,7 +194,7 @@ def push_batch(
       (header `Idempotent-Replayed: true`); the same key with another request is 422; a retry
       while the first is still running is 409.
     """
-    options = ingest.QueryOptions(mode, region, period, units, dry_run)
+    options = QueryOptions(mode, region, period, units, dry_run)
     fmt = body_format(request.headers.get("content-type"))
     result, replayed = ingest.push_body(
         session, settings, keyring, principal, dataset, body, fmt, options, idempotency_key

@@ -35,7 +35,7 @@ from linkage_hub.identifiers import (
 )
 from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import DatasetSpec, spec_for
-from linkage_hub.records.ingest import BatchScope, Pusher
+from linkage_hub.records.ingest import Pusher
 from linkage_hub.records.models import Batch
 from linkage_hub.records.schemas import (
     BatchMode,
@@ -45,6 +45,7 @@ from linkage_hub.records.schemas import (
     RecordPage,
     as_utc,
 )
+from linkage_hub.records.scope import BatchScope
 from linkage_hub.records.validation import RowValidator
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
