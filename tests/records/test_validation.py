@@ -70,6 +70,14 @@ class TestIdNumbers:
         person = hashlib.sha256(b"person-key:" + secret).digest()
         expected = hmac.new(person, b"11010519491231002X", hashlib.sha256).hexdigest()[:32]
         assert keyring.person_key("11010519491231002X") == expected
+        record = hmac.new(secret, b"roster\x1fA\x1fB", hashlib.sha256).hexdigest()[:32]
+        assert keyring.record_key("roster", "A", "B") == record
+
+    def test_long_secrets_are_hashed_as_hmac_does(self, tmp_path: Path) -> None:
+        secret = "k" * 100
+        ring = Keyring(Settings(data_dir=tmp_path, record_key_secret=secret))
+        expected = hmac.new(secret.encode(), b"units\x1fU", hashlib.sha256).hexdigest()[:32]
+        assert ring.record_key("units", "U") == expected
 
 
 class TestFields:
