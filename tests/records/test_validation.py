@@ -186,3 +186,16 @@ class TestFastPath:
             f.roster(1, name=""),
         ):
             assert validator._fast_person(row, 1) is None
+
+
+class TestNdjsonLines:
+    def test_blank_padded_and_bad_lines(self) -> None:
+        import io
+
+        from linkage_hub.records.parsing import is_bad_line, ndjson_rows
+
+        body = b'{"a": 1}\n\n  {"b": 2.50}\r\n{"c": 3} x\n[1,\n\xff\n'
+        rows = list(ndjson_rows(io.BytesIO(body)))
+        assert [n for n, _ in rows] == [1, 3, 4, 5, 6]
+        assert rows[0][1] == {"a": 1} and rows[1][1] == {"b": Decimal("2.50")}
+        assert [is_bad_line(v) for _, v in rows] == [False, False, True, True, True]
