@@ -272,7 +272,7 @@ def run_backend(backend: str, count: int, files: dict[str, Path], pg_admin: str)
         url, drop = create_pg_database(pg_admin)
     else:
         url = f"sqlite:///{work / 'hub.db'}"
-    result: dict[str, Any] = {"backend": backend, "rows": count}
+    result: dict[str, Any] = {"backend": backend, "rows": count, "load": os.getloadavg()[0]}
     try:
         with Hub(url, work) as hub:
             for label, path in files.items():
@@ -346,6 +346,10 @@ def report(results: list[dict[str, Any]], command: str) -> str:
         f"({cpu}), Python {platform.python_version()}. Command:",
         "",
         f"    {command}",
+        "",
+        "Load average (1 min) when each backend started: "
+        + ", ".join(f"{r['backend']} {r['load']:.2f}" for r in results)
+        + " (the machine may be shared: figures vary by ±20 %).",
         "",
         "| backend | push | rows | seconds | rows/s | server peak MiB | × baseline time |",
         "|---|---|---:|---:|---:|---:|---:|",
