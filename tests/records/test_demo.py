@@ -220,3 +220,27 @@ class TestLoading:
             f"/api/v1/persons/{legacy['id_number_given']}", headers=headers_for("audit", "230000")
         ).json()
         assert view["records"]["payroll"] and view["records"]["roster"]
+
+
+class TestCommand:
+    def test_demo_command_loads_once_and_serve_demo_skips_a_full_database(
+        self, settings: Settings, database: Database, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        import argparse
+
+        from linkage_hub.cli import CommandError
+        from linkage_hub.records.cli import _demo
+        from linkage_hub.records.demo import is_empty, load_demo_if_empty
+
+        args = argparse.Namespace(size="city", persons=600, seed=3, force=False)
+        assert _demo(args, settings) == 0
+        out = capsys.readouterr().out
+        assert "UNREGISTERED_UNIT" in out and "/api/v1/persons/" in out
+        assert not is_empty(database)
+        with pytest.raises(CommandError):
+            _demo(args, settings)
+        load_demo_if_empty(settings, database)  # not empty: nothing happens
+        args.persons = 10
+        args.force = True
+        with pytest.raises(CommandError):
+            _demo(args, settings)

@@ -417,3 +417,18 @@ class TestIdentifiersAreNormalised:
         upper = "11010519491231002X"
         push("roster", [f.roster(1, id_number=upper.lower())])
         assert read("roster")[0]["id_number"] == upper
+
+
+class TestBatchMembers:
+    def test_unknown_member_and_bad_mode(self, client: TestClient, headers_for: HeadersFor) -> None:
+        for body, field in (
+            ({"records": [], "colour": 1}, "colour"),
+            ({"records": [], "mode": "replace"}, "mode"),
+            ({"records": [], "scope": {"region": "2301"}}, "scope.region"),
+            ({"records": [], "scope": {"period": "2026-10"}}, "scope.period"),
+        ):
+            answer = client.post(
+                "/api/v1/datasets/roster/batches", json=body, headers=headers_for("establishment")
+            )
+            assert answer.status_code == 422, body
+            assert answer.json()["errors"][0]["field"] == field
