@@ -43,3 +43,12 @@ class TestRegistryDatasets:
         push("units", [], deletes=[{"unit_code": unit}])
         assert read("roster", department="hr", region="230102") == []
         assert [r["region"] for r in read("roster")] == ["230100"]
+
+    def test_a_unit_closed_by_a_snapshot_gives_its_records_back_their_code_region(
+        self, push: Push, read: Read
+    ) -> None:
+        push("units", [f.unit(5, region="230100") | {"region": "230102"}, f.unit(6)])
+        push("roster", [f.roster(1, 5)])
+        assert [r["region"] for r in read("roster")] == ["230102"]
+        push("units", [f.unit(6)], mode="snapshot")
+        assert [r["region"] for r in read("roster")] == ["230100"]

@@ -281,7 +281,7 @@ class Pusher:
                 units=scope.units,
             )
         if spec.dataset is Dataset.units:
-            queries.propagate_unit_regions(session)
+            queries.propagate_unit_regions(session, batch_id)
         deletes = session.execute(
             text(f"SELECT count(*) FROM {queries.STAGE} WHERE del = 1")
         ).scalar_one()

@@ -240,10 +240,15 @@ PERSON_AND_REGISTRY_TABLES = (
 )
 
 
-def propagate_unit_regions(session: Session) -> None:
-    """After a units batch: the current records of every staged unit take the unit's region
-    (the registry's, or the unit code's once the unit is gone). Region is the hub's derived
-    column, not department data, so this updates in place and makes no version."""
+def propagate_unit_regions(session: Session, batch_id: str) -> None:
+    """After a units batch: the current records of every unit it touched (staged, or closed
+    by its snapshot) take the unit's region (the registry's, or the unit code's once the unit
+    is gone). Region is the hub's derived column, not department data, so this updates in
+    place and makes no version."""
+    touched = (
+        f"(SELECT unit_code FROM {STAGE} UNION "
+        f"SELECT unit_code FROM registry_unit WHERE closed_batch_id = :batch_id)"
+    )
     for t in PERSON_AND_REGISTRY_TABLES:
         region = (
             f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
@@ -252,8 +257,9 @@ def propagate_unit_regions(session: Session) -> None:
         session.execute(
             text(
                 f"UPDATE {t} SET region = {region} WHERE closed_at IS NULL AND unit_code IN "
-                f"(SELECT unit_code FROM {STAGE}) AND region <> {region}"
-            )
+                f"{touched} AND region <> {region}"
+            ),
+            {"batch_id": batch_id},
         )
 
 
