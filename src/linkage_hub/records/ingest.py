@@ -84,7 +84,15 @@ class Pusher:
     # -- idempotency --------------------------------------------------------------------------
 
     def replay(self, key: str, digest: str) -> BatchResult | None:
-        """The first answer to this key, if there is one; 409 while it is still running."""
+        """The first answer to this key, if there is one; 409 while it is still running.
+
+        The key is stored on the batch row, in the batch's own transaction, unique per client.
+        On PostgreSQL the push first takes a transaction-scoped advisory lock on (client,
+        key) without waiting: a retry that arrives while the first push is still running
+        cannot take it and gets 409 at once (a plain unique-constraint race would make it
+        wait for the first transaction instead). SQLite runs one writer at a time: a retry
+        waits for the first to commit and then gets its answer.
+        """
         if self.dialect == "postgresql":
             lock = zlib.crc32(f"{self.principal.client_id}\x1f{key}".encode()) - 2**31
             got = self.session.execute(

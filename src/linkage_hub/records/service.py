@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -323,7 +322,3 @@ def get_batch(session: Session, principal: Principal, batch_id: str) -> BatchRes
     if batch is None or not principal.contains(batch.scope_region):
         raise NotFound("No batch with this id in your region.")
     return BatchResult.of(batch)
-
-
-def rows_of(records: Sequence[Record]) -> int:
-    return len(records)
