@@ -184,3 +184,18 @@ def headers_for(client: TestClient, database: Database) -> HeadersFor:
         return {"Authorization": f"Bearer {tokens[key]}"}
 
     return make
+
+
+@pytest.fixture
+def client_id_for(headers_for: HeadersFor) -> Callable[..., str]:
+    """The client id behind ``headers_for(department, region)`` (the token's ``sub``)."""
+    import base64
+    import json
+
+    def client_id(department: str, region: str = "230100") -> str:
+        token = headers_for(department, region)["Authorization"].removeprefix("Bearer ")
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims["sub"])
+
+    return client_id

@@ -14,6 +14,8 @@ from linkage_hub.auth.runtime import install as install_auth
 from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
+from linkage_hub.persons import router as persons_router
+from linkage_hub.records import router as records_router
 from linkage_hub.reports.router import router as reports_router
 from linkage_hub.settings import Settings, get_settings
 
@@ -78,6 +80,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = Metrics()
     install_handlers(app)
     app.include_router(health.router)
+    app.include_router(records_router.router)
+    app.include_router(persons_router.router)
+    records_router.install_openapi_models(app)
     app.include_router(reports_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status

@@ -142,7 +142,10 @@ _STATUS_CLASSES: dict[int, type[HubError]] = {
 def problem_response(error: HubError, request: Request | None = None) -> JSONResponse:
     body = error.problem()
     if request is not None:
-        body.setdefault("instance", request.url.path)
+        # The route template, not the concrete path: a path may carry an ID number
+        # (``/api/v1/persons/{id_number}``), and problem bodies end up in logs.
+        route = request.scope.get("route")
+        body.setdefault("instance", getattr(route, "path", None) or request.url.path)
         rid = getattr(request.state, "request_id", None)
         if rid:
             body["request_id"] = rid

@@ -7,7 +7,6 @@ A secret given in the settings always wins; otherwise it is read from (or writte
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -47,10 +46,35 @@ class Keyring:
     def __init__(self, settings: Settings) -> None:
         self._record = load_or_create_secret(settings, "record", settings.record_key_secret)
         self._person = hashlib.sha256(b"person-key:" + self._record).digest()
+        self._person_pads = _pads(self._person)
+        self._record_pads = _pads(self._record)
 
     def person_key(self, id_number: str) -> str:
-        return hmac.new(self._person, id_number.encode(), hashlib.sha256).hexdigest()[:32]
+        return _hmac_hex(self._person_pads, id_number.encode())
 
     def record_key(self, dataset: str, *natural_key: str) -> str:
         message = "\x1f".join((dataset, *natural_key)).encode()
-        return hmac.new(self._record, message, hashlib.sha256).hexdigest()[:32]
+        return _hmac_hex(self._record_pads, message)
+
+
+_Pads = tuple["hashlib._Hash", "hashlib._Hash"]
+
+
+def _pads(key: bytes) -> _Pads:
+    """HMAC-SHA256 (RFC 2104) with the keyed pads hashed once: a batch computes two keys per
+    row, and copying a primed hash is a third of the cost of ``hmac.digest``. The values are
+    exactly ``hmac.new(key, message, sha256)``'s (a test holds them to it)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+def _hmac_hex(pads: _Pads, message: bytes) -> str:
+    inner = pads[0].copy()
+    inner.update(message)
+    outer = pads[1].copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()[:32]

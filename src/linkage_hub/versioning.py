@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, DateTime, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 CURRENT = text("closed_at IS NULL")
+CLOSED = text("closed_batch_id IS NOT NULL")
 
 
 class VersionColumns:
@@ -51,6 +52,13 @@ class VersionColumns:
                 postgresql_where=CURRENT,
             ),
             Index(f"ix_{table}_batch_id", "batch_id"),
+            # The change feed finds the versions a batch closed by this (records.queries).
+            Index(
+                f"ix_{table}_closed_batch_id",
+                "closed_batch_id",
+                sqlite_where=CLOSED,
+                postgresql_where=CLOSED,
+            ),
         )
 
 

@@ -34,6 +34,7 @@ from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from tests.auth.helpers import new_client
 from tests.conftest import HeadersFor
+from tests.records import factory as records_factory
 
 RESOURCE_REGION = "230100"
 RELATIONS = {"same": "230100", "parent": "230000", "child": "230102", "sibling": "230200"}
@@ -65,6 +66,7 @@ class Call:
     data: dict[str, str] | None = None
     params: dict[str, str] | None = None
     shows: Callable[[Response], bool] | None = None
+    headers: dict[str, str] | None = None
 
 
 Expect = Callable[[Department, str], int]
@@ -130,6 +132,110 @@ def _access_record(ctx: Ctx) -> Call:
     return Call("/api/v1/access-records", params={"limit": "1000"}, shows=shows)
 
 
+def _fresh_n(ctx: Ctx) -> int:
+    n = int(ctx.memo.get("n", 0)) + 1
+    ctx.memo["n"] = n
+    return n
+
+
+def _pushed_roster(ctx: Ctx, n: int) -> tuple[str, str, str]:
+    """A roster record in 230100: (record_key, etag, id_number)."""
+    owner = ctx.headers_for("establishment", RESOURCE_REGION)
+    record = records_factory.roster(n)
+    pushed = ctx.client.post(
+        "/api/v1/datasets/roster/batches", json={"records": [record]}, headers=owner
+    )
+    assert pushed.status_code == 201, pushed.text
+    listed = ctx.client.get(
+        "/api/v1/datasets/roster/records",
+        params={"id_number": record["id_number"]},
+        headers=owner,
+    ).json()["items"]
+    key = listed[0]["record_key"]
+    etag = ctx.client.get(f"/api/v1/datasets/roster/records/{key}", headers=owner).headers["etag"]
+    return key, etag, record["id_number"]
+
+
+def _shared_roster(ctx: Ctx) -> tuple[str, str, str]:
+    result: tuple[str, str, str] = ctx.once("roster", lambda: _pushed_roster(ctx, 900))
+    return result
+
+
+def _push_batch(ctx: Ctx) -> Call:
+    return Call(
+        "/api/v1/datasets/roster/batches",
+        json={"records": [records_factory.roster(_fresh_n(ctx))]},
+    )
+
+
+def _writes_roster(ok: int) -> Expect:
+    """The establishment office writes the roster in its region; a unit outside it is a bad row."""
+
+    def expect(department: Department, relation: str) -> int:
+        if department is not Department.establishment:
+            return 403
+        return ok if relation in VISIBLE else 422
+
+    return expect
+
+
+def _edits_roster(ok: int) -> Expect:
+    def expect(department: Department, relation: str) -> int:
+        if department is not Department.establishment:
+            return 403
+        return ok if relation in VISIBLE else 404
+
+    return expect
+
+
+def _batch(ctx: Ctx) -> Call:
+    def make() -> str:
+        owner = ctx.headers_for("establishment", RESOURCE_REGION)
+        body = {"records": [records_factory.roster(901)]}
+        pushed = ctx.client.post("/api/v1/datasets/roster/batches", json=body, headers=owner)
+        return str(pushed.json()["batch_id"])
+
+    return Call(f"/api/v1/batches/{ctx.once('batch', make)}")
+
+
+def _record_list(ctx: Ctx) -> Call:
+    key = _shared_roster(ctx)[0]
+    return Call(
+        "/api/v1/datasets/roster/records",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["record_key"] == key for i in r.json()["items"]),
+    )
+
+
+def _record(suffix: str = "") -> Callable[[Ctx], Call]:
+    return lambda ctx: Call(f"/api/v1/datasets/roster/records/{_shared_roster(ctx)[0]}{suffix}")
+
+
+def _replace(ctx: Ctx) -> Call:
+    n = _fresh_n(ctx)
+    key, etag, _ = _pushed_roster(ctx, n)
+    record = records_factory.roster(n, name="李四")
+    return Call(f"/api/v1/datasets/roster/records/{key}", json=record, headers={"If-Match": etag})
+
+
+def _delete(ctx: Ctx) -> Call:
+    key, etag, _ = _pushed_roster(ctx, _fresh_n(ctx))
+    return Call(f"/api/v1/datasets/roster/records/{key}", headers={"If-Match": etag})
+
+
+def _changes(ctx: Ctx) -> Call:
+    key = _shared_roster(ctx)[0]
+    return Call(
+        "/api/v1/changes",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["record_key"] == key for i in r.json()["items"]),
+    )
+
+
+def _person(ctx: Ctx) -> Call:
+    return Call(f"/api/v1/persons/{_shared_roster(ctx)[2]}")
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/health/live"): Sample(_static("/health/live"), always(200), anonymous=200),
     ("GET", "/health/ready"): Sample(_static("/health/ready"), always(200), anonymous=200),
@@ -143,6 +249,21 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/oauth/token"): Sample(_token_request, always(200), anonymous=200),
     ("GET", "/oauth/jwks"): Sample(_static("/oauth/jwks"), always(200), anonymous=200),
     ("GET", "/api/v1/access-records"): Sample(_access_record, departments({Department.audit})),
+    ("POST", "/api/v1/datasets/{dataset}/batches"): Sample(_push_batch, _writes_roster(201)),
+    ("GET", "/api/v1/batches/{batch_id}"): Sample(_batch, in_region()),
+    ("GET", "/api/v1/datasets/{dataset}/records"): Sample(_record_list, always(200)),
+    ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"): Sample(_record(), in_region()),
+    ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"): Sample(
+        _replace, _edits_roster(200)
+    ),
+    ("DELETE", "/api/v1/datasets/{dataset}/records/{record_key}"): Sample(
+        _delete, _edits_roster(204)
+    ),
+    ("GET", "/api/v1/datasets/{dataset}/records/{record_key}/history"): Sample(
+        _record("/history"), in_region()
+    ),
+    ("GET", "/api/v1/changes"): Sample(_changes, always(200)),
+    ("GET", "/api/v1/persons/{id_number}"): Sample(_person, in_region()),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),
@@ -163,7 +284,12 @@ class TestCoverage:
 
 def _send(ctx: Ctx, method: str, call: Call, headers: dict[str, str]) -> Response:
     return ctx.client.request(
-        method, call.path, json=call.json, data=call.data, params=call.params, headers=headers
+        method,
+        call.path,
+        json=call.json,
+        data=call.data,
+        params=call.params,
+        headers={**(call.headers or {}), **headers},
     )
 
 

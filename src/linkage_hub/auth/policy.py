@@ -71,6 +71,17 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/access-records"): Permission.audit,
     # reports
     ("GET", "/api/v1/reports/staffing"): Permission.read,
+    # datasets (records room)
+    ("POST", "/api/v1/datasets/{dataset}/batches"): Permission.write_own_dataset,
+    ("GET", "/api/v1/batches/{batch_id}"): Permission.read,
+    ("GET", "/api/v1/datasets/{dataset}/records"): Permission.read,
+    ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"): Permission.read,
+    ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"): Permission.write_own_dataset,
+    ("DELETE", "/api/v1/datasets/{dataset}/records/{record_key}"): Permission.write_own_dataset,
+    ("GET", "/api/v1/datasets/{dataset}/records/{record_key}/history"): Permission.read,
+    ("GET", "/api/v1/changes"): Permission.read,
+    # persons room
+    ("GET", "/api/v1/persons/{id_number}"): Permission.read,
 }
 
 

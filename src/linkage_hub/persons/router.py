@@ -1,0 +1,44 @@
+"""The person view: ``GET /api/v1/persons/{id_number}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.db import DbSession
+from linkage_hub.errors import problem_responses
+from linkage_hub.persons import service
+from linkage_hub.persons.schemas import PersonView
+from linkage_hub.records.router import KeyringDep, SettingsDep
+
+router = APIRouter(prefix="/api/v1", tags=["persons"])
+
+
+@router.get(
+    "/persons/{id_number}",
+    operation_id="get_person",
+    name="get_person",
+    response_model=PersonView,
+    responses=problem_responses(401, 404, 422),
+)
+def get_person(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    id_number: str,
+    request: Request,
+    period: Annotated[
+        str | None,
+        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Payroll period (default: latest)"),
+    ] = None,
+) -> PersonView:
+    """One person across all departments: the current roster, cadre, employment and payroll
+    records in your region side by side (payroll: the person's latest period, or `period`),
+    and the person's open discrepancies. Any accepted form of the ID number works (15 or 18
+    characters, lower-case x, full-width digits)."""
+    view = service.person_view(session, keyring, settings, principal, id_number, period)
+    request.state.person_records = sum(len(rows) for rows in view.records.values())
+    return view

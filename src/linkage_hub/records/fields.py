@@ -1,0 +1,142 @@
+"""Fast field converters for batch rows: one plain function per field kind, no per-row objects.
+
+A converter takes the value as parsed (JSON: str, int, Decimal, bool, list, dict; CSV: a
+non-empty str) and returns what is staged: dates and periods as ISO text, money as a decimal
+string with two places, booleans as ``bool``, counts as ``int``. It raises
+:class:`FieldInvalid` with a machine code and a message that never repeats the value (it may
+be an ID number). ``None`` never reaches a converter: nulls are handled by the row validator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
+
+Converter = Callable[[Any], Any]
+
+MAX_MONEY = Decimal("999999999999.99")
+CENT = Decimal("0.01")
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class FieldInvalid(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def text(max_length: int) -> Converter:
+    def convert(value: Any) -> str:
+        if type(value) is not str:
+            raise FieldInvalid("type", "must be a string")
+        if not value.strip():
+            raise FieldInvalid("empty", "must not be empty")
+        if len(value) > max_length:
+            raise FieldInvalid("too_long", f"must be at most {max_length} characters")
+        return value
+
+    return convert
+
+
+def enum(codes: type[StrEnum]) -> Converter:
+    allowed = frozenset(member.value for member in codes)
+    listing = ", ".join(sorted(allowed))
+
+    def convert(value: Any) -> str:
+        if type(value) is not str or value not in allowed:
+            raise FieldInvalid("enum", f"must be one of: {listing}")
+        return value
+
+    return convert
+
+
+def date(value: Any) -> str:
+    if type(value) is not str or len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise FieldInvalid("date", "must be a date YYYY-MM-DD")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise FieldInvalid("date", "must be a real date YYYY-MM-DD") from None
+    return value
+
+
+def period(value: Any) -> str:
+    if type(value) is not str or not _PERIOD.match(value):
+        raise FieldInvalid("period", "must be a month YYYY-MM")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    if type(value) is not bool:
+        raise FieldInvalid("type", "must be true or false")
+    return value
+
+
+def boolean_text(value: Any) -> bool:
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise FieldInvalid("type", "must be true or false")
+
+
+def count(value: Any) -> int:
+    if type(value) is not int:
+        raise FieldInvalid("type", "must be a whole number")
+    if value < 0 or value > 1_000_000_000:
+        raise FieldInvalid("range", "must be between 0 and 1000000000")
+    return value
+
+
+def count_text(value: Any) -> int:
+    if not (type(value) is str and value.isascii() and value.isdigit()):
+        raise FieldInvalid("type", "must be a whole number")
+    return count(int(value))
+
+
+def money(value: Any) -> str:
+    """Yuan with at most two decimal places: a JSON number (parsed as a decimal, never a
+    float) or a decimal string such as ``"8532.50"``."""
+    kind = type(value)
+    if kind is Decimal or kind is int:
+        number = Decimal(value)
+    elif kind is str:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise FieldInvalid("decimal", "must be a decimal amount such as 8532.50") from None
+    else:
+        raise FieldInvalid("decimal", "must be a decimal amount such as 8532.50")
+    if not number.is_finite():
+        raise FieldInvalid("decimal", "must be a decimal amount such as 8532.50")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and number != number.quantize(CENT):
+        raise FieldInvalid("decimal_places", "must have at most two decimal places")
+    if number < 0 or number > MAX_MONEY:
+        raise FieldInvalid("range", "must be between 0 and 999999999999.99")
+    return str(number.quantize(CENT))
+
+
+def unit_code(value: Any) -> str:
+    if type(value) is not str:
+        raise FieldInvalid("type", "must be a string")
+    try:
+        return normalise_unit_code(value)
+    except IdentifierError as exc:
+        raise FieldInvalid(exc.code, exc.message) from None
+
+
+def region(value: Any) -> str:
+    if type(value) is not str:
+        raise FieldInvalid("type", "must be a string")
+    try:
+        return normalise_region(value)
+    except IdentifierError as exc:
+        raise FieldInvalid(exc.code, exc.message) from None

@@ -1,0 +1,416 @@
+"""Pushing a batch: validate every row, stage it, check it as a set, merge it, publish changes.
+
+All in the request's one transaction. When any row is bad nothing is applied and the 422 lists
+every bad row (up to ``max_error_rows``, with the total). The staging table is loaded with
+PostgreSQL ``COPY`` (SQLite: ``executemany``) straight from the row validator, so a million rows
+stream through in bounded memory; everything after that is set-based SQL
+(:mod:`linkage_hub.records.queries`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.domain import Dataset
+from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge
+from linkage_hub.keys import Keyring
+from linkage_hub.records import queries
+from linkage_hub.records.datasets import spec_for
+from linkage_hub.records.models import Batch
+from linkage_hub.records.parsing import (
+    BodyFormat,
+    SpooledBody,
+    csv_rows,
+    csv_width_error,
+    is_bad_line,
+    json_items,
+    json_members,
+    ndjson_rows,
+)
+from linkage_hub.records.schemas import BatchMode, BatchResult
+from linkage_hub.records.scope import BatchScope, QueryOptions, request_hash, resolve_scope
+from linkage_hub.records.validation import RowValidator, Staged
+from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
+
+COPY_CHUNK = 5_000
+
+
+@dataclass
+class ErrorLog:
+    """Bad rows, kept up to a cap, counted in full."""
+
+    cap: int
+    errors: list[FieldError] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, row_errors: list[FieldError]) -> None:
+        self.total += len(row_errors)
+        room = self.cap - len(self.errors)
+        if room > 0:
+            self.errors.extend(row_errors[:room])
+
+
+class Pusher:
+    """One push: owns the staging table for the lifetime of the request's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        keyring: Keyring,
+        principal: Principal,
+        dataset: Dataset,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.keyring = keyring
+        self.principal = principal
+        self.spec = spec_for(dataset)
+        self.dialect = session.get_bind().dialect.name
+        self.log = ErrorLog(settings.max_error_rows)
+        self.received = 0
+
+    # -- idempotency --------------------------------------------------------------------------
+
+    def replay(self, key: str, digest: str) -> BatchResult | None:
+        """The first answer to this key, if there is one; 409 while it is still running.
+
+        The key is stored on the batch row, in the batch's own transaction, unique per client.
+        On PostgreSQL the push first takes a transaction-scoped advisory lock on (client,
+        key) without waiting: a retry that arrives while the first push is still running
+        cannot take it and gets 409 at once (a plain unique-constraint race would make it
+        wait for the first transaction instead). SQLite runs one writer at a time: a retry
+        waits for the first to commit and then gets its answer.
+        """
+        if self.dialect == "postgresql":
+            lock = zlib.crc32(f"{self.principal.client_id}\x1f{key}".encode()) - 2**31
+            got = self.session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:space, :key)"),
+                {"space": queries.IDEMPOTENCY_LOCK_SPACE, "key": lock},
+            ).scalar_one()
+            if not got:
+                raise Conflict("A batch with this Idempotency-Key is still being applied.")
+        first = self.session.scalars(
+            select(Batch).where(
+                Batch.client_id == self.principal.client_id, Batch.idempotency_key == key
+            )
+        ).one_or_none()
+        if first is None:
+            return None
+        if first.request_hash != digest or first.dataset != self.spec.name:
+            raise InvalidInput(
+                "This Idempotency-Key was used for a different request.",
+                errors=[
+                    FieldError(
+                        field="Idempotency-Key",
+                        code="reused",
+                        message="was first used with another body or parameters",
+                    )
+                ],
+                total_errors=1,
+            )
+        return BatchResult.of(first)
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _count(self) -> None:
+        self.received += 1
+        if self.received > self.settings.max_batch_rows:
+            raise PayloadTooLarge(f"A batch holds at most {self.settings.max_batch_rows} rows.")
+
+    def _validated(
+        self, items: Iterable[tuple[bool, int, Any]], v: RowValidator
+    ) -> Iterator[Staged]:
+        log = self.log
+        for is_delete, row, item in items:
+            self._count()
+            result = v.delete(item, row) if is_delete else v.record(item, row)
+            if type(result) is list:
+                log.add(result)
+            else:
+                yield result  # type: ignore[misc]
+
+    def rows_from_body(
+        self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
+    ) -> tuple[BatchScope, Iterator[Staged]]:
+        spec = self.spec
+        if fmt is BodyFormat.json:
+            batch = json_members(body.file)
+            scope = resolve_scope(spec, self.principal, batch.members, options)
+            items: Iterable[tuple[bool, int, Any]] = (
+                (key == "deletes", row, item)
+                for key, row, item in json_items(body.file, batch.records)
+            )
+            text_cells = False
+        else:
+            scope = resolve_scope(spec, self.principal, {}, options)
+            if fmt is BodyFormat.ndjson:
+                items = self._ndjson(body)
+                text_cells = False
+            else:
+                items = self._csv(body)
+                text_cells = True
+        validator = RowValidator(
+            spec,
+            self.keyring,
+            today=self.settings.today(),
+            period=scope.period,
+            units=frozenset(scope.units) if scope.units else None,
+            text_cells=text_cells,
+        )
+        return scope, self._validated(items, validator)
+
+    def _ndjson(self, body: SpooledBody) -> Iterator[tuple[bool, int, Any]]:
+        for row, value in ndjson_rows(body.file):
+            if is_bad_line(value):
+                self.log.add(
+                    [
+                        FieldError(
+                            row=row, field="record", code="syntax", message="is not valid JSON"
+                        )
+                    ]
+                )
+                self._count()
+                continue
+            yield False, row, value
+
+    def _csv(self, body: SpooledBody) -> Iterator[tuple[bool, int, Any]]:
+        header, rows = csv_rows(body.file)
+        allowed = set(self.spec.field_names)
+        bad = [h for h in header if h not in allowed]
+        if bad or len(set(header)) != len(header):
+            errors = [
+                FieldError(field=h[:64], code="unknown_field", message="is not a field")
+                for h in bad
+            ] or [FieldError(field="header", code="duplicate", message="names a field twice")]
+            raise InvalidInput(
+                "The CSV header is not valid.", errors=errors, total_errors=len(errors)
+            )
+        for row, value in rows:
+            width = csv_width_error(value, row)
+            if width is not None:
+                self.log.add([width])
+                self._count()
+                continue
+            yield False, row, value
+
+    # -- staging ------------------------------------------------------------------------------
+
+    def stage(self, rows: Iterator[Staged]) -> None:
+        queries.tune_session(self.session)
+        queries.create_stage(self.session, self.spec)
+        raw = self.session.connection().connection.dbapi_connection
+        assert raw is not None
+        columns = ", ".join(self.spec.stage_columns)
+        if self.dialect == "postgresql":
+            statement = f"COPY {queries.STAGE} ({columns}) FROM STDIN"
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(self.spec.stage_columns))
+            statement = f"INSERT INTO {queries.STAGE} ({columns}) VALUES ({marks})"
+            cursor = raw.cursor()
+            try:
+                while chunk := list(itertools.islice(rows, COPY_CHUNK)):
+                    cursor.executemany(statement, chunk)
+            finally:
+                cursor.close()
+        queries.index_stage(self.session)
+
+    def check_stage(self, scope: BatchScope) -> None:
+        """Set-based checks: every row inside the scope's region, no natural key twice."""
+        spec = self.spec
+        session = self.session
+        cap = self.settings.max_error_rows
+        queries.fix_stage_regions(session, spec)
+        lo, hi = region_bounds(scope.region)
+        outside, outside_total = queries.rows_outside(session, lo, hi, cap)
+        region_field = "region" if spec.dataset is Dataset.units else "unit_code"
+        for row_no, is_delete in outside:
+            self.log.errors.append(
+                FieldError(
+                    row=row_no,
+                    field="unit_code" if is_delete else region_field,
+                    code="outside_region",
+                    message=f"the unit lies outside the region {scope.region} of this batch",
+                )
+            )
+        self.log.total += outside_total
+        dupes, dupes_total = queries.duplicate_rows(session, cap)
+        for later, first in dupes:
+            self.log.errors.append(
+                FieldError(
+                    row=later,
+                    field=",".join(spec.key),
+                    code="duplicate_key",
+                    message=f"has the same natural key as row {first}",
+                )
+            )
+        self.log.total += dupes_total
+
+    def raise_if_bad(self) -> None:
+        if not self.log.total:
+            return
+        errors = sorted(self.log.errors, key=lambda e: (e.row or 0, e.field))
+        raise InvalidInput(
+            f"The batch has {self.log.total} error(s); nothing was applied.",
+            errors=errors[: self.settings.max_error_rows],
+            total_errors=self.log.total,
+        )
+
+    # -- merge ----------------------------------------------------------------------------------
+
+    def merge(self, scope: BatchScope, batch_id: str, now: dt.datetime) -> dict[str, int]:
+        session, spec = self.session, self.spec
+        client = self.principal.client_id
+        updated = queries.close_changed(session, spec, now, batch_id)
+        written = queries.insert_versions(session, spec, now, batch_id, client)
+        closed = queries.close_deleted(session, spec, now, batch_id)
+        if scope.mode is BatchMode.snapshot:
+            closed += queries.close_absent(
+                session,
+                spec,
+                now,
+                batch_id,
+                bounds=region_bounds(scope.region),
+                period=scope.period,
+                units=scope.units,
+            )
+        if spec.dataset is Dataset.units:
+            queries.propagate_unit_regions(session, batch_id)
+        deletes = session.execute(
+            text(f"SELECT count(*) FROM {queries.STAGE} WHERE del = 1")
+        ).scalar_one()
+        records = self.received - int(deletes)
+        return {
+            "inserted": written - updated,
+            "updated": updated,
+            "unchanged": records - written,
+            "closed": closed,
+        }
+
+    def apply(
+        self,
+        scope: BatchScope,
+        rows: Iterator[Staged],
+        *,
+        dry_run: bool = False,
+        idempotency_key: str | None = None,
+        digest: str | None = None,
+    ) -> BatchResult:
+        self.stage(rows)
+        self.check_stage(scope)
+        self.raise_if_bad()
+        now = dt.datetime.now(dt.UTC)
+        batch_id = str(uuid.uuid4())
+        session = self.session
+        if dry_run:
+            savepoint = session.begin_nested()
+            counts = self.merge(scope, batch_id, now)
+            savepoint.rollback()
+            queries.drop_stage(session)
+            return BatchResult(
+                batch_id=None,
+                dataset=self.spec.dataset,
+                mode=scope.mode,
+                received=self.received,
+                dry_run=True,
+                **counts,
+            )
+        counts = self.merge(scope, batch_id, now)
+        batch = Batch(
+            batch_id=batch_id,
+            dataset=self.spec.name,
+            mode=scope.mode.value,
+            client_id=self.principal.client_id,
+            department=self.principal.department.value,
+            scope_region=scope.region,
+            scope_period=scope.period,
+            scope_units=scope.units,
+            received=self.received,
+            recorded_at=now,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            **counts,
+        )
+        session.add(batch)
+        session.flush()
+        queries.publish_changes(session, self.spec, now, batch_id)
+        queries.drop_stage(session)
+        return BatchResult.of(batch)
+
+
+def push_body(
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    principal: Principal,
+    dataset: Dataset,
+    body: SpooledBody,
+    fmt: BodyFormat,
+    options: QueryOptions,
+    idempotency_key: str | None,
+) -> tuple[BatchResult, bool]:
+    """Push a batch body; returns the result and whether it is a replay of a first answer."""
+    pusher = Pusher(session, settings, keyring, principal, dataset)
+    digest = request_hash(dataset, options, fmt, body.sha256)
+    if idempotency_key and not options.dry_run:
+        first = pusher.replay(idempotency_key, digest)
+        if first is not None:
+            return first, True
+    scope, rows = pusher.rows_from_body(body, fmt, options)
+    result = pusher.apply(
+        scope,
+        rows,
+        dry_run=options.dry_run,
+        idempotency_key=None if options.dry_run else idempotency_key,
+        digest=digest,
+    )
+    return result, False
+
+
+def push_records(
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    principal: Principal,
+    dataset: Dataset,
+    records: Iterable[dict[str, Any]],
+    *,
+    deletes: Iterable[dict[str, Any]] = (),
+    scope: BatchScope | None = None,
+) -> BatchResult:
+    """Push records given as dicts (the demo, jobs): the same validation, checks and merge as
+    an HTTP batch, inside the caller's transaction."""
+    pusher = Pusher(session, settings, keyring, principal, dataset)
+    scope = scope or BatchScope(BatchMode.upsert, principal.region)
+    validator = RowValidator(
+        pusher.spec,
+        keyring,
+        today=settings.today(),
+        period=scope.period,
+        units=frozenset(scope.units) if scope.units else None,
+    )
+
+    def items() -> Iterator[tuple[bool, int, Any]]:
+        n = 0
+        for record in records:
+            n += 1
+            yield False, n, record
+        for key in deletes:
+            n += 1
+            yield True, n, key
+
+    return pusher.apply(scope, pusher._validated(items(), validator))

@@ -1,0 +1,299 @@
+"""Set-based SQL of the batch merge, the same statements on PostgreSQL and SQLite.
+
+A batch is staged in the temporary table ``_stage`` (one row per record or delete, see
+:attr:`DatasetSpec.stage_columns`); these statements then check it and merge it into the
+dataset's version table in a handful of joins, whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import DateTime, String, bindparam, text
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
+
+from linkage_hub.records.datasets import DatasetSpec
+
+STAGE = "_stage"
+# pg_advisory_xact_lock key of the change feed: seq values are drawn under it (see feed.py).
+FEED_LOCK = 0x4C48_4346  # "LHCF"
+IDEMPOTENCY_LOCK_SPACE = 0x4C48_4944  # "LHID", first half of a two-int advisory key
+
+_TYPES: dict[str, Any] = {
+    "now": DateTime(timezone=True),
+    "batch_id": String(),
+    "client_id": String(),
+}
+
+
+def _sql(statement: str, *names: str) -> TextClause:
+    clause = text(statement)
+    params: list[Any] = [bindparam(n, type_=_TYPES[n]) for n in names if n in _TYPES]
+    return clause.bindparams(*params) if params else clause
+
+
+def create_stage(session: Session, spec: DatasetSpec) -> None:
+    """An empty temporary table with the types of the dataset's columns."""
+    cols = ", ".join(c for c in spec.data_columns)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+        session.execute(
+            text(
+                f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
+                f"SELECT 0::int AS row_no, 0::smallint AS del, {cols} "
+                f"FROM {spec.table.name} WITH NO DATA"
+            )
+        )
+    else:
+        session.execute(text(f"DROP TABLE IF EXISTS temp.{STAGE}"))
+        session.execute(
+            text(
+                f"CREATE TEMP TABLE {STAGE} AS SELECT 0 AS row_no, 0 AS del, {cols} "
+                f"FROM {spec.table.name} WHERE 0"
+            )
+        )
+
+
+def tune_session(session: Session) -> None:
+    """PostgreSQL: hash joins of a million keys in memory; no JIT (it costs more than it
+    saves on these plain scans). SQLite: a page cache that holds the indexes."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+        session.execute(text("SET LOCAL jit = off"))
+    else:
+        # SQLite's default page cache (2 MB) makes a large batch thrash the version table's
+        # indexes; this connection keeps a larger one (memory is taken only as pages load).
+        session.execute(text("PRAGMA cache_size = -262144"))
+
+
+def index_stage(session: Session) -> None:
+    # PostgreSQL needs the staged row count to plan the joins (temporary tables have no
+    # statistics until analysed); SQLite probes by record_key, so it gets an index.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {STAGE}"))
+    else:
+        session.execute(text(f"CREATE INDEX temp.ix_stage_record_key ON {STAGE} (record_key)"))
+        session.execute(text(f"CREATE INDEX temp.ix_stage_unit_code ON {STAGE} (unit_code)"))
+
+
+def drop_stage(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(text(f"DROP TABLE IF EXISTS temp.{STAGE}"))
+
+
+def fix_stage_regions(session: Session, spec: DatasetSpec) -> None:
+    """A record's region is its unit's region in the registry (unit code region otherwise);
+    a unit's own region is the one pushed, except for deletes."""
+    only_deletes = " AND s.del = 1" if spec.name == "units" else ""
+    session.execute(
+        text(
+            f"UPDATE {STAGE} AS s SET region = u.region FROM registry_unit AS u "
+            f"WHERE u.unit_code = s.unit_code AND u.closed_at IS NULL "
+            f"AND u.region <> s.region{only_deletes}"
+        )
+    )
+
+
+def rows_outside(session: Session, lo: str, hi: str, limit: int) -> tuple[list[Any], int]:
+    where = f"FROM {STAGE} WHERE region < :lo OR region > :hi"
+    params = {"lo": lo, "hi": hi}
+    total = session.execute(text(f"SELECT count(*) {where}"), params).scalar_one()
+    if not total:
+        return [], 0
+    rows = session.execute(
+        text(f"SELECT row_no, del {where} ORDER BY row_no LIMIT :n"), {**params, "n": limit}
+    ).all()
+    return list(rows), int(total)
+
+
+def duplicate_rows(session: Session, limit: int) -> tuple[list[Any], int]:
+    """(later row, earlier row) for rows whose natural key an earlier row already has."""
+    total = session.execute(
+        text(
+            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {STAGE} "
+            f"GROUP BY record_key HAVING count(*) > 1) AS d"
+        )
+    ).scalar_one()
+    if not total:
+        return [], 0
+    rows = session.execute(
+        text(
+            f"SELECT s.row_no, (SELECT min(p.row_no) FROM {STAGE} AS p "
+            f"WHERE p.record_key = s.record_key AND p.row_no < s.row_no) AS first "
+            f"FROM {STAGE} AS s WHERE s.record_key IN (SELECT record_key FROM {STAGE} "
+            f"GROUP BY record_key HAVING count(*) > 1) ORDER BY s.row_no"
+        )
+    ).all()
+    later = [(r.row_no, r.first) for r in rows if r.first is not None]
+    return later[:limit], int(total)
+
+
+def _distinct(spec: DatasetSpec, left: str, right: str) -> str:
+    # IS DISTINCT FROM: NULL against NULL is "same", NULL against a value is "changed".
+    return " OR ".join(f"{left}.{c} IS DISTINCT FROM {right}.{c}" for c in spec.compare_columns)
+
+
+def close_changed(session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str) -> int:
+    """Close the current versions that a staged record changes; returns how many."""
+    t = spec.table.name
+    result = session.execute(
+        _sql(
+            f"UPDATE {t} AS t SET closed_at = :now, closed_batch_id = :batch_id "
+            f"FROM {STAGE} AS s WHERE s.record_key = t.record_key AND t.closed_at IS NULL "
+            f"AND s.del = 0 AND ({_distinct(spec, 's', 't')})",
+            "now",
+            "batch_id",
+        ),
+        {"now": now, "batch_id": batch_id},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def insert_versions(
+    session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str, client_id: str
+) -> int:
+    """Insert a new version for every staged record without a current version (new ones and
+    those just closed as changed); returns how many. The version number continues the
+    record's history (a record deleted and pushed again goes on counting)."""
+    t = spec.table.name
+    cols = ", ".join(spec.data_columns)
+    fcols = ", ".join(f"f.{c}" for c in spec.data_columns)
+    result = session.execute(
+        _sql(
+            # INSERT … WITH … SELECT (not WITH … INSERT): sqlite3 reports no rowcount for
+            # statements that begin with WITH.
+            f"INSERT INTO {t} ({cols}, version, batch_id, client_id, recorded_at) "
+            f"WITH fresh AS (SELECT * FROM {STAGE} AS s WHERE s.del = 0 AND NOT EXISTS "
+            f"(SELECT 1 FROM {t} AS c WHERE c.record_key = s.record_key AND c.closed_at IS NULL)), "
+            f"prior AS (SELECT h.record_key, max(h.version) AS version FROM {t} AS h "
+            f"JOIN fresh AS f ON f.record_key = h.record_key GROUP BY h.record_key) "
+            f"SELECT {fcols}, coalesce(p.version, 0) + 1, :batch_id, :client_id, :now "
+            f"FROM fresh AS f LEFT JOIN prior AS p ON p.record_key = f.record_key "
+            # In record_key order the two record_key indexes grow at one end instead of at
+            # random places (a million random inserts thrash a small buffer cache).
+            f"ORDER BY f.record_key",
+            "now",
+            "batch_id",
+            "client_id",
+        ),
+        {"now": now, "batch_id": batch_id, "client_id": client_id},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def close_deleted(session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str) -> int:
+    t = spec.table.name
+    result = session.execute(
+        _sql(
+            f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id "
+            f"WHERE closed_at IS NULL AND record_key IN "
+            f"(SELECT record_key FROM {STAGE} WHERE del = 1)",
+            "now",
+            "batch_id",
+        ),
+        {"now": now, "batch_id": batch_id},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def close_absent(
+    session: Session,
+    spec: DatasetSpec,
+    now: dt.datetime,
+    batch_id: str,
+    *,
+    bounds: tuple[str, str],
+    period: str | None,
+    units: list[str] | None,
+) -> int:
+    """Snapshot: close the current records of the scope that the batch does not contain."""
+    t = spec.table.name
+    where = ["t.closed_at IS NULL", "t.region BETWEEN :lo AND :hi", "t.batch_id <> :batch_id"]
+    params: dict[str, Any] = {"now": now, "batch_id": batch_id, "lo": bounds[0], "hi": bounds[1]}
+    if period is not None:
+        where.append("t.period = :period")
+        params["period"] = period
+    statement = (
+        f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id WHERE id IN ("
+        f"SELECT t.id FROM {t} AS t WHERE {' AND '.join(where)}"
+        f"{' AND t.unit_code IN :units' if units else ''} "
+        f"AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.record_key = t.record_key))"
+    )
+    clause = _sql(statement, "now", "batch_id")
+    if units:
+        clause = clause.bindparams(bindparam("units", expanding=True))
+        params["units"] = units
+    result = session.execute(clause, params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+PERSON_AND_REGISTRY_TABLES = (
+    "registry_quota",
+    "registry_leader_post",
+    "records_roster",
+    "records_cadre",
+    "records_employment",
+    "records_payroll",
+)
+
+
+def propagate_unit_regions(session: Session, batch_id: str) -> None:
+    """After a units batch: the current records of every unit it touched (staged, or closed
+    by its snapshot) take the unit's region (the registry's, or the unit code's once the unit
+    is gone). Region is the hub's derived column, not department data, so this updates in
+    place and makes no version."""
+    touched = (
+        f"(SELECT unit_code FROM {STAGE} UNION "
+        f"SELECT unit_code FROM registry_unit WHERE closed_batch_id = :batch_id)"
+    )
+    for t in PERSON_AND_REGISTRY_TABLES:
+        region = (
+            f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
+            f"{t}.unit_code AND u.closed_at IS NULL), substr({t}.unit_code, 3, 6))"
+        )
+        session.execute(
+            text(
+                f"UPDATE {t} SET region = {region} WHERE closed_at IS NULL AND unit_code IN "
+                f"{touched} AND region <> {region}"
+            ),
+            {"batch_id": batch_id},
+        )
+
+
+def publish_changes(session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str) -> int:
+    """Write the batch's change-feed rows, last thing before commit.
+
+    On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
+    seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
+    read past a change that commits later. SQLite has one writer at a time anyway.
+    """
+    t = spec.table.name
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
+    params = {"now": now, "batch_id": batch_id, "ds": spec.name}
+    inserted = session.execute(
+        _sql(
+            f"INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, "
+            f"recorded_at) SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
+            f"FROM {t} WHERE batch_id = :batch_id ORDER BY id",
+            "now",
+            "batch_id",
+        ),
+        params,
+    )
+    closed = session.execute(
+        _sql(
+            f"INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, "
+            f"recorded_at) SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
+            f":now FROM {t} AS t WHERE t.closed_batch_id = :batch_id AND NOT EXISTS "
+            f"(SELECT 1 FROM {t} AS n WHERE n.record_key = t.record_key "
+            f"AND n.closed_at IS NULL) ORDER BY t.id",
+            "now",
+            "batch_id",
+        ),
+        params,
+    )
+    return int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]

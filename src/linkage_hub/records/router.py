@@ -1,0 +1,386 @@
+"""Datasets: push, pull, single records with ETags, history, batches, the change feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.db import DbSession
+from linkage_hub.domain import PERSON_DATASETS, Dataset
+from linkage_hub.errors import NotFound, PayloadTooLarge, problem_responses
+from linkage_hub.keys import Keyring
+from linkage_hub.records import feed, ingest, service
+from linkage_hub.records.datasets import SPECS
+from linkage_hub.records.parsing import SpooledBody, body_format, json_body, spool
+from linkage_hub.records.schemas import (
+    BatchBody,
+    BatchMode,
+    BatchResult,
+    ChangePage,
+    HistoryPage,
+    Record,
+    RecordPage,
+)
+from linkage_hub.records.scope import QueryOptions
+from linkage_hub.settings import Settings
+
+router = APIRouter(prefix="/api/v1", tags=["datasets"])
+_keyring_lock = threading.Lock()
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_keyring(request: Request) -> Keyring:
+    """One keyring per app, made on first use (``linkage-hub openapi`` never needs one)."""
+    state = request.app.state
+    keyring: Keyring | None = getattr(state, "keyring", None)
+    if keyring is None:
+        with _keyring_lock:
+            keyring = getattr(state, "keyring", None)
+            if keyring is None:
+                keyring = Keyring(get_settings(request))
+                state.keyring = keyring
+    return keyring
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]
+
+
+def dataset_of(
+    dataset: Annotated[
+        str,
+        Path(
+            description="units, quotas, leader_posts, roster, cadres, employment or payroll",
+            json_schema_extra={"enum": [d.value for d in Dataset]},
+        ),
+    ],
+) -> Dataset:
+    try:
+        return Dataset(dataset)
+    except ValueError:
+        raise NotFound(f"There is no dataset {dataset[:40]!r}.") from None
+
+
+DatasetDep = Annotated[Dataset, Depends(dataset_of)]
+
+
+async def record_body(request: Request) -> Any:
+    """A single record's JSON body (numbers as decimals, never floats)."""
+    return json_body(await request.body())
+
+
+async def spooled_body(request: Request) -> AsyncIterator[SpooledBody]:
+    settings = get_settings(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_body_bytes:
+        raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
+    body = await spool(request.stream(), settings.max_body_bytes)
+    try:
+        yield body
+    finally:
+        body.close()
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _ref("BatchBody")},
+            "application/x-ndjson": {
+                "schema": {"type": "string", "description": "One record (JSON object) a line."}
+            },
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "A header row of field names, then one record a row; an "
+                    "empty cell is null, booleans are true/false. UTF-8 (a BOM is allowed).",
+                }
+            },
+        },
+    }
+}
+RECORD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_ref(spec.input_model.__name__) for spec in SPECS.values()]}
+            }
+        },
+    }
+}
+
+
+def install_openapi_models(app: FastAPI) -> None:
+    """Put the dataset input models into the OpenAPI components (the batch body is read as a
+    stream, so FastAPI does not see them by itself)."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        models: list[type[BaseModel]] = [BatchBody, *(s.input_model for s in SPECS.values())]
+        _, defs = models_json_schema(
+            [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in sorted(defs.get("$defs", {}).items()):
+            components.setdefault(name, definition)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+@router.post(
+    "/datasets/{dataset}/batches",
+    operation_id="push_batch",
+    name="push_batch",
+    status_code=201,
+    response_model=BatchResult,
+    openapi_extra=BATCH_BODY,
+    responses={
+        200: {"model": BatchResult, "description": "Dry run: the counts, nothing applied."},
+        **problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    },
+)
+def push_batch(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    dataset: DatasetDep,
+    request: Request,
+    response: Response,
+    body: Annotated[SpooledBody, Depends(spooled_body)],
+    mode: Annotated[BatchMode | None, Query(description="NDJSON/CSV: upsert or snapshot")] = None,
+    region: Annotated[str | None, Query(description="NDJSON/CSV: the scope's region")] = None,
+    period: Annotated[str | None, Query(description="NDJSON/CSV: payroll period")] = None,
+    units: Annotated[list[str] | None, Query(description="NDJSON/CSV: unit codes")] = None,
+    dry_run: Annotated[bool, Query(description="Validate and count; apply nothing")] = False,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BatchResult:
+    """Push a batch of one dataset: JSON (`{"mode", "scope", "records", "deletes"}`),
+    NDJSON or CSV (then `mode`, `region`, `period`, `units` are query parameters).
+
+    - `upsert` writes the records given and closes those named in `deletes`; `snapshot` also
+      closes every current record of the scope (region and below; `units` if given; the
+      `period` for payroll) that the batch does not contain.
+    - All or nothing: if any row is bad, nothing is applied and the 422 lists the bad rows
+      (`row` counts from 1: the index in `records`, `deletes` numbered after them; the data
+      line for NDJSON and CSV), up to a cap, with `total_errors`.
+    - A record equal to its current version makes no new version (`unchanged`).
+    - A row naming a unit outside your region (or the scope) is a bad row; a unit missing
+      from the registry is not (reconciliation reports it). A record's `region` is its
+      unit's region in the registry (else the one in the unit code); a `units` batch that
+      moves a unit to another region moves the unit's current records with it.
+    - `Idempotency-Key`: a retry with the same key and request returns the first answer
+      (header `Idempotent-Replayed: true`); the same key with another request is 422; a retry
+      while the first is still running is 409.
+    """
+    options = QueryOptions(mode, region, period, units, dry_run)
+    fmt = body_format(request.headers.get("content-type"))
+    result, replayed = ingest.push_body(
+        session, settings, keyring, principal, dataset, body, fmt, options, idempotency_key
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    if dry_run:
+        response.status_code = 200
+    return result
+
+
+@router.get(
+    "/batches/{batch_id}",
+    operation_id="get_batch",
+    name="get_batch",
+    response_model=BatchResult,
+    responses=problem_responses(401, 404),
+)
+def get_batch(principal: CurrentPrincipal, session: DbSession, batch_id: str) -> BatchResult:
+    """A batch's answer again: its counts, mode and scope."""
+    return service.get_batch(session, principal, batch_id)
+
+
+@router.get(
+    "/datasets/{dataset}/records",
+    operation_id="list_records",
+    name="list_records",
+    response_model=RecordPage,
+    responses=problem_responses(401, 404, 422),
+)
+def list_records(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    dataset: DatasetDep,
+    request: Request,
+    region: str | None = None,
+    unit_code: str | None = None,
+    id_number: Annotated[str | None, Query(description="Matches any accepted form.")] = None,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    as_of: Annotated[
+        dt.datetime | None, Query(description="RFC 3339: the state the hub held then.")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
+) -> RecordPage:
+    """The current records of a dataset in your region (or, with `as_of`, the records the
+    hub held at that moment), keyset-paginated in a stable order."""
+    page = service.list_records(
+        session,
+        keyring,
+        settings,
+        principal,
+        dataset,
+        region=region,
+        unit_code=unit_code,
+        id_number=id_number,
+        period=period,
+        as_of=as_of,
+        cursor=cursor,
+        limit=limit,
+    )
+    request.state.person_records = len(page.items) if dataset in PERSON_DATASETS else 0
+    return page
+
+
+@router.get(
+    "/datasets/{dataset}/records/{record_key}",
+    operation_id="get_record",
+    name="get_record",
+    response_model=Record,
+    responses=problem_responses(401, 404),
+)
+def get_record(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    dataset: DatasetDep,
+    record_key: str,
+    request: Request,
+    response: Response,
+) -> Record:
+    """The current version of one record, with its `ETag` (send it as `If-Match` to PUT or
+    DELETE)."""
+    record, tag = service.get_record(session, principal, dataset, record_key)
+    response.headers["ETag"] = tag
+    request.state.person_records = 1 if dataset in PERSON_DATASETS else 0
+    return record
+
+
+@router.put(
+    "/datasets/{dataset}/records/{record_key}",
+    operation_id="replace_record",
+    name="replace_record",
+    response_model=Record,
+    openapi_extra=RECORD_BODY,
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
+)
+def replace_record(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    dataset: DatasetDep,
+    record_key: str,
+    request: Request,
+    response: Response,
+    body: Annotated[Any, Depends(record_body)],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Record:
+    """Replace a record with a new version (the natural key must stay the same). Needs
+    `If-Match` with the current `ETag`: 428 without it, 412 when the record changed since."""
+    record, tag, _result = service.replace_record(
+        session, settings, keyring, principal, dataset, record_key, body, if_match
+    )
+    response.headers["ETag"] = tag
+    request.state.person_records = 1 if dataset in PERSON_DATASETS else 0
+    return record
+
+
+@router.delete(
+    "/datasets/{dataset}/records/{record_key}",
+    operation_id="delete_record",
+    name="delete_record",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 412, 428),
+)
+def delete_record(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    dataset: DatasetDep,
+    record_key: str,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Close a record: it stays in its history but is no longer current. Needs `If-Match`."""
+    service.delete_record(session, settings, keyring, principal, dataset, record_key, if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/datasets/{dataset}/records/{record_key}/history",
+    operation_id="get_record_history",
+    name="get_record_history",
+    response_model=HistoryPage,
+    responses=problem_responses(401, 404),
+)
+def get_record_history(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    dataset: DatasetDep,
+    record_key: str,
+    request: Request,
+) -> HistoryPage:
+    """Every version of a record, oldest first: which batch and client wrote it, when it was
+    recorded and when (and by which batch) it was closed."""
+    page = service.history(session, principal, dataset, record_key)
+    request.state.person_records = len(page.items) if dataset in PERSON_DATASETS else 0
+    return page
+
+
+@router.get(
+    "/changes",
+    operation_id="list_changes",
+    name="list_changes",
+    response_model=ChangePage,
+    responses=problem_responses(401, 422),
+)
+def list_changes(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    request: Request,
+    since: Annotated[str | None, Query(description="The next_cursor of your last poll.")] = None,
+    dataset: Dataset | None = None,
+    region: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
+) -> ChangePage:
+    """Every change to the datasets of your region in commit order: a new version (`upsert`)
+    or a record closed by a delete or a snapshot (`close`), each with the version's record.
+
+    Keep a synchronised copy by polling with `since` set to the last `next_cursor`: no change
+    is ever skipped, even when batches commit out of order."""
+    page, persons = feed.read_changes(
+        session, principal, since=since, dataset=dataset, region=region, limit=limit
+    )
+    request.state.person_records = persons
+    return page

@@ -1,0 +1,106 @@
+"""The scope of a batch: mode, region (and below), units, payroll period; and the request
+fingerprint that an ``Idempotency-Key`` is bound to."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.domain import Dataset
+from linkage_hub.errors import FieldError, InvalidInput
+from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
+from linkage_hub.records.datasets import DatasetSpec
+from linkage_hub.records.parsing import BodyFormat
+from linkage_hub.records.schemas import BatchMode
+
+
+@dataclass
+class BatchScope:
+    """What the batch covers: a region (and below), optionally some units, a payroll period."""
+
+    mode: BatchMode
+    region: str
+    period: str | None = None
+    units: list[str] | None = None
+
+
+@dataclass
+class QueryOptions:
+    """Query parameters of the push (the scope of NDJSON and CSV bodies)."""
+
+    mode: BatchMode | None = None
+    region: str | None = None
+    period: str | None = None
+    units: list[str] | None = None
+    dry_run: bool = False
+
+
+def _scope_error(field_name: str, code: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        "The batch's scope is not valid.",
+        errors=[FieldError(field=field_name, code=code, message=message)],
+        total_errors=1,
+    )
+
+
+def resolve_scope(
+    spec: DatasetSpec, principal: Principal, members: dict[str, Any], options: QueryOptions
+) -> BatchScope:
+    """The scope from the JSON body's ``mode``/``scope`` or the query parameters."""
+    unknown = set(members) - {"mode", "scope"}
+    if unknown:
+        name = sorted(unknown)[0][:64]
+        raise _scope_error(name, "unknown_field", "is not a member of a batch")
+    raw_mode = members.get("mode", options.mode or BatchMode.upsert)
+    try:
+        mode = BatchMode(raw_mode)
+    except ValueError:
+        raise _scope_error("mode", "enum", "must be upsert or snapshot") from None
+    scope = members.get("scope", {})
+    if not isinstance(scope, dict) or set(scope) - {"region", "period", "units"}:
+        raise _scope_error("scope", "type", "is an object with region, period and units")
+    raw_region = scope.get("region", options.region) or principal.region
+    try:
+        region = normalise_region(str(raw_region))
+    except IdentifierError as exc:
+        raise _scope_error("scope.region", exc.code, exc.message) from None
+    if not principal.contains(region):
+        raise _scope_error("scope.region", "outside_region", "lies outside the caller's region")
+    period = scope.get("period", options.period)
+    if spec.dataset is Dataset.payroll:
+        if period is None:
+            raise _scope_error("scope.period", "missing", "is required for payroll")
+        try:
+            from linkage_hub.records.fields import FieldInvalid
+            from linkage_hub.records.fields import period as check_period
+
+            period = check_period(period)
+        except FieldInvalid as exc:
+            raise _scope_error("scope.period", exc.code, exc.message) from None
+    elif period is not None:
+        raise _scope_error("scope.period", "not_applicable", "applies to payroll only")
+    raw_units = scope.get("units", options.units)
+    units = None
+    if raw_units is not None:
+        if not isinstance(raw_units, list) or not all(isinstance(u, str) for u in raw_units):
+            raise _scope_error("scope.units", "type", "is a list of unit codes")
+        try:
+            units = sorted({normalise_unit_code(u) for u in raw_units})
+        except IdentifierError as exc:
+            raise _scope_error("scope.units", exc.code, exc.message) from None
+    return BatchScope(mode, region, period, units)
+
+
+def request_hash(dataset: Dataset, options: QueryOptions, fmt: BodyFormat, body_sha: str) -> str:
+    parts = [
+        dataset.value,
+        fmt.value,
+        str(options.mode or ""),
+        options.region or "",
+        options.period or "",
+        ",".join(options.units or ()),
+        body_sha,
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

@@ -1,0 +1,324 @@
+"""Reading datasets (current state, as of a moment, history) and writing single records.
+
+Every read filters the caller's region in SQL; a record outside it is a 404. A single-record
+write is a one-row batch through the same merge as any push (so it is versioned, in a batch,
+and in the change feed).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.domain import Dataset
+from linkage_hub.errors import (
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
+from linkage_hub.identifiers import (
+    IdentifierError,
+    normalise_region,
+    normalise_unit_code,
+    parse_citizen_id,
+    region_contains,
+)
+from linkage_hub.keys import Keyring
+from linkage_hub.records.datasets import DatasetSpec, spec_for
+from linkage_hub.records.ingest import Pusher
+from linkage_hub.records.models import Batch
+from linkage_hub.records.schemas import (
+    BatchMode,
+    BatchResult,
+    HistoryPage,
+    Record,
+    RecordPage,
+    as_utc,
+)
+from linkage_hub.records.scope import BatchScope
+from linkage_hub.records.validation import RowValidator
+from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
+
+MAX_LIMIT = 1000
+META = ("record_key", "version", "region", "batch_id", "client_id", "recorded_at")
+CLOSING = ("closed_at", "closed_batch_id")
+
+
+def invalid(field: str, code: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"The parameter {field} is not valid.",
+        errors=[FieldError(field=field, code=code, message=message)],
+        total_errors=1,
+    )
+
+
+# --- cursors -----------------------------------------------------------------------------------
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, field: str = "cursor") -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, value = raw.split(":", 1)
+        if prefix != "v1":
+            raise ValueError
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid(field, "cursor", "is not a cursor this service issued") from None
+
+
+# --- shaping records ---------------------------------------------------------------------------
+
+
+def output_columns(spec: DatasetSpec) -> tuple[str, ...]:
+    person = ("id_number_given",) if spec.person else ()
+    return (*spec.field_names, *person, *META)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal("0.01")))
+    return value
+
+
+def shape(spec: DatasetSpec, row: Row[Any] | Any, principal: Principal, *, closing: bool) -> Record:
+    names = output_columns(spec) + (CLOSING if closing else ())
+    mapping = row._mapping
+    record = {name: _plain(mapping[name]) for name in names}
+    if "gross_pay" in record and not principal.sees_salaries:
+        del record["gross_pay"]
+    return record
+
+
+def record_columns(spec: DatasetSpec) -> list[Any]:
+    t = spec.table
+    return [t.c[name] for name in (*output_columns(spec), *CLOSING)] + [t.c.id]
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+# --- scope of reads ----------------------------------------------------------------------------
+
+
+def read_bounds(principal: Principal, region: str | None) -> tuple[str, str] | None:
+    """The region range a read covers: the caller's, narrowed by ``region``; None = nothing."""
+    if region is None:
+        return principal.region_bounds
+    try:
+        wanted = normalise_region(region)
+    except IdentifierError as exc:
+        raise invalid("region", exc.code, exc.message) from None
+    if principal.contains(wanted):
+        return region_bounds(wanted)
+    if region_contains(wanted, principal.region):
+        return principal.region_bounds
+    return None
+
+
+def person_key_of(keyring: Keyring, id_number: str, today: dt.date) -> str:
+    try:
+        return keyring.person_key(parse_citizen_id(id_number, today=today).number)
+    except IdentifierError as exc:
+        raise invalid("id_number", exc.code, exc.message) from None
+
+
+def list_records(
+    session: Session,
+    keyring: Keyring,
+    settings: Settings,
+    principal: Principal,
+    dataset: Dataset,
+    *,
+    region: str | None = None,
+    unit_code: str | None = None,
+    id_number: str | None = None,
+    period: str | None = None,
+    as_of: dt.datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> RecordPage:
+    spec = spec_for(dataset)
+    t = spec.table
+    after = decode_cursor(cursor)
+    bounds = read_bounds(principal, region)
+    if bounds is None:
+        return RecordPage(items=[], next_cursor=None)
+    stmt: Select[Any] = select(*record_columns(spec)).where(
+        t.c.region.between(*bounds), t.c.id > after
+    )
+    if as_of is None:
+        stmt = stmt.where(t.c.closed_at.is_(None))
+    else:
+        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=settings.zone)
+        moment = moment.astimezone(dt.UTC)
+        stmt = stmt.where(
+            t.c.recorded_at <= moment, (t.c.closed_at.is_(None)) | (t.c.closed_at > moment)
+        )
+    if unit_code is not None:
+        try:
+            stmt = stmt.where(t.c.unit_code == normalise_unit_code(unit_code))
+        except IdentifierError as exc:
+            raise invalid("unit_code", exc.code, exc.message) from None
+    if id_number is not None:
+        if not spec.person:
+            raise invalid("id_number", "not_applicable", f"{dataset} records have no ID number")
+        stmt = stmt.where(t.c.person_key == person_key_of(keyring, id_number, settings.today()))
+    if period is not None:
+        if dataset is not Dataset.payroll:
+            raise invalid("period", "not_applicable", "applies to payroll only")
+        stmt = stmt.where(t.c.period == period)
+    rows = session.execute(stmt.order_by(t.c.id).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [shape(spec, row, principal, closing=as_of is not None) for row in rows]
+    return RecordPage(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
+
+
+def current_row(
+    session: Session,
+    principal: Principal,
+    spec: DatasetSpec,
+    record_key: str,
+    *,
+    lock: bool = False,
+) -> Row[Any]:
+    t = spec.table
+    stmt = select(*record_columns(spec)).where(
+        t.c.record_key == record_key,
+        t.c.closed_at.is_(None),
+        t.c.region.between(*principal.region_bounds),
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        raise NotFound("No current record with this key in your region.")
+    return row
+
+
+def get_record(
+    session: Session, principal: Principal, dataset: Dataset, record_key: str
+) -> tuple[Record, str]:
+    spec = spec_for(dataset)
+    row = current_row(session, principal, spec, record_key)
+    return shape(spec, row, principal, closing=False), etag(row.version)
+
+
+def history(
+    session: Session, principal: Principal, dataset: Dataset, record_key: str
+) -> HistoryPage:
+    spec = spec_for(dataset)
+    t = spec.table
+    rows = session.execute(
+        select(*record_columns(spec))
+        .where(t.c.record_key == record_key, t.c.region.between(*principal.region_bounds))
+        .order_by(t.c.version)
+    ).all()
+    if not rows:
+        raise NotFound("No record with this key in your region.")
+    items = [shape(spec, row, principal, closing=True) for row in rows]
+    return HistoryPage(record_key=record_key, dataset=dataset, items=items)
+
+
+def _check_precondition(if_match: str | None, version: int) -> None:
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the ETag of the version you read.")
+    tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" not in tags and etag(version) not in tags:
+        raise PreconditionFailed("The record has changed since you read it; read it again.")
+
+
+def _pusher(
+    session: Session, settings: Settings, keyring: Keyring, principal: Principal, dataset: Dataset
+) -> Pusher:
+    pusher = Pusher(session, settings, keyring, principal, dataset)
+    pusher.received = 1
+    return pusher
+
+
+def replace_record(
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    principal: Principal,
+    dataset: Dataset,
+    record_key: str,
+    body: Any,
+    if_match: str | None,
+) -> tuple[Record, str, BatchResult]:
+    """PUT: the body replaces the current version (a new version, unless it is equal)."""
+    spec = spec_for(dataset)
+    row = current_row(session, principal, spec, record_key, lock=True)
+    _check_precondition(if_match, row.version)
+    period = row.period if dataset is Dataset.payroll else None
+    validator = RowValidator(spec, keyring, today=settings.today(), period=period)
+    staged = validator.record(body, 1)
+    if isinstance(staged, list):
+        raise InvalidInput("The record is not valid.", errors=staged, total_errors=len(staged))
+    if staged[2] != record_key:
+        raise InvalidInput(
+            "The body names another record than the URL.",
+            errors=[
+                FieldError(
+                    row=1,
+                    field=",".join(spec.key),
+                    code="key_mismatch",
+                    message="the natural key differs from the record's",
+                )
+            ],
+            total_errors=1,
+        )
+    scope = BatchScope(BatchMode.upsert, principal.region, period)
+    result = _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
+    record, tag = get_record(session, principal, dataset, record_key)
+    return record, tag, result
+
+
+def delete_record(
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    principal: Principal,
+    dataset: Dataset,
+    record_key: str,
+    if_match: str | None,
+) -> BatchResult:
+    """DELETE: close the current version (kept in history, no longer current)."""
+    spec = spec_for(dataset)
+    row = current_row(session, principal, spec, record_key, lock=True)
+    _check_precondition(if_match, row.version)
+    key = {name: _plain(row._mapping[name]) for name in spec.key}
+    period = row.period if dataset is Dataset.payroll else None
+    validator = RowValidator(spec, keyring, today=settings.today(), period=period)
+    staged = validator.delete(key, 1)
+    assert not isinstance(staged, list), staged
+    scope = BatchScope(BatchMode.upsert, principal.region, period)
+    return _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
+
+
+def get_batch(session: Session, principal: Principal, batch_id: str) -> BatchResult:
+    batch = session.get(Batch, batch_id)
+    if batch is None or not principal.contains(batch.scope_region):
+        raise NotFound("No batch with this id in your region.")
+    return BatchResult.of(batch)
