@@ -48,16 +48,17 @@ def report_region(principal: Principal, region: str | None) -> str:
     return region
 
 
-def state_moment(request: Request, as_of: dt.date) -> dt.datetime | None:
-    """The end of the ``as_of`` day in the hub's time zone, or None for the current state."""
-    settings = request.app.state.settings
-    if as_of > settings.today():
+def report_day(request: Request, as_of: dt.date | None) -> dt.date:
+    """``as_of``, by default today in the hub's time zone; never in the future."""
+    today: dt.date = request.app.state.settings.today()
+    if as_of is None:
+        return today
+    if as_of > today:
         raise InvalidInput(
             "as_of lies in the future.",
             errors=[FieldError(field="as_of", code="future", message="as_of lies in the future")],
         )
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=settings.zone)
-    return None if end >= dt.datetime.now(dt.UTC) else end
+    return as_of
 
 
 @router.get(
@@ -79,15 +80,16 @@ def staffing_report(
     One row per registered unit and establishment type with `approved` (核定编制), `on_roster`
     (实名在编), `employed` (of those, active with HR in the same unit), `paid` (of those, paid in
     the same unit in the payroll period), `difference` = `on_roster - approved` and `light`:
-    `over` 超编, `full` 满编, `under` 缺编. Computed from the state the hub held at the end of
-    `as_of` (history, not just today). `format=csv` gives UTF-8 with a byte-order mark for
-    Excel; `format=xlsx` a workbook with a frozen header row.
+    `over` 超编, `full` 满编, `under` 缺编. Computed for the day `as_of` from the departments'
+    business dates (entered and exited, hired and left, quota effective dates), so a past day
+    shows how things stood then; the payroll period is the latest one not after `as_of`.
+    `format=csv` gives UTF-8 with a byte-order mark for Excel; `format=xlsx` a workbook with a
+    frozen header row.
     """
     region = report_region(principal, region)
-    as_of = as_of or request.app.state.settings.today()
-    at = state_moment(request, as_of)
-    period = staffing.payroll_period(session, region, as_of, at)
-    rows = staffing.staffing_rows(session, region, as_of, at, period)
+    as_of = report_day(request, as_of)
+    period = staffing.payroll_period(session, region, as_of)
+    rows = staffing.staffing_rows(session, region, as_of, period)
     if format is ReportFormat.json:
         report = StaffingReport(
             region=region,

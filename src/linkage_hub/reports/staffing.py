@@ -1,12 +1,13 @@
 """The staffing report: per unit × establishment type, the quota against the people on the
 roster, employed and paid — the core invariant 编制数、实有人员数、财政供养人员数相对应.
 
-Computed in one SQL statement from the state the hub held at the end of the ``as_of`` day
-(China Standard Time): versions recorded by then and not yet closed. Only units registered on
-``as_of`` appear (a unit that is not registered is an ``UNREGISTERED_UNIT`` finding, not a
-staffing row). ``employed`` and ``paid`` count the roster people of that row whom HR lists as
-active in the same unit, and whom finance pays in the same unit in the payroll period: the
-latest period not after ``as_of``'s month for which the region has payroll lines.
+One SQL statement, for the day ``as_of`` by the departments' business dates (see
+:mod:`linkage_hub.reports.validtime`): units registered that day; the quota version in force;
+roster entries on the roster that day; ``employed`` and ``paid`` count the row's roster people
+whom HR lists as employed that day in the same unit, and whom finance pays in the same unit in
+the payroll period (the latest period not after ``as_of``'s month for which the region has
+payroll lines). A roster entry in a unit that is not registered is an ``UNREGISTERED_UNIT``
+finding, not a staffing row.
 """
 
 from __future__ import annotations
@@ -14,22 +15,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Date, DateTime, bindparam, text
+from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
-from linkage_hub.versioning import region_bounds, utc, visible_sql
+from linkage_hub.reports import validtime as vt
+from linkage_hub.versioning import region_bounds
 
 HEADER_ZH = [
-    "单位代码",
-    "单位名称",
-    "编制类型",
-    "核定编制",
-    "实名在编",
-    "在职(人社)",
-    "统发工资",
-    "差额",
+    "单位代码", "单位名称", "编制类型", "核定编制", "实名在编", "在职(人社)", "统发工资", "差额",
     "状态",
-]
+]  # fmt: skip
 WIDTHS = [22, 36, 16, 10, 10, 12, 10, 8, 8]
 LIGHTS = {"over": "超编", "full": "满编", "under": "缺编"}
 TYPE_ZH = {
@@ -60,52 +55,38 @@ class StaffingRow:
         return "over" if self.difference > 0 else "full" if self.difference == 0 else "under"
 
 
-def _state(at: dt.datetime | None) -> dict[str, str]:
-    param = None if at is None else "at"
-    return {a: visible_sql(a, param) for a in ("u", "q", "r", "e", "p")}
-
-
-def payroll_period(
-    session: Session, region: str, as_of: dt.date, at: dt.datetime | None
-) -> str | None:
+def payroll_period(session: Session, region: str, as_of: dt.date) -> str | None:
     lo, hi = region_bounds(region)
-    visible = visible_sql("p", None if at is None else "at")
-    sql = text(
-        f"SELECT MAX(p.period) FROM records_payroll p WHERE {visible} "
-        "AND p.region BETWEEN :lo AND :hi AND p.period <= :month"
-    )
-    params: dict[str, object] = {"lo": lo, "hi": hi, "month": as_of.strftime("%Y-%m")}
-    if at is not None:
-        sql = sql.bindparams(bindparam("at", type_=DateTime(timezone=True)))
-        params["at"] = utc(at)
-    value = session.execute(sql, params).scalar_one_or_none()
+    value = session.execute(
+        text(
+            "SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL "
+            "AND p.region BETWEEN :lo AND :hi AND p.period <= :month"
+        ),
+        {"lo": lo, "hi": hi, "month": as_of.strftime("%Y-%m")},
+    ).scalar_one_or_none()
     return str(value) if value else None
 
 
 def staffing_rows(
-    session: Session, region: str, as_of: dt.date, at: dt.datetime | None, period: str | None
+    session: Session, region: str, as_of: dt.date, period: str | None
 ) -> list[StaffingRow]:
-    """``at`` is the moment whose state is read (``None``: the current state)."""
-    s = _state(at)
+    quotas = vt.effective_version("registry_quota", ":day")
     sql = text(f"""
 WITH units AS (
   SELECT u.unit_code, u.name, u.region FROM registry_unit u
-  WHERE {s["u"]} AND u.region BETWEEN :lo AND :hi AND u.status = 'active'
-    AND (u.abolished_on IS NULL OR u.abolished_on > :as_of)
+  WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi AND {vt.registered("u", ":day")}
 ), quota AS (
-  SELECT q.unit_code, q.establishment_type, q.approved FROM registry_quota q
-  JOIN units ON units.unit_code = q.unit_code WHERE {s["q"]}
-), roster AS (
-  SELECT r.person_key, r.unit_code, r.establishment_type FROM records_roster r
-  WHERE {s["r"]} AND r.status = 'active' AND r.region BETWEEN :lo AND :hi
+  SELECT q.unit_code, q.establishment_type, q.approved FROM {quotas} q
+  JOIN units ON units.unit_code = q.unit_code
 ), counts AS (
   SELECT r.unit_code, r.establishment_type, COUNT(*) AS on_roster,
          COUNT(e.person_key) AS employed, COUNT(p.person_key) AS paid
-  FROM roster r
+  FROM records_roster r
   LEFT JOIN records_employment e ON e.person_key = r.person_key AND e.unit_code = r.unit_code
-       AND {s["e"]} AND e.status = 'active'
+       AND e.closed_at IS NULL AND {vt.employed("e", ":day")}
   LEFT JOIN records_payroll p ON p.person_key = r.person_key AND p.unit_code = r.unit_code
-       AND {s["p"]} AND p.period = :period AND p.status = 'paid'
+       AND p.closed_at IS NULL AND p.period = :period AND p.status = 'paid'
+  WHERE r.closed_at IS NULL AND r.region BETWEEN :lo AND :hi AND {vt.on_roster("r", ":day")}
   GROUP BY r.unit_code, r.establishment_type
 ), cells AS (
   SELECT unit_code, establishment_type FROM quota
@@ -121,11 +102,7 @@ LEFT JOIN quota ON quota.unit_code = c.unit_code
 LEFT JOIN counts ON counts.unit_code = c.unit_code
      AND counts.establishment_type = c.establishment_type
 ORDER BY c.unit_code, c.establishment_type
-""")
+""").bindparams(bindparam("day", type_=Date))
     lo, hi = region_bounds(region)
-    params: dict[str, object] = {"lo": lo, "hi": hi, "as_of": as_of, "period": period or ""}
-    sql = sql.bindparams(bindparam("as_of", type_=Date))
-    if at is not None:
-        sql = sql.bindparams(bindparam("at", type_=DateTime(timezone=True)))
-        params["at"] = utc(at)
+    params = {"lo": lo, "hi": hi, "day": as_of, "period": period or ""}
     return [StaffingRow(*row) for row in session.execute(sql, params)]

@@ -1,16 +1,11 @@
 """The tenure report: the establishment part of a leader's economic-responsibility audit
 (离任审计) — how the unit used its quota while the leader was in office.
 
-Month by month over the tenure, from the hub's current knowledge of business dates:
-
-- ``approved`` / ``leader_posts``: of all recorded versions of each quota (leader-post) record,
-  the one with the latest ``effective_on`` on or before the month's end (a version without an
-  ``effective_on`` counts from the day it was recorded);
-- ``on_roster``: roster entries with ``entered_on`` on or before the month's end (or unknown)
-  that had not exited by then;
-- ``paid``: the unit's payroll lines of that month with status ``paid``;
-- ``leaders``: cadres at level principal or deputy appointed by the month's end and not removed
-  by then.
+Month by month over the tenure, on each month's last day (the tenure's last day for its last
+month), by business dates (:mod:`linkage_hub.reports.validtime`): ``approved`` and
+``leader_posts`` from the quota and leader-post versions in force, ``on_roster`` and
+``leaders`` (cadres at level principal or deputy) in office that day, ``paid`` the unit's
+payroll lines of that month with status ``paid``.
 
 Every query is one statement over a VALUES list of months, whatever the tenure's length.
 """
@@ -22,6 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from linkage_hub.reports import validtime as vt
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +42,11 @@ def months_between(start: dt.date, end: dt.date) -> list[tuple[str, dt.date]]:
     return months
 
 
-def _values(months: list[tuple[str, dt.date]]) -> tuple[str, dict[str, object]]:
-    rows = ", ".join(f"(:m{i}, :e{i})" for i in range(len(months)))
+def _values(months: list[tuple[str, dt.date]], dialect: str) -> tuple[str, dict[str, object]]:
+    # PostgreSQL must know the VALUES columns' types to compare them with dates; SQLite keeps
+    # dates as ISO text (and its CAST AS DATE would turn them into numbers).
+    day = "CAST(:e{i} AS DATE)" if dialect == "postgresql" else ":e{i}"
+    rows = ", ".join(f"(:m{i}, {day.format(i=i)})" for i in range(len(months)))
     params: dict[str, object] = {}
     for i, (month, end) in enumerate(months):
         params[f"m{i}"] = month
@@ -60,45 +60,39 @@ def tenure_months(
     months = months_between(start, end)
     if not months:
         return []
-    values, params = _values(months)
+    values, params = _values(months, session.get_bind().dialect.name)
     params["unit"] = unit_code
-    # Dates are compared as ISO text so that one statement serves SQLite (which stores
-    # them as text) and PostgreSQL (CAST to text gives the same ISO form).
+    unit = "v.unit_code = :unit"
+    quotas = vt.effective_version("registry_quota", "m.month_end", months=True, where=unit)
+    posts = vt.effective_version("registry_leader_post", "m.month_end", months=True, where=unit)
     sql = text(f"""
 WITH {values},
-approvals AS (
-  SELECT m.month, q.record_key, q.approved,
-         ROW_NUMBER() OVER (PARTITION BY m.month, q.record_key
-                            ORDER BY COALESCE(CAST(q.effective_on AS TEXT),
-                                              SUBSTR(CAST(q.recorded_at AS TEXT), 1, 10)) DESC,
-                                     q.version DESC) AS pick
-  FROM months m JOIN registry_quota q ON q.unit_code = :unit
-   AND COALESCE(CAST(q.effective_on AS TEXT), SUBSTR(CAST(q.recorded_at AS TEXT), 1, 10))
-       <= m.month_end
-), posts AS (
-  SELECT m.month, lp.record_key, lp.approved,
-         ROW_NUMBER() OVER (PARTITION BY m.month, lp.record_key
-                            ORDER BY COALESCE(CAST(lp.effective_on AS TEXT),
-                                              SUBSTR(CAST(lp.recorded_at AS TEXT), 1, 10)) DESC,
-                                     lp.version DESC) AS pick
-  FROM months m JOIN registry_leader_post lp ON lp.unit_code = :unit
-   AND COALESCE(CAST(lp.effective_on AS TEXT), SUBSTR(CAST(lp.recorded_at AS TEXT), 1, 10))
-       <= m.month_end
+quota_m AS (SELECT q.month, SUM(q.approved) AS n FROM {quotas} q GROUP BY q.month),
+posts_m AS (SELECT p.month, SUM(p.approved) AS n FROM {posts} p GROUP BY p.month),
+roster_m AS (
+  SELECT m.month, COUNT(r.id) AS n FROM months m
+  JOIN records_roster r ON r.unit_code = :unit AND r.closed_at IS NULL
+   AND {vt.on_roster("r", "m.month_end")}
+  GROUP BY m.month
+), paid_m AS (
+  SELECT m.month, COUNT(p.id) AS n FROM months m
+  JOIN records_payroll p ON p.unit_code = :unit AND p.closed_at IS NULL
+   AND p.period = m.month AND p.status = 'paid'
+  GROUP BY m.month
+), leaders_m AS (
+  SELECT m.month, COUNT(c.id) AS n FROM months m
+  JOIN records_cadre c ON c.unit_code = :unit AND c.closed_at IS NULL
+   AND c.leader_level IN ('principal', 'deputy') AND {vt.in_office("c", "m.month_end")}
+  GROUP BY m.month
 )
-SELECT m.month,
-  (SELECT COALESCE(SUM(a.approved), 0) FROM approvals a WHERE a.month = m.month AND a.pick = 1),
-  (SELECT COUNT(*) FROM records_roster r WHERE r.unit_code = :unit AND r.closed_at IS NULL
-     AND (r.entered_on IS NULL OR CAST(r.entered_on AS TEXT) <= m.month_end)
-     AND (r.status = 'active' OR (r.exited_on IS NOT NULL
-                                  AND CAST(r.exited_on AS TEXT) > m.month_end))),
-  (SELECT COUNT(*) FROM records_payroll p WHERE p.unit_code = :unit AND p.closed_at IS NULL
-     AND p.period = m.month AND p.status = 'paid'),
-  (SELECT COALESCE(SUM(b.approved), 0) FROM posts b WHERE b.month = m.month AND b.pick = 1),
-  (SELECT COUNT(*) FROM records_cadre c WHERE c.unit_code = :unit AND c.closed_at IS NULL
-     AND c.leader_level IN ('principal', 'deputy')
-     AND (c.appointed_on IS NULL OR CAST(c.appointed_on AS TEXT) <= m.month_end)
-     AND (c.removed_on IS NULL OR CAST(c.removed_on AS TEXT) > m.month_end)
-     AND (c.status = 'active' OR c.removed_on IS NOT NULL))
-FROM months m ORDER BY m.month
+SELECT m.month, COALESCE(quota_m.n, 0), COALESCE(roster_m.n, 0), COALESCE(paid_m.n, 0),
+       COALESCE(posts_m.n, 0), COALESCE(leaders_m.n, 0)
+FROM months m
+LEFT JOIN quota_m ON quota_m.month = m.month
+LEFT JOIN posts_m ON posts_m.month = m.month
+LEFT JOIN roster_m ON roster_m.month = m.month
+LEFT JOIN paid_m ON paid_m.month = m.month
+LEFT JOIN leaders_m ON leaders_m.month = m.month
+ORDER BY m.month
 """)
     return [TenureMonth(*row) for row in session.execute(sql, params)]

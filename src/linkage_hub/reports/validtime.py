@@ -1,0 +1,62 @@
+"""Business-date ("valid time") predicates shared by the reports.
+
+Reports answer "how did things stand on day D" from the hub's current knowledge of the
+departments' business dates (entered_on, exited_on, hired_on, status_on, appointed_on,
+removed_on, effective_on). What the hub itself held at a past moment (transaction time) is
+what the dataset pulls' ``as_of`` answer. Each function returns an SQL fragment over the alias
+it is given and a bound parameter name holding the day (bind it with the ``Date`` type, or as
+ISO text in a VALUES list: both databases compare ISO dates correctly either way).
+"""
+
+from __future__ import annotations
+
+
+def on_roster(r: str, day: str) -> str:
+    return (
+        f"({r}.entered_on IS NULL OR {r}.entered_on <= {day}) AND "
+        f"({r}.status = 'active' OR {r}.exited_on > {day})"
+    )
+
+
+def employed(e: str, day: str) -> str:
+    return (
+        f"({e}.hired_on IS NULL OR {e}.hired_on <= {day}) AND "
+        f"({e}.status = 'active' OR {e}.status_on > {day})"
+    )
+
+
+def in_office(c: str, day: str) -> str:
+    return (
+        f"({c}.appointed_on IS NULL OR {c}.appointed_on <= {day}) AND "
+        f"({c}.status = 'active' OR {c}.removed_on > {day}) AND "
+        f"({c}.removed_on IS NULL OR {c}.removed_on > {day})"
+    )
+
+
+def registered(u: str, day: str) -> str:
+    return (
+        f"({u}.established_on IS NULL OR {u}.established_on <= {day}) AND "
+        f"({u}.abolished_on IS NULL OR {u}.abolished_on > {day}) AND "
+        f"({u}.status = 'active' OR {u}.abolished_on IS NOT NULL)"
+    )
+
+
+def effective_version(table: str, day: str, *, months: bool = False, where: str = "1=1") -> str:
+    """The version of each record of ``table`` in force on ``day``: of all recorded versions,
+    the one with the latest ``effective_on`` not after the day (a version without one counts
+    from the day it was recorded). Records deleted since (no current version) are left out.
+
+    With ``months=True`` it is computed for every row of a ``months(month, month_end)`` CTE
+    (``day`` is then ``m.month_end``) and carries a ``month`` column. Returns a subquery.
+    """
+    effective = "COALESCE(CAST(v.effective_on AS TEXT), SUBSTR(CAST(v.recorded_at AS TEXT), 1, 10))"
+    source = f"months m JOIN {table} v ON {where}" if months else f"{table} v"
+    month = "m.month AS month, " if months else ""
+    partition = "m.month, v.record_key" if months else "v.record_key"
+    return f"""(SELECT * FROM (
+  SELECT {month}v.*, ROW_NUMBER() OVER (PARTITION BY {partition}
+                                 ORDER BY {effective} DESC, v.version DESC) AS pick
+  FROM {source}
+  WHERE {where} AND {effective} <= CAST({day} AS TEXT)
+    AND v.record_key IN (SELECT c.record_key FROM {table} c WHERE c.closed_at IS NULL)
+) ranked WHERE pick = 1)"""

@@ -1,0 +1,191 @@
+"""The staffing report through the API: counts, lights, history, CSV and XLSX, regions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import HeadersFor
+from tests.records import factory as f
+from tests.records.conftest import Push
+
+U1, U2, U9 = f.unit_code(1), f.unit_code(2, region="230102"), f.unit_code(9)
+
+
+def quota(unit_code: str, approved: int, kind: str = "institutional") -> dict[str, Any]:
+    return {
+        "unit_code": unit_code,
+        "establishment_type": kind,
+        "approved": approved,
+        "document_no": "哈编〔2026〕1号",
+        "effective_on": "2026-01-01",
+    }
+
+
+@pytest.fixture
+def city(push: Push) -> None:
+    """Unit 1 (230100): quota 2, three active + one exited on the roster; HR has 1 and 2
+    active, finance pays 1 and suspends 2. Unit 2 (230102): quota 5, nobody. Unit 9 is not
+    registered but has a roster entry."""
+    assert push("units", [f.unit(1), f.unit(2, region="230102")]).status_code == 201
+    assert push("quotas", [quota(U1, 2), quota(U2, 5)]).status_code == 201
+    roster = [
+        f.roster(1),
+        f.roster(2),
+        f.roster(3),
+        f.roster(4, status="exited", exited_on="2026-03-01", exit_reason="retirement"),
+        f.roster(5, 9),
+    ]
+    assert push("roster", roster).status_code == 201
+    assert push("employment", [f.employment(1), f.employment(2)]).status_code == 201
+    october = [f.payroll(1), f.payroll(2, status="suspended")]
+    october_scope = {"region": "230100", "period": "2026-10"}
+    assert push("payroll", october, scope=october_scope).status_code == 201
+    september_scope = {"region": "230100", "period": "2026-09"}
+    september = [f.payroll(3, period="2026-09")]
+    assert push("payroll", september, scope=september_scope).status_code == 201
+
+
+def staffing(client: TestClient, headers: dict[str, str], **params: str) -> Any:
+    response = client.get("/api/v1/reports/staffing", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response
+
+
+class TestCounts:
+    def test_rows_per_unit_and_type(
+        self, city: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        body = staffing(client, headers_for("audit"), as_of="2026-10-31").json()
+        assert body["payroll_period"] == "2026-10"
+        rows = {(r["unit_code"], r["establishment_type"]): r for r in body["items"]}
+        assert set(rows) == {(U1, "institutional"), (U2, "institutional")}
+        one = rows[(U1, "institutional")]
+        assert (one["approved"], one["on_roster"], one["employed"], one["paid"]) == (2, 3, 2, 1)
+        assert (one["difference"], one["light"], one["light_zh"]) == (1, "over", "超编")
+        two = rows[(U2, "institutional")]
+        assert (two["approved"], two["on_roster"], two["difference"], two["light"]) == (
+            5,
+            0,
+            -5,
+            "under",
+        )
+
+    def test_payroll_period_is_the_latest_not_after_as_of(
+        self, city: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        body = staffing(client, headers_for("audit"), as_of="2026-09-30").json()
+        assert body["payroll_period"] == "2026-09"
+        (one,) = [r for r in body["items"] if r["unit_code"] == U1]
+        assert one["paid"] == 1  # person 3, paid in September
+
+    def test_a_district_sees_only_its_units(
+        self, city: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        body = staffing(client, headers_for("hr", "230102")).json()
+        assert [r["unit_code"] for r in body["items"]] == [U2]
+        assert body["region"] == "230102"
+
+    def test_a_region_outside_the_callers_does_not_exist(
+        self, city: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        response = client.get(
+            "/api/v1/reports/staffing",
+            params={"region": "230100"},
+            headers=headers_for("hr", "230102"),
+        )
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"region": "23x100"}, "region"),
+            ({"as_of": "2026-02-30"}, "as_of"),
+            ({"as_of": "2999-01-01"}, "as_of"),
+            ({"format": "pdf"}, "format"),
+        ],
+    )
+    def test_bad_parameters_name_the_field(
+        self, client: TestClient, headers_for: HeadersFor, params: dict[str, str], field: str
+    ) -> None:
+        response = client.get(
+            "/api/v1/reports/staffing", params=params, headers=headers_for("audit")
+        )
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+class TestHistory:
+    def test_as_of_reads_business_dates(
+        self, city: None, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        left = f.roster(3, status="exited", exited_on="2026-10-15", exit_reason="resignation")
+        assert push("roster", [left]).status_code == 201
+        newer = quota(U1, 3) | {"effective_on": "2026-10-01", "document_no": "哈编〔2026〕9号"}
+        assert push("quotas", [newer]).status_code == 201
+
+        def unit_one(as_of: str) -> tuple[int, int]:
+            body = staffing(client, headers_for("audit"), as_of=as_of).json()
+            row = next(r for r in body["items"] if r["unit_code"] == U1)
+            return row["approved"], row["on_roster"]
+
+        assert unit_one("2026-09-30") == (2, 3)  # the old quota; person 3 still there
+        assert unit_one("2026-10-14") == (3, 3)  # the new quota in force
+        assert unit_one("2026-10-15") == (3, 2)  # person 3 left that day
+        assert staffing(client, headers_for("audit"), as_of="2019-12-31").json()["items"] == []
+
+
+class TestDownloads:
+    def test_csv_matches_json(
+        self, city: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        headers = headers_for("audit")
+        items = staffing(client, headers, as_of="2026-10-31").json()["items"]
+        response = staffing(client, headers, as_of="2026-10-31", format="csv")
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "filename*=UTF-8''" in response.headers["content-disposition"]
+        assert response.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert rows[0][:4] == ["单位代码", "单位名称", "编制类型", "核定编制"]
+        assert [
+            [r[0], int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]), r[8]] for r in rows[1:]
+        ] == [
+            [
+                i["unit_code"],
+                i["approved"],
+                i["on_roster"],
+                i["employed"],
+                i["paid"],
+                i["difference"],
+                i["light_zh"],
+            ]
+            for i in items
+        ]
+
+    def test_xlsx_matches_json(
+        self, city: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        headers = headers_for("audit")
+        items = staffing(client, headers, as_of="2026-10-31").json()["items"]
+        response = staffing(client, headers, as_of="2026-10-31", format="xlsx")
+        book = openpyxl.load_workbook(io.BytesIO(response.content))
+        sheet = book.active
+        assert sheet is not None and sheet.freeze_panes == "A2"
+        values = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+        assert [[v[0], v[3], v[4], v[5], v[6], v[7]] for v in values] == [
+            [
+                i["unit_code"],
+                i["approved"],
+                i["on_roster"],
+                i["employed"],
+                i["paid"],
+                i["difference"],
+            ]
+            for i in items
+        ]
