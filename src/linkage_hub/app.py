@@ -13,6 +13,8 @@ from linkage_hub.auth.policy import authorize
 from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
+from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
+from linkage_hub.reconciliation.router import router as reconciliation_router
 from linkage_hub.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -51,9 +53,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = reconciliation_lifespan.start(app, db)
         try:
             yield
         finally:
+            reconciliation_lifespan.stop(app, scheduler)
             if database is None:
                 db.dispose()
 
@@ -71,5 +75,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = Metrics()
     install_handlers(app)
     app.include_router(health.router)
+    app.include_router(reconciliation_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

@@ -1,7 +1,8 @@
 """Every table of the hub, for Alembic and the tests: importing this module registers them all."""
 
 from linkage_hub.db import Base
+from linkage_hub.reconciliation import models as reconciliation_models
 from linkage_hub.records import models as records_models
 from linkage_hub.registry import models as registry_models
 
-__all__ = ["Base", "records_models", "registry_models"]
+__all__ = ["Base", "reconciliation_models", "records_models", "registry_models"]
