@@ -97,6 +97,25 @@ def bind_parameters(params: RunParameters, run_id: str, now: dt.datetime) -> dic
 def reconcile(session: Session, params: RunParameters, run_id: str, now: dt.datetime) -> Outcome:
     """Run every rule the coverage allows and merge the findings; the caller commits."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One GROUP BY over a million persons: keep its hash table in memory. Parallel workers
+        # would each build partial groups of nearly every person and merge them again.
+        session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        return _reconcile(session, dialect, params, run_id, now)
+    # Staging tables live in memory. SQLite would rather build a throw-away index over a
+    # million records than use the partial indexes the evidence joins are written for.
+    session.execute(text("PRAGMA temp_store = MEMORY"))
+    session.execute(text("PRAGMA automatic_index = OFF"))
+    try:
+        return _reconcile(session, dialect, params, run_id, now)
+    finally:
+        session.execute(text("PRAGMA automatic_index = ON"))  # the connection goes back to the pool
+
+
+def _reconcile(
+    session: Session, dialect: str, params: RunParameters, run_id: str, now: dt.datetime
+) -> Outcome:
     bound = bind_parameters(params, run_id, now)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -107,16 +126,6 @@ def reconcile(session: Session, params: RunParameters, run_id: str, now: dt.date
         timings[name] = round(now_ - clock, 4)
         clock = now_
 
-    if dialect == "postgresql":
-        # One GROUP BY over a million persons: keep its hash table in memory. Parallel workers
-        # would each build partial groups of nearly every person and merge them again.
-        session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    if dialect == "sqlite":
-        # Staging tables live in memory. SQLite would rather build a throw-away index over a
-        # million records than use the partial indexes the evidence joins are written for.
-        session.execute(text("PRAGMA temp_store = MEMORY"))
-        session.execute(text("PRAGMA automatic_index = OFF"))
     covered = coverage(session, bound["lo"], bound["hi"], params.period)
     ran: list[RuleCode] = []
     skipped: dict[str, list[str]] = {}
@@ -140,6 +149,4 @@ def reconcile(session: Session, params: RunParameters, run_id: str, now: dt.date
     merge.evidence(session, dialect, bound, ran)
     lap("evidence")
     staging.drop_temp_tables(session, dialect, staging.TEMP_TABLES)
-    if dialect == "sqlite":
-        session.execute(text("PRAGMA automatic_index = ON"))
     return Outcome(counts=counts, skipped=skipped, timings=timings)

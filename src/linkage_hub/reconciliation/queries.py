@@ -2,7 +2,7 @@
 
 Person rules read ``rc_person`` (see :mod:`staging`): the rule is its ``predicate`` over that
 table's columns, and the same predicates, OR-ed, decide which persons ``rc_person`` keeps.
-Unit rules read ``rc_pu``, ``rc_unit`` and the registry. Every query yields the finding's
+Unit rules read ``rc_unit_tally``, ``rc_unit`` and the registry. Every query yields the finding's
 identity, subject, region, answerable departments and a summary in Chinese and English.
 Parameters (``:period``, ``:as_of``, ``:late_exit_before``, ``:grace``, the region bounds
 ``:lo``/``:hi``) are bound, never formatted in.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from linkage_hub.domain import Department
 from linkage_hub.reconciliation.rules import RULES_BY_CODE, SEVERITY_RANK, RuleCode
-from linkage_hub.reconciliation.staging import LEVEL_CODES, TYPE_CODES, decode, pu_flags
+from linkage_hub.reconciliation.staging import LEVEL_CODES, TYPE_CODES, decode
 
 R = RuleCode
 PERIOD = "CAST(:period AS VARCHAR(7))"
@@ -181,7 +181,7 @@ WHERE {spec.predicate}"""
 def over_quota_sql() -> str:
     code = R.OVER_QUOTA
     type_zh = label("a.r_type", TYPE_ZH)
-    r_type = decode(TYPE_CODES, "pu.r_type")
+    r_type = decode(TYPE_CODES, "t.r_type")
     return f"""
 INSERT INTO rc_found ({FOUND_COLUMNS})
 SELECT '{code}:' || a.unit_code || ':' || a.r_type, {_head(code)},
@@ -190,9 +190,9 @@ SELECT '{code}:' || a.unit_code || ':' || a.r_type, {_head(code)},
          || ' 人，超过核定编制 ' || COALESCE(q.approved, 0) || ' 名',
        'unit ' || a.unit_code || ': ' || a.n || ' on the roster under ' || a.r_type
          || ', ' || COALESCE(q.approved, 0) || ' approved'
-FROM (SELECT pu.unit_code, {r_type} AS r_type, COUNT(*) AS n
-      FROM {pu_flags("r_act", "r_type")} WHERE pu.r_act = 1
-      GROUP BY pu.unit_code, pu.r_type) a
+FROM (SELECT t.unit_code, {r_type} AS r_type, SUM(t.n_roster) AS n
+      FROM rc_unit_tally t WHERE t.r_type <> 0
+      GROUP BY t.unit_code, t.r_type) a
 JOIN rc_unit u ON u.unit_code = a.unit_code AND u.registered = 1
 LEFT JOIN registry_quota q
   ON q.unit_code = a.unit_code AND q.establishment_type = a.r_type AND q.closed_at IS NULL
@@ -202,7 +202,7 @@ WHERE a.n > COALESCE(q.approved, 0)"""
 def over_leader_posts_sql() -> str:
     code = R.OVER_LEADER_POSTS
     level_zh = label("a.c_level", LEVEL_ZH)
-    c_level = decode(LEVEL_CODES, "pu.c_level")
+    c_level = decode(LEVEL_CODES, "t.c_level")
     return f"""
 INSERT INTO rc_found ({FOUND_COLUMNS})
 SELECT '{code}:' || a.unit_code || ':' || a.c_level, {_head(code)},
@@ -211,9 +211,9 @@ SELECT '{code}:' || a.unit_code || ':' || a.c_level, {_head(code)},
          || ' 人，超过核定领导职数 ' || COALESCE(lp.approved, 0) || ' 名',
        'unit ' || a.unit_code || ': ' || a.n || ' serving at level ' || a.c_level
          || ', ' || COALESCE(lp.approved, 0) || ' posts approved'
-FROM (SELECT pu.unit_code, {c_level} AS c_level, COUNT(*) AS n
-      FROM {pu_flags("c_lead", "c_level")} WHERE pu.c_lead = 1
-      GROUP BY pu.unit_code, pu.c_level) a
+FROM (SELECT t.unit_code, {c_level} AS c_level, SUM(t.n_leaders) AS n
+      FROM rc_unit_tally t WHERE t.c_level <> 0
+      GROUP BY t.unit_code, t.c_level) a
 JOIN rc_unit u ON u.unit_code = a.unit_code AND u.registered = 1
 LEFT JOIN registry_leader_post lp
   ON lp.unit_code = a.unit_code AND lp.level = a.c_level AND lp.closed_at IS NULL
@@ -247,9 +247,8 @@ SELECT '{code}:' || a.unit_code, {_head(code)},
        COALESCE(u.region, SUBSTR(a.unit_code, 3, 6)), a.unit_code, NULL, NULL, NULL, {naming},
        '单位 ' || a.unit_code || ' 未经机构编制登记（不存在或已撤销），但有人员记录指向该单位',
        'unit ' || a.unit_code || ' is not registered (missing or abolished) but records name it'
-FROM (SELECT pu.unit_code, MAX(pu.r_act) AS r, MAX(pu.c_act) AS c, MAX(pu.h_act) AS h,
-             MAX(pu.p_paid) AS p
-      FROM {pu_flags("r_act", "c_act", "h_act", "p_paid")} GROUP BY pu.unit_code) a
+FROM (SELECT t.unit_code, MAX(t.r) AS r, MAX(t.c) AS c, MAX(t.h) AS h, MAX(t.p) AS p
+      FROM rc_unit_tally t GROUP BY t.unit_code) a
 LEFT JOIN rc_unit u ON u.unit_code = a.unit_code
 WHERE a.r + a.c + a.h + a.p > 0 AND COALESCE(u.registered, 0) = 0"""
 

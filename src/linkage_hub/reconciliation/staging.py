@@ -173,7 +173,7 @@ PAYROLL_BRANCH = _branch(
 def pu_select(branches: Iterable[str]) -> str:
     union = "\n  UNION ALL\n".join(branches)
     return (
-        "SELECT person_key, unit_code, SUM(bits) AS bits,\n"
+        "SELECT person_key, unit_code, CAST(SUM(bits) AS INTEGER) AS bits,\n"
         "       MAX(r_exit_on) AS r_exit_on, MAX(h_exit_on) AS h_exit_on,\n"
         "       MIN(name_norm) AS name_min, MAX(name_norm) AS name_max\n"
         f"FROM (\n{union}\n) x\nGROUP BY person_key, unit_code"
@@ -212,32 +212,30 @@ def _flag(condition: str) -> str:
     return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
 
 
-# Per-person counts, packed eight bits a count into two sums (a person would need 256 units
-# in one dataset to overflow a count).
-_COUNTS_A = {
+# Per-person counts, packed eight bits a count, four counts to an integer sum (a person would
+# need 256 units in one dataset to overflow a count). Each packed term stays a 32-bit integer,
+# so PostgreSQL sums it as bigint rather than numeric.
+_COUNTS: dict[str, str] = {
     "r_any": field("r_any"), "r_act_n": field("r_act"), "h_any": field("h_any"),
     "h_act_n": field("h_act"), "h_career": field("h_career"), "c_any": field("c_any"),
-    "c_act": field("c_act"),
-}  # fmt: skip
-_COUNTS_B = {
-    "c_lead": field("c_lead"), "p_any": field("p_any"), "p_paid_n": field("p_paid"),
-    "p_typed": f"CASE WHEN {P_TYPE} <> 0 THEN 1 ELSE 0 END",
+    "c_act": field("c_act"), "c_lead": field("c_lead"), "p_any": field("p_any"),
+    "p_paid_n": field("p_paid"), "p_typed": f"CASE WHEN {P_TYPE} <> 0 THEN 1 ELSE 0 END",
     "p_budget_self": _flag(BUDGET_IN_SELF), "r_funded": _flag(FUNDED_HERE),
     "r_mixed": _flag(MIXED_HERE),
 }  # fmt: skip
+_PACKS = [list(_COUNTS)[i : i + 4] for i in range(0, len(_COUNTS), 4)]
 
 
-def _packed_sum(counts: dict[str, str]) -> str:
+def _packed_sum(names: list[str]) -> str:
     terms = " + ".join(
-        f"(CAST({expr} AS BIGINT) << {8 * i})" if i else expr
-        for i, expr in enumerate(counts.values())
+        f"({_COUNTS[name]} << {8 * i})" if i else _COUNTS[name] for i, name in enumerate(names)
     )
-    return f"CAST(SUM({terms}) AS BIGINT)"
+    return f"SUM({terms})"
 
 
-def _unpacked(counts: dict[str, str], column: str) -> list[str]:
+def _unpacked(names: list[str], column: str) -> list[str]:
     # "> 0" for presence flags happens in the predicates; counts are exact up to 255
-    return [f"(({column} >> {8 * i}) & 255) AS {name}" for i, name in enumerate(counts)]
+    return [f"(({column} >> {8 * i}) & 255) AS {name}" for i, name in enumerate(names)]
 
 
 def _first_unit(condition: str) -> str:
@@ -246,8 +244,7 @@ def _first_unit(condition: str) -> str:
 
 _GROUPED = f"""
 SELECT pu.person_key,
-       {_packed_sum(_COUNTS_A)} AS counts_a,
-       {_packed_sum(_COUNTS_B)} AS counts_b,
+       {", ".join(f"{_packed_sum(names)} AS counts_{n}" for n, names in enumerate(_PACKS))},
        MAX({ACTIVE_HERE}) AS best_common,
        MAX(pu.r_exit_on) AS r_exit_max, MAX(pu.h_exit_on) AS h_exit_max,
        MIN(pu.name_min) AS name_min, MAX(pu.name_max) AS name_max,
@@ -264,7 +261,9 @@ GROUP BY pu.person_key
 
 PERSON_COLUMNS = (
     "SELECT g.person_key, "
-    + ", ".join(_unpacked(_COUNTS_A, "g.counts_a") + _unpacked(_COUNTS_B, "g.counts_b"))
+    + ", ".join(
+        part for n, names in enumerate(_PACKS) for part in _unpacked(names, f"g.counts_{n}")
+    )
     + ", g.best_common, g.r_exit_max, g.h_exit_max, g.name_min, g.name_max, g.r_unit, "
     "g.p_unit, g.act_unit, g.mixed_unit, g.budget_self_unit, g.any_unit\n"
     f"FROM ({_GROUPED}) g"
@@ -276,6 +275,19 @@ def person_select(predicates: Iterable[str]) -> str:
     where = "\n   OR ".join(f"({p})" for p in predicates)
     return f"SELECT * FROM ({PERSON_COLUMNS}) p\nWHERE {where}"
 
+
+# --- rc_unit_tally: what the records say about each unit, for the unit rules -------------------
+#
+# One pass over rc_pu by unit × active roster type × active leader level: head counts for
+# OVER_QUOTA and OVER_LEADER_POSTS, and which departments name the unit for UNREGISTERED_UNIT.
+UNIT_TALLY = f"""
+SELECT pu.unit_code, {field("r_type")} AS r_type, {field("c_level")} AS c_level,
+       SUM({field("r_act")}) AS n_roster, SUM({field("c_lead")}) AS n_leaders,
+       MAX({field("r_act")}) AS r, MAX({field("c_act")}) AS c, MAX({field("h_act")}) AS h,
+       MAX({field("p_paid")}) AS p
+FROM rc_pu pu
+GROUP BY pu.unit_code, {field("r_type")}, {field("c_level")}
+"""
 
 FOUND_DDL = """
 CREATE TEMP TABLE rc_found (
@@ -295,7 +307,7 @@ CREATE TEMP TABLE rc_found (
     prior_status VARCHAR(12)
 )"""
 
-TEMP_TABLES = ("rc_found", "rc_person", "rc_pu", "rc_unit", "rc_gone", "rc_unreg")
+TEMP_TABLES = ("rc_found", "rc_person", "rc_unit_tally", "rc_pu", "rc_unit", "rc_gone", "rc_unreg")
 
 
 def build(
@@ -306,7 +318,8 @@ def build(
     branches: list[str],
     person_predicates: list[str],
 ) -> None:
-    """Create ``rc_unit``, ``rc_pu``, ``rc_person`` and an empty ``rc_found``."""
+    """Create ``rc_unit``, ``rc_pu``, ``rc_unit_tally``, ``rc_person`` and an empty
+    ``rc_found``."""
     drop_temp_tables(session, dialect, TEMP_TABLES)
     session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql())), params)
     session.execute(text("CREATE UNIQUE INDEX rc_unit_code ON rc_unit (unit_code)"))
@@ -316,6 +329,7 @@ def build(
     else:
         empty = pu_select([ROSTER_BRANCH]) + " HAVING 1 = 0"
         session.execute(sql(temp_table(dialect, "rc_pu", empty)), params)
+    session.execute(sql(temp_table(dialect, "rc_unit_tally", UNIT_TALLY)), params)
     predicates = person_predicates or ["1 = 0"]
     session.execute(sql(temp_table(dialect, "rc_person", person_select(predicates))), params)
     session.execute(text(FOUND_DDL + (" ON COMMIT DROP" if dialect == "postgresql" else "")))
