@@ -6,11 +6,13 @@ Everything runs in the database; Python only sequences the statements and times 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from linkage_hub.domain import Dataset
@@ -18,6 +20,8 @@ from linkage_hub.reconciliation import merge, staging
 from linkage_hub.reconciliation.queries import PERSON_RULES, rule_sql
 from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
 from linkage_hub.versioning import region_bounds
+
+log = logging.getLogger(__name__)
 
 WORK_MEM = "512MB"  # PostgreSQL, for the run's transaction only
 
@@ -105,12 +109,24 @@ def reconcile(session: Session, params: RunParameters, run_id: str, now: dt.date
         return _reconcile(session, dialect, params, run_id, now)
     # Staging tables live in memory. SQLite would rather build a throw-away index over a
     # million records than use the partial indexes the evidence joins are written for.
-    session.execute(text("PRAGMA temp_store = MEMORY"))
+    _temp_store_in_memory(session)
     session.execute(text("PRAGMA automatic_index = OFF"))
     try:
         return _reconcile(session, dialect, params, run_id, now)
     finally:
         session.execute(text("PRAGMA automatic_index = ON"))  # the connection goes back to the pool
+
+
+def _temp_store_in_memory(session: Session) -> None:
+    # SQLite refuses the change on a pooled connection whose temporary database is already
+    # open (e.g. after a batch merge used temp tables); the run then stages in temp files.
+    if session.execute(text("PRAGMA temp_store")).scalar() == 2:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(text("PRAGMA temp_store = MEMORY"))
+    except OperationalError:
+        log.info("SQLite temp_store stays as it is on this connection")
 
 
 def _reconcile(
