@@ -228,3 +228,16 @@ def test_lock_files_are_removed(database: Database, tmp_path: Path) -> None:
     lock = hold_run_lock(database, "abc")
     lock.release()
     assert not list(tmp_path.glob("linkage-hub.run-*.lock"))
+
+
+class TestPooledConnections:
+    def test_a_connection_that_used_temp_tables_still_runs(
+        self, world: World, reconcile: Reconcile, database: Database
+    ) -> None:
+        from sqlalchemy import text
+
+        with database.transaction() as session:
+            session.execute(text("CREATE TEMP TABLE scratch (x INTEGER)"))
+            session.execute(text("DROP TABLE scratch"))
+        world.f.payroll(P, world.organ)
+        assert reconcile().rules_for(world.key(P)) == {"PAID_WITHOUT_ESTABLISHMENT"}
