@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from linkage_hub.db import Database  # noqa: E402
 from linkage_hub.identifiers import id_check_char, uscc_check_char  # noqa: E402
 from linkage_hub.migrations import upgrade  # noqa: E402
+from linkage_hub.reconciliation.engine import WORK_MEM  # noqa: E402
 from linkage_hub.reconciliation.runs import create_run, execute_run  # noqa: E402
 from linkage_hub.settings import Settings  # noqa: E402
 
@@ -291,8 +292,12 @@ WHERE r + h + p < 3 OR lo_unit <> hi_unit
 """
 
 
-def time_baseline(db: Database) -> float:
+def time_baseline(db: Database, *, run_settings: bool) -> float:
+    """One timing of the baseline, with the server's defaults or the run's session settings."""
     with db.engine.connect() as conn:
+        if run_settings and db.dialect == "postgresql":
+            conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         start = time.perf_counter()
         conn.execute(text(BASELINE), {"lo": "230000", "hi": "239999", "period": PERIOD}).scalar()
         elapsed = time.perf_counter() - start
@@ -324,28 +329,42 @@ def time_run(db: Database) -> tuple[float, dict[str, Any]]:
     return elapsed, {"counts": counts, "timings": timings}
 
 
-CHANGE_ROSTER = """
-UPDATE records_roster SET status = CASE WHEN status = 'active' THEN 'exited' ELSE 'active' END,
-  exited_on = CASE WHEN status = 'active' THEN {date} END, version = version + 1
-WHERE closed_at IS NULL AND {pick}
-"""
-CHANGE_PAYROLL = """
-UPDATE records_payroll SET status = CASE WHEN status = 'paid' THEN 'suspended' ELSE 'paid' END,
-  version = version + 1
-WHERE closed_at IS NULL AND {pick}
-"""
+# About 1 % of each person dataset's records change (three of 256 key prefixes, a different
+# set of persons per dataset). The bench bumps the version in place; a push would close the old
+# version and insert the new one, and the run reads the same current rows either way.
+CHANGES = (
+    (
+        "records_roster",
+        "status = CASE WHEN status = 'active' THEN 'exited' ELSE 'active' END, "
+        "exited_on = CASE WHEN status = 'active' THEN {date} END",
+        ("a7", "3c", "e1"),
+    ),
+    (
+        "records_payroll",
+        "status = CASE WHEN status = 'paid' THEN 'suspended' ELSE 'paid' END",
+        ("11", "5f", "c2"),
+    ),
+    (
+        "records_employment",
+        "status = CASE WHEN status = 'active' THEN 'retired' ELSE 'active' END, status_on = {date}",
+        ("08", "9d", "b4"),
+    ),
+    ("records_cadre", "name_norm = name_norm || '甲'", ("42", "77", "f0")),
+)
 
 
 def change_one_percent(db: Database) -> int:
-    """1 % of the persons get a new version: half on the roster, half in payroll."""
+    date = "CAST('2026-10-09' AS DATE)" if db.dialect == "postgresql" else "'2026-10-09'"
     changed = 0
     with db.engine.begin() as conn:
-        pick = "substr(person_key, 1, 2) IN ('a7', '3c')"
-        date = "CAST('2026-10-20' AS DATE)" if db.dialect == "postgresql" else "'2026-10-20'"
-        statement = CHANGE_ROSTER.format(pick=pick, date=date)
-        changed += conn.execute(text(statement)).rowcount
-        pick = "substr(person_key, 1, 2) IN ('e1')"
-        changed += conn.execute(text(CHANGE_PAYROLL.format(pick=pick))).rowcount
+        for table, assignments, prefixes in CHANGES:
+            picked = ", ".join(f"'{p}'" for p in prefixes)
+            changed += conn.execute(
+                text(
+                    f"UPDATE {table} SET {assignments.format(date=date)}, version = version + 1 "
+                    f"WHERE closed_at IS NULL AND substr(person_key, 1, 2) IN ({picked})"
+                )
+            ).rowcount
     return changed
 
 
@@ -391,8 +410,10 @@ def bench_backend(backend: str, persons: int, province: Province, work: Path) ->
         load_s = time.perf_counter() - start
         db = Database(settings)
         try:
-            time_baseline(db)  # warm the cache once, like a server that has been up
-            baseline = min(time_baseline(db) for _ in range(2))
+            time_baseline(db, run_settings=False)  # warm the cache, like a server that is up
+            # the baseline's best: with the server's defaults (parallel workers on PostgreSQL)
+            # or with the session settings the run uses
+            baseline = min(time_baseline(db, run_settings=flag) for flag in (False, True, False))
             full_s, first = time_run(db)
             changed = change_one_percent(db)
             second_s, _ = time_run(db)
@@ -441,6 +462,33 @@ def report(figures: Sequence[Figures], command: str) -> str:
             f"{f.full_s:.2f} s | {f.ratio:.2f} × | {'yes' if f.ratio <= 3 else 'no'} | "
             f"{f.second_s:.2f} s ({f.changed:,} rows changed) | {f.findings:,} |"
         )
+    lines += [
+        "",
+        "- **Baseline**: one `GROUP BY person_key` over the `UNION ALL` of the four datasets' "
+        "current rows (payroll: the run's period) computing presence per department and min/max "
+        "unit (`BASELINE` in bench/reconcile.py); the best of three timings, with the server's "
+        "defaults (PostgreSQL: parallel workers) and with the session settings the run uses, "
+        "after a warm-up.",
+        "- **Full run**: wall clock from creating the run to the commit that marks it succeeded: "
+        "coverage checks, the single pass (`rc_pu` → `rc_person`, `rc_unit_tally`), the 17 rule "
+        "queries, the merge and the evidence; every finding is new (events and evidence "
+        "written).",
+        "- **After 1 % changed**: about 1 % of each person dataset's current records get a new "
+        "version (roster entries exit or return, payroll lines suspended, HR records retire, "
+        "cadre names change), then the same run again: every finding is found again, updated or "
+        "resolved, and its evidence rewritten.",
+    ]
+    for f in figures:
+        verdict = "within" if f.full_s <= 10 else "above"
+        lines.append(
+            f"- **About 10 s** on {f.backend}: {f.full_s:.1f} s, {verdict} it"
+            + (
+                f"; SQLite's own single-pass baseline takes {f.baseline_s:.1f} s here (one "
+                "thread sorts the 3.8-million-row union), and the run stays within 3 × it."
+                if f.backend == "sqlite" and f.full_s > 10
+                else "."
+            )
+        )
     for f in figures:
         steps = ", ".join(
             f"{k} {v:.2f}" for k, v in f.steps.items() if not k.startswith("rule:") or v >= 0.05
@@ -477,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"in {time.perf_counter() - start:.1f} s; planted {province.planted}")  # fmt: skip
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     figures = []
-    for backend in backends:
+    for backend in backends:  # one database at a time, dropped afterwards
         with tempfile.TemporaryDirectory(prefix="lh-bench-") as work:
             f = bench_backend(backend, args.persons, province, Path(work))
         figures.append(f)

@@ -241,3 +241,19 @@ class TestPooledConnections:
             session.execute(text("DROP TABLE scratch"))
         world.f.payroll(P, world.organ)
         assert reconcile().rules_for(world.key(P)) == {"PAID_WITHOUT_ESTABLISHMENT"}
+
+
+class TestScheduleInTheApp:
+    def test_started_only_when_configured(self, settings: Settings, database: Database) -> None:
+        from linkage_hub.app import create_app
+
+        with TestClient(create_app(settings, database=database)) as client:
+            assert client.app.state.reconciliation_scheduler is None  # type: ignore[attr-defined]
+        scheduled = settings.model_copy(
+            update={"schedule_cron": "0 2 * * *", "schedule_regions": ["230100"]}
+        )
+        app = create_app(scheduled, database=database)
+        with TestClient(app):
+            scheduler = app.state.reconciliation_scheduler
+            assert scheduler is not None and scheduler._thread.is_alive()
+        assert not scheduler._thread.is_alive()

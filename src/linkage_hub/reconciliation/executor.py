@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
@@ -54,8 +55,11 @@ class Scheduler:
     ``(region, scheduled_for)`` and overlapping runs are refused, so one process runs it.
     """
 
-    def __init__(self, db: Database, cron: str, regions: list[str]) -> None:
+    def __init__(
+        self, db: Database, cron: str, regions: list[str], zone: ZoneInfo | None = None
+    ) -> None:
         self.db = db
+        self.zone = zone or db.settings.zone
         self.schedule = CronSchedule.parse(cron)
         self.regions = regions
         self._stop = threading.Event()
@@ -69,9 +73,8 @@ class Scheduler:
         self._thread.join(10)
 
     def _loop(self) -> None:
-        zone = self.db.settings.zone
         while not self._stop.is_set():
-            now = dt.datetime.now(zone)
+            now = dt.datetime.now(self.zone)
             slot = self.schedule.next_after(now)
             if self._stop.wait((slot - now).total_seconds()):
                 return

@@ -17,14 +17,18 @@ log = logging.getLogger(__name__)
 def start(app: FastAPI, db: Database) -> Scheduler | None:
     """Fail the runs a dead process left behind, and start the schedule when configured."""
     app.state.run_executor = RunExecutor(db)
+    app.state.reconciliation_scheduler = None
     try:
         recover(db)
     except SQLAlchemyError:  # no schema yet: /health/ready says so
         log.warning("reconciliation runs not checked at start-up: database not ready")
-    settings = db.settings
+    settings = app.state.settings
     if settings.schedule_cron and settings.schedule_regions:
-        scheduler = Scheduler(db, settings.schedule_cron, list(settings.schedule_regions))
+        scheduler = Scheduler(
+            db, settings.schedule_cron, list(settings.schedule_regions), settings.zone
+        )
         scheduler.start()
+        app.state.reconciliation_scheduler = scheduler
         return scheduler
     return None
 
