@@ -155,8 +155,7 @@ def _reconcile(
 
     branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
     predicates = [PERSON_RULES[code].predicate for code in ran if code in PERSON_RULES]
-    staging.build(session, dialect, bound, branches=branches, person_predicates=predicates)
-    lap("staging")
+    staging.build(session, dialect, bound, branches=branches, person_predicates=predicates, lap=lap)
     for code in ran:
         session.execute(staging.sql(rule_sql(code)), bound)
         lap(f"rule:{code}")

@@ -17,7 +17,7 @@ A run builds three temporary tables inside its transaction:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Date, DateTime, TextClause, bindparam, text
@@ -317,22 +317,28 @@ def build(
     *,
     branches: list[str],
     person_predicates: list[str],
+    lap: Callable[[str], None] = lambda _step: None,
 ) -> None:
     """Create ``rc_unit``, ``rc_pu``, ``rc_unit_tally``, ``rc_person`` and an empty
-    ``rc_found``."""
+    ``rc_found``; ``lap`` is called after each step with its name (for the run's timings)."""
     drop_temp_tables(session, dialect, TEMP_TABLES)
     session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql())), params)
     session.execute(text("CREATE UNIQUE INDEX rc_unit_code ON rc_unit (unit_code)"))
     session.execute(text("CREATE INDEX rc_unit_parent ON rc_unit (parent_code)"))
+    if dialect == "postgresql":
+        session.execute(text("ANALYZE rc_unit"))
+    lap("staging:units")
     if branches:
         session.execute(sql(temp_table(dialect, "rc_pu", pu_select(branches))), params)
     else:
         empty = pu_select([ROSTER_BRANCH]) + " HAVING 1 = 0"
         session.execute(sql(temp_table(dialect, "rc_pu", empty)), params)
+    lap("staging:person_unit")
     session.execute(sql(temp_table(dialect, "rc_unit_tally", UNIT_TALLY)), params)
+    lap("staging:unit_tally")
     predicates = person_predicates or ["1 = 0"]
     session.execute(sql(temp_table(dialect, "rc_person", person_select(predicates))), params)
     session.execute(text(FOUND_DDL + (" ON COMMIT DROP" if dialect == "postgresql" else "")))
     if dialect == "postgresql":
-        session.execute(text("ANALYZE rc_unit"))
         session.execute(text("ANALYZE rc_person"))
+    lap("staging:person")
