@@ -210,7 +210,12 @@ def list_discrepancies(
     """Findings in the caller's region, most severe first, filtered and keyset-paginated
     (`limit`, opaque `cursor`). Each item carries the rule, status, subject (unit, ID number
     for person findings, establishment type or level), the answerable departments and a
-    summary in Chinese and English."""
+    summary in Chinese and English.
+
+    Statuses: `open` (found), `acknowledged` and `waived` (set by people), `resolved` (a later
+    run covering it no longer finds it) and `reopened` (a resolved finding found again — the
+    same finding and id; it is handled like `open`). A finding's identity is its rule and its
+    subject, so it keeps its id, history and comments from run to run."""
     if region is not None:
         try:
             region = normalise_region(region)
