@@ -353,6 +353,18 @@ CHANGES = (
 )
 
 
+def forget_findings(db: Database) -> None:
+    with db.engine.begin() as conn:
+        for table in (
+            "reconciliation_evidence",
+            "reconciliation_event",
+            "reconciliation_comment",
+            "reconciliation_finding",
+            "reconciliation_run",
+        ):
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
 def change_one_percent(db: Database) -> int:
     date = "CAST('2026-10-09' AS DATE)" if db.dialect == "postgresql" else "'2026-10-09'"
     changed = 0
@@ -414,7 +426,10 @@ def bench_backend(backend: str, persons: int, province: Province, work: Path) ->
             # the baseline's best: with the server's defaults (parallel workers on PostgreSQL)
             # or with the session settings the run uses
             baseline = min(time_baseline(db, run_settings=flag) for flag in (False, True, False))
+            # the full run's best of two, from no findings each time, as the baseline's best
             full_s, first = time_run(db)
+            forget_findings(db)
+            full_s = min(full_s, time_run(db)[0])
             changed = change_one_percent(db)
             second_s, _ = time_run(db)
         finally:
@@ -469,7 +484,8 @@ def report(figures: Sequence[Figures], command: str) -> str:
         "unit (`BASELINE` in bench/reconcile.py); the best of three timings, with the server's "
         "defaults (PostgreSQL: parallel workers) and with the session settings the run uses, "
         "after a warm-up.",
-        "- **Full run**: wall clock from creating the run to the commit that marks it succeeded: "
+        "- **Full run**: wall clock from creating the run to the commit that marks it succeeded "
+        "(the better of two runs, each starting with no findings): "
         "coverage checks, the single pass (`rc_pu` → `rc_person`, `rc_unit_tally`), the 17 rule "
         "queries, the merge and the evidence; every finding is new (events and evidence "
         "written).",

@@ -247,13 +247,7 @@ SELECT pu.person_key,
        {", ".join(f"{_packed_sum(names)} AS counts_{n}" for n, names in enumerate(_PACKS))},
        MAX({ACTIVE_HERE}) AS best_common,
        MAX(pu.r_exit_on) AS r_exit_max, MAX(pu.h_exit_on) AS h_exit_max,
-       MIN(pu.name_min) AS name_min, MAX(pu.name_max) AS name_max,
-       {_first_unit(field("r_act") + " = 1")} AS r_unit,
-       {_first_unit(field("p_paid") + " = 1")} AS p_unit,
-       {_first_unit("(" + ACTIVE_HERE + ") > 0")} AS act_unit,
-       {_first_unit(MIXED_HERE)} AS mixed_unit,
-       {_first_unit(BUDGET_IN_SELF)} AS budget_self_unit,
-       MIN(pu.unit_code) AS any_unit
+       MIN(pu.name_min) AS name_min, MAX(pu.name_max) AS name_max
 FROM rc_pu pu
 LEFT JOIN rc_unit u ON u.unit_code = pu.unit_code
 GROUP BY pu.person_key
@@ -264,8 +258,7 @@ PERSON_COLUMNS = (
     + ", ".join(
         part for n, names in enumerate(_PACKS) for part in _unpacked(names, f"g.counts_{n}")
     )
-    + ", g.best_common, g.r_exit_max, g.h_exit_max, g.name_min, g.name_max, g.r_unit, "
-    "g.p_unit, g.act_unit, g.mixed_unit, g.budget_self_unit, g.any_unit\n"
+    + ", g.best_common, g.r_exit_max, g.h_exit_max, g.name_min, g.name_max\n"
     f"FROM ({_GROUPED}) g"
 )
 
@@ -274,6 +267,28 @@ def person_select(predicates: Iterable[str]) -> str:
     """The persons who break at least one of ``predicates`` (each over PERSON_COLUMNS)."""
     where = "\n   OR ".join(f"({p})" for p in predicates)
     return f"SELECT * FROM ({PERSON_COLUMNS}) p\nWHERE {where}"
+
+
+# The unit each person finding is filed under, worked out for the few persons in
+# rc_person_core only: string aggregates over every person would cost more than this
+# second, filtered look at rc_pu.
+PERSON_UNITS = f"""
+SELECT c.*, x.r_unit, x.p_unit, x.act_unit, x.mixed_unit, x.budget_self_unit, x.any_unit
+FROM rc_person_core c
+JOIN (
+  SELECT pu.person_key,
+         {_first_unit(field("r_act") + " = 1")} AS r_unit,
+         {_first_unit(field("p_paid") + " = 1")} AS p_unit,
+         {_first_unit("(" + ACTIVE_HERE + ") > 0")} AS act_unit,
+         {_first_unit(MIXED_HERE)} AS mixed_unit,
+         {_first_unit(BUDGET_IN_SELF)} AS budget_self_unit,
+         MIN(pu.unit_code) AS any_unit
+  FROM rc_pu pu
+  LEFT JOIN rc_unit u ON u.unit_code = pu.unit_code
+  WHERE pu.person_key IN (SELECT person_key FROM rc_person_core)
+  GROUP BY pu.person_key
+) x ON x.person_key = c.person_key
+"""
 
 
 # --- rc_unit_tally: what the records say about each unit, for the unit rules -------------------
@@ -307,7 +322,16 @@ CREATE TEMP TABLE rc_found (
     prior_status VARCHAR(12)
 )"""
 
-TEMP_TABLES = ("rc_found", "rc_person", "rc_unit_tally", "rc_pu", "rc_unit", "rc_gone", "rc_unreg")
+TEMP_TABLES = (
+    "rc_found",
+    "rc_person",
+    "rc_person_core",
+    "rc_unit_tally",
+    "rc_pu",
+    "rc_unit",
+    "rc_gone",
+    "rc_unreg",
+)
 
 
 def build(
@@ -337,7 +361,8 @@ def build(
     session.execute(sql(temp_table(dialect, "rc_unit_tally", UNIT_TALLY)), params)
     lap("staging:unit_tally")
     predicates = person_predicates or ["1 = 0"]
-    session.execute(sql(temp_table(dialect, "rc_person", person_select(predicates))), params)
+    session.execute(sql(temp_table(dialect, "rc_person_core", person_select(predicates))), params)
+    session.execute(sql(temp_table(dialect, "rc_person", PERSON_UNITS)), params)
     session.execute(text(FOUND_DDL + (" ON COMMIT DROP" if dialect == "postgresql" else "")))
     if dialect == "postgresql":
         session.execute(text("ANALYZE rc_person"))
