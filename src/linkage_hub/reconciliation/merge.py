@@ -40,6 +40,7 @@ def merge(session: Session, dialect: str, params: Mapping[str, Any], ran: list[R
     session.execute(
         text(f"UPDATE rc_found SET finding_id = {NEW_ID[dialect]} WHERE finding_id IS NULL")
     )
+    session.execute(text("CREATE UNIQUE INDEX rc_found_finding_id ON rc_found (finding_id)"))
     if dialect == "postgresql":
         session.execute(text("ANALYZE rc_found"))
     found = session.execute(

@@ -362,6 +362,7 @@ def build(
     lap("staging:unit_tally")
     predicates = person_predicates or ["1 = 0"]
     session.execute(sql(temp_table(dialect, "rc_person_core", person_select(predicates))), params)
+    session.execute(text("CREATE UNIQUE INDEX rc_person_core_key ON rc_person_core (person_key)"))
     session.execute(sql(temp_table(dialect, "rc_person", PERSON_UNITS)), params)
     session.execute(text(FOUND_DDL + (" ON COMMIT DROP" if dialect == "postgresql" else "")))
     if dialect == "postgresql":
