@@ -15,6 +15,8 @@ from linkage_hub.db import Database
 from linkage_hub.errors import install_handlers
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
 from linkage_hub.persons import router as persons_router
+from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
+from linkage_hub.reconciliation.router import router as reconciliation_router
 from linkage_hub.records import router as records_router
 from linkage_hub.reports.router import router as reports_router
 from linkage_hub.settings import Settings, get_settings
@@ -59,10 +61,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = reconciliation_lifespan.start(app, db)
         try:
             async with app.state.auth.running():
                 yield
         finally:
+            reconciliation_lifespan.stop(app, scheduler)
             if database is None:
                 db.dispose()
 
@@ -84,6 +88,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(persons_router.router)
     records_router.install_openapi_models(app)
     app.include_router(reports_router)
+    app.include_router(reconciliation_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status
     return app

@@ -2,7 +2,8 @@
 
 from linkage_hub.auth import models as auth_models
 from linkage_hub.db import Base
+from linkage_hub.reconciliation import models as reconciliation_models
 from linkage_hub.records import models as records_models
 from linkage_hub.registry import models as registry_models
 
-__all__ = ["Base", "auth_models", "records_models", "registry_models"]
+__all__ = ["Base", "auth_models", "reconciliation_models", "records_models", "registry_models"]

@@ -21,6 +21,7 @@ cell, so samples may change or consume their resource (use ``ctx.once`` to share
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import text
 
 from linkage_hub.auth.policy import ROUTE_POLICY, Permission
 from linkage_hub.db import Database
@@ -90,6 +92,18 @@ def always(status: int) -> Expect:
 def departments(allowed: Collection[Department], ok: int = 200) -> Expect:
     """A list or action open to ``allowed`` (others 403) whatever the region relation."""
     return lambda department, relation: ok if department in allowed else 403
+
+
+def region_first(allowed: Collection[Department], ok: int = 200) -> Expect:
+    """A rule the service decides about a resource: outside the region it does not exist (404)
+    for anyone; inside, ``allowed`` departments succeed and the others get 403."""
+
+    def expect(department: Department, relation: str) -> int:
+        if relation not in VISIBLE:
+            return 404
+        return ok if department in allowed else 403
+
+    return expect
 
 
 def in_region(allowed: Collection[Department] = EVERYONE, ok: int = 200) -> Expect:
@@ -236,6 +250,73 @@ def _person(ctx: Ctx) -> Call:
     return Call(f"/api/v1/persons/{_shared_roster(ctx)[2]}")
 
 
+def _wait_for_no_active_run(ctx: Ctx) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with ctx.database.transaction() as session:
+            active = session.execute(
+                text("SELECT COUNT(*) FROM reconciliation_run WHERE status IN ('queued','running')")
+            ).scalar_one()
+        if not active:
+            return
+        time.sleep(0.05)
+    raise AssertionError("a reconciliation run did not finish")
+
+
+def _ghost_finding(ctx: Ctx) -> tuple[str, str]:
+    """A run over 230100 that finds a person paid with no roster entry: (run_id, finding_id)."""
+
+    def make() -> tuple[str, str]:
+        owner = ctx.headers_for("establishment", RESOURCE_REGION)
+        ghost = records_factory.payroll(902)
+        body = {"scope": {"region": RESOURCE_REGION, "period": "2026-10"}, "records": [ghost]}
+        finance = ctx.headers_for("finance", RESOURCE_REGION)
+        assert (
+            ctx.client.post(
+                "/api/v1/datasets/payroll/batches", json=body, headers=finance
+            ).status_code
+            == 201
+        )
+        _wait_for_no_active_run(ctx)
+        run = ctx.client.post(
+            "/api/v1/reconciliation/runs", json={"region": RESOURCE_REGION}, headers=owner
+        ).json()
+        _wait_for_no_active_run(ctx)
+        items = ctx.client.get(
+            "/api/v1/discrepancies",
+            params={"rule": "PAID_WITHOUT_ESTABLISHMENT"},
+            headers=owner,
+        ).json()["items"]
+        return str(run["run_id"]), str(items[0]["id"])
+
+    result: tuple[str, str] = ctx.once("ghost", make)
+    return result
+
+
+def _start_run(ctx: Ctx) -> Call:
+    _wait_for_no_active_run(ctx)
+    return Call("/api/v1/reconciliation/runs", json={"region": RESOURCE_REGION})
+
+
+def _finding_list(ctx: Ctx) -> Call:
+    finding = _ghost_finding(ctx)[1]
+    return Call(
+        "/api/v1/discrepancies",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["id"] == finding for i in r.json()["items"]),
+    )
+
+
+def _acknowledge(ctx: Ctx) -> Call:
+    finding = _ghost_finding(ctx)[1]
+    with ctx.database.transaction() as session:  # every cell starts from an open finding
+        session.execute(
+            text("UPDATE reconciliation_finding SET status = 'open' WHERE id = :id"),
+            {"id": finding},
+        )
+    return Call(f"/api/v1/discrepancies/{finding}/transitions", json={"to": "acknowledged"})
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/health/live"): Sample(_static("/health/live"), always(200), anonymous=200),
     ("GET", "/health/ready"): Sample(_static("/health/ready"), always(200), anonymous=200),
@@ -264,6 +345,28 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/api/v1/changes"): Sample(_changes, always(200)),
     ("GET", "/api/v1/persons/{id_number}"): Sample(_person, in_region()),
+    ("GET", "/api/v1/reconciliation/rules"): Sample(
+        _static("/api/v1/reconciliation/rules"), always(200)
+    ),
+    ("POST", "/api/v1/reconciliation/runs"): Sample(
+        _start_run, in_region({Department.establishment}, ok=202)
+    ),
+    ("GET", "/api/v1/reconciliation/runs/{run_id}"): Sample(
+        lambda ctx: Call(f"/api/v1/reconciliation/runs/{_ghost_finding(ctx)[0]}"), in_region()
+    ),
+    ("GET", "/api/v1/discrepancies"): Sample(_finding_list, always(200)),
+    ("GET", "/api/v1/discrepancies/{finding_id}"): Sample(
+        lambda ctx: Call(f"/api/v1/discrepancies/{_ghost_finding(ctx)[1]}"), in_region()
+    ),
+    ("POST", "/api/v1/discrepancies/{finding_id}/comments"): Sample(
+        lambda ctx: Call(
+            f"/api/v1/discrepancies/{_ghost_finding(ctx)[1]}/comments", json={"body": "会商"}
+        ),
+        in_region(ok=201),
+    ),
+    ("POST", "/api/v1/discrepancies/{finding_id}/transitions"): Sample(
+        _acknowledge, region_first({Department.finance, Department.establishment})
+    ),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),

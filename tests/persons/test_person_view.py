@@ -75,3 +75,25 @@ class TestPersonView:
         )
         bad = client.get("/api/v1/persons/230102198001010001", headers=headers_for("audit"))
         assert bad.status_code == 422 and "230102198001010001" not in bad.text
+
+
+class TestLiveDiscrepancies:
+    def test_the_view_lists_what_reconciliation_found(
+        self, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        from tests.reconciliation.test_api import run_and_wait
+
+        scope = {"region": "230100", "period": "2026-10"}
+        assert push("payroll", [f.payroll(1)], scope=scope).status_code == 201
+        assert push("roster", [f.roster(2)]).status_code == 201
+        run = run_and_wait(client, headers_for("establishment"))
+        assert run["status"] == "succeeded"
+        view = client.get(f"/api/v1/persons/{f.id_number(1)}", headers=headers_for("finance"))
+        assert view.status_code == 200
+        rules = {d["rule"] for d in view.json()["discrepancies"]}
+        assert "PAID_WITHOUT_ESTABLISHMENT" in rules
+        assert all(d["status"] != "resolved" for d in view.json()["discrepancies"])
+        other = client.get(f"/api/v1/persons/{f.id_number(2)}", headers=headers_for("finance"))
+        assert "PAID_WITHOUT_ESTABLISHMENT" not in {
+            d["rule"] for d in other.json()["discrepancies"]
+        }

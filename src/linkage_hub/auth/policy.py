@@ -82,6 +82,14 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/changes"): Permission.read,
     # persons room
     ("GET", "/api/v1/persons/{id_number}"): Permission.read,
+    # reconciliation (issue 5)
+    ("GET", "/api/v1/reconciliation/rules"): Permission.read,
+    ("POST", "/api/v1/reconciliation/runs"): Permission.establishment,
+    ("GET", "/api/v1/reconciliation/runs/{run_id}"): Permission.read,
+    ("GET", "/api/v1/discrepancies"): Permission.read,
+    ("GET", "/api/v1/discrepancies/{finding_id}"): Permission.read,
+    ("POST", "/api/v1/discrepancies/{finding_id}/comments"): Permission.comment,
+    ("POST", "/api/v1/discrepancies/{finding_id}/transitions"): Permission.transition,
 }
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
+from linkage_hub.reconciliation.schemas import FindingOut
 from linkage_hub.records.schemas import Record
 
 
@@ -20,7 +19,8 @@ class PersonView(BaseModel):
     payroll_period: str | None = Field(
         description="The period of the payroll lines shown (the person's latest by default)."
     )
-    discrepancies: list[dict[str, Any]] = Field(
+    discrepancies: list[FindingOut] = Field(
         default_factory=list,
-        description="The person's open discrepancies (filled by reconciliation).",
+        description="The person's live discrepancies (open, acknowledged, waived, reopened) in "
+        "your region, most severe first.",
     )

@@ -1,6 +1,6 @@
 """The person view: one person's current records across the departments.
 
-Reconciliation findings will join here (``discrepancies``); for now the list stays empty.
+Beside them, the person's live discrepancies (findings not resolved) inside the caller's region.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from linkage_hub.errors import NotFound
 from linkage_hub.identifiers import IdentifierError, parse_citizen_id
 from linkage_hub.keys import Keyring
 from linkage_hub.persons.schemas import PersonView
+from linkage_hub.reconciliation.service import live_findings_for_person
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.schemas import Record
 from linkage_hub.records.service import invalid, record_columns, shape
@@ -63,5 +64,9 @@ def person_view(
         raise NotFound("No current records of this person in your region.")
     names = sorted({r["name"] for rows in records.values() for r in rows})
     return PersonView(
-        id_number=number, names=names, records=records, payroll_period=period, discrepancies=[]
+        id_number=number,
+        names=names,
+        records=records,
+        payroll_period=period,
+        discrepancies=live_findings_for_person(session, person_key, bounds),
     )

@@ -1,0 +1,167 @@
+"""One reconciliation run inside one transaction: coverage, staging, the rules, the merge.
+
+Everything runs in the database; Python only sequences the statements and times them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from linkage_hub.domain import Dataset
+from linkage_hub.reconciliation import merge, staging
+from linkage_hub.reconciliation.queries import PERSON_RULES, rule_sql
+from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
+from linkage_hub.versioning import region_bounds
+
+log = logging.getLogger(__name__)
+
+WORK_MEM = "512MB"  # PostgreSQL, for the run's transaction only
+
+_COVERAGE = {
+    Dataset.roster: "SELECT 1 FROM records_roster WHERE closed_at IS NULL "
+    "AND region BETWEEN :lo AND :hi",
+    Dataset.cadres: "SELECT 1 FROM records_cadre WHERE closed_at IS NULL "
+    "AND region BETWEEN :lo AND :hi",
+    Dataset.employment: "SELECT 1 FROM records_employment WHERE closed_at IS NULL "
+    "AND region BETWEEN :lo AND :hi",
+    Dataset.payroll: "SELECT 1 FROM records_payroll WHERE closed_at IS NULL "
+    "AND period = :period AND region BETWEEN :lo AND :hi",
+    Dataset.units: "SELECT 1 FROM registry_unit WHERE closed_at IS NULL "
+    "AND region BETWEEN :lo AND :hi",
+    Dataset.quotas: "SELECT 1 FROM registry_quota WHERE closed_at IS NULL "
+    "AND region BETWEEN :lo AND :hi",
+    Dataset.leader_posts: "SELECT 1 FROM registry_leader_post WHERE closed_at IS NULL "
+    "AND region BETWEEN :lo AND :hi",
+}
+
+_BRANCHES = {
+    Dataset.roster: staging.ROSTER_BRANCH,
+    Dataset.employment: staging.EMPLOYMENT_BRANCH,
+    Dataset.cadres: staging.CADRE_BRANCH,
+    Dataset.payroll: staging.PAYROLL_BRANCH,
+}
+
+
+def coverage(session: Session, lo: str, hi: str, period: str | None) -> frozenset[Dataset]:
+    """The datasets with current records in the region (payroll: lines of the period)."""
+    covered = set()
+    for dataset, query in _COVERAGE.items():
+        if dataset is Dataset.payroll and period is None:
+            continue
+        row = session.execute(
+            text(query + " LIMIT 1"), {"lo": lo, "hi": hi, "period": period}
+        ).first()
+        if row is not None:
+            covered.add(dataset)
+    return frozenset(covered)
+
+
+def latest_period(session: Session, region: str) -> str | None:
+    lo, hi = region_bounds(region)
+    value = session.execute(
+        text(
+            "SELECT MAX(period) FROM records_payroll "
+            "WHERE closed_at IS NULL AND region BETWEEN :lo AND :hi"
+        ),
+        {"lo": lo, "hi": hi},
+    ).scalar()
+    return str(value) if value is not None else None
+
+
+@dataclass
+class Outcome:
+    counts: dict[str, dict[str, int]]
+    skipped: dict[str, list[str]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def bind_parameters(params: RunParameters, run_id: str, now: dt.datetime) -> dict[str, Any]:
+    lo, hi = region_bounds(params.region)
+    return {
+        "lo": lo,
+        "hi": hi,
+        "period": params.period,
+        "period_start": params.period_start,
+        "as_of": params.as_of,
+        "late_exit_before": params.late_exit_before,
+        "grace": str(params.exit_grace_working_days),
+        "run_id": run_id,
+        "now": now,
+    }
+
+
+def reconcile(session: Session, params: RunParameters, run_id: str, now: dt.datetime) -> Outcome:
+    """Run every rule the coverage allows and merge the findings; the caller commits."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One GROUP BY over a million persons: keep its hash table in memory. Parallel workers
+        # would each build partial groups of nearly every person and merge them again.
+        session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        return _reconcile(session, dialect, params, run_id, now)
+    # Staging tables live in memory. SQLite would rather build a throw-away index over a
+    # million records than use the partial indexes the evidence joins are written for.
+    _temp_store_in_memory(session)
+    session.execute(text("PRAGMA automatic_index = OFF"))
+    try:
+        return _reconcile(session, dialect, params, run_id, now)
+    finally:
+        session.execute(text("PRAGMA automatic_index = ON"))  # the connection goes back to the pool
+
+
+def _temp_store_in_memory(session: Session) -> None:
+    # SQLite refuses the change on a pooled connection whose temporary database is already
+    # open (e.g. after a batch merge used temp tables); the run then stages in temp files.
+    if session.execute(text("PRAGMA temp_store")).scalar() == 2:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(text("PRAGMA temp_store = MEMORY"))
+    except OperationalError:
+        log.info("SQLite temp_store stays as it is on this connection")
+
+
+def _reconcile(
+    session: Session, dialect: str, params: RunParameters, run_id: str, now: dt.datetime
+) -> Outcome:
+    bound = bind_parameters(params, run_id, now)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now_ = time.perf_counter()
+        timings[name] = round(now_ - clock, 4)
+        clock = now_
+
+    covered = coverage(session, bound["lo"], bound["hi"], params.period)
+    ran: list[RuleCode] = []
+    skipped: dict[str, list[str]] = {}
+    for rule in RULES:
+        missing = rule.gate(covered)
+        if missing:
+            skipped[rule.code] = [str(d) for d in missing]
+        else:
+            ran.append(rule.code)
+    lap("coverage")
+
+    branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
+    predicates = [PERSON_RULES[code].predicate for code in ran if code in PERSON_RULES]
+    staging.build(session, dialect, bound, branches=branches, person_predicates=predicates, lap=lap)
+    for code in ran:
+        session.execute(staging.sql(rule_sql(code)), bound)
+        lap(f"rule:{code}")
+    counts = merge.merge(session, dialect, bound, ran)
+    lap("merge")
+    merge.evidence(session, dialect, bound, ran)
+    lap("evidence")
+    staging.drop_temp_tables(session, dialect, staging.TEMP_TABLES)
+    return Outcome(counts=counts, skipped=skipped, timings=timings)

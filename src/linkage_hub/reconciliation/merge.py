@@ -1,0 +1,237 @@
+"""Merging a run's ``rc_found`` into the findings, set-based, and gathering the evidence.
+
+Lifecycle (DOMAIN.md): a subject found for the first time is ``open``; found again while
+``open``, ``reopened``, ``acknowledged`` or ``waived`` it keeps its status (a waived finding
+stays waived while it holds); a ``resolved`` finding found again becomes ``reopened`` — the same
+row, the same id. A live finding of a rule that ran, inside the run's region, that the run no
+longer finds is ``resolved``. Rules gated off by coverage are not in ``ran`` and resolve nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from linkage_hub.domain import Dataset
+from linkage_hub.reconciliation.rules import RULES, RuleCode, Subject
+from linkage_hub.reconciliation.staging import _in, pu_flags, sql, temp_table
+
+NEW_ID = {
+    "postgresql": "replace(CAST(gen_random_uuid() AS VARCHAR(36)), '-', '')",
+    "sqlite": "lower(hex(randomblob(16)))",
+}
+
+Counts = dict[str, dict[str, int]]
+
+
+def merge(session: Session, dialect: str, params: Mapping[str, Any], ran: list[RuleCode]) -> Counts:
+    """Apply the lifecycle; returns per rule ``found``, ``new``, ``reopened``, ``resolved``."""
+    counts: Counts = {code: {"found": 0, "new": 0, "resolved": 0, "reopened": 0} for code in ran}
+    session.execute(text("CREATE INDEX rc_found_identity ON rc_found (identity)"))
+    session.execute(
+        text(
+            "UPDATE rc_found SET finding_id = f.id, prior_status = f.status "
+            "FROM reconciliation_finding f WHERE f.identity = rc_found.identity"
+        )
+    )
+    session.execute(
+        text(f"UPDATE rc_found SET finding_id = {NEW_ID[dialect]} WHERE finding_id IS NULL")
+    )
+    session.execute(text("CREATE UNIQUE INDEX rc_found_finding_id ON rc_found (finding_id)"))
+    if dialect == "postgresql":
+        session.execute(text("ANALYZE rc_found"))
+    found = session.execute(
+        text(
+            "SELECT rule, COUNT(*), "
+            "SUM(CASE WHEN prior_status IS NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN prior_status = 'resolved' THEN 1 ELSE 0 END) "
+            "FROM rc_found GROUP BY rule"
+        )
+    )
+    for rule, n, new, reopened in found:
+        counts[rule].update(found=int(n), new=int(new or 0), reopened=int(reopened or 0))
+
+    if ran:
+        gone = (
+            "SELECT f.id, f.rule, f.status FROM reconciliation_finding f "
+            f"WHERE f.rule IN ({_in(ran)}) AND f.region BETWEEN :lo AND :hi "
+            "AND f.status <> 'resolved' "
+            "AND NOT EXISTS (SELECT 1 FROM rc_found r WHERE r.identity = f.identity)"
+        )
+        session.execute(sql(temp_table(dialect, "rc_gone", gone)), params)
+        for rule, n in session.execute(text("SELECT rule, COUNT(*) FROM rc_gone GROUP BY rule")):
+            counts[rule]["resolved"] = int(n)
+        session.execute(
+            sql(
+                "INSERT INTO reconciliation_event (finding_id, from_status, to_status, at, run_id) "
+                "SELECT id, status, 'resolved', :now, :run_id FROM rc_gone"
+            ),
+            params,
+        )
+        session.execute(
+            sql(
+                "UPDATE reconciliation_finding SET status = 'resolved', resolved_at = :now, "
+                "resolved_run_id = :run_id WHERE id IN (SELECT id FROM rc_gone)"
+            ),
+            params,
+        )
+
+    session.execute(
+        sql(
+            "INSERT INTO reconciliation_event (finding_id, from_status, to_status, at, run_id) "
+            "SELECT finding_id, prior_status, "
+            "CASE WHEN prior_status IS NULL THEN 'open' ELSE 'reopened' END, :now, :run_id "
+            "FROM rc_found WHERE prior_status IS NULL OR prior_status = 'resolved'"
+        ),
+        params,
+    )
+    session.execute(
+        sql(
+            "UPDATE reconciliation_finding SET "
+            "status = CASE WHEN status = 'resolved' THEN 'reopened' ELSE status END, "
+            "resolved_at = NULL, resolved_run_id = NULL, "
+            "last_seen_at = :now, last_run_id = :run_id, region = r.region, "
+            "unit_code = r.unit_code, departments = r.departments, "
+            "summary_zh = r.summary_zh, summary_en = r.summary_en "
+            "FROM rc_found r WHERE r.finding_id = reconciliation_finding.id "
+            "AND r.prior_status IS NOT NULL"
+        ),
+        params,
+    )
+    session.execute(
+        sql(
+            "INSERT INTO reconciliation_finding (id, identity, rule, severity, severity_rank, "
+            "status, region, unit_code, person_key, establishment_type, level, departments, "
+            "summary_zh, summary_en, first_seen_at, last_seen_at, first_run_id, last_run_id) "
+            "SELECT finding_id, identity, rule, severity, severity_rank, 'open', region, "
+            "unit_code, person_key, establishment_type, level, departments, summary_zh, "
+            "summary_en, :now, :now, :run_id, :run_id FROM rc_found WHERE prior_status IS NULL"
+        ),
+        params,
+    )
+    return counts
+
+
+# --- Evidence ---------------------------------------------------------------------------------
+
+PERSON_TABLES = {
+    Dataset.roster: "records_roster",
+    Dataset.employment: "records_employment",
+    Dataset.cadres: "records_cadre",
+    Dataset.payroll: "records_payroll",
+}
+EXTRA_EVIDENCE = {RuleCode.MIXED_ESTABLISHMENT: (Dataset.payroll, Dataset.cadres)}
+
+
+def evidence_datasets(code: RuleCode) -> set[Dataset]:
+    rule = next(r for r in RULES if r.code == code)
+    return {*rule.requires, *rule.requires_any[0], *EXTRA_EVIDENCE.get(code, ())}
+
+
+def _insert(select: str) -> str:
+    return (
+        "INSERT INTO reconciliation_evidence (finding_id, dataset, record_key, version)\n" + select
+    )
+
+
+def evidence(
+    session: Session, dialect: str, params: Mapping[str, Any], ran: Iterable[RuleCode]
+) -> None:
+    """Replace the evidence of every finding this run found with the records behind it now."""
+    ran = list(ran)
+    session.execute(
+        text(
+            "DELETE FROM reconciliation_evidence "
+            "WHERE finding_id IN (SELECT finding_id FROM rc_found)"
+        )
+    )
+    person_rules = [r for r in RULES if r.code in ran and r.subject is Subject.person]
+    for dataset, table in PERSON_TABLES.items():
+        codes = [r.code for r in person_rules if dataset in evidence_datasets(r.code)]
+        if not codes:
+            continue
+        period = " AND t.period = :period" if dataset is Dataset.payroll else ""
+        session.execute(
+            sql(
+                _insert(
+                    f"SELECT f.finding_id, '{dataset}', t.record_key, t.version FROM rc_found f "
+                    f"JOIN {table} t ON t.person_key = f.person_key AND t.closed_at IS NULL "
+                    f"AND t.region BETWEEN :lo AND :hi{period} "
+                    f"WHERE f.rule IN ({_in(codes)})"
+                )
+            ),
+            params,
+        )
+    unit_rules = [
+        r.code
+        for r in RULES
+        if r.code in ran and (Dataset.units in r.requires or r.subject is not Subject.person)
+    ]
+    if unit_rules:
+        session.execute(
+            text(
+                _insert(
+                    "SELECT f.finding_id, 'units', t.record_key, t.version FROM rc_found f "
+                    "JOIN registry_unit t ON t.unit_code = f.unit_code AND t.closed_at IS NULL "
+                    f"WHERE f.rule IN ({_in(unit_rules)})"
+                )
+            )
+        )
+    session.execute(
+        sql(
+            temp_table(
+                dialect,
+                "rc_unreg",
+                "SELECT f.finding_id, pu.person_key, pu.unit_code, pu.r_act, pu.c_act, pu.h_act, "
+                f"pu.p_paid FROM {pu_flags('r_act', 'c_act', 'h_act', 'p_paid')} "
+                "JOIN rc_found f ON f.unit_code = pu.unit_code "
+                "AND f.rule = 'UNREGISTERED_UNIT' "
+                "WHERE pu.unit_code IN "
+                "(SELECT unit_code FROM rc_found WHERE rule = 'UNREGISTERED_UNIT')",
+            )
+        )
+    )
+    for statement in UNIT_EVIDENCE:
+        session.execute(sql(_insert(statement)), params)
+
+
+_CURRENT_IN_REGION = "t.closed_at IS NULL AND t.region BETWEEN :lo AND :hi"
+UNIT_EVIDENCE = (
+    # OVER_QUOTA: the quota and the active roster entries of that type
+    "SELECT f.finding_id, 'quotas', t.record_key, t.version FROM rc_found f "
+    "JOIN registry_quota t ON t.unit_code = f.unit_code "
+    "AND t.establishment_type = f.establishment_type AND t.closed_at IS NULL "
+    "WHERE f.rule = 'OVER_QUOTA'",
+    "SELECT f.finding_id, 'roster', t.record_key, t.version FROM rc_found f "
+    f"JOIN records_roster t ON t.unit_code = f.unit_code AND {_CURRENT_IN_REGION} "
+    "AND t.status = 'active' AND t.establishment_type = f.establishment_type "
+    "WHERE f.rule = 'OVER_QUOTA'",
+    # OVER_LEADER_POSTS: the approved posts and the serving cadres at that level
+    "SELECT f.finding_id, 'leader_posts', t.record_key, t.version FROM rc_found f "
+    "JOIN registry_leader_post t ON t.unit_code = f.unit_code AND t.level = f.level "
+    "AND t.closed_at IS NULL WHERE f.rule = 'OVER_LEADER_POSTS'",
+    "SELECT f.finding_id, 'cadres', t.record_key, t.version FROM rc_found f "
+    f"JOIN records_cadre t ON t.unit_code = f.unit_code AND {_CURRENT_IN_REGION} "
+    "AND t.status = 'active' AND t.leader_level = f.level WHERE f.rule = 'OVER_LEADER_POSTS'",
+    # OVER_INTERNAL_UNITS: the registered child units
+    "SELECT f.finding_id, 'units', t.record_key, t.version FROM rc_found f "
+    "JOIN rc_unit c ON c.parent_code = f.unit_code AND c.registered = 1 "
+    "JOIN registry_unit t ON t.unit_code = c.unit_code AND t.closed_at IS NULL "
+    "WHERE f.rule = 'OVER_INTERNAL_UNITS'",
+    # UNREGISTERED_UNIT: the active records and paid lines naming the unit, found through
+    # rc_unreg (rc_pu's rows at those units) and the person-key indexes of the datasets
+    *(
+        f"SELECT u.finding_id, '{dataset}', t.record_key, t.version FROM rc_unreg u "
+        f"JOIN {table} t ON t.person_key = u.person_key AND t.unit_code = u.unit_code "
+        f"AND t.closed_at IS NULL AND {active} WHERE u.{flag} = 1"
+        for dataset, table, active, flag in (
+            ("roster", "records_roster", "t.status = 'active'", "r_act"),
+            ("cadres", "records_cadre", "t.status = 'active'", "c_act"),
+            ("employment", "records_employment", "t.status = 'active'", "h_act"),
+            ("payroll", "records_payroll", "t.period = :period AND t.status = 'paid'", "p_paid"),
+        )
+    ),
+)

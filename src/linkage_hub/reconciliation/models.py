@@ -1,0 +1,154 @@
+"""Runs, findings and what people add to them (events, comments).
+
+A finding's ``identity`` is its rule plus its subject (``RULE:person_key``,
+``RULE:unit_code:establishment_type``, ``RULE:unit_code:level`` or ``RULE:unit_code``); it is
+unique, so a finding that comes back after being resolved is the same row (``reopened``).
+No table here holds an ID number: person findings carry the ``person_key`` and the number is
+looked up in the current records when a finding is shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from linkage_hub.db import Base
+
+ACTIVE_RUN = text("status IN ('queued', 'running')")
+LIVE_FINDING = text("status <> 'resolved'")
+
+
+class Run(Base):
+    __tablename__ = "reconciliation_run"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(6))
+    region_lo: Mapped[str] = mapped_column(String(6))
+    region_hi: Mapped[str] = mapped_column(String(6))
+    period: Mapped[str | None] = mapped_column(String(7))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → {found, new, ...}
+    skipped: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → missing datasets
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # step → seconds
+
+    __table_args__ = (
+        # The backstop of "one run per region at a time" (overlapping regions are refused by
+        # the service under a lock; this catches the same region from two processes).
+        Index(
+            "ix_reconciliation_run_active_region",
+            "region",
+            unique=True,
+            sqlite_where=ACTIVE_RUN,
+            postgresql_where=ACTIVE_RUN,
+        ),
+        Index("uq_reconciliation_run_region_scheduled_for", "region", "scheduled_for", unique=True),
+        Index("ix_reconciliation_run_status", "status"),
+    )
+
+
+class Finding(Base):
+    __tablename__ = "reconciliation_finding"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(120), unique=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    severity_rank: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(6))
+    unit_code: Mapped[str | None] = mapped_column(String(18))
+    person_key: Mapped[str | None] = mapped_column(String(32))
+    establishment_type: Mapped[str | None] = mapped_column(String(20))
+    level: Mapped[str | None] = mapped_column(String(10))
+    departments: Mapped[str] = mapped_column(String(80))  # ",finance,establishment,"
+    summary_zh: Mapped[str] = mapped_column(Text)
+    summary_en: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    first_run_id: Mapped[str] = mapped_column(String(32))
+    last_run_id: Mapped[str] = mapped_column(String(32))  # the run that last found it
+    resolved_run_id: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_reconciliation_finding_region_rule", "region", "rule"),
+        Index("ix_reconciliation_finding_severity_rank_id", "severity_rank", "id"),
+        Index("ix_reconciliation_finding_person_key", "person_key"),
+        Index("ix_reconciliation_finding_unit_code", "unit_code"),
+    )
+
+
+class Evidence(Base):
+    """One record version behind a finding, as of the run that last found it."""
+
+    __tablename__ = "reconciliation_evidence"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    finding_id: Mapped[str] = mapped_column(String(32))
+    dataset: Mapped[str] = mapped_column(String(20))
+    record_key: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_reconciliation_evidence_finding_id", "finding_id"),)
+
+
+class Event(Base):
+    """A status change: by a run (``run_id``) or by a person (``client_id``, ``department``)."""
+
+    __tablename__ = "reconciliation_event"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    finding_id: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    document_no: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_reconciliation_event_finding_id", "finding_id", "id"),)
+
+
+class Comment(Base):
+    """The joint-meeting thread (会商) of a finding."""
+
+    __tablename__ = "reconciliation_comment"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    finding_id: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str] = mapped_column(String(6))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_reconciliation_comment_finding_id", "finding_id", "id"),)

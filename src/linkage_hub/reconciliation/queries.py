@@ -1,0 +1,267 @@
+"""One set-based query per rule: each inserts the subjects it finds into ``rc_found``.
+
+Person rules read ``rc_person`` (see :mod:`staging`): the rule is its ``predicate`` over that
+table's columns, and the same predicates, OR-ed, decide which persons ``rc_person`` keeps.
+Unit rules read ``rc_unit_tally``, ``rc_unit`` and the registry. Every query yields the finding's
+identity, subject, region, answerable departments and a summary in Chinese and English.
+Parameters (``:period``, ``:as_of``, ``:late_exit_before``, ``:grace``, the region bounds
+``:lo``/``:hi``) are bound, never formatted in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linkage_hub.domain import Department
+from linkage_hub.reconciliation.rules import RULES_BY_CODE, SEVERITY_RANK, RuleCode
+from linkage_hub.reconciliation.staging import LEVEL_CODES, TYPE_CODES, decode
+
+R = RuleCode
+PERIOD = "CAST(:period AS VARCHAR(7))"
+GRACE = "CAST(:grace AS VARCHAR(10))"
+
+TYPE_ZH = {
+    "administrative": "行政编制",
+    "political_legal": "政法专项编制",
+    "institutional": "事业编制",
+    "worker": "工勤编制",
+}
+LEVEL_ZH = {"principal": "正职", "deputy": "副职"}
+
+
+def label(column: str, labels: dict[str, str]) -> str:
+    whens = " ".join(f"WHEN '{code}' THEN '{text}'" for code, text in labels.items())
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+def departments_fixed(code: RuleCode) -> str:
+    return "'," + "".join(f"{d}," for d in RULES_BY_CODE[code].departments) + "'"
+
+
+def departments_when(pairs: list[tuple[str, Department]], prefix: str = "") -> str:
+    parts = [f"CASE WHEN {cond} THEN '{dept},' ELSE '' END" for cond, dept in pairs]
+    return "','" + (f" || '{prefix}'" if prefix else "") + " || " + " || ".join(parts)
+
+
+E, ORG, H, F = Department.establishment, Department.organization, Department.hr, Department.finance
+
+ACTIVE_DEPARTMENTS = departments_when(
+    [("p.r_act_n > 0", E), ("p.c_act = 1", ORG), ("p.h_act_n > 0", H), ("p.p_paid_n > 0", F)]
+)
+ANY_DEPARTMENTS = departments_when(
+    [("p.r_any = 1", E), ("p.c_any = 1", ORG), ("p.h_any = 1", H), ("p.p_any = 1", F)]
+)
+ACTIVE_COUNT = (
+    "(CASE WHEN p.r_act_n > 0 THEN 1 ELSE 0 END + p.c_act"
+    " + CASE WHEN p.h_act_n > 0 THEN 1 ELSE 0 END + CASE WHEN p.p_paid_n > 0 THEN 1 ELSE 0 END)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRule:
+    predicate: str  # over rc_person's columns, aliased p
+    unit: str  # the unit the finding is filed under
+    zh: str
+    en: str
+    departments: str | None = None  # SQL; default: the rule's answerable departments
+
+
+PERSON_RULES: dict[RuleCode, PersonRule] = {
+    R.PAID_WITHOUT_ESTABLISHMENT: PersonRule(
+        "p.p_typed = 1 AND p.r_any = 0",
+        "p.p_unit",
+        f"{PERIOD} || ' 工资统发有此人，但实名制花名册无此人'",
+        f"'paid in ' || {PERIOD} || ' but not on the roster'",
+    ),
+    R.PAID_AFTER_EXIT: PersonRule(
+        "p.p_paid_n > 0 AND ("
+        "(p.r_any = 1 AND p.r_act_n = 0 AND p.r_exit_max < :period_start)"
+        " OR (p.h_any = 1 AND p.h_act_n = 0 AND p.h_exit_max < :period_start))",
+        "p.p_unit",
+        f"{PERIOD} || ' 工资统发仍在发薪，但此人此前已出编或已离职'",
+        f"'paid in ' || {PERIOD} || ' after leaving (exited from the roster or left per HR)'",
+    ),
+    R.DUPLICATE_PAYROLL: PersonRule(
+        "p.p_paid_n >= 2",
+        "p.p_unit",
+        f"{PERIOD} || ' 由 ' || p.p_paid_n || ' 个单位同时发放工资'",
+        f"'paid by ' || p.p_paid_n || ' units in ' || {PERIOD}",
+    ),
+    R.DUPLICATE_ESTABLISHMENT: PersonRule(
+        "p.r_act_n >= 2",
+        "p.r_unit",
+        "'同时在 ' || p.r_act_n || ' 个单位的实名制花名册在编'",
+        "'active on the roster of ' || p.r_act_n || ' units'",
+    ),
+    R.MIXED_ESTABLISHMENT: PersonRule(
+        "p.r_mixed = 1",
+        "p.mixed_unit",
+        "'单位 ' || p.mixed_unit || ' 的在编类型与单位性质、工资统发或公务员登记不符'",
+        "'establishment type in unit ' || p.mixed_unit"
+        " || ' does not fit the unit kind, the payroll line or civil-servant registration'",
+    ),
+    R.EMPLOYED_WITHOUT_ESTABLISHMENT: PersonRule(
+        "p.h_career = 1 AND p.r_act_n = 0",
+        "p.act_unit",
+        "'人社部门有在职（非合同制）记录，但实名制花名册无在编记录'",
+        "'employed per HR (not contract staff) but not active on the roster'",
+    ),
+    R.LATE_EXIT: PersonRule(
+        "p.r_act_n > 0 AND p.h_any = 1 AND p.h_act_n = 0 AND p.h_exit_max < :late_exit_before",
+        "p.r_unit",
+        f"'人社部门记录已于 ' || CAST(p.h_exit_max AS VARCHAR(10)) || ' 离职，超过 ' || {GRACE}"
+        " || ' 个工作日仍在实名制花名册在编'",
+        f"'left on ' || CAST(p.h_exit_max AS VARCHAR(10)) || ' per HR, still on the roster after '"
+        f" || {GRACE} || ' working days'",
+    ),
+    R.ESTABLISHED_NOT_EMPLOYED: PersonRule(
+        "p.r_act_n > 0 AND p.h_any = 0",
+        "p.r_unit",
+        "'实名制花名册在编，但人社部门无此人记录'",
+        "'on the roster but unknown to HR'",
+    ),
+    R.ESTABLISHED_NOT_PAID: PersonRule(
+        "p.r_funded = 1 AND p.p_paid_n = 0",
+        "p.r_unit",
+        f"'实名制花名册在编（财政拨款单位），但 ' || {PERIOD} || ' 工资统发无此人'",
+        f"'on the roster of a budget-funded unit but not paid in ' || {PERIOD}",
+    ),
+    R.CADRE_WITHOUT_ESTABLISHMENT: PersonRule(
+        "p.c_lead = 1 AND p.r_act_n = 0",
+        "p.act_unit",
+        "'组织部门记录担任领导职务，但实名制花名册无在编记录'",
+        "'holds a leader post per the organization department but is not on the roster'",
+    ),
+    R.UNIT_MISMATCH: PersonRule(
+        f"{ACTIVE_COUNT} >= 2 AND p.best_common < {ACTIVE_COUNT}",
+        "COALESCE(p.r_unit, p.act_unit)",
+        "'各部门记录的所在单位不一致'",
+        "'the departments name different units'",
+        ACTIVE_DEPARTMENTS,
+    ),
+    R.FUNDING_MISMATCH: PersonRule(
+        "p.p_budget_self = 1",
+        "p.budget_self_unit",
+        f"{PERIOD} || ' 以财政拨款发放工资，但单位 ' || p.budget_self_unit || ' 为自收自支'",
+        f"'paid from the budget in ' || {PERIOD} || ' by self-funded unit ' || p.budget_self_unit",
+    ),
+    R.NAME_MISMATCH: PersonRule(
+        "p.name_min <> p.name_max",
+        "p.any_unit",
+        "'各部门记录的姓名不一致'",
+        "'the departments spell the name differently'",
+        ANY_DEPARTMENTS,
+    ),
+}
+
+FOUND_COLUMNS = (
+    "identity, rule, severity, severity_rank, region, unit_code, person_key, "
+    "establishment_type, level, departments, summary_zh, summary_en"
+)
+
+
+def _head(code: RuleCode) -> str:
+    rule = RULES_BY_CODE[code]
+    return f"'{code}', '{rule.severity}', {SEVERITY_RANK[rule.severity]}"
+
+
+def person_rule_sql(code: RuleCode) -> str:
+    spec = PERSON_RULES[code]
+    departments = spec.departments or departments_fixed(code)
+    return f"""
+INSERT INTO rc_found ({FOUND_COLUMNS})
+SELECT '{code}:' || p.person_key, {_head(code)},
+       COALESCE(u.region, SUBSTR({spec.unit}, 3, 6)), {spec.unit}, p.person_key, NULL, NULL,
+       {departments}, {spec.zh}, {spec.en}
+FROM rc_person p
+LEFT JOIN rc_unit u ON u.unit_code = {spec.unit}
+WHERE {spec.predicate}"""
+
+
+def over_quota_sql() -> str:
+    code = R.OVER_QUOTA
+    type_zh = label("a.r_type", TYPE_ZH)
+    r_type = decode(TYPE_CODES, "t.r_type")
+    return f"""
+INSERT INTO rc_found ({FOUND_COLUMNS})
+SELECT '{code}:' || a.unit_code || ':' || a.r_type, {_head(code)},
+       u.region, a.unit_code, NULL, a.r_type, NULL, {departments_fixed(code)},
+       '单位 ' || a.unit_code || ' ' || {type_zh} || '实名在编 ' || a.n
+         || ' 人，超过核定编制 ' || COALESCE(q.approved, 0) || ' 名',
+       'unit ' || a.unit_code || ': ' || a.n || ' on the roster under ' || a.r_type
+         || ', ' || COALESCE(q.approved, 0) || ' approved'
+FROM (SELECT t.unit_code, {r_type} AS r_type, SUM(t.n_roster) AS n
+      FROM rc_unit_tally t WHERE t.r_type <> 0
+      GROUP BY t.unit_code, t.r_type) a
+JOIN rc_unit u ON u.unit_code = a.unit_code AND u.registered = 1
+LEFT JOIN registry_quota q
+  ON q.unit_code = a.unit_code AND q.establishment_type = a.r_type AND q.closed_at IS NULL
+WHERE a.n > COALESCE(q.approved, 0)"""
+
+
+def over_leader_posts_sql() -> str:
+    code = R.OVER_LEADER_POSTS
+    level_zh = label("a.c_level", LEVEL_ZH)
+    c_level = decode(LEVEL_CODES, "t.c_level")
+    return f"""
+INSERT INTO rc_found ({FOUND_COLUMNS})
+SELECT '{code}:' || a.unit_code || ':' || a.c_level, {_head(code)},
+       u.region, a.unit_code, NULL, NULL, a.c_level, {departments_fixed(code)},
+       '单位 ' || a.unit_code || ' 在任' || {level_zh} || ' ' || a.n
+         || ' 人，超过核定领导职数 ' || COALESCE(lp.approved, 0) || ' 名',
+       'unit ' || a.unit_code || ': ' || a.n || ' serving at level ' || a.c_level
+         || ', ' || COALESCE(lp.approved, 0) || ' posts approved'
+FROM (SELECT t.unit_code, {c_level} AS c_level, SUM(t.n_leaders) AS n
+      FROM rc_unit_tally t WHERE t.c_level <> 0
+      GROUP BY t.unit_code, t.c_level) a
+JOIN rc_unit u ON u.unit_code = a.unit_code AND u.registered = 1
+LEFT JOIN registry_leader_post lp
+  ON lp.unit_code = a.unit_code AND lp.level = a.c_level AND lp.closed_at IS NULL
+WHERE a.n > COALESCE(lp.approved, 0)"""
+
+
+def over_internal_units_sql() -> str:
+    code = R.OVER_INTERNAL_UNITS
+    return f"""
+INSERT INTO rc_found ({FOUND_COLUMNS})
+SELECT '{code}:' || u.unit_code, {_head(code)},
+       u.region, u.unit_code, NULL, NULL, NULL, {departments_fixed(code)},
+       '单位 ' || u.unit_code || ' 设有内设机构 ' || c.n || ' 个，超过限额 '
+         || u.internal_unit_limit || ' 个',
+       'unit ' || u.unit_code || ' has ' || c.n || ' internal units, the limit is '
+         || u.internal_unit_limit
+FROM rc_unit u
+JOIN (SELECT parent_code, COUNT(*) AS n FROM rc_unit
+      WHERE registered = 1 AND parent_code IS NOT NULL GROUP BY parent_code) c
+  ON c.parent_code = u.unit_code
+WHERE u.registered = 1 AND u.internal_unit_limit IS NOT NULL
+  AND u.region BETWEEN :lo AND :hi AND c.n > u.internal_unit_limit"""
+
+
+def unregistered_unit_sql() -> str:
+    code = R.UNREGISTERED_UNIT
+    naming = departments_when([("a.c = 1", ORG), ("a.h = 1", H), ("a.p = 1", F)], prefix=f"{E},")
+    return f"""
+INSERT INTO rc_found ({FOUND_COLUMNS})
+SELECT '{code}:' || a.unit_code, {_head(code)},
+       COALESCE(u.region, SUBSTR(a.unit_code, 3, 6)), a.unit_code, NULL, NULL, NULL, {naming},
+       '单位 ' || a.unit_code || ' 未经机构编制登记（不存在或已撤销），但有人员记录指向该单位',
+       'unit ' || a.unit_code || ' is not registered (missing or abolished) but records name it'
+FROM (SELECT t.unit_code, MAX(t.r) AS r, MAX(t.c) AS c, MAX(t.h) AS h, MAX(t.p) AS p
+      FROM rc_unit_tally t GROUP BY t.unit_code) a
+LEFT JOIN rc_unit u ON u.unit_code = a.unit_code
+WHERE a.r + a.c + a.h + a.p > 0 AND COALESCE(u.registered, 0) = 0"""
+
+
+UNIT_RULES = {
+    R.OVER_QUOTA: over_quota_sql,
+    R.OVER_LEADER_POSTS: over_leader_posts_sql,
+    R.OVER_INTERNAL_UNITS: over_internal_units_sql,
+    R.UNREGISTERED_UNIT: unregistered_unit_sql,
+}
+
+
+def rule_sql(code: RuleCode) -> str:
+    if code in PERSON_RULES:
+        return person_rule_sql(code)
+    return UNIT_RULES[code]()

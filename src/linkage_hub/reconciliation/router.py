@@ -1,0 +1,298 @@
+"""HTTP endpoints: the rule catalogue, runs, and discrepancies with their lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from sqlalchemy import select
+
+from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.db import DatabaseDep, DbSession
+from linkage_hub.domain import Department
+from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
+from linkage_hub.identifiers import (
+    IdentifierError,
+    normalise_citizen_id,
+    normalise_region,
+)
+from linkage_hub.keys import Keyring
+from linkage_hub.reconciliation import service
+from linkage_hub.reconciliation.executor import RunExecutor
+from linkage_hub.reconciliation.models import Run
+from linkage_hub.reconciliation.rules import RULES, RuleCode, Severity
+from linkage_hub.reconciliation.runs import create_run
+from linkage_hub.reconciliation.schemas import (
+    CommentIn,
+    CommentOut,
+    FindingDetail,
+    FindingOut,
+    FindingPage,
+    FindingStatus,
+    RuleCounts,
+    RuleList,
+    RuleOut,
+    RunAccepted,
+    RunCreate,
+    RunOut,
+    Text,
+    TransitionIn,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+
+# --- rules and runs ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/reconciliation/rules",
+    operation_id="list_reconciliation_rules",
+    tags=["reconciliation"],
+    response_model=RuleList,
+    responses=problem_responses(401),
+)
+def list_rules(request: Request, principal: CurrentPrincipal) -> RuleList:
+    """The discrepancy catalogue: the 17 rules with their Chinese and English titles, severity,
+    answerable departments, the datasets each needs, and the parameters in force (such as the
+    grace, in working days, for leaving the roster after an HR exit)."""
+    settings = request.app.state.settings
+    items = []
+    for rule in RULES:
+        options, needed = rule.requires_any
+        parameters: dict[str, Any] = {"period": "the run's payroll period"}
+        if rule.grace:
+            parameters = {
+                "exit_grace_working_days": settings.exit_grace_working_days,
+                "holidays": [d.isoformat() for d in settings.holidays],
+                "working_days": "Monday to Friday, minus the holidays",
+            }
+        items.append(
+            RuleOut(
+                code=rule.code,
+                title=Text(zh=rule.title_zh, en=rule.title_en),
+                severity=rule.severity,
+                subject=rule.subject,
+                departments=list(rule.departments),
+                involved_departments=rule.involved,
+                datasets=list(rule.requires) + [d for d in options if d not in rule.requires],
+                datasets_at_least=needed,
+                parameters=parameters,
+            )
+        )
+    return RuleList(items=items)
+
+
+@router.post(
+    "/reconciliation/runs",
+    operation_id="create_reconciliation_run",
+    tags=["reconciliation"],
+    status_code=202,
+    response_model=RunAccepted,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def start_run(
+    body: RunCreate,
+    session: DbSession,
+    db: DatabaseDep,
+    principal: CurrentPrincipal,
+    request: Request,
+    background: BackgroundTasks,
+) -> RunAccepted:
+    """Start a reconciliation run of a region (and everything below it) for the establishment
+    office. The run executes in the background: poll `GET /reconciliation/runs/{run_id}`.
+
+    `period` defaults to the latest payroll period finance pushed for the region, `as_of` to
+    today (China Standard Time). One run per region at a time: while a run of this region, a
+    region containing it or a region inside it is queued or running, the answer is 409."""
+    if not principal.contains(body.region):
+        raise NotFound("No such region in your scope.")
+    run, lock = create_run(
+        session,
+        db,
+        region=body.region,
+        period=body.period,
+        as_of=body.as_of,
+        requested_by=principal.client_id,
+    )
+    executor: RunExecutor = request.app.state.run_executor
+    background.add_task(executor.start, run.id, lock)
+    return RunAccepted(run_id=run.id, status="queued")
+
+
+@router.get(
+    "/reconciliation/runs/{run_id}",
+    operation_id="get_reconciliation_run",
+    tags=["reconciliation"],
+    response_model=RunOut,
+    responses=problem_responses(401, 404),
+)
+def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> RunOut:
+    """A run's status (`queued`, `running`, `succeeded`, `failed`), timings and, per rule,
+    the counts `found`, `new`, `resolved` and `reopened`; rules skipped for lack of a
+    department's records are listed with the datasets that were missing."""
+    run = session.scalars(
+        select(Run).where(Run.id == run_id, Run.region.between(*principal.region_bounds))
+    ).first()
+    if run is None:
+        raise NotFound("No such run.")
+    return run_out(run)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def run_out(run: Run) -> RunOut:
+    started, finished = _aware(run.started_at), _aware(run.finished_at)
+    created = _aware(run.created_at)
+    assert created is not None
+    return RunOut(
+        run_id=run.id,
+        region=run.region,
+        period=run.period,
+        as_of=run.as_of,
+        status=run.status,
+        requested_by=run.requested_by,
+        created_at=created,
+        started_at=started,
+        finished_at=finished,
+        duration_seconds=(finished - started).total_seconds() if started and finished else None,
+        error=run.error,
+        parameters=dict(run.parameters),
+        rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
+        skipped=dict(run.skipped or {}),
+        timings=dict(run.timings or {}),
+    )
+
+
+# --- discrepancies ----------------------------------------------------------------------------
+
+
+def _person_key(request: Request, id_number: str) -> str:
+    try:
+        number = normalise_citizen_id(id_number)
+    except IdentifierError as exc:
+        raise InvalidInput(
+            "The id_number filter is not a valid ID number.",
+            errors=[FieldError(field="id_number", code=exc.code, message=exc.message)],
+        ) from None
+    keyring: Keyring | None = getattr(request.app.state, "keyring", None)
+    if keyring is None:
+        keyring = request.app.state.keyring = Keyring(request.app.state.settings)
+    return keyring.person_key(number)
+
+
+@router.get(
+    "/discrepancies",
+    operation_id="list_discrepancies",
+    tags=["discrepancies"],
+    response_model=FindingPage,
+    responses=problem_responses(401, 422),
+)
+def list_discrepancies(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
+    unit_code: Annotated[str | None, Query(max_length=18)] = None,
+    id_number: Annotated[str | None, Query(description="One person's findings.")] = None,
+    rule: RuleCode | None = None,
+    status: FindingStatus | None = None,
+    severity: Severity | None = None,
+    department: Annotated[Department | None, Query(description="Answerable department.")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> FindingPage:
+    """Findings in the caller's region, most severe first, filtered and keyset-paginated
+    (`limit`, opaque `cursor`). Each item carries the rule, status, subject (unit, ID number
+    for person findings, establishment type or level), the answerable departments and a
+    summary in Chinese and English.
+
+    Statuses: `open` (found), `acknowledged` and `waived` (set by people), `resolved` (a later
+    run covering it no longer finds it) and `reopened` (a resolved finding found again — the
+    same finding and id; it is handled like `open`). A finding's identity is its rule and its
+    subject, so it keeps its id, history and comments from run to run."""
+    if region is not None:
+        try:
+            region = normalise_region(region)
+        except IdentifierError as exc:
+            raise InvalidInput(
+                "The region filter is not a division code.",
+                errors=[FieldError(field="region", code=exc.code, message=exc.message)],
+            ) from None
+    filters = service.Filters(
+        region=region,
+        unit_code=unit_code.strip().upper() if unit_code else None,
+        person_key=_person_key(request, id_number) if id_number else None,
+        rule=rule,
+        status=status,
+        severity=severity,
+        department=department,
+    )
+    items, next_cursor = service.list_findings(
+        session, principal, filters, limit=limit, cursor=cursor
+    )
+    request.state.person_records = sum(1 for i in items if i.id_number)
+    return FindingPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/discrepancies/{finding_id}",
+    operation_id="get_discrepancy",
+    tags=["discrepancies"],
+    response_model=FindingDetail,
+    response_model_by_alias=True,
+    responses=problem_responses(401, 404),
+)
+def get_discrepancy(
+    finding_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> FindingDetail:
+    """One finding with its evidence (each department's records behind it, with versions and
+    batches, as of the run that last found it), the rule parameters of that run, its status
+    history (who changed it and when) and the joint-meeting comments (会商)."""
+    detail = service.finding_detail(session, principal, finding_id)
+    request.state.person_records = sum(1 for e in detail.evidence if "id_number" in e.record)
+    return detail
+
+
+@router.post(
+    "/discrepancies/{finding_id}/comments",
+    operation_id="comment_discrepancy",
+    tags=["discrepancies"],
+    status_code=201,
+    response_model=CommentOut,
+    responses=problem_responses(401, 404, 422),
+)
+def comment(
+    finding_id: str, body: CommentIn, session: DbSession, principal: CurrentPrincipal
+) -> CommentOut:
+    """Add to the joint-meeting thread (会商) of a finding. Any department of the region,
+    audit included, may comment."""
+    return service.add_comment(session, principal, finding_id, body.body)
+
+
+@router.post(
+    "/discrepancies/{finding_id}/transitions",
+    operation_id="transition_discrepancy",
+    tags=["discrepancies"],
+    response_model=FindingOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def transition(
+    finding_id: str, body: TransitionIn, session: DbSession, principal: CurrentPrincipal
+) -> FindingOut:
+    """Change a finding's status; every change is recorded with who and when.
+
+    - `acknowledged` (from `open` or `reopened`): by an answerable department.
+    - `waived` (an accepted exception): by the establishment office or audit, with a `reason`
+      and a `document_no`; it stays waived while it holds and is resolved when a run no
+      longer finds it.
+    - `open` (back from `acknowledged` or `waived`): by the establishment office or audit.
+
+    `resolved` and `reopened` are set by reconciliation runs only. A change that does not
+    fit the current status is 409."""
+    return service.transition(session, principal, finding_id, body)

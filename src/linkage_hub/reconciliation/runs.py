@@ -1,0 +1,273 @@
+"""Reconciliation runs: create (one per region at a time), execute, recover after a crash.
+
+A run is three transactions: the request that creates it (``queued``), ``running``, and the
+run itself, which merges the findings and marks the run ``succeeded`` in one commit. A crash
+therefore leaves the previous findings as they were.
+
+Exclusion: regions overlap when one contains the other (a province run and a city run in it
+would merge the same findings). Creating a run takes a lock (PostgreSQL: a transaction advisory
+lock; SQLite: the writer lock of ``BEGIN IMMEDIATE``), refuses an overlapping active run with
+409, and a unique partial index on ``region`` of active runs backs it up.
+
+Liveness: the process executing a run holds a lock for it from creation to the end (PostgreSQL:
+a session advisory lock on a dedicated connection; SQLite: ``flock`` on a file beside the
+database). A ``queued``/``running`` run whose lock is free belongs to a dead process and is
+marked ``failed`` — at start-up, at ``linkage-hub reconcile`` and before refusing a new run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from linkage_hub.db import Database
+from linkage_hub.errors import Conflict
+from linkage_hub.reconciliation.engine import latest_period, reconcile
+from linkage_hub.reconciliation.models import Run
+from linkage_hub.reconciliation.rules import RunParameters
+from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
+
+log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x4C48  # "LH": the first key of every advisory lock of this module
+CREATE_LOCK = 0
+ACTIVE = ("queued", "running")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RunLock(Protocol):
+    def release(self) -> None: ...
+
+
+class _PgLock:
+    def __init__(self, conn: Connection, run_id: str) -> None:
+        self.conn, self.run_id = conn, run_id
+
+    def release(self) -> None:
+        # The connection goes back to the pool, and session locks outlive a returned
+        # connection: unlock explicitly, and drop the connection if that fails.
+        try:
+            self.conn.execute(
+                text("SELECT pg_advisory_unlock(:ns, hashtext(:id))"),
+                {"ns": LOCK_NAMESPACE, "id": self.run_id},
+            )
+            self.conn.commit()
+        except Exception:
+            self.conn.invalidate()
+        finally:
+            self.conn.close()
+
+
+class _FileLock:
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self.fd = path, fd
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self.fd)
+
+
+def _lock_path(settings: Settings, run_id: str) -> Path:
+    return settings.secrets_dir / f"linkage-hub.run-{run_id}.lock"
+
+
+def hold_run_lock(db: Database, run_id: str) -> RunLock:
+    if db.dialect == "postgresql":
+        conn = db.engine.connect()
+        conn.execute(
+            text("SELECT pg_advisory_lock(:ns, hashtext(:id))"),
+            {"ns": LOCK_NAMESPACE, "id": run_id},
+        )
+        conn.commit()
+        return _PgLock(conn, run_id)
+    path = _lock_path(db.settings, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return _FileLock(path, fd)
+
+
+def run_is_alive(db: Database, run_id: str) -> bool:
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            key = {"ns": LOCK_NAMESPACE, "id": run_id}
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, hashtext(:id))"), key
+            ).scalar()
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:ns, hashtext(:id))"), key)
+            conn.commit()
+            return not got
+    path = _lock_path(db.settings, run_id)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return False
+
+
+def fail_dead_runs(session: Session, db: Database, region: str | None = None) -> list[str]:
+    """Mark ``failed`` the active runs (overlapping ``region``) whose process is gone."""
+    query = select(Run).where(Run.status.in_(ACTIVE))
+    if region is not None:
+        lo, hi = region_bounds(region)
+        query = query.where(
+            Run.region.between(lo, hi) | ((Run.region_lo <= region) & (Run.region_hi >= region))
+        )
+    failed = []
+    for run in session.scalars(query):  # a handful of active runs, not records
+        if not run_is_alive(db, run.id):
+            run.status = "failed"
+            run.finished_at = utcnow()
+            run.error = "the process running it stopped before it finished (crash or restart)"
+            failed.append(run.id)
+    session.flush()
+    return failed
+
+
+def recover(db: Database) -> list[str]:
+    with db.transaction() as session:
+        failed = fail_dead_runs(session, db)
+    for run_id in failed:
+        log.warning("reconciliation run %s was cut off; marked failed", run_id)
+    return failed
+
+
+def create_run(
+    session: Session,
+    db: Database,
+    *,
+    region: str,
+    period: str | None,
+    as_of: dt.date | None,
+    requested_by: str,
+    scheduled_for: dt.datetime | None = None,
+) -> tuple[Run, RunLock]:
+    """Queue a run, or raise 409 while an overlapping run is active. The caller commits."""
+    settings = db.settings
+    if db.dialect == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            {"ns": LOCK_NAMESPACE, "key": CREATE_LOCK},
+        )
+    fail_dead_runs(session, db, region)
+    lo, hi = region_bounds(region)
+    active = session.scalars(
+        select(Run.id).where(
+            Run.status.in_(ACTIVE),
+            Run.region.between(lo, hi) | ((Run.region_lo <= region) & (Run.region_hi >= region)),
+        )
+    ).first()
+    if active is not None:
+        raise Conflict(
+            f"Reconciliation run {active} covering this region is still in progress.",
+            run_id=active,
+        )
+    if period is None:
+        period = latest_period(session, region)
+    as_of = as_of or settings.today()
+    params = RunParameters(
+        region=region,
+        period=period,
+        as_of=as_of,
+        exit_grace_working_days=settings.exit_grace_working_days,
+        holidays=tuple(settings.holidays),
+    )
+    run = Run(
+        id=uuid.uuid4().hex,
+        region=region,
+        region_lo=lo,
+        region_hi=hi,
+        period=period,
+        as_of=as_of,
+        parameters=parameters_json(params),
+        status="queued",
+        requested_by=requested_by,
+        scheduled_for=scheduled_for,
+        created_at=utcnow(),
+    )
+    session.add(run)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict("A reconciliation run for this region is already queued.") from None
+    return run, hold_run_lock(db, run.id)
+
+
+def parameters_json(params: RunParameters) -> dict[str, Any]:
+    return {
+        "region": params.region,
+        "period": params.period,
+        "period_start": params.period_start.isoformat() if params.period_start else None,
+        "as_of": params.as_of.isoformat(),
+        "exit_grace_working_days": params.exit_grace_working_days,
+        "late_exit_before": params.late_exit_before.isoformat(),
+        "holidays": [d.isoformat() for d in params.holidays],
+    }
+
+
+def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
+    """Run a queued run to the end; returns its final status. Never raises for a rule error."""
+    try:
+        with db.transaction() as session:
+            run = session.get(Run, run_id)
+            if run is None or run.status != "queued":
+                return run.status if run else "failed"
+            run.status, run.started_at = "running", utcnow()
+        try:
+            with db.transaction() as session:
+                run = session.get(Run, run_id)
+                assert run is not None
+                params = RunParameters(
+                    region=run.region,
+                    period=run.period,
+                    as_of=run.as_of,
+                    exit_grace_working_days=int(run.parameters["exit_grace_working_days"]),
+                    holidays=tuple(dt.date.fromisoformat(d) for d in run.parameters["holidays"]),
+                )
+                outcome = reconcile(session, params, run_id, utcnow())
+                run.status, run.finished_at = "succeeded", utcnow()
+                run.counts, run.skipped, run.timings = (
+                    outcome.counts,
+                    outcome.skipped,
+                    outcome.timings,
+                )
+            return "succeeded"
+        except Exception as exc:
+            log.exception("reconciliation run %s failed", run_id)
+            with db.transaction() as session:
+                run = session.get(Run, run_id)
+                if run is not None:
+                    run.status, run.finished_at = "failed", utcnow()
+                    run.error = f"{type(exc).__name__}: {_one_line(exc)}"[:500]
+            return "failed"
+    finally:
+        lock.release()
+
+
+def _one_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else "failed"

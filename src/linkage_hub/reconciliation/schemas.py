@@ -1,0 +1,189 @@
+"""The API's shapes for rules, runs and discrepancies (Pydantic v2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from linkage_hub.domain import Dataset, Department
+from linkage_hub.identifiers import IdentifierError, normalise_region
+from linkage_hub.reconciliation.rules import RuleCode, Severity, Subject
+
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class FindingStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    waived = "waived"
+    resolved = "resolved"
+    reopened = "reopened"  # a resolved finding that a later run found again (same id)
+
+
+class Text(BaseModel):
+    zh: str
+    en: str
+
+
+class RuleOut(BaseModel):
+    code: RuleCode
+    title: Text
+    severity: Severity
+    subject: Subject
+    departments: list[Department] = Field(
+        description="Answerable departments. For rules that name 'the departments involved' "
+        "each finding lists the departments whose records are involved."
+    )
+    involved_departments: bool
+    datasets: list[Dataset] = Field(
+        description="The rule runs only where these datasets have current records in the "
+        "run's region (payroll: lines of the run's period)."
+    )
+    datasets_at_least: int = Field(
+        description="For rules comparing any departments: how many of `datasets` must have "
+        "records (0: all of them)."
+    )
+    parameters: dict[str, Any]
+
+
+class RuleList(BaseModel):
+    items: list[RuleOut]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = Field(description="Six-digit division code; the run covers everything below.")
+    period: str | None = Field(
+        default=None, description="Payroll period YYYY-MM (default: the latest one pushed)."
+    )
+    as_of: dt.date | None = Field(default=None, description="As-of date (default: today).")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        try:
+            return normalise_region(value)
+        except IdentifierError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and not PERIOD.match(value):
+            raise ValueError("a period is YYYY-MM")
+        return value
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+    status: Literal["queued"]
+
+
+class RuleCounts(BaseModel):
+    found: int
+    new: int
+    resolved: int
+    reopened: int
+
+
+class RunOut(BaseModel):
+    run_id: str
+    region: str
+    period: str | None
+    as_of: dt.date
+    status: Literal["queued", "running", "succeeded", "failed"]
+    requested_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    duration_seconds: float | None
+    error: str | None
+    parameters: dict[str, Any]
+    rules: dict[str, RuleCounts] = Field(
+        default_factory=dict, description="Per rule that ran: found, new, resolved, reopened."
+    )
+    skipped: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Rules gated off by coverage, with the datasets that had no records. "
+        "Their existing findings are left as they were.",
+    )
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+
+
+class FindingOut(BaseModel):
+    id: str
+    rule: RuleCode
+    severity: Severity
+    status: FindingStatus
+    region: str
+    unit_code: str | None
+    id_number: str | None = Field(description="Null for unit findings.")
+    establishment_type: str | None
+    level: str | None
+    departments: list[Department]
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    resolved_at: dt.datetime | None
+    summary: Text
+
+
+class FindingPage(BaseModel):
+    items: list[FindingOut]
+    next_cursor: str | None
+
+
+class EvidenceRecord(BaseModel):
+    dataset: Dataset
+    record_key: str
+    version: int
+    batch_id: str
+    recorded_at: dt.datetime
+    current: bool = Field(description="Whether this version is still the current one.")
+    record: dict[str, Any]
+
+
+class HistoryEntry(BaseModel):
+    from_status: FindingStatus | None = Field(serialization_alias="from")
+    to_status: FindingStatus = Field(serialization_alias="to")
+    at: dt.datetime
+    run_id: str | None
+    client_id: str | None
+    department: Department | None
+    reason: str | None
+    document_no: str | None
+
+
+class CommentOut(BaseModel):
+    id: int
+    client_id: str
+    department: Department
+    body: str
+    at: dt.datetime
+
+
+class FindingDetail(FindingOut):
+    parameters: dict[str, Any] = Field(
+        description="The rule parameters of the run that last found it."
+    )
+    evidence: list[EvidenceRecord]
+    history: list[HistoryEntry]
+    comments: list[CommentOut]
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["acknowledged", "waived", "open"]
+    reason: str | None = Field(default=None, max_length=4_000)
+    document_no: str | None = Field(default=None, max_length=100)

@@ -1,0 +1,363 @@
+"""Findings as people see and handle them: lists, detail, comments and status transitions.
+
+Region scoping happens in SQL (``region BETWEEN lo AND hi``); a finding outside the caller's
+region is a 404. The ID number of a person finding is looked up through its ``person_key`` in
+the current records, in the same query.
+
+Who may do what (DOMAIN.md): any department in the region comments; an answerable department
+acknowledges (``open``/``reopened`` → ``acknowledged``); the establishment office or audit
+waives (with a reason and a document number) and puts an acknowledged or waived finding back to
+``open``. ``resolved`` and ``reopened`` are set by runs only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.domain import Dataset, Department
+from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from linkage_hub.reconciliation.models import Comment, Event, Evidence, Finding, Run
+from linkage_hub.reconciliation.schemas import (
+    CommentOut,
+    EvidenceRecord,
+    FindingDetail,
+    FindingOut,
+    FindingStatus,
+    HistoryEntry,
+    Text,
+    TransitionIn,
+)
+from linkage_hub.records.models import CadreRecord, EmploymentRecord, PayrollRecord, RosterRecord
+from linkage_hub.registry.models import RegistryLeaderPost, RegistryQuota, RegistryUnit
+from linkage_hub.versioning import region_bounds
+
+PERSON_MODELS = (RosterRecord, EmploymentRecord, CadreRecord, PayrollRecord)
+DATASET_MODELS: dict[Dataset, Any] = {
+    Dataset.roster: RosterRecord,
+    Dataset.employment: EmploymentRecord,
+    Dataset.cadres: CadreRecord,
+    Dataset.payroll: PayrollRecord,
+    Dataset.units: RegistryUnit,
+    Dataset.quotas: RegistryQuota,
+    Dataset.leader_posts: RegistryLeaderPost,
+}
+_VERSION_COLUMNS = {
+    "id", "record_key", "version", "batch_id", "client_id", "recorded_at", "closed_at",
+    "closed_batch_id", "person_key", "id_number_given", "name_norm",
+}  # fmt: skip
+LIVE = (
+    FindingStatus.open,
+    FindingStatus.reopened,
+    FindingStatus.acknowledged,
+    FindingStatus.waived,
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def id_number_of(person_key: Any) -> ColumnElement[str | None]:
+    """The ID number behind a person key, from whichever current record has it."""
+    lookups = [
+        select(model.id_number)
+        .where(model.person_key == person_key, model.closed_at.is_(None))
+        .limit(1)
+        .scalar_subquery()
+        for model in PERSON_MODELS
+    ]
+    return func.coalesce(*lookups)
+
+
+def _select() -> Select[Finding, str | None]:
+    return select(Finding, id_number_of(Finding.person_key).label("id_number"))
+
+
+def _out(row: Any) -> FindingOut:
+    f: Finding = row[0]
+    return FindingOut(
+        id=f.id,
+        rule=f.rule,
+        severity=f.severity,
+        status=f.status,
+        region=f.region,
+        unit_code=f.unit_code,
+        id_number=row[1] if f.person_key else None,
+        establishment_type=f.establishment_type,
+        level=f.level,
+        departments=[Department(d) for d in f.departments.strip(",").split(",") if d],
+        first_seen_at=_aware(f.first_seen_at),
+        last_seen_at=_aware(f.last_seen_at),
+        resolved_at=_aware(f.resolved_at) if f.resolved_at else None,
+        summary=Text(zh=f.summary_zh, en=f.summary_en),
+    )
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    region: str | None = None
+    unit_code: str | None = None
+    person_key: str | None = None
+    rule: str | None = None
+    status: str | None = None
+    severity: str | None = None
+    department: str | None = None
+
+
+def encode_cursor(rank: int, finding_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([rank, finding_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        rank, finding_id = json.loads(raw)
+        if not isinstance(rank, int) or not isinstance(finding_id, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidInput(
+            "The cursor is not valid.",
+            errors=[FieldError(field="cursor", code="invalid", message="not a cursor we issued")],
+        ) from None
+    return rank, finding_id
+
+
+def list_findings(
+    session: Session,
+    principal: Principal,
+    filters: Filters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[FindingOut], str | None]:
+    query = _select().where(Finding.region.between(*principal.region_bounds))
+    if filters.region is not None:
+        query = query.where(Finding.region.between(*region_bounds(filters.region)))
+    if filters.unit_code is not None:
+        query = query.where(Finding.unit_code == filters.unit_code)
+    if filters.person_key is not None:
+        query = query.where(Finding.person_key == filters.person_key)
+    if filters.rule is not None:
+        query = query.where(Finding.rule == filters.rule)
+    if filters.status is not None:
+        query = query.where(Finding.status == filters.status)
+    if filters.severity is not None:
+        query = query.where(Finding.severity == filters.severity)
+    if filters.department is not None:
+        query = query.where(Finding.departments.contains(f",{filters.department},"))
+    if cursor is not None:
+        rank, after = decode_cursor(cursor)
+        query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))
+    query = query.order_by(Finding.severity_rank, Finding.id).limit(limit + 1)
+    rows = list(session.execute(query))
+    items = [_out(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last: Finding = rows[limit - 1][0]
+        next_cursor = encode_cursor(last.severity_rank, last.id)
+    return items, next_cursor
+
+
+def live_findings_for_person(
+    session: Session, person_key: str, bounds: tuple[str, str]
+) -> list[FindingOut]:
+    """The person's findings that still hold (not resolved), inside ``bounds`` — for the
+    person view."""
+    query = (
+        _select()
+        .where(
+            Finding.person_key == person_key,
+            Finding.region.between(*bounds),
+            Finding.status.in_([s.value for s in LIVE]),
+        )
+        .order_by(Finding.severity_rank, Finding.id)
+    )
+    return [_out(row) for row in session.execute(query)]
+
+
+# --- one finding ------------------------------------------------------------------------------
+
+
+def _visible(
+    session: Session, principal: Principal, finding_id: str, *, lock: bool = False
+) -> Finding:
+    query = select(Finding).where(
+        Finding.id == finding_id, Finding.region.between(*principal.region_bounds)
+    )
+    if lock:
+        query = query.with_for_update()
+    finding = session.scalars(query).first()
+    if finding is None:
+        raise NotFound("No such discrepancy.")
+    return finding
+
+
+def _evidence(session: Session, finding_id: str, principal: Principal) -> list[EvidenceRecord]:
+    records: list[EvidenceRecord] = []
+    for dataset, model in DATASET_MODELS.items():
+        rows = session.scalars(
+            select(model)
+            .join(
+                Evidence,
+                and_(Evidence.record_key == model.record_key, Evidence.version == model.version),
+            )
+            .where(Evidence.finding_id == finding_id, Evidence.dataset == dataset.value)
+            .order_by(model.record_key)
+        )
+        for row in rows:
+            fields = {
+                c.key: getattr(row, c.key)
+                for c in model.__table__.columns
+                if c.key not in _VERSION_COLUMNS
+            }
+            if "gross_pay" in fields:
+                if principal.sees_salaries:
+                    fields["gross_pay"] = f"{fields['gross_pay']:.2f}"
+                else:
+                    fields.pop("gross_pay")
+            records.append(
+                EvidenceRecord(
+                    dataset=dataset,
+                    record_key=row.record_key,
+                    version=row.version,
+                    batch_id=row.batch_id,
+                    recorded_at=_aware(row.recorded_at),
+                    current=row.closed_at is None,
+                    record=fields,
+                )
+            )
+    return records
+
+
+def finding_detail(session: Session, principal: Principal, finding_id: str) -> FindingDetail:
+    finding = _visible(session, principal, finding_id)
+    row = session.execute(_select().where(Finding.id == finding.id)).one()
+    base = _out(row)
+    run = session.get(Run, finding.last_run_id)
+    history = [
+        HistoryEntry(
+            from_status=e.from_status,
+            to_status=e.to_status,
+            at=_aware(e.at),
+            run_id=e.run_id,
+            client_id=e.client_id,
+            department=e.department,
+            reason=e.reason,
+            document_no=e.document_no,
+        )
+        for e in session.scalars(
+            select(Event).where(Event.finding_id == finding.id).order_by(Event.id)
+        )
+    ]
+    return FindingDetail(
+        **base.model_dump(),
+        parameters=dict(run.parameters) if run else {},
+        evidence=_evidence(session, finding.id, principal),
+        history=history,
+        comments=comments_of(session, finding.id),
+    )
+
+
+def comments_of(session: Session, finding_id: str) -> list[CommentOut]:
+    return [
+        CommentOut(
+            id=c.id,
+            client_id=c.client_id,
+            department=Department(c.department),
+            body=c.body,
+            at=_aware(c.at),
+        )
+        for c in session.scalars(
+            select(Comment).where(Comment.finding_id == finding_id).order_by(Comment.id)
+        )
+    ]
+
+
+def add_comment(session: Session, principal: Principal, finding_id: str, body: str) -> CommentOut:
+    finding = _visible(session, principal, finding_id)
+    comment = Comment(
+        finding_id=finding.id,
+        client_id=principal.client_id,
+        department=principal.department.value,
+        region=principal.region,
+        body=body,
+        at=utcnow(),
+    )
+    session.add(comment)
+    session.flush()
+    return CommentOut(
+        id=comment.id,
+        client_id=comment.client_id,
+        department=principal.department,
+        body=comment.body,
+        at=comment.at,
+    )
+
+
+CAN_WAIVE = frozenset({Department.establishment, Department.audit})
+FROM_STATES: dict[str, Sequence[str]] = {
+    "acknowledged": (FindingStatus.open, FindingStatus.reopened),
+    "waived": (FindingStatus.open, FindingStatus.reopened, FindingStatus.acknowledged),
+    "open": (FindingStatus.acknowledged, FindingStatus.waived),
+}
+
+
+def transition(
+    session: Session, principal: Principal, finding_id: str, change: TransitionIn
+) -> FindingOut:
+    finding = _visible(session, principal, finding_id, lock=True)
+    departments = {d for d in finding.departments.strip(",").split(",") if d}
+    if change.to == "acknowledged" and principal.department.value not in departments:
+        raise Forbidden("Only an answerable department acknowledges a discrepancy.")
+    if change.to in ("waived", "open") and principal.department not in CAN_WAIVE:
+        raise Forbidden(
+            f"Only the establishment office or audit may set a discrepancy {change.to}."
+        )
+    if change.to == "waived":
+        missing = [
+            FieldError(field=name, code="missing", message=f"waiving needs a {label}")
+            for name, label, value in (
+                ("reason", "reason", change.reason),
+                ("document_no", "document number", change.document_no),
+            )
+            if not (value and value.strip())
+        ]
+        if missing:
+            raise InvalidInput("Waiving needs a reason and a document number.", errors=missing)
+    if finding.status not in FROM_STATES[change.to]:
+        raise Conflict(
+            f"A discrepancy that is {finding.status} cannot become {change.to}.",
+            status_now=finding.status,
+        )
+    session.add(
+        Event(
+            finding_id=finding.id,
+            from_status=finding.status,
+            to_status=change.to,
+            at=utcnow(),
+            client_id=principal.client_id,
+            department=principal.department.value,
+            reason=change.reason,
+            document_no=change.document_no,
+        )
+    )
+    finding.status = change.to
+    session.flush()
+    return _out(session.execute(_select().where(Finding.id == finding.id)).one())
