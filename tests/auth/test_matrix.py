@@ -317,6 +317,14 @@ def _acknowledge(ctx: Ctx) -> Call:
     return Call(f"/api/v1/discrepancies/{finding}/transitions", json={"to": "acknowledged"})
 
 
+def _discrepancy_report(ctx: Ctx) -> Call:
+    finding = _ghost_finding(ctx)[1]
+    return Call(
+        "/api/v1/reports/discrepancies",
+        shows=lambda r: any(i["id"] == finding for i in r.json()["items"]),
+    )
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/health/live"): Sample(_static("/health/live"), always(200), anonymous=200),
     ("GET", "/health/ready"): Sample(_static("/health/ready"), always(200), anonymous=200),
@@ -367,6 +375,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/api/v1/discrepancies/{finding_id}/transitions"): Sample(
         _acknowledge, region_first({Department.finance, Department.establishment})
     ),
+    ("GET", "/api/v1/reports/discrepancies"): Sample(_discrepancy_report, always(200)),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),

@@ -71,6 +71,7 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/access-records"): Permission.audit,
     # reports
     ("GET", "/api/v1/reports/staffing"): Permission.read,
+    ("GET", "/api/v1/reports/discrepancies"): Permission.read,
     # datasets (records room)
     ("POST", "/api/v1/datasets/{dataset}/batches"): Permission.write_own_dataset,
     ("GET", "/api/v1/batches/{batch_id}"): Permission.read,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from sqlalchemy import select
 
 from linkage_hub.auth.policy import CurrentPrincipal
@@ -186,6 +186,39 @@ def _person_key(request: Request, id_number: str) -> str:
     return keyring.person_key(number)
 
 
+def discrepancy_filters(
+    request: Request,
+    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
+    unit_code: Annotated[str | None, Query(max_length=18)] = None,
+    id_number: Annotated[str | None, Query(description="One person's findings.")] = None,
+    rule: RuleCode | None = None,
+    status: FindingStatus | None = None,
+    severity: Severity | None = None,
+    department: Annotated[Department | None, Query(description="Answerable department.")] = None,
+) -> service.Filters:
+    """The discrepancy filters of API.md, shared by the list and the report."""
+    if region is not None:
+        try:
+            region = normalise_region(region)
+        except IdentifierError as exc:
+            raise InvalidInput(
+                "The region filter is not a division code.",
+                errors=[FieldError(field="region", code=exc.code, message=exc.message)],
+            ) from None
+    return service.Filters(
+        region=region,
+        unit_code=unit_code.strip().upper() if unit_code else None,
+        person_key=_person_key(request, id_number) if id_number else None,
+        rule=rule,
+        status=status,
+        severity=severity,
+        department=department,
+    )
+
+
+DiscrepancyFilters = Annotated[service.Filters, Depends(discrepancy_filters)]
+
+
 @router.get(
     "/discrepancies",
     operation_id="list_discrepancies",
@@ -197,13 +230,7 @@ def list_discrepancies(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
-    unit_code: Annotated[str | None, Query(max_length=18)] = None,
-    id_number: Annotated[str | None, Query(description="One person's findings.")] = None,
-    rule: RuleCode | None = None,
-    status: FindingStatus | None = None,
-    severity: Severity | None = None,
-    department: Annotated[Department | None, Query(description="Answerable department.")] = None,
+    filters: DiscrepancyFilters,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FindingPage:
@@ -216,23 +243,6 @@ def list_discrepancies(
     run covering it no longer finds it) and `reopened` (a resolved finding found again — the
     same finding and id; it is handled like `open`). A finding's identity is its rule and its
     subject, so it keeps its id, history and comments from run to run."""
-    if region is not None:
-        try:
-            region = normalise_region(region)
-        except IdentifierError as exc:
-            raise InvalidInput(
-                "The region filter is not a division code.",
-                errors=[FieldError(field="region", code=exc.code, message=exc.message)],
-            ) from None
-    filters = service.Filters(
-        region=region,
-        unit_code=unit_code.strip().upper() if unit_code else None,
-        person_key=_person_key(request, id_number) if id_number else None,
-        rule=rule,
-        status=status,
-        severity=severity,
-        department=department,
-    )
     items, next_cursor = service.list_findings(
         session, principal, filters, limit=limit, cursor=cursor
     )

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.orm import Session
@@ -71,16 +71,25 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def id_number_of(person_key: Any) -> ColumnElement[str | None]:
-    """The ID number behind a person key, from whichever current record has it."""
+def _person_field(person_key: Any, field: str) -> ColumnElement[str | None]:
     lookups = [
-        select(model.id_number)
+        select(getattr(model, field))
         .where(model.person_key == person_key, model.closed_at.is_(None))
         .limit(1)
         .scalar_subquery()
         for model in PERSON_MODELS
     ]
     return func.coalesce(*lookups)
+
+
+def id_number_of(person_key: Any) -> ColumnElement[str | None]:
+    """The ID number behind a person key, from whichever current record has it."""
+    return _person_field(person_key, "id_number")
+
+
+def name_of(person_key: Any) -> ColumnElement[str | None]:
+    """The person's name as the first department holding a current record writes it."""
+    return _person_field(person_key, "name")
 
 
 def _select() -> Select[Finding, str | None]:
@@ -139,15 +148,12 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     return rank, finding_id
 
 
-def list_findings(
-    session: Session,
-    principal: Principal,
-    filters: Filters,
-    *,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[FindingOut], str | None]:
-    query = _select().where(Finding.region.between(*principal.region_bounds))
+Ts = TypeVarTuple("Ts")
+
+
+def filtered(query: Select[*Ts], principal: Principal, filters: Filters) -> Select[*Ts]:
+    """``query`` over ``Finding`` narrowed to the caller's region and the filters, in SQL."""
+    query = query.where(Finding.region.between(*principal.region_bounds))
     if filters.region is not None:
         query = query.where(Finding.region.between(*region_bounds(filters.region)))
     if filters.unit_code is not None:
@@ -162,6 +168,18 @@ def list_findings(
         query = query.where(Finding.severity == filters.severity)
     if filters.department is not None:
         query = query.where(Finding.departments.contains(f",{filters.department},"))
+    return query
+
+
+def list_findings(
+    session: Session,
+    principal: Principal,
+    filters: Filters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[FindingOut], str | None]:
+    query = filtered(_select(), principal, filters)
     if cursor is not None:
         rank, after = decode_cursor(cursor)
         query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))

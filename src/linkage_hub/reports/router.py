@@ -7,17 +7,18 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.auth.principal import Principal
-from linkage_hub.db import DbSession
+from linkage_hub.db import Database, DbSession
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
 from linkage_hub.identifiers import IdentifierError, normalise_region
-from linkage_hub.reports import staffing
+from linkage_hub.reconciliation.router import DiscrepancyFilters
+from linkage_hub.reports import discrepancies, staffing
 from linkage_hub.reports.schemas import StaffingReport, StaffingReportRow
 from linkage_hub.reports.streaming import ReportFormat, download
-from linkage_hub.reports.xlsx import Cell
+from linkage_hub.reports.xlsx import Cell, Sheet
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -119,4 +120,62 @@ def staffing_report(
         cells,
         sheet_name="编制使用情况",
         widths=staffing.WIDTHS,
+    )
+
+
+@router.get(
+    "/discrepancies",
+    operation_id="reports_discrepancies",
+    responses=FILE_RESPONSES,
+)
+def discrepancy_report(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    filters: DiscrepancyFilters,
+    format: Annotated[ReportFormat, Query()] = ReportFormat.json,
+) -> Response:
+    """Every discrepancy the filters select (the filters of `GET /api/v1/discrepancies`), one
+    row each, most severe first: rule code and Chinese title, severity, status, region, unit
+    code and name, ID number and name for person findings, establishment type or level,
+    answerable departments, first seen, last seen, resolved, summary.
+
+    Streams in bounded memory whatever the size: `format=json` gives `{"items": [...]}`,
+    `format=csv` UTF-8 with a byte-order mark and Chinese column headers, `format=xlsx` a
+    workbook whose first sheet has a frozen, filterable header row and real date cells
+    (China Standard Time), continued on further sheets past Excel's row limit, and two sheets
+    of counts: by rule × severity and by unit × severity.
+    """
+    db: Database = request.app.state.db
+    zone = request.app.state.settings.zone
+    items = discrepancies.rows(db, principal, filters)
+    stem = f"问题清单_{principal.region}_{request.app.state.settings.today().isoformat()}"
+    if format is ReportFormat.json:
+        return StreamingResponse(
+            discrepancies.json_stream(items, {}), media_type="application/json"
+        )
+    extra: list[Sheet] = []
+    if format is ReportFormat.xlsx:
+        extra = [
+            Sheet(
+                "按规则统计",
+                ["规则代码", "规则", "严重程度", "数量"],
+                discrepancies.counts_by_rule(session, principal, filters),
+                widths=[30, 16, 9, 9],
+            ),
+            Sheet(
+                "按单位统计",
+                ["单位代码", "单位名称", "严重程度", "数量"],
+                discrepancies.counts_by_unit(session, principal, filters),
+                widths=[22, 30, 9, 9],
+            ),
+        ]
+    return download(
+        format,
+        stem,
+        discrepancies.HEADER_ZH,
+        discrepancies.cells(items, zone),
+        sheet_name="问题清单",
+        widths=discrepancies.WIDTHS,
+        extra_sheets=extra,
     )

@@ -1,0 +1,183 @@
+"""The discrepancy report: every finding the filters select, one row each, streamed.
+
+Rows are read in keyset pages of :data:`PAGE` from a session of their own while the response
+is written, so a million findings cost a page of memory. The filters and the caller's region
+are applied in SQL by :func:`linkage_hub.reconciliation.service.filtered`, exactly as in the
+discrepancy list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.db import Database
+from linkage_hub.reconciliation.models import Finding
+from linkage_hub.reconciliation.rules import RULES_BY_CODE, RuleCode
+from linkage_hub.reconciliation.service import Filters, filtered, id_number_of, name_of
+from linkage_hub.registry.models import RegistryUnit
+from linkage_hub.reports.xlsx import Cell
+
+PAGE = 5000
+HEADER_ZH = [
+    "规则代码", "规则", "严重程度", "状态", "地区", "单位代码", "单位名称", "身份证号", "姓名",
+    "编制类型/职数层级", "责任部门", "首次发现", "最近发现", "解决时间", "摘要",
+]  # fmt: skip
+WIDTHS = [30, 16, 9, 10, 8, 22, 30, 21, 10, 14, 30, 20, 20, 20, 60]
+JSON_FIELDS = [
+    "rule", "rule_title_zh", "severity", "status", "region", "unit_code", "unit_name",
+    "id_number", "name", "establishment_type", "level", "departments", "first_seen_at",
+    "last_seen_at", "resolved_at", "summary_zh", "summary_en",
+]  # fmt: skip
+SEVERITY_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
+STATUS_ZH = {
+    "open": "待处理", "acknowledged": "已确认", "waived": "已豁免", "resolved": "已解决",
+    "reopened": "再次发现",
+}  # fmt: skip
+DEPARTMENT_ZH = {
+    "establishment": "编办", "organization": "组织部", "hr": "人社局", "finance": "财政局",
+    "audit": "审计局",
+}  # fmt: skip
+
+
+def _unit_name() -> Any:
+    return (
+        select(RegistryUnit.name)
+        .where(RegistryUnit.unit_code == Finding.unit_code, RegistryUnit.closed_at.is_(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _query(principal: Principal, filters: Filters) -> Select[Any]:
+    query = select(
+        Finding,
+        _unit_name().label("unit_name"),
+        id_number_of(Finding.person_key).label("id_number"),
+        name_of(Finding.person_key).label("name"),
+    )
+    return filtered(query, principal, filters)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def rows(db: Database, principal: Principal, filters: Filters) -> Iterator[dict[str, Any]]:
+    """Every selected finding as a flat dict, most severe first, page by page."""
+    after: tuple[int, str] | None = None
+    while True:
+        with db.read_sessions() as session:
+            query = _query(principal, filters)
+            if after is not None:
+                query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(*after))
+            page = session.execute(
+                query.order_by(Finding.severity_rank, Finding.id).limit(PAGE)
+            ).all()
+        for finding, unit_name, id_number, name in page:
+            rule = RULES_BY_CODE.get(RuleCode(finding.rule))
+            yield {
+                "id": finding.id,
+                "rule": finding.rule,
+                "rule_title_zh": rule.title_zh if rule else finding.rule,
+                "severity": finding.severity,
+                "status": finding.status,
+                "region": finding.region,
+                "unit_code": finding.unit_code,
+                "unit_name": unit_name,
+                "id_number": id_number if finding.person_key else None,
+                "name": name if finding.person_key else None,
+                "establishment_type": finding.establishment_type,
+                "level": finding.level,
+                "departments": [d for d in finding.departments.strip(",").split(",") if d],
+                "first_seen_at": _aware(finding.first_seen_at),
+                "last_seen_at": _aware(finding.last_seen_at),
+                "resolved_at": _aware(finding.resolved_at),
+                "summary_zh": finding.summary_zh,
+                "summary_en": finding.summary_en,
+            }
+        if len(page) < PAGE:
+            return
+        last = page[-1][0]
+        after = (last.severity_rank, last.id)
+
+
+def _local(value: dt.datetime | None, zone: Any) -> dt.datetime | None:
+    """Excel has no time zones: show times in the hub's zone (China Standard Time)."""
+    return value.astimezone(zone).replace(tzinfo=None) if value else None
+
+
+def cells(items: Iterator[dict[str, Any]], zone: Any) -> Iterator[list[Cell]]:
+    for r in items:
+        yield [
+            r["rule"],
+            r["rule_title_zh"],
+            SEVERITY_ZH.get(r["severity"], r["severity"]),
+            STATUS_ZH.get(r["status"], r["status"]),
+            r["region"],
+            r["unit_code"],
+            r["unit_name"],
+            r["id_number"],
+            r["name"],
+            r["establishment_type"] or r["level"],
+            "、".join(DEPARTMENT_ZH.get(d, d) for d in r["departments"]),
+            _local(r["first_seen_at"], zone),
+            _local(r["last_seen_at"], zone),
+            _local(r["resolved_at"], zone),
+            r["summary_zh"],
+        ]
+
+
+def json_stream(items: Iterator[dict[str, Any]], meta: dict[str, Any]) -> Iterator[bytes]:
+    """``{"...meta", "items": [...]}`` written row by row."""
+    head = json.dumps(meta, ensure_ascii=False)[:-1]
+    yield (head + (", " if meta else "") + '"items": [').encode()
+    first = True
+    buffer: list[str] = []
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, default=_default)
+        buffer.append(text if first else "," + text)
+        first = False
+        if len(buffer) >= 1000:
+            yield "".join(buffer).encode()
+            buffer.clear()
+    yield ("".join(buffer) + "]}").encode()
+
+
+def _default(value: object) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def counts_by_rule(session: Session, principal: Principal, filters: Filters) -> list[list[Cell]]:
+    query = filtered(
+        select(Finding.rule, Finding.severity, func.count()), principal, filters
+    ).group_by(Finding.rule, Finding.severity)
+    out: list[list[Cell]] = []
+    for rule, severity, count in session.execute(query.order_by(Finding.rule)):
+        entry = RULES_BY_CODE.get(RuleCode(rule))
+        out.append([rule, entry.title_zh if entry else rule, SEVERITY_ZH.get(severity), count])
+    return out
+
+
+def counts_by_unit(session: Session, principal: Principal, filters: Filters) -> list[list[Cell]]:
+    query = filtered(
+        select(Finding.unit_code, _unit_name(), Finding.severity, func.count()),
+        principal,
+        filters,
+    ).group_by(Finding.unit_code, Finding.severity)
+    out: list[list[Cell]] = []
+    for unit_code, unit_name, severity, count in session.execute(
+        query.order_by(Finding.unit_code, Finding.severity)
+    ):
+        out.append([unit_code, unit_name, SEVERITY_ZH.get(severity), count])
+    return out
