@@ -317,6 +317,21 @@ def _acknowledge(ctx: Ctx) -> Call:
     return Call(f"/api/v1/discrepancies/{finding}/transitions", json={"to": "acknowledged"})
 
 
+def _tenure(ctx: Ctx) -> Call:
+    def make() -> str:
+        cadre = records_factory.cadre(903, leader_level="principal", appointed_on="2026-01-01")
+        organization = ctx.headers_for("organization", RESOURCE_REGION)
+        pushed = ctx.client.post(
+            "/api/v1/datasets/cadres/batches", json={"records": [cadre]}, headers=organization
+        )
+        assert pushed.status_code == 201, pushed.text
+        return str(cadre["id_number"])
+
+    number = ctx.once("tenure", make)
+    unit = records_factory.unit_code(1)
+    return Call("/api/v1/reports/tenure", params={"id_number": number, "unit_code": unit})
+
+
 def _discrepancy_report(ctx: Ctx) -> Call:
     finding = _ghost_finding(ctx)[1]
     return Call(
@@ -376,6 +391,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         _acknowledge, region_first({Department.finance, Department.establishment})
     ),
     ("GET", "/api/v1/reports/discrepancies"): Sample(_discrepancy_report, always(200)),
+    ("GET", "/api/v1/reports/tenure"): Sample(_tenure, in_region()),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),

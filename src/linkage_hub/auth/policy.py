@@ -72,6 +72,7 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     # reports
     ("GET", "/api/v1/reports/staffing"): Permission.read,
     ("GET", "/api/v1/reports/discrepancies"): Permission.read,
+    ("GET", "/api/v1/reports/tenure"): Permission.read,
     # datasets (records room)
     ("POST", "/api/v1/datasets/{dataset}/batches"): Permission.write_own_dataset,
     ("GET", "/api/v1/batches/{batch_id}"): Permission.read,

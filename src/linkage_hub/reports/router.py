@@ -13,10 +13,16 @@ from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database, DbSession
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
-from linkage_hub.identifiers import IdentifierError, normalise_region
+from linkage_hub.identifiers import (
+    IdentifierError,
+    normalise_citizen_id,
+    normalise_region,
+    normalise_unit_code,
+)
 from linkage_hub.reconciliation.router import DiscrepancyFilters
-from linkage_hub.reports import discrepancies, staffing
-from linkage_hub.reports.schemas import StaffingReport, StaffingReportRow
+from linkage_hub.records.router import get_keyring
+from linkage_hub.reports import discrepancies, staffing, tenure
+from linkage_hub.reports.schemas import StaffingReport, StaffingReportRow, TenureReport
 from linkage_hub.reports.streaming import ReportFormat, download
 from linkage_hub.reports.xlsx import Cell, Sheet
 
@@ -179,3 +185,129 @@ def discrepancy_report(
         widths=discrepancies.WIDTHS,
         extra_sheets=extra,
     )
+
+
+TENURE_MONTH_HEADER = ["月份", "核定编制", "实名在编", "统发工资", "核定领导职数", "在任领导"]
+TENURE_FINDING_HEADER = [
+    "规则代码", "严重程度", "状态", "单位代码", "身份证号", "姓名", "发现时间", "解决/豁免时间",
+    "结果", "持续天数", "摘要",
+]  # fmt: skip
+
+
+@router.get(
+    "/tenure",
+    operation_id="reports_tenure",
+    response_model=TenureReport,
+    responses=FILE_RESPONSES,
+)
+def tenure_report(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    id_number: Annotated[str, Query(description="The leader's ID number (15 or 18 digits).")],
+    unit_code: Annotated[str, Query(max_length=18, description="The unit led.")],
+    from_: Annotated[
+        dt.date | None, Query(alias="from", description="Default: the cadre's appointed_on.")
+    ] = None,
+    to: Annotated[
+        dt.date | None, Query(description="Default: the cadre's removed_on, or today.")
+    ] = None,
+    format: Annotated[ReportFormat, Query()] = ReportFormat.json,
+) -> Response:
+    """The establishment part of a leader's economic-responsibility audit (离任审计): how the
+    unit used its quota while the leader was in office.
+
+    For the leader's cadre record in the unit (`from` and `to` default to its `appointed_on`
+    and `removed_on`, or today): month by month, the unit's approved quota, people on the
+    roster, people paid, approved leader posts and leaders in office; and every finding about
+    the unit or its people whose open interval overlaps the tenure, with when it was first
+    found, whether and when it was resolved or waived, and how many days it stayed open.
+    The XLSX begins with a title block (unit, leader, tenure, date) for the audit file.
+    """
+    settings = request.app.state.settings
+    try:
+        number = normalise_citizen_id(id_number, today=settings.today())
+        unit = normalise_unit_code(unit_code)
+    except IdentifierError as exc:
+        field = "unit_code" if "unit" in exc.message else "id_number"
+        raise InvalidInput(
+            exc.message, errors=[FieldError(field=field, code=exc.code, message=exc.message)]
+        ) from None
+    if from_ and to and from_ > to:
+        raise InvalidInput(
+            "from lies after to.",
+            errors=[FieldError(field="from", code="order", message="from lies after to")],
+        )
+    keyring = get_keyring(request)
+    found = tenure.find_tenure(
+        session,
+        keyring.person_key(number),
+        unit,
+        principal.region_bounds,
+        from_,
+        to,
+        settings.today(),
+    )
+    if found is None:
+        raise NotFound("No cadre record of this person in this unit in your region.")
+    months = tenure.tenure_months(session, unit, found.start, found.end)
+    findings = tenure.tenure_findings(session, found, settings.zone, dt.datetime.now(dt.UTC))
+    request.state.person_records = 1 + sum(1 for f in findings if f.id_number)
+    report = TenureReport.build(found, months, findings, settings.today())
+    if format is ReportFormat.json:
+        return JSONResponse(report.model_dump(mode="json"))
+    title = [
+        "领导干部任期编制使用情况（离任审计）",
+        f"单位：{found.unit_name or ''}（{found.unit_code}）",
+        f"领导：{found.name}　职务：{found.position or ''}",
+        f"任期：{found.start.isoformat()} 至 {found.end.isoformat()}　生成日期：{settings.today()}",
+    ]
+    month_rows: list[list[Cell]] = [
+        [m.month, m.approved, m.on_roster, m.paid, m.leader_posts, m.leaders] for m in months
+    ]
+    finding_rows: list[list[Cell]] = [
+        [
+            f.rule,
+            discrepancies.SEVERITY_ZH.get(f.severity),
+            discrepancies.STATUS_ZH.get(f.status),
+            f.unit_code,
+            f.id_number,
+            f.name,
+            _local(f.opened_at, settings.zone),
+            _local(f.closed_at, settings.zone),
+            {"resolved": "已解决", "waived": "已豁免"}.get(f.closed_as or "", "未解决"),
+            f.days_open,
+            f.summary_zh,
+        ]
+        for f in findings
+    ]
+    stem = f"任期编制情况_{found.unit_code}_{found.start}_{found.end}"
+    if format is ReportFormat.csv:
+        # One CSV holds the title block, the months and the findings, blank lines between.
+        titles: list[list[Cell]] = [[line] for line in title[1:]]
+        rows: list[list[Cell]] = [
+            *titles, [], list(TENURE_MONTH_HEADER), *month_rows,
+            [], list(TENURE_FINDING_HEADER), *finding_rows,
+        ]  # fmt: skip
+        return download(format, stem, [title[0]], rows, sheet_name="")
+    return download(
+        format,
+        stem,
+        TENURE_MONTH_HEADER,
+        month_rows,
+        sheet_name="任期编制情况",
+        widths=[10, 10, 10, 10, 12, 10],
+        title_lines=title,
+        extra_sheets=[
+            Sheet(
+                "任期内问题",
+                TENURE_FINDING_HEADER,
+                finding_rows,
+                widths=[30, 9, 10, 22, 21, 10, 20, 20, 9, 9, 60],
+            )
+        ],
+    )
+
+
+def _local(value: dt.datetime | None, zone: Any) -> dt.datetime | None:
+    return value.astimezone(zone).replace(tzinfo=None) if value else None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from linkage_hub.reports.staffing import LIGHTS, StaffingRow
+from linkage_hub.reports.tenure import Tenure, TenureFinding, TenureMonth
 
 
 class StaffingReportRow(BaseModel):
@@ -45,3 +47,63 @@ class StaffingReport(BaseModel):
     as_of: dt.date
     payroll_period: str | None
     items: list[StaffingReportRow]
+
+
+class TenureMonthOut(BaseModel):
+    month: str
+    approved: int
+    on_roster: int
+    paid: int
+    leader_posts: int
+    leaders: int
+
+
+class TenureFindingOut(BaseModel):
+    id: str
+    rule: str
+    severity: str
+    status: str
+    unit_code: str | None
+    id_number: str | None
+    name: str | None
+    summary_zh: str
+    opened_at: dt.datetime
+    closed_at: dt.datetime | None = Field(description="When it was resolved or waived.")
+    closed_as: Literal["resolved", "waived"] | None
+    days_open: int = Field(description="Days from first found to resolved/waived, or to now.")
+
+
+class TenureReport(BaseModel):
+    unit_code: str
+    unit_name: str | None
+    id_number: str
+    name: str
+    position: str | None
+    from_: dt.date = Field(alias="from", serialization_alias="from")
+    to: dt.date
+    generated_on: dt.date
+    months: list[TenureMonthOut]
+    findings: list[TenureFindingOut]
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+    @classmethod
+    def build(
+        cls,
+        tenure: Tenure,
+        months: list[TenureMonth],
+        findings: list[TenureFinding],
+        today: dt.date,
+    ) -> TenureReport:
+        return cls(
+            unit_code=tenure.unit_code,
+            unit_name=tenure.unit_name,
+            id_number=tenure.id_number,
+            name=tenure.name,
+            position=tenure.position,
+            from_=tenure.start,
+            to=tenure.end,
+            generated_on=today,
+            months=[TenureMonthOut(**asdict(m)) for m in months],
+            findings=[TenureFindingOut(**asdict(f)) for f in findings],
+        )

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.reports import validtime as vt
@@ -96,3 +97,155 @@ LEFT JOIN leaders_m ON leaders_m.month = m.month
 ORDER BY m.month
 """)
     return [TenureMonth(*row) for row in session.execute(sql, params)]
+
+
+@dataclass(frozen=True, slots=True)
+class Tenure:
+    unit_code: str
+    unit_name: str | None
+    person_key: str
+    id_number: str
+    name: str
+    position: str | None
+    start: dt.date
+    end: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class TenureFinding:
+    id: str
+    rule: str
+    severity: str
+    status: str
+    unit_code: str | None
+    id_number: str | None
+    name: str | None
+    summary_zh: str
+    opened_at: dt.datetime
+    closed_at: dt.datetime | None  # resolved or waived
+    closed_as: str | None  # "resolved" | "waived"
+    days_open: int
+
+
+def find_tenure(
+    session: Session,
+    person_key: str,
+    unit_code: str,
+    bounds: tuple[str, str],
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+) -> Tenure | None:
+    """The leader's cadre record in the unit (inside ``bounds``), dates defaulted from it."""
+    row = session.execute(
+        text("""
+SELECT c.id_number, c.name, c.position, c.appointed_on, c.removed_on,
+       (SELECT u.name FROM registry_unit u WHERE u.unit_code = c.unit_code
+          AND u.closed_at IS NULL) AS unit_name
+FROM records_cadre c
+WHERE c.person_key = :person AND c.unit_code = :unit AND c.closed_at IS NULL
+  AND c.region BETWEEN :lo AND :hi
+"""),
+        {"person": person_key, "unit": unit_code, "lo": bounds[0], "hi": bounds[1]},
+    ).first()
+    if row is None:
+        return None
+    id_number, name, position, appointed_on, removed_on, unit_name = row
+    first = start or _as_date(appointed_on) or today
+    last = end or _as_date(removed_on) or today
+    return Tenure(
+        unit_code, unit_name, person_key, id_number, name, position, first, min(last, today)
+    )
+
+
+def _as_date(value: object) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def tenure_findings(
+    session: Session, tenure: Tenure, zone: Any, now: dt.datetime
+) -> list[TenureFinding]:
+    """Every finding about the unit or a person with a current record in it whose open interval
+    (first seen → resolved or waived, or now) overlaps the tenure."""
+    start = dt.datetime.combine(tenure.start, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(tenure.end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    sql = text(f"""
+WITH people AS (
+  {
+        " UNION ".join(
+            f"SELECT person_key FROM {t} WHERE unit_code = :unit AND closed_at IS NULL"
+            for t in ("records_roster", "records_cadre", "records_employment", "records_payroll")
+        )
+    }
+), waived AS (
+  SELECT e.finding_id, MAX(e.at) AS at FROM reconciliation_event e
+  WHERE e.to_status = 'waived' GROUP BY e.finding_id
+)
+SELECT f.id, f.rule, f.severity, f.status, f.unit_code, f.person_key, f.summary_zh,
+       f.first_seen_at, f.resolved_at, w.at AS waived_at
+FROM reconciliation_finding f
+LEFT JOIN waived w ON w.finding_id = f.id AND f.status = 'waived'
+WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
+  AND f.first_seen_at < :end
+  AND COALESCE(f.resolved_at, w.at, :now) >= :start
+ORDER BY f.first_seen_at, f.id
+""").bindparams(
+        bindparam("end", type_=DateTime(timezone=True)),
+        bindparam("start", type_=DateTime(timezone=True)),
+        bindparam("now", type_=DateTime(timezone=True)),
+    )
+    stamp = DateTime(timezone=True)
+    sql = sql.columns(first_seen_at=stamp, resolved_at=stamp, waived_at=stamp)  # type: ignore[assignment]
+    rows = session.execute(
+        sql,
+        {"unit": tenure.unit_code, "start": start, "end": end.astimezone(dt.UTC), "now": now},
+    ).all()
+    people = _people(session, [r[5] for r in rows if r[5]])
+    out: list[TenureFinding] = []
+    for fid, rule, severity, status, unit, person, summary, first, resolved, waived_at in rows:
+        opened = _utc(first)
+        closed = _utc(resolved) if resolved else _utc(waived_at) if waived_at else None
+        closed_as = "resolved" if resolved else "waived" if waived_at else None
+        days = ((closed or now) - opened).days
+        number, name = people.get(person, (None, None)) if person else (None, None)
+        out.append(
+            TenureFinding(
+                fid,
+                rule,
+                severity,
+                status,
+                unit,
+                number,
+                name,
+                summary,
+                opened,
+                closed,
+                closed_as,
+                days,
+            )
+        )
+    return out
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _people(session: Session, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """ID number and name of each person key, from any current record (one query)."""
+    if not keys:
+        return {}
+    found: dict[str, tuple[str, str]] = {}
+    for table in ("records_cadre", "records_roster", "records_employment", "records_payroll"):
+        missing = [k for k in set(keys) if k not in found]
+        if not missing:
+            break
+        stmt = text(
+            f"SELECT person_key, id_number, name FROM {table} "
+            "WHERE closed_at IS NULL AND person_key IN :keys"
+        ).bindparams(bindparam("keys", expanding=True))
+        for person, number, name in session.execute(stmt, {"keys": missing}):
+            found.setdefault(person, (number, name))
+    return found
