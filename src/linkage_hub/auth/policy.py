@@ -82,6 +82,9 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/changes"): Permission.read,
     # persons room
     ("GET", "/api/v1/persons/{id_number}"): Permission.read,
+    # audit log
+    ("GET", "/api/v1/audit-log"): Permission.audit,
+    ("GET", "/api/v1/audit-log/verify"): Permission.audit,
 }
 
 
