@@ -96,7 +96,7 @@ def write_ndjson(path: Path, count: int, changed_every: int = 0) -> None:
 SERVER = """
 import sys
 from linkage_hub.app import create_app
-from linkage_hub.auth.dependencies import get_principal_or_none
+from linkage_hub.auth.policy import authorize
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Department
 
@@ -105,7 +105,7 @@ def app():
     # token check costs the same for a 1-row and a 1M-row push, so it is left out here.)
     hub = create_app()
     principal = Principal("bench-establishment", "bench", Department.establishment, "230100")
-    hub.dependency_overrides[get_principal_or_none] = lambda: principal
+    hub.dependency_overrides[authorize] = lambda: principal
     return hub
 """
 

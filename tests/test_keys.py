@@ -1,7 +1,14 @@
+import hmac
+import json
 from pathlib import Path
 
-from linkage_hub.keys import Keyring, load_or_create_secret
+import pytest
+
+from linkage_hub.ciphers import Algorithm, CipherError, hmac_hex, hmac_pads, sm_available
+from linkage_hub.keys import Keyring, KeySetError, add_key_version, load_or_create_secret
 from linkage_hub.settings import Settings
+
+NUMBER = "11010519491231002X"
 
 
 class TestGeneratedSecrets:
@@ -20,10 +27,77 @@ class TestGeneratedSecrets:
 
 class TestKeyring:
     def test_keys_are_keyed_stable_and_free_of_the_number(self, tmp_path: Path) -> None:
-        ring = Keyring(Settings(data_dir=tmp_path, record_key_secret="one"))
-        other = Keyring(Settings(data_dir=tmp_path, record_key_secret="two"))
-        number = "11010519491231002X"
-        assert ring.person_key(number) == ring.person_key(number)
-        assert ring.person_key(number) != other.person_key(number)
-        assert len(ring.person_key(number)) == 32 and number not in ring.person_key(number)
-        assert ring.record_key("roster", number, "U1") != ring.record_key("cadres", number, "U1")
+        ring = Keyring(Settings(data_dir=tmp_path / "a", record_key_secret="one"))
+        other = Keyring(Settings(data_dir=tmp_path / "b", record_key_secret="two"))
+        assert ring.person_key(NUMBER) == ring.person_key(NUMBER)
+        assert ring.person_key(NUMBER) != other.person_key(NUMBER)
+        assert len(ring.person_key(NUMBER)) == 32 and NUMBER not in ring.person_key(NUMBER)
+        assert ring.record_key("roster", NUMBER, "U1") != ring.record_key("cadres", NUMBER, "U1")
+
+    def test_primed_pads_give_hmac_values(self) -> None:
+        for digest in ("sha256", "sm3") if sm_available() else ("sha256",):
+            for key in (b"k", b"k" * 100):
+                expected = hmac.new(key, b"message", digest).hexdigest()[:32]
+                assert hmac_hex(hmac_pads(key, digest), b"message") == expected
+
+
+class TestIdKeys:
+    def test_generated_beside_the_database_owner_only(self, tmp_path: Path) -> None:
+        Keyring(Settings(data_dir=tmp_path))
+        path = tmp_path / "linkage-hub.id-keys.json"
+        assert path.stat().st_mode & 0o077 == 0
+        doc = json.loads(path.read_text())
+        assert doc["current"] == 1 and doc["versions"][0]["algorithm"] == "aes-256-gcm"
+        assert Keyring(Settings(data_dir=tmp_path)).person_key(NUMBER) == Keyring(
+            Settings(data_dir=tmp_path)
+        ).person_key(NUMBER)
+
+    def test_sealed_values_are_random_and_open_to_the_number(self, tmp_path: Path) -> None:
+        ring = Keyring(Settings(data_dir=tmp_path))
+        one, two = ring.seal_id(NUMBER), ring.seal_id(NUMBER)
+        assert one != two and one.startswith("v1:") and NUMBER not in one
+        assert ring.reveal_id(one) == ring.reveal_id(two) == NUMBER
+        assert ring.reveal_id(NUMBER) == NUMBER  # stored before encryption: as it is
+
+    def test_an_altered_value_or_another_key_does_not_open(self, tmp_path: Path) -> None:
+        ring = Keyring(Settings(data_dir=tmp_path / "a"))
+        sealed = ring.seal_id(NUMBER)
+        flipped = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
+        with pytest.raises(CipherError):
+            ring.reveal_id(flipped)
+        with pytest.raises(CipherError):
+            Keyring(Settings(data_dir=tmp_path / "b")).reveal_id(sealed)
+
+    def test_keys_from_the_environment_are_never_written(self, tmp_path: Path) -> None:
+        Keyring(Settings(data_dir=tmp_path / "a"))
+        text = (tmp_path / "a" / "linkage-hub.id-keys.json").read_text()
+        given = Settings(data_dir=tmp_path / "b", id_keys=text)
+        assert Keyring(given).reveal_id(Keyring(Settings(data_dir=tmp_path / "a")).seal_id("1"))
+        assert not (tmp_path / "b" / "linkage-hub.id-keys.json").exists()
+        with pytest.raises(KeySetError):
+            add_key_version(given)
+        with pytest.raises(KeySetError):
+            Keyring(Settings(data_dir=tmp_path / "c", id_keys='{"current": 2, "versions": []}'))
+
+    def test_a_new_version_seals_old_ones_still_open(self, tmp_path: Path) -> None:
+        settings = Settings(data_dir=tmp_path)
+        ring = Keyring(settings)
+        stale = Keyring(settings)
+        old_value, old_key = ring.seal_id(NUMBER), ring.person_key(NUMBER)
+        add_key_version(settings)
+        ring.reload()
+        assert ring.current_version == 2 and ring.seal_id(NUMBER).startswith("v2:")
+        assert ring.reveal_id(old_value) == NUMBER
+        assert ring.person_keys(NUMBER)[1] == old_key != ring.person_key(NUMBER)
+        # a keyring made before the new version opens its values on first sight
+        assert stale.current_version == 1
+        assert stale.reveal_id(ring.seal_id(NUMBER)) == NUMBER
+
+    @pytest.mark.skipif(not sm_available(), reason="this OpenSSL build has no SM3/SM4")
+    def test_national_algorithms(self, tmp_path: Path) -> None:
+        ring = Keyring(Settings(data_dir=tmp_path, id_cipher=Algorithm.sm4_gcm))
+        assert ring.current.algorithm is Algorithm.sm4_gcm
+        sealed = ring.seal_id(NUMBER)
+        assert ring.reveal_id(sealed) == NUMBER and NUMBER not in sealed
+        mac = ring.current._mac_key
+        assert ring.person_key(NUMBER) == hmac.new(mac, NUMBER.encode(), "sm3").hexdigest()[:32]

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from linkage_hub import __version__, health
+from linkage_hub.audit.router import router as audit_router
 from linkage_hub.auth.policy import authorize
 from linkage_hub.auth.runtime import install as install_auth
 from linkage_hub.db import Database
@@ -46,6 +47,11 @@ OPENAPI_TAGS = [
     {"name": "reconciliation", "description": "Rules and reconciliation runs."},
     {"name": "discrepancies", "description": "Findings, their evidence and lifecycle."},
     {"name": "reports", "description": "Reports for auditors: JSON, CSV and XLSX."},
+    {
+        "name": "audit",
+        "description": "The hash-chained audit log of every write and every read of person "
+        "data (audit only).",
+    },
     {"name": "service", "description": "Health and metrics."},
 ]
 
@@ -89,6 +95,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     records_router.install_openapi_models(app)
     app.include_router(reports_router)
     app.include_router(reconciliation_router)
+    app.include_router(audit_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status
     return app

@@ -128,11 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--output", "-o", default="openapi/openapi.json")
     openapi.set_defaults(handler=_openapi)
 
+    from linkage_hub.audit import cli as audit_cli
     from linkage_hub.auth import cli as auth_cli
+    from linkage_hub.privacy import cli as privacy_cli
     from linkage_hub.reconciliation import cli as reconciliation_cli
     from linkage_hub.records import cli as records_cli
 
-    for module in (auth_cli, records_cli, reconciliation_cli):
+    for module in (auth_cli, records_cli, reconciliation_cli, audit_cli, privacy_cli):
         module.register(sub)
     return parser
 

@@ -92,6 +92,15 @@ def mask_citizen_id(number: str) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
+_ID_LIKE = re.compile(r"\d{15,17}[\dXx]?")
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """Every run that could be an ID number (15+ digits, full-width too, an ``X`` at the end)
+    masked as :func:`mask_citizen_id` does: for paths and query strings in logs."""
+    return _ID_LIKE.sub(lambda m: mask_citizen_id(m.group(0)), text)
+
+
 # --- Unified social credit codes --------------------------------------------------------------
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

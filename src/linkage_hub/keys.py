@@ -2,16 +2,41 @@
 
 A secret given in the settings always wins; otherwise it is read from (or written once to)
 ``<secrets_dir>/linkage-hub.<name>.key`` with mode 0600. Nothing secret lives in the repository.
+
+The keys that protect ID numbers are versioned (see :mod:`linkage_hub.ciphers`): a key set
+``{"current": N, "versions": [{"version", "algorithm", "secret"}, ...]}`` comes from
+``LINKAGE_ID_KEYS`` (the JSON itself, for secret stores that inject environment variables; never
+written) or from the key file (``LINKAGE_ID_KEY_FILE``, default
+``<secrets_dir>/linkage-hub.id-keys.json``, generated on first start, 0600). New values are
+sealed under the current version; every version in the set can open its values, and lookups try
+the person key of every version (a key rotation re-encrypts and re-hashes rows in batches, so
+for a while two versions live side by side: see :mod:`linkage_hub.privacy.rotation`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import json
 import os
 import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from linkage_hub.ciphers import (
+    Algorithm,
+    CipherError,
+    KeyVersion,
+    VersionCipher,
+    hmac_hex,
+    hmac_pads,
+    version_of,
+)
 from linkage_hub.settings import Settings
+
+REFRESH_SECONDS = 2.0
 
 
 def load_or_create_secret(settings: Settings, name: str, configured: str | None) -> bytes:
@@ -33,48 +58,200 @@ def load_or_create_secret(settings: Settings, name: str, configured: str | None)
     return value
 
 
-class Keyring:
-    """Keyed hashes that stand in for identifiers in joins and URLs.
+# --- ID number keys -------------------------------------------------------------------------
 
-    - ``person_key``: HMAC-SHA256 of the normalised 18-character ID number, 32 hex characters.
-      Joins, lookups and uniqueness use it; an unkeyed hash of an ID number would be reversible
-      by enumeration (the space is about 37 bits).
+
+class KeySetError(ValueError):
+    """The configured ID key set is unusable (the message says why, never a key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    current: int
+    versions: dict[int, KeyVersion]
+
+    @classmethod
+    def parse(cls, text: str) -> KeySet:
+        try:
+            doc = json.loads(text)
+            versions = {
+                int(v["version"]): KeyVersion(
+                    int(v["version"]), Algorithm(v["algorithm"]), base64.b64decode(v["secret"])
+                )
+                for v in doc["versions"]
+            }
+            current = int(doc["current"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeySetError(f"the ID key set is not valid ({type(exc).__name__})") from None
+        if current not in versions or any(len(k.secret) < 32 for k in versions.values()):
+            raise KeySetError("the ID key set needs its current version and 32-byte secrets")
+        return cls(current, versions)
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "current": self.current,
+                "versions": [
+                    {
+                        "version": k.version,
+                        "algorithm": k.algorithm.value,
+                        "secret": base64.b64encode(k.secret).decode(),
+                    }
+                    for k in sorted(self.versions.values(), key=lambda k: k.version)
+                ],
+            },
+            indent=2,
+        )
+
+    def with_new_version(self, algorithm: Algorithm) -> KeySet:
+        version = max(self.versions) + 1
+        key = KeyVersion(version, algorithm, secrets.token_bytes(32))
+        return KeySet(version, {**self.versions, version: key})
+
+
+def id_key_path(settings: Settings) -> Path:
+    return settings.id_key_file or settings.secrets_dir / "linkage-hub.id-keys.json"
+
+
+def _write_owner_only(path: Path, text: str, *, exclusive: bool) -> bool:
+    """Write ``text`` to ``path`` readable by the owner only; False if ``exclusive`` and the
+    file exists. Replacing goes through a temporary file, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = path if exclusive else path.with_name(path.name + f".{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if not exclusive:
+        os.replace(target, path)
+    return True
+
+
+def load_key_set(settings: Settings) -> KeySet:
+    """The configured key set; on first start (no setting, no file) a new one, saved."""
+    if settings.id_keys is not None:
+        return KeySet.parse(settings.id_keys.get_secret_value())
+    path = id_key_path(settings)
+    try:
+        return KeySet.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    fresh = KeySet(1, {1: KeyVersion(1, settings.id_cipher, secrets.token_bytes(32))})
+    if not _write_owner_only(path, fresh.dumps(), exclusive=True):
+        return KeySet.parse(path.read_text(encoding="utf-8"))  # another process made it
+    return fresh
+
+
+def add_key_version(settings: Settings, algorithm: Algorithm | None = None) -> KeySet:
+    """A new current version in the key file (the old ones stay: they open old values)."""
+    if settings.id_keys is not None:
+        raise KeySetError(
+            "the ID keys come from LINKAGE_ID_KEYS: add the new version there and restart"
+        )
+    updated = load_key_set(settings).with_new_version(algorithm or settings.id_cipher)
+    _write_owner_only(id_key_path(settings), updated.dumps(), exclusive=False)
+    return updated
+
+
+class Keyring:
+    """Keyed hashes that stand in for identifiers, and the ID number's encryption.
+
+    - ``person_key``: HMAC of the normalised 18-character ID number (current key version),
+      32 hex characters. Joins, lookups and uniqueness use it; an unkeyed hash of an ID number
+      would be reversible by enumeration (the space is about 37 bits).
+    - ``seal_id`` / ``reveal_id``: the stored (encrypted) form of an ID number and back.
     - ``record_key``: HMAC of the dataset and the natural key, 32 hex characters; opaque and
-      stable across versions, so URLs and logs never carry an ID number.
+      stable across versions, so URLs and logs never carry an ID number. Its secret is not
+      rotated with the ID keys: record keys are identifiers departments keep.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self._record = load_or_create_secret(settings, "record", settings.record_key_secret)
-        self._person = hashlib.sha256(b"person-key:" + self._record).digest()
-        self._person_pads = _pads(self._person)
-        self._record_pads = _pads(self._record)
+    person_key: Callable[[str], str]
+    seal_id: Callable[[str], str]
 
-    def person_key(self, id_number: str) -> str:
-        return _hmac_hex(self._person_pads, id_number.encode())
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._record = load_or_create_secret(settings, "record", settings.record_key_secret)
+        self._record_pads = hmac_pads(self._record)
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self._stamp = self._file_stamp()
+        self._install(load_key_set(settings))
+
+    def _install(self, keys: KeySet) -> None:
+        ciphers = {v: VersionCipher(k) for v, k in keys.versions.items()}
+        current = ciphers[keys.current]
+        self._ciphers = ciphers
+        self.current = current
+        self.person_key = current.person_key
+        self.seal_id = current.seal
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self._settings.id_keys is not None:
+            return None
+        try:
+            stat = id_key_path(self._settings).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def reload(self) -> None:
+        with self._lock:
+            self._stamp = self._file_stamp()
+            self._install(load_key_set(self._settings))
+
+    def refresh(self) -> None:
+        """Pick up a new key version from the key file (``keys rotate`` adds one), checking at
+        most every ``REFRESH_SECONDS``; called once per request."""
+        now = time.monotonic()
+        if now - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = now
+        if self._file_stamp() != self._stamp:
+            self.reload()
+
+    @property
+    def current_version(self) -> int:
+        return self.current.version
+
+    @property
+    def versions(self) -> list[int]:
+        return sorted(self._ciphers)
+
+    def cipher(self, version: int) -> VersionCipher:
+        found = self._ciphers.get(version)
+        if found is None:
+            self.reload()  # a version made by another process since we loaded
+            found = self._ciphers.get(version)
+        if found is None:
+            raise CipherError(f"no key version {version} in the ID key set")
+        return found
+
+    def reveal_id(self, stored: str) -> str:
+        """The ID number of a stored value (a value stored before encryption is returned as
+        it is: ``keys rotate`` encrypts those)."""
+        version = version_of(stored)
+        if version == 0:
+            return stored
+        return self.cipher(version).open(stored)
+
+    def person_keys(self, id_number: str) -> list[str]:
+        """The person key under every key version, current first: lookups match any, so they
+        work while a rotation is half done (and in the audit log, which is never rewritten)."""
+        current = self.current
+        rest = [
+            c.person_key(id_number) for v, c in sorted(self._ciphers.items()) if c is not current
+        ]
+        return [current.person_key(id_number), *rest]
 
     def record_key(self, dataset: str, *natural_key: str) -> str:
         message = "\x1f".join((dataset, *natural_key)).encode()
-        return _hmac_hex(self._record_pads, message)
+        return hmac_hex(self._record_pads, message)
 
-
-_Pads = tuple["hashlib._Hash", "hashlib._Hash"]
-
-
-def _pads(key: bytes) -> _Pads:
-    """HMAC-SHA256 (RFC 2104) with the keyed pads hashed once: a batch computes two keys per
-    row, and copying a primed hash is a third of the cost of ``hmac.digest``. The values are
-    exactly ``hmac.new(key, message, sha256)``'s (a test holds them to it)."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-    return inner, outer
-
-
-def _hmac_hex(pads: _Pads, message: bytes) -> str:
-    inner = pads[0].copy()
-    inner.update(message)
-    outer = pads[1].copy()
-    outer.update(inner.digest())
-    return outer.hexdigest()[:32]
+    def keyed_digest(self, text: str) -> str:
+        """A keyed hash of ``text`` (e.g. a request fingerprint that covers ID numbers)."""
+        return hmac_hex(self._record_pads, b"digest\x1f" + text.encode())

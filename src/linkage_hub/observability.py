@@ -1,11 +1,13 @@
 """Request ids, Prometheus metrics and one structured log line per request.
 
-A pure ASGI middleware (no per-request task switching). The route *template* is logged and
-counted, never the concrete path: paths may carry ID numbers and would explode label sets.
+A pure ASGI middleware (no per-request task switching). The route *template* is counted, never
+the concrete path: paths may carry ID numbers and would explode label sets. The log line also
+carries the concrete path and query string as ``target``, with every ID number in them masked.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -14,15 +16,22 @@ import time
 import traceback
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from linkage_hub.identifiers import mask_id_numbers_in
 
 log = logging.getLogger("linkage_hub.access")
 error_log = logging.getLogger("linkage_hub.errors")
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DIGIT_RUN = re.compile(r"\d{15}")  # could be an ID number: never echo or log it
+# The current request's id, for records written deep inside a request (the audit log).
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_request_id", default=None
+)
 
 
 def accept_request_id(incoming: str) -> bool:
@@ -53,6 +62,15 @@ class Metrics:
         )
 
 
+def masked_target(scope: Scope) -> str:
+    """The request's path and query string with every ID number in them masked
+    (``/api/v1/persons/2301**********1234``), decoded first so no encoding hides one."""
+    path = unquote(str(scope.get("path", "")))
+    query = unquote(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    target = f"{path}?{query}" if query else path
+    return mask_id_numbers_in(target)[:500]
+
+
 def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -71,6 +89,7 @@ class ObservabilityMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if accept_request_id(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = current_request_id.set(request_id)
         status = 500
         started_response = False
         started = time.perf_counter()
@@ -94,8 +113,9 @@ class ObservabilityMiddleware:
             error_log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
             if started_response:
                 raise
-            await _send_internal_error(send_with_id, request_id, scope.get("path", ""))
+            await _send_internal_error(send_with_id, request_id, route_template(scope))
         finally:
+            current_request_id.reset(token)
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
             route = route_template(scope)
@@ -109,6 +129,7 @@ class ObservabilityMiddleware:
                     "request_id": request_id,
                     "method": method,
                     "route": route,
+                    "target": masked_target(scope),
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "client_id": state.get("client_id"),
@@ -116,14 +137,14 @@ class ObservabilityMiddleware:
             )
 
 
-async def _send_internal_error(send: Send, request_id: str, path: str) -> None:
+async def _send_internal_error(send: Send, request_id: str, route: str) -> None:
     body = json.dumps(
         {
             "type": "https://linkage-hub.invalid/problems/internal",
             "title": "Internal Server Error",
             "status": 500,
             "detail": "An unexpected error occurred; it has been logged.",
-            "instance": path if len(path) < 200 else None,
+            "instance": route,  # the template: a concrete path may carry an ID number
             "request_id": request_id,
         }
     ).encode()

@@ -1,9 +1,19 @@
 """Every table of the hub, for Alembic and the tests: importing this module registers them all."""
 
+from linkage_hub.audit import models as audit_models
 from linkage_hub.auth import models as auth_models
 from linkage_hub.db import Base
+from linkage_hub.privacy import models as privacy_models
 from linkage_hub.reconciliation import models as reconciliation_models
 from linkage_hub.records import models as records_models
 from linkage_hub.registry import models as registry_models
 
-__all__ = ["Base", "auth_models", "reconciliation_models", "records_models", "registry_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "privacy_models",
+    "reconciliation_models",
+    "records_models",
+    "registry_models",
+]

@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from linkage_hub.ciphers import Algorithm
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = 512 * 1024 * 1024
     max_batch_rows: int = 2_000_000
     max_error_rows: int = 1_000
+
+    # Privacy (issue 7)
+    id_cipher: Algorithm = Field(
+        default=Algorithm.aes_256_gcm,
+        description="Algorithm of new ID key versions: aes-256-gcm (HMAC-SHA256 person keys) "
+        "or sm4-gcm (HMAC-SM3 person keys).",
+    )
+    id_key_file: Path | None = Field(
+        default=None,
+        description="The versioned ID key set (JSON); default linkage-hub.id-keys.json beside "
+        "the database, generated on first start with mode 0600.",
+    )
+    id_keys: SecretStr | None = Field(
+        default=None,
+        description="The ID key set JSON itself (from a secret store); never written to disk.",
+    )
+    mask_exports: bool = Field(
+        default=False,
+        description="Mask ID numbers (2301**********1234) in every report download.",
+    )
 
     # Reconciliation (issue 5)
     exit_grace_working_days: int = 10

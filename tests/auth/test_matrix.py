@@ -202,14 +202,28 @@ def _edits_roster(ok: int) -> Expect:
     return expect
 
 
-def _batch(ctx: Ctx) -> Call:
+def _batch_id(ctx: Ctx) -> str:
     def make() -> str:
         owner = ctx.headers_for("establishment", RESOURCE_REGION)
         body = {"records": [records_factory.roster(901)]}
         pushed = ctx.client.post("/api/v1/datasets/roster/batches", json=body, headers=owner)
         return str(pushed.json()["batch_id"])
 
-    return Call(f"/api/v1/batches/{ctx.once('batch', make)}")
+    return str(ctx.once("batch", make))
+
+
+def _batch(ctx: Ctx) -> Call:
+    return Call(f"/api/v1/batches/{_batch_id(ctx)}")
+
+
+def _audit_log(ctx: Ctx) -> Call:
+    """The resource: the audit-log entry of a batch pushed in 230100."""
+    batch_id = _batch_id(ctx)
+    return Call(
+        "/api/v1/audit-log",
+        params={"action": "batch.push", "limit": "1000"},
+        shows=lambda r: any(i["target_id"] == batch_id for i in r.json()["items"]),
+    )
 
 
 def _record_list(ctx: Ctx) -> Call:
@@ -392,6 +406,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/api/v1/reports/discrepancies"): Sample(_discrepancy_report, always(200)),
     ("GET", "/api/v1/reports/tenure"): Sample(_tenure, in_region()),
+    ("GET", "/api/v1/audit-log"): Sample(_audit_log, departments({Department.audit})),
+    ("GET", "/api/v1/audit-log/verify"): Sample(
+        _static("/api/v1/audit-log/verify"), departments({Department.audit})
+    ),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),

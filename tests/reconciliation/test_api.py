@@ -8,8 +8,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from linkage_hub.db import Database
+from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.runs import create_run
 from linkage_hub.reconciliation.service import live_findings_for_person
+from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
 from tests.reconciliation.conftest import World
 from tests.reconciliation.factory import citizen_id, unit_code
@@ -333,13 +335,21 @@ class TestTransitions:
 
 class TestPersonView:
     def test_live_findings_for_a_person(
-        self, world: World, client: TestClient, headers_for: HeadersFor, database: Database
+        self,
+        world: World,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        settings: Settings,
     ) -> None:
         scenario(world)
         run_and_wait(client, headers_for("establishment"))
+        keyring = Keyring(settings)
         with database.transaction() as session:
-            live = live_findings_for_person(session, world.key(P), ("230100", "230199"))
-            elsewhere = live_findings_for_person(session, world.key(P), ("230200", "230299"))
+            live = live_findings_for_person(session, [world.key(P)], ("230100", "230199"), keyring)
+            elsewhere = live_findings_for_person(
+                session, [world.key(P)], ("230200", "230299"), keyring
+            )
         assert {f.rule for f in live} == {
             "PAID_WITHOUT_ESTABLISHMENT",
             "EMPLOYED_WITHOUT_ESTABLISHMENT",

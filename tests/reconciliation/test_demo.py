@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from linkage_hub.db import Database
+from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RuleCode
 from linkage_hub.reconciliation.service import id_number_of
@@ -29,8 +30,9 @@ def test_the_demo_city_yields_its_planted_findings(
     result = reconcile(region="230000", period=demo_data.PERIOD, as_of=dt.date(2026, 11, 27))
     with database.transaction() as session:
         rows = session.execute(select(Finding, id_number_of(Finding.person_key))).all()
+    keyring = Keyring(settings)
     found = {
-        demo_data.Finding(f.rule, id_number=number)
+        demo_data.Finding(f.rule, id_number=keyring.reveal_id(number))
         if f.person_key
         else demo_data.Finding(
             f.rule, unit_code=f.unit_code, establishment_type=f.establishment_type, level=f.level

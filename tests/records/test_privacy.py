@@ -6,13 +6,20 @@ import pytest
 from sqlalchemy import text
 
 from linkage_hub.db import Database
+from linkage_hub.keys import Keyring
+from linkage_hub.settings import Settings
 from tests.records import factory as f
 from tests.records.conftest import Push, Read
 
 
 class TestOneHome:
     def test_no_id_number_outside_its_column(
-        self, push: Push, read: Read, database: Database, capsys: pytest.CaptureFixture[str]
+        self,
+        push: Push,
+        read: Read,
+        database: Database,
+        settings: Settings,
+        capsys: pytest.CaptureFixture[str],
     ) -> None:
         number = f.id_number(42, born="19760403")
         legacy = number[:6] + number[8:17]
@@ -35,8 +42,15 @@ class TestOneHome:
             ):
                 flat = " ".join(str(v) for v in row)
                 assert not any(n in flat for n in needles)
-            homes = conn.execute(text("SELECT id_number, id_number_given FROM records_roster"))
-            assert {tuple(r) for r in homes} == {(number, legacy)}
+            homes = list(
+                conn.execute(text("SELECT id_number, id_number_given FROM records_roster"))
+            )
+            # the home holds them encrypted (never in plain) and they open to what was sent
+            assert not any(n in " ".join(map(str, r)) for r in homes for n in needles)
+            keyring = Keyring(settings)
+            assert {(keyring.reveal_id(a), keyring.reveal_id(b)) for a, b in homes} == {
+                (number, legacy)
+            }
         logged = capsys.readouterr()
         assert not any(n in logged.err + logged.out for n in needles)
         assert not any(n in rejected.text for n in needles)

@@ -3,6 +3,9 @@
 A pure ASGI middleware notes, after the response, who called (client, department, region), the
 method, the route *template* (never the concrete path: paths may carry ID numbers), the status,
 the request id and how many person records the handler returned (``request.state.person_records``).
+A successful response that showed person records also makes a ``read`` entry of the audit log
+(with ``request.state.person_keys``), appended in the same flush: a GET never writes, and the
+audit chain is appended under its lock outside the request.
 
 Records are buffered and written in batches (one ``INSERT`` of many rows, every
 ``LINKAGE_ACCESS_RECORD_FLUSH_SECONDS``) by a task that lives as long as the app; without one
@@ -27,6 +30,7 @@ import anyio
 from sqlalchemy import insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from linkage_hub.audit.service import Entry, append_many, read_entry
 from linkage_hub.auth.models import AccessRecord
 from linkage_hub.auth.service import touch_last_used
 from linkage_hub.db import Database
@@ -55,6 +59,7 @@ class AccessRecorder:
         self.flush_seconds = flush_seconds
         self.dropped = 0
         self._pending: list[PendingRecord] = []
+        self._reads: list[Entry] = []  # audit-log entries of reads of person data
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -63,34 +68,44 @@ class AccessRecorder:
     def background(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def add(self, record: PendingRecord) -> None:
+    def add(self, record: PendingRecord, read: Entry | None = None) -> None:
         with self._pending_lock:
             self._pending.append(record)
             overflow = len(self._pending) - MAX_PENDING
             if overflow > 0:
                 del self._pending[:overflow]
                 self.dropped += overflow
+            if read is not None:
+                self._reads.append(read)
+                overflow = len(self._reads) - MAX_PENDING
+                if overflow > 0:
+                    del self._reads[:overflow]
+                    self.dropped += overflow
 
     def flush(self) -> int:
         """Write what is pending in one transaction; returns the number written."""
         with self._flush_lock:
             with self._pending_lock:
                 batch, self._pending = self._pending, []
-            if not batch:
+                reads, self._reads = self._reads, []
+            if not batch and not reads:
                 return 0
             try:
                 with self.db.transaction() as session:
-                    session.execute(insert(AccessRecord), [asdict(r) for r in batch])
+                    if batch:
+                        session.execute(insert(AccessRecord), [asdict(r) for r in batch])
                     last_used: dict[str, dt.datetime] = {}
                     for r in batch:
                         last_used[r.client_id] = max(
                             r.recorded_at, last_used.get(r.client_id, r.recorded_at)
                         )
                     touch_last_used(session, last_used)
+                    append_many(session, reads)  # last: it holds the audit lock until commit
             except Exception as exc:
                 log.error("access records not written; kept for the next flush", exc_info=exc)
                 with self._pending_lock:
                     self._pending[:0] = batch
+                    self._reads[:0] = reads
                 return 0
             return len(batch)
 
@@ -144,18 +159,30 @@ class AccessRecordMiddleware:
             return
         try:
             count = state.get("person_records", 0)
-            self.recorder.add(
-                PendingRecord(
-                    recorded_at=dt.datetime.now(dt.UTC),
-                    client_id=principal.client_id,
-                    department=str(principal.department),
-                    region=principal.region,
-                    method=str(scope.get("method", ""))[:10],
-                    route=route_template(scope)[:200],
-                    status=status,
-                    person_records=count if isinstance(count, int) and count >= 0 else 0,
-                    request_id=state.get("request_id"),
-                )
+            count = count if isinstance(count, int) and count >= 0 else 0
+            record = PendingRecord(
+                recorded_at=dt.datetime.now(dt.UTC),
+                client_id=principal.client_id,
+                department=str(principal.department),
+                region=principal.region,
+                method=str(scope.get("method", ""))[:10],
+                route=route_template(scope)[:200],
+                status=status,
+                person_records=count,
+                request_id=state.get("request_id"),
             )
+            read = None
+            if count and status < 400:
+                read = read_entry(
+                    principal,
+                    method=record.method,
+                    route=record.route,
+                    status=status,
+                    person_records=count,
+                    person_keys=state.get("person_keys", ()),
+                    request_id=record.request_id,
+                    recorded_at=record.recorded_at,
+                )
+            self.recorder.add(record, read)
         except Exception as exc:  # the record must never break the response
             log.error("access record not noted", exc_info=exc)

@@ -92,6 +92,9 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/discrepancies/{finding_id}"): Permission.read,
     ("POST", "/api/v1/discrepancies/{finding_id}/comments"): Permission.comment,
     ("POST", "/api/v1/discrepancies/{finding_id}/transitions"): Permission.transition,
+    # audit log
+    ("GET", "/api/v1/audit-log"): Permission.audit,
+    ("GET", "/api/v1/audit-log/verify"): Permission.audit,
 }
 
 

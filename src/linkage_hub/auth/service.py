@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from linkage_hub.audit.service import record_client_change
 from linkage_hub.auth.hashing import burn_time, hash_secret, new_secret, verify_secret
 from linkage_hub.auth.models import AuthClient
 from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope, format_scopes, parse_scopes
@@ -83,6 +84,7 @@ def create_client(
     region: str,
     scopes: list[str] | None = None,
     now: dt.datetime | None = None,
+    actor: str | None = None,
 ) -> CreatedClient:
     try:
         department = Department(department)
@@ -120,7 +122,19 @@ def create_client(
     )
     session.add(client)
     session.flush()
+    _audit(session, "client.create", client, actor)
     return CreatedClient(client, secret)
+
+
+def _audit(session: Session, action: str, client: AuthClient, actor: str | None) -> None:
+    record_client_change(
+        session,
+        action=action,
+        client_id=client.client_id,
+        region=client.region,
+        detail={"department": client.department, "name": client.name, "scopes": client.scopes},
+        actor=actor,
+    )
 
 
 def list_clients(session: Session) -> list[AuthClient]:
@@ -135,7 +149,7 @@ def _get(session: Session, client_id: str) -> AuthClient:
 
 
 def revoke_client(
-    session: Session, client_id: str, *, now: dt.datetime | None = None
+    session: Session, client_id: str, *, now: dt.datetime | None = None, actor: str | None = None
 ) -> AuthClient:
     """Revoke for good: no new tokens, and its tokens stop working within the cache window."""
     client = _get(session, client_id)
@@ -144,11 +158,12 @@ def revoke_client(
         client.active = False
         client.revoked_at = now
         session.flush()
+        _audit(session, "client.revoke", client, actor)
     return client
 
 
 def rotate_secret(
-    session: Session, client_id: str, *, now: dt.datetime | None = None
+    session: Session, client_id: str, *, now: dt.datetime | None = None, actor: str | None = None
 ) -> CreatedClient:
     """A new secret; the old one stops working at once and tokens issued with it soon after."""
     client = _get(session, client_id)
@@ -162,6 +177,7 @@ def rotate_secret(
     client.failed_attempts = 0
     client.locked_until = None
     session.flush()
+    _audit(session, "client.rotate_secret", client, actor)
     return CreatedClient(client, secret)
 
 

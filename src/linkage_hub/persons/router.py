@@ -41,4 +41,5 @@ def get_person(
     characters, lower-case x, full-width digits)."""
     view = service.person_view(session, keyring, settings, principal, id_number, period)
     request.state.person_records = sum(len(rows) for rows in view.records.values())
+    request.state.person_keys = {keyring.person_key(view.id_number)}
     return view

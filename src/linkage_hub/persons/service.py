@@ -37,14 +37,14 @@ def person_view(
         number = parse_citizen_id(id_number, today=settings.today()).number
     except IdentifierError as exc:
         raise invalid("id_number", exc.code, exc.message) from None
-    person_key = keyring.person_key(number)
+    person_keys = keyring.person_keys(number)
     bounds = principal.region_bounds
     records: dict[str, list[Record]] = {}
     for dataset in SIDE_BY_SIDE:
         spec = spec_for(dataset)
         t = spec.table
         stmt: Any = select(*record_columns(spec)).where(
-            t.c.person_key == person_key,
+            t.c.person_key.in_(person_keys),
             t.c.closed_at.is_(None),
             t.c.region.between(*bounds),
         )
@@ -52,14 +52,16 @@ def person_view(
             if period is None:
                 period = session.execute(
                     select(func.max(t.c.period)).where(
-                        t.c.person_key == person_key,
+                        t.c.person_key.in_(person_keys),
                         t.c.closed_at.is_(None),
                         t.c.region.between(*bounds),
                     )
                 ).scalar_one_or_none()
             stmt = stmt.where(t.c.period == period)
         rows = session.execute(stmt.order_by(t.c.unit_code, t.c.id)).all()
-        records[dataset.value] = [shape(spec, row, principal, closing=False) for row in rows]
+        records[dataset.value] = [
+            shape(spec, row, principal, closing=False, keyring=keyring) for row in rows
+        ]
     if not any(records.values()):
         raise NotFound("No current records of this person in your region.")
     names = sorted({r["name"] for rows in records.values() for r in rows})
@@ -68,5 +70,5 @@ def person_view(
         names=names,
         records=records,
         payroll_period=period,
-        discrepancies=live_findings_for_person(session, person_key, bounds),
+        discrepancies=live_findings_for_person(session, person_keys, bounds, keyring),
     )

@@ -17,7 +17,6 @@ from linkage_hub.identifiers import (
     normalise_citizen_id,
     normalise_region,
 )
-from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation import service
 from linkage_hub.reconciliation.executor import RunExecutor
 from linkage_hub.reconciliation.models import Run
@@ -39,6 +38,7 @@ from linkage_hub.reconciliation.schemas import (
     Text,
     TransitionIn,
 )
+from linkage_hub.records.router import get_keyring
 
 router = APIRouter(prefix="/api/v1")
 
@@ -172,7 +172,7 @@ def run_out(run: Run) -> RunOut:
 # --- discrepancies ----------------------------------------------------------------------------
 
 
-def _person_key(request: Request, id_number: str) -> str:
+def _person_keys(request: Request, id_number: str) -> list[str]:
     try:
         number = normalise_citizen_id(id_number)
     except IdentifierError as exc:
@@ -180,10 +180,7 @@ def _person_key(request: Request, id_number: str) -> str:
             "The id_number filter is not a valid ID number.",
             errors=[FieldError(field="id_number", code=exc.code, message=exc.message)],
         ) from None
-    keyring: Keyring | None = getattr(request.app.state, "keyring", None)
-    if keyring is None:
-        keyring = request.app.state.keyring = Keyring(request.app.state.settings)
-    return keyring.person_key(number)
+    return get_keyring(request).person_keys(number)
 
 
 def discrepancy_filters(
@@ -208,7 +205,7 @@ def discrepancy_filters(
     return service.Filters(
         region=region,
         unit_code=unit_code.strip().upper() if unit_code else None,
-        person_key=_person_key(request, id_number) if id_number else None,
+        person_keys=_person_keys(request, id_number) if id_number else None,
         rule=rule,
         status=status,
         severity=severity,
@@ -244,7 +241,7 @@ def list_discrepancies(
     same finding and id; it is handled like `open`). A finding's identity is its rule and its
     subject, so it keeps its id, history and comments from run to run."""
     items, next_cursor = service.list_findings(
-        session, principal, filters, limit=limit, cursor=cursor
+        session, principal, filters, keyring=get_keyring(request), limit=limit, cursor=cursor
     )
     request.state.person_records = sum(1 for i in items if i.id_number)
     return FindingPage(items=items, next_cursor=next_cursor)
@@ -264,7 +261,7 @@ def get_discrepancy(
     """One finding with its evidence (each department's records behind it, with versions and
     batches, as of the run that last found it), the rule parameters of that run, its status
     history (who changed it and when) and the joint-meeting comments (会商)."""
-    detail = service.finding_detail(session, principal, finding_id)
+    detail = service.finding_detail(session, principal, finding_id, get_keyring(request))
     request.state.person_records = sum(1 for e in detail.evidence if "id_number" in e.record)
     return detail
 
@@ -293,7 +290,11 @@ def comment(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def transition(
-    finding_id: str, body: TransitionIn, session: DbSession, principal: CurrentPrincipal
+    finding_id: str,
+    body: TransitionIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> FindingOut:
     """Change a finding's status; every change is recorded with who and when.
 
@@ -305,4 +306,4 @@ def transition(
 
     `resolved` and `reopened` are set by reconciliation runs only. A change that does not
     fit the current status is 409."""
-    return service.transition(session, principal, finding_id, body)
+    return service.transition(session, principal, finding_id, body, get_keyring(request))

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict
+from linkage_hub.privacy.rotation import rotation_in_progress
 from linkage_hub.reconciliation.engine import latest_period, reconcile
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.rules import RunParameters
@@ -174,6 +175,9 @@ def create_run(
             {"ns": LOCK_NAMESPACE, "key": CREATE_LOCK},
         )
     fail_dead_runs(session, db, region)
+    if rotation_in_progress(session):
+        # Mid-rotation a person has two keys across tables: joins would invent findings.
+        raise Conflict("An ID key rotation is in progress; run reconciliation after it ends.")
     lo, hi = region_bounds(region)
     active = session.scalars(
         select(Run.id).where(

@@ -23,9 +23,11 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from linkage_hub.audit.service import record_finding_change
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.models import Comment, Event, Evidence, Finding, Run
 from linkage_hub.reconciliation.schemas import (
     CommentOut,
@@ -96,7 +98,8 @@ def _select() -> Select[Finding, str | None]:
     return select(Finding, id_number_of(Finding.person_key).label("id_number"))
 
 
-def _out(row: Any) -> FindingOut:
+def _out(row: Any, keyring: Keyring) -> FindingOut:
+    """A finding for the API; the ID number (stored encrypted) is revealed here."""
     f: Finding = row[0]
     return FindingOut(
         id=f.id,
@@ -105,7 +108,7 @@ def _out(row: Any) -> FindingOut:
         status=f.status,
         region=f.region,
         unit_code=f.unit_code,
-        id_number=row[1] if f.person_key else None,
+        id_number=keyring.reveal_id(row[1]) if f.person_key and row[1] else None,
         establishment_type=f.establishment_type,
         level=f.level,
         departments=[Department(d) for d in f.departments.strip(",").split(",") if d],
@@ -123,7 +126,7 @@ def _out(row: Any) -> FindingOut:
 class Filters:
     region: str | None = None
     unit_code: str | None = None
-    person_key: str | None = None
+    person_keys: list[str] | None = None  # the person's key under every key version
     rule: str | None = None
     status: str | None = None
     severity: str | None = None
@@ -158,8 +161,8 @@ def filtered(query: Select[*Ts], principal: Principal, filters: Filters) -> Sele
         query = query.where(Finding.region.between(*region_bounds(filters.region)))
     if filters.unit_code is not None:
         query = query.where(Finding.unit_code == filters.unit_code)
-    if filters.person_key is not None:
-        query = query.where(Finding.person_key == filters.person_key)
+    if filters.person_keys is not None:
+        query = query.where(Finding.person_key.in_(filters.person_keys))
     if filters.rule is not None:
         query = query.where(Finding.rule == filters.rule)
     if filters.status is not None:
@@ -176,6 +179,7 @@ def list_findings(
     principal: Principal,
     filters: Filters,
     *,
+    keyring: Keyring,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[FindingOut], str | None]:
@@ -185,7 +189,7 @@ def list_findings(
         query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))
     query = query.order_by(Finding.severity_rank, Finding.id).limit(limit + 1)
     rows = list(session.execute(query))
-    items = [_out(row) for row in rows[:limit]]
+    items = [_out(row, keyring) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last: Finding = rows[limit - 1][0]
@@ -194,20 +198,20 @@ def list_findings(
 
 
 def live_findings_for_person(
-    session: Session, person_key: str, bounds: tuple[str, str]
+    session: Session, person_keys: list[str], bounds: tuple[str, str], keyring: Keyring
 ) -> list[FindingOut]:
     """The person's findings that still hold (not resolved), inside ``bounds`` — for the
     person view."""
     query = (
         _select()
         .where(
-            Finding.person_key == person_key,
+            Finding.person_key.in_(person_keys),
             Finding.region.between(*bounds),
             Finding.status.in_([s.value for s in LIVE]),
         )
         .order_by(Finding.severity_rank, Finding.id)
     )
-    return [_out(row) for row in session.execute(query)]
+    return [_out(row, keyring) for row in session.execute(query)]
 
 
 # --- one finding ------------------------------------------------------------------------------
@@ -227,7 +231,9 @@ def _visible(
     return finding
 
 
-def _evidence(session: Session, finding_id: str, principal: Principal) -> list[EvidenceRecord]:
+def _evidence(
+    session: Session, finding_id: str, principal: Principal, keyring: Keyring
+) -> list[EvidenceRecord]:
     records: list[EvidenceRecord] = []
     for dataset, model in DATASET_MODELS.items():
         rows = session.scalars(
@@ -245,6 +251,8 @@ def _evidence(session: Session, finding_id: str, principal: Principal) -> list[E
                 for c in model.__table__.columns
                 if c.key not in _VERSION_COLUMNS
             }
+            if fields.get("id_number"):
+                fields["id_number"] = keyring.reveal_id(fields["id_number"])
             if "gross_pay" in fields:
                 if principal.sees_salaries:
                     fields["gross_pay"] = f"{fields['gross_pay']:.2f}"
@@ -264,10 +272,12 @@ def _evidence(session: Session, finding_id: str, principal: Principal) -> list[E
     return records
 
 
-def finding_detail(session: Session, principal: Principal, finding_id: str) -> FindingDetail:
+def finding_detail(
+    session: Session, principal: Principal, finding_id: str, keyring: Keyring
+) -> FindingDetail:
     finding = _visible(session, principal, finding_id)
     row = session.execute(_select().where(Finding.id == finding.id)).one()
-    base = _out(row)
+    base = _out(row, keyring)
     run = session.get(Run, finding.last_run_id)
     history = [
         HistoryEntry(
@@ -287,7 +297,7 @@ def finding_detail(session: Session, principal: Principal, finding_id: str) -> F
     return FindingDetail(
         **base.model_dump(),
         parameters=dict(run.parameters) if run else {},
-        evidence=_evidence(session, finding.id, principal),
+        evidence=_evidence(session, finding.id, principal, keyring),
         history=history,
         comments=comments_of(session, finding.id),
     )
@@ -320,6 +330,15 @@ def add_comment(session: Session, principal: Principal, finding_id: str, body: s
     )
     session.add(comment)
     session.flush()
+    record_finding_change(
+        session,
+        principal,
+        action="finding.comment",
+        finding_id=finding.id,
+        region=finding.region,
+        person_key=finding.person_key,
+        detail={"comment_id": comment.id},
+    )
     return CommentOut(
         id=comment.id,
         client_id=comment.client_id,
@@ -338,7 +357,11 @@ FROM_STATES: dict[str, Sequence[str]] = {
 
 
 def transition(
-    session: Session, principal: Principal, finding_id: str, change: TransitionIn
+    session: Session,
+    principal: Principal,
+    finding_id: str,
+    change: TransitionIn,
+    keyring: Keyring,
 ) -> FindingOut:
     finding = _visible(session, principal, finding_id, lock=True)
     departments = {d for d in finding.departments.strip(",").split(",") if d}
@@ -376,6 +399,21 @@ def transition(
             document_no=change.document_no,
         )
     )
+    event_from = finding.status
     finding.status = change.to
     session.flush()
-    return _out(session.execute(_select().where(Finding.id == finding.id)).one())
+    record_finding_change(
+        session,
+        principal,
+        action="finding.transition",
+        finding_id=finding.id,
+        region=finding.region,
+        person_key=finding.person_key,
+        detail={
+            "from": event_from,
+            "to": change.to,
+            "reason": change.reason,
+            "document_no": change.document_no,
+        },
+    )
+    return _out(session.execute(_select().where(Finding.id == finding.id)).one(), keyring)

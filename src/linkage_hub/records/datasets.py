@@ -227,8 +227,16 @@ class DatasetSpec:
     @property
     def compare_columns(self) -> tuple[str, ...]:
         """Business fields: a row equal to the current version in all of them is unchanged.
-        (Derived columns — keys, normalised forms — follow from these.)"""
-        derived = {"record_key", "person_key", "id_number", "name_norm", "unit_code"}
+        (Derived columns — keys, normalised forms — follow from these; the encrypted ID
+        number columns never compare equal, see ``queries._distinct``.)"""
+        derived = {
+            "record_key",
+            "person_key",
+            "id_number",
+            "id_number_given",
+            "name_norm",
+            "unit_code",
+        }
         if self.dataset is not Dataset.units:
             derived.add("region")
         return tuple(c for c in self.data_columns if c not in derived)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import PERSON_DATASETS, Dataset
+from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
 from linkage_hub.records.schemas import ChangeItem, ChangeOp, ChangePage, Record, as_utc
@@ -34,6 +35,7 @@ from linkage_hub.records.service import (
 
 def read_changes(
     session: Session,
+    keyring: Keyring,
     principal: Principal,
     *,
     since: str | None,
@@ -66,7 +68,7 @@ def read_changes(
             .where(Change.seq.in_(seqs))
         ).all()
         for row in rows:
-            records[row.seq] = shape(spec, row, principal, closing=True)
+            records[row.seq] = shape(spec, row, principal, closing=True, keyring=keyring)
 
     items = [
         ChangeItem(

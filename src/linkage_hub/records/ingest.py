@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from linkage_hub.audit.service import record_batch
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge
@@ -365,7 +366,8 @@ def push_body(
 ) -> tuple[BatchResult, bool]:
     """Push a batch body; returns the result and whether it is a replay of a first answer."""
     pusher = Pusher(session, settings, keyring, principal, dataset)
-    digest = request_hash(dataset, options, fmt, body.sha256)
+    # Keyed: the body's hash covers its ID numbers.
+    digest = keyring.keyed_digest(request_hash(dataset, options, fmt, body.sha256))
     if idempotency_key and not options.dry_run:
         first = pusher.replay(idempotency_key, digest)
         if first is not None:
@@ -378,7 +380,22 @@ def push_body(
         idempotency_key=None if options.dry_run else idempotency_key,
         digest=digest,
     )
+    audit_batch(session, principal, scope, result)
     return result, False
+
+
+def audit_batch(
+    session: Session, principal: Principal, scope: BatchScope, result: BatchResult
+) -> None:
+    """The batch's audit-log entry (none for a dry run: nothing was written)."""
+    if result.batch_id is None:
+        return
+    detail = result.model_dump(mode="json", include=COUNTS | {"dataset", "mode"})
+    detail["scope"] = {"region": scope.region, "period": scope.period, "units": scope.units}
+    record_batch(session, principal, batch_id=result.batch_id, region=scope.region, detail=detail)
+
+
+COUNTS = {"received", "inserted", "updated", "unchanged", "closed"}
 
 
 def push_records(
@@ -413,4 +430,6 @@ def push_records(
             n += 1
             yield True, n, key
 
-    return pusher.apply(scope, pusher._validated(items(), validator))
+    result = pusher.apply(scope, pusher._validated(items(), validator))
+    audit_batch(session, principal, scope, result)
+    return result

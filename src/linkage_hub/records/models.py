@@ -1,9 +1,10 @@
 """Departmental person datasets, batches and the change feed.
 
 One home for each ID number: ``id_number`` holds the normalised number (and
-``id_number_given`` the original where it differed, e.g. a legacy 15-digit number); every join,
-lookup and uniqueness check uses ``person_key``, a keyed hash of the normalised number. Nothing
-else — JSON, history payloads, idempotency stores, logs — holds an ID number.
+``id_number_given`` the original where it differed, e.g. a legacy 15-digit number), both
+encrypted (``v<key version>:…``, see :mod:`linkage_hub.ciphers`); every join, lookup and
+uniqueness check uses ``person_key``, a keyed hash of the normalised number. Nothing else —
+JSON, history payloads, idempotency stores, the audit log, logs — holds an ID number.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from linkage_hub.versioning import CURRENT, VersionColumns
 
 class PersonColumns(VersionColumns):
     person_key: Mapped[str] = mapped_column(String(32))
-    id_number: Mapped[str] = mapped_column(String(64))
-    id_number_given: Mapped[str | None] = mapped_column(String(64))
+    id_number: Mapped[str] = mapped_column(String(160))  # encrypted: see linkage_hub.ciphers
+    id_number_given: Mapped[str | None] = mapped_column(String(160))
     unit_code: Mapped[str] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(100))
     name_norm: Mapped[str] = mapped_column(String(100))

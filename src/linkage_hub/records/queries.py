@@ -133,7 +133,14 @@ def duplicate_rows(session: Session, limit: int) -> tuple[list[Any], int]:
 
 def _distinct(spec: DatasetSpec, left: str, right: str) -> str:
     # IS DISTINCT FROM: NULL against NULL is "same", NULL against a value is "changed".
-    return " OR ".join(f"{left}.{c} IS DISTINCT FROM {right}.{c}" for c in spec.compare_columns)
+    terms = [f"{left}.{c} IS DISTINCT FROM {right}.{c}" for c in spec.compare_columns]
+    if spec.person:
+        # ID numbers are stored encrypted with a random nonce, so two texts of one number
+        # differ: the number itself is compared by person_key (the record key covers it);
+        # of the form as given, whether there was one (a 15-digit number replaced by its
+        # 18-digit form makes a new version; one legacy spelling for another does not).
+        terms.append(f"(({left}.id_number_given IS NULL) <> ({right}.id_number_given IS NULL))")
+    return " OR ".join(terms)
 
 
 def close_changed(session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str) -> int:

@@ -16,6 +16,7 @@ from linkage_hub.db import DbSession
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import NotFound, PayloadTooLarge, problem_responses
 from linkage_hub.keys import Keyring
+from linkage_hub.privacy.masking import mask_record
 from linkage_hub.records import feed, ingest, service
 from linkage_hub.records.datasets import SPECS
 from linkage_hub.records.parsing import SpooledBody, body_format, json_body, spool
@@ -50,7 +51,15 @@ def get_keyring(request: Request) -> Keyring:
             if keyring is None:
                 keyring = Keyring(get_settings(request))
                 state.keyring = keyring
+    keyring.refresh()  # a key version added by `linkage-hub keys rotate`
     return keyring
+
+
+def note_person_reads(request: Request, keyring: Keyring, records: list[Record]) -> None:
+    """For the access record and the audit log: how many person records this response shows
+    and whose (person keys, never ID numbers)."""
+    request.state.person_records = len(records)
+    request.state.person_keys = service.person_keys_read(keyring, records)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -241,9 +250,15 @@ def list_records(
     ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
+    mask: Annotated[
+        bool, Query(description="Mask ID numbers (`2301**********1234`) for wider circulation.")
+    ] = False,
 ) -> RecordPage:
     """The current records of a dataset in your region (or, with `as_of`, the records the
-    hub held at that moment), keyset-paginated in a stable order."""
+    hub held at that moment), keyset-paginated in a stable order.
+
+    ID numbers come in full (your system needs them to match); `mask=true` masks them for a
+    list that circulates further. Every read of person records is entered in the audit log."""
     page = service.list_records(
         session,
         keyring,
@@ -258,7 +273,10 @@ def list_records(
         cursor=cursor,
         limit=limit,
     )
-    request.state.person_records = len(page.items) if dataset in PERSON_DATASETS else 0
+    if dataset in PERSON_DATASETS:
+        note_person_reads(request, keyring, page.items)
+        if mask:
+            page.items = [mask_record(r) for r in page.items]
     return page
 
 
@@ -272,6 +290,7 @@ def list_records(
 def get_record(
     principal: CurrentPrincipal,
     session: DbSession,
+    keyring: KeyringDep,
     dataset: DatasetDep,
     record_key: str,
     request: Request,
@@ -279,9 +298,10 @@ def get_record(
 ) -> Record:
     """The current version of one record, with its `ETag` (send it as `If-Match` to PUT or
     DELETE)."""
-    record, tag = service.get_record(session, principal, dataset, record_key)
+    record, tag = service.get_record(session, keyring, principal, dataset, record_key)
     response.headers["ETag"] = tag
-    request.state.person_records = 1 if dataset in PERSON_DATASETS else 0
+    if dataset in PERSON_DATASETS:
+        note_person_reads(request, keyring, [record])
     return record
 
 
@@ -311,7 +331,8 @@ def replace_record(
         session, settings, keyring, principal, dataset, record_key, body, if_match
     )
     response.headers["ETag"] = tag
-    request.state.person_records = 1 if dataset in PERSON_DATASETS else 0
+    if dataset in PERSON_DATASETS:
+        note_person_reads(request, keyring, [record])
     return record
 
 
@@ -347,14 +368,16 @@ def delete_record(
 def get_record_history(
     principal: CurrentPrincipal,
     session: DbSession,
+    keyring: KeyringDep,
     dataset: DatasetDep,
     record_key: str,
     request: Request,
 ) -> HistoryPage:
     """Every version of a record, oldest first: which batch and client wrote it, when it was
     recorded and when (and by which batch) it was closed."""
-    page = service.history(session, principal, dataset, record_key)
-    request.state.person_records = len(page.items) if dataset in PERSON_DATASETS else 0
+    page = service.history(session, keyring, principal, dataset, record_key)
+    if dataset in PERSON_DATASETS:
+        note_person_reads(request, keyring, page.items)
     return page
 
 
@@ -368,6 +391,7 @@ def get_record_history(
 def list_changes(
     principal: CurrentPrincipal,
     session: DbSession,
+    keyring: KeyringDep,
     request: Request,
     since: Annotated[str | None, Query(description="The next_cursor of your last poll.")] = None,
     dataset: Dataset | None = None,
@@ -380,7 +404,10 @@ def list_changes(
     Keep a synchronised copy by polling with `since` set to the last `next_cursor`: no change
     is ever skipped, even when batches commit out of order."""
     page, persons = feed.read_changes(
-        session, principal, since=since, dataset=dataset, region=region, limit=limit
+        session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
     request.state.person_records = persons
+    request.state.person_keys = service.person_keys_read(
+        keyring, [c.record for c in page.items if c.record is not None]
+    )
     return page

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
+from linkage_hub.audit.service import record_change
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import (
@@ -100,18 +101,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def shape(spec: DatasetSpec, row: Row[Any] | Any, principal: Principal, *, closing: bool) -> Record:
+def shape(
+    spec: DatasetSpec,
+    row: Row[Any] | Any,
+    principal: Principal,
+    *,
+    closing: bool,
+    keyring: Keyring,
+) -> Record:
+    """A version as the API shows it: ID numbers decrypted (departments need them to match),
+    salaries only for those who may see them."""
     names = output_columns(spec) + (CLOSING if closing else ())
     mapping = row._mapping
     record = {name: _plain(mapping[name]) for name in names}
+    if spec.person:
+        record["id_number"] = keyring.reveal_id(record["id_number"])
+        given = record["id_number_given"]
+        if given is not None:
+            record["id_number_given"] = keyring.reveal_id(given)
     if "gross_pay" in record and not principal.sees_salaries:
         del record["gross_pay"]
     return record
 
 
+def person_keys_read(keyring: Keyring, records: list[Record]) -> set[str]:
+    """The person keys of the records a response shows (for the audit log's read entries)."""
+    return {keyring.person_key(r["id_number"]) for r in records if r.get("id_number")}
+
+
 def record_columns(spec: DatasetSpec) -> list[Any]:
     t = spec.table
-    return [t.c[name] for name in (*output_columns(spec), *CLOSING)] + [t.c.id]
+    extra = [t.c.person_key] if spec.person else []  # for the audit log, never shown
+    return [t.c[name] for name in (*output_columns(spec), *CLOSING)] + [t.c.id, *extra]
 
 
 def etag(version: int) -> str:
@@ -136,9 +157,10 @@ def read_bounds(principal: Principal, region: str | None) -> tuple[str, str] | N
     return None
 
 
-def person_key_of(keyring: Keyring, id_number: str, today: dt.date) -> str:
+def person_keys_of(keyring: Keyring, id_number: str, today: dt.date) -> list[str]:
+    """The person keys of an ID number in any accepted form, under every key version."""
     try:
-        return keyring.person_key(parse_citizen_id(id_number, today=today).number)
+        return keyring.person_keys(parse_citizen_id(id_number, today=today).number)
     except IdentifierError as exc:
         raise invalid("id_number", exc.code, exc.message) from None
 
@@ -183,7 +205,7 @@ def list_records(
     if id_number is not None:
         if not spec.person:
             raise invalid("id_number", "not_applicable", f"{dataset} records have no ID number")
-        stmt = stmt.where(t.c.person_key == person_key_of(keyring, id_number, settings.today()))
+        stmt = stmt.where(t.c.person_key.in_(person_keys_of(keyring, id_number, settings.today())))
     if period is not None:
         if dataset is not Dataset.payroll:
             raise invalid("period", "not_applicable", "applies to payroll only")
@@ -191,7 +213,9 @@ def list_records(
     rows = session.execute(stmt.order_by(t.c.id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [shape(spec, row, principal, closing=as_of is not None) for row in rows]
+    items = [
+        shape(spec, row, principal, closing=as_of is not None, keyring=keyring) for row in rows
+    ]
     return RecordPage(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
 
 
@@ -218,15 +242,15 @@ def current_row(
 
 
 def get_record(
-    session: Session, principal: Principal, dataset: Dataset, record_key: str
+    session: Session, keyring: Keyring, principal: Principal, dataset: Dataset, record_key: str
 ) -> tuple[Record, str]:
     spec = spec_for(dataset)
     row = current_row(session, principal, spec, record_key)
-    return shape(spec, row, principal, closing=False), etag(row.version)
+    return shape(spec, row, principal, closing=False, keyring=keyring), etag(row.version)
 
 
 def history(
-    session: Session, principal: Principal, dataset: Dataset, record_key: str
+    session: Session, keyring: Keyring, principal: Principal, dataset: Dataset, record_key: str
 ) -> HistoryPage:
     spec = spec_for(dataset)
     t = spec.table
@@ -237,7 +261,7 @@ def history(
     ).all()
     if not rows:
         raise NotFound("No record with this key in your region.")
-    items = [shape(spec, row, principal, closing=True) for row in rows]
+    items = [shape(spec, row, principal, closing=True, keyring=keyring) for row in rows]
     return HistoryPage(record_key=record_key, dataset=dataset, items=items)
 
 
@@ -291,8 +315,34 @@ def replace_record(
         )
     scope = BatchScope(BatchMode.upsert, principal.region, period)
     result = _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
-    record, tag = get_record(session, principal, dataset, record_key)
+    record, tag = get_record(session, keyring, principal, dataset, record_key)
+    _audit_change(session, principal, spec, row, "record.replace", result)
     return record, tag, result
+
+
+def _audit_change(
+    session: Session,
+    principal: Principal,
+    spec: DatasetSpec,
+    row: Row[Any],
+    action: str,
+    result: BatchResult,
+) -> None:
+    record_change(
+        session,
+        principal,
+        action=action,
+        dataset=spec.name,
+        record_key=row.record_key,
+        region=row.region,
+        person_key=row.person_key if spec.person else None,
+        detail={
+            "batch_id": result.batch_id,
+            "version": row.version,
+            "updated": result.updated,
+            "closed": result.closed,
+        },
+    )
 
 
 def delete_record(
@@ -309,12 +359,16 @@ def delete_record(
     row = current_row(session, principal, spec, record_key, lock=True)
     _check_precondition(if_match, row.version)
     key = {name: _plain(row._mapping[name]) for name in spec.key}
+    if spec.person:
+        key["id_number"] = keyring.reveal_id(key["id_number"])
     period = row.period if dataset is Dataset.payroll else None
     validator = RowValidator(spec, keyring, today=settings.today(), period=period)
     staged = validator.delete(key, 1)
     assert not isinstance(staged, list), staged
     scope = BatchScope(BatchMode.upsert, principal.region, period)
-    return _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
+    result = _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
+    _audit_change(session, principal, spec, row, "record.delete", result)
+    return result
 
 
 def get_batch(session: Session, principal: Principal, batch_id: str) -> BatchResult:

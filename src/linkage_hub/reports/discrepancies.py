@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database
+from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RULES_BY_CODE, RuleCode
 from linkage_hub.reconciliation.service import Filters, filtered, id_number_of, name_of
@@ -71,8 +72,11 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def rows(db: Database, principal: Principal, filters: Filters) -> Iterator[dict[str, Any]]:
-    """Every selected finding as a flat dict, most severe first, page by page."""
+def rows(
+    db: Database, principal: Principal, filters: Filters, keyring: Keyring
+) -> Iterator[dict[str, Any]]:
+    """Every selected finding as a flat dict, most severe first, page by page; ID numbers are
+    revealed (they are stored encrypted) as each row passes."""
     after: tuple[int, str] | None = None
     while True:
         with db.read_sessions() as session:
@@ -93,7 +97,9 @@ def rows(db: Database, principal: Principal, filters: Filters) -> Iterator[dict[
                 "region": finding.region,
                 "unit_code": finding.unit_code,
                 "unit_name": unit_name,
-                "id_number": id_number if finding.person_key else None,
+                "id_number": keyring.reveal_id(id_number)
+                if finding.person_key and id_number
+                else None,
                 "name": name if finding.person_key else None,
                 "establishment_type": finding.establishment_type,
                 "level": finding.level,

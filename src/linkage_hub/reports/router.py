@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,10 +16,12 @@ from linkage_hub.db import Database, DbSession
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
 from linkage_hub.identifiers import (
     IdentifierError,
+    mask_citizen_id,
     normalise_citizen_id,
     normalise_region,
     normalise_unit_code,
 )
+from linkage_hub.privacy.masking import mask_exports, mask_records
 from linkage_hub.reconciliation.router import DiscrepancyFilters
 from linkage_hub.records.router import get_keyring
 from linkage_hub.reports import discrepancies, staffing, tenure
@@ -28,6 +31,10 @@ from linkage_hub.reports.xlsx import Cell, Sheet
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
+MASK_DESCRIPTION = (
+    "Mask ID numbers (2301**********1234) for circulation beyond the departments; "
+    "the deployment may mask every report (LINKAGE_MASK_EXPORTS)."
+)
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report as JSON, or a CSV / XLSX download",
@@ -140,6 +147,7 @@ def discrepancy_report(
     session: DbSession,
     filters: DiscrepancyFilters,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
+    mask: Annotated[bool, Query(description=MASK_DESCRIPTION)] = False,
 ) -> Response:
     """Every discrepancy the filters select (the filters of `GET /api/v1/discrepancies`), one
     row each, most severe first: rule code and Chinese title, severity, status, region, unit
@@ -154,7 +162,9 @@ def discrepancy_report(
     """
     db: Database = request.app.state.db
     zone = request.app.state.settings.zone
-    items = discrepancies.rows(db, principal, filters)
+    items = discrepancies.rows(db, principal, filters, get_keyring(request))
+    if mask_exports(request.app.state.settings, mask):
+        items = mask_records(items)
     stem = f"问题清单_{principal.region}_{request.app.state.settings.today().isoformat()}"
     if format is ReportFormat.json:
         return StreamingResponse(
@@ -213,6 +223,7 @@ def tenure_report(
         dt.date | None, Query(description="Default: the cadre's removed_on, or today.")
     ] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
+    mask: Annotated[bool, Query(description=MASK_DESCRIPTION)] = False,
 ) -> Response:
     """The establishment part of a leader's economic-responsibility audit (离任审计): how the
     unit used its quota while the leader was in office.
@@ -241,7 +252,8 @@ def tenure_report(
     keyring = get_keyring(request)
     found = tenure.find_tenure(
         session,
-        keyring.person_key(number),
+        keyring,
+        number,
         unit,
         principal.region_bounds,
         from_,
@@ -251,8 +263,16 @@ def tenure_report(
     if found is None:
         raise NotFound("No cadre record of this person in this unit in your region.")
     months = tenure.tenure_months(session, unit, found.start, found.end)
-    findings = tenure.tenure_findings(session, found, settings.zone, dt.datetime.now(dt.UTC))
+    findings = tenure.tenure_findings(
+        session, keyring, found, settings.zone, dt.datetime.now(dt.UTC)
+    )
     request.state.person_records = 1 + sum(1 for f in findings if f.id_number)
+    if mask_exports(settings, mask):
+        found = replace(found, id_number=mask_citizen_id(found.id_number))
+        findings = [
+            replace(f, id_number=mask_citizen_id(f.id_number)) if f.id_number else f
+            for f in findings
+        ]
     report = TenureReport.build(found, months, findings, settings.today())
     if format is ReportFormat.json:
         return JSONResponse(report.model_dump(mode="json"))

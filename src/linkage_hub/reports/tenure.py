@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
+from linkage_hub.keys import Keyring
 from linkage_hub.reports import validtime as vt
 
 
@@ -129,7 +130,8 @@ class TenureFinding:
 
 def find_tenure(
     session: Session,
-    person_key: str,
+    keyring: Keyring,
+    id_number: str,
     unit_code: str,
     bounds: tuple[str, str],
     start: dt.date | None,
@@ -139,18 +141,23 @@ def find_tenure(
     """The leader's cadre record in the unit (inside ``bounds``), dates defaulted from it."""
     row = session.execute(
         text("""
-SELECT c.id_number, c.name, c.position, c.appointed_on, c.removed_on,
+SELECT c.person_key, c.name, c.position, c.appointed_on, c.removed_on,
        (SELECT u.name FROM registry_unit u WHERE u.unit_code = c.unit_code
           AND u.closed_at IS NULL) AS unit_name
 FROM records_cadre c
-WHERE c.person_key = :person AND c.unit_code = :unit AND c.closed_at IS NULL
+WHERE c.person_key IN :persons AND c.unit_code = :unit AND c.closed_at IS NULL
   AND c.region BETWEEN :lo AND :hi
-"""),
-        {"person": person_key, "unit": unit_code, "lo": bounds[0], "hi": bounds[1]},
+""").bindparams(bindparam("persons", expanding=True)),
+        {
+            "persons": keyring.person_keys(id_number),
+            "unit": unit_code,
+            "lo": bounds[0],
+            "hi": bounds[1],
+        },
     ).first()
     if row is None:
         return None
-    id_number, name, position, appointed_on, removed_on, unit_name = row
+    person_key, name, position, appointed_on, removed_on, unit_name = row
     first = start or _as_date(appointed_on) or today
     last = end or _as_date(removed_on) or today
     return Tenure(
@@ -165,7 +172,7 @@ def _as_date(value: object) -> dt.date | None:
 
 
 def tenure_findings(
-    session: Session, tenure: Tenure, zone: Any, now: dt.datetime
+    session: Session, keyring: Keyring, tenure: Tenure, zone: Any, now: dt.datetime
 ) -> list[TenureFinding]:
     """Every finding about the unit or a person with a current record in it whose open interval
     (first seen → resolved or waived, or now) overlaps the tenure."""
@@ -202,7 +209,7 @@ ORDER BY f.first_seen_at, f.id
         sql,
         {"unit": tenure.unit_code, "start": start, "end": end.astimezone(dt.UTC), "now": now},
     ).all()
-    people = _people(session, [r[5] for r in rows if r[5]])
+    people = _people(session, keyring, [r[5] for r in rows if r[5]])
     out: list[TenureFinding] = []
     for fid, rule, severity, status, unit, person, summary, first, resolved, waived_at in rows:
         opened = _utc(first)
@@ -233,8 +240,8 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _people(session: Session, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """ID number and name of each person key, from any current record (one query)."""
+def _people(session: Session, keyring: Keyring, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """ID number (revealed) and name of each person key, from any current record."""
     if not keys:
         return {}
     found: dict[str, tuple[str, str]] = {}
@@ -247,5 +254,5 @@ def _people(session: Session, keys: list[str]) -> dict[str, tuple[str, str]]:
             "WHERE closed_at IS NULL AND person_key IN :keys"
         ).bindparams(bindparam("keys", expanding=True))
         for person, number, name in session.execute(stmt, {"keys": missing}):
-            found.setdefault(person, (number, name))
+            found.setdefault(person, (keyring.reveal_id(number), name))
     return found

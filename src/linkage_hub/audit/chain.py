@@ -1,0 +1,46 @@
+"""The hash chain: each entry's hash covers the previous entry's hash and its own fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(
+    *,
+    seq: int,
+    recorded_at: dt.datetime,
+    action: str,
+    actor: str,
+    department: str | None,
+    region: str,
+    target_type: str | None,
+    target_id: str | None,
+    detail: dict[str, Any] | None,
+    request_id: str | None,
+    person_keys: Iterable[str],
+) -> bytes:
+    """The entry as canonical JSON (sorted keys, no spaces, UTC time to the microsecond)."""
+    body = {
+        "seq": seq,
+        "recorded_at": recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "action": action,
+        "actor": actor,
+        "department": department,
+        "region": region,
+        "target_type": target_type,
+        "target_id": target_id,
+        "detail": detail,
+        "request_id": request_id,
+        "person_keys": sorted(person_keys),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def link(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()

@@ -1,0 +1,51 @@
+"""Tables of the audit log. Rows are never updated or deleted: triggers refuse it (migration
+``0004``), and the hash chain shows it if a row is altered behind the hub's back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from linkage_hub.auth.models import UtcDateTime
+from linkage_hub.db import Base
+
+
+class AuditEntry(Base):
+    """One entry. ``seq`` counts from 1 without holes (drawn under the append lock);
+    ``hash`` = SHA-256 over ``prev_hash`` and the canonical JSON of the entry (see chain)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))  # client id, or cli:<user>
+    department: Mapped[str | None] = mapped_column(String(20))  # the actor's
+    region: Mapped[str] = mapped_column(String(6))  # of the data concerned: audit's filter
+    target_type: Mapped[str | None] = mapped_column(String(20))
+    target_id: Mapped[str | None] = mapped_column(String(120))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_log_region_seq", "region", "seq"),
+        Index("ix_audit_log_actor_seq", "actor", "seq"),
+        Index("ix_audit_log_recorded_at", "recorded_at"),
+        Index("ix_audit_log_target_type_target_id", "target_type", "target_id"),
+    )
+
+
+class AuditPerson(Base):
+    """The persons an entry concerns, by person key (part of the entry's hash)."""
+
+    __tablename__ = "audit_log_person"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    person_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+    __table_args__ = (Index("ix_audit_log_person_person_key", "person_key"),)

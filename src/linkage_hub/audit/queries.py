@@ -1,0 +1,111 @@
+"""The auditor's view of the log: filters by client, department, person and time.
+
+A person is matched by person key (under every key version the keyring holds): entries that
+name the person, and batches that wrote or closed one of the person's versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
+from sqlalchemy.orm import Session
+
+from linkage_hub.audit.models import AuditEntry, AuditPerson
+from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
+from linkage_hub.domain import PERSON_DATASETS
+from linkage_hub.records.datasets import spec_for
+from linkage_hub.records.service import decode_cursor, encode_cursor
+
+
+def _batches_of(person_keys: list[str]) -> Any:
+    parts: list[Select[Any]] = []
+    for dataset in sorted(PERSON_DATASETS):
+        t = spec_for(dataset).table
+        parts.append(select(t.c.batch_id).where(t.c.person_key.in_(person_keys)))
+        parts.append(
+            select(t.c.closed_batch_id).where(
+                t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
+            )
+        )
+    return union(*parts)
+
+
+def list_entries(
+    session: Session,
+    bounds: tuple[str, str],
+    *,
+    client_id: str | None = None,
+    department: str | None = None,
+    person_keys: list[str] | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> AuditLogPage:
+    after = decode_cursor(cursor)
+    where: list[ColumnElement[bool]] = [
+        AuditEntry.region.between(*bounds),
+        AuditEntry.seq > after,
+    ]
+    if client_id is not None:
+        where.append(
+            or_(
+                AuditEntry.actor == client_id,
+                and_(AuditEntry.target_type == "client", AuditEntry.target_id == client_id),
+            )
+        )
+    if department is not None:
+        where.append(AuditEntry.department == department)
+    if action is not None:
+        where.append(AuditEntry.action == action)
+    if since is not None:
+        where.append(AuditEntry.recorded_at >= since.astimezone(dt.UTC))
+    if until is not None:
+        where.append(AuditEntry.recorded_at < until.astimezone(dt.UTC))
+    if person_keys is not None:
+        named = select(AuditPerson.seq).where(AuditPerson.person_key.in_(person_keys))
+        where.append(
+            or_(
+                AuditEntry.seq.in_(named),
+                and_(
+                    AuditEntry.target_type == "batch",
+                    AuditEntry.target_id.in_(_batches_of(person_keys)),
+                ),
+            )
+        )
+    entries = list(
+        session.scalars(select(AuditEntry).where(*where).order_by(AuditEntry.seq).limit(limit + 1))
+    )
+    more = len(entries) > limit
+    entries = entries[:limit]
+    counts: dict[int, int] = {}
+    if entries:
+        counts = dict(
+            session.execute(
+                select(AuditPerson.seq, func.count())
+                .where(AuditPerson.seq.in_([e.seq for e in entries]))
+                .group_by(AuditPerson.seq)
+            ).all()
+        )
+    items = [
+        AuditLogItem(
+            seq=e.seq,
+            recorded_at=e.recorded_at,
+            action=e.action,
+            actor=e.actor,
+            department=e.department,
+            region=e.region,
+            target_type=e.target_type,
+            target_id=e.target_id,
+            detail=e.detail,
+            persons=counts.get(e.seq, 0),
+            request_id=e.request_id,
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+        )
+        for e in entries
+    ]
+    return AuditLogPage(items=items, next_cursor=encode_cursor(entries[-1].seq) if more else None)

@@ -1,0 +1,98 @@
+"""``GET /api/v1/audit-log`` and ``GET /api/v1/audit-log/verify``: for audit only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from linkage_hub.audit import queries, service
+from linkage_hub.audit.schemas import AuditLogPage, ChainHead, ChainVerification
+from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.db import DbSession
+from linkage_hub.domain import Department
+from linkage_hub.errors import problem_responses
+from linkage_hub.records.router import KeyringDep, SettingsDep
+from linkage_hub.records.service import MAX_LIMIT, person_keys_of
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+
+@router.get(
+    "/audit-log",
+    operation_id="list_audit_log",
+    name="list_audit_log",
+    response_model=AuditLogPage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_audit_log(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+    department: Department | None = None,
+    id_number: Annotated[
+        str | None,
+        Query(description="A person (any accepted form), matched through the keyed hash."),
+    ] = None,
+    action: Annotated[str | None, Query(max_length=40)] = None,
+    from_: Annotated[dt.datetime | None, Query(alias="from", description="RFC 3339")] = None,
+    to: Annotated[dt.datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> AuditLogPage:
+    """The audit log of your region in chain order: every write (batches, single records,
+    client changes, finding transitions and comments) and every read of person records.
+
+    `client_id` matches what a client did and what was done to it; `department` the acting
+    department; `id_number` the entries naming the person and the batches that wrote or closed
+    one of the person's records. Entries never hold ID numbers: persons are named by keyed
+    hash. Each entry carries its `hash` and the `prev_hash` it covers (see `/audit-log/verify`).
+    """
+    keys = None
+    if id_number is not None:
+        keys = person_keys_of(keyring, id_number, settings.today())
+    zone = settings.zone
+    return queries.list_entries(
+        session,
+        principal.region_bounds,
+        client_id=client_id,
+        department=department.value if department else None,
+        person_keys=keys,
+        action=action,
+        since=from_ if from_ is None or from_.tzinfo else from_.replace(tzinfo=zone),
+        until=to if to is None or to.tzinfo else to.replace(tzinfo=zone),
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/audit-log/verify",
+    operation_id="verify_audit_log",
+    name="verify_audit_log",
+    response_model=ChainVerification,
+    responses=problem_responses(401, 403),
+)
+def verify_audit_log(principal: CurrentPrincipal, session: DbSession) -> ChainVerification:
+    """Recompute the whole hash chain (every region: the chain is one) and name the first
+    entry that does not fit — altered, inserted or missing — with the reason. Compare `head`
+    with a head hash kept outside the hub (`linkage-hub audit-log head`) to see that no entry
+    was removed from the end."""
+    result = service.verify(session)
+    return verification_of(result)
+
+
+def verification_of(result: service.Verification) -> ChainVerification:
+    head = result.head
+    return ChainVerification(
+        ok=result.ok,
+        entries=result.entries,
+        head=ChainHead(
+            seq=head.seq, hash=head.hash, recorded_at=head.recorded_at, count=head.count
+        ),
+        first_broken_seq=result.broken_seq,
+        reason=result.reason,
+    )

@@ -1,0 +1,49 @@
+"""The audit log as the API shows it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class AuditLogItem(BaseModel):
+    seq: int = Field(description="Position in the chain, from 1, without holes.")
+    recorded_at: dt.datetime
+    action: str = Field(
+        description="batch.push, record.replace, record.delete, client.create, client.revoke, "
+        "client.rotate_secret, read, finding.transition, finding.comment."
+    )
+    actor: str = Field(description="The client that acted, or cli:<user> for the command line.")
+    department: str | None = Field(description="The acting client's department.")
+    region: str = Field(description="The region of the data concerned.")
+    target_type: str | None = Field(description="batch, record, client, route or finding.")
+    target_id: str | None
+    detail: dict[str, Any] | None = Field(description="Counts and codes; never an ID number.")
+    persons: int = Field(description="How many persons the entry names (by keyed hash).")
+    request_id: str | None
+    prev_hash: str
+    hash: str = Field(description="SHA-256 over prev_hash and the entry's canonical JSON.")
+
+
+class AuditLogPage(BaseModel):
+    items: list[AuditLogItem]
+    next_cursor: str | None
+
+
+class ChainHead(BaseModel):
+    seq: int
+    hash: str
+    recorded_at: dt.datetime | None
+    count: int
+
+
+class ChainVerification(BaseModel):
+    ok: bool
+    entries: int = Field(description="Entries checked and found in order.")
+    head: ChainHead
+    first_broken_seq: int | None = Field(
+        description="The first entry that does not fit the chain; null when the chain is whole."
+    )
+    reason: str | None

@@ -1,0 +1,311 @@
+"""Appending to the audit log, verifying it, and the helpers the writing rooms call.
+
+Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock held until commit
+(so ``seq`` and the chain follow commit order, like the change feed), on SQLite by its single
+writer. Call :func:`append` last in a transaction, to keep the lock short.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from linkage_hub.audit.chain import GENESIS, canonical, link
+from linkage_hub.audit.models import AuditEntry, AuditPerson
+from linkage_hub.auth.principal import Principal
+from linkage_hub.observability import current_request_id
+
+AUDIT_LOCK = 0x4C48_4155  # "LHAU", pg_advisory_xact_lock key of appends
+VERIFY_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    action: str
+    actor: str
+    region: str
+    department: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    detail: dict[str, Any] | None = None
+    person_keys: frozenset[str] = frozenset()
+    request_id: str | None = None
+    recorded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+def operator() -> str:
+    """The actor of a command-line change: ``cli:<operating-system user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+def append(session: Session, entry: Entry) -> int:
+    """Append one entry in the caller's transaction; returns its seq."""
+    return append_many(session, [entry])[-1]
+
+
+def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
+    if not entries:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+    last = session.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).one_or_none()
+    seq, prev = (last.seq, last.hash) if last is not None else (0, GENESIS)
+    rows: list[dict[str, Any]] = []
+    persons: list[dict[str, Any]] = []
+    default_request = current_request_id.get()
+    for entry in entries:
+        seq += 1
+        values: dict[str, Any] = {
+            "seq": seq,
+            "recorded_at": entry.recorded_at.astimezone(dt.UTC),
+            "action": entry.action,
+            "actor": entry.actor,
+            "department": entry.department,
+            "region": entry.region,
+            "target_type": entry.target_type,
+            "target_id": entry.target_id,
+            "detail": entry.detail,
+            "request_id": entry.request_id or default_request,
+        }
+        digest = link(prev, canonical(**values, person_keys=entry.person_keys))
+        rows.append({**values, "prev_hash": prev, "hash": digest})
+        persons.extend({"seq": seq, "person_key": k} for k in sorted(entry.person_keys))
+        prev = digest
+    session.execute(insert(AuditEntry), rows)
+    if persons:
+        session.execute(insert(AuditPerson), persons)
+    return [r["seq"] for r in rows]
+
+
+# --- helpers for the writing rooms ----------------------------------------------------------
+
+
+def by(principal: Principal, action: str, region: str, **fields: Any) -> Entry:
+    """An entry made by a departmental client."""
+    return Entry(
+        action=action,
+        actor=principal.client_id,
+        department=principal.department.value,
+        region=region,
+        **fields,
+    )
+
+
+def record_batch(
+    session: Session, principal: Principal, *, batch_id: str, region: str, detail: dict[str, Any]
+) -> int:
+    """A pushed batch (its persons are found through the versions it wrote or closed)."""
+    entry = by(
+        principal, "batch.push", region, target_type="batch", target_id=batch_id, detail=detail
+    )
+    return append(session, entry)
+
+
+def record_change(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    dataset: str,
+    record_key: str,
+    region: str,
+    person_key: str | None,
+    detail: dict[str, Any],
+) -> int:
+    """A single record replaced (``record.replace``) or closed (``record.delete``)."""
+    entry = by(
+        principal,
+        action,
+        region,
+        target_type="record",
+        target_id=f"{dataset}/{record_key}",
+        detail=detail,
+        person_keys=frozenset([person_key]) if person_key else frozenset(),
+    )
+    return append(session, entry)
+
+
+def record_client_change(
+    session: Session,
+    *,
+    action: str,
+    client_id: str,
+    region: str,
+    detail: dict[str, Any],
+    actor: str | None = None,
+) -> int:
+    """A client created, revoked or given a new secret (never the secret itself)."""
+    entry = Entry(
+        action=action,
+        actor=actor or operator(),
+        region=region,
+        target_type="client",
+        target_id=client_id,
+        detail=detail,
+    )
+    return append(session, entry)
+
+
+def record_finding_change(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    finding_id: str,
+    region: str,
+    person_key: str | None,
+    detail: dict[str, Any],
+) -> int:
+    """For reconciliation: a finding's transition (``finding.transition``, detail: from, to,
+    reason, document_no) or a comment (``finding.comment``, detail: comment id). Call it in
+    the request's transaction, after the change."""
+    entry = by(
+        principal,
+        action,
+        region,
+        target_type="finding",
+        target_id=finding_id,
+        detail=detail,
+        person_keys=frozenset([person_key]) if person_key else frozenset(),
+    )
+    return append(session, entry)
+
+
+def read_entry(
+    principal: Principal,
+    *,
+    method: str,
+    route: str,
+    status: int,
+    person_records: int,
+    person_keys: Iterable[str],
+    request_id: str | None,
+    recorded_at: dt.datetime,
+) -> Entry:
+    """A read of person data (appended by the access recorder's flush)."""
+    return by(
+        principal,
+        "read",
+        principal.region,
+        target_type="route",
+        target_id=f"{method} {route}"[:120],
+        detail={"status": status, "person_records": person_records},
+        person_keys=frozenset(person_keys),
+        request_id=request_id,
+        recorded_at=recorded_at,
+    )
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    seq: int
+    hash: str
+    recorded_at: dt.datetime | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    entries: int
+    head: Head
+    broken_seq: int | None = None
+    reason: str | None = None
+    anchor_found: bool | None = None
+
+
+def head(session: Session) -> Head:
+    last = session.execute(
+        select(AuditEntry.seq, AuditEntry.hash, AuditEntry.recorded_at)
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    ).one_or_none()
+    count = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    if last is None:
+        return Head(0, GENESIS, None, 0)
+    return Head(last.seq, last.hash, last.recorded_at, int(count))
+
+
+def _chunks(session: Session) -> Iterator[list[tuple[AuditEntry, list[str]]]]:
+    after = 0
+    while True:
+        entries = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.seq > after)
+                .order_by(AuditEntry.seq)
+                .limit(VERIFY_CHUNK)
+            )
+        )
+        if not entries:
+            return
+        lo, hi = entries[0].seq, entries[-1].seq
+        keys: dict[int, list[str]] = {}
+        for seq, key in session.execute(
+            select(AuditPerson.seq, AuditPerson.person_key).where(AuditPerson.seq.between(lo, hi))
+        ):
+            keys.setdefault(seq, []).append(key)
+        yield [(e, keys.get(e.seq, [])) for e in entries]
+        session.expunge_all()
+        after = hi
+
+
+def verify(session: Session, *, anchor: str | None = None) -> Verification:
+    """Recompute the whole chain; the first entry that does not fit is named with the reason.
+    With ``anchor`` (a head hash kept outside the hub), also check that it is still in the
+    chain: removing the newest entries leaves a consistent but shorter chain."""
+    current = head(session)
+    prev, expected, count = GENESIS, 1, 0
+    found = anchor is None
+    for chunk in _chunks(session):
+        for entry, keys in chunk:
+            reason = None
+            if entry.seq != expected:
+                reason = f"entries {expected}..{entry.seq - 1} are missing"
+            elif entry.prev_hash != prev:
+                reason = "its prev_hash is not the previous entry's hash"
+            else:
+                body = canonical(
+                    seq=entry.seq,
+                    recorded_at=entry.recorded_at,
+                    action=entry.action,
+                    actor=entry.actor,
+                    department=entry.department,
+                    region=entry.region,
+                    target_type=entry.target_type,
+                    target_id=entry.target_id,
+                    detail=entry.detail,
+                    request_id=entry.request_id,
+                    person_keys=keys,
+                )
+                if link(prev, body) != entry.hash:
+                    reason = "its contents do not match its hash (the entry was altered)"
+            if reason is not None:
+                return Verification(False, count, current, entry.seq, reason)
+            count += 1
+            prev, expected = entry.hash, entry.seq + 1
+            found = found or entry.hash == anchor
+    if not found:
+        return Verification(
+            False,
+            count,
+            current,
+            None,
+            "the anchored hash is not in the chain (entries were removed)",
+            anchor_found=False,
+        )
+    return Verification(True, count, current, anchor_found=None if anchor is None else True)

@@ -1,0 +1,1 @@
+"""Privacy: masking ID numbers for wider circulation, and rotating the keys that protect them."""

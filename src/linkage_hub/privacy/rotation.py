@@ -1,0 +1,225 @@
+"""Key rotation: re-encrypt every stored ID number and re-hash every person key under a new key
+version, in batches that each commit, resumably.
+
+1. ``keys rotate`` adds a key version to the key file (running hubs pick it up within seconds
+   and seal new values under it) and records a rotation to it (``privacy_key_rotation``).
+2. The dataset tables are rewritten batch by batch in ``id`` order; the state row keeps the
+   table and the last id done, so a stopped rotation resumes where it stopped. Each batch also
+   notes old person key → new in ``privacy_person_key_map``.
+3. A sweep repeats the pass until no row is left under another version (a hub that had not yet
+   seen the new version may have written some meanwhile).
+4. Tables that hold person keys without an ID number (``PERSON_KEY_DEPENDANTS``, e.g. findings)
+   are re-keyed through the map in one statement each; the map is emptied; the rotation ends.
+
+While a rotation runs, lookups match the person key of every version (see ``Keyring.person_keys``)
+but joins across tables may see two versions of one person: jobs that join persons across
+datasets (reconciliation) should refuse to start while :func:`rotation_in_progress`. The audit log
+is never rewritten: its entries keep the person keys of their time, and its person filter tries
+every version the key set still holds (so keep old versions in the key set).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from linkage_hub.ciphers import version_of
+from linkage_hub.db import Database
+from linkage_hub.domain import PERSON_DATASETS
+from linkage_hub.keys import Keyring
+from linkage_hub.privacy.models import KeyRotation, PersonKeyMap
+from linkage_hub.records.datasets import spec_for
+
+PERSON_TABLES: tuple[Table, ...] = tuple(spec_for(d).table for d in sorted(PERSON_DATASETS))
+# (table, column) of person keys held outside the dataset tables; reconciliation adds its own.
+PERSON_KEY_DEPENDANTS: list[tuple[str, str]] = []
+MAX_SWEEPS = 5
+
+Progress = Callable[[int, int], None]
+
+
+def pending_rotation(session: Session) -> KeyRotation | None:
+    return session.scalars(
+        select(KeyRotation).where(KeyRotation.finished_at.is_(None)).order_by(KeyRotation.id)
+    ).first()
+
+
+def rotation_in_progress(session: Session) -> bool:
+    """For jobs that join persons across tables: a rotation is half done."""
+    return pending_rotation(session) is not None
+
+
+def rows_not_at(session: Session, version: int) -> int:
+    prefix = f"v{version}:%"
+    return sum(
+        session.scalar(select(func.count()).select_from(t).where(t.c.id_number.not_like(prefix)))
+        or 0
+        for t in PERSON_TABLES
+    )
+
+
+def rows_by_version(session: Session, versions: list[int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in versions:
+        counts[f"v{v}"] = sum(
+            session.scalar(select(func.count()).select_from(t).where(t.c.id_number.like(f"v{v}:%")))
+            or 0
+            for t in PERSON_TABLES
+        )
+    counts["plain"] = sum(
+        session.scalar(select(func.count()).select_from(t).where(t.c.id_number.not_like("v%"))) or 0
+        for t in PERSON_TABLES
+    )
+    return counts
+
+
+def start(db: Database, target_version: int) -> int:
+    """The id of the unfinished rotation, or of a new one to ``target_version``."""
+    with db.transaction() as session:
+        pending = pending_rotation(session)
+        if pending is not None:
+            return pending.id
+        rotation = KeyRotation(
+            target_version=target_version,
+            started_at=dt.datetime.now(dt.UTC),
+            table_name=PERSON_TABLES[0].name,
+            after_id=0,
+            rows_done=0,
+        )
+        session.add(rotation)
+        session.flush()
+        return rotation.id
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    target_version: int
+    rows_rewritten: int
+    sweeps: int
+
+
+def _map_insert(session: Session, pairs: dict[str, str]) -> None:
+    if not pairs:
+        return
+    rows = [{"old_key": o, "new_key": n} for o, n in pairs.items() if o != n]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    maker: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(maker(PersonKeyMap).on_conflict_do_nothing(), rows)
+
+
+def _batch(
+    session: Session, keyring: Keyring, table: Table, target: int, after: int, size: int
+) -> tuple[int | None, int]:
+    """Rewrite one batch after ``after``: (last id seen or None at the end, rows rewritten)."""
+    rows = session.execute(
+        select(table.c.id, table.c.id_number, table.c.id_number_given, table.c.person_key)
+        .where(table.c.id > after)
+        .order_by(table.c.id)
+        .limit(size)
+    ).all()
+    if not rows:
+        return None, 0
+    cipher = keyring.cipher(target)
+    changes: list[dict[str, Any]] = []
+    pairs: dict[str, str] = {}
+    for row in rows:
+        if version_of(row.id_number) == target:
+            continue
+        number = keyring.reveal_id(row.id_number)
+        given = row.id_number_given
+        person_key = cipher.person_key(number)
+        changes.append(
+            {
+                "row_id": row.id,
+                "sealed": cipher.seal(number),
+                "sealed_given": cipher.seal(keyring.reveal_id(given)) if given else None,
+                "new_key": person_key,
+            }
+        )
+        pairs[row.person_key] = person_key
+    if changes:
+        session.execute(
+            update(table)
+            .where(table.c.id == text(":row_id"))
+            .values(
+                id_number=text(":sealed"),
+                id_number_given=text(":sealed_given"),
+                person_key=text(":new_key"),
+            ),
+            changes,
+            execution_options={"synchronize_session": False},
+        )
+        _map_insert(session, pairs)
+    return rows[-1].id, len(changes)
+
+
+def run(
+    db: Database, keyring: Keyring, rotation_id: int, *, batch_size: int, progress: Progress
+) -> RotationResult:
+    """Carry the rotation to its end from where its state row says it is."""
+    names = [t.name for t in PERSON_TABLES]
+    by_name = {t.name: t for t in PERSON_TABLES}
+    with db.read_sessions() as session:
+        rotation = session.get(KeyRotation, rotation_id)
+        assert rotation is not None
+        target = rotation.target_version
+        total = rows_not_at(session, target) + rotation.rows_done
+    keyring.cipher(target)  # fails early if the key set lacks the version
+    sweeps = 0
+    while True:
+        while True:
+            with db.transaction() as session:
+                state = session.get(KeyRotation, rotation_id, with_for_update=True)
+                assert state is not None
+                if state.table_name is None:
+                    break
+                last, done = _batch(
+                    session,
+                    keyring,
+                    by_name[state.table_name],
+                    target,
+                    state.after_id,
+                    batch_size,
+                )
+                if last is None:
+                    index = names.index(state.table_name) + 1
+                    state.table_name = names[index] if index < len(names) else None
+                    state.after_id = 0
+                else:
+                    state.after_id = last
+                    state.rows_done += done
+                rows_done = state.rows_done
+            progress(rows_done, max(total, rows_done))
+        with db.transaction() as session:
+            state = session.get(KeyRotation, rotation_id, with_for_update=True)
+            assert state is not None
+            left = rows_not_at(session, target)
+            if left and sweeps < MAX_SWEEPS:
+                sweeps += 1  # written meanwhile by a hub that had not seen the new version
+                total += left
+                state.table_name, state.after_id = names[0], 0
+                continue
+            if left:
+                raise RuntimeError(
+                    f"{left} rows are still written under an old key version: restart the "
+                    "hub processes that have not picked up the new key, then run again"
+                )
+            for table, column in PERSON_KEY_DEPENDANTS:
+                session.execute(
+                    text(
+                        f"UPDATE {table} SET {column} = (SELECT m.new_key FROM "
+                        f"privacy_person_key_map AS m WHERE m.old_key = {table}.{column}) "
+                        f"WHERE {column} IN (SELECT old_key FROM privacy_person_key_map)"
+                    )
+                )
+            session.execute(delete(PersonKeyMap))
+            state.finished_at = dt.datetime.now(dt.UTC)
+            return RotationResult(target, state.rows_done, sweeps)

@@ -1,0 +1,77 @@
+"""Masked ID numbers: the list parameter, the export setting, log targets; given forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from linkage_hub.identifiers import mask_id_numbers_in
+from linkage_hub.privacy.masking import mask_exports, mask_record
+from linkage_hub.settings import Settings
+from tests.conftest import HeadersFor
+from tests.records import factory as f
+from tests.records.conftest import Push, Read
+
+
+class TestMaskingUnits:
+    def test_text_masks_every_form(self) -> None:
+        assert mask_id_numbers_in("/api/v1/persons/23010219900101123x?x=1") == (
+            "/api/v1/persons/2301**********123x?x=1"
+        )
+        assert mask_id_numbers_in("id_number=230102900101123&limit=5") == (
+            "id_number=2301*******1123&limit=5"
+        )
+        full = "２３０１０２１９９０１０１１２３４"
+        assert full not in mask_id_numbers_in(f"/persons/{full}")
+        assert mask_id_numbers_in("/batches/3f2a-12345678") == "/batches/3f2a-12345678"
+
+    def test_records_and_the_export_setting(self, tmp_path: Path) -> None:
+        record = {"id_number": "230102199001011234", "id_number_given": None, "name": "张三"}
+        assert mask_record(record) == {**record, "id_number": "2301**********1234"}
+        assert record["id_number"] == "230102199001011234"  # a copy
+        assert not mask_exports(Settings(data_dir=tmp_path), False)
+        assert mask_exports(Settings(data_dir=tmp_path), True)
+        assert mask_exports(Settings(data_dir=tmp_path, mask_exports=True), False)
+
+
+class TestOverHttp:
+    def test_lists_mask_on_request_only(self, push: Push, read: Read) -> None:
+        legacy = f.legacy_id(3)
+        assert push("roster", [f.roster(1), f.roster(3, id_number=legacy)]).status_code == 201
+        full = sorted(read("roster"), key=lambda r: r["id_number"])
+        assert full[0]["id_number"] == f.id_number(1)
+        masked = sorted(read("roster", mask="true"), key=lambda r: r["record_key"])
+        assert {r["id_number"] for r in masked} == {
+            f.id_number(1)[:4] + "*" * 10 + f.id_number(1)[-4:],
+            f.id_number(3, born="19800101")[:4] + "*" * 10 + f.id_number(3)[-4:],
+        }
+        given = [r["id_number_given"] for r in masked if r["id_number_given"]]
+        assert given == [legacy[:4] + "*" * 7 + legacy[-4:]]
+
+    def test_a_new_given_form_is_a_new_version_a_new_nonce_is_not(
+        self, push: Push, read: Read
+    ) -> None:
+        legacy = f.legacy_id(3)
+        assert push("roster", [f.roster(3, id_number=legacy)]).json()["inserted"] == 1
+        same = push("roster", [f.roster(3, id_number=legacy)]).json()
+        assert same["unchanged"] == 1  # re-encrypted with another nonce, yet unchanged
+        upgraded = push("roster", [f.roster(3)]).json()  # now sent in its 18-digit form
+        assert upgraded["updated"] == 1
+        assert [r["id_number_given"] for r in read("roster")] == [None]
+
+    def test_log_lines_carry_masked_targets(
+        self, client: TestClient, headers_for: HeadersFor, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        number = f.id_number(5)
+        client.get(f"/api/v1/persons/{number}", headers=headers_for("hr"))
+        client.get(
+            "/api/v1/datasets/roster/records",
+            params={"id_number": number.lower()},
+            headers=headers_for("hr"),
+        )
+        err = capsys.readouterr().err
+        assert '"target": "/api/v1/persons/2301**********' in err
+        assert "id_number=2301**********" in err
+        assert number not in err and number.lower() not in err
