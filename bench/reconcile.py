@@ -487,15 +487,15 @@ def report(figures: Sequence[Figures], command: str) -> str:
         "",
         "- **Baseline**: one `GROUP BY person_key` over the `UNION ALL` of the four datasets' "
         "current rows (payroll: the run's period) computing presence per department and min/max "
-        "unit (`BASELINE` in bench/reconcile.py); the best of three timings, with the server's "
-        "defaults (PostgreSQL: parallel workers) and with the session settings the run uses, "
+        "unit (`BASELINE` in bench/reconcile.py); the best of four timings, two with the server's "
+        "defaults (PostgreSQL: parallel workers) and two with the session settings the run uses, "
         "after a warm-up.",
         "- **Full run**: wall clock from creating the run to the commit that marks it succeeded "
         "(the better of two runs interleaved with the baseline's, each starting with no "
         "findings): "
-        "coverage checks, the single pass (`rc_pu` → `rc_person`, `rc_unit_tally`), the 17 rule "
-        "queries, the merge and the evidence; every finding is new (events and evidence "
-        "written).",
+        "coverage checks, the single pass (`rc_pu` → `rc_person_core` → `rc_person`, "
+        "`rc_unit_tally`), the 17 rule queries, the merge and the evidence; every finding is "
+        "new (events and evidence written).",
         "- **After 1 % changed**: about 1 % of each person dataset's current records get a new "
         "version (roster entries exit or return, payroll lines suspended, HR records retire, "
         "cadre names change), then the same run again: every finding is found again, updated or "
