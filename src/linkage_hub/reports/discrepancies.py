@@ -1,7 +1,8 @@
 """The discrepancy report: every finding the filters select, one row each, streamed.
 
-Rows are read in keyset pages of :data:`PAGE` from a session of their own while the response
-is written, so a million findings cost a page of memory. The filters and the caller's region
+Rows are read through one server-side cursor (PostgreSQL; SQLite steps its statement lazily)
+in a session of their own while the response is written, so a million findings cost a page of
+memory and one sorted scan, not one query per page. The filters and the caller's region
 are applied in SQL by :func:`linkage_hub.reconciliation.service.filtered`, exactly as in the
 discrepancy list.
 """
@@ -13,7 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
@@ -85,18 +86,13 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 def rows(
     db: Database, principal: Principal, filters: Filters, keyring: Keyring
 ) -> Iterator[dict[str, Any]]:
-    """Every selected finding as a flat dict, most severe first, page by page; ID numbers are
+    """Every selected finding as a flat dict, most severe first, read through one server-side
+    cursor (:data:`PAGE` rows at a time) while the response is written; ID numbers are
     revealed (they are stored encrypted) as each row passes."""
-    after: tuple[int, str] | None = None
-    while True:
-        with db.read_sessions() as session:
-            query = _query(principal, filters)
-            if after is not None:
-                query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(*after))
-            page = session.execute(
-                query.order_by(Finding.severity_rank, Finding.id).limit(PAGE)
-            ).all()
-        for finding in page:
+    query = _query(principal, filters).order_by(Finding.severity_rank, Finding.id)
+    with db.read_sessions() as session:
+        result = session.execute(query.execution_options(yield_per=PAGE))
+        for finding in result:
             rule = RULES_BY_CODE.get(RuleCode(finding.rule))
             id_number = finding.id_number
             yield {
@@ -121,10 +117,6 @@ def rows(
                 "summary_zh": finding.summary_zh,
                 "summary_en": finding.summary_en,
             }
-        if len(page) < PAGE:
-            return
-        last = page[-1]
-        after = (last.severity_rank, last.id)
 
 
 def _local(value: dt.datetime | None, zone: Any) -> dt.datetime | None:
