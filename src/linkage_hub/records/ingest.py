@@ -28,11 +28,10 @@ from linkage_hub.records import queries
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Batch
 from linkage_hub.records.parsing import (
+    BadRow,
     BodyFormat,
     SpooledBody,
     csv_rows,
-    csv_width_error,
-    is_bad_line,
     json_items,
     json_members,
     ndjson_rows,
@@ -44,6 +43,9 @@ from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
 COPY_CHUNK = 5_000
+# A batch this large into an empty version table builds the table's indexes after the load
+# (queries.defer_indexes); smaller ones are not worth the DDL.
+BULK_LOAD_ROWS = 10_000
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Pusher:
         self.dialect = session.get_bind().dialect.name
         self.log = ErrorLog(settings.max_error_rows)
         self.received = 0
+        self.after_id = 0  # the largest version id before the merge
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -124,22 +127,48 @@ class Pusher:
 
     # -- rows -----------------------------------------------------------------------------------
 
-    def _count(self) -> None:
-        self.received += 1
-        if self.received > self.settings.max_batch_rows:
-            raise PayloadTooLarge(f"A batch holds at most {self.settings.max_batch_rows} rows.")
+    def _too_many(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"A batch holds at most {self.settings.max_batch_rows} rows.")
 
     def _validated(
         self, items: Iterable[tuple[bool, int, Any]], v: RowValidator
     ) -> Iterator[Staged]:
+        """Records and deletes (JSON bodies, in-process pushes)."""
         log = self.log
+        limit = self.settings.max_batch_rows
         for is_delete, row, item in items:
-            self._count()
+            self.received += 1
+            if self.received > limit:
+                raise self._too_many()
             result = v.delete(item, row) if is_delete else v.record(item, row)
             if type(result) is list:
                 log.add(result)
             else:
                 yield result  # type: ignore[misc]
+
+    def _validated_records(
+        self, rows: Iterable[tuple[int, Any]], v: RowValidator
+    ) -> Iterator[Staged]:
+        """Records only (NDJSON, CSV): one loop a row, the hot path of a large batch."""
+        log = self.log
+        record = v.record
+        limit = self.settings.max_batch_rows
+        received = self.received
+        try:
+            for row, item in rows:
+                received += 1
+                if received > limit:
+                    raise self._too_many()
+                if isinstance(item, BadRow):
+                    log.add([item.error(row)])
+                    continue
+                result = record(item, row)
+                if type(result) is list:
+                    log.add(result)
+                else:
+                    yield result  # type: ignore[misc]
+        finally:
+            self.received = received
 
     def rows_from_body(
         self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
@@ -155,12 +184,7 @@ class Pusher:
             text_cells = False
         else:
             scope = resolve_scope(spec, self.principal, {}, options)
-            if fmt is BodyFormat.ndjson:
-                items = self._ndjson(body)
-                text_cells = False
-            else:
-                items = self._csv(body)
-                text_cells = True
+            text_cells = fmt is BodyFormat.csv
         validator = RowValidator(
             spec,
             self.keyring,
@@ -169,23 +193,12 @@ class Pusher:
             units=frozenset(scope.units) if scope.units else None,
             text_cells=text_cells,
         )
-        return scope, self._validated(items, validator)
+        if fmt is BodyFormat.json:
+            return scope, self._validated(items, validator)
+        rows = ndjson_rows(body.file) if fmt is BodyFormat.ndjson else self._csv(body)
+        return scope, self._validated_records(rows, validator)
 
-    def _ndjson(self, body: SpooledBody) -> Iterator[tuple[bool, int, Any]]:
-        for row, value in ndjson_rows(body.file):
-            if is_bad_line(value):
-                self.log.add(
-                    [
-                        FieldError(
-                            row=row, field="record", code="syntax", message="is not valid JSON"
-                        )
-                    ]
-                )
-                self._count()
-                continue
-            yield False, row, value
-
-    def _csv(self, body: SpooledBody) -> Iterator[tuple[bool, int, Any]]:
+    def _csv(self, body: SpooledBody) -> Iterator[tuple[int, Any]]:
         header, rows = csv_rows(body.file)
         allowed = set(self.spec.field_names)
         bad = [h for h in header if h not in allowed]
@@ -197,13 +210,7 @@ class Pusher:
             raise InvalidInput(
                 "The CSV header is not valid.", errors=errors, total_errors=len(errors)
             )
-        for row, value in rows:
-            width = csv_width_error(value, row)
-            if width is not None:
-                self.log.add([width])
-                self._count()
-                continue
-            yield False, row, value
+        return rows
 
     # -- staging ------------------------------------------------------------------------------
 
@@ -272,11 +279,25 @@ class Pusher:
 
     # -- merge ----------------------------------------------------------------------------------
 
-    def merge(self, scope: BatchScope, batch_id: str, now: dt.datetime) -> dict[str, int]:
+    def merge(
+        self, scope: BatchScope, batch_id: str, now: dt.datetime, *, bulk: bool = False
+    ) -> dict[str, int]:
+        """Close, insert and close again, in SQL. ``bulk``: a large batch may load an empty
+        table without its indexes and build them afterwards (not for dry runs: the drop
+        locks the table)."""
         session, spec = self.session, self.spec
         client = self.principal.client_id
+        self.after_id = queries.last_id(session, spec)
+        deferred = (
+            bulk
+            and self.after_id == 0
+            and self.received >= BULK_LOAD_ROWS
+            and queries.defer_indexes(session, spec)
+        )
         updated = queries.close_changed(session, spec, now, batch_id)
         written = queries.insert_versions(session, spec, now, batch_id, client)
+        if deferred:
+            queries.build_indexes(session, spec)
         closed = queries.close_deleted(session, spec, now, batch_id)
         if scope.mode is BatchMode.snapshot:
             closed += queries.close_absent(
@@ -329,7 +350,7 @@ class Pusher:
                 dry_run=True,
                 **counts,
             )
-        counts = self.merge(scope, batch_id, now)
+        counts = self.merge(scope, batch_id, now, bulk=True)
         batch = Batch(
             batch_id=batch_id,
             dataset=self.spec.name,
@@ -347,7 +368,7 @@ class Pusher:
         )
         session.add(batch)
         session.flush()
-        queries.publish_changes(session, self.spec, now, batch_id)
+        queries.publish_changes(session, self.spec, now, batch_id, self.after_id)
         queries.drop_stage(session)
         return BatchResult.of(batch)
 
