@@ -83,6 +83,7 @@ class Pusher:
         self.log = ErrorLog(settings.max_error_rows)
         self.received = 0
         self.after_id = 0  # the largest version id before the merge
+        self.keys_may_repeat = True  # until stage() has seen every key
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -215,16 +216,26 @@ class Pusher:
     # -- staging ------------------------------------------------------------------------------
 
     def stage(self, rows: Iterator[Staged]) -> None:
+        """Load the validated rows into the staging table. On the way, note whether any
+        record key may repeat: a set of the keys' hashes is a fraction of the cost of the
+        SQL that finds repeated keys (and names their rows), which then runs only if two
+        hashes are equal."""
         queries.tune_session(self.session)
         queries.create_stage(self.session, self.spec)
         raw = self.session.connection().connection.dbapi_connection
         assert raw is not None
         columns = ", ".join(self.spec.stage_columns)
+        hashes: set[int] = set()
+        add = hashes.add
+        staged = 0
         if self.dialect == "postgresql":
             statement = f"COPY {queries.STAGE} ({columns}) FROM STDIN"
             with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+                write = copy.write_row
                 for row in rows:
-                    copy.write_row(row)
+                    write(row)
+                    add(hash(row[2]))
+                    staged += 1
         else:
             marks = ", ".join("?" * len(self.spec.stage_columns))
             statement = f"INSERT INTO {queries.STAGE} ({columns}) VALUES ({marks})"
@@ -232,8 +243,11 @@ class Pusher:
             try:
                 while chunk := list(itertools.islice(rows, COPY_CHUNK)):
                     cursor.executemany(statement, chunk)
+                    hashes.update(hash(row[2]) for row in chunk)
+                    staged += len(chunk)
             finally:
                 cursor.close()
+        self.keys_may_repeat = len(hashes) != staged
         queries.index_stage(self.session)
 
     def check_stage(self, scope: BatchScope) -> None:
@@ -255,7 +269,9 @@ class Pusher:
                 )
             )
         self.log.total += outside_total
-        dupes, dupes_total = queries.duplicate_rows(session, cap)
+        dupes, dupes_total = (
+            queries.duplicate_rows(session, cap) if self.keys_may_repeat else ([], 0)
+        )
         for later, first in dupes:
             self.log.errors.append(
                 FieldError(
