@@ -4,6 +4,7 @@ batches take that path; what they store must be what the usual merge stores."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -116,3 +117,114 @@ class TestBulkLoad:
         assert answer.json()["inserted"] == 1
         assert deferred == []
         assert read("roster") == [] and indexes(database) == model_indexes()
+
+
+def ndjson(rows: list[dict[str, Any]]) -> bytes:
+    return ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
+
+
+@pytest.fixture
+def direct(deferred: list[bool], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Also copy any NDJSON/CSV body straight into an empty table (PostgreSQL; SQLite takes
+    the deferred-index merge). The COPY statements issued."""
+    monkeypatch.setattr(ingest, "DIRECT_LOAD_BYTES", 0)
+    copies: list[str] = []
+    original = queries.direct_copy
+
+    def spy(spec: Any) -> str:
+        copies.append(original(spec))
+        return copies[-1]
+
+    monkeypatch.setattr(queries, "direct_copy", spy)
+    return copies
+
+
+class TestDirectLoad:
+    def post(self, client: TestClient, headers_for: HeadersFor, body: bytes) -> Any:
+        return client.post(
+            "/api/v1/datasets/roster/batches",
+            content=body,
+            headers={**headers_for("establishment"), "content-type": "application/x-ndjson"},
+        )
+
+    def test_a_first_load_then_merges_as_usual(
+        self,
+        direct: list[str],
+        deferred: list[bool],
+        backend: str,
+        push: Push,
+        read: Read,
+        database: Database,
+        client: TestClient,
+        headers_for: HeadersFor,
+    ) -> None:
+        # A unit the registry places in a county: its records take the registry's region.
+        assert push("units", [f.unit(2) | {"region": "230102"}]).status_code == 201
+        rows = [f.roster(n, unit=1 + n % 2) for n in range(1, 7)]
+        body = ndjson(rows[:3]) + b"\n   \n" + ndjson(rows[3:])  # blank lines: row gaps
+        answer = self.post(client, headers_for, body)
+        assert answer.status_code == 201, answer.text
+        assert deferred == [True, True]  # the units, then the roster
+        assert len(direct) == (1 if backend == "postgres" else 0)
+        got = answer.json()
+        assert (got["inserted"], got["updated"], got["unchanged"], got["received"]) == (6, 0, 0, 6)
+        assert indexes(database) == model_indexes()
+        records = read("roster")
+        assert len(records) == 6 and {r["version"] for r in records} == {1}
+        assert {r["batch_id"] for r in records} == {got["batch_id"]}
+        by_unit = {r["unit_code"]: r["region"] for r in records}
+        assert by_unit == {f.unit_code(1): "230100", f.unit_code(2): "230102"}
+        one = next(r for r in records if r["id_number"] == f.id_number(1))
+        single = client.get(
+            f"/api/v1/datasets/roster/records/{one['record_key']}", headers=headers_for("hr")
+        )
+        assert single.status_code == 200 and single.headers["etag"] == '"v1"'
+        changes = client.get("/api/v1/changes", headers=headers_for("hr")).json()["items"]
+        roster_changes = [c for c in changes if c["dataset"] == "roster"]
+        assert sorted(c["record_key"] for c in roster_changes) == sorted(
+            r["record_key"] for r in records
+        )
+
+        # The table holds versions now: the next body merges, and new ids follow the copied.
+        again = self.post(client, headers_for, ndjson([{**rows[0], "name": "张改"}, f.roster(9)]))
+        assert again.status_code == 201, again.text
+        got = again.json()
+        assert (got["inserted"], got["updated"], got["unchanged"]) == (1, 1, 0)
+        history = client.get(
+            f"/api/v1/datasets/roster/records/{one['record_key']}/history",
+            headers=headers_for("hr"),
+        ).json()["items"]
+        assert [(v["version"], v["name"]) for v in history] == [(1, rows[0]["name"]), (2, "张改")]
+        assert len(read("roster")) == 7
+
+    @pytest.mark.parametrize("problem", ["invalid", "duplicate", "outside"])
+    def test_a_bad_first_load_leaves_nothing(
+        self,
+        direct: list[str],
+        backend: str,
+        problem: str,
+        read: Read,
+        database: Database,
+        client: TestClient,
+        headers_for: HeadersFor,
+    ) -> None:
+        rows = [f.roster(n) for n in range(1, 5)]
+        if problem == "invalid":
+            rows.append(f.roster(5, status="sleeping"))
+        elif problem == "duplicate":
+            rows.append(f.roster(2))
+        else:
+            rows.append(f.roster(5, unit=3, region="230200"))
+        answer = self.post(client, headers_for, ndjson(rows))
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["errors"][0]
+        assert error["row"] == 5
+        assert error["code"] == {"invalid": "enum", "duplicate": "duplicate_key"}.get(
+            problem, "outside_region"
+        )
+        assert read("roster") == []
+        assert indexes(database) == model_indexes()
+        # and the table takes a good load afterwards
+        assert self.post(client, headers_for, ndjson(rows[:4])).status_code == 201
+        assert len(read("roster")) == 4
+        assert len(direct) == (2 if backend == "postgres" else 0)

@@ -46,6 +46,9 @@ COPY_CHUNK = 5_000
 # A batch this large into an empty version table builds the table's indexes after the load
 # (queries.defer_indexes); smaller ones are not worth the DDL.
 BULK_LOAD_ROWS = 10_000
+# An NDJSON or CSV body this large into an empty version table on PostgreSQL is copied
+# straight into the table (see Pusher.apply); ~100 bytes a row, so ~10,000 rows.
+DIRECT_LOAD_BYTES = 1_000_000
 
 
 @dataclass
@@ -84,6 +87,10 @@ class Pusher:
         self.received = 0
         self.after_id = 0  # the largest version id before the merge
         self.keys_may_repeat = True  # until stage() has seen every key
+        self.staged = 0
+        # (version, batch_id, client_id, recorded_at) when rows are copied straight into the
+        # version table (see apply), else None
+        self.direct: tuple[int, str, str, str] | None = None
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -221,14 +228,26 @@ class Pusher:
         SQL that finds repeated keys (and names their rows), which then runs only if two
         hashes are equal."""
         queries.tune_session(self.session)
-        queries.create_stage(self.session, self.spec)
+        if self.direct is None:
+            queries.create_stage(self.session, self.spec)
         raw = self.session.connection().connection.dbapi_connection
         assert raw is not None
         columns = ", ".join(self.spec.stage_columns)
         hashes: set[int] = set()
         add = hashes.add
         staged = 0
-        if self.dialect == "postgresql":
+        if self.direct is not None:
+            # Straight into the empty version table: id = row number, then the data
+            # columns, then the version's own (version 1 of this batch).
+            statement = queries.direct_copy(self.spec)
+            tail = self.direct
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+                write = copy.write_row
+                for row in rows:
+                    write((row[0], *row[2:], *tail))
+                    add(hash(row[2]))
+                    staged += 1
+        elif self.dialect == "postgresql":
             statement = f"COPY {queries.STAGE} ({columns}) FROM STDIN"
             with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
                 write = copy.write_row
@@ -248,7 +267,11 @@ class Pusher:
             finally:
                 cursor.close()
         self.keys_may_repeat = len(hashes) != staged
-        queries.index_stage(self.session)
+        self.staged = staged
+        if self.direct is not None:
+            queries.direct_stage_view(self.session, self.spec, self.direct[1])
+        else:
+            queries.index_stage(self.session)
 
     def check_stage(self, scope: BatchScope) -> None:
         """Set-based checks: every row inside the scope's region, no natural key twice."""
@@ -303,17 +326,21 @@ class Pusher:
         locks the table)."""
         session, spec = self.session, self.spec
         client = self.principal.client_id
-        self.after_id = queries.last_id(session, spec)
-        deferred = (
-            bulk
-            and self.after_id == 0
-            and self.received >= BULK_LOAD_ROWS
-            and queries.defer_indexes(session, spec)
-        )
-        updated = queries.close_changed(session, spec, now, batch_id)
-        written = queries.insert_versions(session, spec, now, batch_id, client)
-        if deferred:
+        if self.direct is not None:  # already in the table, as version 1 of new records
+            updated, written = 0, self.staged
             queries.build_indexes(session, spec)
+        else:
+            self.after_id = queries.last_id(session, spec)
+            deferred = (
+                bulk
+                and self.after_id == 0
+                and self.received >= BULK_LOAD_ROWS
+                and queries.defer_indexes(session, spec)
+            )
+            updated = queries.close_changed(session, spec, now, batch_id)
+            written = queries.insert_versions(session, spec, now, batch_id, client)
+            if deferred:
+                queries.build_indexes(session, spec)
         closed = queries.close_deleted(session, spec, now, batch_id)
         if scope.mode is BatchMode.snapshot:
             closed += queries.close_absent(
@@ -346,13 +373,34 @@ class Pusher:
         dry_run: bool = False,
         idempotency_key: str | None = None,
         digest: str | None = None,
+        large: bool = False,
     ) -> BatchResult:
+        """Stage, check, merge, record the batch, publish its changes.
+
+        ``large``: a large body of records only (NDJSON, CSV). If it goes into an empty
+        version table on PostgreSQL (and is no dry run), its rows are copied straight into
+        the table as version 1 (id = row number) with the table's indexes dropped
+        (:func:`queries.defer_indexes`): every record is new, so there is nothing to merge,
+        and the copy runs while later rows are still being validated. A temporary view in
+        the shape of the staging table lets the same set-based checks run over them;
+        a bad batch rolls it all back.
+        """
+        session = self.session
+        now = dt.datetime.now(dt.UTC)
+        batch_id = str(uuid.uuid4())
+        if (
+            large
+            and not dry_run
+            and self.dialect == "postgresql"
+            and queries.last_id(session, self.spec) == 0
+            and queries.defer_indexes(session, self.spec)
+        ):
+            self.direct = (1, batch_id, self.principal.client_id, now.isoformat())
         self.stage(rows)
         self.check_stage(scope)
         self.raise_if_bad()
-        now = dt.datetime.now(dt.UTC)
-        batch_id = str(uuid.uuid4())
-        session = self.session
+        if self.direct is None:
+            now = dt.datetime.now(dt.UTC)
         if dry_run:
             savepoint = session.begin_nested()
             counts = self.merge(scope, batch_id, now)
@@ -384,7 +432,11 @@ class Pusher:
         )
         session.add(batch)
         session.flush()
+        if self.direct is not None:
+            queries.advance_ids(session, self.spec)
         queries.publish_changes(session, self.spec, now, batch_id, self.after_id)
+        if self.direct is not None:
+            queries.drop_stage_view(session)
         queries.drop_stage(session)
         return BatchResult.of(batch)
 
@@ -414,6 +466,7 @@ def push_body(
         dry_run=options.dry_run,
         idempotency_key=None if options.dry_run else idempotency_key,
         digest=digest,
+        large=fmt is not BodyFormat.json and body.size >= DIRECT_LOAD_BYTES,
     )
     return result, False
 

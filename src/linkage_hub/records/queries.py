@@ -8,6 +8,7 @@ dataset's version table in a handful of joins, whatever the number of rows.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import DateTime, Index, String, bindparam, text
@@ -181,6 +182,44 @@ def build_indexes(session: Session, spec: DatasetSpec) -> None:
     connection = session.connection()
     for index in _deferrable(spec):
         index.create(connection)
+
+
+def direct_copy(spec: DatasetSpec) -> str:
+    """PostgreSQL ``COPY`` of staged rows straight into the (empty) version table; a row is
+    (row number as id, the data columns, version, batch_id, client_id, recorded_at)."""
+    cols = ", ".join(spec.data_columns)
+    return (
+        f"COPY {spec.table.name} (id, {cols}, version, batch_id, client_id, recorded_at) FROM STDIN"
+    )
+
+
+def direct_stage_view(session: Session, spec: DatasetSpec, batch_id: str) -> None:
+    """A temporary view of the rows :func:`direct_copy` loaded, in the shape of the staging
+    table (row_no is the id), so the checks and the merge's counts read them as staged
+    rows; updating its region updates the version. Dropped by :func:`drop_stage_view`."""
+    uuid.UUID(batch_id)  # inlined below: a view takes no parameters
+    cols = ", ".join(spec.data_columns)
+    session.execute(
+        text(
+            f"CREATE TEMP VIEW {STAGE} AS SELECT id AS row_no, 0::smallint AS del, {cols} "
+            f"FROM {spec.table.name} WHERE batch_id = '{batch_id}'"
+        )
+    )
+
+
+def drop_stage_view(session: Session) -> None:
+    session.execute(text(f"DROP VIEW {STAGE}"))
+
+
+def advance_ids(session: Session, spec: DatasetSpec) -> None:
+    """After :func:`direct_copy` chose the ids: the table's sequence goes on above them."""
+    t = spec.table.name
+    session.execute(
+        text(
+            f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
+            f"greatest((SELECT max(id) FROM {t}), nextval(pg_get_serial_sequence('{t}', 'id'))))"
+        )
+    )
 
 
 def close_changed(session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str) -> int:
