@@ -46,8 +46,8 @@ COPY_CHUNK = 5_000
 # A batch this large into an empty version table builds the table's indexes after the load
 # (queries.defer_indexes); smaller ones are not worth the DDL.
 BULK_LOAD_ROWS = 10_000
-# An NDJSON or CSV body this large into an empty version table on PostgreSQL is copied
-# straight into the table (see Pusher.apply); ~100 bytes a row, so ~10,000 rows.
+# An NDJSON or CSV body this large into an empty version table is copied straight into
+# the table (see Pusher.apply); ~100 bytes a row, so ~10,000 rows.
 DIRECT_LOAD_BYTES = 1_000_000
 
 
@@ -90,7 +90,7 @@ class Pusher:
         self.staged = 0
         # (version, batch_id, client_id, recorded_at) when rows are copied straight into the
         # version table (see apply), else None
-        self.direct: tuple[int, str, str, str] | None = None
+        self.direct: tuple[int, str, str, Any] | None = None
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -223,62 +223,61 @@ class Pusher:
     # -- staging ------------------------------------------------------------------------------
 
     def stage(self, rows: Iterator[Staged]) -> None:
-        """Load the validated rows into the staging table. On the way, note whether any
-        record key may repeat: a set of the keys' hashes is a fraction of the cost of the
-        SQL that finds repeated keys (and names their rows), which then runs only if two
-        hashes are equal."""
-        queries.tune_session(self.session)
-        if self.direct is None:
-            queries.create_stage(self.session, self.spec)
-        raw = self.session.connection().connection.dbapi_connection
+        """Load the validated rows into the staging table (or, see :meth:`apply`, straight
+        into the empty version table). On the way, note whether any record key may repeat:
+        a set of the keys' hashes is a fraction of the cost of the SQL that finds repeated
+        keys (and names their rows), which then runs only if two hashes are equal."""
+        session, spec = self.session, self.spec
+        queries.tune_session(session)
+        raw = session.connection().connection.dbapi_connection
         assert raw is not None
-        columns = ", ".join(self.spec.stage_columns)
+        direct = self.direct
+        if direct is None:
+            queries.create_stage(session, spec)
+            columns = spec.stage_columns
+            target = queries.STAGE
+        else:
+            columns = ("id", *spec.data_columns, *queries.VERSION_COLUMNS)
+            target = spec.table.name
         hashes: set[int] = set()
         add = hashes.add
         staged = 0
-        if self.direct is not None:
-            # Straight into the empty version table: id = row number, then the data
-            # columns, then the version's own (version 1 of this batch).
-            statement = queries.direct_copy(self.spec)
-            tail = self.direct
+        if self.dialect == "postgresql":
+            statement = f"COPY {target} ({', '.join(columns)}) FROM STDIN"
             with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
                 write = copy.write_row
                 for row in rows:
-                    write((row[0], *row[2:], *tail))
-                    add(hash(row[2]))
-                    staged += 1
-        elif self.dialect == "postgresql":
-            statement = f"COPY {queries.STAGE} ({columns}) FROM STDIN"
-            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
-                write = copy.write_row
-                for row in rows:
-                    write(row)
+                    # direct: id = row number, the data columns, then the version's own
+                    write(row if direct is None else (row[0], *row[2:], *direct))
                     add(hash(row[2]))
                     staged += 1
         else:
-            marks = ", ".join("?" * len(self.spec.stage_columns))
-            statement = f"INSERT INTO {queries.STAGE} ({columns}) VALUES ({marks})"
+            marks = ", ".join("?" * len(columns))
+            statement = f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({marks})"
             cursor = raw.cursor()
             try:
                 while chunk := list(itertools.islice(rows, COPY_CHUNK)):
-                    cursor.executemany(statement, chunk)
+                    if direct is None:
+                        cursor.executemany(statement, chunk)
+                    else:
+                        cursor.executemany(statement, [(r[0], *r[2:], *direct) for r in chunk])
                     hashes.update(hash(row[2]) for row in chunk)
                     staged += len(chunk)
             finally:
                 cursor.close()
         self.keys_may_repeat = len(hashes) != staged
         self.staged = staged
-        if self.direct is not None:
-            queries.direct_stage_view(self.session, self.spec, self.direct[1])
+        if direct is None:
+            queries.index_stage(session)
         else:
-            queries.index_stage(self.session)
+            queries.direct_stage_view(session, spec, direct[1])
 
     def check_stage(self, scope: BatchScope) -> None:
         """Set-based checks: every row inside the scope's region, no natural key twice."""
         spec = self.spec
         session = self.session
         cap = self.settings.max_error_rows
-        queries.fix_stage_regions(session, spec)
+        queries.fix_stage_regions(session, spec, None if self.direct is None else self.direct[1])
         lo, hi = region_bounds(scope.region)
         outside, outside_total = queries.rows_outside(session, lo, hi, cap)
         region_field = "region" if spec.dataset is Dataset.units else "unit_code"
@@ -378,8 +377,8 @@ class Pusher:
         """Stage, check, merge, record the batch, publish its changes.
 
         ``large``: a large body of records only (NDJSON, CSV). If it goes into an empty
-        version table on PostgreSQL (and is no dry run), its rows are copied straight into
-        the table as version 1 (id = row number) with the table's indexes dropped
+        version table (and is no dry run), its rows are copied straight into the table as
+        version 1 (id = row number) with the table's indexes dropped
         (:func:`queries.defer_indexes`): every record is new, so there is nothing to merge,
         and the copy runs while later rows are still being validated. A temporary view in
         the shape of the staging table lets the same set-based checks run over them;
@@ -391,11 +390,10 @@ class Pusher:
         if (
             large
             and not dry_run
-            and self.dialect == "postgresql"
             and queries.last_id(session, self.spec) == 0
             and queries.defer_indexes(session, self.spec)
         ):
-            self.direct = (1, batch_id, self.principal.client_id, now.isoformat())
+            self.direct = (1, batch_id, self.principal.client_id, queries.stored_time(session, now))
         self.stage(rows)
         self.check_stage(scope)
         self.raise_if_bad()
@@ -437,7 +435,8 @@ class Pusher:
         queries.publish_changes(session, self.spec, now, batch_id, self.after_id)
         if self.direct is not None:
             queries.drop_stage_view(session)
-        queries.drop_stage(session)
+        else:
+            queries.drop_stage(session)
         return BatchResult.of(batch)
 
 

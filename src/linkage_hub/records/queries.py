@@ -87,17 +87,29 @@ def drop_stage(session: Session) -> None:
         session.execute(text(f"DROP TABLE IF EXISTS temp.{STAGE}"))
 
 
-def fix_stage_regions(session: Session, spec: DatasetSpec) -> None:
+def fix_stage_regions(session: Session, spec: DatasetSpec, direct_batch: str | None) -> None:
     """A record's region is its unit's region in the registry (unit code region otherwise);
-    a unit's own region is the one pushed, except for deletes."""
-    only_deletes = " AND s.del = 1" if spec.name == "units" else ""
-    session.execute(
-        text(
-            f"UPDATE {STAGE} AS s SET region = u.region FROM registry_unit AS u "
-            f"WHERE u.unit_code = s.unit_code AND u.closed_at IS NULL "
-            f"AND u.region <> s.region{only_deletes}"
+    a unit's own region is the one pushed, except for deletes. ``direct_batch``: the rows
+    were copied straight into the version table by that batch (and hold no deletes)."""
+    if direct_batch is None:
+        only_deletes = " AND s.del = 1" if spec.name == "units" else ""
+        session.execute(
+            text(
+                f"UPDATE {STAGE} AS s SET region = u.region FROM registry_unit AS u "
+                f"WHERE u.unit_code = s.unit_code AND u.closed_at IS NULL "
+                f"AND u.region <> s.region{only_deletes}"
+            )
         )
-    )
+    elif spec.name != "units":
+        session.execute(
+            _sql(
+                f"UPDATE {spec.table.name} AS s SET region = u.region FROM registry_unit AS u "
+                f"WHERE s.batch_id = :batch_id AND u.unit_code = s.unit_code "
+                f"AND u.closed_at IS NULL AND u.region <> s.region",
+                "batch_id",
+            ),
+            {"batch_id": direct_batch},
+        )
 
 
 def rows_outside(session: Session, lo: str, hi: str, limit: int) -> tuple[list[Any], int]:
@@ -184,24 +196,29 @@ def build_indexes(session: Session, spec: DatasetSpec) -> None:
         index.create(connection)
 
 
-def direct_copy(spec: DatasetSpec) -> str:
-    """PostgreSQL ``COPY`` of staged rows straight into the (empty) version table; a row is
-    (row number as id, the data columns, version, batch_id, client_id, recorded_at)."""
-    cols = ", ".join(spec.data_columns)
-    return (
-        f"COPY {spec.table.name} (id, {cols}, version, batch_id, client_id, recorded_at) FROM STDIN"
-    )
+# Loaded with each row straight into an empty version table (ingest.Pusher.apply).
+VERSION_COLUMNS = ("version", "batch_id", "client_id", "recorded_at")
+
+
+def stored_time(session: Session, moment: dt.datetime) -> Any:
+    """``moment`` as a driver parameter of a version's ``recorded_at``: what SQLAlchemy
+    would bind (SQLite keeps text), as ISO text for PostgreSQL's ``COPY``."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        return moment.isoformat()
+    convert = DateTime(timezone=True).bind_processor(dialect)
+    return convert(moment) if convert else moment
 
 
 def direct_stage_view(session: Session, spec: DatasetSpec, batch_id: str) -> None:
-    """A temporary view of the rows :func:`direct_copy` loaded, in the shape of the staging
-    table (row_no is the id), so the checks and the merge's counts read them as staged
-    rows; updating its region updates the version. Dropped by :func:`drop_stage_view`."""
+    """A temporary view of the rows a batch loaded straight into the version table, in the
+    shape of the staging table (row_no is the id), so the checks and the merge's counts
+    read them as staged rows. Dropped by :func:`drop_stage_view`."""
     uuid.UUID(batch_id)  # inlined below: a view takes no parameters
     cols = ", ".join(spec.data_columns)
     session.execute(
         text(
-            f"CREATE TEMP VIEW {STAGE} AS SELECT id AS row_no, 0::smallint AS del, {cols} "
+            f"CREATE TEMP VIEW {STAGE} AS SELECT id AS row_no, 0 AS del, {cols} "
             f"FROM {spec.table.name} WHERE batch_id = '{batch_id}'"
         )
     )
@@ -212,8 +229,11 @@ def drop_stage_view(session: Session) -> None:
 
 
 def advance_ids(session: Session, spec: DatasetSpec) -> None:
-    """After :func:`direct_copy` chose the ids: the table's sequence goes on above them."""
+    """After a load chose the ids: PostgreSQL's sequence goes on above them (SQLite takes
+    the largest id plus one anyway)."""
     t = spec.table.name
+    if session.get_bind().dialect.name != "postgresql":
+        return
     session.execute(
         text(
             f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
