@@ -109,7 +109,13 @@ def main() -> int:
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--cprofile", default="", help="comma-separated pushes to cProfile")
     parser.add_argument("--pg-url", default=DEFAULT_PG)
+    parser.add_argument("--pushes", default="first,unchanged,changed_1pct")
+    parser.add_argument(
+        "--no-direct", action="store_true", help="never load straight into an empty table"
+    )
     args = parser.parse_args()
+    if args.no_direct:
+        ingest.DIRECT_LOAD_BYTES = 1 << 62
     instrument()
     data = Path(tempfile.mkdtemp(prefix="lh-profile-"))
     first, changed = data / "first.ndjson", data / "changed.ndjson"
@@ -127,6 +133,8 @@ def main() -> int:
         database = Database(settings)
         try:
             for label, path in pushes.items():
+                if label not in args.pushes.split(","):
+                    continue
                 print(f"{backend} {label} ({args.rows:,} rows)")
                 push(database, settings, path, label in args.cprofile.split(","))
         finally:
