@@ -228,3 +228,23 @@ class TestDirectLoad:
         assert self.post(client, headers_for, ndjson(rows[:4])).status_code == 201
         assert len(read("roster")) == 4
         assert len(direct) == 2
+
+    def test_a_csv_first_load(
+        self, direct: list[str], read: Read, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        body = (
+            "id_number,unit_code,name,establishment_type,status,exited_on\n"
+            f"{f.id_number(1)},{f.unit_code(1)},王芳,institutional,active,\n"
+            f"{f.id_number(2)},{f.unit_code(1)},李明,administrative,exited,2026-01-31\n"
+        )
+        answer = client.post(
+            "/api/v1/datasets/roster/batches",
+            content=body.encode("utf-8-sig"),
+            headers={**headers_for("establishment"), "content-type": "text/csv"},
+        )
+        assert answer.status_code == 201, answer.text
+        assert direct == [answer.json()["batch_id"]]
+        by_name = {r["name"]: r for r in read("roster")}
+        assert by_name["王芳"]["exited_on"] is None
+        assert by_name["李明"]["exited_on"] == "2026-01-31"
+        assert by_name["李明"]["establishment_type"] == "administrative"
