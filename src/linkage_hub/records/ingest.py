@@ -337,7 +337,7 @@ class Pusher:
                 and queries.defer_indexes(session, spec)
             )
             updated = queries.close_changed(session, spec, now, batch_id)
-            written = queries.insert_versions(session, spec, now, batch_id, client)
+            written = queries.insert_versions(session, spec, now, batch_id, client, empty=deferred)
             if deferred:
                 queries.build_indexes(session, spec)
         closed = queries.close_deleted(session, spec, now, batch_id)

@@ -190,10 +190,16 @@ def defer_indexes(session: Session, spec: DatasetSpec) -> bool:
 
 
 def build_indexes(session: Session, spec: DatasetSpec) -> None:
-    """Build the indexes :func:`defer_indexes` dropped, exactly as the model defines them."""
+    """Build the indexes :func:`defer_indexes` dropped, exactly as the model defines them.
+
+    On PostgreSQL the freshly loaded table is analysed too (a sample, ~0.3 s at 1 M rows):
+    until autovacuum gets to it, the planner would take it for a small table, and the next
+    batch's merge would scan whole indexes (2.5 s instead of 0.7 s for 10,000 changes)."""
     connection = session.connection()
     for index in _deferrable(spec):
         index.create(connection)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {spec.table.name}"))
 
 
 # Loaded with each row straight into an empty version table (ingest.Pusher.apply).
@@ -259,28 +265,45 @@ def close_changed(session: Session, spec: DatasetSpec, now: dt.datetime, batch_i
 
 
 def insert_versions(
-    session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str, client_id: str
+    session: Session,
+    spec: DatasetSpec,
+    now: dt.datetime,
+    batch_id: str,
+    client_id: str,
+    *,
+    empty: bool = False,
 ) -> int:
     """Insert a new version for every staged record without a current version (new ones and
     those just closed as changed); returns how many. The version number continues the
-    record's history (a record deleted and pushed again goes on counting)."""
+    record's history (a record deleted and pushed again goes on counting). ``empty``: the
+    table holds no version at all (see :func:`defer_indexes`), so each is a version 1.
+
+    The previous version number is one index probe per new version (the record key's last
+    entry in the unique record_key/version index): a join with a grouped subquery instead
+    is planned as a nested loop that re-runs the grouping per row once the planner expects
+    few new versions (analysed table, 10,000 changes: 23 s instead of 0.7 s)."""
     t = spec.table.name
     cols = ", ".join(spec.data_columns)
     fcols = ", ".join(f"f.{c}" for c in spec.data_columns)
+    if empty:
+        version, fresh = "1", ""
+    else:
+        version = (
+            f"coalesce((SELECT max(h.version) FROM {t} AS h "
+            f"WHERE h.record_key = f.record_key), 0) + 1"
+        )
+        fresh = (
+            f" AND NOT EXISTS (SELECT 1 FROM {t} AS c "
+            f"WHERE c.record_key = f.record_key AND c.closed_at IS NULL)"
+        )
     # Keys are hex: byte order is their order in any collation, and sorts a third faster
     # than a locale's (SQLite compares bytes anyway).
     bytewise = ' COLLATE "C"' if session.get_bind().dialect.name == "postgresql" else ""
     result = session.execute(
         _sql(
-            # INSERT … WITH … SELECT (not WITH … INSERT): sqlite3 reports no rowcount for
-            # statements that begin with WITH.
             f"INSERT INTO {t} ({cols}, version, batch_id, client_id, recorded_at) "
-            f"WITH fresh AS (SELECT * FROM {STAGE} AS s WHERE s.del = 0 AND NOT EXISTS "
-            f"(SELECT 1 FROM {t} AS c WHERE c.record_key = s.record_key AND c.closed_at IS NULL)), "
-            f"prior AS (SELECT h.record_key, max(h.version) AS version FROM {t} AS h "
-            f"JOIN fresh AS f ON f.record_key = h.record_key GROUP BY h.record_key) "
-            f"SELECT {fcols}, coalesce(p.version, 0) + 1, :batch_id, :client_id, :now "
-            f"FROM fresh AS f LEFT JOIN prior AS p ON p.record_key = f.record_key "
+            f"SELECT {fcols}, {version}, :batch_id, :client_id, :now "
+            f"FROM {STAGE} AS f WHERE f.del = 0{fresh} "
             # In record_key order the two record_key indexes grow at one end instead of at
             # random places (a million random inserts thrash a small buffer cache).
             f"ORDER BY f.record_key{bytewise}",

@@ -106,9 +106,11 @@ class _Memo:
             return None
         region = self.regions.get(value[:6])
         if region is None:
-            region = self.regions[value[:6]] = _weighted(value[:6], 0)
+            region = _weighted(value[:6], 0)
+            if len(self.regions) < 100_000:
+                self.regions[value[:6]] = region
         sequence = self.sequences.get(value[14:17])
-        if sequence is None:
+        if sequence is None:  # at most 1,000 of them
             sequence = self.sequences[value[14:17]] = _weighted(value[14:17], 14)
         if _ID_CHECK[(region + born + sequence) % 11] != value[17]:
             return None
