@@ -248,3 +248,25 @@ class TestDirectLoad:
         assert by_name["王芳"]["exited_on"] is None
         assert by_name["李明"]["exited_on"] == "2026-01-31"
         assert by_name["李明"]["establishment_type"] == "administrative"
+
+    def test_a_payroll_snapshot_first_load(
+        self, direct: list[str], read: Read, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        rows = [f.payroll(1, gross_pay="100.50"), f.payroll(2, gross_pay=9000)]
+        rows.append({k: v for k, v in f.payroll(3).items() if k != "period"})  # the scope's
+        answer = client.post(
+            "/api/v1/datasets/payroll/batches",
+            content=ndjson(rows),
+            params={"mode": "snapshot", "period": "2026-10"},
+            headers={**headers_for("finance"), "content-type": "application/x-ndjson"},
+        )
+        assert answer.status_code == 201, answer.text
+        got = answer.json()
+        assert (got["inserted"], got["closed"]) == (3, 0)
+        assert direct == [got["batch_id"]]
+        pay = {r["id_number"]: (r["period"], r["gross_pay"]) for r in read("payroll", "finance")}
+        assert pay == {
+            f.id_number(1): ("2026-10", "100.50"),
+            f.id_number(2): ("2026-10", "9000.00"),
+            f.id_number(3): ("2026-10", "8532.50"),
+        }
