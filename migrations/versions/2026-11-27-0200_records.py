@@ -82,7 +82,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records_cadre")),
     )
     with op.batch_alter_table("records_cadre", schema=None) as batch_op:
-        batch_op.create_index("ix_records_cadre_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_records_cadre_current_person_key",
             ["person_key", "unit_code"],
@@ -164,7 +163,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records_employment")),
     )
     with op.batch_alter_table("records_employment", schema=None) as batch_op:
-        batch_op.create_index("ix_records_employment_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_records_employment_current_person_key",
             ["person_key", "unit_code"],
@@ -227,7 +225,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records_payroll")),
     )
     with op.batch_alter_table("records_payroll", schema=None) as batch_op:
-        batch_op.create_index("ix_records_payroll_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_records_payroll_current_period_person_key",
             ["period", "person_key", "unit_code"],
@@ -291,7 +288,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records_roster")),
     )
     with op.batch_alter_table("records_roster", schema=None) as batch_op:
-        batch_op.create_index("ix_records_roster_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_records_roster_current_person_key",
             ["person_key", "unit_code"],
@@ -348,7 +344,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_leader_post")),
     )
     with op.batch_alter_table("registry_leader_post", schema=None) as batch_op:
-        batch_op.create_index("ix_registry_leader_post_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_registry_leader_post_current_record_key",
             ["record_key"],
@@ -398,7 +393,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_quota")),
     )
     with op.batch_alter_table("registry_quota", schema=None) as batch_op:
-        batch_op.create_index("ix_registry_quota_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_registry_quota_current_record_key",
             ["record_key"],
@@ -454,7 +448,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_unit")),
     )
     with op.batch_alter_table("registry_unit", schema=None) as batch_op:
-        batch_op.create_index("ix_registry_unit_batch_id", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_registry_unit_current_parent_code",
             ["parent_code"],
@@ -525,7 +518,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_registry_unit_batch_id")
 
     op.drop_table("registry_unit")
     with op.batch_alter_table("registry_quota", schema=None) as batch_op:
@@ -545,7 +537,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_registry_quota_batch_id")
 
     op.drop_table("registry_quota")
     with op.batch_alter_table("registry_leader_post", schema=None) as batch_op:
@@ -565,7 +556,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_registry_leader_post_batch_id")
 
     op.drop_table("registry_leader_post")
     with op.batch_alter_table("records_roster", schema=None) as batch_op:
@@ -590,7 +580,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_records_roster_batch_id")
 
     op.drop_table("records_roster")
     with op.batch_alter_table("records_payroll", schema=None) as batch_op:
@@ -615,7 +604,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_records_payroll_batch_id")
 
     op.drop_table("records_payroll")
     with op.batch_alter_table("records_employment", schema=None) as batch_op:
@@ -640,7 +628,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_records_employment_batch_id")
 
     op.drop_table("records_employment")
     with op.batch_alter_table("records_change", schema=None) as batch_op:
@@ -669,7 +656,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("closed_at IS NULL"),
             postgresql_where=sa.text("closed_at IS NULL"),
         )
-        batch_op.drop_index("ix_records_cadre_batch_id")
 
     op.drop_table("records_cadre")
     op.drop_table("records_batch")

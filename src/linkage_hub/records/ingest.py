@@ -29,11 +29,10 @@ from linkage_hub.records import queries
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Batch
 from linkage_hub.records.parsing import (
+    BadRow,
     BodyFormat,
     SpooledBody,
     csv_rows,
-    csv_width_error,
-    is_bad_line,
     json_items,
     json_members,
     ndjson_rows,
@@ -45,6 +44,12 @@ from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
 COPY_CHUNK = 5_000
+# A batch this large into an empty version table builds the table's indexes after the load
+# (queries.defer_indexes); smaller ones are not worth the DDL.
+BULK_LOAD_ROWS = 10_000
+# An NDJSON or CSV body this large into an empty version table is copied straight into
+# the table (see Pusher.apply); ~100 bytes a row, so ~10,000 rows.
+DIRECT_LOAD_BYTES = 1_000_000
 
 
 @dataclass
@@ -81,6 +86,12 @@ class Pusher:
         self.dialect = session.get_bind().dialect.name
         self.log = ErrorLog(settings.max_error_rows)
         self.received = 0
+        self.after_id = 0  # the largest version id before the merge
+        self.keys_may_repeat = True  # until stage() has seen every key
+        self.staged = 0
+        # (version, batch_id, client_id, recorded_at) when rows are copied straight into the
+        # version table (see apply), else None
+        self.direct: tuple[int, str, str, Any] | None = None
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -125,22 +136,48 @@ class Pusher:
 
     # -- rows -----------------------------------------------------------------------------------
 
-    def _count(self) -> None:
-        self.received += 1
-        if self.received > self.settings.max_batch_rows:
-            raise PayloadTooLarge(f"A batch holds at most {self.settings.max_batch_rows} rows.")
+    def _too_many(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"A batch holds at most {self.settings.max_batch_rows} rows.")
 
     def _validated(
         self, items: Iterable[tuple[bool, int, Any]], v: RowValidator
     ) -> Iterator[Staged]:
+        """Records and deletes (JSON bodies, in-process pushes)."""
         log = self.log
+        limit = self.settings.max_batch_rows
         for is_delete, row, item in items:
-            self._count()
+            self.received += 1
+            if self.received > limit:
+                raise self._too_many()
             result = v.delete(item, row) if is_delete else v.record(item, row)
             if type(result) is list:
                 log.add(result)
             else:
                 yield result  # type: ignore[misc]
+
+    def _validated_records(
+        self, rows: Iterable[tuple[int, Any]], v: RowValidator
+    ) -> Iterator[Staged]:
+        """Records only (NDJSON, CSV): one loop a row, the hot path of a large batch."""
+        log = self.log
+        record = v.record
+        limit = self.settings.max_batch_rows
+        received = self.received
+        try:
+            for row, item in rows:
+                received += 1
+                if received > limit:
+                    raise self._too_many()
+                if isinstance(item, BadRow):
+                    log.add([item.error(row)])
+                    continue
+                result = record(item, row)
+                if type(result) is list:
+                    log.add(result)
+                else:
+                    yield result  # type: ignore[misc]
+        finally:
+            self.received = received
 
     def rows_from_body(
         self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
@@ -156,12 +193,7 @@ class Pusher:
             text_cells = False
         else:
             scope = resolve_scope(spec, self.principal, {}, options)
-            if fmt is BodyFormat.ndjson:
-                items = self._ndjson(body)
-                text_cells = False
-            else:
-                items = self._csv(body)
-                text_cells = True
+            text_cells = fmt is BodyFormat.csv
         validator = RowValidator(
             spec,
             self.keyring,
@@ -170,23 +202,12 @@ class Pusher:
             units=frozenset(scope.units) if scope.units else None,
             text_cells=text_cells,
         )
-        return scope, self._validated(items, validator)
+        if fmt is BodyFormat.json:
+            return scope, self._validated(items, validator)
+        rows = ndjson_rows(body.file) if fmt is BodyFormat.ndjson else self._csv(body)
+        return scope, self._validated_records(rows, validator)
 
-    def _ndjson(self, body: SpooledBody) -> Iterator[tuple[bool, int, Any]]:
-        for row, value in ndjson_rows(body.file):
-            if is_bad_line(value):
-                self.log.add(
-                    [
-                        FieldError(
-                            row=row, field="record", code="syntax", message="is not valid JSON"
-                        )
-                    ]
-                )
-                self._count()
-                continue
-            yield False, row, value
-
-    def _csv(self, body: SpooledBody) -> Iterator[tuple[bool, int, Any]]:
+    def _csv(self, body: SpooledBody) -> Iterator[tuple[int, Any]]:
         header, rows = csv_rows(body.file)
         allowed = set(self.spec.field_names)
         bad = [h for h in header if h not in allowed]
@@ -198,44 +219,66 @@ class Pusher:
             raise InvalidInput(
                 "The CSV header is not valid.", errors=errors, total_errors=len(errors)
             )
-        for row, value in rows:
-            width = csv_width_error(value, row)
-            if width is not None:
-                self.log.add([width])
-                self._count()
-                continue
-            yield False, row, value
+        return rows
 
     # -- staging ------------------------------------------------------------------------------
 
     def stage(self, rows: Iterator[Staged]) -> None:
-        queries.tune_session(self.session)
-        queries.create_stage(self.session, self.spec)
-        raw = self.session.connection().connection.dbapi_connection
+        """Load the validated rows into the staging table (or, see :meth:`apply`, straight
+        into the empty version table). On the way, note whether any record key may repeat:
+        a set of the keys' hashes is a fraction of the cost of the SQL that finds repeated
+        keys (and names their rows), which then runs only if two hashes are equal."""
+        session, spec = self.session, self.spec
+        queries.tune_session(session)
+        raw = session.connection().connection.dbapi_connection
         assert raw is not None
-        columns = ", ".join(self.spec.stage_columns)
-        if self.dialect == "postgresql":
-            statement = f"COPY {queries.STAGE} ({columns}) FROM STDIN"
-            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
-                for row in rows:
-                    copy.write_row(row)
+        direct = self.direct
+        if direct is None:
+            queries.create_stage(session, spec)
+            columns = spec.stage_columns
+            target = queries.STAGE
         else:
-            marks = ", ".join("?" * len(self.spec.stage_columns))
-            statement = f"INSERT INTO {queries.STAGE} ({columns}) VALUES ({marks})"
+            columns = ("id", *spec.data_columns, *queries.VERSION_COLUMNS)
+            target = spec.table.name
+        hashes: set[int] = set()
+        add = hashes.add
+        staged = 0
+        if self.dialect == "postgresql":
+            statement = f"COPY {target} ({', '.join(columns)}) FROM STDIN"
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+                write = copy.write_row
+                for row in rows:
+                    # direct: id = row number, the data columns, then the version's own
+                    write(row if direct is None else (row[0], *row[2:], *direct))
+                    add(hash(row[2]))
+                    staged += 1
+        else:
+            marks = ", ".join("?" * len(columns))
+            statement = f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({marks})"
             cursor = raw.cursor()
             try:
                 while chunk := list(itertools.islice(rows, COPY_CHUNK)):
-                    cursor.executemany(statement, chunk)
+                    if direct is None:
+                        cursor.executemany(statement, chunk)
+                    else:
+                        cursor.executemany(statement, [(r[0], *r[2:], *direct) for r in chunk])
+                    hashes.update(hash(row[2]) for row in chunk)
+                    staged += len(chunk)
             finally:
                 cursor.close()
-        queries.index_stage(self.session)
+        self.keys_may_repeat = len(hashes) != staged
+        self.staged = staged
+        if direct is None:
+            queries.index_stage(session)
+        else:
+            queries.direct_stage_view(session, spec, direct[1])
 
     def check_stage(self, scope: BatchScope) -> None:
         """Set-based checks: every row inside the scope's region, no natural key twice."""
         spec = self.spec
         session = self.session
         cap = self.settings.max_error_rows
-        queries.fix_stage_regions(session, spec)
+        queries.fix_stage_regions(session, spec, None if self.direct is None else self.direct[1])
         lo, hi = region_bounds(scope.region)
         outside, outside_total = queries.rows_outside(session, lo, hi, cap)
         region_field = "region" if spec.dataset is Dataset.units else "unit_code"
@@ -249,7 +292,9 @@ class Pusher:
                 )
             )
         self.log.total += outside_total
-        dupes, dupes_total = queries.duplicate_rows(session, cap)
+        dupes, dupes_total = (
+            queries.duplicate_rows(session, cap) if self.keys_may_repeat else ([], 0)
+        )
         for later, first in dupes:
             self.log.errors.append(
                 FieldError(
@@ -273,11 +318,29 @@ class Pusher:
 
     # -- merge ----------------------------------------------------------------------------------
 
-    def merge(self, scope: BatchScope, batch_id: str, now: dt.datetime) -> dict[str, int]:
+    def merge(
+        self, scope: BatchScope, batch_id: str, now: dt.datetime, *, bulk: bool = False
+    ) -> dict[str, int]:
+        """Close, insert and close again, in SQL. ``bulk``: a large batch may load an empty
+        table without its indexes and build them afterwards (not for dry runs: the drop
+        locks the table)."""
         session, spec = self.session, self.spec
         client = self.principal.client_id
-        updated = queries.close_changed(session, spec, now, batch_id)
-        written = queries.insert_versions(session, spec, now, batch_id, client)
+        if self.direct is not None:  # already in the table, as version 1 of new records
+            updated, written = 0, self.staged
+            queries.build_indexes(session, spec)
+        else:
+            self.after_id = queries.last_id(session, spec)
+            deferred = (
+                bulk
+                and self.after_id == 0
+                and self.received >= BULK_LOAD_ROWS
+                and queries.defer_indexes(session, spec)
+            )
+            updated = queries.close_changed(session, spec, now, batch_id)
+            written = queries.insert_versions(session, spec, now, batch_id, client, empty=deferred)
+            if deferred:
+                queries.build_indexes(session, spec)
         closed = queries.close_deleted(session, spec, now, batch_id)
         if scope.mode is BatchMode.snapshot:
             closed += queries.close_absent(
@@ -310,13 +373,33 @@ class Pusher:
         dry_run: bool = False,
         idempotency_key: str | None = None,
         digest: str | None = None,
+        large: bool = False,
     ) -> BatchResult:
+        """Stage, check, merge, record the batch, publish its changes.
+
+        ``large``: a large body of records only (NDJSON, CSV). If it goes into an empty
+        version table (and is no dry run), its rows are copied straight into the table as
+        version 1 (id = row number) with the table's indexes dropped
+        (:func:`queries.defer_indexes`): every record is new, so there is nothing to merge,
+        and the copy runs while later rows are still being validated. A temporary view in
+        the shape of the staging table lets the same set-based checks run over them;
+        a bad batch rolls it all back.
+        """
+        session = self.session
+        now = dt.datetime.now(dt.UTC)
+        batch_id = str(uuid.uuid4())
+        if (
+            large
+            and not dry_run
+            and queries.last_id(session, self.spec) == 0
+            and queries.defer_indexes(session, self.spec)
+        ):
+            self.direct = (1, batch_id, self.principal.client_id, queries.stored_time(session, now))
         self.stage(rows)
         self.check_stage(scope)
         self.raise_if_bad()
-        now = dt.datetime.now(dt.UTC)
-        batch_id = str(uuid.uuid4())
-        session = self.session
+        if self.direct is None:
+            now = dt.datetime.now(dt.UTC)
         if dry_run:
             savepoint = session.begin_nested()
             counts = self.merge(scope, batch_id, now)
@@ -330,7 +413,7 @@ class Pusher:
                 dry_run=True,
                 **counts,
             )
-        counts = self.merge(scope, batch_id, now)
+        counts = self.merge(scope, batch_id, now, bulk=True)
         batch = Batch(
             batch_id=batch_id,
             dataset=self.spec.name,
@@ -348,8 +431,13 @@ class Pusher:
         )
         session.add(batch)
         session.flush()
-        queries.publish_changes(session, self.spec, now, batch_id)
-        queries.drop_stage(session)
+        if self.direct is not None:
+            queries.advance_ids(session, self.spec)
+        queries.publish_changes(session, self.spec, now, batch_id, self.after_id)
+        if self.direct is not None:
+            queries.drop_stage_view(session)
+        else:
+            queries.drop_stage(session)
         return BatchResult.of(batch)
 
 
@@ -379,6 +467,7 @@ def push_body(
         dry_run=options.dry_run,
         idempotency_key=None if options.dry_run else idempotency_key,
         digest=digest,
+        large=fmt is not BodyFormat.json and body.size >= DIRECT_LOAD_BYTES,
     )
     audit_batch(session, principal, scope, result)
     return result, False

@@ -91,7 +91,8 @@ def json_body(raw: bytes) -> Any:
 
 
 def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) for each non-blank line."""
+    """(line number, parsed value) for each non-blank line; a line that is not JSON gives a
+    :class:`BadRow` (reported as that row's error, the batch goes on)."""
     file.seek(0)
     scan = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner: less overhead
     decode = _DECODER.decode
@@ -109,19 +110,31 @@ def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
                     raise ValueError("data after the value")
             yield number, value
         except (ValueError, UnicodeDecodeError):
-            yield number, _BadLine()
+            yield number, _BAD_LINE
 
 
-class _BadLine:
-    """A line that is not JSON: reported as that row's error, the batch goes on."""
+class BadRow:
+    """A row that could not be read as a record: :meth:`error` says why."""
+
+    def error(self, row: int) -> FieldError:
+        raise NotImplementedError
+
+
+class _BadLine(BadRow):
+    def error(self, row: int) -> FieldError:
+        return FieldError(row=row, field="record", code="syntax", message="is not valid JSON")
+
+
+_BAD_LINE = _BadLine()
 
 
 def is_bad_line(value: Any) -> bool:
     return isinstance(value, _BadLine)
 
 
-def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """The header and (data row number, {field: cell or None}) for each row."""
+def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, Any]]]:
+    """The header and (data row number, {field: cell or None}) for each row; a row of
+    another width than the header gives a :class:`BadRow`."""
     file.seek(0)
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
@@ -132,7 +145,7 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, dict[str, 
     except (UnicodeDecodeError, csv.Error) as exc:
         raise _syntax(None, f"the CSV header cannot be read ({type(exc).__name__})") from None
 
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+    def rows() -> Iterator[tuple[int, Any]]:
         number = 0
         try:
             for cells in reader:
@@ -154,21 +167,17 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, dict[str, 
     return header, rows()
 
 
-class _CsvWidth(dict[str, Any]):
+class _CsvWidth(BadRow):
     def __init__(self, got: int, want: int) -> None:
-        super().__init__()
         self.got, self.want = got, want
 
-
-def csv_width_error(value: Any, row: int) -> FieldError | None:
-    if isinstance(value, _CsvWidth):
+    def error(self, row: int) -> FieldError:
         return FieldError(
             row=row,
             field="row",
             code="columns",
-            message=f"has {value.got} cells where the header has {value.want}",
+            message=f"has {self.got} cells where the header has {self.want}",
         )
-    return None
 
 
 # --- JSON bodies --------------------------------------------------------------------------------

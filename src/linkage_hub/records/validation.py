@@ -8,7 +8,6 @@ DOMAIN.md says; the staged tuple carries the keyed ``person_key`` and opaque ``r
 from __future__ import annotations
 
 import datetime as dt
-from operator import mul
 from typing import Any
 
 from linkage_hub.errors import FieldError
@@ -22,7 +21,6 @@ Staged = tuple[Any, ...]
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ASCII_ZERO_TOTAL = 48 * sum(_ID_WEIGHTS)
 
 
 class _Missing:
@@ -67,13 +65,19 @@ def _memo_dates() -> fields.Converter:
 
 
 class _Memo:
-    """Per-batch memo of conversions that repeat across rows (unit codes, birth dates)."""
+    """Per-batch memo of conversions that repeat across rows (unit codes, birth dates, the
+    weighted digit sums of an ID number's parts)."""
 
     def __init__(self, today: dt.date) -> None:
         self.today = today
         self.units: dict[str, str | FieldInvalid] = {}
-        self.births: dict[str, bool] = {}
         self.names: dict[str, str] = {}
+        # An ID number's check character is a weighted sum of its 17 digits mod 11: the sum
+        # splits into its region (6 digits), birth date (8) and sequence (3), each of which
+        # repeats across a batch. A birth date that is not a real one is memoised as -1.
+        self.regions: dict[str, int] = {}
+        self.births: dict[str, int] = {}
+        self.sequences: dict[str, int] = {}
 
     def unit(self, value: Any) -> str:
         if type(value) is str:
@@ -95,19 +99,40 @@ class _Memo:
         None means "take the full path" (which also explains any error)."""
         if len(value) != 18 or not value.isascii() or not value[:17].isdigit():
             return None
-        total = sum(map(mul, value[:17].encode(), _ID_WEIGHTS)) - _ASCII_ZERO_TOTAL
-        if _ID_CHECK[total % 11] != value[17]:
+        born = self.births.get(value[6:14])
+        if born is None:
+            born = self._birth(value[6:14])
+        if born < 0:
             return None
-        born = value[6:14]
-        ok = self.births.get(born)
-        if ok is None:
-            try:
-                day = dt.date(int(born[:4]), int(born[4:6]), int(born[6:]))
-                ok = day.year >= 1880 and day <= self.today
-            except ValueError:
-                ok = False
-            self.births[born] = ok
-        return value if ok else None
+        region = self.regions.get(value[:6])
+        if region is None:
+            region = _weighted(value[:6], 0)
+            if len(self.regions) < 100_000:
+                self.regions[value[:6]] = region
+        sequence = self.sequences.get(value[14:17])
+        if sequence is None:  # at most 1,000 of them
+            sequence = self.sequences[value[14:17]] = _weighted(value[14:17], 14)
+        if _ID_CHECK[(region + born + sequence) % 11] != value[17]:
+            return None
+        return value
+
+    def _birth(self, born: str) -> int:
+        """The weighted sum of a birth date's digits, or -1 if it is not a real date."""
+        try:
+            day = dt.date(int(born[:4]), int(born[4:6]), int(born[6:]))
+            ok = day.year >= 1880 and day <= self.today
+        except ValueError:
+            ok = False
+        weighted = _weighted(born, 6) if ok else -1
+        if len(self.births) < 100_000:
+            self.births[born] = weighted
+        return weighted
+
+
+def _weighted(digits: str, start: int) -> int:
+    """The ID check sum's share of ``digits``, which stand at ``start`` in the number."""
+    weights = _ID_WEIGHTS[start : start + len(digits)]
+    return sum(w * (c - 48) for w, c in zip(weights, digits.encode(), strict=True))
 
 
 class RowValidator:
@@ -147,7 +172,10 @@ class RowValidator:
         self._memo = _Memo(today)
         self._payroll = spec.dataset == "payroll"
         self._name = self._by_name["name"].convert if self._has_name else fields.text(100)
-        self._fast = [(name, _tolerant(c, r, nl, d)) for name, c, r, nl, d in self._plain]
+        self._fast = [_tolerant(c, r, nl, d) for _name, c, r, nl, d in self._plain]
+        self._fast_names = tuple(name for name, *_ in self._plain)
+        self._absent = (_MISSING,) * len(self._plain)
+        self._tails: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         if spec.dataset == "payroll":
             assert spec.extra_columns[0] == "period"  # staged right after the identity
 
@@ -246,10 +274,20 @@ class RowValidator:
             return None
         get = row.get
         memo = self._memo
+        values = self._tail(tuple(map(get, self._fast_names, self._absent)))
+        if values is None:
+            return None
+        shown = get("name")
+        if type(shown) is not str:
+            return None
+        normal = memo.names.get(shown)
         try:
-            values = [convert(get(name, _MISSING)) for name, convert in self._fast]
             unit = memo.unit(get("unit_code"))
-            shown = self._name(get("name"))
+            if normal is None:  # names are memoised once valid
+                self._name(shown)
+                normal = normalise_name(shown)
+                if len(memo.names) < 500_000:
+                    memo.names[shown] = normal
         except FieldInvalid:
             return None
         raw = get("id_number")
@@ -258,11 +296,6 @@ class RowValidator:
         id18 = memo.plain_id(raw)
         if id18 is None or (self.units is not None and unit not in self.units):
             return None
-        normal = memo.names.get(shown)
-        if normal is None:
-            normal = normalise_name(shown)
-            if len(memo.names) < 500_000:
-                memo.names[shown] = normal
         keyring = self.keyring
         if self._payroll:
             period = get("period", self.period)
@@ -295,6 +328,28 @@ class RowValidator:
             normal,
             *values,
         )
+
+    def _tail(self, raw: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The fast path's converted plain fields (None: take the full path). The values of
+        these fields repeat across rows (codes, dates), so a tuple of text values is
+        memoised with its conversion. Only text, null and absent values are memoised: a
+        tuple holding ``1`` would also find one holding ``True`` or ``Decimal(1)``, but
+        none of those equals a string."""
+        try:
+            known = self._tails.get(raw)
+        except TypeError:  # a list or an object: not hashable, and never valid here
+            return None
+        if known is not None:
+            return known
+        try:
+            values = tuple(convert(value) for convert, value in zip(self._fast, raw, strict=True))
+        except FieldInvalid:
+            return None
+        if len(self._tails) < 50_000 and all(
+            type(v) is str or v is None or v is _MISSING for v in raw
+        ):
+            self._tails[raw] = values
+        return values
 
     def _record(self, row: Any, n: int) -> Staged | list[FieldError]:
         if type(row) is not dict:
