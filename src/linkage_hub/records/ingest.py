@@ -146,6 +146,13 @@ class Pusher:
         self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
     ) -> tuple[BatchScope, Iterator[Staged]]:
         spec = self.spec
+        if body.size == 0:
+            # Nothing at all is a failed upload, not "no records": in snapshot mode it would
+            # close everything in scope. An empty batch is `{"records": []}` (or a CSV header).
+            raise InvalidInput(
+                "The body is empty.",
+                errors=[FieldError(field="body", code="empty", message="the body is empty")],
+            )
         if fmt is BodyFormat.json:
             batch = json_members(body.file)
             scope = resolve_scope(spec, self.principal, batch.members, options)
@@ -276,6 +283,7 @@ class Pusher:
     def merge(self, scope: BatchScope, batch_id: str, now: dt.datetime) -> dict[str, int]:
         session, spec = self.session, self.spec
         client = self.principal.client_id
+        queries.lock_dataset(session, spec)
         updated = queries.close_changed(session, spec, now, batch_id)
         written = queries.insert_versions(session, spec, now, batch_id, client)
         closed = queries.close_deleted(session, spec, now, batch_id)
