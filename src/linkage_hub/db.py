@@ -35,10 +35,13 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
         # BEGIN on every transaction so a request sees one snapshot (SQLAlchemy recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        # WAL is a property of the file: set it once. Asking again while another connection
+        # writes can fail at once with "database is locked" (no busy wait for that lock).
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     return on_connect

@@ -7,13 +7,17 @@ anything internal. Input errors carry ``errors: [{row, field, code, message}]``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://linkage-hub.invalid/problems/"
@@ -171,6 +175,10 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
     ]
 
 
+# FastAPI's wording when a JSON body does not parse (json.JSONDecodeError / UnicodeDecodeError).
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+
+
 def install_handlers(app: FastAPI) -> None:
     async def hub_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HubError)
@@ -184,6 +192,8 @@ def install_handlers(app: FastAPI) -> None:
             err.status, err.title, err.slug = exc.status_code, str(exc.detail), "http"
         else:
             detail = exc.detail if isinstance(exc.detail, str) and exc.detail != cls.title else None
+            if detail == _FASTAPI_PARSE_ERROR:
+                detail = "The body is not valid JSON (or not UTF-8); send one JSON object."
             err = cls(detail, headers=dict(exc.headers or {}))
         return problem_response(err, request)
 
@@ -192,7 +202,18 @@ def install_handlers(app: FastAPI) -> None:
         err = InvalidInput("The request is not valid; see errors.", errors=validation_errors(exc))
         return problem_response(err, request)
 
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The connection to the database broke (server down, connection terminated): nothing
+        # of the request was committed, and a retry may well succeed.
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        err = ServiceUnavailable(
+            "The database is unavailable; nothing was applied. Retry later.",
+            headers={"Retry-After": "5"},
+        )
+        return problem_response(err, request)
+
     app.add_exception_handler(HubError, hub_error)
+    app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, request_validation)
 

@@ -90,7 +90,7 @@ def list_rules(request: Request, principal: CurrentPrincipal) -> RuleList:
     tags=["reconciliation"],
     status_code=202,
     response_model=RunAccepted,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 def start_run(
     body: RunCreate,
@@ -272,7 +272,7 @@ def get_discrepancy(
     tags=["discrepancies"],
     status_code=201,
     response_model=CommentOut,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(400, 401, 404, 422),
 )
 def comment(
     finding_id: str, body: CommentIn, session: DbSession, principal: CurrentPrincipal
@@ -287,7 +287,7 @@ def comment(
     operation_id="transition_discrepancy",
     tags=["discrepancies"],
     response_model=FindingOut,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 def transition(
     finding_id: str,

@@ -183,6 +183,13 @@ class Pusher:
         self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
     ) -> tuple[BatchScope, Iterator[Staged]]:
         spec = self.spec
+        if body.size == 0:
+            # Nothing at all is a failed upload, not "no records": in snapshot mode it would
+            # close everything in scope. An empty batch is `{"records": []}` (or a CSV header).
+            raise InvalidInput(
+                "The body is empty.",
+                errors=[FieldError(field="body", code="empty", message="the body is empty")],
+            )
         if fmt is BodyFormat.json:
             batch = json_members(body.file)
             scope = resolve_scope(spec, self.principal, batch.members, options)
@@ -330,6 +337,9 @@ class Pusher:
             updated, written = 0, self.staged
             queries.build_indexes(session, spec)
         else:
+            # Merges of one dataset run one at a time: no lost update, and the versions a
+            # batch inserts are exactly those above the last id seen under the lock.
+            queries.lock_dataset(session, spec)
             self.after_id = queries.last_id(session, spec)
             deferred = (
                 bulk

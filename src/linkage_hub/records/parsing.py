@@ -86,7 +86,7 @@ def json_body(raw: bytes) -> Any:
     """A small JSON body (a single record)."""
     try:
         return json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _syntax(None, "the body is not valid JSON") from None
 
 
@@ -109,7 +109,7 @@ def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 if end != len(text) and not text[end:].isspace():
                     raise ValueError("data after the value")
             yield number, value
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON here
             yield number, _BAD_LINE
 
 
@@ -303,3 +303,5 @@ def _walk(file: IO[bytes], batch: JsonBatch, records: int) -> Iterator[tuple[str
         raise _syntax(row, "the body is not UTF-8") from None
     except ValueError as exc:
         raise _syntax(row, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _syntax(row, "not valid JSON: nested too deeply") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zlib
 from typing import Any
 
 from sqlalchemy import DateTime, Index, String, bindparam, text
@@ -22,6 +23,7 @@ STAGE = "_stage"
 # pg_advisory_xact_lock key of the change feed: seq values are drawn under it (see feed.py).
 FEED_LOCK = 0x4C48_4346  # "LHCF"
 IDEMPOTENCY_LOCK_SPACE = 0x4C48_4944  # "LHID", first half of a two-int advisory key
+MERGE_LOCK_SPACE = 0x4C48_4D47  # "LHMG": writers of one dataset merge one at a time
 
 _TYPES: dict[str, Any] = {
     "now": DateTime(timezone=True),
@@ -439,3 +441,21 @@ def publish_changes(
         params,
     )
     return int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
+
+
+def lock_dataset(session: Session, spec: DatasetSpec) -> None:
+    """Writers of one dataset merge one at a time (PostgreSQL; SQLite has one writer anyway).
+
+    Under READ COMMITTED two batches merging the same records side by side both saw "no
+    current version" and inserted one each (a unique violation, 500) or one closed what the
+    other had just written (a lost update); a PUT that lost an If-Match race found no current
+    row and answered 404 instead of 412. Held until commit, taken before the first read of
+    current versions, so the merge and the precondition see every earlier writer's commit and
+    the final state is that of a serial order. Validation and staging still run in parallel.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(spec.name.encode()) - 2**31
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": MERGE_LOCK_SPACE, "key": key}
+    )

@@ -183,7 +183,7 @@ def push_batch(
     period: Annotated[str | None, Query(description="NDJSON/CSV: payroll period")] = None,
     units: Annotated[list[str] | None, Query(description="NDJSON/CSV: unit codes")] = None,
     dry_run: Annotated[bool, Query(description="Validate and count; apply nothing")] = False,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> BatchResult:
     """Push a batch of one dataset: JSON (`{"mode", "scope", "records", "deletes"}`),
     NDJSON or CSV (then `mode`, `region`, `period`, `units` are query parameters).
@@ -311,7 +311,7 @@ def get_record(
     name="replace_record",
     response_model=Record,
     openapi_extra=RECORD_BODY,
-    responses=problem_responses(401, 403, 404, 412, 422, 428),
+    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 def replace_record(
     principal: CurrentPrincipal,

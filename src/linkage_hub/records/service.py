@@ -34,6 +34,7 @@ from linkage_hub.identifiers import (
     region_contains,
 )
 from linkage_hub.keys import Keyring
+from linkage_hub.records import queries
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.records.ingest import Pusher
 from linkage_hub.records.models import Batch
@@ -293,6 +294,7 @@ def replace_record(
 ) -> tuple[Record, str, BatchResult]:
     """PUT: the body replaces the current version (a new version, unless it is equal)."""
     spec = spec_for(dataset)
+    queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
     _check_precondition(if_match, row.version)
     period = row.period if dataset is Dataset.payroll else None
@@ -356,6 +358,7 @@ def delete_record(
 ) -> BatchResult:
     """DELETE: close the current version (kept in history, no longer current)."""
     spec = spec_for(dataset)
+    queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
     _check_precondition(if_match, row.version)
     key = {name: _plain(row._mapping[name]) for name in spec.key}

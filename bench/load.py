@@ -1,0 +1,304 @@
+"""Load: two uvicorn workers on PostgreSQL holding a province, under read load and a push.
+
+    .venv/bin/python bench/load.py                     # province (1,000,000 persons), 60 s
+    .venv/bin/python bench/load.py --persons 100000 --seconds 20   # a short run while developing
+
+1. creates a throwaway database on the server (``--postgres``), migrates it and loads the
+   demo province through ``linkage-hub demo`` (the batch code path), unless ``--database-url``
+   names one already loaded;
+2. starts ``linkage-hub serve --workers 2`` on it;
+3. open-loop load from one asyncio client (requests are sent on schedule whether or not
+   earlier ones answered; latency counts from the scheduled time, so a stalled server is not
+   hidden by a waiting client): single-record GET at ``--get-rate`` req/s and a 100-item list
+   at ``--list-rate`` req/s, both for ``--seconds``; a third of the way in, a 10,000-row roster
+   push (NDJSON) as the establishment office;
+4. prints p50/p99/max, errors and the achieved rate of each stream, the push's wall time, and
+   the targets (GET p99 ≤ 50 ms, list p99 ≤ 150 ms, push ≤ 3 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from linkage_hub.identifiers import id_check_char  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TARGETS = {"get": 50.0, "list": 150.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def hub_env(url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
+    env.update(
+        LINKAGE_DATABASE_URL=url,
+        LINKAGE_DATA_DIR=str(data_dir),
+        LINKAGE_SIGNING_KEY="load-signing-key-" + "x" * 32,
+        LINKAGE_RECORD_KEY_SECRET="load-record-key-secret",
+        LINKAGE_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def token(base: str, url: str, data_dir: Path, department: str) -> str:
+    script = (
+        "from linkage_hub.auth.service import create_client\n"
+        "from linkage_hub.db import Database\n"
+        "from linkage_hub.settings import Settings\n"
+        "db = Database(Settings())\n"
+        "with db.transaction() as s:\n"
+        f"    c = create_client(s, name='load {department} ' + __import__('uuid').uuid4().hex,"
+        f" department='{department}', region='230000')\n"
+        "    print(c.client.client_id, c.client_secret)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=hub_env(url, data_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    answer = httpx.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": out[0], "client_secret": out[1]},
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+def push_body(rows: int, units: list[str]) -> bytes:
+    lines = []
+    for n in range(rows):
+        body = f"2301021990{1 + n // 1000 % 9:02d}{10 + n // 9000:02d}{n % 1000:03d}"
+        lines.append(
+            json.dumps(
+                {
+                    "id_number": body + id_check_char(body),
+                    "unit_code": units[n % len(units)],
+                    "name": f"压测{n}",
+                    "establishment_type": "institutional",
+                    "status": "active",
+                    "entered_on": "2024-01-01",
+                },
+                ensure_ascii=False,
+            )
+        )
+    return "\n".join(lines).encode()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def stream(
+    client: httpx.AsyncClient,
+    name: str,
+    rate: float,
+    seconds: float,
+    make: Any,
+    results: dict[str, dict[str, Any]],
+) -> None:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    tasks = []
+    start = time.perf_counter()
+
+    async def one(due: float, url: str) -> None:
+        try:
+            response = await client.get(url)
+            if response.status_code != 200:
+                errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+                return
+        except httpx.HTTPError as exc:
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            return
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    total = int(rate * seconds)
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due, make(i))))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    results[name] = {
+        "requests": total,
+        "ok": len(latencies),
+        "errors": errors,
+        "rate": total / elapsed,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies) if latencies else float("nan"),
+    }
+
+
+async def drive(base: str, read_token: str, write_token: str, args: argparse.Namespace) -> Any:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    headers = {"Authorization": f"Bearer {read_token}"}
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=httpx.Timeout(60, pool=None)
+    ) as client:
+        page = (await client.get("/api/v1/datasets/roster/records?limit=1000")).json()
+        keys = [r["record_key"] for r in page["items"]]
+        units = sorted({r["unit_code"] for r in page["items"]})
+        cursors = [None]
+        cursor = page.get("next_cursor")
+        for _ in range(20):  # some later pages too, so lists are not all the first page
+            if not cursor:
+                break
+            cursors.append(cursor)
+            cursor = (
+                (await client.get(f"/api/v1/datasets/roster/records?limit=1000&cursor={cursor}"))
+                .json()
+                .get("next_cursor")
+            )
+        rng = random.Random(7)
+        body = push_body(args.push_rows, units)
+        results: dict[str, dict[str, Any]] = {}
+
+        def get_url(i: int) -> str:
+            return f"/api/v1/datasets/roster/records/{rng.choice(keys)}"
+
+        def list_url(i: int) -> str:
+            c = rng.choice(cursors)
+            return "/api/v1/datasets/roster/records?limit=100" + (f"&cursor={c}" if c else "")
+
+        async def push() -> None:
+            await asyncio.sleep(args.seconds / 3)
+            started = time.perf_counter()
+            # Its own connection: the push is one more client, not queued behind the reads.
+            async with httpx.AsyncClient(base_url=base, timeout=120) as writer:
+                answer = await writer.post(
+                    "/api/v1/datasets/roster/batches",
+                    content=body,
+                    headers={
+                        "Authorization": f"Bearer {write_token}",
+                        "Content-Type": "application/x-ndjson",
+                    },
+                )
+            results["push"] = {
+                "status": answer.status_code,
+                "seconds": time.perf_counter() - started,
+                "answer": answer.text[:300],
+            }
+
+        await asyncio.gather(
+            stream(client, "get", args.get_rate, args.seconds, get_url, results),
+            stream(client, "list", args.list_rate, args.seconds, list_url, results),
+            push(),
+        )
+        return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    parser.add_argument("--database-url", help="an already loaded database (skips the load)")
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--get-rate", type=float, default=300)
+    parser.add_argument("--list-rate", type=float, default=100)
+    parser.add_argument("--push-rows", type=int, default=10_000)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="lh-load-"))
+    admin = None
+    name = ""
+    url = args.database_url
+    if url is None:
+        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        name = f"lh_load_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(args.postgres).set(database=name).render_as_string(False)
+    env = hub_env(url, data_dir)
+    proc = None
+    try:
+        if args.database_url is None:
+            subprocess.run([str(BIN / "linkage-hub"), "migrate"], env=env, check=True)
+            started = time.perf_counter()
+            subprocess.run(
+                [str(BIN / "linkage-hub"), "demo", "--persons", str(args.persons)],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            print(f"load: demo of {args.persons} persons in {time.perf_counter() - started:.0f} s")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [str(BIN / "linkage-hub"), "serve", "--port", str(port), "--workers", "2"]
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        read_token = token(base, url, data_dir, "audit")
+        write_token = token(base, url, data_dir, "establishment")
+        results = asyncio.run(drive(base, read_token, write_token, args))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+        if admin is not None and not args.keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+    print(f"$ {shlex.join([sys.executable, *sys.argv])}")
+    print(
+        "| stream | target | requests | ok | errors | achieved req/s | p50 ms | p99 ms | max ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key in ("get", "list"):
+        r = results[key]
+        print(
+            f"| {key} | p99 ≤ {TARGETS[key]:.0f} ms | {r['requests']} | {r['ok']} | "
+            f"{r['errors'] or 0} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+            f"{r['max']:.1f} |"
+        )
+    p = results["push"]
+    print(
+        f"push of {args.push_rows} rows: HTTP {p['status']} in {p['seconds']:.2f} s (target ≤ 3 s)"
+    )
+    if p["status"] >= 300:
+        print(p["answer"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
