@@ -101,8 +101,13 @@ def free_port() -> int:
 
 
 class Hub:
-    def __init__(self, url: str, data_dir: Path) -> None:
+    """A hub process on its own port, with a real client of ``department`` in ``region``."""
+
+    def __init__(
+        self, url: str, data_dir: Path, department: str = "establishment", region: str = "230100"
+    ) -> None:
         self.url = url
+        self.department, self.region = department, region
         self.data_dir = data_dir
         self.port = free_port()
         self.env = {
@@ -120,10 +125,10 @@ class Hub:
         bin_dir = Path(sys.executable).parent
         hub = str(bin_dir / "linkage-hub")
         subprocess.run([hub, "migrate"], env=self.env, check=True)
-        # The benchmark acts as a real client of the establishment office of Harbin, with a
-        # real token (its check costs the same for a 1-row and a 1 M-row push).
-        command = [hub, "clients", "create", "--name", "ingest benchmark"]
-        command += ["--department", "establishment", "--region", "230100"]
+        # The benchmark acts as a real client (by default the establishment office of Harbin),
+        # with a real token (its check costs the same for a 1-row and a 1 M-row push).
+        command = [hub, "clients", "create", "--name", "benchmark"]
+        command += ["--department", self.department, "--region", self.region]
         created = subprocess.run(
             command,
             env=self.env,
@@ -186,6 +191,11 @@ class Hub:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def authorization(self) -> dict[str, str]:
+        token = httpx.post(f"{self.base}/oauth/token", data=self.credentials, timeout=30)
+        token.raise_for_status()
+        return {"authorization": f"Bearer {token.json()['access_token']}"}
+
     def push(self, path: Path, query: str = "") -> tuple[float, dict[str, Any], float]:
         self.reset_peak()
 
@@ -194,12 +204,7 @@ class Hub:
                 while chunk := handle.read(1 << 20):
                     yield chunk
 
-        token = httpx.post(f"{self.base}/oauth/token", data=self.credentials, timeout=30)
-        token.raise_for_status()
-        headers = {
-            "content-type": "application/x-ndjson",
-            "authorization": f"Bearer {token.json()['access_token']}",
-        }
+        headers = {"content-type": "application/x-ndjson", **self.authorization()}
         started = time.perf_counter()
         response = httpx.post(
             f"{self.base}/api/v1/datasets/roster/batches{query}",

@@ -16,14 +16,11 @@ the same SELECT). Results replace the section of this benchmark in ``bench/RESUL
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import platform
 import shlex
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,25 +32,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import create_pg_database, free_port  # noqa: E402
+from ingest import Hub, create_pg_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Reports (bench/reports.py)"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-SERVER = """
-from linkage_hub.app import create_app
-from linkage_hub.auth.policy import authorize
-from linkage_hub.auth.principal import Principal
-from linkage_hub.domain import Department
-
-def app():
-    # Audit of the whole province reads the report (token checks cost the same for any size).
-    hub = create_app()
-    principal = Principal("bench-audit", "bench", Department.audit, "230000")
-    hub.dependency_overrides[authorize] = lambda: principal
-    return hub
-"""
 
 # One statement per dialect: N findings, half person findings (keys matching no record: the
 # ID-number lookups still run), spread over 2,000 units of 230100 and its districts.
@@ -89,67 +72,20 @@ BASELINE_SELECT = (
 )
 
 
-class Hub:
-    def __init__(self, url: str, data_dir: Path) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.env = {
-            **os.environ,
-            "LINKAGE_DATABASE_URL": url,
-            "LINKAGE_DATA_DIR": str(data_dir),
-            "LINKAGE_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": f"{data_dir}{os.pathsep}{ROOT / 'src'}",
-        }
-        (data_dir / "bench_reports_server.py").write_text(SERVER)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Hub:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench_reports_server:app", "--factory",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
-            env=self.env, cwd=self.data_dir,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/health/live", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        raise RuntimeError("the hub did not start")
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def peak_mib(self, reset: bool = False) -> float:
-        assert self.process is not None
-        if reset:
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def download(self, fmt: str) -> tuple[float, int, float]:
-        self.peak_mib(reset=True)
-        started = time.perf_counter()
-        size = 0
-        with httpx.stream(
-            "GET", f"{self.base}/api/v1/reports/discrepancies", params={"format": fmt},
-            timeout=3600,
-        ) as response:  # fmt: skip
-            response.raise_for_status()
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-        return time.perf_counter() - started, size, self.peak_mib()
+def download(hub: Hub, fmt: str) -> tuple[float, int, float]:
+    """Stream the report in ``fmt``: (seconds, bytes, server peak MiB)."""
+    headers = hub.authorization()
+    hub.reset_peak()
+    started = time.perf_counter()
+    size = 0
+    with httpx.stream(
+        "GET", f"{hub.base}/api/v1/reports/discrepancies", params={"format": fmt},
+        headers=headers, timeout=3600,
+    ) as response:  # fmt: skip
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+    return time.perf_counter() - started, size, hub.peak_mib()
 
 
 def fill(url: str, n: int) -> None:
@@ -190,16 +126,14 @@ def run_backend(backend: str, n: int, pg_admin: str) -> dict[str, Any]:
         else:
             url = f"sqlite:///{data_dir / 'hub.db'}"
         try:
-            env = {**os.environ, "LINKAGE_DATABASE_URL": url, "LINKAGE_DATA_DIR": str(data_dir)}
-            linkage_hub = Path(sys.executable).parent / "linkage-hub"
-            subprocess.run([str(linkage_hub), "migrate"], env=env, check=True)
-            fill(url, n)
-            base = baseline(url)
-            result: dict[str, Any] = {"backend": backend, "findings": n, "baseline": base}
-            print(f"{backend}: baseline {base:.2f} s", flush=True)
-            with Hub(url, data_dir) as hub:
+            # Audit of the whole province reads the report, as a real client with a token.
+            with Hub(url, data_dir, department="audit", region="230000") as hub:
+                fill(url, n)
+                base = baseline(url)
+                result: dict[str, Any] = {"backend": backend, "findings": n, "baseline": base}
+                print(f"{backend}: baseline {base:.2f} s", flush=True)
                 for fmt in ("csv", "xlsx", "json"):
-                    seconds, size, peak = hub.download(fmt)
+                    seconds, size, peak = download(hub, fmt)
                     result[fmt] = {"seconds": seconds, "bytes": size, "peak_mib": peak}
                     print(f"{backend} {fmt}: {seconds:.2f} s, {size / 1e6:,.0f} MB, "
                           f"peak {peak:,.0f} MiB", flush=True)  # fmt: skip
