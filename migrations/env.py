@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 
+from linkage_hub.db import make_engine
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings, get_settings
 
@@ -29,7 +29,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(settings.sqlalchemy_url, hide_parameters=True)
+    # The hub's own engine: a SQLite file is created in WAL mode with the hub's pragmas, so no
+    # later connection has to switch the journal mode while another one writes.
+    engine = make_engine(settings)
     try:
         with engine.connect() as conn:
             _run(conn)

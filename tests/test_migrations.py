@@ -26,3 +26,15 @@ class TestMigrations:
 
     def test_there_is_one_head(self, tmp_path: Path) -> None:
         assert head_revision(make_settings("sqlite://", tmp_path)) is not None
+
+
+class TestEmbeddedFile:
+    def test_a_migrated_sqlite_file_is_already_in_wal_mode(self, tmp_path: Path) -> None:
+        # Otherwise the first connections of two processes race to switch the journal mode,
+        # and the loser fails at once with "database is locked".
+        import sqlite3
+
+        path = tmp_path / "fresh.db"
+        upgrade(make_settings(f"sqlite:///{path}", tmp_path))
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
