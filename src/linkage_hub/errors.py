@@ -228,3 +228,23 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+NO_DATABASE_PATHS = frozenset({"/health/live", "/metrics"})  # answer without the database
+
+
+def document_unavailable(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that reads the database can answer 503 (the database is unreachable):
+    the OpenAPI document says so, with the problem body, unless the route documents its own."""
+    response = {
+        "description": ServiceUnavailable.title + ": the database is unreachable; retry later.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for path, operations in document.get("paths", {}).items():
+        if path in NO_DATABASE_PATHS:
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("503", response)
+    return document

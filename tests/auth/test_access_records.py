@@ -121,7 +121,7 @@ class TestRecording:
         def broken(*args: object, **kwargs: object) -> Any:
             raise RuntimeError("database gone")
 
-        monkeypatch.setattr(access, "insert", broken)
+        monkeypatch.setattr(access, "insert_rows", broken)
         assert client.get(LIST, headers=headers).status_code == 200
         assert client.get(LIST, headers=headers).status_code == 200
         monkeypatch.undo()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from linkage_hub.auth.hashing import hash_secret, new_secret, verify_secret
 from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope
-from linkage_hub.auth.tokens import TokenError, TokenKeys, load_private_key
+from linkage_hub.auth.tokens import IssuedToken, TokenError, TokenKeys, load_private_key
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from linkage_hub.schema import Base
@@ -46,6 +46,16 @@ class TestSecrets:
 def _keys(key: ec.EllipticCurvePrivateKey | None = None) -> TokenKeys:
     key = key or ec.generate_private_key(ec.SECP256R1())
     return TokenKeys(key, issuer="i", audience="a", ttl_seconds=900)
+
+
+def _hr_token(keys: TokenKeys) -> IssuedToken:
+    return keys.issue(
+        client_id="c",
+        department=Department.hr,
+        region="230100",
+        scopes=frozenset(),
+        secret_version=1,
+    )
 
 
 class TestSigningKeys:
@@ -125,6 +135,24 @@ class TestSigningKeys:
         ):
             with pytest.raises(TokenError):
                 other.verify(token.access_token)
+
+    def test_a_remembered_token_still_expires(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        keys = _keys()
+        issued = _hr_token(keys)
+        assert keys.verify(issued.access_token) == keys.verify(issued.access_token)
+        later = issued.claims.expires_at + 11  # past the 10 s leeway
+        monkeypatch.setattr(time, "time", lambda: float(later))
+        with pytest.raises(TokenError, match="expired"):
+            keys.verify(issued.access_token)
+
+    def test_a_tampered_copy_of_a_remembered_token_does_not_verify(self) -> None:
+        keys = _keys()
+        token = _hr_token(keys).access_token
+        keys.verify(token)
+        head, body, signature = token.split(".")
+        flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+        with pytest.raises(TokenError):
+            keys.verify(f"{head}.{body}.{flipped}")
 
 
 class TestScopes:

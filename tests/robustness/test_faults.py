@@ -194,6 +194,14 @@ def test_database_down_mid_batch_then_back_without_a_restart(
     ready = hub.get("/health/ready")
     assert ready.status_code == 503, ready.text
     assert push(hub, headers, body).status_code == 503
+    listing = hub.get(ROSTER.replace("/batches", "/records"), headers=headers)
+    assert listing.status_code == 503 and listing.headers["retry-after"] == "5", listing.text
+    paths = hub.app.openapi()["paths"]  # type: ignore[attr-defined]
+    for path, method in (
+        ("/datasets/{dataset}/batches", "post"),
+        ("/datasets/{dataset}/records", "get"),
+    ):
+        assert "503" in paths["/api/v1" + path][method]["responses"], (method, path)
     assert stored(database) == (0, 0, 0)
     proxy.restore()
     assert hub.get("/health/ready").status_code == 200

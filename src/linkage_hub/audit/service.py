@@ -11,18 +11,21 @@ import datetime as dt
 import getpass
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.chain import GENESIS, canonical, link
 from linkage_hub.audit.models import AuditEntry, AuditPerson
 from linkage_hub.auth.principal import Principal
+from linkage_hub.db import insert_rows
 from linkage_hub.observability import current_request_id
 
 AUDIT_LOCK = 0x4C48_4155  # "LHAU", pg_advisory_xact_lock key of appends
 VERIFY_CHUNK = 5_000
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+AUDIT_PERSON_TABLE = cast(Table, AuditPerson.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,9 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
         rows.append({**values, "prev_hash": prev, "hash": digest})
         persons.extend({"seq": seq, "person_key": k} for k in sorted(entry.person_keys))
         prev = digest
-    session.execute(insert(AuditEntry), rows)
-    if persons:
-        session.execute(insert(AuditPerson), persons)
+    # COPY on PostgreSQL: every read of person data appends here, a list page 100 keys.
+    insert_rows(session, AUDIT_TABLE, rows)
+    insert_rows(session, AUDIT_PERSON_TABLE, persons)
     return [r["seq"] for r in rows]
 
 

@@ -24,20 +24,21 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
-from sqlalchemy import insert
+from sqlalchemy import Table
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linkage_hub.audit.service import Entry, append_many, read_entry
 from linkage_hub.auth.models import AccessRecord
 from linkage_hub.auth.service import touch_last_used
-from linkage_hub.db import Database
+from linkage_hub.db import Database, insert_rows
 from linkage_hub.observability import route_template
 
 log = logging.getLogger("linkage_hub.auth.access")
 MAX_PENDING = 100_000
+ACCESS_TABLE = cast(Table, AccessRecord.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class AccessRecorder:
             try:
                 with self.db.transaction() as session:
                     if batch:
-                        session.execute(insert(AccessRecord), [asdict(r) for r in batch])
+                        insert_rows(session, ACCESS_TABLE, [asdict(r) for r in batch])
                     last_used: dict[str, dt.datetime] = {}
                     for r in batch:
                         last_used[r.client_id] = max(

@@ -6,6 +6,10 @@ header that is not ``Bearer``, a malformed token, another algorithm than the pin
 signature, wrong ``iss``/``aud``, ``exp``/``nbf`` outside the window, or a client that has been
 revoked or has rotated its secret since (seen within the client cache window, ≤ 60 s).
 
+It is a coroutine, like the other dependencies that do no blocking I/O: each synchronous
+dependency costs a trip through the worker-thread pool, which on a small GET cost more than
+the query itself.
+
 Handlers never call it directly: they take ``principal: CurrentPrincipal`` (or a named
 dependency such as ``Auditor``) from :mod:`linkage_hub.auth.policy`.
 """
@@ -13,6 +17,7 @@ dependency such as ``Auditor``) from :mod:`linkage_hub.auth.policy`.
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.runtime import auth_runtime
@@ -37,7 +42,7 @@ def _invalid(detail: str, error: str = "invalid_token") -> Unauthorized:
     return Unauthorized(detail, headers={"WWW-Authenticate": bearer_challenge(error, detail)})
 
 
-def get_principal_or_none(request: Request) -> Principal | None:
+async def get_principal_or_none(request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -50,7 +55,14 @@ def get_principal_or_none(request: Request) -> Principal | None:
         claims = runtime.keys.verify(token)
     except TokenError as exc:
         raise _invalid(str(exc)) from None
-    client = runtime.clients.get(claims.client_id)
+    cached = runtime.clients.fresh(claims.client_id)
+    # On the event loop while the cache answers; a miss (once a minute per client) asks the
+    # database from a worker thread.
+    client = (
+        cached[0]
+        if cached is not None
+        else await run_in_threadpool(runtime.clients.get, claims.client_id)
+    )
     if client is None or not client.active or client.secret_version != claims.secret_version:
         raise _invalid("The client was revoked or its secret rotated; request a new token.")
     if client.department != claims.department or client.region != claims.region:

@@ -22,7 +22,7 @@ in ``tests/auth/test_matrix.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -141,12 +141,12 @@ def _permission(request: Request) -> Permission:
     return permission
 
 
-def authorize(request: Request) -> Principal | None:
+async def authorize(request: Request) -> Principal | None:
     """App-wide: the route's row decides; public routes never look at a token."""
     permission = _permission(request)
     if permission is Permission.public:
         return None
-    principal = get_principal_or_none(request)
+    principal = await get_principal_or_none(request)
     if principal is None:
         raise Unauthorized(
             "A bearer token is required.", headers={"WWW-Authenticate": bearer_challenge()}
@@ -155,7 +155,7 @@ def authorize(request: Request) -> Principal | None:
     return principal
 
 
-def get_principal(
+async def get_principal(
     principal: Annotated[Principal | None, Depends(authorize)],
 ) -> Principal:
     if principal is None:  # only on a public route that asked for a principal anyway
@@ -168,10 +168,10 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def requires(permission: Permission) -> Callable[..., Principal]:
+def requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency that yields the principal after checking ``permission`` (named below)."""
 
-    def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
         _check(permission, principal, request)
         return principal
 

@@ -33,11 +33,20 @@ class ClientCache:
         self.clock: Callable[[], float] = time.monotonic
         self._entries: dict[str, tuple[ClientState | None, float]] = {}
 
-    def get(self, client_id: str) -> ClientState | None:
-        now = self.clock()
+    def fresh(self, client_id: str) -> tuple[ClientState | None] | None:
+        """The cached state while it is fresh (a 1-tuple, so a cached "no such client" is
+        ``(None,)``); ``None`` when the database must be asked."""
         hit = self._entries.get(client_id)
-        if hit is not None and now - hit[1] < self.ttl_seconds:
-            return hit[0]
+        if hit is not None and self.clock() - hit[1] < self.ttl_seconds:
+            return (hit[0],)
+        return None
+
+    def get(self, client_id: str) -> ClientState | None:
+        """The client's state, from the cache or (blocking) from the database."""
+        cached = self.fresh(client_id)
+        if cached is not None:
+            return cached[0]
+        now = self.clock()
         with self.db.read_sessions() as session:
             state = client_state(session, client_id)
         self._entries[client_id] = (state, now)

@@ -45,6 +45,7 @@ from linkage_hub.settings import Settings
 ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JOSE "typ", not a secret
 LEEWAY_SECONDS = 10  # clock skew tolerated between hub processes on different hosts
+VERIFIED_CACHE_SIZE = 10_000  # verified tokens remembered per process (~3 KB each)
 MAX_TTL_SECONDS = 900
 MAX_TOKEN_LENGTH = 4096
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -136,6 +137,7 @@ class TokenKeys:
         )
         self._signing_key = jwk.construct(private_pem, ALGORITHM)
         self._verifying_key = jwk.construct(public_pem, ALGORITHM)
+        self._verified: dict[str, TokenClaims] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
@@ -195,7 +197,25 @@ class TokenKeys:
         return IssuedToken(token, self.ttl_seconds, claims)
 
     def verify(self, token: str) -> TokenClaims:
-        """The claims of a token this hub issued and that is valid now; else :class:`TokenError`."""
+        """The claims of a token this hub issued and that is valid now; else :class:`TokenError`.
+
+        A token that verified is remembered (exact string → claims) until it expires, so a
+        client sending the same token on every request pays the ES256 check (~0.1 ms) once;
+        expiry is still checked on every use. The memory is bounded: when full it is cleared.
+        """
+        claims = self._verified.get(token)
+        if claims is not None:
+            if time.time() <= claims.expires_at + LEEWAY_SECONDS:
+                return claims
+            self._verified.pop(token, None)
+            raise TokenError("The token has expired.")
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise TokenError("The token is malformed.")
         try:

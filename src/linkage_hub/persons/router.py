@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from linkage_hub.auth.policy import CurrentPrincipal
-from linkage_hub.db import DbSession
+from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.errors import problem_responses
 from linkage_hub.persons import service
 from linkage_hub.persons.schemas import PersonView
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["persons"])
     response_model=PersonView,
     responses=problem_responses(401, 404, 422),
 )
-def get_person(
+async def get_person(
     principal: CurrentPrincipal,
     session: DbSession,
     settings: SettingsDep,
@@ -39,7 +39,10 @@ def get_person(
     records in your region side by side (payroll: the person's latest period, or `period`),
     and the person's open discrepancies. Any accepted form of the ID number works (15 or 18
     characters, lower-case x, full-width digits)."""
-    view = service.person_view(session, keyring, settings, principal, id_number, period)
+    view = await run_in_session(
+        session,
+        lambda: service.person_view(session, keyring, settings, principal, id_number, period),
+    )
     request.state.person_records = sum(len(rows) for rows in view.records.values())
     request.state.person_keys = {keyring.person_key(view.id_number)}
     return view

@@ -38,7 +38,7 @@ from linkage_hub.reconciliation.schemas import (
     Text,
     TransitionIn,
 )
-from linkage_hub.records.router import get_keyring
+from linkage_hub.records.router import keyring_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -180,10 +180,10 @@ def _person_keys(request: Request, id_number: str) -> list[str]:
             "The id_number filter is not a valid ID number.",
             errors=[FieldError(field="id_number", code=exc.code, message=exc.message)],
         ) from None
-    return get_keyring(request).person_keys(number)
+    return keyring_of(request).person_keys(number)
 
 
-def discrepancy_filters(
+async def discrepancy_filters(
     request: Request,
     region: Annotated[str | None, Query(description="Only this region and below.")] = None,
     unit_code: Annotated[str | None, Query(max_length=18)] = None,
@@ -241,7 +241,7 @@ def list_discrepancies(
     same finding and id; it is handled like `open`). A finding's identity is its rule and its
     subject, so it keeps its id, history and comments from run to run."""
     items, next_cursor = service.list_findings(
-        session, principal, filters, keyring=get_keyring(request), limit=limit, cursor=cursor
+        session, principal, filters, keyring=keyring_of(request), limit=limit, cursor=cursor
     )
     request.state.person_records = sum(1 for i in items if i.id_number)
     return FindingPage(items=items, next_cursor=next_cursor)
@@ -261,7 +261,7 @@ def get_discrepancy(
     """One finding with its evidence (each department's records behind it, with versions and
     batches, as of the run that last found it), the rule parameters of that run, its status
     history (who changed it and when) and the joint-meeting comments (会商)."""
-    detail = service.finding_detail(session, principal, finding_id, get_keyring(request))
+    detail = service.finding_detail(session, principal, finding_id, keyring_of(request))
     request.state.person_records = sum(1 for e in detail.evidence if "id_number" in e.record)
     return detail
 
@@ -306,4 +306,4 @@ def transition(
 
     `resolved` and `reopened` are set by reconciliation runs only. A change that does not
     fit the current status is 409."""
-    return service.transition(session, principal, finding_id, body, get_keyring(request))
+    return service.transition(session, principal, finding_id, body, keyring_of(request))

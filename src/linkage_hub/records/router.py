@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from linkage_hub.auth.policy import CurrentPrincipal
-from linkage_hub.db import DbSession
+from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import NotFound, PayloadTooLarge, problem_responses
 from linkage_hub.keys import Keyring
@@ -36,12 +36,12 @@ router = APIRouter(prefix="/api/v1", tags=["datasets"])
 _keyring_lock = threading.Lock()
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_keyring(request: Request) -> Keyring:
+def keyring_of(request: Request) -> Keyring:
     """One keyring per app, made on first use (``linkage-hub openapi`` never needs one)."""
     state = request.app.state
     keyring: Keyring | None = getattr(state, "keyring", None)
@@ -49,10 +49,20 @@ def get_keyring(request: Request) -> Keyring:
         with _keyring_lock:
             keyring = getattr(state, "keyring", None)
             if keyring is None:
-                keyring = Keyring(get_settings(request))
+                keyring = Keyring(settings_of(request))
                 state.keyring = keyring
     keyring.refresh()  # a key version added by `linkage-hub keys rotate`
     return keyring
+
+
+# The dependency forms are coroutines: they do no blocking I/O (the keyring checks its file's
+# stamp at most every few seconds), and a plain function would cost a worker-thread trip.
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def get_keyring(request: Request) -> Keyring:
+    return keyring_of(request)
 
 
 def note_person_reads(request: Request, keyring: Keyring, records: list[Record]) -> None:
@@ -66,7 +76,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
-def dataset_of(
+async def dataset_of(
     dataset: Annotated[
         str,
         Path(
@@ -90,7 +100,7 @@ async def record_body(request: Request) -> Any:
 
 
 async def spooled_body(request: Request) -> AsyncIterator[SpooledBody]:
-    settings = get_settings(request)
+    settings = settings_of(request)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_body_bytes:
         raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
@@ -234,7 +244,7 @@ def get_batch(principal: CurrentPrincipal, session: DbSession, batch_id: str) ->
     response_model=RecordPage,
     responses=problem_responses(401, 404, 422),
 )
-def list_records(
+async def list_records(
     principal: CurrentPrincipal,
     session: DbSession,
     settings: SettingsDep,
@@ -259,19 +269,22 @@ def list_records(
 
     ID numbers come in full (your system needs them to match); `mask=true` masks them for a
     list that circulates further. Every read of person records is entered in the audit log."""
-    page = service.list_records(
+    page = await run_in_session(
         session,
-        keyring,
-        settings,
-        principal,
-        dataset,
-        region=region,
-        unit_code=unit_code,
-        id_number=id_number,
-        period=period,
-        as_of=as_of,
-        cursor=cursor,
-        limit=limit,
+        lambda: service.list_records(
+            session,
+            keyring,
+            settings,
+            principal,
+            dataset,
+            region=region,
+            unit_code=unit_code,
+            id_number=id_number,
+            period=period,
+            as_of=as_of,
+            cursor=cursor,
+            limit=limit,
+        ),
     )
     if dataset in PERSON_DATASETS:
         note_person_reads(request, keyring, page.items)
@@ -287,7 +300,7 @@ def list_records(
     response_model=Record,
     responses=problem_responses(401, 404),
 )
-def get_record(
+async def get_record(
     principal: CurrentPrincipal,
     session: DbSession,
     keyring: KeyringDep,
@@ -298,7 +311,9 @@ def get_record(
 ) -> Record:
     """The current version of one record, with its `ETag` (send it as `If-Match` to PUT or
     DELETE)."""
-    record, tag = service.get_record(session, keyring, principal, dataset, record_key)
+    record, tag = await run_in_session(
+        session, lambda: service.get_record(session, keyring, principal, dataset, record_key)
+    )
     response.headers["ETag"] = tag
     if dataset in PERSON_DATASETS:
         note_person_reads(request, keyring, [record])
@@ -365,7 +380,7 @@ def delete_record(
     response_model=HistoryPage,
     responses=problem_responses(401, 404),
 )
-def get_record_history(
+async def get_record_history(
     principal: CurrentPrincipal,
     session: DbSession,
     keyring: KeyringDep,
@@ -375,7 +390,9 @@ def get_record_history(
 ) -> HistoryPage:
     """Every version of a record, oldest first: which batch and client wrote it, when it was
     recorded and when (and by which batch) it was closed."""
-    page = service.history(session, keyring, principal, dataset, record_key)
+    page = await run_in_session(
+        session, lambda: service.history(session, keyring, principal, dataset, record_key)
+    )
     if dataset in PERSON_DATASETS:
         note_person_reads(request, keyring, page.items)
     return page

@@ -23,7 +23,7 @@ from linkage_hub.identifiers import (
 )
 from linkage_hub.privacy.masking import mask_exports, mask_records
 from linkage_hub.reconciliation.router import DiscrepancyFilters
-from linkage_hub.records.router import get_keyring
+from linkage_hub.records.router import keyring_of
 from linkage_hub.reports import discrepancies, staffing, tenure
 from linkage_hub.reports.schemas import StaffingReport, StaffingReportRow, TenureReport
 from linkage_hub.reports.streaming import ReportFormat, download
@@ -162,7 +162,7 @@ def discrepancy_report(
     """
     db: Database = request.app.state.db
     zone = request.app.state.settings.zone
-    items = discrepancies.rows(db, principal, filters, get_keyring(request))
+    items = discrepancies.rows(db, principal, filters, keyring_of(request))
     if mask_exports(request.app.state.settings, mask):
         items = mask_records(items)
     stem = f"问题清单_{principal.region}_{request.app.state.settings.today().isoformat()}"
@@ -249,7 +249,7 @@ def tenure_report(
             "from lies after to.",
             errors=[FieldError(field="from", code="order", message="from lies after to")],
         )
-    keyring = get_keyring(request)
+    keyring = keyring_of(request)
     found = tenure.find_tenure(
         session,
         keyring,
