@@ -14,7 +14,7 @@ from linkage_hub.audit.router import router as audit_router
 from linkage_hub.auth.policy import authorize
 from linkage_hub.auth.runtime import install as install_auth
 from linkage_hub.db import Database
-from linkage_hub.errors import document_unavailable, install_handlers
+from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
 from linkage_hub.persons import router as persons_router
 from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        dependencies=[Depends(authorize)],
+        dependencies=[Depends(authorize), Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.db = db

@@ -230,12 +230,31 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+async def refuse_nul_characters(request: Request) -> None:
+    """App-wide: a path or query value holding a NUL character is refused with a 422 naming
+    it. No identifier, code or filter of the hub contains one, and PostgreSQL cannot store or
+    compare text that does (its driver raises, which would otherwise surface as a 500)."""
+    errors = [
+        FieldError(field=_safe_name(name), code="nul_character", message="contains a NUL (0x00)")
+        for name, value in (*request.path_params.items(), *request.query_params.multi_items())
+        if isinstance(value, str) and "\x00" in value
+    ]
+    if errors:
+        raise InvalidInput("A parameter holds a NUL character.", errors=errors)
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c for c in name if c.isprintable())[:64] or "?"
+
+
 NO_DATABASE_PATHS = frozenset({"/health/live", "/metrics"})  # answer without the database
 
 
 def document_unavailable(document: dict[str, Any]) -> dict[str, Any]:
-    """Every operation that reads the database can answer 503 (the database is unreachable):
-    the OpenAPI document says so, with the problem body, unless the route documents its own."""
+    """Every operation that needs the database can answer 503 (it is unreachable): the
+    OpenAPI document says so, with the problem body, unless the route documents its own.
+    (422, which a NUL character in a parameter also gets, is documented by FastAPI wherever
+    an operation has parameters.)"""
     response = {
         "description": ServiceUnavailable.title + ": the database is unreachable; retry later.",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},

@@ -175,15 +175,19 @@ class FindingDetail(FindingOut):
     comments: list[CommentOut]
 
 
+# Free text may hold line breaks but never NUL, which PostgreSQL cannot store.
+NO_NUL = r"^[^\x00]*$"
+
+
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(min_length=1, max_length=10_000)
+    body: str = Field(min_length=1, max_length=10_000, pattern=NO_NUL)
 
 
 class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["acknowledged", "waived", "open"]
-    reason: str | None = Field(default=None, max_length=4_000)
-    document_no: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=4_000, pattern=NO_NUL)
+    document_no: str | None = Field(default=None, max_length=100, pattern=NO_NUL)

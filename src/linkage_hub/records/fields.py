@@ -23,6 +23,8 @@ Converter = Callable[[Any], Any]
 MAX_MONEY = Decimal("999999999999.99")
 CENT = Decimal("0.01")
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Control characters other than tab and line breaks: never data, and PostgreSQL refuses NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class FieldInvalid(ValueError):
@@ -40,6 +42,8 @@ def text(max_length: int) -> Converter:
             raise FieldInvalid("empty", "must not be empty")
         if len(value) > max_length:
             raise FieldInvalid("too_long", f"must be at most {max_length} characters")
+        if _CONTROL.search(value):
+            raise FieldInvalid("control_character", "must not contain control characters")
         return value
 
     return convert
