@@ -276,7 +276,7 @@ class Pusher:
         self.keys_may_repeat = len(hashes) != staged
         self.staged = staged
         if direct is None:
-            queries.index_stage(session)
+            queries.index_stage(session, spec, staged)
         else:
             queries.direct_stage_view(session, spec, direct[1])
 
