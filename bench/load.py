@@ -6,7 +6,8 @@
 1. creates a throwaway database on the server (``--postgres``), migrates it and loads the
    demo province through ``linkage-hub demo`` (the batch code path), unless ``--database-url``
    names one already loaded (with ``--data-dir``, its ID keys); then ``VACUUM (ANALYZE)`` and
-   a ``CHECKPOINT`` (superuser or ``pg_checkpoint``);
+   a ``CHECKPOINT`` (superuser or ``pg_checkpoint``); in every case the roster and its
+   indexes are read into the page cache (``pg_prewarm``);
 2. starts ``linkage-hub serve --workers 2`` on it;
 3. after a 5 s warm-up at a fifth of the rates (not measured), open-loop load from one
    asyncio client on raw HTTP/1.1 keep-alive connections (requests are sent on schedule
@@ -148,9 +149,9 @@ class RawClient:
             writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.header)
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if reused and not exc.partial:  # the server closed an idle keep-alive
-                    writer.close()  # connection: retry on a new one, as HTTP clients do
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                if reused and not getattr(exc, "partial", b""):  # the server closed an idle
+                    writer.close()  # keep-alive connection: retry on a new one, as clients do
                     return await self.get(path)
                 raise
             status = int(head[9:12])
@@ -336,6 +337,7 @@ def demo_hub(
             settle.dispose()
             if args.keep:
                 print(f"load: kept; rerun with --database-url {url} --data-dir {data_dir}")
+        prewarm(url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [str(BIN / "linkage-hub"), "serve", "--port", str(port)]
@@ -358,6 +360,28 @@ def demo_hub(
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def prewarm(url: str) -> None:
+    """Read the roster and its indexes into the page cache (``pg_prewarm``), as the working
+    set of a server in service would be, so the measured minute does not pay first reads
+    from disk (this machine's kernel also pages out memory left cold: DAMON reclaim)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
+            blocks = conn.execute(
+                text(
+                    "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c "
+                    "WHERE c.oid = 'records_roster'::regclass OR c.oid IN "
+                    "(SELECT indexrelid FROM pg_index WHERE indrelid = 'records_roster'::regclass)"
+                )
+            ).scalar()
+        print(f"load: prewarmed {int(blocks or 0) * 8 // 1024} MiB of the roster and its indexes")
+    except Exception as exc:  # an extension the server lacks, or no right to create it
+        print(f"load: not prewarmed ({type(exc).__name__}); first reads will come from disk")
+    finally:
+        engine.dispose()
 
 
 def add_database_arguments(parser: argparse.ArgumentParser, persons: int) -> None:
