@@ -83,11 +83,16 @@ async def closed_loop(
 
 
 async def measure(
-    client: RawClient, operations: dict[str, list[str]], pids: list[int], args: argparse.Namespace
+    client: RawClient,
+    operations: dict[str, list[str]],
+    hub: int,
+    url: str,
+    args: argparse.Namespace,
 ) -> list[tuple[str, float, float, float, float, int]]:
     rows = []
     for name, paths in operations.items():
-        await closed_loop(client, paths, args.concurrency, 1)  # warm-up
+        await closed_loop(client, paths, args.concurrency, 1)  # warm-up: the pool fills
+        pids = [hub, *backend_pids(url)]  # the backends the hub has open now
         before = cpu_seconds(pids)
         started = time.perf_counter()
         done, latencies, failures = await closed_loop(client, paths, args.concurrency, args.seconds)
@@ -122,7 +127,8 @@ def main() -> int:
             measure(
                 RawClient("127.0.0.1", port, read_token),
                 operations,
-                [proc.pid, *backend_pids(url)],
+                proc.pid,
+                url,
                 args,
             )
         )
