@@ -29,33 +29,27 @@ import json
 import os
 import random
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import create_pg_database, free_port  # noqa: E402
 
 from linkage_hub.identifiers import id_check_char  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TARGETS = {"get": 50.0, "list": 150.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hub_env(url: str, data_dir: Path) -> dict[str, str]:
@@ -304,15 +298,10 @@ def demo_hub(
     (or on ``args.database_url``): yields its base URL, the database URL, the data dir and
     the serve process; stops the hub and drops the database afterwards (unless ``--keep``)."""
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="lh-load-"))
-    admin = None
-    name = ""
+    drop = None
     url = args.database_url
     if url is None:
-        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        name = f"lh_load_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(args.postgres).set(database=name).render_as_string(False)
+        url, drop = create_pg_database(args.postgres)
     env = hub_env(url, data_dir)
     proc = None
     try:
@@ -356,10 +345,8 @@ def demo_hub(
         if proc is not None:
             proc.terminate()
             proc.wait(30)
-        if admin is not None and not args.keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        if drop is not None and not args.keep:
+            drop()
 
 
 def prewarm(url: str) -> None:

@@ -127,16 +127,8 @@ def record_change(
     detail: dict[str, Any],
 ) -> int:
     """A single record replaced (``record.replace``) or closed (``record.delete``)."""
-    entry = by(
-        principal,
-        action,
-        region,
-        target_type="record",
-        target_id=f"{dataset}/{record_key}",
-        detail=detail,
-        person_keys=frozenset([person_key]) if person_key else frozenset(),
-    )
-    return append(session, entry)
+    target = f"{dataset}/{record_key}"
+    return _change(session, principal, action, region, "record", target, person_key, detail)
 
 
 def record_client_change(
@@ -173,12 +165,26 @@ def record_finding_change(
     """For reconciliation: a finding's transition (``finding.transition``, detail: from, to,
     reason, document_no) or a comment (``finding.comment``, detail: comment id). Call it in
     the request's transaction, after the change."""
+    return _change(session, principal, action, region, "finding", finding_id, person_key, detail)
+
+
+def _change(
+    session: Session,
+    principal: Principal,
+    action: str,
+    region: str,
+    target_type: str,
+    target_id: str,
+    person_key: str | None,
+    detail: dict[str, Any],
+) -> int:
+    """A change by a departmental client to one target concerning at most one person."""
     entry = by(
         principal,
         action,
         region,
-        target_type="finding",
-        target_id=finding_id,
+        target_type=target_type,
+        target_id=target_id,
         detail=detail,
         person_keys=frozenset([person_key]) if person_key else frozenset(),
     )
