@@ -1,0 +1,5 @@
+"""The standing attack suite (OWASP API Security Top 10, 2023): see README.md beside it.
+
+Tests here attack the hub through its HTTP API as a department would, on SQLite and
+PostgreSQL, with the fixtures of ``tests/conftest.py``. Each file names the OWASP item it covers.
+"""
