@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     sqlite_busy_timeout_ms: int = 30_000
     db_pool_size: int = 10
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or networks, JSON list) whose X-Forwarded-For "
+        "names the client's address; from anyone else the header is ignored.",
+    )
 
     # Authentication (issue 3)
     jwt_issuer: str = "linkage-hub"

@@ -1,0 +1,54 @@
+"""The source address of a request: the one home of "who is on the other end of the wire".
+
+Behind a reverse proxy every request comes from the proxy. Only when the peer is one of the
+proxies the deployment trusts (``LINKAGE_TRUSTED_PROXIES``: addresses or networks) is
+``X-Forwarded-For`` believed, read from the right: the first hop that is not a trusted proxy is
+the client. A header from anyone else is ignored, so a client cannot choose its own address
+(the address feeds throttling and the access record).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+
+from starlette.types import Scope
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+UNKNOWN = "unknown"
+
+
+@lru_cache(maxsize=64)
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: str, networks: Iterable[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def source_address(scope: Scope, trusted_proxies: Iterable[str] = ()) -> str:
+    """The client's address for this ASGI request scope (``"unknown"`` when there is none)."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else UNKNOWN
+    networks = _networks(tuple(trusted_proxies))
+    if not networks or not _trusted(peer, networks):
+        return peer
+    forwarded: list[str] = []
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            forwarded.extend(part.strip() for part in value.decode("latin-1").split(","))
+    for hop in reversed(forwarded):
+        if not hop:
+            continue
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return UNKNOWN  # a proxy we trust passed on garbage: do not invent an address
+    return peer

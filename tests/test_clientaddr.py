@@ -1,0 +1,38 @@
+"""The source address of a request, with and without trusted proxies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from linkage_hub.clientaddr import source_address
+
+
+def scope(peer: str | None, forwarded: str | None = None) -> dict[str, Any]:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded is not None else []
+    return {"client": (peer, 5000) if peer else None, "headers": headers}
+
+
+class TestSourceAddress:
+    def test_the_peer_without_proxies(self) -> None:
+        assert source_address(scope("10.0.0.7", "1.2.3.4")) == "10.0.0.7"
+
+    def test_a_header_from_an_untrusted_peer_is_ignored(self) -> None:
+        assert source_address(scope("10.0.0.7", "1.2.3.4"), ["192.168.0.0/16"]) == "10.0.0.7"
+
+    def test_the_first_untrusted_hop_from_the_right(self) -> None:
+        # client 1.2.3.4 → proxy 192.168.1.2 → proxy 192.168.1.1 (the peer)
+        got = source_address(
+            scope("192.168.1.1", "9.9.9.9, 1.2.3.4, 192.168.1.2"), ["192.168.0.0/16"]
+        )
+        assert got == "1.2.3.4"
+
+    def test_only_trusted_hops_gives_the_peer(self) -> None:
+        assert (
+            source_address(scope("192.168.1.1", "192.168.1.2"), ["192.168.0.0/16"]) == "192.168.1.1"
+        )
+
+    def test_garbage_behind_a_trusted_proxy_is_unknown(self) -> None:
+        assert source_address(scope("192.168.1.1", "not-an-ip"), ["192.168.1.1"]) == "unknown"
+
+    def test_no_client_at_all(self) -> None:
+        assert source_address(scope(None)) == "unknown"
