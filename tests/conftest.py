@@ -8,11 +8,13 @@ is truncated after each test. Schemas are built by running the real migrations.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -28,6 +30,12 @@ from linkage_hub.settings import Settings
 
 PG_URL = os.environ.get("LINKAGE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
+
+
+def hub_today() -> dt.date:
+    """Today where the hub is (its default time zone, Asia/Shanghai), not on the test machine's
+    clock: between 16:00 and 24:00 UTC the two dates differ."""
+    return dt.datetime.now(ZoneInfo(Settings.model_fields["timezone"].default)).date()
 
 
 def make_settings(url: str, data_dir: Path, **overrides: object) -> Settings:

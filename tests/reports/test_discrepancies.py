@@ -17,7 +17,7 @@ from sqlalchemy import text
 from linkage_hub.db import Database
 from linkage_hub.records import demo, demo_data
 from linkage_hub.settings import Settings
-from tests.conftest import HeadersFor
+from tests.conftest import HeadersFor, hub_today
 from tests.reconciliation.test_api import run_and_wait
 
 REPORT = "/api/v1/reports/discrepancies"
@@ -33,7 +33,7 @@ def reconciled(
         headers_for("establishment", "230000"),
         region="230000",
         period=demo_data.PERIOD,
-        as_of=dt.date.today().isoformat(),
+        as_of=hub_today().isoformat(),
     )
     assert run["status"] == "succeeded", run
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from typing import Any
 
@@ -11,7 +10,7 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import HeadersFor
+from tests.conftest import HeadersFor, hub_today
 from tests.reconciliation.test_api import run_and_wait
 from tests.records import factory as f
 from tests.records.conftest import Push
@@ -91,7 +90,7 @@ class TestMonths:
         self, unit: None, client: TestClient, headers_for: HeadersFor
     ) -> None:
         body = tenure(client, headers_for("audit")).json()
-        assert body["to"] == dt.date.today().isoformat()
+        assert body["to"] == hub_today().isoformat()
 
     def test_unknown_outside_or_invalid(
         self, unit: None, client: TestClient, headers_for: HeadersFor
@@ -119,14 +118,14 @@ class TestFindings:
         self, unit: None, push: Push, client: TestClient, headers_for: HeadersFor
     ) -> None:
         office = headers_for("establishment")
-        run_and_wait(client, office, as_of=dt.date.today().isoformat())
+        run_and_wait(client, office, as_of=hub_today().isoformat())
         body = tenure(client, headers_for("audit")).json()
         rules = {x["rule"]: x for x in body["findings"]}
         assert "OVER_QUOTA" in rules and rules["OVER_QUOTA"]["closed_as"] is None
         assert rules["OVER_QUOTA"]["days_open"] >= 0
         quota = registry_row("quotas", establishment_type="administrative", approved=3)
         assert push("quotas", [quota]).status_code == 201
-        run_and_wait(client, office, as_of=dt.date.today().isoformat())
+        run_and_wait(client, office, as_of=hub_today().isoformat())
         again = {x["rule"]: x for x in tenure(client, headers_for("audit")).json()["findings"]}
         assert again["OVER_QUOTA"]["closed_as"] == "resolved"
         assert again["OVER_QUOTA"]["closed_at"] is not None
@@ -138,7 +137,7 @@ class TestFindings:
     def test_xlsx_has_the_title_block_and_both_tables(
         self, unit: None, client: TestClient, headers_for: HeadersFor
     ) -> None:
-        run_and_wait(client, headers_for("establishment"), as_of=dt.date.today().isoformat())
+        run_and_wait(client, headers_for("establishment"), as_of=hub_today().isoformat())
         headers = headers_for("audit")
         body = tenure(client, headers, to="2026-10-31").json()
         response = tenure(client, headers, to="2026-10-31", format="xlsx")
