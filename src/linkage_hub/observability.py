@@ -37,12 +37,14 @@ current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 # Sent on every response unless the route set its own: nothing here is for a browser to sniff,
 # frame or cache (person data must not linger in a proxy or a shared computer's cache); public
 # documents (the JWKS) set their own Cache-Control. HTML pages (the API docs) get no
-# ``default-src 'none'``, which would stop them loading their scripts.
+# ``default-src 'none'``, which would stop them loading their scripts. HSTS is sent always:
+# browsers ignore it over plain HTTP (RFC 6797 §8.1) and honour it behind a TLS proxy.
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
+    (b"strict-transport-security", b"max-age=31536000"),
 )
 _CSP_DATA = b"default-src 'none'; frame-ancestors 'none'"
 _CSP_PAGE = b"frame-ancestors 'none'"

@@ -19,6 +19,7 @@ def assert_guarded(response: Response, *, cache: str = "no-store") -> None:
     assert response.headers["cache-control"] == cache
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["strict-transport-security"] == "max-age=31536000"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
