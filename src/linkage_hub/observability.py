@@ -34,6 +34,32 @@ current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+# Sent on every response unless the route set its own: nothing here is for a browser to sniff,
+# frame or cache (person data must not linger in a proxy or a shared computer's cache); public
+# documents (the JWKS) set their own Cache-Control. HTML pages (the API docs) get no
+# ``default-src 'none'``, which would stop them loading their scripts. HSTS is sent always:
+# browsers ignore it over plain HTTP (RFC 6797 §8.1) and honour it behind a TLS proxy.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"strict-transport-security", b"max-age=31536000"),
+)
+_CSP_DATA = b"default-src 'none'; frame-ancestors 'none'"
+_CSP_PAGE = b"frame-ancestors 'none'"
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus every security header the route did not set itself."""
+    present = {name.lower() for name, _ in headers}
+    added = [h for h in SECURITY_HEADERS if h[0] not in present]
+    if b"content-security-policy" not in present:
+        html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
+        added.append((b"content-security-policy", _CSP_PAGE if html else _CSP_DATA))
+    return headers + added
+
+
 def accept_request_id(incoming: str) -> bool:
     """A caller's own request id is kept when it is short, plain and cannot hide an ID number."""
     return bool(_SAFE_REQUEST_ID.match(incoming)) and not _DIGIT_RUN.search(incoming)
@@ -99,7 +125,7 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                headers = list(message.get("headers", []))
+                headers = with_security_headers(list(message.get("headers", [])))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
