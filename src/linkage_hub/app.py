@@ -13,6 +13,7 @@ from linkage_hub import __version__, health
 from linkage_hub.audit.router import router as audit_router
 from linkage_hub.auth.policy import authorize
 from linkage_hub.auth.runtime import install as install_auth
+from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
 from linkage_hub.db import Database
 from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
@@ -106,8 +107,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(reports_router)
     app.include_router(reconciliation_router)
     app.include_router(audit_router)
+    # Inside Observability (the 413 carries a request id), outside everything that reads a body.
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status
     build = app.openapi
-    app.openapi = lambda: document_unavailable(build())  # type: ignore[method-assign]
+    app.openapi = lambda: document_body_caps(  # type: ignore[method-assign]
+        document_unavailable(build()), settings
+    )
     return app

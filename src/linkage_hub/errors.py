@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+MAX_ERRORS = 1_000  # no problem lists more errors than this; ``total_errors`` counts them all
 TYPE_BASE = "https://linkage-hub.invalid/problems/"
 
 
@@ -71,7 +72,9 @@ class HubError(Exception):
         if self.detail:
             body["detail"] = self.detail
         if self.errors is not None:
-            body["errors"] = [e.model_dump() for e in self.errors]
+            body["errors"] = [e.model_dump() for e in self.errors[:MAX_ERRORS]]
+            if len(self.errors) > MAX_ERRORS:
+                body["total_errors"] = len(self.errors)
         body.update(self.extra)
         return body
 
@@ -171,7 +174,7 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
             code=str(err.get("type", "invalid")),
             message=str(err.get("msg", "invalid value")),
         )
-        for err in exc.errors()
+        for err in exc.errors()[:MAX_ERRORS]
     ]
 
 
@@ -200,6 +203,8 @@ def install_handlers(app: FastAPI) -> None:
     async def request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         err = InvalidInput("The request is not valid; see errors.", errors=validation_errors(exc))
+        if len(exc.errors()) > MAX_ERRORS:
+            err.extra["total_errors"] = len(exc.errors())
         return problem_response(err, request)
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:

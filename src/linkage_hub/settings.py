@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     max_batch_rows: int = 2_000_000
     max_error_rows: int = 1_000
 
+    # Request body caps by route, enforced before authentication (issue 12; batches above)
+    token_body_bytes: int = Field(default=4 * 1024, gt=0, description="POST /oauth/token.")
+    record_body_bytes: int = Field(default=1024 * 1024, gt=0, description="A single record.")
+    comment_body_bytes: int = Field(
+        default=64 * 1024, gt=0, description="A discrepancy's comment or transition."
+    )
+    json_body_bytes: int = Field(default=1024 * 1024, gt=0, description="Any other body.")
+
     # Privacy (issue 7)
     id_cipher: Algorithm = Field(
         default=Algorithm.aes_256_gcm,

@@ -9,10 +9,10 @@ from urllib.parse import quote_plus
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from linkage_hub.app import create_app
-from linkage_hub.auth.models import AuthClient
+from linkage_hub.auth.models import AuthClient, AuthThrottle
 from linkage_hub.auth.service import LOCK_AFTER, LOCK_MAX_SECONDS, lock_seconds
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings
@@ -168,10 +168,19 @@ class TestRefusing:
 
 
 class TestThrottle:
-    def _failures(self, database: Database, client_id: str) -> AuthClient:
+    ADDRESS = "testclient"  # the TestClient's peer address
+
+    def _throttle(self, database: Database, client_id: str) -> AuthThrottle:
         with database.transaction() as session:
-            row = session.scalars(select(AuthClient).where(AuthClient.client_id == client_id))
-            return row.one()
+            row = session.get(AuthThrottle, (client_id, self.ADDRESS))
+            assert row is not None
+            return row
+
+    def _set(self, database: Database, client_id: str, **values: object) -> None:
+        with database.transaction() as session:
+            session.execute(
+                update(AuthThrottle).where(AuthThrottle.client_id == client_id).values(**values)
+            )
 
     def test_repeated_failures_lock_the_client_even_for_the_right_secret(
         self, client: TestClient, database: Database
@@ -183,8 +192,8 @@ class TestThrottle:
         body = assert_problem(locked, 429)
         assert body["error"] == "temporarily_unavailable"
         assert 0 < int(locked.headers["retry-after"]) <= lock_seconds(LOCK_AFTER)
-        row = self._failures(database, client_id)
-        assert row.failed_attempts == LOCK_AFTER and row.locked_until is not None
+        row = self._throttle(database, client_id)
+        assert row.failures == LOCK_AFTER and row.locked_until is not None
 
     def test_the_lock_is_shared_by_every_process_on_the_database(
         self, client: TestClient, database: Database, settings: Settings
@@ -206,31 +215,20 @@ class TestThrottle:
         client_id, secret = new_client(database)
         for _ in range(LOCK_AFTER):
             request_token(client, client_id, "lhs_guess")
-        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        with database.transaction() as session:
-            session.execute(
-                update(AuthClient)
-                .where(AuthClient.client_id == client_id)
-                .values(locked_until=past)
-            )
+        self._set(database, client_id, locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(1))
         assert request_token(client, client_id, secret).status_code == 200
-        row = self._failures(database, client_id)
-        assert (row.failed_attempts, row.locked_until) == (0, None)
-        assert row.last_used_at is not None
+        with database.transaction() as session:
+            assert session.get(AuthThrottle, (client_id, self.ADDRESS)) is None
 
     def test_a_failure_after_the_lock_locks_for_twice_as_long(
         self, client: TestClient, database: Database
     ) -> None:
         client_id, _ = new_client(database)
-        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        with database.transaction() as session:
-            session.execute(
-                update(AuthClient)
-                .where(AuthClient.client_id == client_id)
-                .values(failed_attempts=LOCK_AFTER, locked_until=past)
-            )
+        for _ in range(LOCK_AFTER):
+            request_token(client, client_id, "lhs_guess")
+        self._set(database, client_id, locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(1))
         assert request_token(client, client_id, "lhs_guess").status_code == 401
-        row = self._failures(database, client_id)
+        row = self._throttle(database, client_id)
         assert row.locked_until is not None
         remaining = (row.locked_until - dt.datetime.now(dt.UTC)).total_seconds()
         assert lock_seconds(LOCK_AFTER) < remaining <= lock_seconds(LOCK_AFTER + 1)

@@ -1,10 +1,12 @@
 """Tables of the auth room: departmental clients and the access record.
 
 - ``auth_client``: one departmental system. The secret is kept only as a slow, salted hash
-  (see :mod:`linkage_hub.auth.hashing`). ``failed_attempts`` / ``locked_until`` throttle guessing
-  in the database, so several hub processes sharing one PostgreSQL throttle together.
-  ``secret_version`` counts rotations; a token names the version it was issued under and stops
-  working when the secret is rotated.
+  (see :mod:`linkage_hub.auth.hashing`). ``secret_version`` counts rotations; a token names the
+  version it was issued under and stops working when the secret is rotated.
+- ``auth_throttle``: failed token requests, counted per (client id as sent, source address) and
+  per source address alone (``client_id`` empty), in the database so that several hub processes
+  sharing it throttle together (see :mod:`linkage_hub.auth.service`). Client ids that do not
+  exist are counted like those that do.
 - ``auth_access_record``: who called which route with what result, for audit. It carries the
   route *template*, never the concrete path, so no ID number can reach it.
 """
@@ -64,8 +66,18 @@ class AuthClient(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     secret_version: Mapped[int] = mapped_column(Integer, default=1)
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuthThrottle(Base):
+    __tablename__ = "auth_throttle"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" = the address
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_auth_throttle_failed_at", "failed_at"),)
 
 
 class AccessRecord(Base):

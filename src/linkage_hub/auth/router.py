@@ -18,6 +18,7 @@ from linkage_hub.auth.runtime import auth_runtime
 from linkage_hub.auth.schemas import AccessRecordPage, Jwk, Jwks, TokenResponse
 from linkage_hub.auth.scopes import format_scopes, parse_scopes
 from linkage_hub.auth.service import Authenticated, Locked, authenticate
+from linkage_hub.clientaddr import source_address
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.domain import Department
 from linkage_hub.errors import (
@@ -95,8 +96,11 @@ def issue_token(
 
     Errors carry an OAuth `error` code in the problem document: `400 unsupported_grant_type`,
     `400 invalid_request`, `400 invalid_scope`, `401 invalid_client` (unknown client, wrong
-    secret or revoked client). After 5 failures in a row a client is locked out for a while that
-    doubles with every further failure (`429` with `Retry-After`), even for the right secret.
+    secret or revoked client). After 5 failures in a row for one client id from one address,
+    that client id is locked out *from that address* for a while that doubles with every
+    further failure (`429` with `Retry-After`), even for the right secret; after 20 failures
+    from one address, for any ids, the address is locked out. Unknown and known client ids
+    get the same answers. The body is at most 4 KB by default (`413` beyond).
     """
     if not grant_type:
         raise BadRequest("grant_type is required.", error="invalid_request")
@@ -105,12 +109,13 @@ def issue_token(
             "Only the client_credentials grant is supported.", error="unsupported_grant_type"
         )
     cid, secret = _client_credentials(request, client_id, client_secret)
-    if len(cid) > 64 or len(secret) > 200:
+    if not cid or len(cid) > 64 or len(secret) > 200:
         raise _invalid_client("The client credentials are not valid.")
-    outcome = authenticate(db, cid, secret)
+    settings = request.app.state.settings
+    outcome = authenticate(db, cid, secret, source_address(request.scope, settings.trusted_proxies))
     if isinstance(outcome, Locked):
         raise TooManyRequests(
-            "Too many failed attempts for this client; try again later.",
+            "Too many failed attempts; try again later.",
             error="temporarily_unavailable",
             headers={"Retry-After": str(outcome.retry_after)},
         )

@@ -1,11 +1,27 @@
 """Use cases of the auth room: departmental clients, client authentication with throttling.
 
-Throttling lives in the client's row, so every hub process sharing one database sees the same
-count: after ``LOCK_AFTER`` consecutive failures the client is locked for
-``LOCK_BASE_SECONDS × 2^(failures − LOCK_AFTER)``, at most ``LOCK_MAX_SECONDS``. While locked,
-even the right secret is refused (429 with ``Retry-After``) without running the hash. A success
-clears the count. Unknown client ids are not stored (nothing there to guess) but cost as much
-time as known ones.
+Throttling (decided in issue 12): failed token requests are counted in ``auth_throttle``, in the
+database so that every hub process sharing it sees the same counts, under two keys:
+
+- **(client id as sent, source address)**: after ``LOCK_AFTER`` consecutive failures that pair
+  is locked for ``LOCK_BASE_SECONDS × 2^(failures − LOCK_AFTER)``, at most ``LOCK_MAX_SECONDS``;
+  while locked even the right secret is refused (429 with ``Retry-After``) without running the
+  hash. A stranger guessing from elsewhere therefore locks only himself out: the department's
+  own system, at its own address, keeps getting tokens. A success clears its pair's count.
+- **the source address alone**: after ``ADDRESS_LOCK_AFTER`` failures (for any ids) the address
+  is locked the same way, so one address cannot spray ids or secrets.
+
+The source address is :func:`linkage_hub.clientaddr.source_address` (``X-Forwarded-For`` only
+from trusted proxies). Unknown client ids are hashed against a dummy (same cost), counted and
+locked exactly like known ones, and get the same 401 and 429: the answer never tells whether an
+id exists. Rows of pairs that have not failed for ``FORGET_AFTER`` are deleted as failures come.
+
+Order of work, so that a token request never holds SQLite's write lock (or a PostgreSQL row
+lock) while the slow hash runs: read the client and the locks in a read transaction, hash
+outside any transaction, then write the outcome in a short write transaction, and only when
+it changes something (a failure; a success that clears a count). Guesses sent in parallel for
+one pair may each pass the lock check before the first is counted; each is counted, and the
+secrets (256 bits) are not guessable anyway.
 """
 
 from __future__ import annotations
@@ -15,20 +31,25 @@ import math
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_client_change
-from linkage_hub.auth.hashing import burn_time, hash_secret, new_secret, verify_secret
-from linkage_hub.auth.models import AuthClient
+from linkage_hub.auth.hashing import dummy_hash, hash_secret, new_secret, verify_secret
+from linkage_hub.auth.models import AuthClient, AuthThrottle
 from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope, format_scopes, parse_scopes
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import normalise_region
 
 LOCK_AFTER = 5
+ADDRESS_LOCK_AFTER = 20
 LOCK_BASE_SECONDS = 30
 LOCK_MAX_SECONDS = 15 * 60
+FORGET_AFTER = dt.timedelta(days=1)
+ADDRESS = ""  # the client_id of an address's own row in auth_throttle
 CLIENT_ID_PREFIX = "lhc_"
 MAX_NAME_LENGTH = 200
 
@@ -118,7 +139,6 @@ def create_client(
         active=True,
         secret_version=1,
         created_at=now or utcnow(),
-        failed_attempts=0,
     )
     session.add(client)
     session.flush()
@@ -174,8 +194,7 @@ def rotate_secret(
     client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = now
     client.secret_version += 1  # tokens name the version they were issued under
-    client.failed_attempts = 0
-    client.locked_until = None
+    session.execute(delete(AuthThrottle).where(AuthThrottle.client_id == client_id))
     session.flush()
     _audit(session, "client.rotate_secret", client, actor)
     return CreatedClient(client, secret)
@@ -207,38 +226,80 @@ class Locked:
 Outcome = Authenticated | Rejected | Locked
 
 
-def lock_seconds(failures: int) -> int:
-    if failures < LOCK_AFTER:
+def lock_seconds(failures: int, lock_after: int = LOCK_AFTER) -> int:
+    if failures < lock_after:
         return 0
-    return min(LOCK_BASE_SECONDS << min(failures - LOCK_AFTER, 20), LOCK_MAX_SECONDS)
+    return min(LOCK_BASE_SECONDS << min(failures - lock_after, 20), LOCK_MAX_SECONDS)
 
 
 def authenticate(
-    db: Database, client_id: str, secret: str, *, now: dt.datetime | None = None
+    db: Database, client_id: str, secret: str, address: str, *, now: dt.datetime | None = None
 ) -> Outcome:
-    """Check a client's secret, counting failures; commits its own transaction.
+    """Check a client's secret from a source address, with the throttle described above.
 
-    It runs in a transaction of its own because a failure must be recorded even though the
-    request fails. The row is locked (``FOR UPDATE`` on PostgreSQL, the write lock on SQLite)
-    while the hash runs, so parallel guesses for one client queue instead of racing the count.
+    Commits its own (short) write transaction when the outcome changes the throttle, because a
+    failure must be recorded even though the request fails.
     """
     now = now or utcnow()
+    with db.read_sessions() as session, session.begin():
+        client = session.get(AuthClient, client_id)
+        stored = client.secret_hash if client is not None else None
+        active = client is not None and client.active
+        state = ClientState.of(client) if client is not None else None
+        locks = session.execute(
+            select(AuthThrottle.client_id, AuthThrottle.failures, AuthThrottle.locked_until)
+            .where(AuthThrottle.address == address)
+            .where(AuthThrottle.client_id.in_((client_id, ADDRESS)))
+        ).all()
+    until = max((row.locked_until for row in locks if row.locked_until is not None), default=None)
+    if until is not None and until > now:
+        return Locked(math.ceil((until - now).total_seconds()))
+    verified = verify_secret(secret, stored if stored is not None else dummy_hash())
+    if not (verified and active and state is not None):
+        _count_failure(db, client_id, address, now)
+        return Rejected()
+    if any(row.client_id == client_id and row.failures for row in locks):
+        with db.transaction() as session:
+            session.execute(
+                delete(AuthThrottle)
+                .where(AuthThrottle.client_id == client_id)
+                .where(AuthThrottle.address == address)
+            )
+    return Authenticated(state)
+
+
+def _count_failure(db: Database, client_id: str, address: str, now: dt.datetime) -> None:
     with db.transaction() as session:
-        client = session.get(AuthClient, client_id, with_for_update=True)
-        if client is None:
-            burn_time(secret)
-            return Rejected()
-        if client.locked_until is not None and client.locked_until > now:
-            return Locked(math.ceil((client.locked_until - now).total_seconds()))
-        if not verify_secret(secret, client.secret_hash) or not client.active:
-            client.failed_attempts += 1
-            seconds = lock_seconds(client.failed_attempts)
-            client.locked_until = now + dt.timedelta(seconds=seconds) if seconds else None
-            return Rejected()
-        client.failed_attempts = 0
-        client.locked_until = None
-        client.last_used_at = now
-        return Authenticated(ClientState.of(client))
+        session.execute(
+            delete(AuthThrottle)
+            .where(AuthThrottle.failed_at < now - FORGET_AFTER)
+            .where((AuthThrottle.locked_until.is_(None)) | (AuthThrottle.locked_until < now))
+        )
+        for key, lock_after in ((client_id, LOCK_AFTER), (ADDRESS, ADDRESS_LOCK_AFTER)):
+            _insert_if_missing(session, key, address, now)
+            failures = session.execute(
+                update(AuthThrottle)
+                .where(AuthThrottle.client_id == key)
+                .where(AuthThrottle.address == address)
+                .values(failures=AuthThrottle.failures + 1, failed_at=now)
+                .returning(AuthThrottle.failures)
+            ).scalar_one()
+            seconds = lock_seconds(failures, lock_after)
+            if seconds:
+                session.execute(
+                    update(AuthThrottle)
+                    .where(AuthThrottle.client_id == key)
+                    .where(AuthThrottle.address == address)
+                    .values(locked_until=now + dt.timedelta(seconds=seconds))
+                )
+
+
+def _insert_if_missing(session: Session, client_id: str, address: str, now: dt.datetime) -> None:
+    values = {"client_id": client_id, "address": address, "failures": 0, "failed_at": now}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(AuthThrottle).values(values).on_conflict_do_nothing())
+    else:
+        session.execute(sqlite_insert(AuthThrottle).values(values).on_conflict_do_nothing())
 
 
 def touch_last_used(session: Session, last_used: dict[str, dt.datetime]) -> None:

@@ -23,6 +23,9 @@ from typing import IO, Any
 from linkage_hub.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
+# No dataset has more than a few dozen fields: a wider CSV header is refused as one error
+# rather than one error a cell (a megabyte of commas would be a million of them).
+MAX_CSV_COLUMNS = 200
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
@@ -144,6 +147,10 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, Any]]]:
         raise _syntax(None, "a CSV body needs a header row of field names") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise _syntax(None, f"the CSV header cannot be read ({type(exc).__name__})") from None
+    if len(header) > MAX_CSV_COLUMNS:
+        raise _syntax(
+            None, f"the CSV header has {len(header)} cells; no dataset has over {MAX_CSV_COLUMNS}"
+        )
 
     def rows() -> Iterator[tuple[int, Any]]:
         number = 0

@@ -1,0 +1,241 @@
+"""API4:2023 Unrestricted Resource Consumption: request bodies and error lists are capped.
+
+Every body has a cap by route (settings ``LINKAGE_*_BODY_BYTES``), enforced before
+authentication and before parsing: a declared ``Content-Length`` over the cap is refused with a
+413 without reading a byte, and a body streamed without a length is cut at the cap. No problem
+document lists more than :data:`linkage_hub.errors.MAX_ERRORS` errors.
+
+The ASGI app is driven directly here (not through the TestClient, which reads a body in full
+before sending it), so the tests see exactly how much of a body the hub consumed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from linkage_hub.errors import MAX_ERRORS, PROBLEM_JSON
+from linkage_hub.settings import Settings
+from tests.conftest import HeadersFor
+
+CHUNK = 1024
+
+
+@dataclass
+class Answer:
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    consumed: int = 0  # bytes of the request body the hub asked for
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(
+    app: FastAPI,
+    method: str,
+    path: str,
+    chunks: Iterator[bytes],
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One request straight into the ASGI app; the body comes from ``chunks`` on demand."""
+    answer = Answer()
+
+    async def receive() -> dict[str, Any]:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        answer.consumed += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = {k.decode(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("203.0.113.9", 40000),
+        "server": ("testserver", 80),
+    }
+    anyio.run(app, scope, receive, send)
+    return answer
+
+
+def stream(total: int, chunk: int = CHUNK) -> Iterator[bytes]:
+    for _ in range(total // chunk):
+        yield b"a" * chunk
+
+
+def routes(settings: Settings) -> list[tuple[str, str, int, str]]:
+    """(method, path, cap, content type) of every route that takes a body."""
+    return [
+        ("POST", "/oauth/token", settings.token_body_bytes, "application/x-www-form-urlencoded"),
+        ("PUT", "/api/v1/datasets/roster/records/rk_x", settings.record_body_bytes, "json"),
+        ("POST", "/api/v1/discrepancies/f_x/comments", settings.comment_body_bytes, "json"),
+        ("POST", "/api/v1/discrepancies/f_x/transitions", settings.comment_body_bytes, "json"),
+        ("POST", "/api/v1/reconciliation/runs", settings.json_body_bytes, "json"),
+        ("POST", "/api/v1/datasets/roster/batches", settings.max_body_bytes, "text/csv"),
+    ]
+
+
+def _content_type(kind: str) -> str:
+    return "application/json" if kind == "json" else kind
+
+
+class TestDeclaredLength:
+    def test_settings_default_to_small_caps(self) -> None:
+        defaults = Settings.model_fields
+        assert defaults["token_body_bytes"].default <= 8 * 1024
+        assert defaults["record_body_bytes"].default <= 1024 * 1024
+        assert defaults["comment_body_bytes"].default <= 64 * 1024
+
+    def test_over_the_cap_is_413_before_auth_and_unread(
+        self, app: FastAPI, settings: Settings
+    ) -> None:
+        for method, path, cap, kind in routes(settings):
+            answer = call(
+                app,
+                method,
+                path,
+                stream(4 * CHUNK),
+                {"content-length": str(cap + 1), "content-type": _content_type(kind)},
+            )
+            assert answer.status == 413, (path, answer.status, answer.body[:200])
+            assert answer.consumed == 0, path
+            assert answer.headers["content-type"] == PROBLEM_JSON
+            problem = answer.json()
+            assert str(cap) in problem["detail"]
+            assert problem["request_id"] == answer.headers["x-request-id"]
+
+    def test_the_token_form_of_500_mb_is_refused_unread(self, app: FastAPI) -> None:
+        answer = call(
+            app,
+            "POST",
+            "/oauth/token",
+            stream(8 * CHUNK),
+            {"content-length": str(500 * 1024 * 1024), "content-type": "application/x-www-form"},
+        )
+        assert (answer.status, answer.consumed) == (413, 0)
+
+    def test_an_id_number_in_an_unknown_path_is_not_echoed(self, app: FastAPI) -> None:
+        answer = call(
+            app,
+            "POST",
+            "/api/v1/persons/11010519491231002X",
+            stream(CHUNK),
+            {"content-length": str(1 << 30)},
+        )
+        assert answer.status == 413
+        assert b"11010519491231002X" not in answer.body
+
+
+class TestStreamedBody:
+    """No Content-Length (chunked): the hub stops reading at the cap."""
+
+    def test_the_token_form_is_cut_at_its_cap(self, app: FastAPI, settings: Settings) -> None:
+        answer = call(
+            app,
+            "POST",
+            "/oauth/token",
+            stream(8 * 1024 * 1024),
+            {"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status == 413, answer.body[:300]
+        assert answer.consumed <= settings.token_body_bytes + CHUNK
+        assert answer.json()["instance"] == "/oauth/token"
+
+    def test_a_single_record_is_cut_at_its_cap(
+        self, app: FastAPI, settings: Settings, headers_for: HeadersFor
+    ) -> None:
+        answer = call(
+            app,
+            "PUT",
+            "/api/v1/datasets/roster/records/rk_x",
+            stream(16 * 1024 * 1024, 64 * 1024),
+            {**headers_for("establishment"), "content-type": "application/json", "if-match": "x"},
+        )
+        assert answer.status == 413, answer.body[:300]
+        assert answer.consumed <= settings.record_body_bytes + 64 * 1024
+
+    def test_a_comment_is_cut_at_its_cap(
+        self, app: FastAPI, settings: Settings, headers_for: HeadersFor
+    ) -> None:
+        answer = call(
+            app,
+            "POST",
+            "/api/v1/discrepancies/f_x/comments",
+            stream(4 * 1024 * 1024),
+            {**headers_for("audit"), "content-type": "application/json"},
+        )
+        assert answer.status == 413, answer.body[:300]
+        assert answer.consumed <= settings.comment_body_bytes + CHUNK
+
+    def test_a_body_under_its_cap_still_works(self, client: TestClient) -> None:
+        answer = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "lhc_x", "client_secret": "s"},
+        )
+        assert answer.status_code == 401
+
+
+class TestErrorListsAreCapped:
+    def test_a_megabyte_csv_header_of_commas_is_one_small_422(
+        self, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        answer = client.post(
+            "/api/v1/datasets/roster/batches",
+            content=b"," * (1024 * 1024) + b"\n",
+            headers={**headers_for("establishment"), "content-type": "text/csv"},
+        )
+        assert answer.status_code == 422
+        assert len(answer.content) < 4096
+        assert len(answer.json()["errors"]) <= MAX_ERRORS
+
+    def test_a_wide_csv_header_of_unknown_fields_lists_each(
+        self, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        header = ",".join(f"f{i}" for i in range(50))
+        answer = client.post(
+            "/api/v1/datasets/roster/batches",
+            content=f"{header}\n".encode(),
+            headers={**headers_for("establishment"), "content-type": "text/csv"},
+        )
+        assert answer.status_code == 422
+        assert len(answer.json()["errors"]) == 50
+
+
+class TestDocumented:
+    @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+    def test_every_operation_with_a_body_documents_its_413(
+        self, app: FastAPI, settings: Settings
+    ) -> None:
+        paths = app.openapi()["paths"]
+        documented = 0
+        for operations in paths.values():
+            for operation in operations.values():
+                if "requestBody" in operation:
+                    assert "413" in operation["responses"], operation["operationId"]
+                    documented += 1
+        assert documented >= 6
+        token = paths["/oauth/token"]["post"]["responses"]["413"]["description"]
+        assert str(settings.token_body_bytes) in token
