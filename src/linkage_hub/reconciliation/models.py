@@ -26,7 +26,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linkage_hub.db import Base
-from linkage_hub.privacy.rotation import PERSON_KEY_DEPENDANTS
 
 ACTIVE_RUN = text("status IN ('queued', 'running')")
 LIVE_FINDING = text("status <> 'resolved'")
@@ -153,7 +152,3 @@ class Comment(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_reconciliation_comment_finding_id", "finding_id", "id"),)
-
-
-# Findings hold person keys: a key rotation re-keys them with the records (privacy.rotation).
-PERSON_KEY_DEPENDANTS.append(("reconciliation_finding", "person_key"))
