@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -18,26 +16,12 @@ from linkage_hub.privacy import rotation
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
+from tests.reconciliation.test_api import run_and_wait
 from tests.records import factory as f
 from tests.records.conftest import Push
 
-RUNS = "/api/v1/reconciliation/runs"
 LIST = "/api/v1/discrepancies"
 COMMAND = Path(sys.executable).with_name("linkage-hub")
-
-
-def run_and_wait(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
-    body = {"region": "230100", "period": "2026-10", "as_of": "2026-10-31"}
-    response = client.post(RUNS, json=body, headers=headers)
-    assert response.status_code == 202, response.text
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        run = client.get(f"{RUNS}/{response.json()['run_id']}", headers=headers).json()
-        if run["status"] in ("succeeded", "failed"):
-            assert run["status"] == "succeeded", run["error"]
-            return dict(run)
-        time.sleep(0.05)
-    raise AssertionError("the run did not finish")
 
 
 def findings(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
@@ -74,7 +58,7 @@ def test_rotation_by_the_command_keeps_the_findings(
     period = {"period": "2026-10"}
     assert push("payroll", [f.payroll(1), f.payroll(4)], scope=period).status_code == 201
     establishment, audit, hr = (headers_for(d) for d in ("establishment", "audit", "hr"))
-    run_and_wait(client, establishment)
+    assert run_and_wait(client, establishment)["status"] == "succeeded"
     before = findings(client, audit)
     person = f"/api/v1/persons/{f.id_number(2)}"
     shown = {d["id"] for d in client.get(person, headers=hr).json()["discrepancies"]}
@@ -86,6 +70,7 @@ def test_rotation_by_the_command_keeps_the_findings(
     app.state.keyring.reload()
 
     run = run_and_wait(client, establishment)
+    assert run["status"] == "succeeded", run["error"]
     totals = {k: sum(r[k] for r in run["rules"].values()) for k in ("new", "resolved")}
     assert totals == {"new": 0, "resolved": 0}
     assert findings(client, audit) == before

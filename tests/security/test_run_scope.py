@@ -8,19 +8,18 @@ from the half it sees, while findings wholly inside the county stay the county r
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from tests.conftest import HeadersFor
+from tests.reconciliation.test_api import run_and_wait
 from tests.records import conftest as records
 from tests.records import factory as f
 from tests.records.conftest import Push
 
 push = records.push  # the fixture
 
-RUNS = "/api/v1/reconciliation/runs"
 LIST = "/api/v1/discrepancies"
 COUNTY, CITY = "230102", "230100"
 SPANNING, ANCHOR, LOCAL, LATER = 1, 2, 3, 4  # persons
@@ -28,18 +27,9 @@ COUNTY_UNIT, CITY_UNIT = 1, 2
 
 
 def run(client: TestClient, headers: dict[str, str], region: str) -> dict[str, Any]:
-    body = {"region": region, "period": "2026-10", "as_of": "2026-10-31"}
-    response = client.post(RUNS, json=body, headers=headers)
-    assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        answer = client.get(f"{RUNS}/{run_id}", headers=headers).json()
-        if answer["status"] in ("succeeded", "failed"):
-            assert answer["status"] == "succeeded", answer["error"]
-            return dict(answer)
-        time.sleep(0.05)
-    raise AssertionError("the run did not finish")
+    answer = run_and_wait(client, headers, region=region)
+    assert answer["status"] == "succeeded", answer["error"]
+    return answer
 
 
 def findings(client: TestClient, headers: dict[str, str], person: int) -> dict[str, dict[str, Any]]:
