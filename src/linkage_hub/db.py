@@ -6,19 +6,24 @@ and rolls back on any error. Application code calls ``flush()``, never ``commit(
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from linkage_hub.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -60,6 +65,45 @@ def _sqlite_begin(immediate: bool) -> Any:
     return on_begin
 
 
+SQLITE_FILE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for an in-memory database)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def secure_sqlite_files(url: str) -> None:
+    """Keep the SQLite database and its WAL and shared-memory files readable by the owner only
+    (0600, like the key files): they hold names, pay, client secret hashes and the audit log.
+
+    SQLite creates ``-wal``, ``-shm`` and ``-journal`` with the mode of the database file, so the
+    file is created 0600 before SQLite would create it 0644. Files an older hub left looser are
+    tightened, with a warning (once: the next start finds them tight).
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except FileNotFoundError:  # no such folder: SQLite will say so
+        return
+    for file in (path, *(path.with_name(path.name + side) for side in SQLITE_SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & ~SQLITE_FILE_MODE:
+            os.chmod(file, SQLITE_FILE_MODE)
+            log.warning("tightened %s from %04o to %04o", file.name, mode, SQLITE_FILE_MODE)
+
+
 def make_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     """An engine; on SQLite ``read_only`` engines open deferred transactions.
 
@@ -69,6 +113,7 @@ def make_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     """
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
+        secure_sqlite_files(url)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
         )

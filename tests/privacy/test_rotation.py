@@ -29,7 +29,9 @@ def findings(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     """A stand-in for a table that holds person keys without ID numbers (findings)."""
     with database.engine.begin() as conn:
         conn.execute(text("CREATE TABLE t_finding (id INTEGER PRIMARY KEY, person_key TEXT)"))
-    monkeypatch.setattr(rotation, "PERSON_KEY_DEPENDANTS", [("t_finding", "person_key")])
+    monkeypatch.setattr(
+        rotation, "PERSON_KEY_DEPENDANTS", (rotation.Dependant("t_finding", "person_key"),)
+    )
     yield "t_finding"
     with database.engine.begin() as conn:
         conn.execute(text("DROP TABLE t_finding"))

@@ -318,3 +318,27 @@ def verify(session: Session, *, anchor: str | None = None) -> Verification:
             anchor_found=False,
         )
     return Verification(True, count, current, anchor_found=None if anchor is None else True)
+
+
+def record_run(
+    session: Session,
+    *,
+    run_id: str,
+    actor: str,
+    department: str | None,
+    region: str,
+    detail: dict[str, Any],
+) -> int:
+    """For reconciliation: a run ended (``reconciliation.run``). ``actor`` is who or what
+    started it (a client id, ``cli:<user>``, ``schedule``); ``detail`` its kind, period, as-of
+    date, status and counts. Call it in the transaction that merges the run's findings."""
+    entry = Entry(
+        action="reconciliation.run",
+        actor=actor,
+        department=department,
+        region=region,
+        target_type="run",
+        target_id=run_id,
+        detail=detail,
+    )
+    return append(session, entry)

@@ -37,8 +37,28 @@ from linkage_hub.privacy.models import KeyRotation, PersonKeyMap
 from linkage_hub.records.datasets import spec_for
 
 PERSON_TABLES: tuple[Table, ...] = tuple(spec_for(d).table for d in sorted(PERSON_DATASETS))
-# (table, column) of person keys held outside the dataset tables; reconciliation adds its own.
-PERSON_KEY_DEPENDANTS: list[tuple[str, str]] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Dependant:
+    """A table holding person keys without ID numbers: ``column`` is re-keyed through the map,
+    and each ``derived`` column set to its SQL expression, in which ``{key}`` is the new key."""
+
+    table: str
+    column: str
+    derived: tuple[tuple[str, str], ...] = ()
+
+
+# The tables holding person keys outside the dataset tables, re-keyed through the map at
+# the end. Named here rather than registered by each room when it is imported: `keys rotate`
+# never imports the reconciliation room, and a dependant left out keeps old keys for good (the
+# next run would resolve its findings and open them again under new ids). The audit log is not
+# one: it is never rewritten. tests/privacy/test_rotation_command.py checks that every table
+# with a ``person_key`` column is a dataset, the audit log, or named here.
+PERSON_KEY_DEPENDANTS: tuple[Dependant, ...] = (
+    # a person finding's identity is its rule plus the person key: the run matches on it
+    Dependant("reconciliation_finding", "person_key", (("identity", "rule || ':' || {key}"),)),
+)
 MAX_SWEEPS = 5
 
 Progress = Callable[[int, int], None]
@@ -161,6 +181,20 @@ def _batch(
     return rows[-1].id, len(changes)
 
 
+def _rekey(session: Session, dependant: Dependant) -> None:
+    table, column = dependant.table, dependant.column
+    # SET expressions read the row as it was, so each sees the old key
+    key = f"(SELECT m.new_key FROM privacy_person_key_map AS m WHERE m.old_key = {table}.{column})"
+    sets = [f"{column} = {key}"]
+    sets += [f"{name} = {expression.format(key=key)}" for name, expression in dependant.derived]
+    session.execute(
+        text(
+            f"UPDATE {table} SET {', '.join(sets)} "
+            f"WHERE {column} IN (SELECT old_key FROM privacy_person_key_map)"
+        )
+    )
+
+
 def run(
     db: Database, keyring: Keyring, rotation_id: int, *, batch_size: int, progress: Progress
 ) -> RotationResult:
@@ -212,14 +246,8 @@ def run(
                     f"{left} rows are still written under an old key version: restart the "
                     "hub processes that have not picked up the new key, then run again"
                 )
-            for table, column in PERSON_KEY_DEPENDANTS:
-                session.execute(
-                    text(
-                        f"UPDATE {table} SET {column} = (SELECT m.new_key FROM "
-                        f"privacy_person_key_map AS m WHERE m.old_key = {table}.{column}) "
-                        f"WHERE {column} IN (SELECT old_key FROM privacy_person_key_map)"
-                    )
-                )
+            for dependant in PERSON_KEY_DEPENDANTS:
+                _rekey(session, dependant)
             session.execute(delete(PersonKeyMap))
             state.finished_at = dt.datetime.now(dt.UTC)
             return RotationResult(target, state.rows_done, sweeps)

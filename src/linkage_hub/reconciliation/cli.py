@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
+    from linkage_hub.audit.service import operator
     from linkage_hub.cli import CommandError
     from linkage_hub.db import Database
     from linkage_hub.errors import HubError
@@ -60,7 +61,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
                     region=body.region,
                     period=body.period,
                     as_of=body.as_of,
-                    requested_by="cli",
+                    requested_by=operator(),
                 )
                 run_id = run.id
         except HubError as exc:

@@ -1,6 +1,14 @@
 """One reconciliation run inside one transaction: coverage, staging, the rules, the merge.
 
 Everything runs in the database; Python only sequences the statements and times them.
+
+Scope: a run reads the records of its region (and everything below it), and it may create,
+update or resolve only findings whose evidence lies wholly inside that region. A finding whose
+evidence spans regions belongs to the smallest region containing all of it and is left to runs
+over that region or one above it: a county run neither resolves the city's finding about a
+person on its roster whom HR lists in the city, nor files a finding of its own from the half it
+sees. The rule lives in one place, :mod:`linkage_hub.reconciliation.scope`, applied between the
+rules and the merge (``confine``) and inside the merge (what may be resolved).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation import merge, staging
 from linkage_hub.reconciliation.queries import PERSON_RULES, rule_sql
 from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
+from linkage_hub.reconciliation.scope import run_scope
 from linkage_hub.versioning import region_bounds
 
 log = logging.getLogger(__name__)
@@ -143,6 +152,7 @@ def _reconcile(
         clock = now_
 
     covered = coverage(session, bound["lo"], bound["hi"], params.period)
+    scope = run_scope(session, bound)
     ran: list[RuleCode] = []
     skipped: dict[str, list[str]] = {}
     for rule in RULES:
@@ -159,7 +169,9 @@ def _reconcile(
     for code in ran:
         session.execute(staging.sql(rule_sql(code)), bound)
         lap(f"rule:{code}")
-    counts = merge.merge(session, dialect, bound, ran)
+    scope.confine(session, bound)
+    lap("scope")
+    counts = merge.merge(session, dialect, bound, ran, out_of_scope=scope.excludes("f"))
     lap("merge")
     merge.evidence(session, dialect, bound, ran)
     lap("evidence")

@@ -3,8 +3,9 @@
 Lifecycle (DOMAIN.md): a subject found for the first time is ``open``; found again while
 ``open``, ``reopened``, ``acknowledged`` or ``waived`` it keeps its status (a waived finding
 stays waived while it holds); a ``resolved`` finding found again becomes ``reopened`` — the same
-row, the same id. A live finding of a rule that ran, inside the run's region, that the run no
-longer finds is ``resolved``. Rules gated off by coverage are not in ``ran`` and resolve nothing.
+row, the same id. A live finding of a rule that ran, inside the run's scope (see :mod:`scope`:
+its evidence lies wholly inside the run's region), that the run no longer finds is
+``resolved``. Rules gated off by coverage are not in ``ran`` and resolve nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ NEW_ID = {
 Counts = dict[str, dict[str, int]]
 
 
-def merge(session: Session, dialect: str, params: Mapping[str, Any], ran: list[RuleCode]) -> Counts:
-    """Apply the lifecycle; returns per rule ``found``, ``new``, ``reopened``, ``resolved``."""
+def merge(
+    session: Session,
+    dialect: str,
+    params: Mapping[str, Any],
+    ran: list[RuleCode],
+    *,
+    out_of_scope: str,
+) -> Counts:
+    """Apply the lifecycle; returns per rule ``found``, ``new``, ``reopened``, ``resolved``.
+    ``out_of_scope`` is the run's scope predicate over the finding ``f`` (see :mod:`scope`):
+    such a finding is not the run's to resolve, however little of it the run saw."""
     counts: Counts = {code: {"found": 0, "new": 0, "resolved": 0, "reopened": 0} for code in ran}
     session.execute(text("CREATE INDEX rc_found_identity ON rc_found (identity)"))
     session.execute(
@@ -59,7 +69,8 @@ def merge(session: Session, dialect: str, params: Mapping[str, Any], ran: list[R
             "SELECT f.id, f.rule, f.status FROM reconciliation_finding f "
             f"WHERE f.rule IN ({_in(ran)}) AND f.region BETWEEN :lo AND :hi "
             "AND f.status <> 'resolved' "
-            "AND NOT EXISTS (SELECT 1 FROM rc_found r WHERE r.identity = f.identity)"
+            "AND NOT EXISTS (SELECT 1 FROM rc_found r WHERE r.identity = f.identity) "
+            f"AND NOT {out_of_scope}"
         )
         session.execute(sql(temp_table(dialect, "rc_gone", gone)), params)
         for rule, n in session.execute(text("SELECT rule, COUNT(*) FROM rc_gone GROUP BY rule")):

@@ -4,7 +4,9 @@ A finding's ``identity`` is its rule plus its subject (``RULE:person_key``,
 ``RULE:unit_code:establishment_type``, ``RULE:unit_code:level`` or ``RULE:unit_code``); it is
 unique, so a finding that comes back after being resolved is the same row (``reopened``).
 No table here holds an ID number: person findings carry the ``person_key`` and the number is
-looked up in the current records when a finding is shown.
+looked up in the current records when a finding is shown. A key rotation re-keys ``person_key``
+and the ``identity`` built from it (``PERSON_KEY_DEPENDANTS`` in :mod:`linkage_hub.privacy.rotation`
+names them: keep it in step with the identity's form).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linkage_hub.db import Base
-from linkage_hub.privacy.rotation import PERSON_KEY_DEPENDANTS
 
 ACTIVE_RUN = text("status IN ('queued', 'running')")
 LIVE_FINDING = text("status <> 'resolved'")
@@ -153,7 +154,3 @@ class Comment(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_reconciliation_comment_finding_id", "finding_id", "id"),)
-
-
-# Findings hold person keys: a key rotation re-keys them with the records (privacy.rotation).
-PERSON_KEY_DEPENDANTS.append(("reconciliation_finding", "person_key"))

@@ -9,6 +9,11 @@ would merge the same findings). Creating a run takes a lock (PostgreSQL: a trans
 lock; SQLite: the writer lock of ``BEGIN IMMEDIATE``), refuses an overlapping active run with
 409, and a unique partial index on ``region`` of active runs backs it up.
 
+Audit: every run is one audit-log entry ``reconciliation.run`` (who or what started it, region,
+kind, period, as-of date, status, counts), written in the transaction that ends the run — for a
+run that succeeds, the one that merges its findings; a run whose process died gets it when it
+is marked failed.
+
 Liveness: the process executing a run holds a lock for it from creation to the end (PostgreSQL:
 a session advisory lock on a dedicated connection; SQLite: ``flock`` on a file beside the
 database). A ``queued``/``running`` run whose lock is free belongs to a dead process and is
@@ -30,6 +35,8 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from linkage_hub.audit import service as audit
+from linkage_hub.auth.models import AuthClient
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict
 from linkage_hub.privacy.rotation import rotation_in_progress
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x4C48  # "LH": the first key of every advisory lock of this module
 CREATE_LOCK = 0
 ACTIVE = ("queued", "running")
+KIND = "full"  # asked for by the API, the command line or the schedule
+COUNTS = ("found", "new", "resolved", "reopened")
 
 
 def utcnow() -> dt.datetime:
@@ -144,6 +153,7 @@ def fail_dead_runs(session: Session, db: Database, region: str | None = None) ->
             run.status = "failed"
             run.finished_at = utcnow()
             run.error = "the process running it stopped before it finished (crash or restart)"
+            audit_run(session, run)
             failed.append(run.id)
     session.flush()
     return failed
@@ -259,6 +269,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     outcome.skipped,
                     outcome.timings,
                 )
+                audit_run(session, run)
             return "succeeded"
         except Exception as exc:
             log.exception("reconciliation run %s failed", run_id)
@@ -267,9 +278,33 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 if run is not None:
                     run.status, run.finished_at = "failed", utcnow()
                     run.error = f"{type(exc).__name__}: {_one_line(exc)}"[:500]
+                    audit_run(session, run)
             return "failed"
     finally:
         lock.release()
+
+
+def audit_run(session: Session, run: Run) -> int:
+    """The run's one audit-log entry, appended in the transaction that ends it."""
+    department = session.scalar(
+        select(AuthClient.department).where(AuthClient.client_id == run.requested_by)
+    )  # None for the command line and the schedule
+    counts = run.counts or {}
+    detail = {
+        "kind": KIND,
+        "status": run.status,
+        "period": run.period,
+        "as_of": run.as_of.isoformat(),
+        "counts": {k: sum(int(c.get(k, 0)) for c in counts.values()) for k in COUNTS},
+    }
+    return audit.record_run(
+        session,
+        run_id=run.id,
+        actor=run.requested_by,
+        department=department,
+        region=run.region,
+        detail=detail,
+    )
 
 
 def _one_line(exc: Exception) -> str:
