@@ -3,3 +3,8 @@
 Tests here attack the hub through its HTTP API as a department would, on SQLite and
 PostgreSQL, with the fixtures of ``tests/conftest.py``. Each file names the OWASP item it covers.
 """
+
+from tests.records.conftest import push
+from tests.security.regions import regions
+
+__all__ = ["push", "regions"]
