@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from linkage_hub.app import create_app
-from linkage_hub.auth import access
+from linkage_hub.auth import access, policy
 from linkage_hub.auth.models import AccessRecord, AuthClient
-from linkage_hub.auth.policy import ROUTE_POLICY, Permission, Reader
+from linkage_hub.auth.policy import ROUTE_POLICY, Permission, Reader, person_reads
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings
 from tests.auth.helpers import assert_problem, bearer, new_client, token_for
@@ -42,10 +42,12 @@ def person_route(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
     @router.get("/probe/persons/{id_number}")
     def person(id_number: str, request: Request, p: Reader) -> dict[str, int]:
-        request.state.person_records = 3
+        person_reads(request).add("probe-person-key", 3)
         return {"found": 3}
 
-    monkeypatch.setitem(ROUTE_POLICY, ("GET", "/probe/persons/{id_number}"), Permission.read)
+    route = ("GET", "/probe/persons/{id_number}")
+    monkeypatch.setitem(ROUTE_POLICY, route, Permission.read)
+    monkeypatch.setattr(policy, "PERSON_READS", policy.PERSON_READS | {route})
     app.include_router(router)
     yield
 

@@ -4,4 +4,7 @@ Tests here attack the hub through its HTTP API as a department would, on SQLite 
 PostgreSQL, with the fixtures of ``tests/conftest.py``. Each file names the OWASP item it covers.
 """
 
-from tests.records.conftest import push, read  # noqa: F401  (the datasets tests' fixtures)
+from tests.records.conftest import push, read
+from tests.security.regions import regions
+
+__all__ = ["push", "read", "regions"]

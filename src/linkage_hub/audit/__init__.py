@@ -10,7 +10,8 @@ Module contract:
   ``record_client_change``, ``record_finding_change`` (reconciliation transitions and
   comments).
 - Reads of person data are appended by the access recorder's flush (:mod:`linkage_hub.auth.access`),
-  from ``request.state.person_records`` / ``request.state.person_keys``.
+  from what the route put through the one door, ``linkage_hub.auth.policy.person_reads``
+  (routes declared in ``PERSON_READS``).
 
 ``models``, ``chain`` and ``service`` import no room above ``auth``; ``queries`` and ``router``
 (the auditor's view, which matches batches to persons through the dataset tables) sit on top.

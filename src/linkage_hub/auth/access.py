@@ -22,7 +22,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -38,7 +38,56 @@ from linkage_hub.observability import route_template
 
 log = logging.getLogger("linkage_hub.auth.access")
 MAX_PENDING = 100_000
+KEY_CHUNK = 10_000  # persons per read entry of a streamed report
 ACCESS_TABLE = cast(Table, AccessRecord.__table__)
+
+
+class PersonReads:
+    """The tally of one response: how many person records it carried and whose (person keys,
+    never ID numbers). Past ``chunk`` distinct keys it offers what it holds to ``spill`` (the
+    access recorder's buffer, which takes it once the response has begun) and starts again;
+    the rest is taken when the response ends."""
+
+    def __init__(
+        self,
+        spill: Callable[[int, frozenset[str]], bool] | None = None,
+        *,
+        chunk: int | None = None,
+    ) -> None:
+        self.records = 0  # the whole response
+        self._held = 0  # records not yet spilled
+        self._keys: set[str] = set()
+        self._spill = spill
+        self._chunk = chunk or KEY_CHUNK
+
+    def add(self, person_key: str | None, records: int = 1) -> None:
+        """``records`` records of one person (``None``: a record without a person key)."""
+        self.records += records
+        self._held += records
+        if person_key:
+            self._keys.add(person_key)
+            self._offer()
+
+    def add_all(self, person_keys: Iterable[str | None], records: int | None = None) -> None:
+        """Several records at once: one per key, or ``records`` in all."""
+        keys = [k for k in person_keys]
+        if records is None:
+            records = len(keys)
+        self.records += records
+        self._held += records
+        self._keys.update(k for k in keys if k)
+        self._offer()
+
+    def _offer(self) -> None:
+        full = len(self._keys) >= self._chunk and self._spill is not None
+        if full and self._spill is not None and self._spill(self._held, frozenset(self._keys)):
+            self._held, self._keys = 0, set()
+
+    def take(self) -> tuple[int, frozenset[str]]:
+        """What is held (records, keys), leaving nothing."""
+        held, keys = self._held, frozenset(self._keys)
+        self._held, self._keys = 0, set()
+        return held, keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +118,10 @@ class AccessRecorder:
     def background(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def add(self, record: PendingRecord, read: Entry | None = None) -> None:
+    def add(self, record: PendingRecord | None, read: Entry | None = None) -> None:
         with self._pending_lock:
-            self._pending.append(record)
+            if record is not None:
+                self._pending.append(record)
             overflow = len(self._pending) - MAX_PENDING
             if overflow > 0:
                 del self._pending[:overflow]
@@ -141,6 +191,14 @@ class AccessRecordMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         status = 500
 
+        def spill(records: int, keys: frozenset[str]) -> bool:
+            if status >= 400:  # not begun (or failed): hold on until the response ends
+                return False
+            self._read(scope, state, status, records, keys, dt.datetime.now(dt.UTC))
+            return True
+
+        state["person_reads"] = PersonReads(spill)
+
         async def send_noting_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
@@ -159,8 +217,8 @@ class AccessRecordMiddleware:
         if principal is None:
             return
         try:
-            count = state.get("person_records", 0)
-            count = count if isinstance(count, int) and count >= 0 else 0
+            reads: PersonReads = state["person_reads"]
+            count = reads.records
             record = PendingRecord(
                 recorded_at=dt.datetime.now(dt.UTC),
                 client_id=principal.client_id,
@@ -172,18 +230,33 @@ class AccessRecordMiddleware:
                 person_records=count,
                 request_id=state.get("request_id"),
             )
-            read = None
-            if count and status < 400:
-                read = read_entry(
-                    principal,
-                    method=record.method,
-                    route=record.route,
-                    status=status,
-                    person_records=count,
-                    person_keys=state.get("person_keys", ()),
-                    request_id=record.request_id,
-                    recorded_at=record.recorded_at,
-                )
-            self.recorder.add(record, read)
+            self.recorder.add(record)
+            self._read(scope, state, status, *reads.take(), record.recorded_at)
         except Exception as exc:  # the record must never break the response
             log.error("access record not noted", exc_info=exc)
+
+    def _read(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        status: int,
+        records: int,
+        keys: frozenset[str],
+        at: dt.datetime,
+    ) -> None:
+        """A ``read`` entry for ``records`` person records of ``keys``, once the response has
+        begun successfully (a streamed report's status is sent before its rows)."""
+        principal = state.get("principal")
+        if principal is None or not records or status >= 400:
+            return
+        entry = read_entry(
+            principal,
+            method=str(scope.get("method", ""))[:10],
+            route=route_template(scope)[:200],
+            status=status,
+            person_records=records,
+            person_keys=keys,
+            request_id=state.get("request_id"),
+            recorded_at=at,
+        )
+        self.recorder.add(None, entry)

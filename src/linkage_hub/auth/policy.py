@@ -18,6 +18,13 @@ that it agrees with the route's row here.
 
 When you add a route, add its row here in the same change (and a sample row to the matrix test
 in ``tests/auth/test_matrix.py``).
+
+A route whose response can carry person data (an ID number, a person's name or pay) is also
+listed in :data:`PERSON_READS`, and records what it sent through the one door,
+:func:`person_reads`: the access record counts the person records and the audit log gets a
+``read`` entry naming the persons by person key (so ``GET /api/v1/audit-log?id_number=`` finds
+it). A route-walk test (``tests/security/test_api1_person_reads.py``) fails for a route whose
+response schema carries person fields, or that is a report download, and is not listed.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import ColumnElement
 
+from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.dependencies import bearer_challenge, get_principal_or_none
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.scopes import Scope
@@ -98,6 +106,24 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
 }
 
 
+# The routes whose responses can carry person data (ID number, name, pay of a person).
+PERSON_READS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/api/v1/reports/discrepancies"),
+        ("GET", "/api/v1/reports/tenure"),
+        ("GET", "/api/v1/datasets/{dataset}/records"),
+        ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"),
+        ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"),
+        ("GET", "/api/v1/datasets/{dataset}/records/{record_key}/history"),
+        ("GET", "/api/v1/changes"),
+        ("GET", "/api/v1/persons/{id_number}"),
+        ("GET", "/api/v1/discrepancies"),
+        ("GET", "/api/v1/discrepancies/{finding_id}"),
+        ("POST", "/api/v1/discrepancies/{finding_id}/transitions"),
+    }
+)
+
+
 class RouteNotInPolicy(HubError):
     """A route without a policy row: a bug, refused rather than served unguarded."""
 
@@ -139,6 +165,23 @@ def _permission(request: Request) -> Permission:
     if permission is None:
         raise RouteNotInPolicy()
     return permission
+
+
+def person_reads(request: Request) -> PersonReads:
+    """The one door of a person read: the tally of what this response shows of persons. Add
+    to it what is actually sent — a JSON handler its items, a streamed report each row as it is
+    written — by person key (the ``person_key`` columns; never recompute from ID numbers what a
+    row already holds). Only routes listed in :data:`PERSON_READS` may open it."""
+    route = request.scope.get("route")
+    template = str(getattr(route, "path", None))
+    method = "GET" if request.method == "HEAD" else request.method
+    if (method, template) not in PERSON_READS:
+        raise RouteNotInPolicy()
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    reads = state.get("person_reads")
+    if not isinstance(reads, PersonReads):  # no access-record middleware: counted, not kept
+        reads = state["person_reads"] = PersonReads()
+    return reads
 
 
 async def authorize(request: Request) -> Principal | None:

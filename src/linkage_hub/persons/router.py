@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.errors import problem_responses
 from linkage_hub.persons import service
@@ -43,6 +43,6 @@ async def get_person(
         session,
         lambda: service.person_view(session, keyring, settings, principal, id_number, period),
     )
-    request.state.person_records = sum(len(rows) for rows in view.records.values())
-    request.state.person_keys = {keyring.person_key(view.id_number)}
+    shown = sum(len(rows) for rows in view.records.values())
+    person_reads(request).add(keyring.person_key(view.id_number), shown)
     return view

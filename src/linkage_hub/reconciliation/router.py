@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from sqlalchemy import select
 
-from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.domain import Department
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
@@ -29,6 +29,7 @@ from linkage_hub.reconciliation.schemas import (
     FindingOut,
     FindingPage,
     FindingStatus,
+    PersonKeyed,
     RuleCounts,
     RuleList,
     RuleOut,
@@ -243,7 +244,7 @@ def list_discrepancies(
     items, next_cursor = service.list_findings(
         session, principal, filters, keyring=keyring_of(request), limit=limit, cursor=cursor
     )
-    request.state.person_records = sum(1 for i in items if i.id_number)
+    person_reads(request).add_all(i.person_key for i in items if i.id_number)
     return FindingPage(items=items, next_cursor=next_cursor)
 
 
@@ -260,9 +261,16 @@ def get_discrepancy(
 ) -> FindingDetail:
     """One finding with its evidence (each department's records behind it, with versions and
     batches, as of the run that last found it), the rule parameters of that run, its status
-    history (who changed it and when) and the joint-meeting comments (会商)."""
+    history (who changed it and when) and the joint-meeting comments (会商).
+
+    An evidence record of a region you cannot read (a finding can span regions) is shown as
+    what it is — dataset, region, record key, version — with `withheld: true` and no fields;
+    `gross_pay` is shown to finance and audit only."""
     detail = service.finding_detail(session, principal, finding_id, keyring_of(request))
-    request.state.person_records = sum(1 for e in detail.evidence if "id_number" in e.record)
+    shown: list[PersonKeyed] = [e for e in detail.evidence if e.person_key]
+    if detail.id_number:
+        shown.insert(0, detail)
+    person_reads(request).add_all(e.person_key for e in shown)
     return detail
 
 
@@ -306,4 +314,7 @@ def transition(
 
     `resolved` and `reopened` are set by reconciliation runs only. A change that does not
     fit the current status is 409."""
-    return service.transition(session, principal, finding_id, body, keyring_of(request))
+    changed = service.transition(session, principal, finding_id, body, keyring_of(request))
+    if changed.id_number:
+        person_reads(request).add(changed.person_key)
+    return changed

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.identifiers import IdentifierError, normalise_region
@@ -115,7 +115,22 @@ class RunOut(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
 
 
-class FindingOut(BaseModel):
+class PersonKeyed(BaseModel):
+    """A response part that may show a person: it keeps the person key (never serialised) for
+    the audit entry of the read (:func:`linkage_hub.auth.policy.person_reads`)."""
+
+    _person_key: str | None = PrivateAttr(default=None)
+
+    @property
+    def person_key(self) -> str | None:
+        return self._person_key
+
+    def keyed(self, person_key: str | None) -> Self:
+        self._person_key = person_key
+        return self
+
+
+class FindingOut(PersonKeyed):
     id: str
     rule: RuleCode
     severity: Severity
@@ -137,13 +152,19 @@ class FindingPage(BaseModel):
     next_cursor: str | None
 
 
-class EvidenceRecord(BaseModel):
+class EvidenceRecord(PersonKeyed):
     dataset: Dataset
     record_key: str
     version: int
+    region: str = Field(description="The record's region (its unit's).")
     batch_id: str
     recorded_at: dt.datetime
     current: bool = Field(description="Whether this version is still the current one.")
+    withheld: bool = Field(
+        default=False,
+        description="The record lies outside your region: shown as what it is (dataset, "
+        "region, record key, version), its fields withheld (`record` is empty).",
+    )
     record: dict[str, Any]
 
 

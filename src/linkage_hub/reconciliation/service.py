@@ -1,8 +1,15 @@
 """Findings as people see and handle them: lists, detail, comments and status transitions.
 
 Region scoping happens in SQL (``region BETWEEN lo AND hi``); a finding outside the caller's
-region is a 404. The ID number of a person finding is looked up through its ``person_key`` in
-the current records, in the same query.
+region is a 404, and it appears in no list, report or person view either. The ID number of a
+person finding is looked up through its ``person_key`` in the current records, in the same
+query.
+
+Evidence (:func:`evidence_records`, the one home of what a caller sees of it): a record of the
+caller's region shows its fields, ``gross_pay`` only to departments that see salaries (finance
+and audit). A record of a region the caller cannot read — a finding can span regions — is shown
+as what it is (dataset, region, record key, version, batch, times) with ``withheld`` set and no
+fields: no name, ID number or pay.
 
 Who may do what (DOMAIN.md): any department in the region comments; an answerable department
 acknowledges (``open``/``reopened`` → ``acknowledged``); the establishment office or audit
@@ -101,6 +108,7 @@ def _select() -> Select[Finding, str | None]:
 def _out(row: Any, keyring: Keyring) -> FindingOut:
     """A finding for the API; the ID number (stored encrypted) is revealed here."""
     f: Finding = row[0]
+    shown = bool(f.person_key and row[1])
     return FindingOut(
         id=f.id,
         rule=f.rule,
@@ -108,7 +116,7 @@ def _out(row: Any, keyring: Keyring) -> FindingOut:
         status=f.status,
         region=f.region,
         unit_code=f.unit_code,
-        id_number=keyring.reveal_id(row[1]) if f.person_key and row[1] else None,
+        id_number=keyring.reveal_id(row[1]) if shown else None,
         establishment_type=f.establishment_type,
         level=f.level,
         departments=[Department(d) for d in f.departments.strip(",").split(",") if d],
@@ -116,7 +124,7 @@ def _out(row: Any, keyring: Keyring) -> FindingOut:
         last_seen_at=_aware(f.last_seen_at),
         resolved_at=_aware(f.resolved_at) if f.resolved_at else None,
         summary=Text(zh=f.summary_zh, en=f.summary_en),
-    )
+    ).keyed(f.person_key if shown else None)
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -231,9 +239,10 @@ def _visible(
     return finding
 
 
-def _evidence(
+def evidence_records(
     session: Session, finding_id: str, principal: Principal, keyring: Keyring
 ) -> list[EvidenceRecord]:
+    """The records behind a finding as the caller may see them (see the module docstring)."""
     records: list[EvidenceRecord] = []
     for dataset, model in DATASET_MODELS.items():
         rows = session.scalars(
@@ -246,30 +255,37 @@ def _evidence(
             .order_by(model.record_key)
         )
         for row in rows:
-            fields = {
-                c.key: getattr(row, c.key)
-                for c in model.__table__.columns
-                if c.key not in _VERSION_COLUMNS
-            }
-            if fields.get("id_number"):
-                fields["id_number"] = keyring.reveal_id(fields["id_number"])
-            if "gross_pay" in fields:
-                if principal.sees_salaries:
-                    fields["gross_pay"] = f"{fields['gross_pay']:.2f}"
-                else:
-                    fields.pop("gross_pay")
+            readable = principal.contains(row.region)
             records.append(
                 EvidenceRecord(
                     dataset=dataset,
                     record_key=row.record_key,
                     version=row.version,
+                    region=row.region,
                     batch_id=row.batch_id,
                     recorded_at=_aware(row.recorded_at),
                     current=row.closed_at is None,
-                    record=fields,
-                )
+                    withheld=not readable,
+                    record=_evidence_fields(model, row, principal, keyring) if readable else {},
+                ).keyed(getattr(row, "person_key", None) if readable else None)
             )
     return records
+
+
+def _evidence_fields(
+    model: Any, row: Any, principal: Principal, keyring: Keyring
+) -> dict[str, Any]:
+    fields = {
+        c.key: getattr(row, c.key) for c in model.__table__.columns if c.key not in _VERSION_COLUMNS
+    }
+    if fields.get("id_number"):
+        fields["id_number"] = keyring.reveal_id(fields["id_number"])
+    if "gross_pay" in fields:
+        if principal.sees_salaries:
+            fields["gross_pay"] = f"{fields['gross_pay']:.2f}"
+        else:
+            fields.pop("gross_pay")
+    return fields
 
 
 def finding_detail(
@@ -297,10 +313,10 @@ def finding_detail(
     return FindingDetail(
         **base.model_dump(),
         parameters=dict(run.parameters) if run else {},
-        evidence=_evidence(session, finding.id, principal, keyring),
+        evidence=evidence_records(session, finding.id, principal, keyring),
         history=history,
         comments=comments_of(session, finding.id),
-    )
+    ).keyed(base.person_key)
 
 
 def comments_of(session: Session, finding_id: str) -> list[CommentOut]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import NotFound, PayloadTooLarge, problem_responses
@@ -68,8 +68,7 @@ async def get_keyring(request: Request) -> Keyring:
 def note_person_reads(request: Request, keyring: Keyring, records: list[Record]) -> None:
     """For the access record and the audit log: how many person records this response shows
     and whose (person keys, never ID numbers)."""
-    request.state.person_records = len(records)
-    request.state.person_keys = service.person_keys_read(keyring, records)
+    person_reads(request).add_all(service.person_keys_read(keyring, records), len(records))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -423,8 +422,8 @@ def list_changes(
     page, persons = feed.read_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
-    request.state.person_records = persons
-    request.state.person_keys = service.person_keys_read(
-        keyring, [c.record for c in page.items if c.record is not None]
+    person_reads(request).add_all(
+        service.person_keys_read(keyring, [c.record for c in page.items if c.record is not None]),
+        persons,
     )
     return page

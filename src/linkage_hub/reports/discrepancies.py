@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database
 from linkage_hub.keys import Keyring
@@ -84,17 +85,20 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def rows(
-    db: Database, principal: Principal, filters: Filters, keyring: Keyring
+    db: Database, principal: Principal, filters: Filters, keyring: Keyring, reads: PersonReads
 ) -> Iterator[dict[str, Any]]:
     """Every selected finding as a flat dict, most severe first, read through one server-side
     cursor (:data:`PAGE` rows at a time) while the response is written; ID numbers are
-    revealed (they are stored encrypted) as each row passes."""
+    revealed (they are stored encrypted) as each row passes, and each person row is added to
+    ``reads`` (by its stored person key) as it is handed on to be written."""
     query = _query(principal, filters).order_by(Finding.severity_rank, Finding.id)
     with db.read_sessions() as session:
         result = session.execute(query.execution_options(yield_per=PAGE))
         for finding in result:
             rule = RULES_BY_CODE.get(RuleCode(finding.rule))
             id_number = finding.id_number
+            if finding.person_key:
+                reads.add(finding.person_key)
             yield {
                 "id": finding.id,
                 "rule": finding.rule,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Annotated, Any
@@ -10,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.auth.access import PersonReads
+from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database, DbSession
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
@@ -159,10 +161,14 @@ def discrepancy_report(
     workbook whose first sheet has a frozen, filterable header row and real date cells
     (China Standard Time), continued on further sheets past Excel's row limit, and two sheets
     of counts: by rule × severity and by unit × severity.
+
+    Only findings of your region are listed (those `GET /discrepancies/{id}` shows you). The
+    audit log records the persons of the rows actually sent, also of a download cut short.
     """
     db: Database = request.app.state.db
     zone = request.app.state.settings.zone
-    items = discrepancies.rows(db, principal, filters, keyring_of(request))
+    reads = person_reads(request)
+    items = discrepancies.rows(db, principal, filters, keyring_of(request), reads)
     if mask_exports(request.app.state.settings, mask):
         items = mask_records(items)
     stem = f"问题清单_{principal.region}_{request.app.state.settings.today().isoformat()}"
@@ -264,9 +270,10 @@ def tenure_report(
         raise NotFound("No cadre record of this person in this unit in your region.")
     months = tenure.tenure_months(session, unit, found.start, found.end)
     findings = tenure.tenure_findings(
-        session, keyring, found, settings.zone, dt.datetime.now(dt.UTC)
+        session, keyring, found, principal.region_bounds, settings.zone, dt.datetime.now(dt.UTC)
     )
-    request.state.person_records = 1 + sum(1 for f in findings if f.id_number)
+    reads = person_reads(request)
+    reads.add(found.person_key)  # the leader, in the title block
     if mask_exports(settings, mask):
         found = replace(found, id_number=mask_citizen_id(found.id_number))
         findings = [
@@ -275,6 +282,7 @@ def tenure_report(
         ]
     report = TenureReport.build(found, months, findings, settings.today())
     if format is ReportFormat.json:
+        reads.add_all(f.person_key for f in findings if f.id_number)
         return JSONResponse(report.model_dump(mode="json"))
     title = [
         "领导干部任期编制使用情况（离任审计）",
@@ -285,7 +293,7 @@ def tenure_report(
     month_rows: list[list[Cell]] = [
         [m.month, m.approved, m.on_roster, m.paid, m.leader_posts, m.leaders] for m in months
     ]
-    finding_rows: list[list[Cell]] = [
+    finding_rows: Iterator[list[Cell]] = (
         [
             f.rule,
             discrepancies.SEVERITY_ZH.get(f.severity),
@@ -299,16 +307,16 @@ def tenure_report(
             f.days_open,
             f.summary_zh,
         ]
-        for f in findings
-    ]
+        for f in _noting(findings, reads)
+    )
     stem = f"任期编制情况_{found.unit_code}_{found.start}_{found.end}"
     if format is ReportFormat.csv:
         # One CSV holds the title block, the months and the findings, blank lines between.
         titles: list[list[Cell]] = [[line] for line in title[1:]]
-        rows: list[list[Cell]] = [
-            *titles, [], list(TENURE_MONTH_HEADER), *month_rows,
-            [], list(TENURE_FINDING_HEADER), *finding_rows,
-        ]  # fmt: skip
+        rows: Iterator[list[Cell]] = itertools.chain(
+            [*titles, [], list(TENURE_MONTH_HEADER), *month_rows, [], list(TENURE_FINDING_HEADER)],
+            finding_rows,
+        )
         return download(format, stem, [title[0]], rows, sheet_name="")
     return download(
         format,
@@ -327,6 +335,16 @@ def tenure_report(
             )
         ],
     )
+
+
+def _noting(
+    findings: list[tenure.TenureFinding], reads: PersonReads
+) -> Iterator[tenure.TenureFinding]:
+    """The findings as their rows are written, each person's added to the read entry."""
+    for f in findings:
+        if f.id_number:
+            reads.add(f.person_key)
+        yield f
 
 
 def _local(value: dt.datetime | None, zone: Any) -> dt.datetime | None:

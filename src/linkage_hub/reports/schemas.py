@@ -105,5 +105,10 @@ class TenureReport(BaseModel):
             to=tenure.end,
             generated_on=today,
             months=[TenureMonthOut(**asdict(m)) for m in months],
-            findings=[TenureFindingOut(**asdict(f)) for f in findings],
+            findings=[TenureFindingOut(**asdict(f, dict_factory=_shown)) for f in findings],
         )
+
+
+def _shown(items: list[tuple[str, object]]) -> dict[str, object]:
+    """A dataclass's fields without the person key (kept for the audit log, never shown)."""
+    return {k: v for k, v in items if k != "person_key"}

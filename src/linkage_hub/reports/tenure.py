@@ -126,6 +126,7 @@ class TenureFinding:
     closed_at: dt.datetime | None  # resolved or waived
     closed_as: str | None  # "resolved" | "waived"
     days_open: int
+    person_key: str | None = None  # for the audit entry of the read, never shown
 
 
 def find_tenure(
@@ -172,10 +173,16 @@ def _as_date(value: object) -> dt.date | None:
 
 
 def tenure_findings(
-    session: Session, keyring: Keyring, tenure: Tenure, zone: Any, now: dt.datetime
+    session: Session,
+    keyring: Keyring,
+    tenure: Tenure,
+    bounds: tuple[str, str],
+    zone: Any,
+    now: dt.datetime,
 ) -> list[TenureFinding]:
-    """Every finding about the unit or a person with a current record in it whose open interval
-    (first seen → resolved or waived, or now) overlaps the tenure."""
+    """Every finding inside ``bounds`` (the caller's region: a finding the caller cannot open
+    is in no report) about the unit or a person with a current record in it, whose open
+    interval (first seen → resolved or waived, or now) overlaps the tenure."""
     start = dt.datetime.combine(tenure.start, dt.time(), tzinfo=zone).astimezone(dt.UTC)
     end = dt.datetime.combine(tenure.end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     sql = text(f"""
@@ -195,6 +202,7 @@ SELECT f.id, f.rule, f.severity, f.status, f.unit_code, f.person_key, f.summary_
 FROM reconciliation_finding f
 LEFT JOIN waived w ON w.finding_id = f.id AND f.status = 'waived'
 WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
+  AND f.region BETWEEN :lo AND :hi
   AND f.first_seen_at < :end
   AND COALESCE(f.resolved_at, w.at, :now) >= :start
 ORDER BY f.first_seen_at, f.id
@@ -207,7 +215,14 @@ ORDER BY f.first_seen_at, f.id
     sql = sql.columns(first_seen_at=stamp, resolved_at=stamp, waived_at=stamp)  # type: ignore[assignment]
     rows = session.execute(
         sql,
-        {"unit": tenure.unit_code, "start": start, "end": end.astimezone(dt.UTC), "now": now},
+        {
+            "unit": tenure.unit_code,
+            "lo": bounds[0],
+            "hi": bounds[1],
+            "start": start,
+            "end": end.astimezone(dt.UTC),
+            "now": now,
+        },
     ).all()
     people = _people(session, keyring, [r[5] for r in rows if r[5]])
     out: list[TenureFinding] = []
@@ -231,6 +246,7 @@ ORDER BY f.first_seen_at, f.id
                 closed,
                 closed_as,
                 days,
+                person if number else None,
             )
         )
     return out
