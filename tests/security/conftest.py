@@ -3,3 +3,7 @@
 Tests here attack the hub through its HTTP API as a department would, on SQLite and
 PostgreSQL, with the fixtures of ``tests/conftest.py``. Each file names the OWASP item it covers.
 """
+
+from tests.records.conftest import push, read
+
+__all__ = ["push", "read"]
