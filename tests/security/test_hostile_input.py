@@ -138,6 +138,9 @@ class TestLoneSurrogates:
         keyed = good[:-1] + ', "\\udc00x": 1}'
         response = client.post(UNITS, content=f'{{"records": [{keyed}]}}', headers=headers)
         problem(response, (1, "x", "unknown_field"))
+        member = f'{{"\\ud800y": 1, "records": [{good}]}}'
+        response = client.post(UNITS, content=member, headers=headers)
+        problem(response, (None, "y", "unknown_field"))
         nothing_applied(client, headers)
 
     def test_in_an_ndjson_line(self, client: TestClient, headers_for: HeadersFor) -> None:
