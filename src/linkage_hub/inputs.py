@@ -12,10 +12,11 @@ code ``invalid_unicode``.
 
 **Dates and times.** Every date or time parameter (``as_of``, ``from``, ``to`` of the record
 lists, the audit log, the access records, the reports and reconciliation runs) must lie in
-:data:`EARLIEST` … :data:`LATEST`, else 422 ``date_range`` naming the parameter. Nothing the
-hub holds lies outside it, and the bounds leave room on both sides for the arithmetic done
-with a parameter (conversion to UTC, working days counted back, months walked), which at
-0001-01-01 or 9999-12-31 overflowed into a 500.
+:data:`EARLIEST` … :data:`LATEST`, else 422 ``date_range`` naming the parameter. No question
+asked of the hub lies outside it, and the bounds leave centuries of room on both sides for the
+arithmetic done with a parameter (conversion to UTC, working days counted back, months
+walked), which at 0001-01-01 or 9999-12-31 overflowed into a 500. Dates inside pushed records
+are data and are not bounded here.
 """
 
 from __future__ import annotations
