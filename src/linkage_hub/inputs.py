@@ -15,8 +15,9 @@ lists, the audit log, the access records, the reports and reconciliation runs) m
 :data:`EARLIEST` … :data:`LATEST`, else 422 ``date_range`` naming the parameter. No question
 asked of the hub lies outside it, and the bounds leave centuries of room on both sides for the
 arithmetic done with a parameter (conversion to UTC, working days counted back, months
-walked), which at 0001-01-01 or 9999-12-31 overflowed into a 500. Dates inside pushed records
-are data and are not bounded here.
+walked), which at 0001-01-01 or 9999-12-31 overflowed into a 500. The dates inside pushed
+records (appointed_on, entered_on, ...) keep to the same range: a cadre appointed on
+0001-01-01 made the tenure report walk back into year 1 and fail.
 """
 
 from __future__ import annotations
@@ -60,12 +61,17 @@ CleanText = AfterValidator(_clean_text)
 
 EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2999, 12, 31)
-_RANGE_MESSAGE = f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+DATE_RANGE = "date_range"
+DATE_RANGE_MESSAGE = f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+
+
+def in_range(day: dt.date) -> bool:
+    return EARLIEST <= day <= LATEST
 
 
 def _date_in_range(value: dt.date) -> dt.date:
-    if not EARLIEST <= value <= LATEST:
-        raise PydanticCustomError("date_range", _RANGE_MESSAGE)
+    if not in_range(value):
+        raise PydanticCustomError(DATE_RANGE, DATE_RANGE_MESSAGE)
     return value
 
 

@@ -8,8 +8,8 @@ naming the field (and the row, in a batch), with nothing applied:
   (``"\\ud800"`` in JSON) in JSON, NDJSON and CSV batches, single records, comments and query
   parameters (code ``invalid_unicode``); a U+FFFF stored before the check no longer makes the
   staffing XLSX unreadable;
-- dates and times outside 1900-01-01 … 2999-12-31 in every date or time parameter
-  (code ``date_range``);
+- dates and times outside 1900-01-01 … 2999-12-31 in every date or time parameter and every
+  date of a pushed record (code ``date_range``);
 - cursors holding a huge integer, or anything else they were not issued with.
 """
 
@@ -230,6 +230,22 @@ class TestDatesOutOfRange:
                 headers=headers_for("audit"),
             )
             problem(response, (None, name, "date_range"))
+
+    @pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"])
+    def test_dates_in_pushed_records(
+        self, client: TestClient, headers_for: HeadersFor, push: Push, day: str
+    ) -> None:
+        """A cadre appointed on 0001-01-01 was stored, and its tenure report was a 500."""
+        response = push("cadres", [f.cadre(1), f.cadre(2, appointed_on=day)])
+        problem(response, (2, "appointed_on", "date_range"))
+        headers = headers_for("establishment")
+        csv_body = "unit_code,name,region,kind,funding,status,established_on\n"
+        csv_body += f"{f.unit_code(1)},单位1,230100,institution,full,active,{day}\n"
+        response = client.post(
+            UNITS, content=csv_body.encode(), headers={**headers, "content-type": "text/csv"}
+        )
+        problem(response, (1, "established_on", "date_range"))
+        nothing_applied(client, headers)
 
     def test_staffing_report(self, client: TestClient, headers_for: HeadersFor) -> None:
         response = client.get(

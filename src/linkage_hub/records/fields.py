@@ -18,10 +18,13 @@ from typing import Any
 
 from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
 from linkage_hub.inputs import (
+    DATE_RANGE,
+    DATE_RANGE_MESSAGE,
     FORMULA_STARTS,
     INVALID_UNICODE,
     INVALID_UNICODE_MESSAGE,
     has_invalid_unicode,
+    in_range,
 )
 
 Converter = Callable[[Any], Any]
@@ -96,9 +99,11 @@ def date(value: Any) -> str:
     if type(value) is not str or len(value) != 10 or value[4] != "-" or value[7] != "-":
         raise FieldInvalid("date", "must be a date YYYY-MM-DD")
     try:
-        dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise FieldInvalid("date", "must be a real date YYYY-MM-DD") from None
+    if not in_range(day):
+        raise FieldInvalid(DATE_RANGE, DATE_RANGE_MESSAGE)
     return value
 
 
