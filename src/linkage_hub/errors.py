@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from linkage_hub.inputs import INVALID_UNICODE, INVALID_UNICODE_MESSAGE, has_invalid_unicode
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -238,17 +240,32 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 async def refuse_nul_characters(request: Request) -> None:
     """App-wide: a path or query value holding a NUL character is refused with a 422 naming
     it. No identifier, code or filter of the hub contains one, and PostgreSQL cannot store or
-    compare text that does (its driver raises, which would otherwise surface as a 500)."""
-    errors = [
-        FieldError(field=_safe_name(name), code="nul_character", message="contains a NUL (0x00)")
-        for name, value in (*request.path_params.items(), *request.query_params.multi_items())
-        if isinstance(value, str) and "\x00" in value
-    ]
+    compare text that does (its driver raises, which would otherwise surface as a 500).
+    Likewise a Unicode non-character or lone surrogate (``invalid_unicode``, see
+    :mod:`linkage_hub.inputs`)."""
+    errors: list[FieldError] = []
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            errors.append(
+                FieldError(
+                    field=safe_name(name), code="nul_character", message="contains a NUL (0x00)"
+                )
+            )
+        elif has_invalid_unicode(value):
+            errors.append(
+                FieldError(
+                    field=safe_name(name), code=INVALID_UNICODE, message=INVALID_UNICODE_MESSAGE
+                )
+            )
     if errors:
-        raise InvalidInput("A parameter holds a NUL character.", errors=errors)
+        raise InvalidInput("A parameter holds a character the hub does not accept.", errors=errors)
 
 
-def _safe_name(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A field name fit for an error body: printable characters only (no NUL, non-character
+    or lone surrogate, which no JSON encoder writes as UTF-8), at most 64 of them."""
     return "".join(c for c in name if c.isprintable())[:64] or "?"
 
 

@@ -74,6 +74,27 @@ class TestCsv:
         assert rows == [["姓名", "金额"], ["张三", "1.50"], ["", "2"]]
 
 
+class TestFormulaInjection:
+    """OWASP CSV injection: text never reaches a spreadsheet as a formula; numbers stay
+    numbers (the API-level attacks are in tests/security/test_api8_injection.py)."""
+
+    TEXT = ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx", "＝1", "＋1", "－1", "＠x")
+
+    def test_csv_prefixes_text_cells_only(self) -> None:
+        row = [*self.TEXT, -5, Decimal("-1.50"), dt.date(2026, 1, 2), "a=b", "", None]
+        body = b"".join(stream_csv(["h"] * len(row), [row])).decode("utf-8-sig")
+        cells = list(csv.reader(io.StringIO(body)))[1]
+        assert cells == ["'" + t for t in self.TEXT] + ["-5", "-1.50", "2026-01-02", "a=b", "", ""]
+        assert body.splitlines()[1].startswith('"\'=1+1","')  # every cell quoted
+
+    def test_xlsx_keeps_text_a_string_with_the_quote_prefix(self) -> None:
+        sheet = _workbook(stream_xlsx([Sheet("s", ["h"] * 3, [["=1+1", -5, "单位\uffff"]])]))["s"]
+        assert sheet["A2"].value == "=1+1" and sheet["A2"].data_type == "s"
+        assert sheet["A2"].quotePrefix
+        assert sheet["B2"].value == -5 and sheet["B2"].data_type == "n"
+        assert sheet["C2"].value == "单位" and not sheet["C2"].quotePrefix
+
+
 class TestContentDisposition:
     def test_chinese_name_is_encoded_with_an_ascii_fallback(self) -> None:
         value = content_disposition("编制报表 2026.xlsx")

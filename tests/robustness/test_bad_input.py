@@ -221,6 +221,50 @@ CASES = [
         department="establishment",
         field="as_of",
     ),
+    # Text no encoder can write, or no XML file may hold (see linkage_hub.inputs).
+    Bad(
+        "a lone surrogate in JSON",
+        ROSTER,
+        f'{{"records": [{GOOD}, '.encode()
+        + json.dumps(f.roster(2)).replace('"\\u5f202"', '"\\ud800"').encode()
+        + b"]}",
+        row=2,
+        field="name",
+    ),
+    Bad(
+        "a non-character in NDJSON",
+        ROSTER,
+        f"{GOOD}\n".encode() + json.dumps(f.roster(2, name="张\uffff")).encode(),
+        "application/x-ndjson",
+        row=2,
+        field="name",
+    ),
+    Bad(
+        "a non-character in CSV",
+        ROSTER,
+        (
+            GOOD_CSV_HEAD
+            + GOOD_CSV_ROW
+            + f"{f.id_number(2)},{f.unit_code(1)},张\U0010ffff,institutional,active,2020-01-01\n"
+        ).encode(),
+        "text/csv",
+        row=2,
+        field="name",
+    ),
+    Bad(
+        "a name starting like a formula",
+        ROSTER,
+        json.dumps({"records": [f.roster(1), f.roster(2, name="=cmd|' /C calc'!A0")]}).encode(),
+        row=2,
+        field="name",
+    ),
+    Bad(
+        "run: a date out of range",
+        RUNS,
+        b'{"region": "230100", "as_of": "0001-01-01"}',
+        department="establishment",
+        field="as_of",
+    ),
 ]
 
 

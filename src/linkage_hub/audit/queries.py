@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit.models import AuditEntry, AuditPerson
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
+from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.domain import PERSON_DATASETS
 from linkage_hub.records.datasets import spec_for
-from linkage_hub.records.service import decode_cursor, encode_cursor
 
 
 def _batches_of(person_keys: list[str]) -> Any:

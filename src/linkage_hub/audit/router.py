@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +12,7 @@ from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.db import DbSession
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
+from linkage_hub.inputs import BoundedDateTime
 from linkage_hub.records.router import KeyringDep, SettingsDep
 from linkage_hub.records.service import MAX_LIMIT, person_keys_of
 
@@ -38,8 +38,8 @@ def list_audit_log(
         Query(description="A person (any accepted form), matched through the keyed hash."),
     ] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
-    from_: Annotated[dt.datetime | None, Query(alias="from", description="RFC 3339")] = None,
-    to: Annotated[dt.datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    from_: Annotated[BoundedDateTime | None, Query(alias="from", description="RFC 3339")] = None,
+    to: Annotated[BoundedDateTime | None, Query(description="RFC 3339, exclusive")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> AuditLogPage:

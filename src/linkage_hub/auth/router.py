@@ -8,7 +8,6 @@ from typing import Annotated
 from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from pydantic import AwareDatetime
 
 from linkage_hub.auth.dependencies import REALM
 from linkage_hub.auth.policy import Auditor
@@ -19,16 +18,16 @@ from linkage_hub.auth.schemas import AccessRecordPage, Jwk, Jwks, TokenResponse
 from linkage_hub.auth.scopes import format_scopes, parse_scopes
 from linkage_hub.auth.service import Authenticated, Locked, authenticate
 from linkage_hub.clientaddr import source_address
+from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.domain import Department
 from linkage_hub.errors import (
     BadRequest,
-    FieldError,
-    InvalidInput,
     TooManyRequests,
     Unauthorized,
     problem_responses,
 )
+from linkage_hub.inputs import BoundedAwareDateTime
 
 router = APIRouter(tags=["auth"])
 
@@ -163,24 +162,6 @@ def token_keys(request: Request, response: Response) -> Jwks:
     return Jwks(keys=[Jwk(**auth_runtime(request).keys.public_jwk())])
 
 
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "ar" or not value.isdigit():
-            raise ValueError(cursor)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not valid.",
-            errors=[FieldError(field="cursor", code="invalid", message="not from this list")],
-        ) from None
-
-
-def _encode_cursor(before_id: int) -> str:
-    return base64.urlsafe_b64encode(f"ar:{before_id}".encode()).decode().rstrip("=")
-
-
 @router.get(
     "/api/v1/access-records",
     operation_id="list_access_records",
@@ -197,10 +178,10 @@ def list_access_records(
         str | None, Query(max_length=200, description="A route template, exactly.")
     ] = None,
     recorded_from: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Inclusive, RFC 3339.")
+        BoundedAwareDateTime | None, Query(alias="from", description="Inclusive, RFC 3339.")
     ] = None,
     recorded_to: Annotated[
-        AwareDatetime | None, Query(alias="to", description="Exclusive, RFC 3339.")
+        BoundedAwareDateTime | None, Query(alias="to", description="Exclusive, RFC 3339.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
@@ -225,8 +206,8 @@ def list_access_records(
             route=route,
         ),
         limit=limit,
-        before_id=_decode_cursor(cursor) if cursor else None,
+        before_id=decode_cursor(cursor, kind="ar") if cursor else None,
     )
     return AccessRecordPage(
-        items=items, next_cursor=_encode_cursor(next_id) if next_id is not None else None
+        items=items, next_cursor=encode_cursor(next_id, "ar") if next_id is not None else None
     )

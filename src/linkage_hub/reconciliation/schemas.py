@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.identifiers import IdentifierError, normalise_region
+from linkage_hub.inputs import BoundedDate, CleanText
 from linkage_hub.reconciliation.rules import RuleCode, Severity, Subject
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -61,7 +62,7 @@ class RunCreate(BaseModel):
     period: str | None = Field(
         default=None, description="Payroll period YYYY-MM (default: the latest one pushed)."
     )
-    as_of: dt.date | None = Field(default=None, description="As-of date (default: today).")
+    as_of: BoundedDate | None = Field(default=None, description="As-of date (default: today).")
 
     @field_validator("region")
     @classmethod
@@ -196,19 +197,22 @@ class FindingDetail(FindingOut):
     comments: list[CommentOut]
 
 
-# Free text may hold line breaks but never NUL, which PostgreSQL cannot store.
+# Free text may hold line breaks but never NUL, which PostgreSQL cannot store (nor a
+# non-character: see linkage_hub.inputs).
 NO_NUL = r"^[^\x00]*$"
 
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(min_length=1, max_length=10_000, pattern=NO_NUL)
+    body: Annotated[str, CleanText] = Field(min_length=1, max_length=10_000, pattern=NO_NUL)
 
 
 class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["acknowledged", "waived", "open"]
-    reason: str | None = Field(default=None, max_length=4_000, pattern=NO_NUL)
-    document_no: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
+    reason: Annotated[str | None, CleanText] = Field(default=None, max_length=4_000, pattern=NO_NUL)
+    document_no: Annotated[str | None, CleanText] = Field(
+        default=None, max_length=100, pattern=NO_NUL
+    )

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_finding_change
 from linkage_hub.auth.principal import Principal
+from linkage_hub.cursors import MAX_POSITION
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from linkage_hub.keys import Keyring
@@ -147,9 +148,17 @@ def encode_cursor(rank: int, finding_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
+        if len(cursor) > 200:
+            raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         rank, finding_id = json.loads(raw)
-        if not isinstance(rank, int) or not isinstance(finding_id, str):
+        # In range for the database and plain ASCII: a huge rank or a NUL in the id would
+        # reach the driver and fail there (a 500).
+        if not (type(rank) is int and 0 <= rank <= MAX_POSITION):
+            raise ValueError
+        if not (isinstance(finding_id, str) and len(finding_id) <= 64):
+            raise ValueError
+        if not (finding_id.isascii() and finding_id.isprintable()):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise InvalidInput(

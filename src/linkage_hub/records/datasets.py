@@ -272,7 +272,7 @@ def _converters(name: str, base: Any, metadata: list[Any]) -> tuple[Any, Any]:
         return fields.money, fields.money
     if base is str:
         limit = next((m.max_length for m in metadata if isinstance(m, annotated_types.MaxLen)), 0)
-        converter = fields.text(limit or 200)
+        converter = (fields.name if name == "name" else fields.text)(limit or 200)
         return converter, converter
     raise TypeError(f"no converter for {name}: {base!r}")
 

@@ -19,18 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
+from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
 from linkage_hub.records.schemas import ChangeItem, ChangeOp, ChangePage, Record, as_utc
-from linkage_hub.records.service import (
-    decode_cursor,
-    encode_cursor,
-    read_bounds,
-    record_columns,
-    shape,
-)
+from linkage_hub.records.service import read_bounds, record_columns, shape
 
 
 def read_changes(

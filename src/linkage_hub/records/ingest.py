@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from linkage_hub.audit.service import record_batch
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
-from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge
+from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge, safe_name
 from linkage_hub.keys import Keyring
 from linkage_hub.records import queries
 from linkage_hub.records.datasets import spec_for
@@ -220,7 +220,7 @@ class Pusher:
         bad = [h for h in header if h not in allowed]
         if bad or len(set(header)) != len(header):
             errors = [
-                FieldError(field=h[:64], code="unknown_field", message="is not a field")
+                FieldError(field=safe_name(h), code="unknown_field", message="is not a field")
                 for h in bad
             ] or [FieldError(field="header", code="duplicate", message="names a field twice")]
             raise InvalidInput(

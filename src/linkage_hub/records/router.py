@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import NotFound, PayloadTooLarge, problem_responses
+from linkage_hub.inputs import BoundedDateTime
 from linkage_hub.keys import Keyring
 from linkage_hub.privacy.masking import mask_record
 from linkage_hub.records import feed, ingest, service
@@ -255,7 +255,7 @@ async def list_records(
     id_number: Annotated[str | None, Query(description="Matches any accepted form.")] = None,
     period: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
     as_of: Annotated[
-        dt.datetime | None, Query(description="RFC 3339: the state the hub held then.")
+        BoundedDateTime | None, Query(description="RFC 3339: the state the hub held then.")
     ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,

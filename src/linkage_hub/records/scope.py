@@ -9,7 +9,7 @@ from typing import Any
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
-from linkage_hub.errors import FieldError, InvalidInput
+from linkage_hub.errors import FieldError, InvalidInput, safe_name
 from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
 from linkage_hub.records.datasets import DatasetSpec
 from linkage_hub.records.parsing import BodyFormat
@@ -51,7 +51,7 @@ def resolve_scope(
     """The scope from the JSON body's ``mode``/``scope`` or the query parameters."""
     unknown = set(members) - {"mode", "scope"}
     if unknown:
-        name = sorted(unknown)[0][:64]
+        name = safe_name(sorted(unknown)[0])
         raise _scope_error(name, "unknown_field", "is not a member of a batch")
     raw_mode = members.get("mode", options.mode or BatchMode.upsert)
     try:

@@ -7,8 +7,6 @@ and in the change feed).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
 from linkage_hub.auth.principal import Principal
+from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import (
     FieldError,
@@ -62,26 +61,6 @@ def invalid(field: str, code: str, message: str) -> InvalidInput:
         errors=[FieldError(field=field, code=code, message=message)],
         total_errors=1,
     )
-
-
-# --- cursors -----------------------------------------------------------------------------------
-
-
-def encode_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{value}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, field: str = "cursor") -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, value = raw.split(":", 1)
-        if prefix != "v1":
-            raise ValueError
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid(field, "cursor", "is not a cursor this service issued") from None
 
 
 # --- shaping records ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from linkage_hub.errors import FieldError
+from linkage_hub.errors import FieldError, safe_name
 from linkage_hub.identifiers import IdentifierError, normalise_name, parse_citizen_id
 from linkage_hub.keys import Keyring
 from linkage_hub.records import fields
@@ -196,7 +196,9 @@ class RowValidator:
 
     def _unknown(self, row: dict[str, Any], allowed: frozenset[str], n: int) -> list[FieldError]:
         return [
-            FieldError(row=n, field=str(k)[:64], code="unknown_field", message="is not a field")
+            FieldError(
+                row=n, field=safe_name(str(k)), code="unknown_field", message="is not a field"
+            )
             for k in row
             if k not in allowed
         ]

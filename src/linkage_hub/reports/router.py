@@ -23,6 +23,7 @@ from linkage_hub.identifiers import (
     normalise_region,
     normalise_unit_code,
 )
+from linkage_hub.inputs import BoundedDate
 from linkage_hub.privacy.masking import mask_exports, mask_records
 from linkage_hub.reconciliation.router import DiscrepancyFilters
 from linkage_hub.records.router import keyring_of
@@ -88,7 +89,7 @@ def staffing_report(
     principal: CurrentPrincipal,
     session: DbSession,
     region: Annotated[str | None, Query(description="Division code; default: yours")] = None,
-    as_of: Annotated[dt.date | None, Query(description="Business date; default: today")] = None,
+    as_of: Annotated[BoundedDate | None, Query(description="Business date; default: today")] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
 ) -> Response:
     """Quota against head counts, per unit × establishment type (编制使用情况).
@@ -223,10 +224,10 @@ def tenure_report(
     id_number: Annotated[str, Query(description="The leader's ID number (15 or 18 digits).")],
     unit_code: Annotated[str, Query(max_length=18, description="The unit led.")],
     from_: Annotated[
-        dt.date | None, Query(alias="from", description="Default: the cadre's appointed_on.")
+        BoundedDate | None, Query(alias="from", description="Default: the cadre's appointed_on.")
     ] = None,
     to: Annotated[
-        dt.date | None, Query(description="Default: the cadre's removed_on, or today.")
+        BoundedDate | None, Query(description="Default: the cadre's removed_on, or today.")
     ] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
     mask: Annotated[bool, Query(description=MASK_DESCRIPTION)] = False,

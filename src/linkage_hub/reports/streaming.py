@@ -1,4 +1,18 @@
-"""Download plumbing shared by every report: CSV for Excel, XLSX, file names."""
+"""Download plumbing shared by every report: CSV for Excel, XLSX, file names.
+
+Every cell of every download goes through :func:`stream_csv` or the XLSX writer, and both keep
+a text cell from being read as a formula (OWASP "CSV Injection"), whoever wrote the text — a
+unit renamed to ``=HYPERLINK(...)``, a document number or reason starting with ``-``:
+
+- CSV: a text cell starting with one of :data:`~linkage_hub.inputs.FORMULA_STARTS` (``=``,
+  ``+``, ``-``, ``@``, tab, carriage return, line feed and the full-width ＝＋－＠) gets a
+  leading single quote, which spreadsheets take as "this is text"; every cell is quoted, so a
+  spreadsheet splitting fields on ``;`` (other locales) cannot start a new cell inside one.
+  Numbers, dates and booleans are written as they are (a negative difference stays ``-5``).
+- XLSX: text is always an inline string, never a formula, so it is shown as written; a cell
+  starting with a formula character also gets the quote-prefix style, so editing it in Excel
+  does not turn it into a formula either.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +27,7 @@ from urllib.parse import quote
 
 from fastapi.responses import StreamingResponse
 
+from linkage_hub.inputs import FORMULA_STARTS
 from linkage_hub.reports.xlsx import Cell, Sheet, stream_xlsx
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -40,7 +55,8 @@ def _csv_value(value: Cell) -> str:
         return value.isoformat()
     if isinstance(value, dt.date | Decimal | int | float):
         return str(value)
-    return str(value)
+    text = str(value)
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 def stream_csv(
@@ -48,8 +64,8 @@ def stream_csv(
 ) -> Iterator[bytes]:
     """UTF-8 with a byte-order mark (so Excel opens Chinese text correctly), one header row."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow([_csv_value(h) for h in header])
     yield "\ufeff".encode() + buffer.getvalue().encode()
     buffer.seek(0)
     buffer.truncate()

@@ -6,6 +6,11 @@ chunks. openpyxl's write-only mode would spool the whole file to disk first and 
 times slower per cell; this writer does only what reports need: inline strings, numbers,
 real date cells, a bold frozen header row, an autofilter, column widths, a title block, and
 continuation onto a new sheet before Excel's 1,048,576-row limit.
+
+Text is never written as a formula: a cell whose text starts like one (``=HYPERLINK(...)``)
+is an inline string shown as written, with the quote-prefix style so that editing it in Excel
+keeps it text. Characters XML 1.0 does not allow (control characters other than tab and line
+breaks, U+FFFE, U+FFFF, surrogates) are dropped: one of them would make the file unreadable.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from linkage_hub.inputs import FORMULA_STARTS
+
 MAX_ROWS = 1_048_576
 _EPOCH = dt.date(1899, 12, 30)
-_ILLEGAL = {c: None for c in range(32) if c not in (9, 10, 13)}
+_ILLEGAL = {
+    c: None for c in (*range(32), *range(0xD800, 0xE000), 0xFFFE, 0xFFFF) if c not in (9, 10, 13)
+}
 
 Cell = str | int | float | Decimal | dt.date | dt.datetime | bool | None
 
 # cellXfs indexes in styles.xml
-_STYLE_DATE, _STYLE_HEADER, _STYLE_DATETIME, _STYLE_TITLE = 1, 2, 3, 4
+_STYLE_DATE, _STYLE_HEADER, _STYLE_DATETIME, _STYLE_TITLE, _STYLE_QUOTED = 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -59,7 +68,10 @@ def _cell(ref: str, value: Cell, style: int = 0) -> str:
         return f'<c r="{ref}" s="{_STYLE_DATE}"><v>{(value - _EPOCH).days}</v></c>'
     if isinstance(value, int | float | Decimal):
         return f'<c r="{ref}"><v>{value}</v></c>'
-    text = escape(str(value).translate(_ILLEGAL))
+    text = str(value).translate(_ILLEGAL)
+    if not style and text[:1] in FORMULA_STARTS:
+        style = _STYLE_QUOTED
+    text = escape(text)
     style_attr = f' s="{style}"' if style else ""
     return f'<c r="{ref}" t="inlineStr"{style_attr}><is><t xml:space="preserve">{text}</t></is></c>'
 
@@ -207,11 +219,13 @@ _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <fill><patternFill patternType="gray125"/></fill></fills>
 <borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>\
+<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>\
 <xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>\
 <xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>\
 <xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>\
-<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>
+<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/>\
+<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" \
+quotePrefix="1"/></cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
 </styleSheet>"""
 
