@@ -131,16 +131,71 @@ def fix_stage_regions(session: Session, spec: DatasetSpec, direct_batch: str | N
         )
 
 
-def rows_outside(session: Session, lo: str, hi: str, limit: int) -> tuple[list[Any], int]:
-    where = f"FROM {STAGE} WHERE region < :lo OR region > :hi"
+def _unit_regions(direct: bool) -> tuple[str, str]:
+    """SQL of a staged unit row's region before and after the batch (see
+    :func:`rows_outside`). Before: the registry's current region, else the one in the unit
+    code (where the unit's records are). After: the pushed region; for a delete, the one in
+    the unit code (where :func:`propagate_unit_regions` sends its records)."""
+    code = "substr(s.unit_code, 3, 6)"
+    # Direct: the rows are the batch's own versions in an empty table; nothing was registered.
+    before = (
+        code
+        if direct
+        else (
+            f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = s.unit_code "
+            f"AND u.closed_at IS NULL), {code})"
+        )
+    )
+    after = f"CASE WHEN s.del = 1 THEN {code} ELSE s.region END"
+    return before, after
+
+
+def rows_outside(
+    session: Session, spec: DatasetSpec, lo: str, hi: str, limit: int, *, direct: bool = False
+) -> tuple[list[Any], int]:
+    """Rows that write outside the region ``lo``..``hi``: (row_no, del, away), ``away`` true
+    when it is where the unit is now, not where the row puts it, that lies outside.
+
+    This is the region check of every write (:meth:`ingest.Pusher.check_stage`: batches,
+    single-record PUT and DELETE). A record's region is its unit's, so for records it is the
+    staged region (:func:`fix_stage_regions`). A unit row moves the unit and, with it, every
+    record of the unit (:func:`propagate_unit_regions`): both the region the unit is in now
+    and the region the row leaves it in must lie inside, or a county could take a sibling's
+    unit (and its people) by pushing it with its own region."""
+    outside = "s.region < :lo OR s.region > :hi"
+    away = "0 = 1"
+    if spec.name == "units":
+        before, after = _unit_regions(direct)
+        away = f"({before}) < :lo OR ({before}) > :hi"
+        outside = f"{outside} OR ({after}) < :lo OR ({after}) > :hi OR {away}"
+    where = f"FROM {STAGE} AS s WHERE {outside}"
     params = {"lo": lo, "hi": hi}
     total = session.execute(text(f"SELECT count(*) {where}"), params).scalar_one()
     if not total:
         return [], 0
     rows = session.execute(
-        text(f"SELECT row_no, del {where} ORDER BY row_no LIMIT :n"), {**params, "n": limit}
+        text(
+            f"SELECT s.row_no, s.del, CASE WHEN {away} THEN 1 ELSE 0 END AS away {where} "
+            f"ORDER BY s.row_no LIMIT :n"
+        ),
+        {**params, "n": limit},
     ).all()
     return list(rows), int(total)
+
+
+def unit_moves(session: Session, *, direct: bool = False) -> list[Any]:
+    """The staged unit rows that move a unit to another region: (unit_code, from_region,
+    to_region), after :func:`rows_outside` found none outside the batch."""
+    before, _after = _unit_regions(direct)
+    return list(
+        session.execute(
+            text(
+                f"SELECT unit_code, from_region, to_region FROM (SELECT s.row_no, s.unit_code, "
+                f"{before} AS from_region, s.region AS to_region FROM {STAGE} AS s "
+                f"WHERE s.del = 0) AS m WHERE from_region <> to_region ORDER BY row_no"
+            )
+        ).all()
+    )
 
 
 def duplicate_rows(session: Session, limit: int) -> tuple[list[Any], int]:
@@ -388,35 +443,54 @@ def close_absent(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-PERSON_AND_REGISTRY_TABLES = (
-    "registry_quota",
-    "registry_leader_post",
-    "records_roster",
-    "records_cadre",
-    "records_employment",
-    "records_payroll",
+PERSON_AND_REGISTRY_TABLES = {
+    "registry_quota": "quotas",
+    "registry_leader_post": "leader_posts",
+    "records_roster": "roster",
+    "records_cadre": "cadres",
+    "records_employment": "employment",
+    "records_payroll": "payroll",
+}
+
+_FEED_INSERT = (
+    "INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, recorded_at) "
 )
 
 
-def propagate_unit_regions(session: Session, batch_id: str) -> None:
+def propagate_unit_regions(session: Session, batch_id: str, now: dt.datetime) -> None:
     """After a units batch: the current records of every unit it touched (staged, or closed
     by its snapshot) take the unit's region (the registry's, or the unit code's once the unit
     is gone). Region is the hub's derived column, not department data, so this updates in
-    place and makes no version."""
+    place and makes no version. Called by :func:`publish_changes`, under the feed's lock.
+
+    A record that changes region this way is in the change feed of both regions, in this
+    order: ``close`` in the region it leaves (for that region's readers it is no longer
+    current), then ``upsert`` of the same version in the region it enters (whose readers
+    never saw it). A reader of a region covering both reads the two and ends with the record
+    current. Closed versions keep the region they had."""
     touched = (
         f"(SELECT unit_code FROM {STAGE} UNION "
         f"SELECT unit_code FROM registry_unit WHERE closed_batch_id = :batch_id)"
     )
-    for t in PERSON_AND_REGISTRY_TABLES:
+    params = {"batch_id": batch_id, "now": now}
+    for t, dataset in PERSON_AND_REGISTRY_TABLES.items():
         region = (
             f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
             f"{t}.unit_code AND u.closed_at IS NULL), substr({t}.unit_code, 3, 6))"
         )
+        where = f"closed_at IS NULL AND unit_code IN {touched} AND region <> {region}"
+        for op, new_region in (("close", "region"), ("upsert", region)):
+            session.execute(
+                _sql(
+                    f"{_FEED_INSERT}SELECT '{dataset}', record_key, version, '{op}', "
+                    f"{new_region}, :batch_id, :now FROM {t} WHERE {where} ORDER BY id",
+                    "now",
+                    "batch_id",
+                ),
+                params,
+            )
         session.execute(
-            text(
-                f"UPDATE {t} SET region = {region} WHERE closed_at IS NULL AND unit_code IN "
-                f"{touched} AND region <> {region}"
-            ),
+            _sql(f"UPDATE {t} SET region = {region} WHERE {where}", "batch_id"),
             {"batch_id": batch_id},
         )
 
@@ -430,15 +504,34 @@ def publish_changes(
     On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
     seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
     read past a change that commits later. SQLite has one writer at a time anyway.
+
+    A feed row has one region, and a reader reads the rows of its region. A change that
+    moves a record from one region to another is therefore a row in each (rather than one
+    row with a second region that every read would have to match too): the version it
+    closes in the region it leaves, first, then the new version in the region it enters.
+    For units this is the unit's own new version and then, through
+    :func:`propagate_unit_regions`, every current record of the unit.
     """
     t = spec.table.name
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
     params = {"now": now, "batch_id": batch_id, "ds": spec.name, "after": after_id}
+    left = 0
+    if spec.name == "units":
+        left = session.execute(
+            _sql(
+                f"{_FEED_INSERT}SELECT :ds, o.record_key, o.version, 'close', o.region, "
+                f":batch_id, :now FROM {t} AS o JOIN {t} AS n ON n.record_key = o.record_key "
+                f"AND n.closed_at IS NULL AND n.batch_id = :batch_id AND n.id > :after "
+                f"WHERE o.closed_batch_id = :batch_id AND o.region <> n.region ORDER BY o.id",
+                "now",
+                "batch_id",
+            ),
+            params,
+        ).rowcount  # type: ignore[attr-defined]
     inserted = session.execute(
         _sql(
-            f"INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, "
-            f"recorded_at) SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
+            f"{_FEED_INSERT}SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
             f"FROM {t} WHERE id > :after AND batch_id = :batch_id ORDER BY id",
             "now",
             "batch_id",
@@ -447,8 +540,7 @@ def publish_changes(
     )
     closed = session.execute(
         _sql(
-            f"INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, "
-            f"recorded_at) SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
+            f"{_FEED_INSERT}SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
             f":now FROM {t} AS t WHERE t.closed_batch_id = :batch_id AND NOT EXISTS "
             f"(SELECT 1 FROM {t} AS n WHERE n.record_key = t.record_key "
             f"AND n.closed_at IS NULL) ORDER BY t.id",
@@ -457,7 +549,9 @@ def publish_changes(
         ),
         params,
     )
-    return int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
+    if spec.name == "units":
+        propagate_unit_regions(session, batch_id, now)
+    return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
 
 
 def lock_dataset(session: Session, spec: DatasetSpec) -> None:

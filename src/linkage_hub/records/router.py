@@ -357,7 +357,7 @@ def replace_record(
     name="delete_record",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 412, 428),
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 def delete_record(
     principal: CurrentPrincipal,
