@@ -14,9 +14,11 @@ import json
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from linkage_hub.records import queries
 from tests.conftest import HeadersFor
 from tests.records import factory as f
 
@@ -31,7 +33,8 @@ OWNER |= {"employment": "hr", "payroll": "finance", "cadres": "organization"}
 
 class Hub:
     def __init__(self, client: TestClient, headers_for: HeadersFor) -> None:
-        self.client, self.headers_for = client, headers_for
+        self.client: TestClient = client
+        self.headers_for: HeadersFor = headers_for
 
     def push(
         self, dataset: str, records: list[dict[str, Any]], region: str, **body: Any
@@ -79,7 +82,9 @@ class Hub:
         [unit] = [u for u in self.read("units", "establishment", region) if u["unit_code"] == code]
         return unit
 
-    def put(self, dataset: str, record: dict[str, Any], body: dict[str, Any], region: str) -> Any:
+    def put(
+        self, dataset: str, record: dict[str, Any], body: dict[str, Any], region: str
+    ) -> Response:
         headers = self.headers_for(OWNER[dataset], region)
         return self.client.put(
             f"/api/v1/datasets/{dataset}/records/{record['record_key']}",
@@ -103,7 +108,7 @@ def unit_row(code: str, region: str, **extra: Any) -> dict[str, Any]:
 def person(dataset: str, n: int, unit: str) -> dict[str, Any]:
     maker = {"roster": f.roster, "employment": f.employment, "payroll": f.payroll}
     maker |= {"cadres": f.cadre}
-    return maker[dataset](n, unit_code=unit)  # type: ignore[operator, no-any-return]
+    return maker[dataset](n, unit_code=unit)
 
 
 @pytest.fixture
@@ -292,3 +297,73 @@ class TestTheCity:
         abolished = unit_row(UNIT, MINE, status="abolished", abolished_on="2026-01-01")
         assert hub.push("units", [abolished], MINE).status_code == 201
         assert hub.regions("roster")[UNIT] == MINE
+
+    def test_nor_by_leaving_it_out_of_a_snapshot(self, hub: Hub) -> None:
+        assert hub.push("units", [unit_row(UNIT, MINE)], CITY).status_code == 201
+        answer = hub.push("units", [unit_row(OWN, MINE)], MINE, mode="snapshot")
+        assert answer.status_code == 422, answer.text
+        [error] = answer.json()["errors"]
+        assert (error["field"], error["code"]) == ("records", "outside_region")
+        assert UNIT in error["message"]
+        assert hub.regions("roster")[UNIT] == MINE
+        assert hub.read("roster", "hr", SIBLING) != [] and len(hub.read("roster", "hr", MINE)) == 1
+        # Narrowed to the county's own unit, the snapshot does not touch the moved one.
+        narrowed = hub.push(
+            "units", [unit_row(OWN, MINE)], MINE, mode="snapshot", scope={"units": [OWN]}
+        )
+        assert narrowed.status_code == 201, narrowed.text
+        # The city may: the records go back to a county inside its region.
+        city = hub.push(
+            "units", [unit_row(OWN, MINE)], CITY, mode="snapshot", scope={"region": CITY}
+        )
+        assert city.status_code == 201, city.text
+        assert hub.regions("roster")[UNIT] == SIBLING
+
+
+class TestOneDoor:
+    """Every route that writes a dataset goes through the one region check of unit moves
+    (``records.queries.rows_outside``, called by ``Pusher.check_stage``)."""
+
+    def test_every_write_route_checks_the_regions_of_a_unit(
+        self, hub: Hub, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        checked: list[str] = []
+        door = queries.rows_outside
+
+        def watched(session: Any, spec: Any, *args: Any, **kwargs: Any) -> Any:
+            checked.append(spec.name)
+            return door(session, spec, *args, **kwargs)
+
+        monkeypatch.setattr(queries, "rows_outside", watched)
+
+        def batch() -> Response:
+            return hub.push("units", [unit_row(UNIT, MINE)], CITY)
+
+        def put() -> Response:
+            return hub.put("units", hub.unit(UNIT, CITY), unit_row(UNIT, SIBLING), CITY)
+
+        def delete() -> Response:
+            unit = hub.unit(CHILD, CITY)
+            return hub.client.delete(
+                f"/api/v1/datasets/units/records/{unit['record_key']}",
+                headers={**hub.headers_for("establishment", CITY), "If-Match": "*"},
+            )
+
+        writes = {
+            ("POST", "/api/v1/datasets/{dataset}/batches"): batch,
+            ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"): put,
+            ("DELETE", "/api/v1/datasets/{dataset}/records/{record_key}"): delete,
+        }
+        routes = {
+            (method.upper(), path)
+            for path, operations in app.openapi()["paths"].items()
+            if path.startswith("/api/v1/datasets")
+            for method in operations
+            if method in {"post", "put", "patch", "delete"}
+        }
+        assert routes == set(writes)
+        for write in writes.values():
+            checked.clear()
+            answer = write()
+            assert answer.status_code < 300, answer.text
+            assert checked == ["units"]

@@ -306,6 +306,20 @@ class Pusher:
                 )
             )
         self.log.total += outside_total
+        if spec.dataset is Dataset.units and scope.mode is BatchMode.snapshot:
+            closing, closing_total = queries.units_closed_outside(
+                session, spec, (lo, hi), scope.units, cap
+            )
+            self.log.errors.extend(
+                FieldError(
+                    field="records",
+                    code="outside_region",
+                    message=f"leaves out the unit {code}: closing it would give its records "
+                    f"back to the region of its code, outside the region {scope.region}",
+                )
+                for code in closing
+            )
+            self.log.total += closing_total
         dupes, dupes_total = (
             queries.duplicate_rows(session, cap) if self.keys_may_repeat else ([], 0)
         )

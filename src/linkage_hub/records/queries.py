@@ -412,6 +412,35 @@ def close_deleted(session: Session, spec: DatasetSpec, now: dt.datetime, batch_i
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _absent(
+    spec: DatasetSpec,
+    bounds: tuple[str, str],
+    period: str | None,
+    units: list[str] | None,
+    batch_id: str | None,
+) -> tuple[str, dict[str, Any], bool]:
+    """The current records of a snapshot's scope that the batch does not contain, as
+    ``FROM … WHERE …`` over ``t``; with ``batch_id``, not those the batch wrote."""
+    t = spec.table.name
+    where = ["t.closed_at IS NULL", "t.region BETWEEN :lo AND :hi"]
+    params: dict[str, Any] = {"lo": bounds[0], "hi": bounds[1]}
+    if batch_id is not None:
+        where.append("t.batch_id <> :batch_id")
+        params["batch_id"] = batch_id
+    if period is not None:
+        where.append("t.period = :period")
+        params["period"] = period
+    if units:
+        where.append("t.unit_code IN :units")
+        params["units"] = units
+    where.append(f"NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.record_key = t.record_key)")
+    return f"FROM {t} AS t WHERE {' AND '.join(where)}", params, bool(units)
+
+
+def _expanding(clause: TextClause, units: bool) -> TextClause:
+    return clause.bindparams(bindparam("units", expanding=True)) if units else clause
+
+
 def close_absent(
     session: Session,
     spec: DatasetSpec,
@@ -423,24 +452,39 @@ def close_absent(
     units: list[str] | None,
 ) -> int:
     """Snapshot: close the current records of the scope that the batch does not contain."""
-    t = spec.table.name
-    where = ["t.closed_at IS NULL", "t.region BETWEEN :lo AND :hi", "t.batch_id <> :batch_id"]
-    params: dict[str, Any] = {"now": now, "batch_id": batch_id, "lo": bounds[0], "hi": bounds[1]}
-    if period is not None:
-        where.append("t.period = :period")
-        params["period"] = period
+    absent, params, expand = _absent(spec, bounds, period, units, batch_id)
     statement = (
-        f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id WHERE id IN ("
-        f"SELECT t.id FROM {t} AS t WHERE {' AND '.join(where)}"
-        f"{' AND t.unit_code IN :units' if units else ''} "
-        f"AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.record_key = t.record_key))"
+        f"UPDATE {spec.table.name} SET closed_at = :now, closed_batch_id = :batch_id "
+        f"WHERE id IN (SELECT t.id {absent})"
     )
-    clause = _sql(statement, "now", "batch_id")
-    if units:
-        clause = clause.bindparams(bindparam("units", expanding=True))
-        params["units"] = units
-    result = session.execute(clause, params)
+    clause = _expanding(_sql(statement, "now", "batch_id"), expand)
+    result = session.execute(clause, {**params, "now": now, "batch_id": batch_id})
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def units_closed_outside(
+    session: Session,
+    spec: DatasetSpec,
+    bounds: tuple[str, str],
+    units: list[str] | None,
+    limit: int,
+) -> tuple[list[str], int]:
+    """Snapshot of units: the units it would close whose records would fall back to the
+    region of their code (:func:`propagate_unit_regions`) outside ``bounds``; a unit the
+    city moved into a county cannot be sent back to its code's county by leaving it out."""
+    absent, params, expand = _absent(spec, bounds, None, units, None)
+    code = "substr(t.unit_code, 3, 6)"
+    where = f"{absent} AND ({code} < :lo OR {code} > :hi)"
+    total = session.execute(
+        _expanding(text(f"SELECT count(*) {where}"), expand), params
+    ).scalar_one()
+    if not total:
+        return [], 0
+    rows = session.scalars(
+        _expanding(text(f"SELECT t.unit_code {where} ORDER BY t.unit_code LIMIT :n"), expand),
+        {**params, "n": limit},
+    ).all()
+    return list(rows), int(total)
 
 
 PERSON_AND_REGISTRY_TABLES = {
