@@ -501,22 +501,42 @@ _FEED_INSERT = (
 )
 
 
-def propagate_unit_regions(session: Session, batch_id: str, now: dt.datetime) -> None:
-    """After a units batch: the current records of every unit it touched (staged, or closed
-    by its snapshot) take the unit's region (the registry's, or the unit code's once the unit
-    is gone). Region is the hub's derived column, not department data, so this updates in
-    place and makes no version. Called by :func:`publish_changes`, under the feed's lock.
+def propagate_unit_regions(
+    session: Session, batch_id: str, now: dt.datetime, after_id: int
+) -> None:
+    """After a units batch: the current records of every unit whose region it changed take
+    the unit's region (the registry's, or the unit code's once the unit is gone). Region is
+    the hub's derived column, not department data, so this updates in place and makes no
+    version. Called by :func:`publish_changes`, under the feed's lock.
+
+    A unit's region changed when the batch wrote a version of it whose region differs from
+    the one before (the version the batch closed, else the unit code's), or closed it for
+    good (delete, snapshot) while the registry held it outside its code's region. Every
+    write gives a record its unit's region, so the records of other units are already right
+    and a batch that moves nothing touches no record.
 
     A record that changes region this way is in the change feed of both regions, in this
     order: ``close`` in the region it leaves (for that region's readers it is no longer
     current), then ``upsert`` of the same version in the region it enters (whose readers
     never saw it). A reader of a region covering both reads the two and ends with the record
     current. Closed versions keep the region they had."""
+    # The batch's new versions are those above ``after_id`` (see :func:`last_id`).
     touched = (
-        f"(SELECT unit_code FROM {STAGE} UNION "
-        f"SELECT unit_code FROM registry_unit WHERE closed_batch_id = :batch_id)"
+        "(SELECT n.unit_code FROM registry_unit AS n LEFT JOIN registry_unit AS o "
+        "ON o.record_key = n.record_key AND o.closed_batch_id = :batch_id "
+        "WHERE n.id > :after AND n.batch_id = :batch_id AND n.closed_at IS NULL "
+        "AND n.region <> coalesce(o.region, substr(n.unit_code, 3, 6)) "
+        "UNION SELECT o.unit_code FROM registry_unit AS o WHERE o.closed_batch_id = :batch_id "
+        "AND o.region <> substr(o.unit_code, 3, 6) AND NOT EXISTS (SELECT 1 FROM "
+        "registry_unit AS c WHERE c.unit_code = o.unit_code AND c.closed_at IS NULL))"
     )
-    params = {"batch_id": batch_id, "now": now}
+    moved = session.execute(
+        _sql(f"SELECT 1 FROM {touched} AS m LIMIT 1", "batch_id"),
+        {"batch_id": batch_id, "after": after_id},
+    )
+    if moved.first() is None:
+        return
+    params = {"batch_id": batch_id, "after": after_id, "now": now}
     for t, dataset in PERSON_AND_REGISTRY_TABLES.items():
         region = (
             f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
@@ -535,7 +555,7 @@ def propagate_unit_regions(session: Session, batch_id: str, now: dt.datetime) ->
             )
         session.execute(
             _sql(f"UPDATE {t} SET region = {region} WHERE {where}", "batch_id"),
-            {"batch_id": batch_id},
+            {"batch_id": batch_id, "after": after_id},
         )
 
 
@@ -594,7 +614,7 @@ def publish_changes(
         params,
     )
     if spec.name == "units":
-        propagate_unit_regions(session, batch_id, now)
+        propagate_unit_regions(session, batch_id, now, after_id)
     return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
 
 
