@@ -10,11 +10,13 @@ set of person rules found for each: "report every rule that holds", and nothing 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
+from linkage_hub.reconciliation import queries
 from tests.reconciliation.conftest import Reconcile, RunResult, World
 from tests.reconciliation.factory import Factory, citizen_id, unit_code
 
@@ -619,3 +621,15 @@ class TestUnregisteredUnit:
         found = reconcile().live("UNREGISTERED_UNIT")
         assert {f.unit_code for f in found} == named
         assert {f.departments for f in found} == {",establishment,organization,hr,finance,"}
+
+
+class TestPredicates:
+    def test_no_predicate_tests_a_count_of_units_for_exactly_one(self) -> None:
+        texts = [r.predicate for r in queries.PERSON_RULES.values()]
+        texts += [queries.ACTIVE_DEPARTMENTS, queries.ANY_DEPARTMENTS, queries.ACTIVE_COUNT]
+        for text in texts:
+            assert not re.search(r"p\.\w+\s*=\s*1\b", text), text
+        assert re.search(r"CASE WHEN p\.c_act > 0", queries.ACTIVE_COUNT)
+
+    def test_every_person_rule_says_how_it_reads_domain_md(self) -> None:
+        assert all(len(r.doc) > 40 for r in queries.PERSON_RULES.values())

@@ -229,6 +229,12 @@ WHERE {spec.predicate}"""
 
 
 def over_quota_sql() -> str:
+    """OVER_QUOTA: active roster entries of a registered unit × type above the approved quota.
+
+    A person on the rosters of several units counts once in each of them (that is also
+    DUPLICATE_ESTABLISHMENT); at the quota exactly is not over. Decision: a unit's own entries
+    count, not its child units' (each child is a registered unit with its own quota).
+    """
     code = R.OVER_QUOTA
     type_zh = label("a.r_type", TYPE_ZH)
     r_type = decode(TYPE_CODES, "t.r_type")
@@ -250,6 +256,11 @@ WHERE a.n > COALESCE(q.approved, 0)"""
 
 
 def over_leader_posts_sql() -> str:
+    """OVER_LEADER_POSTS: active cadres of a registered unit × level above the approved posts.
+
+    A leader with posts in several units counts once in each; removed cadres do not count;
+    at the approved number exactly is not over.
+    """
     code = R.OVER_LEADER_POSTS
     level_zh = label("a.c_level", LEVEL_ZH)
     c_level = decode(LEVEL_CODES, "t.c_level")
@@ -271,6 +282,11 @@ WHERE a.n > COALESCE(lp.approved, 0)"""
 
 
 def over_internal_units_sql() -> str:
+    """OVER_INTERNAL_UNITS: more registered child units than the internal-unit limit.
+
+    Decision: the internal units are the direct children (wherever their region); in a tree
+    three levels deep a grandchild counts for its own parent, not for the root.
+    """
     code = R.OVER_INTERNAL_UNITS
     return f"""
 INSERT INTO rc_found ({FOUND_COLUMNS})
@@ -289,6 +305,9 @@ WHERE u.registered = 1 AND u.internal_unit_limit IS NOT NULL
 
 
 def unregistered_unit_sql() -> str:
+    """UNREGISTERED_UNIT: an active roster, cadre or HR record or a paid line names a unit
+    that is not registered; one finding per unit, however many persons or units a person
+    holds. Answerable: establishment plus every department with such a record there."""
     code = R.UNREGISTERED_UNIT
     naming = departments_when([("a.c > 0", ORG), ("a.h > 0", H), ("a.p > 0", F)], prefix=f"{E},")
     return f"""
