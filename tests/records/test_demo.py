@@ -18,7 +18,7 @@ from linkage_hub.db import Database
 from linkage_hub.domain import ALLOWED_TYPES, Dataset, EstablishmentType, UnitKind
 from linkage_hub.identifiers import normalise_name, parse_citizen_id
 from linkage_hub.records.demo import load_city
-from linkage_hub.records.demo_data import PERIOD, Finding, generate_city
+from linkage_hub.records.demo_data import PERIOD, PERSON_CASES, Finding, generate_city
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
 
@@ -58,8 +58,14 @@ def reference_findings(data: dict[Dataset, list[dict[str, Any]]]) -> set[Finding
         active_roster = [r for r in roster if r["status"] == "active"]
         active_hr = [r for r in hr if r["status"] == "active"]
         active_cadres = [r for r in cadres if r["status"] == "active"]
-        hr_exits = [r for r in hr if r["status"] in EXITS and r["status_on"]]
-        latest_exit = max((dt.date.fromisoformat(r["status_on"]) for r in hr_exits), default=None)
+        # an exit without its date makes the latest exit date unknown (no rule reads it)
+        hr_exits = [r["status_on"] for r in hr if r["status"] in EXITS]
+        latest_exit = (
+            max(dt.date.fromisoformat(day) for day in hr_exits)
+            if hr_exits and None not in hr_exits
+            else None
+        )
+        roster_exits = [r["exited_on"] for r in roster if r["status"] != "active"]
 
         def add(rule: str, person: str = person) -> None:
             found.add(Finding(rule, id_number=person))
@@ -69,7 +75,8 @@ def reference_findings(data: dict[Dataset, list[dict[str, Any]]]) -> set[Finding
         roster_gone = (
             bool(roster)
             and not active_roster
-            and max(dt.date.fromisoformat(r["exited_on"]) for r in roster) < start
+            and None not in roster_exits
+            and max(dt.date.fromisoformat(day) for day in roster_exits) < start
         )
         hr_gone = not active_hr and latest_exit is not None and latest_exit < start
         if paid and (roster_gone or hr_gone):
@@ -174,6 +181,12 @@ class TestGroundTruth:
         assert reference_findings(data) == city.expected
         summary = city.summary()
         assert len(summary) == 17 and min(summary.values()) >= 3
+
+    def test_every_person_rule_has_a_multi_unit_plant_and_a_near_miss(self) -> None:
+        single = {r for case, rules in PERSON_CASES.items() if case[:5] != "MULTI" for r in rules}
+        multi = {r for case, rules in PERSON_CASES.items() if case[:5] == "MULTI" for r in rules}
+        assert len(single) == 13 and multi == single
+        assert any(case.startswith("NEAR_") and not rules for case, rules in PERSON_CASES.items())
 
     def test_deterministic_with_quirks(self) -> None:
         one, two = generate_city(5, 1000), generate_city(5, 1000)

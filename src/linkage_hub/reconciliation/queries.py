@@ -46,20 +46,27 @@ def departments_when(pairs: list[tuple[str, Department]], prefix: str = "") -> s
 E, ORG, H, F = Department.establishment, Department.organization, Department.hr, Department.finance
 
 ACTIVE_DEPARTMENTS = departments_when(
-    [("p.r_act_n > 0", E), ("p.c_act = 1", ORG), ("p.h_act_n > 0", H), ("p.p_paid_n > 0", F)]
+    [("p.r_act_n > 0", E), ("p.c_act > 0", ORG), ("p.h_act_n > 0", H), ("p.p_paid_n > 0", F)]
 )
 ANY_DEPARTMENTS = departments_when(
-    [("p.r_any = 1", E), ("p.c_any = 1", ORG), ("p.h_any = 1", H), ("p.p_any = 1", F)]
+    [("p.r_any > 0", E), ("p.c_any > 0", ORG), ("p.h_any > 0", H), ("p.p_any > 0", F)]
 )
 ACTIVE_COUNT = (
-    "(CASE WHEN p.r_act_n > 0 THEN 1 ELSE 0 END + p.c_act"
+    "(CASE WHEN p.r_act_n > 0 THEN 1 ELSE 0 END + CASE WHEN p.c_act > 0 THEN 1 ELSE 0 END"
     " + CASE WHEN p.h_act_n > 0 THEN 1 ELSE 0 END + CASE WHEN p.p_paid_n > 0 THEN 1 ELSE 0 END)"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class PersonRule:
-    predicate: str  # over rc_person's columns, aliased p
+    """A person rule: its predicate over ``rc_person`` and how DOMAIN.md's words are read.
+
+    ``doc`` is the rule's docstring: the definition as the predicate implements it, over every
+    unit the person has records in, and each decision taken where DOMAIN.md is ambiguous.
+    """
+
+    doc: str
+    predicate: str  # over rc_person's columns, aliased p; counts are units, tested for presence
     unit: str  # the unit the finding is filed under
     zh: str
     en: str
@@ -68,46 +75,72 @@ class PersonRule:
 
 PERSON_RULES: dict[RuleCode, PersonRule] = {
     R.PAID_WITHOUT_ESTABLISHMENT: PersonRule(
-        "p.p_typed = 1 AND p.r_any = 0",
+        "Paid (any unit, a line of the period with status paid) under a type other than"
+        " `none` in at least one unit, and no roster entry in any unit, active or exited."
+        ' Decision: a roster entry in another unit than the paying one counts ("at all").',
+        "p.p_typed > 0 AND p.r_any = 0",
         "p.p_unit",
         f"{PERIOD} || ' 工资统发有此人，但实名制花名册无此人'",
         f"'paid in ' || {PERIOD} || ' but not on the roster'",
     ),
     R.PAID_AFTER_EXIT: PersonRule(
+        "Paid by any unit, and either (a) the person has roster entries, none is active,"
+        " and the latest exited_on of all of them is before the period's first day, or (b)"
+        " HR has records, none is active, and the latest status_on of all of them (each an"
+        " exit status) is before the period's first day. Decisions: an exit on the first day"
+        " itself is not before it; an exit without a date (exited_on or status_on missing)"
+        " makes the latest date unknown, so that clause does not hold.",
         "p.p_paid_n > 0 AND ("
-        "(p.r_any = 1 AND p.r_act_n = 0 AND p.r_exit_max < :period_start)"
-        " OR (p.h_any = 1 AND p.h_act_n = 0 AND p.h_exit_max < :period_start))",
+        "(p.r_any > 0 AND p.r_act_n = 0 AND p.r_undated = 0 AND p.r_exit_max < :period_start)"
+        " OR (p.h_any > 0 AND p.h_act_n = 0 AND p.h_undated = 0"
+        " AND p.h_exit_max < :period_start))",
         "p.p_unit",
         f"{PERIOD} || ' 工资统发仍在发薪，但此人此前已出编或已离职'",
         f"'paid in ' || {PERIOD} || ' after leaving (exited from the roster or left per HR)'",
     ),
     R.DUPLICATE_PAYROLL: PersonRule(
+        "Paid (status paid, this period) by at least two units; one unit is not a finding.",
         "p.p_paid_n >= 2",
         "p.p_unit",
         f"{PERIOD} || ' 由 ' || p.p_paid_n || ' 个单位同时发放工资'",
         f"'paid by ' || p.p_paid_n || ' units in ' || {PERIOD}",
     ),
     R.DUPLICATE_ESTABLISHMENT: PersonRule(
+        "Active on the roster of at least two units; exited entries do not count.",
         "p.r_act_n >= 2",
         "p.r_unit",
         "'同时在 ' || p.r_act_n || ' 个单位的实名制花名册在编'",
         "'active on the roster of ' || p.r_act_n || ' units'",
     ),
     R.MIXED_ESTABLISHMENT: PersonRule(
-        "p.r_mixed = 1",
+        "Any one of the person's active roster entries breaks (a), (b) or (c) in its own"
+        " unit: the comparison with the paid line and the cadre record is within the same"
+        " unit, never across units. Decision: (a) and (c) need the unit registered (its kind"
+        " is the registry's); (b) holds in an unregistered unit too. The finding is filed"
+        " under the first such unit (by code).",
+        "p.r_mixed > 0",
         "p.mixed_unit",
         "'单位 ' || p.mixed_unit || ' 的在编类型与单位性质、工资统发或公务员登记不符'",
         "'establishment type in unit ' || p.mixed_unit"
         " || ' does not fit the unit kind, the payroll line or civil-servant registration'",
     ),
     R.EMPLOYED_WITHOUT_ESTABLISHMENT: PersonRule(
-        "p.h_career = 1 AND p.r_act_n = 0",
+        "HR has an active record of a category other than `contract` in any unit, and the"
+        " person has no active roster entry in any unit. Decision: a roster entry in another"
+        ' unit than the HR record satisfies "an active roster entry" (a unit that differs'
+        " is UNIT_MISMATCH's business).",
+        "p.h_career > 0 AND p.r_act_n = 0",
         "p.act_unit",
         "'人社部门有在职（非合同制）记录，但实名制花名册无在编记录'",
         "'employed per HR (not contract staff) but not active on the roster'",
     ),
     R.LATE_EXIT: PersonRule(
-        "p.r_act_n > 0 AND p.h_any = 1 AND p.h_act_n = 0 AND p.h_exit_max < :late_exit_before",
+        "Active on the roster of any unit, HR has records and none of them is active, and"
+        " the latest status_on of them all took effect more than the grace (working days)"
+        " before the as-of date. Decisions: exactly the grace is not late; an exit without"
+        " status_on makes the latest date unknown, so the rule does not hold.",
+        "p.r_act_n > 0 AND p.h_any > 0 AND p.h_act_n = 0 AND p.h_undated = 0"
+        " AND p.h_exit_max < :late_exit_before",
         "p.r_unit",
         f"'人社部门记录已于 ' || CAST(p.h_exit_max AS VARCHAR(10)) || ' 离职，超过 ' || {GRACE}"
         " || ' 个工作日仍在实名制花名册在编'",
@@ -115,24 +148,36 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         f" || {GRACE} || ' working days'",
     ),
     R.ESTABLISHED_NOT_EMPLOYED: PersonRule(
+        "Active on the roster of any unit and HR has no record of the person in any unit,"
+        " whatever its status: an HR exit record is a record (LATE_EXIT covers it).",
         "p.r_act_n > 0 AND p.h_any = 0",
         "p.r_unit",
         "'实名制花名册在编，但人社部门无此人记录'",
         "'on the roster but unknown to HR'",
     ),
     R.ESTABLISHED_NOT_PAID: PersonRule(
-        "p.r_funded = 1 AND p.p_paid_n = 0",
+        "Active on the roster of at least one registered unit whose funding is not `self`,"
+        " and paid by no unit (in the run's region and period). Decision: a paid line in any"
+        ' unit, even another than the funded one, is "paid".',
+        "p.r_funded > 0 AND p.p_paid_n = 0",
         "p.r_unit",
         f"'实名制花名册在编（财政拨款单位），但 ' || {PERIOD} || ' 工资统发无此人'",
         f"'on the roster of a budget-funded unit but not paid in ' || {PERIOD}",
     ),
     R.CADRE_WITHOUT_ESTABLISHMENT: PersonRule(
-        "p.c_lead = 1 AND p.r_act_n = 0",
+        "An active cadre record at level principal or deputy in any unit, and no active"
+        " roster entry in any unit (an exited entry is not one).",
+        "p.c_lead > 0 AND p.r_act_n = 0",
         "p.act_unit",
         "'组织部门记录担任领导职务，但实名制花名册无在编记录'",
         "'holds a leader post per the organization department but is not on the roster'",
     ),
     R.UNIT_MISMATCH: PersonRule(
+        "Active in at least two departments (active roster, active HR, active cadre, paid;"
+        " each department counts once however many units it names) and no unit holds an"
+        " active record of every one of them. Decisions: units are compared by code, a child"
+        " unit is not its parent; one common unit is enough, other units a department also"
+        " names are not a mismatch; answerable: every department active for the person.",
         f"{ACTIVE_COUNT} >= 2 AND p.best_common < {ACTIVE_COUNT}",
         "COALESCE(p.r_unit, p.act_unit)",
         "'各部门记录的所在单位不一致'",
@@ -140,12 +185,17 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         ACTIVE_DEPARTMENTS,
     ),
     R.FUNDING_MISMATCH: PersonRule(
-        "p.p_budget_self = 1",
+        "Paid (status paid) with funding `budget` by at least one unit whose registry funding"
+        " is `self` (registered or not: the registry's word on funding).",
+        "p.p_budget_self > 0",
         "p.budget_self_unit",
         f"{PERIOD} || ' 以财政拨款发放工资，但单位 ' || p.budget_self_unit || ' 为自收自支'",
         f"'paid from the budget in ' || {PERIOD} || ' by self-funded unit ' || p.budget_self_unit",
     ),
     R.NAME_MISMATCH: PersonRule(
+        "The normalised names on all the person's records (roster, employment, cadres in"
+        " every status and unit, the period's payroll lines) are not all the same."
+        " Answerable: every department with a record of the person, in any number of units.",
         "p.name_min <> p.name_max",
         "p.any_unit",
         "'各部门记录的姓名不一致'",
@@ -179,6 +229,12 @@ WHERE {spec.predicate}"""
 
 
 def over_quota_sql() -> str:
+    """OVER_QUOTA: active roster entries of a registered unit × type above the approved quota.
+
+    A person on the rosters of several units counts once in each of them (that is also
+    DUPLICATE_ESTABLISHMENT); at the quota exactly is not over. Decision: a unit's own entries
+    count, not its child units' (each child is a registered unit with its own quota).
+    """
     code = R.OVER_QUOTA
     type_zh = label("a.r_type", TYPE_ZH)
     r_type = decode(TYPE_CODES, "t.r_type")
@@ -200,6 +256,11 @@ WHERE a.n > COALESCE(q.approved, 0)"""
 
 
 def over_leader_posts_sql() -> str:
+    """OVER_LEADER_POSTS: active cadres of a registered unit × level above the approved posts.
+
+    A leader with posts in several units counts once in each; removed cadres do not count;
+    at the approved number exactly is not over.
+    """
     code = R.OVER_LEADER_POSTS
     level_zh = label("a.c_level", LEVEL_ZH)
     c_level = decode(LEVEL_CODES, "t.c_level")
@@ -221,6 +282,11 @@ WHERE a.n > COALESCE(lp.approved, 0)"""
 
 
 def over_internal_units_sql() -> str:
+    """OVER_INTERNAL_UNITS: more registered child units than the internal-unit limit.
+
+    Decision: the internal units are the direct children (wherever their region); in a tree
+    three levels deep a grandchild counts for its own parent, not for the root.
+    """
     code = R.OVER_INTERNAL_UNITS
     return f"""
 INSERT INTO rc_found ({FOUND_COLUMNS})
@@ -239,8 +305,11 @@ WHERE u.registered = 1 AND u.internal_unit_limit IS NOT NULL
 
 
 def unregistered_unit_sql() -> str:
+    """UNREGISTERED_UNIT: an active roster, cadre or HR record or a paid line names a unit
+    that is not registered; one finding per unit, however many persons or units a person
+    holds. Answerable: establishment plus every department with such a record there."""
     code = R.UNREGISTERED_UNIT
-    naming = departments_when([("a.c = 1", ORG), ("a.h = 1", H), ("a.p = 1", F)], prefix=f"{E},")
+    naming = departments_when([("a.c > 0", ORG), ("a.h > 0", H), ("a.p > 0", F)], prefix=f"{E},")
     return f"""
 INSERT INTO rc_found ({FOUND_COLUMNS})
 SELECT '{code}:' || a.unit_code, {_head(code)},

@@ -97,7 +97,7 @@ _shift = 0
 for _name, _width in (
     ("r_any", 1), ("r_act", 1), ("h_any", 1), ("h_act", 1), ("h_career", 1), ("c_any", 1),
     ("c_act", 1), ("c_lead", 1), ("c_csr", 1), ("p_any", 1), ("p_paid", 1), ("p_budget", 1),
-    ("r_type", 3), ("p_type", 3), ("c_level", 2),
+    ("r_type", 3), ("p_type", 3), ("c_level", 2), ("r_undated", 1), ("h_undated", 1),
 ):  # fmt: skip
     FIELDS[_name] = (_shift, 2**_width - 1)
     _shift += _width
@@ -143,14 +143,16 @@ ROSTER_BRANCH = _branch(
     "records_roster",
     "",
     f"{_set('r_any')} + CASE WHEN status = 'active' THEN {_set('r_act')} + "
-    f"{_set('r_type', _code('establishment_type', TYPE_CODES, 7))} ELSE 0 END",
+    f"{_set('r_type', _code('establishment_type', TYPE_CODES, 7))} "
+    f"WHEN exited_on IS NULL THEN {_set('r_undated')} ELSE 0 END",
     r_exit="CASE WHEN status = 'exited' THEN exited_on END",
 )
 EMPLOYMENT_BRANCH = _branch(
     "records_employment",
     "",
     f"{_set('h_any')} + CASE WHEN status = 'active' THEN {_set('h_act')} + "
-    f"CASE WHEN category <> 'contract' THEN {_set('h_career')} ELSE 0 END ELSE 0 END",
+    f"CASE WHEN category <> 'contract' THEN {_set('h_career')} ELSE 0 END "
+    f"WHEN status_on IS NULL THEN {_set('h_undated')} ELSE 0 END",
     h_exit=f"CASE WHEN status IN ({EXITS}) THEN status_on END",
 )
 CADRE_BRANCH = _branch(
@@ -221,7 +223,8 @@ _COUNTS: dict[str, str] = {
     "c_act": field("c_act"), "c_lead": field("c_lead"), "p_any": field("p_any"),
     "p_paid_n": field("p_paid"), "p_typed": f"CASE WHEN {P_TYPE} <> 0 THEN 1 ELSE 0 END",
     "p_budget_self": _flag(BUDGET_IN_SELF), "r_funded": _flag(FUNDED_HERE),
-    "r_mixed": _flag(MIXED_HERE),
+    "r_mixed": _flag(MIXED_HERE), "r_undated": field("r_undated"),
+    "h_undated": field("h_undated"),
 }  # fmt: skip
 _PACKS = [list(_COUNTS)[i : i + 4] for i in range(0, len(_COUNTS), 4)]
 
@@ -234,7 +237,10 @@ def _packed_sum(names: list[str]) -> str:
 
 
 def _unpacked(names: list[str], column: str) -> list[str]:
-    # "> 0" for presence flags happens in the predicates; counts are exact up to 255
+    # Every column is a count of the person's units (exact up to 255). The predicates read
+    # them as DOMAIN.md words them: "any" is > 0, "none" = 0, "at least two" >= 2, and "all"
+    # is "none that is not" (no active roster entry: r_act_n = 0) -- never "= 1", which would
+    # miss a person with records in two units of one department.
     return [f"(({column} >> {8 * i}) & 255) AS {name}" for i, name in enumerate(names)]
 
 

@@ -31,24 +31,54 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 ETHNIC = ("阿依古丽·买买提", "努尔兰·吐尔逊", "古丽娜尔·艾山", "巴特尔·朝鲁")
 MIDDLE_DOTS = ("•", "・", "．")
 
-# Planted person cases, in the order they are dealt out.
-PERSON_CASES = (
-    "PAID_WITHOUT_ESTABLISHMENT",
-    "PAID_AFTER_EXIT",
-    "DUPLICATE_PAYROLL",
-    "DUPLICATE_ESTABLISHMENT",
-    "MIXED_ESTABLISHMENT_A",
-    "MIXED_ESTABLISHMENT_B",
-    "MIXED_ESTABLISHMENT_C",
-    "EMPLOYED_WITHOUT_ESTABLISHMENT",
-    "LATE_EXIT",
-    "ESTABLISHED_NOT_EMPLOYED",
-    "ESTABLISHED_NOT_PAID",
-    "CADRE_WITHOUT_ESTABLISHMENT",
-    "UNIT_MISMATCH",
-    "FUNDING_MISMATCH",
-    "NAME_MISMATCH",
-)
+# Planted person cases, in the order they are dealt out, with the person rules each breaks
+# (the variant suffixes _A/_B/_C name the clause of MIXED_ESTABLISHMENT). The cases after the
+# first fifteen hold records in two or three units of a department -- moves with dates around
+# the period, two HR records, posts in two units, pay from several units or another period --
+# and the near misses (no rule) sit exactly at a boundary.
+PERSON_CASES: dict[str, tuple[str, ...]] = {
+    "PAID_WITHOUT_ESTABLISHMENT": ("PAID_WITHOUT_ESTABLISHMENT",),
+    "PAID_AFTER_EXIT": ("PAID_AFTER_EXIT",),
+    "DUPLICATE_PAYROLL": ("DUPLICATE_PAYROLL",),
+    "DUPLICATE_ESTABLISHMENT": ("DUPLICATE_ESTABLISHMENT",),
+    "MIXED_ESTABLISHMENT_A": ("MIXED_ESTABLISHMENT",),
+    "MIXED_ESTABLISHMENT_B": ("MIXED_ESTABLISHMENT",),
+    "MIXED_ESTABLISHMENT_C": ("MIXED_ESTABLISHMENT",),
+    "EMPLOYED_WITHOUT_ESTABLISHMENT": ("EMPLOYED_WITHOUT_ESTABLISHMENT",),
+    "LATE_EXIT": ("LATE_EXIT",),
+    "ESTABLISHED_NOT_EMPLOYED": ("ESTABLISHED_NOT_EMPLOYED",),
+    "ESTABLISHED_NOT_PAID": ("ESTABLISHED_NOT_PAID",),
+    "CADRE_WITHOUT_ESTABLISHMENT": ("CADRE_WITHOUT_ESTABLISHMENT",),
+    "UNIT_MISMATCH": ("UNIT_MISMATCH",),
+    "FUNDING_MISMATCH": ("FUNDING_MISMATCH",),
+    "NAME_MISMATCH": ("NAME_MISMATCH",),
+    # records in several units of one department
+    "MULTI_PAID_WITHOUT_ESTABLISHMENT": ("PAID_WITHOUT_ESTABLISHMENT", "DUPLICATE_PAYROLL"),
+    "MULTI_PAID_AFTER_EXIT_MOVED": ("PAID_AFTER_EXIT",),
+    "MULTI_PAID_AFTER_EXIT_DIED": ("PAID_AFTER_EXIT", "LATE_EXIT"),
+    "MULTI_DUPLICATE_PAYROLL": ("DUPLICATE_PAYROLL",),
+    "MULTI_DUPLICATE_ESTABLISHMENT": ("DUPLICATE_ESTABLISHMENT",),
+    "MULTI_MIXED_ESTABLISHMENT_A": ("MIXED_ESTABLISHMENT", "DUPLICATE_ESTABLISHMENT"),
+    "MULTI_MIXED_ESTABLISHMENT_C": ("MIXED_ESTABLISHMENT",),
+    "MULTI_EMPLOYED_WITHOUT_ESTABLISHMENT": ("EMPLOYED_WITHOUT_ESTABLISHMENT",),
+    "MULTI_LATE_EXIT": ("LATE_EXIT",),
+    "MULTI_ESTABLISHED_NOT_EMPLOYED": ("ESTABLISHED_NOT_EMPLOYED",),
+    "MULTI_ESTABLISHED_NOT_PAID": ("ESTABLISHED_NOT_PAID", "DUPLICATE_ESTABLISHMENT"),
+    "MULTI_ESTABLISHED_NOT_PAID_LAST_PERIOD": ("ESTABLISHED_NOT_PAID",),
+    "MULTI_CADRE_WITHOUT_ESTABLISHMENT": ("CADRE_WITHOUT_ESTABLISHMENT",),
+    "MULTI_UNIT_MISMATCH": ("UNIT_MISMATCH",),
+    "MULTI_FUNDING_MISMATCH": ("FUNDING_MISMATCH", "DUPLICATE_PAYROLL"),
+    "MULTI_NAME_MISMATCH": ("NAME_MISMATCH",),
+    # near misses: exactly at a boundary, or a unit common to all
+    "NEAR_PAID_AFTER_EXIT_FIRST_DAY": (),
+    "NEAR_LATE_EXIT_GRACE": (),
+    "NEAR_TWO_POSTS_ONE_COMMON": (),
+    "NEAR_ORGANIZATION_ALONE": (),
+}
+AS_OF = dt.date(2026, 11, 27)  # the as-of date the planted list holds for (a Friday)
+LATE_EXIT_ON = "2026-11-12"  # 11 working days before AS_OF: late
+GRACE_EXIT_ON = "2026-11-13"  # exactly 10 working days before AS_OF: not yet late
+CASE_NAMES = tuple(PERSON_CASES)
 HR_CATEGORY = {
     "administrative": "civil_servant",
     "political_legal": "civil_servant",
@@ -175,10 +205,11 @@ def _unit_code(prefix: str, region: str, n: int) -> str:
 
 
 def build_units(persons: int) -> list[Unit]:
-    """About one unit per 40 persons: organs with internal units, political-legal organs,
-    institutions (full, partial, self-funded), civil-service-managed institutions; plus one
-    unit that was never registered and one that was abolished."""
-    wanted = max(24, persons // 40)
+    """About one unit per 40 persons (at least 40, so that every kind and funding has two):
+    organs with internal units, political-legal organs, institutions (full, partial,
+    self-funded), civil-service-managed institutions; plus units that were never registered
+    and units that were abolished."""
+    wanted = max(40, persons // 40)  # at least two of every kind and funding
     units: list[Unit] = []
     kinds = (
         UnitKind.organ,
@@ -286,6 +317,8 @@ class Person:
     def rows(self, dataset: str, period: str) -> list[dict[str, Any]]:
         rows = self.rows_by.get(dataset, [])
         if dataset == "payroll":
+            if period != PERIOD and "payroll_previous" in self.rows_by:
+                rows = self.rows_by["payroll_previous"]
             return [{**r, "period": period} for r in rows]
         return rows
 
@@ -326,7 +359,7 @@ def person(city: City, i: int) -> Person:
     units = city.units
     planted = planted_count(city.persons)
     case_index = i - (city.persons - planted)
-    case = PERSON_CASES[case_index % len(PERSON_CASES)] if case_index >= 0 else None
+    case = CASE_NAMES[case_index % len(CASE_NAMES)] if case_index >= 0 else None
     unit = units[i % len(units)]
     # Planted cases live in plain full-funded registered units unless the case says otherwise.
     plain, self_funded = city.plain, city.self_funded
@@ -471,6 +504,125 @@ def person(city: City, i: int) -> Person:
         }
     elif case == "NAME_MISMATCH":
         rows["payroll"] = [payroll(name=name[:-1] + ("芳" if name[-1] != "芳" else "方"))]
+    # --- records in several units of one department ---
+    third = plain[(case_index + 2) % len(plain)] if case is not None else unit
+    other_kind, third_kind = _kind_for(other, i), _kind_for(third, i)
+    if case == "MULTI_PAID_WITHOUT_ESTABLISHMENT":  # paid by two units, on no roster at all
+        rows = {"payroll": [payroll(k="none"), payroll(u=other, k=other_kind)]}
+    elif case in ("MULTI_PAID_AFTER_EXIT_MOVED", "NEAR_PAID_AFTER_EXIT_FIRST_DAY"):
+        # moved, then retired from the second unit the day before the period (or on its
+        # first day: not before it), still paid there
+        left = "2026-09-30" if case.startswith("MULTI") else "2026-10-01"
+        rows = {
+            "roster": [
+                roster(status="exited", exited_on="2024-05-31", exit_reason="transfer_out"),
+                roster(u=other, k=other_kind, status="exited", exited_on=left,
+                       exit_reason="retirement"),
+            ],
+            "employment": [
+                employment(status="transferred_out", status_on="2024-05-31"),
+                employment(u=other, status="retired", status_on=left),
+            ],
+            "payroll": [payroll(u=other, k=other_kind)],
+        }  # fmt: skip
+    elif case == "MULTI_PAID_AFTER_EXIT_DIED":  # two HR records, the later a death
+        rows["employment"] = [
+            employment(u=other, status="transferred_out", status_on="2019-03-31"),
+            employment(status="deceased", status_on="2026-09-15"),
+        ]
+    elif case == "MULTI_DUPLICATE_PAYROLL":  # paid by three units
+        rows["payroll"] += [payroll(u=other, k=other_kind), payroll(u=third, k=third_kind)]
+    elif case == "MULTI_DUPLICATE_ESTABLISHMENT":  # on three rosters
+        rows["roster"] += [roster(u=other, k=other_kind), roster(u=third, k=third_kind)]
+    elif case == "MULTI_MIXED_ESTABLISHMENT_A":  # a disallowed type in each of two organs
+        organs = [u for u in plain if u.kind is UnitKind.organ][:2]
+        rows = {
+            "roster": [roster(u=u, k="institutional") for u in organs],
+            "employment": [employment(u=organs[0])],
+            "payroll": [payroll(u=organs[0], k="institutional")],
+        }
+    elif case == "MULTI_MIXED_ESTABLISHMENT_C":  # HR and cadre records in two units
+        institution = [u for u in plain if u.kind is UnitKind.institution][-1]
+        away = other if other != institution else third
+        rows = {
+            "roster": [roster(u=institution, k="institutional")],
+            "employment": [
+                employment(u=away, status="transferred_out", status_on="2022-06-30"),
+                employment(u=institution, category="institution_staff"),
+            ],
+            "payroll": [payroll(u=institution, k="institutional")],
+            "cadres": [cadre("none", True, u=institution), cadre("none", False, u=away)],
+        }
+    elif case == "MULTI_EMPLOYED_WITHOUT_ESTABLISHMENT":  # HR active in two units
+        rows = {
+            "roster": [roster(status="exited", exited_on="2026-10-15", exit_reason="other")],
+            "employment": [employment(), employment(u=other)],
+        }
+    elif case in ("MULTI_LATE_EXIT", "NEAR_LATE_EXIT_GRACE"):  # a move, then the exit
+        home = self_funded[case_index % len(self_funded)]
+        left = LATE_EXIT_ON if case == "MULTI_LATE_EXIT" else GRACE_EXIT_ON
+        rows = {
+            "roster": [roster(u=home, k="institutional")],
+            "employment": [
+                employment(u=other, status="transferred_out", status_on="2021-02-26"),
+                employment(u=home, status="retired", status_on=left),
+            ],
+        }
+    elif case == "MULTI_ESTABLISHED_NOT_EMPLOYED":  # moved in after the period began
+        rows = {
+            "roster": [
+                roster(u=other, k=other_kind, status="exited", exited_on="2026-10-15",
+                       exit_reason="transfer_out"),
+                roster(),
+            ],
+            "payroll": [payroll()],
+        }  # fmt: skip
+    elif case == "MULTI_ESTABLISHED_NOT_PAID":  # on two funded rosters, paid by neither
+        rows = {
+            "roster": [roster(), roster(u=other, k=other_kind)],
+            "employment": [employment(), employment(u=other)],
+        }
+    elif case == "MULTI_ESTABLISHED_NOT_PAID_LAST_PERIOD":  # paid last period by the old unit
+        rows = {
+            "roster": [
+                roster(u=other, k=other_kind, status="exited", exited_on="2026-09-30",
+                       exit_reason="transfer_out"),
+                roster(),
+            ],
+            "employment": [
+                employment(u=other, status="transferred_out", status_on="2026-09-30"),
+                employment(),
+            ],
+            "payroll": [],
+            "payroll_previous": [payroll(u=other, k=other_kind)],
+        }  # fmt: skip
+    elif case == "MULTI_CADRE_WITHOUT_ESTABLISHMENT":  # a deputy in two units, exited
+        rows = {
+            "roster": [roster(status="exited", exited_on="2026-09-30", exit_reason="other")],
+            "employment": [employment(status="resigned", status_on="2026-09-30")],
+            "cadres": [cadre("deputy", civil_servant), cadre("deputy", civil_servant, u=other)],
+        }
+    elif case == "MULTI_UNIT_MISMATCH":  # HR active in two units, neither the roster's
+        rows["employment"] = [employment(u=other), employment(u=third)]
+    elif case == "MULTI_FUNDING_MISMATCH":  # budget pay from two self-funded units
+        home, second = self_funded[0], self_funded[1]
+        rows = {
+            "roster": [roster(u=home, k="institutional")],
+            "employment": [employment(u=home, category="institution_staff")],
+            "payroll": [
+                payroll(u=home, k="institutional", funding="budget"),
+                payroll(u=second, k="institutional", funding="budget"),
+            ],
+        }
+    elif case == "MULTI_NAME_MISMATCH":  # an old HR record in another unit, spelt otherwise
+        rows["employment"].append(
+            employment(u=other, status="transferred_out", status_on="2018-08-31",
+                       name=name[:-1] + ("芳" if name[-1] != "芳" else "方"))
+        )  # fmt: skip
+    elif case == "NEAR_TWO_POSTS_ONE_COMMON":  # posts in two units, one shared by all
+        rows["cadres"] = [cadre("none", False), cadre("none", False, u=other)]
+    elif case == "NEAR_ORGANIZATION_ALONE":  # posts in two units, known to nobody else
+        rows = {"cadres": [cadre("none", False), cadre("none", False, u=other)]}
     return Person(number, name, unit, kind, case, rows)
 
 
@@ -488,6 +640,7 @@ def generate_city(seed: int = 2026, persons: int = 3000) -> City:
     city = City(seed, persons, units)
     city.plain = [u for u in units if u.registry == "active" and u.funding == "full"]
     city.self_funded = [u for u in units if u.registry == "active" and u.funding == "self"]
+    allowed = {u.code: ALLOWED_TYPES[u.kind] for u in units if u.registry == "active"}
     for i in range(persons):
         p = person(city, i)
         for row in p.rows_by.get("roster", []):
@@ -497,12 +650,13 @@ def generate_city(seed: int = 2026, persons: int = 3000) -> City:
             if row["status"] == "active" and row["leader_level"] != "none":
                 city.leader_counts[(row["unit_code"], row["leader_level"])] += 1
         if p.case is not None:
-            rule = p.case.removesuffix("_A").removesuffix("_B").removesuffix("_C")
-            city.expected.add(Finding(rule, id_number=p.number))
-            if p.case == "MIXED_ESTABLISHMENT_A":
-                organ = p.rows_by["roster"][0]["unit_code"]
+            city.expected.update(Finding(r, id_number=p.number) for r in PERSON_CASES[p.case])
+        for row in p.rows_by.get("roster", []):
+            code, kind = row["unit_code"], EstablishmentType(row["establishment_type"])
+            if row["status"] == "active" and code in allowed and kind not in allowed[code]:
+                # mixed use has no quota row: 超编 of that type too
                 city.expected.add(
-                    Finding("OVER_QUOTA", unit_code=organ, establishment_type="institutional")
+                    Finding("OVER_QUOTA", unit_code=code, establishment_type=kind.value)
                 )
     _plant_unit_cases(city)
     return city
