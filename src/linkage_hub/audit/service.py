@@ -142,6 +142,32 @@ def record_change(
     return _change(session, principal, action, region, "record", target, person_key, detail)
 
 
+def record_unit_moves(
+    session: Session, principal: Principal, *, batch_id: str, moves: Iterable[tuple[str, str, str]]
+) -> list[int]:
+    """Units a batch moved to another region, ``(unit_code, from_region, to_region)``: an
+    entry ``units.move`` in each of the two regions, so that the audit clients of both (who
+    read only their own region) find it. It names no person."""
+    entries = [
+        by(
+            principal,
+            "units.move",
+            region,
+            target_type="unit",
+            target_id=unit_code,
+            detail={
+                "unit_code": unit_code,
+                "from_region": old,
+                "to_region": new,
+                "batch_id": batch_id,
+            },
+        )
+        for unit_code, old, new in moves
+        for region in (old, new)
+    ]
+    return append_many(session, entries)
+
+
 def record_client_change(
     session: Session,
     *,

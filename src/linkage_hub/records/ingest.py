@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.service import record_batch
+from linkage_hub.audit.service import record_batch, record_unit_moves
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge, safe_name
@@ -281,24 +281,45 @@ class Pusher:
             queries.direct_stage_view(session, spec, direct[1])
 
     def check_stage(self, scope: BatchScope) -> None:
-        """Set-based checks: every row inside the scope's region, no natural key twice."""
+        """Set-based checks: every row inside the scope's region, no natural key twice.
+
+        The scope's region lies inside the caller's (:func:`resolve_scope`; a single-record
+        write's scope is the caller's region), so this is the one region check of every
+        write, unit moves included (:func:`queries.rows_outside`)."""
         spec = self.spec
         session = self.session
         cap = self.settings.max_error_rows
         queries.fix_stage_regions(session, spec, None if self.direct is None else self.direct[1])
         lo, hi = region_bounds(scope.region)
-        outside, outside_total = queries.rows_outside(session, lo, hi, cap)
+        outside, outside_total = queries.rows_outside(
+            session, spec, lo, hi, cap, direct=self.direct is not None
+        )
         region_field = "region" if spec.dataset is Dataset.units else "unit_code"
-        for row_no, is_delete in outside:
+        for row_no, is_delete, away in outside:
+            where = "is registered" if away else "lies"
             self.log.errors.append(
                 FieldError(
                     row=row_no,
                     field="unit_code" if is_delete else region_field,
                     code="outside_region",
-                    message=f"the unit lies outside the region {scope.region} of this batch",
+                    message=f"the unit {where} outside the region {scope.region} of this batch",
                 )
             )
         self.log.total += outside_total
+        if spec.dataset is Dataset.units and scope.mode is BatchMode.snapshot:
+            closing, closing_total = queries.units_closed_outside(
+                session, spec, (lo, hi), scope.units, cap
+            )
+            self.log.errors.extend(
+                FieldError(
+                    field="records",
+                    code="outside_region",
+                    message=f"leaves out the unit {code}: closing it would give its records "
+                    f"back to the region of its code, outside the region {scope.region}",
+                )
+                for code in closing
+            )
+            self.log.total += closing_total
         dupes, dupes_total = (
             queries.duplicate_rows(session, cap) if self.keys_may_repeat else ([], 0)
         )
@@ -362,8 +383,6 @@ class Pusher:
                 period=scope.period,
                 units=scope.units,
             )
-        if spec.dataset is Dataset.units:
-            queries.propagate_unit_regions(session, batch_id)
         deletes = session.execute(
             text(f"SELECT count(*) FROM {queries.STAGE} WHERE del = 1")
         ).scalar_one()
@@ -408,6 +427,11 @@ class Pusher:
         self.stage(rows)
         self.check_stage(scope)
         self.raise_if_bad()
+        moves = (
+            queries.unit_moves(session, direct=self.direct is not None)
+            if self.spec.dataset is Dataset.units and not dry_run
+            else []
+        )
         if self.direct is None:
             now = dt.datetime.now(dt.UTC)
         if dry_run:
@@ -448,6 +472,13 @@ class Pusher:
             queries.drop_stage_view(session)
         else:
             queries.drop_stage(session)
+        if moves:
+            record_unit_moves(
+                session,
+                self.principal,
+                batch_id=batch_id,
+                moves=[(m.unit_code, m.from_region, m.to_region) for m in moves],
+            )
         return BatchResult.of(batch)
 
 

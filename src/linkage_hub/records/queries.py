@@ -131,16 +131,71 @@ def fix_stage_regions(session: Session, spec: DatasetSpec, direct_batch: str | N
         )
 
 
-def rows_outside(session: Session, lo: str, hi: str, limit: int) -> tuple[list[Any], int]:
-    where = f"FROM {STAGE} WHERE region < :lo OR region > :hi"
+def _unit_regions(direct: bool) -> tuple[str, str]:
+    """SQL of a staged unit row's region before and after the batch (see
+    :func:`rows_outside`). Before: the registry's current region, else the one in the unit
+    code (where the unit's records are). After: the pushed region; for a delete, the one in
+    the unit code (where :func:`propagate_unit_regions` sends its records)."""
+    code = "substr(s.unit_code, 3, 6)"
+    # Direct: the rows are the batch's own versions in an empty table; nothing was registered.
+    before = (
+        code
+        if direct
+        else (
+            f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = s.unit_code "
+            f"AND u.closed_at IS NULL), {code})"
+        )
+    )
+    after = f"CASE WHEN s.del = 1 THEN {code} ELSE s.region END"
+    return before, after
+
+
+def rows_outside(
+    session: Session, spec: DatasetSpec, lo: str, hi: str, limit: int, *, direct: bool = False
+) -> tuple[list[Any], int]:
+    """Rows that write outside the region ``lo``..``hi``: (row_no, del, away), ``away`` true
+    when it is where the unit is now, not where the row puts it, that lies outside.
+
+    This is the region check of every write (:meth:`ingest.Pusher.check_stage`: batches,
+    single-record PUT and DELETE). A record's region is its unit's, so for records it is the
+    staged region (:func:`fix_stage_regions`). A unit row moves the unit and, with it, every
+    record of the unit (:func:`propagate_unit_regions`): both the region the unit is in now
+    and the region the row leaves it in must lie inside, or a county could take a sibling's
+    unit (and its people) by pushing it with its own region."""
+    outside = "s.region < :lo OR s.region > :hi"
+    away = "0 = 1"
+    if spec.name == "units":
+        before, after = _unit_regions(direct)
+        away = f"({before}) < :lo OR ({before}) > :hi"
+        outside = f"{outside} OR ({after}) < :lo OR ({after}) > :hi OR {away}"
+    where = f"FROM {STAGE} AS s WHERE {outside}"
     params = {"lo": lo, "hi": hi}
     total = session.execute(text(f"SELECT count(*) {where}"), params).scalar_one()
     if not total:
         return [], 0
     rows = session.execute(
-        text(f"SELECT row_no, del {where} ORDER BY row_no LIMIT :n"), {**params, "n": limit}
+        text(
+            f"SELECT s.row_no, s.del, CASE WHEN {away} THEN 1 ELSE 0 END AS away {where} "
+            f"ORDER BY s.row_no LIMIT :n"
+        ),
+        {**params, "n": limit},
     ).all()
     return list(rows), int(total)
+
+
+def unit_moves(session: Session, *, direct: bool = False) -> list[Any]:
+    """The staged unit rows that move a unit to another region: (unit_code, from_region,
+    to_region), after :func:`rows_outside` found none outside the batch."""
+    before, _after = _unit_regions(direct)
+    return list(
+        session.execute(
+            text(
+                f"SELECT unit_code, from_region, to_region FROM (SELECT s.row_no, s.unit_code, "
+                f"{before} AS from_region, s.region AS to_region FROM {STAGE} AS s "
+                f"WHERE s.del = 0) AS m WHERE from_region <> to_region ORDER BY row_no"
+            )
+        ).all()
+    )
 
 
 def duplicate_rows(session: Session, limit: int) -> tuple[list[Any], int]:
@@ -357,6 +412,35 @@ def close_deleted(session: Session, spec: DatasetSpec, now: dt.datetime, batch_i
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _absent(
+    spec: DatasetSpec,
+    bounds: tuple[str, str],
+    period: str | None,
+    units: list[str] | None,
+    batch_id: str | None,
+) -> tuple[str, dict[str, Any], bool]:
+    """The current records of a snapshot's scope that the batch does not contain, as
+    ``FROM … WHERE …`` over ``t``; with ``batch_id``, not those the batch wrote."""
+    t = spec.table.name
+    where = ["t.closed_at IS NULL", "t.region BETWEEN :lo AND :hi"]
+    params: dict[str, Any] = {"lo": bounds[0], "hi": bounds[1]}
+    if batch_id is not None:
+        where.append("t.batch_id <> :batch_id")
+        params["batch_id"] = batch_id
+    if period is not None:
+        where.append("t.period = :period")
+        params["period"] = period
+    if units:
+        where.append("t.unit_code IN :units")
+        params["units"] = units
+    where.append(f"NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.record_key = t.record_key)")
+    return f"FROM {t} AS t WHERE {' AND '.join(where)}", params, bool(units)
+
+
+def _expanding(clause: TextClause, units: bool) -> TextClause:
+    return clause.bindparams(bindparam("units", expanding=True)) if units else clause
+
+
 def close_absent(
     session: Session,
     spec: DatasetSpec,
@@ -368,56 +452,110 @@ def close_absent(
     units: list[str] | None,
 ) -> int:
     """Snapshot: close the current records of the scope that the batch does not contain."""
-    t = spec.table.name
-    where = ["t.closed_at IS NULL", "t.region BETWEEN :lo AND :hi", "t.batch_id <> :batch_id"]
-    params: dict[str, Any] = {"now": now, "batch_id": batch_id, "lo": bounds[0], "hi": bounds[1]}
-    if period is not None:
-        where.append("t.period = :period")
-        params["period"] = period
+    absent, params, expand = _absent(spec, bounds, period, units, batch_id)
     statement = (
-        f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id WHERE id IN ("
-        f"SELECT t.id FROM {t} AS t WHERE {' AND '.join(where)}"
-        f"{' AND t.unit_code IN :units' if units else ''} "
-        f"AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.record_key = t.record_key))"
+        f"UPDATE {spec.table.name} SET closed_at = :now, closed_batch_id = :batch_id "
+        f"WHERE id IN (SELECT t.id {absent})"
     )
-    clause = _sql(statement, "now", "batch_id")
-    if units:
-        clause = clause.bindparams(bindparam("units", expanding=True))
-        params["units"] = units
-    result = session.execute(clause, params)
+    clause = _expanding(_sql(statement, "now", "batch_id"), expand)
+    result = session.execute(clause, {**params, "now": now, "batch_id": batch_id})
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-PERSON_AND_REGISTRY_TABLES = (
-    "registry_quota",
-    "registry_leader_post",
-    "records_roster",
-    "records_cadre",
-    "records_employment",
-    "records_payroll",
+def units_closed_outside(
+    session: Session,
+    spec: DatasetSpec,
+    bounds: tuple[str, str],
+    units: list[str] | None,
+    limit: int,
+) -> tuple[list[str], int]:
+    """Snapshot of units: the units it would close whose records would fall back to the
+    region of their code (:func:`propagate_unit_regions`) outside ``bounds``; a unit the
+    city moved into a county cannot be sent back to its code's county by leaving it out."""
+    absent, params, expand = _absent(spec, bounds, None, units, None)
+    code = "substr(t.unit_code, 3, 6)"
+    where = f"{absent} AND ({code} < :lo OR {code} > :hi)"
+    total = session.execute(
+        _expanding(text(f"SELECT count(*) {where}"), expand), params
+    ).scalar_one()
+    if not total:
+        return [], 0
+    rows = session.scalars(
+        _expanding(text(f"SELECT t.unit_code {where} ORDER BY t.unit_code LIMIT :n"), expand),
+        {**params, "n": limit},
+    ).all()
+    return list(rows), int(total)
+
+
+PERSON_AND_REGISTRY_TABLES = {
+    "registry_quota": "quotas",
+    "registry_leader_post": "leader_posts",
+    "records_roster": "roster",
+    "records_cadre": "cadres",
+    "records_employment": "employment",
+    "records_payroll": "payroll",
+}
+
+_FEED_INSERT = (
+    "INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, recorded_at) "
 )
 
 
-def propagate_unit_regions(session: Session, batch_id: str) -> None:
-    """After a units batch: the current records of every unit it touched (staged, or closed
-    by its snapshot) take the unit's region (the registry's, or the unit code's once the unit
-    is gone). Region is the hub's derived column, not department data, so this updates in
-    place and makes no version."""
+def propagate_unit_regions(
+    session: Session, batch_id: str, now: dt.datetime, after_id: int
+) -> None:
+    """After a units batch: the current records of every unit whose region it changed take
+    the unit's region (the registry's, or the unit code's once the unit is gone). Region is
+    the hub's derived column, not department data, so this updates in place and makes no
+    version. Called by :func:`publish_changes`, under the feed's lock.
+
+    A unit's region changed when the batch wrote a version of it whose region differs from
+    the one before (the version the batch closed, else the unit code's), or closed it for
+    good (delete, snapshot) while the registry held it outside its code's region. Every
+    write gives a record its unit's region, so the records of other units are already right
+    and a batch that moves nothing touches no record.
+
+    A record that changes region this way is in the change feed of both regions, in this
+    order: ``close`` in the region it leaves (for that region's readers it is no longer
+    current), then ``upsert`` of the same version in the region it enters (whose readers
+    never saw it). A reader of a region covering both reads the two and ends with the record
+    current. Closed versions keep the region they had."""
+    # The batch's new versions are those above ``after_id`` (see :func:`last_id`).
     touched = (
-        f"(SELECT unit_code FROM {STAGE} UNION "
-        f"SELECT unit_code FROM registry_unit WHERE closed_batch_id = :batch_id)"
+        "(SELECT n.unit_code FROM registry_unit AS n LEFT JOIN registry_unit AS o "
+        "ON o.record_key = n.record_key AND o.closed_batch_id = :batch_id "
+        "WHERE n.id > :after AND n.batch_id = :batch_id AND n.closed_at IS NULL "
+        "AND n.region <> coalesce(o.region, substr(n.unit_code, 3, 6)) "
+        "UNION SELECT o.unit_code FROM registry_unit AS o WHERE o.closed_batch_id = :batch_id "
+        "AND o.region <> substr(o.unit_code, 3, 6) AND NOT EXISTS (SELECT 1 FROM "
+        "registry_unit AS c WHERE c.unit_code = o.unit_code AND c.closed_at IS NULL))"
     )
-    for t in PERSON_AND_REGISTRY_TABLES:
+    moved = session.execute(
+        _sql(f"SELECT 1 FROM {touched} AS m LIMIT 1", "batch_id"),
+        {"batch_id": batch_id, "after": after_id},
+    )
+    if moved.first() is None:
+        return
+    params = {"batch_id": batch_id, "after": after_id, "now": now}
+    for t, dataset in PERSON_AND_REGISTRY_TABLES.items():
         region = (
             f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
             f"{t}.unit_code AND u.closed_at IS NULL), substr({t}.unit_code, 3, 6))"
         )
+        where = f"closed_at IS NULL AND unit_code IN {touched} AND region <> {region}"
+        for op, new_region in (("close", "region"), ("upsert", region)):
+            session.execute(
+                _sql(
+                    f"{_FEED_INSERT}SELECT '{dataset}', record_key, version, '{op}', "
+                    f"{new_region}, :batch_id, :now FROM {t} WHERE {where} ORDER BY id",
+                    "now",
+                    "batch_id",
+                ),
+                params,
+            )
         session.execute(
-            text(
-                f"UPDATE {t} SET region = {region} WHERE closed_at IS NULL AND unit_code IN "
-                f"{touched} AND region <> {region}"
-            ),
-            {"batch_id": batch_id},
+            _sql(f"UPDATE {t} SET region = {region} WHERE {where}", "batch_id"),
+            {"batch_id": batch_id, "after": after_id},
         )
 
 
@@ -430,15 +568,34 @@ def publish_changes(
     On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
     seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
     read past a change that commits later. SQLite has one writer at a time anyway.
+
+    A feed row has one region, and a reader reads the rows of its region. A change that
+    moves a record from one region to another is therefore a row in each (rather than one
+    row with a second region that every read would have to match too): the version it
+    closes in the region it leaves, first, then the new version in the region it enters.
+    For units this is the unit's own new version and then, through
+    :func:`propagate_unit_regions`, every current record of the unit.
     """
     t = spec.table.name
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
     params = {"now": now, "batch_id": batch_id, "ds": spec.name, "after": after_id}
+    left = 0
+    if spec.name == "units":
+        left = session.execute(
+            _sql(
+                f"{_FEED_INSERT}SELECT :ds, o.record_key, o.version, 'close', o.region, "
+                f":batch_id, :now FROM {t} AS o JOIN {t} AS n ON n.record_key = o.record_key "
+                f"AND n.closed_at IS NULL AND n.batch_id = :batch_id AND n.id > :after "
+                f"WHERE o.closed_batch_id = :batch_id AND o.region <> n.region ORDER BY o.id",
+                "now",
+                "batch_id",
+            ),
+            params,
+        ).rowcount  # type: ignore[attr-defined]
     inserted = session.execute(
         _sql(
-            f"INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, "
-            f"recorded_at) SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
+            f"{_FEED_INSERT}SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
             f"FROM {t} WHERE id > :after AND batch_id = :batch_id ORDER BY id",
             "now",
             "batch_id",
@@ -447,8 +604,7 @@ def publish_changes(
     )
     closed = session.execute(
         _sql(
-            f"INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, "
-            f"recorded_at) SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
+            f"{_FEED_INSERT}SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
             f":now FROM {t} AS t WHERE t.closed_batch_id = :batch_id AND NOT EXISTS "
             f"(SELECT 1 FROM {t} AS n WHERE n.record_key = t.record_key "
             f"AND n.closed_at IS NULL) ORDER BY t.id",
@@ -457,7 +613,9 @@ def publish_changes(
         ),
         params,
     )
-    return int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
+    if spec.name == "units":
+        propagate_unit_regions(session, batch_id, now, after_id)
+    return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
 
 
 def lock_dataset(session: Session, spec: DatasetSpec) -> None:

@@ -360,7 +360,7 @@ def replace_record(
     name="delete_record",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 412, 428),
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 def delete_record(
     principal: CurrentPrincipal,
@@ -422,7 +422,12 @@ def list_changes(
     or a record closed by a delete or a snapshot (`close`), each with the version's record.
 
     Keep a synchronised copy by polling with `since` set to the last `next_cursor`: no change
-    is ever skipped, even when batches commit out of order."""
+    is ever skipped, even when batches commit out of order.
+
+    When a unit moves to another region, the unit and every current record of it leave one
+    region and enter the other: the region left reads a `close` of each, the region entered
+    an `upsert` (of the same version, for the unit's records); a reader covering both reads
+    the `close` first."""
     page, persons = feed.read_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
