@@ -84,8 +84,11 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
             "target_type": entry.target_type,
             "target_id": entry.target_id,
             "detail": entry.detail,
+            # Both ids from one source: the entry's own request, or the one running now.
             "request_id": entry.request_id or default_request,
-            "client_request_id": entry.client_request_id or default_client_request,
+            "client_request_id": (
+                entry.client_request_id if entry.request_id else default_client_request
+            ),
         }
         digest = link(
             prev, canonical(**values, person_keys=entry.person_keys, regions=entry.regions)

@@ -2,10 +2,12 @@
 
 A pure ASGI middleware notes, after the response, who called (client, department, region), the
 method, the route *template* (never the concrete path: paths may carry ID numbers), the status,
-the request id and how many person records the response sent (told through the one door,
-``policy.person_reads``). A response that sent person records also makes ``read`` entries of
-the audit log naming them by person key, appended in the same flush: a GET never writes, and
-the audit chain is appended under its lock outside the request.
+the request id (the hub's own, and the caller's ``X-Request-ID`` beside it when safe), the
+source address (``clientaddr.source_address``) and how many person records the response sent
+(told through the one door, ``policy.person_reads``). A response that sent person records also
+makes ``read`` entries of the audit log naming them by person key, and the regions of those
+records besides the reader's own, appended in the same flush: a GET never writes, and the audit
+chain is appended under its lock outside the request.
 
 Records are buffered and written in batches (one ``INSERT`` of many rows, every
 ``LINKAGE_ACCESS_RECORD_FLUSH_SECONDS``) by a task that lives as long as the app; without one
