@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from linkage_hub.settings import Settings, get_settings
 
@@ -28,6 +29,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.db import Database
     from linkage_hub.migrations import pending, upgrade
 
+    if settings.ops_port == args.port:
+        raise CommandError("LINKAGE_OPS_PORT must differ from --port")
     db = Database(settings)
     try:
         if settings.is_embedded:
@@ -43,16 +46,40 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             load_demo_if_empty(settings, db)
     finally:
         db.dispose()
-    uvicorn.run(
-        "linkage_hub.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "workers": args.workers,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if settings.ops_port is None:
+        uvicorn.run("linkage_hub.app:create_app", host=args.host, port=args.port, **options)
+        return 0
+    _serve_with_ops_port(args, settings, options)
     return 0
+
+
+def _serve_with_ops_port(
+    args: argparse.Namespace, settings: Settings, options: dict[str, Any]
+) -> None:
+    """One app on two listening sockets, the departments' port and the operators' one (every
+    worker serves both); the app tells them apart by the port a request came in on."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    assert settings.ops_port is not None
+    app = "linkage_hub.app:create_app"
+    config = uvicorn.Config(app, host=args.host, port=args.port, **options)
+    ops_host = settings.ops_host or args.host
+    ops = uvicorn.Config(app, host=ops_host, port=settings.ops_port, **options)
+    sockets = [config.bind_socket(), ops.bind_socket()]
+    if config.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        server = uvicorn.Server(config)
+        server.run(sockets=sockets)
+        if not server.started:
+            raise CommandError("the server did not start")
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

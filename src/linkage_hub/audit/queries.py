@@ -2,6 +2,10 @@
 
 A person is matched by person key (under every key version the keyring holds): entries that
 name the person, and batches that wrote or closed one of the person's versions.
+
+An entry is in an auditor's view when its region, or one of the regions of the records a read
+sent (``audit_log_region``), lies in the auditor's region: a read across regions is seen by
+the reader's auditors and by those of the people read.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.models import AuditEntry, AuditPerson
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.domain import PERSON_DATASETS
@@ -46,8 +50,11 @@ def list_entries(
     limit: int = 100,
 ) -> AuditLogPage:
     after = decode_cursor(cursor)
+    read_there = select(AuditRegion.seq).where(
+        AuditRegion.region.between(*bounds), AuditRegion.seq > after
+    )
     where: list[ColumnElement[bool]] = [
-        AuditEntry.region.between(*bounds),
+        or_(AuditEntry.region.between(*bounds), AuditEntry.seq.in_(read_there)),
         AuditEntry.seq > after,
     ]
     if client_id is not None:
@@ -82,14 +89,22 @@ def list_entries(
     more = len(entries) > limit
     entries = entries[:limit]
     counts: dict[int, int] = {}
+    regions: dict[int, list[str]] = {}
     if entries:
+        seqs = [e.seq for e in entries]
         counts = dict(
             session.execute(
                 select(AuditPerson.seq, func.count())
-                .where(AuditPerson.seq.in_([e.seq for e in entries]))
+                .where(AuditPerson.seq.in_(seqs))
                 .group_by(AuditPerson.seq)
             ).all()
         )
+        for seq, region in session.execute(
+            select(AuditRegion.seq, AuditRegion.region)
+            .where(AuditRegion.seq.in_(seqs))
+            .order_by(AuditRegion.seq, AuditRegion.region)
+        ):
+            regions.setdefault(seq, []).append(region)
     items = [
         AuditLogItem(
             seq=e.seq,
@@ -98,11 +113,13 @@ def list_entries(
             actor=e.actor,
             department=e.department,
             region=e.region,
+            regions=regions.get(e.seq, []),
             target_type=e.target_type,
             target_id=e.target_id,
             detail=e.detail,
             persons=counts.get(e.seq, 0),
             request_id=e.request_id,
+            client_request_id=e.client_request_id,
             prev_hash=e.prev_hash,
             hash=e.hash,
         )

@@ -68,7 +68,11 @@ async def get_keyring(request: Request) -> Keyring:
 def note_person_reads(request: Request, keyring: Keyring, records: list[Record]) -> None:
     """For the access record and the audit log: how many person records this response shows
     and whose (person keys, never ID numbers)."""
-    person_reads(request).add_all(service.person_keys_read(keyring, records), len(records))
+    person_reads(request).add_all(
+        service.person_keys_read(keyring, records),
+        {r["region"] for r in records},
+        records=len(records),
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -427,8 +431,8 @@ def list_changes(
     page, persons = feed.read_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
+    sent = [c.record for c in page.items if c.record is not None and c.record.get("id_number")]
     person_reads(request).add_all(
-        service.person_keys_read(keyring, [c.record for c in page.items if c.record is not None]),
-        persons,
+        service.person_keys_read(keyring, sent), {r["region"] for r in sent}, records=persons
     )
     return page

@@ -274,7 +274,7 @@ def tenure_report(
         session, keyring, found, principal.region_bounds, settings.zone, dt.datetime.now(dt.UTC)
     )
     reads = person_reads(request)
-    reads.add(found.person_key)  # the leader, in the title block
+    reads.add(found.person_key, found.region)  # the leader, in the title block
     if mask_exports(settings, mask):
         found = replace(found, id_number=mask_citizen_id(found.id_number))
         findings = [
@@ -283,7 +283,8 @@ def tenure_report(
         ]
     report = TenureReport.build(found, months, findings, settings.today())
     if format is ReportFormat.json:
-        reads.add_all(f.person_key for f in findings if f.id_number)
+        shown = [f for f in findings if f.id_number]
+        reads.add_all((f.person_key for f in shown), {f.region for f in shown})
         return JSONResponse(report.model_dump(mode="json"))
     title = [
         "领导干部任期编制使用情况（离任审计）",
@@ -344,7 +345,7 @@ def _noting(
     """The findings as their rows are written, each person's added to the read entry."""
     for f in findings:
         if f.id_number:
-            reads.add(f.person_key)
+            reads.add(f.person_key, f.region)
         yield f
 
 
