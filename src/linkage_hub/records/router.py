@@ -190,7 +190,9 @@ def push_batch(
     mode: Annotated[BatchMode | None, Query(description="NDJSON/CSV: upsert or snapshot")] = None,
     region: Annotated[str | None, Query(description="NDJSON/CSV: the scope's region")] = None,
     period: Annotated[str | None, Query(description="NDJSON/CSV: payroll period")] = None,
-    units: Annotated[list[str] | None, Query(description="NDJSON/CSV: unit codes")] = None,
+    units: Annotated[
+        list[str] | None, Query(description="NDJSON/CSV: unit codes (at most 1,000)")
+    ] = None,
     dry_run: Annotated[bool, Query(description="Validate and count; apply nothing")] = False,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> BatchResult:
