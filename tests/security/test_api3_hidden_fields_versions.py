@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import HeadersFor
+from tests.reconciliation.test_api import run_and_wait
 from tests.records import factory as f
 
 COUNTY = "230102"
@@ -163,3 +164,32 @@ class TestTheWriter:
         assert fresh.status_code == 200, fresh.text
         assert fresh.headers["ETag"] == '"v3"'
         assert payroll.line("hr")[1] == '"v1"'
+
+
+class TestFindingEvidence:
+    def test_shows_the_version_the_caller_sees(self, payroll: Payroll) -> None:
+        # Someone on the roster: the rules comparing with the roster then run in the county.
+        roster = payroll.client.post(
+            "/api/v1/datasets/roster/batches",
+            json={"records": [f.roster(99, unit_code=UNIT)]},
+            headers=payroll.headers_for("establishment", COUNTY),
+        )
+        assert roster.status_code == 201, roster.text
+        run = run_and_wait(
+            payroll.client, payroll.headers_for("establishment", COUNTY), region=COUNTY
+        )
+        assert run["status"] == "succeeded", run
+
+        def evidence(department: str) -> list[int]:
+            listed = payroll.get(
+                "/api/v1/discrepancies",
+                department,
+                rule="PAID_WITHOUT_ESTABLISHMENT",
+                id_number=f.id_number(0),
+            ).json()["items"]
+            [finding] = listed
+            detail = payroll.get(f"/api/v1/discrepancies/{finding['id']}", department).json()
+            return [e["version"] for e in detail["evidence"] if e["dataset"] == "payroll"]
+
+        assert evidence("establishment") == [1]
+        assert evidence("finance") == [2]
