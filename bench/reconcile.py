@@ -14,10 +14,17 @@ into the dataset tables (PostgreSQL ``COPY``, SQLite ``executemany``), then time
 2. a full reconciliation run with its findings written (first run: every finding is new);
 3. a second run after 1 % of the persons' records changed (new versions).
 
-``--results`` writes the figures into the ``## Reconciliation`` section of bench/RESULTS.md.
+``--shape NAME`` (repeatable, or ``all``) runs data shapes nobody tuned to instead (``SHAPES``:
+the 200,000-person city of six counties run over 230100, and variations of units per region,
+counties, share of findings, datasets pushed, SQLite statistics); each prints the same three
+timings and ratios against a baseline over the same region, measured in the same run.
+
+``--results`` writes the figures into the ``## Reconciliation`` section of bench/RESULTS.md
+(with ``--shape``: its ``## Reconciliation: data shapes`` section).
 
     .venv/bin/python bench/reconcile.py --persons 100000 --backend both
     .venv/bin/python bench/reconcile.py --results          # the full size, both databases
+    .venv/bin/python bench/reconcile.py --shape all --backend both --results
 """
 
 from __future__ import annotations
