@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from linkage_hub import cli
 from linkage_hub.cli import CommandError
 from linkage_hub.db import Database
 from linkage_hub.reconciliation import cli as reconcile_cli
+from linkage_hub.reconciliation.executor import Scheduler
+from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.runs import create_run, execute_run, recover
 from linkage_hub.settings import Settings, get_settings
 from tests.conftest import HeadersFor
@@ -169,6 +172,15 @@ class TestUnknownRegion:
         assert err.startswith("linkage-hub reconcile: --region 999999:") and "\n" not in err
         with pytest.raises(CommandError, match="no units, records or findings"):
             reconcile_cli._reconcile(_args(region="230199"), settings)
+
+    def test_the_schedule_logs_it_and_runs_nothing(
+        self, world: World, database: Database, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        slot = dt.datetime(2026, 10, 31, 2, tzinfo=dt.UTC)
+        assert Scheduler(database, "0 2 * * *", ["230199"]).run_slot("230199", slot) is None
+        assert "230199" in caplog.text and "refused" in caplog.text
+        with database.transaction() as session:
+            assert session.scalar(select(func.count()).select_from(Run)) == 0
 
 
 class TestEveryRuleSkipped:
