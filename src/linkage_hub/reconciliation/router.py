@@ -19,6 +19,7 @@ from linkage_hub.identifiers import (
 )
 from linkage_hub.reconciliation import service
 from linkage_hub.reconciliation.executor import RunExecutor
+from linkage_hub.reconciliation.history import RunFilters, list_runs
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.rules import RULES, RuleCode, Severity
 from linkage_hub.reconciliation.runs import create_run
@@ -35,7 +36,11 @@ from linkage_hub.reconciliation.schemas import (
     RuleOut,
     RunAccepted,
     RunCreate,
+    RunKind,
     RunOut,
+    RunPage,
+    RunStatus,
+    RunWarning,
     Text,
     TransitionIn,
 )
@@ -103,6 +108,7 @@ def start_run(
 ) -> RunAccepted:
     """Start a reconciliation run of a region (and everything below it) for the establishment
     office. The run executes in the background: poll `GET /reconciliation/runs/{run_id}`.
+    A region the hub holds no units, records or findings in (a mistyped code) is 422.
 
     `period` defaults to the latest payroll period finance pushed for the region, `as_of` to
     today (China Standard Time). One run per region at a time: while a run of this region, a
@@ -122,6 +128,55 @@ def start_run(
     return RunAccepted(run_id=run.id, status="queued")
 
 
+def _region_filter(region: str | None) -> str | None:
+    if region is None:
+        return None
+    try:
+        return normalise_region(region)
+    except IdentifierError as exc:
+        raise InvalidInput(
+            "The region filter is not a division code.",
+            errors=[FieldError(field="region", code=exc.code, message=exc.message)],
+        ) from None
+
+
+@router.get(
+    "/reconciliation/runs",
+    operation_id="list_reconciliation_runs",
+    tags=["reconciliation"],
+    response_model=RunPage,
+    responses=problem_responses(401, 422),
+)
+def get_runs(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(description="Only runs of this region and below.")] = None,
+    kind: RunKind | None = None,
+    status: RunStatus | None = None,
+    batch_id: Annotated[
+        str | None, Query(max_length=36, description="The run(s) that covered this batch.")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RunPage:
+    """The reconciliation runs of your region, newest first, keyset-paginated (`limit`,
+    opaque `cursor`): full runs (asked for by the API, `linkage-hub reconcile` or the
+    built-in schedule) and incremental ones (started by the hub after writes, with the
+    `batch_ids` each covered). Each item is what `GET /reconciliation/runs/{run_id}` shows.
+
+    A run is listed when its region lies inside yours; runs over a larger region (the
+    province's run, seen from a city) are not, since their counts cover regions you cannot
+    read."""
+    filters = RunFilters(
+        region=_region_filter(region),
+        kind=kind.value if kind else None,
+        status=status.value if status else None,
+        batch_id=batch_id,
+    )
+    runs, next_cursor = list_runs(session, principal, filters, limit=limit, cursor=cursor)
+    return RunPage(items=[run_out(r) for r in runs], next_cursor=next_cursor)
+
+
 @router.get(
     "/reconciliation/runs/{run_id}",
     operation_id="get_reconciliation_run",
@@ -130,9 +185,11 @@ def start_run(
     responses=problem_responses(401, 404),
 )
 def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> RunOut:
-    """A run's status (`queued`, `running`, `succeeded`, `failed`), timings and, per rule,
-    the counts `found`, `new`, `resolved` and `reopened`; rules skipped for lack of a
-    department's records are listed with the datasets that were missing."""
+    """A run's kind (`full` or `incremental`, with the `batch_ids` it covered), status
+    (`queued`, `running`, `succeeded`, `failed`), timings and, per rule, the counts `found`,
+    `new`, `resolved` and `reopened`; rules skipped for lack of a department's records are
+    listed with the datasets that were missing, and a run in which every rule was skipped
+    carries the warning `all_rules_skipped`."""
     run = session.scalars(
         select(Run).where(Run.id == run_id, Run.region.between(*principal.region_bounds))
     ).first()
@@ -153,10 +210,12 @@ def run_out(run: Run) -> RunOut:
     assert created is not None
     return RunOut(
         run_id=run.id,
+        kind=RunKind(run.kind),
+        batch_ids=run.batch_ids,
         region=run.region,
         period=run.period,
         as_of=run.as_of,
-        status=run.status,
+        status=RunStatus(run.status),
         requested_by=run.requested_by,
         created_at=created,
         started_at=started,
@@ -167,6 +226,7 @@ def run_out(run: Run) -> RunOut:
         rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
         skipped=dict(run.skipped or {}),
         timings=dict(run.timings or {}),
+        warnings=[RunWarning(**w) for w in run.warnings or []],
     )
 
 
@@ -195,16 +255,8 @@ async def discrepancy_filters(
     department: Annotated[Department | None, Query(description="Answerable department.")] = None,
 ) -> service.Filters:
     """The discrepancy filters of API.md, shared by the list and the report."""
-    if region is not None:
-        try:
-            region = normalise_region(region)
-        except IdentifierError as exc:
-            raise InvalidInput(
-                "The region filter is not a division code.",
-                errors=[FieldError(field="region", code=exc.code, message=exc.message)],
-            ) from None
     return service.Filters(
-        region=region,
+        region=_region_filter(region),
         unit_code=unit_code.strip().upper() if unit_code else None,
         person_keys=_person_keys(request, id_number) if id_number else None,
         rule=rule,

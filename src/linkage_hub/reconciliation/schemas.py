@@ -80,6 +80,18 @@ class RunCreate(BaseModel):
         return value
 
 
+class RunKind(StrEnum):
+    full = "full"  # asked for by the API, the command line or the schedule
+    incremental = "incremental"  # started by the hub after writes
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
 class RunAccepted(BaseModel):
     run_id: str
     status: Literal["queued"]
@@ -92,12 +104,21 @@ class RuleCounts(BaseModel):
     reopened: int
 
 
+class RunWarning(BaseModel):
+    code: str = Field(description="`all_rules_skipped`: no rule ran (no department's records).")
+    message: str
+
+
 class RunOut(BaseModel):
     run_id: str
+    kind: RunKind
+    batch_ids: list[str] = Field(
+        default_factory=list, description="The batches an incremental run covered (full: none)."
+    )
     region: str
     period: str | None
     as_of: dt.date
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: RunStatus
     requested_by: str
     created_at: dt.datetime
     started_at: dt.datetime | None
@@ -114,6 +135,16 @@ class RunOut(BaseModel):
         "Their existing findings are left as they were.",
     )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+    warnings: list[RunWarning] = Field(
+        default_factory=list,
+        description="What a run that succeeded wants you to know, such as every rule skipped "
+        "(`linkage-hub reconcile` then exits 3).",
+    )
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: str | None
 
 
 class PersonKeyed(BaseModel):
