@@ -391,10 +391,11 @@ class Shape:
     cadre_every: int = 10
     analyzed: bool = False  # SQLite: statistics as after a bulk load, or none as after pushes
 
-    def describe(self) -> str:
+    def describe(self, persons: int | None = None) -> str:
+        persons = persons or self.persons
         missing = ", ".join(sorted(ALL_DATASETS - self.datasets)) or "none"
         return (
-            f"{self.persons:,} persons, {max(self.persons // self.persons_per_unit, 1):,} units "
+            f"{persons:,} persons, {max(persons // self.persons_per_unit, 2):,} units "
             f"({self.persons_per_unit} a unit) over {len(self.counties)} "
             f"count{'y' if len(self.counties) == 1 else 'ies'}, run over {self.scope}, "
             f"{self.share:.2%} of persons in each of 4 plants, not pushed: {missing}, SQLite "
@@ -879,7 +880,7 @@ def main_shapes(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         shape = SHAPES[name]
         province = generate_shape(shape, persons)
         size = persons or shape.persons
-        print(f"{name}: {shape.describe()}; planted {province.planted}")
+        print(f"{name}: {shape.describe(persons)}; planted {province.planted}")
         for backend in backends:
             with tempfile.TemporaryDirectory(prefix="lh-bench-") as work:
                 f = bench_backend(
