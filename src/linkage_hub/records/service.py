@@ -11,13 +11,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, select, union
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_cursor, encode_cursor
-from linkage_hub.domain import Dataset
+from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import (
     FieldError,
     InvalidInput,
@@ -143,6 +143,21 @@ def person_keys_of(keyring: Keyring, id_number: str, today: dt.date) -> list[str
         return keyring.person_keys(parse_citizen_id(id_number, today=today).number)
     except IdentifierError as exc:
         raise invalid("id_number", exc.code, exc.message) from None
+
+
+def batches_of_persons(person_keys: list[str]) -> Any:
+    """The ids of the batches that wrote or closed a version of these persons (a subquery: the
+    audit log's person filter, ``linkage_hub.audit.queries.list_entries``)."""
+    parts: list[Select[Any]] = []
+    for dataset in sorted(PERSON_DATASETS):
+        t = spec_for(dataset).table
+        parts.append(select(t.c.batch_id).where(t.c.person_key.in_(person_keys)))
+        parts.append(
+            select(t.c.closed_batch_id).where(
+                t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
+            )
+        )
+    return union(*parts)
 
 
 def list_records(
