@@ -39,7 +39,7 @@ from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict
-from linkage_hub.privacy.rotation import rotation_in_progress
+from linkage_hub.privacy.state import rotation_in_progress
 from linkage_hub.reconciliation.engine import latest_period, reconcile
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.rules import RunParameters
