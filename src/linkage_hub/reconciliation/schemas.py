@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from linkage_hub.clock import aware
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.identifiers import IdentifierError, normalise_region
 from linkage_hub.inputs import BoundedDate, CleanText
 from linkage_hub.reconciliation.rules import RuleCode, Severity, Subject
+
+if TYPE_CHECKING:
+    from linkage_hub.reconciliation.models import Run
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -114,6 +118,28 @@ class RunOut(BaseModel):
         "Their existing findings are left as they were.",
     )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+
+    @classmethod
+    def of(cls, run: Run) -> Self:
+        """The run as the API and ``linkage-hub reconcile`` show it."""
+        started, finished = aware(run.started_at), aware(run.finished_at)
+        return cls(
+            run_id=run.id,
+            region=run.region,
+            period=run.period,
+            as_of=run.as_of,
+            status=run.status,
+            requested_by=run.requested_by,
+            created_at=aware(run.created_at),
+            started_at=started,
+            finished_at=finished,
+            duration_seconds=(finished - started).total_seconds() if started and finished else None,
+            error=run.error,
+            parameters=dict(run.parameters),
+            rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
+            skipped=dict(run.skipped or {}),
+            timings=dict(run.timings or {}),
+        )
 
 
 class PersonKeyed(BaseModel):
