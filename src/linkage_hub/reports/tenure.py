@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
+from linkage_hub.clock import aware
 from linkage_hub.keys import Keyring
 from linkage_hub.reports import validtime as vt
 
@@ -227,8 +228,8 @@ ORDER BY f.first_seen_at, f.id
     people = _people(session, keyring, [r[5] for r in rows if r[5]])
     out: list[TenureFinding] = []
     for fid, rule, severity, status, unit, person, summary, first, resolved, waived_at in rows:
-        opened = _utc(first)
-        closed = _utc(resolved) if resolved else _utc(waived_at) if waived_at else None
+        opened = aware(first)
+        closed = aware(resolved) if resolved else aware(waived_at) if waived_at else None
         closed_as = "resolved" if resolved else "waived" if waived_at else None
         days = ((closed or now) - opened).days
         number, name = people.get(person, (None, None)) if person else (None, None)
@@ -250,10 +251,6 @@ ORDER BY f.first_seen_at, f.id
             )
         )
     return out
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _people(session: Session, keyring: Keyring, keys: list[str]) -> dict[str, tuple[str, str]]:
