@@ -10,7 +10,7 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Form, Query, Request, Response
 
 from linkage_hub.auth.dependencies import REALM
-from linkage_hub.auth.policy import Auditor
+from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.queries import AccessRecordFilter, access_records_page
 from linkage_hub.auth.runtime import auth_runtime
@@ -170,7 +170,7 @@ def token_keys(request: Request, response: Response) -> Jwks:
 )
 def list_access_records(
     request: Request,
-    principal: Auditor,
+    principal: CurrentPrincipal,
     session: DbSession,
     client_id: Annotated[str | None, Query(max_length=64)] = None,
     department: Department | None = None,
