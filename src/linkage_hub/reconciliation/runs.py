@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
+from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict
 from linkage_hub.privacy.state import rotation_in_progress
@@ -53,10 +54,6 @@ CREATE_LOCK = 0
 ACTIVE = ("queued", "running")
 KIND = "full"  # asked for by the API, the command line or the schedule
 COUNTS = ("found", "new", "resolved", "reopened")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class RunLock(Protocol):
