@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 
 from linkage_hub.auth.policy import person_reads
 from linkage_hub.dependencies import settings_of
-from linkage_hub.domain import Dataset
+from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import NotFound, PayloadTooLarge
 from linkage_hub.keys import Keyring
 from linkage_hub.records import service
@@ -17,10 +17,13 @@ from linkage_hub.records.parsing import SpooledBody, json_body, spool
 from linkage_hub.records.schemas import Record
 
 
-def note_person_reads(request: Request, keyring: Keyring, records: list[Record]) -> None:
+def note_person_reads(
+    request: Request, keyring: Keyring, dataset: Dataset, records: list[Record]
+) -> None:
     """For the access record and the audit log: how many person records this response shows
-    and whose (person keys, never ID numbers)."""
-    person_reads(request).add_all(service.person_keys_read(keyring, records), len(records))
+    and whose (person keys, never ID numbers). Records of the registry datasets are no one's."""
+    if dataset in PERSON_DATASETS:
+        person_reads(request).add_all(service.person_keys_read(keyring, records), len(records))
 
 
 async def dataset_of(

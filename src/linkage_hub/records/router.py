@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from linkage_hub.auth.context import Context
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.dependencies import KeyringDep, SettingsDep
@@ -107,10 +108,7 @@ def install_openapi_models(app: FastAPI) -> None:
     },
 )
 def push_batch(
-    principal: CurrentPrincipal,
-    session: DbSession,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    ctx: Context,
     dataset: DatasetDep,
     request: Request,
     response: Response,
@@ -142,9 +140,7 @@ def push_batch(
     """
     options = QueryOptions(mode, region, period, units, dry_run)
     fmt = body_format(request.headers.get("content-type"))
-    result, replayed = ingest.push_body(
-        session, settings, keyring, principal, dataset, body, fmt, options, idempotency_key
-    )
+    result, replayed = ingest.push_body(ctx, dataset, body, fmt, options, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if dry_run:
@@ -213,10 +209,9 @@ async def list_records(
             limit=limit,
         ),
     )
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, page.items)
-        if mask:
-            page.items = [mask_record(r) for r in page.items]
+    note_person_reads(request, keyring, dataset, page.items)
+    if mask and dataset in PERSON_DATASETS:
+        page.items = [mask_record(r) for r in page.items]
     return page
 
 
@@ -242,8 +237,7 @@ async def get_record(
         session, lambda: service.get_record(session, keyring, principal, dataset, record_key)
     )
     response.headers["ETag"] = tag
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, [record])
+    note_person_reads(request, keyring, dataset, [record])
     return record
 
 
@@ -256,10 +250,7 @@ async def get_record(
     responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 def replace_record(
-    principal: CurrentPrincipal,
-    session: DbSession,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    ctx: Context,
     dataset: DatasetDep,
     record_key: str,
     request: Request,
@@ -269,12 +260,9 @@ def replace_record(
 ) -> Record:
     """Replace a record with a new version (the natural key must stay the same). Needs
     `If-Match` with the current `ETag`: 428 without it, 412 when the record changed since."""
-    record, tag, _result = service.replace_record(
-        session, settings, keyring, principal, dataset, record_key, body, if_match
-    )
+    record, tag, _result = service.replace_record(ctx, dataset, record_key, body, if_match)
     response.headers["ETag"] = tag
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, [record])
+    note_person_reads(request, ctx.keyring, dataset, [record])
     return record
 
 
@@ -287,16 +275,13 @@ def replace_record(
     responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 def delete_record(
-    principal: CurrentPrincipal,
-    session: DbSession,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    ctx: Context,
     dataset: DatasetDep,
     record_key: str,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Close a record: it stays in its history but is no longer current. Needs `If-Match`."""
-    service.delete_record(session, settings, keyring, principal, dataset, record_key, if_match)
+    service.delete_record(ctx, dataset, record_key, if_match)
     return Response(status_code=204)
 
 
@@ -320,8 +305,7 @@ async def get_record_history(
     page = await run_in_session(
         session, lambda: service.history(session, keyring, principal, dataset, record_key)
     )
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, page.items)
+    note_person_reads(request, keyring, dataset, page.items)
     return page
 
 
