@@ -20,6 +20,7 @@ from linkage_hub.auth.service import Authenticated, Locked, authenticate
 from linkage_hub.clientaddr import source_address
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.db import DatabaseDep, DbSession
+from linkage_hub.dependencies import SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import (
     BadRequest,
@@ -76,6 +77,7 @@ def issue_token(
     request: Request,
     response: Response,
     db: DatabaseDep,
+    settings: SettingsDep,
     grant_type: Annotated[str | None, Form(description="Always `client_credentials`.")] = None,
     # Lengths are checked in the handler: a token request's errors are OAuth's, not a 422.
     client_id: Annotated[str | None, Form()] = None,
@@ -110,7 +112,6 @@ def issue_token(
     cid, secret = _client_credentials(request, client_id, client_secret)
     if not cid or len(cid) > 64 or len(secret) > 200:
         raise _invalid_client("The client credentials are not valid.")
-    settings = request.app.state.settings
     outcome = authenticate(db, cid, secret, source_address(request.scope, settings.trusted_proxies))
     if isinstance(outcome, Locked):
         raise TooManyRequests(
