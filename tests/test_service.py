@@ -47,13 +47,15 @@ class TestRequestId:
         second = client.get("/nowhere").headers["x-request-id"]
         assert first and second and first != second
 
-    def test_a_safe_incoming_id_is_kept(self, client: TestClient) -> None:
+    def test_a_safe_incoming_id_is_kept_beside_the_hubs_own(self, client: TestClient) -> None:
         response = client.get("/health/live", headers={"X-Request-ID": "abc-123"})
-        assert response.headers["x-request-id"] == "abc-123"
+        assert response.headers["x-client-request-id"] == "abc-123"
+        assert response.headers["x-request-id"] != "abc-123"
 
     def test_an_unsafe_incoming_id_is_replaced(self, client: TestClient) -> None:
         response = client.get("/health/live", headers={"X-Request-ID": "a b;" * 40})
         assert response.headers["x-request-id"] != "a b;" * 40
+        assert "x-client-request-id" not in response.headers
 
 
 class TestHealth:

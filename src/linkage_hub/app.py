@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(audit_router)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(health.OpsPortMiddleware, ops_port=settings.ops_port)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status
     build = app.openapi

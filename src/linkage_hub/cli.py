@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from linkage_hub.commands import CommandError, Handler, open_database
 from linkage_hub.settings import Settings, get_settings
@@ -22,6 +23,8 @@ __all__ = ["CommandError", "build_parser", "main", "openapi_document"]
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if settings.ops_port == args.port:
+        raise CommandError("LINKAGE_OPS_PORT must differ from --port")
     db = open_database(settings)
     try:
         if args.demo:
@@ -30,16 +33,40 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             load_demo_if_empty(settings, db)
     finally:
         db.dispose()
-    uvicorn.run(
-        "linkage_hub.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "workers": args.workers,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if settings.ops_port is None:
+        uvicorn.run("linkage_hub.app:create_app", host=args.host, port=args.port, **options)
+        return 0
+    _serve_with_ops_port(args, settings, options)
     return 0
+
+
+def _serve_with_ops_port(
+    args: argparse.Namespace, settings: Settings, options: dict[str, Any]
+) -> None:
+    """One app on two listening sockets, the departments' port and the operators' one (every
+    worker serves both); the app tells them apart by the port a request came in on."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    assert settings.ops_port is not None
+    app = "linkage_hub.app:create_app"
+    config = uvicorn.Config(app, host=args.host, port=args.port, **options)
+    ops_host = settings.ops_host or args.host
+    ops = uvicorn.Config(app, host=ops_host, port=settings.ops_port, **options)
+    sockets = [config.bind_socket(), ops.bind_socket()]
+    if config.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        server = uvicorn.Server(config)
+        server.run(sockets=sockets)
+        if not server.started:
+            raise CommandError("the server did not start")
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -151,10 +151,12 @@ _STATUS_CLASSES: dict[int, type[HubError]] = {
 def problem_response(error: HubError, request: Request | None = None) -> JSONResponse:
     body = error.problem()
     if request is not None:
-        # The route template, not the concrete path: a path may carry an ID number
-        # (``/api/v1/persons/{id_number}``), and problem bodies end up in logs.
-        route = request.scope.get("route")
-        body.setdefault("instance", getattr(route, "path", None) or request.url.path)
+        # The route template, never the concrete path: a path may carry an ID number
+        # (``/api/v1/persons/{id_number}``, or any unmatched path a caller sends), and problem
+        # bodies end up in logs. An unmatched path has no template, so no ``instance``.
+        template = getattr(request.scope.get("route"), "path", None)
+        if isinstance(template, str):
+            body.setdefault("instance", template)
         rid = getattr(request.state, "request_id", None)
         if rid:
             body["request_id"] = rid

@@ -1,4 +1,8 @@
-"""Liveness, readiness and metrics: for load balancers, orchestrators and Prometheus."""
+"""Liveness, readiness and metrics: for load balancers, orchestrators and Prometheus.
+
+They answer without a token. With ``LINKAGE_OPS_PORT`` set they are served on an operators'
+port of their own (:class:`OpsPortMiddleware`); ``/health/live`` stays on the main port too.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from linkage_hub.db import Database, get_database
-from linkage_hub.errors import problem_responses
+from linkage_hub.errors import NotFound, problem_response, problem_responses
 from linkage_hub.migrations import current_revision, head_revision
 
 router = APIRouter(tags=["service"])
@@ -70,3 +75,33 @@ def metrics(request: Request) -> Response:
     """Prometheus metrics: requests by route template and status, latency histograms."""
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- the operators' port ---------------------------------------------------------------------
+
+OPS_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
+OPS_ONLY_PATHS = frozenset({"/health/ready", "/metrics"})  # /health/live: for load balancers
+
+
+class OpsPortMiddleware:
+    """With ``LINKAGE_OPS_PORT`` set, one app listens on two ports (``linkage-hub serve`` binds
+    both) and the port a request came in on decides what it may reach: the operators' port
+    serves only :data:`OPS_PATHS`; the departments' port everything but
+    :data:`OPS_ONLY_PATHS` (traffic per route and the schema revision are not for them).
+    Anything refused is a plain 404, as if it did not exist."""
+
+    def __init__(self, app: ASGIApp, ops_port: int | None) -> None:
+        self.app = app
+        self.ops_port = ops_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.ops_port is not None:
+            server = scope.get("server") or (None, None)
+            on_ops_port = server[1] == self.ops_port
+            path = str(scope.get("path", ""))
+            refused = (path not in OPS_PATHS) if on_ops_port else (path in OPS_ONLY_PATHS)
+            if refused:
+                response = problem_response(NotFound(), Request(scope))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

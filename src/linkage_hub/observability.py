@@ -1,5 +1,10 @@
 """Request ids, Prometheus metrics and one structured log line per request.
 
+Every request gets the hub's own request id (``X-Request-ID`` on the response; unique, used in
+the audit log and the access record). A caller's own ``X-Request-ID`` never replaces it: when it
+is safe (:func:`accept_request_id`) it is kept beside it as ``client_request_id`` (access
+record, audit entry, log line) and echoed as ``X-Client-Request-ID``, for correlation.
+
 A pure ASGI middleware (no per-request task switching). The route *template* is counted, never
 the concrete path: paths may carry ID numbers and would explode label sets. The log line also
 carries the concrete path and query string as ``target``, with every ID number in them masked.
@@ -26,11 +31,16 @@ from linkage_hub.identifiers import mask_id_numbers_in
 log = logging.getLogger("linkage_hub.access")
 error_log = logging.getLogger("linkage_hub.errors")
 REQUEST_ID_HEADER = "X-Request-ID"
+CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DIGIT_RUN = re.compile(r"\d{15}")  # could be an ID number: never echo or log it
 # The current request's id, for records written deep inside a request (the audit log).
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_request_id", default=None
+)
+# The caller's own request id, when it sent a safe one (never the hub's key for anything).
+current_client_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_client_request_id", default=None
 )
 
 
@@ -113,9 +123,13 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if accept_request_id(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        client_request_id = incoming if accept_request_id(incoming) else None
+        request_id = uuid.uuid4().hex  # the hub's own: unique, whatever the caller sends
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = client_request_id
         token = current_request_id.set(request_id)
+        client_token = current_client_request_id.set(client_request_id)
         status = 500
         started_response = False
         started = time.perf_counter()
@@ -127,6 +141,8 @@ class ObservabilityMiddleware:
                 status = message["status"]
                 headers = with_security_headers(list(message.get("headers", [])))
                 headers.append((b"x-request-id", request_id.encode()))
+                if client_request_id:
+                    headers.append((b"x-client-request-id", client_request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -142,17 +158,18 @@ class ObservabilityMiddleware:
             await _send_internal_error(send_with_id, request_id, route_template(scope))
         finally:
             current_request_id.reset(token)
+            current_client_request_id.reset(client_token)
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
             route = route_template(scope)
             method = scope.get("method", "")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
-            state = scope.get("state", {})
             log.info(
                 "request",
                 extra={
                     "request_id": request_id,
+                    "client_request_id": client_request_id,
                     "method": method,
                     "route": route,
                     "target": masked_target(scope),

@@ -37,6 +37,20 @@ class Settings(BaseSettings):
         "names the client's address; from anyone else the header is ignored.",
     )
 
+    # Operators' listener (issue 13): metrics and readiness off the departments' port
+    ops_port: int | None = Field(
+        default=None,
+        gt=0,
+        lt=65536,
+        description="Serve /metrics and /health/* on this port of their own (and /health/live "
+        "also on the main port; /metrics and /health/ready there answer 404). Unset: all on "
+        "the main port.",
+    )
+    ops_host: str | None = Field(
+        default=None,
+        description="The address the operators' port listens on (default: serve's --host).",
+    )
+
     # Authentication (issue 3)
     jwt_issuer: str = "linkage-hub"
     jwt_audience: str = "linkage-hub-api"

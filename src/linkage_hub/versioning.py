@@ -7,7 +7,10 @@
   without a successor.
 - ``region`` is the record's region: its unit's region in the registry, else the region
   embedded in the unit code. Region filters are code ranges (see ``region_bounds``), so a plain
-  B-tree index serves province, city and county alike.
+  B-tree index serves province, city and county alike. A version's region never changes: when
+  a unit moves, its records get new versions in the new region
+  (:func:`linkage_hub.records.queries.propagate_unit_regions`), so a read at a moment sees
+  each record in the region it had then.
 """
 
 from __future__ import annotations

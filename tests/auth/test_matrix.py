@@ -143,7 +143,7 @@ def _access_record(ctx: Ctx) -> Call:
     ctx.client.app.state.auth.recorder.flush()  # type: ignore[attr-defined]
 
     def shows(response: Response) -> bool:
-        return any(item["request_id"] == request_id for item in response.json()["items"])
+        return any(item["client_request_id"] == request_id for item in response.json()["items"])
 
     # Narrowed to HR's reads of this route: the matrix writes thousands of access records.
     params = {"limit": "1000", "department": "hr", "route": "/api/v1/access-records"}

@@ -24,9 +24,14 @@ def canonical(
     detail: dict[str, Any] | None,
     request_id: str | None,
     person_keys: Iterable[str],
+    client_request_id: str | None = None,
+    regions: Iterable[str] = (),
 ) -> bytes:
-    """The entry as canonical JSON (sorted keys, no spaces, UTC time to the microsecond)."""
-    body = {
+    """The entry as canonical JSON (sorted keys, no spaces, UTC time to the microsecond).
+
+    ``client_request_id`` and ``regions`` (issue 13) are in the body only when an entry has
+    them, so entries written before they existed keep their hashes."""
+    body: dict[str, Any] = {
         "seq": seq,
         "recorded_at": recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         "action": action,
@@ -39,6 +44,11 @@ def canonical(
         "request_id": request_id,
         "person_keys": sorted(person_keys),
     }
+    if client_request_id is not None:
+        body["client_request_id"] = client_request_id
+    read_regions = sorted(set(regions))
+    if read_regions:
+        body["regions"] = read_regions
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

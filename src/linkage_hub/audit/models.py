@@ -27,7 +27,9 @@ class AuditEntry(Base):
     target_type: Mapped[str | None] = mapped_column(String(20))
     target_id: Mapped[str | None] = mapped_column(String(120))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    request_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the hub's own, unique
+    # The caller's X-Request-ID, when it sent a safe one (issue 13): for correlation only.
+    client_request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -48,3 +50,16 @@ class AuditPerson(Base):
     person_key: Mapped[str] = mapped_column(String(32), primary_key=True)
 
     __table_args__ = (Index("ix_audit_log_person_person_key", "person_key"),)
+
+
+class AuditRegion(Base):
+    """The regions of the records a read sent (part of the entry's hash). The entry's own
+    ``region`` is the reader's; an auditor whose region holds any of these sees it too, so a
+    region's auditor sees every read of its people, whoever read them."""
+
+    __tablename__ = "audit_log_region"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    region: Mapped[str] = mapped_column(String(6), primary_key=True)
+
+    __table_args__ = (Index("ix_audit_log_region_region_seq", "region", "seq"),)

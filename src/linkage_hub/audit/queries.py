@@ -3,7 +3,11 @@
 A person is matched by person key (under every key version the keyring holds): entries that
 name the person, and batches that wrote or closed one of the person's versions
 (``person_batches``, the ids of those batches as a subquery: the dataset tables belong to the
-records room, above this one — see ``linkage_hub.records.queries.batches_of_persons``).
+records room, above this one — see ``linkage_hub.records.service.batches_of_persons``).
+
+An entry is in an auditor's view when its region, or one of the regions of the records a read
+sent (``audit_log_region``), lies in the auditor's region: a read across regions is seen by
+the reader's auditors and by those of the people read.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.models import AuditEntry, AuditPerson
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
 from linkage_hub.cursors import decode_cursor, encode_cursor
 
@@ -34,8 +38,11 @@ def list_entries(
     limit: int = 100,
 ) -> AuditLogPage:
     after = decode_cursor(cursor)
+    read_there = select(AuditRegion.seq).where(
+        AuditRegion.region.between(*bounds), AuditRegion.seq > after
+    )
     where: list[ColumnElement[bool]] = [
-        AuditEntry.region.between(*bounds),
+        or_(AuditEntry.region.between(*bounds), AuditEntry.seq.in_(read_there)),
         AuditEntry.seq > after,
     ]
     if client_id is not None:
@@ -70,14 +77,22 @@ def list_entries(
     more = len(entries) > limit
     entries = entries[:limit]
     counts: dict[int, int] = {}
+    regions: dict[int, list[str]] = {}
     if entries:
+        seqs = [e.seq for e in entries]
         counts = dict(
             session.execute(
                 select(AuditPerson.seq, func.count())
-                .where(AuditPerson.seq.in_([e.seq for e in entries]))
+                .where(AuditPerson.seq.in_(seqs))
                 .group_by(AuditPerson.seq)
             ).all()
         )
+        for seq, region in session.execute(
+            select(AuditRegion.seq, AuditRegion.region)
+            .where(AuditRegion.seq.in_(seqs))
+            .order_by(AuditRegion.seq, AuditRegion.region)
+        ):
+            regions.setdefault(seq, []).append(region)
     items = [
         AuditLogItem(
             seq=e.seq,
@@ -86,11 +101,13 @@ def list_entries(
             actor=e.actor,
             department=e.department,
             region=e.region,
+            regions=regions.get(e.seq, []),
             target_type=e.target_type,
             target_id=e.target_id,
             detail=e.detail,
             persons=counts.get(e.seq, 0),
             request_id=e.request_id,
+            client_request_id=e.client_request_id,
             prev_hash=e.prev_hash,
             hash=e.hash,
         )

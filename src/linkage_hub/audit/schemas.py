@@ -17,12 +17,25 @@ class AuditLogItem(BaseModel):
     )
     actor: str = Field(description="The client that acted, or cli:<user> for the command line.")
     department: str | None = Field(description="The acting client's department.")
-    region: str = Field(description="The region of the data concerned.")
+    region: str = Field(
+        description="The region of the data concerned; for a read, the reader's region."
+    )
+    regions: list[str] = Field(
+        default_factory=list,
+        description="For a read: the other regions whose records it sent. The auditors of "
+        "each of them see the entry too.",
+    )
     target_type: str | None = Field(description="batch, record, client, route or finding.")
     target_id: str | None
     detail: dict[str, Any] | None = Field(description="Counts and codes; never an ID number.")
     persons: int = Field(description="How many persons the entry names (by keyed hash).")
-    request_id: str | None
+    request_id: str | None = Field(
+        description="The hub's own id of the request (unique; the response's X-Request-ID)."
+    )
+    client_request_id: str | None = Field(
+        default=None,
+        description="The caller's own X-Request-ID, when it sent a safe one (not unique).",
+    )
     prev_hash: str
     hash: str = Field(description="SHA-256 over prev_hash and the entry's canonical JSON.")
 

@@ -17,15 +17,16 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.chain import GENESIS, canonical, link
-from linkage_hub.audit.models import AuditEntry, AuditPerson
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.db import insert_rows
 from linkage_hub.domain import Department
-from linkage_hub.observability import current_request_id
+from linkage_hub.observability import current_client_request_id, current_request_id
 
 AUDIT_LOCK = 0x4C48_4155  # "LHAU", pg_advisory_xact_lock key of appends
 VERIFY_CHUNK = 5_000
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 AUDIT_PERSON_TABLE = cast(Table, AuditPerson.__table__)
+AUDIT_REGION_TABLE = cast(Table, AuditRegion.__table__)
 
 
 class Actor(Protocol):
@@ -53,6 +54,8 @@ class Entry:
     detail: dict[str, Any] | None = None
     person_keys: frozenset[str] = frozenset()
     request_id: str | None = None
+    client_request_id: str | None = None
+    regions: frozenset[str] = frozenset()  # of the records a read sent, besides ``region``
     recorded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -80,7 +83,9 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
     seq, prev = (last.seq, last.hash) if last is not None else (0, GENESIS)
     rows: list[dict[str, Any]] = []
     persons: list[dict[str, Any]] = []
+    regions: list[dict[str, Any]] = []
     default_request = current_request_id.get()
+    default_client_request = current_client_request_id.get()
     for entry in entries:
         seq += 1
         values: dict[str, Any] = {
@@ -93,15 +98,24 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
             "target_type": entry.target_type,
             "target_id": entry.target_id,
             "detail": entry.detail,
+            # Both ids from one source: the entry's own request, or the one running now.
             "request_id": entry.request_id or default_request,
+            "client_request_id": (
+                entry.client_request_id if entry.request_id else default_client_request
+            ),
         }
-        digest = link(prev, canonical(**values, person_keys=entry.person_keys))
+        digest = link(
+            prev, canonical(**values, person_keys=entry.person_keys, regions=entry.regions)
+        )
         rows.append({**values, "prev_hash": prev, "hash": digest})
         persons.extend({"seq": seq, "person_key": k} for k in sorted(entry.person_keys))
+        regions.extend({"seq": seq, "region": r} for r in sorted(entry.regions))
         prev = digest
     # COPY on PostgreSQL: every read of person data appends here, a list page 100 keys.
     insert_rows(session, AUDIT_TABLE, rows)
     insert_rows(session, AUDIT_PERSON_TABLE, persons)
+    if regions:
+        insert_rows(session, AUDIT_REGION_TABLE, regions)
     return [r["seq"] for r in rows]
 
 
@@ -239,10 +253,15 @@ def read_entry(
     status: int,
     person_records: int,
     person_keys: Iterable[str],
+    regions: Iterable[str],
     request_id: str | None,
+    client_request_id: str | None,
     recorded_at: dt.datetime,
 ) -> Entry:
-    """A read of person data (appended by the access recorder's flush)."""
+    """A read of person data (appended by the access recorder's flush). ``region`` is the
+    reader's; ``regions`` those of the records sent, so that the auditors of each of them see
+    the read too (an entry with only the reader's own region carries none)."""
+    read = frozenset(regions) - {principal.region}
     return by(
         principal,
         "read",
@@ -252,6 +271,8 @@ def read_entry(
         detail={"status": status, "person_records": person_records},
         person_keys=frozenset(person_keys),
         request_id=request_id,
+        client_request_id=client_request_id,
+        regions=read,
         recorded_at=recorded_at,
     )
 
@@ -289,7 +310,9 @@ def head(session: Session) -> Head:
     return Head(last.seq, last.hash, last.recorded_at, int(count))
 
 
-def _chunks(session: Session) -> Iterator[list[tuple[AuditEntry, list[str]]]]:
+def _chunks(
+    session: Session,
+) -> Iterator[list[tuple[AuditEntry, list[str], list[str]]]]:
     after = 0
     while True:
         entries = list(
@@ -308,7 +331,12 @@ def _chunks(session: Session) -> Iterator[list[tuple[AuditEntry, list[str]]]]:
             select(AuditPerson.seq, AuditPerson.person_key).where(AuditPerson.seq.between(lo, hi))
         ):
             keys.setdefault(seq, []).append(key)
-        yield [(e, keys.get(e.seq, [])) for e in entries]
+        regions: dict[int, list[str]] = {}
+        for seq, region in session.execute(
+            select(AuditRegion.seq, AuditRegion.region).where(AuditRegion.seq.between(lo, hi))
+        ):
+            regions.setdefault(seq, []).append(region)
+        yield [(e, keys.get(e.seq, []), regions.get(e.seq, [])) for e in entries]
         session.expunge_all()
         after = hi
 
@@ -321,7 +349,7 @@ def verify(session: Session, *, anchor: str | None = None) -> Verification:
     prev, expected, count = GENESIS, 1, 0
     found = anchor is None
     for chunk in _chunks(session):
-        for entry, keys in chunk:
+        for entry, keys, regions in chunk:
             reason = None
             if entry.seq != expected:
                 reason = f"entries {expected}..{entry.seq - 1} are missing"
@@ -340,6 +368,8 @@ def verify(session: Session, *, anchor: str | None = None) -> Verification:
                     detail=entry.detail,
                     request_id=entry.request_id,
                     person_keys=keys,
+                    client_request_id=entry.client_request_id,
+                    regions=regions,
                 )
                 if link(prev, body) != entry.hash:
                     reason = "its contents do not match its hash (the entry was altered)"

@@ -2,10 +2,12 @@
 
 A pure ASGI middleware notes, after the response, who called (client, department, region), the
 method, the route *template* (never the concrete path: paths may carry ID numbers), the status,
-the request id and how many person records the response sent (told through the one door,
-``policy.person_reads``). A response that sent person records also makes ``read`` entries of
-the audit log naming them by person key, appended in the same flush: a GET never writes, and
-the audit chain is appended under its lock outside the request.
+the request id (the hub's own, and the caller's ``X-Request-ID`` beside it when safe), the
+source address (``clientaddr.source_address``) and how many person records the response sent
+(told through the one door, ``policy.person_reads``). A response that sent person records also
+makes ``read`` entries of the audit log naming them by person key, and the regions of those
+records besides the reader's own, appended in the same flush: a GET never writes, and the audit
+chain is appended under its lock outside the request.
 
 Records are buffered and written in batches (one ``INSERT`` of many rows, every
 ``LINKAGE_ACCESS_RECORD_FLUSH_SECONDS``) by a task that lives as long as the app; without one
@@ -33,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from linkage_hub.audit.service import Entry, append_many, read_entry
 from linkage_hub.auth.models import AccessRecord
 from linkage_hub.auth.service import touch_last_used
+from linkage_hub.clientaddr import source_address
 from linkage_hub.db import Database, insert_rows
 from linkage_hub.observability import route_template
 
@@ -43,51 +46,65 @@ ACCESS_TABLE = cast(Table, AccessRecord.__table__)
 
 
 class PersonReads:
-    """The tally of one response: how many person records it carried and whose (person keys,
-    never ID numbers). Past ``chunk`` distinct keys it offers what it holds to ``spill`` (the
-    access recorder's buffer, which takes it once the response has begun) and starts again;
-    the rest is taken when the response ends."""
+    """The tally of one response: how many person records it carried, whose (person keys,
+    never ID numbers) and of which regions (the records' own, so that the read entry reaches
+    the auditors of every region whose persons were read). Past ``chunk`` distinct keys it
+    offers what it holds to ``spill`` (the access recorder's buffer, which takes it once the
+    response has begun) and starts again; the rest is taken when the response ends."""
 
     def __init__(
         self,
-        spill: Callable[[int, frozenset[str]], bool] | None = None,
+        spill: Callable[[int, frozenset[str], frozenset[str]], bool] | None = None,
         *,
         chunk: int | None = None,
     ) -> None:
         self.records = 0  # the whole response
         self._held = 0  # records not yet spilled
         self._keys: set[str] = set()
+        self._regions: set[str] = set()
         self._spill = spill
         self._chunk = chunk or KEY_CHUNK
 
-    def add(self, person_key: str | None, records: int = 1) -> None:
-        """``records`` records of one person (``None``: a record without a person key)."""
+    def add(self, person_key: str | None, region: str, *, records: int = 1) -> None:
+        """``records`` records of one person in ``region`` (``None``: a record without a
+        person key)."""
         self.records += records
         self._held += records
+        self._regions.add(region)
         if person_key:
             self._keys.add(person_key)
             self._offer()
 
-    def add_all(self, person_keys: Iterable[str | None], records: int | None = None) -> None:
-        """Several records at once: one per key, or ``records`` in all."""
+    def add_all(
+        self,
+        person_keys: Iterable[str | None],
+        regions: Iterable[str],
+        *,
+        records: int | None = None,
+    ) -> None:
+        """Several records at once: one per key, or ``records`` in all; ``regions`` are the
+        regions of those records."""
         keys = [k for k in person_keys]
         if records is None:
             records = len(keys)
         self.records += records
         self._held += records
         self._keys.update(k for k in keys if k)
+        if records:
+            self._regions.update(regions)
         self._offer()
 
     def _offer(self) -> None:
-        full = len(self._keys) >= self._chunk and self._spill is not None
-        if full and self._spill is not None and self._spill(self._held, frozenset(self._keys)):
-            self._held, self._keys = 0, set()
+        if len(self._keys) < self._chunk or self._spill is None:
+            return
+        if self._spill(self._held, frozenset(self._keys), frozenset(self._regions)):
+            self._held, self._keys, self._regions = 0, set(), set()
 
-    def take(self) -> tuple[int, frozenset[str]]:
-        """What is held (records, keys), leaving nothing."""
-        held, keys = self._held, frozenset(self._keys)
-        self._held, self._keys = 0, set()
-        return held, keys
+    def take(self) -> tuple[int, frozenset[str], frozenset[str]]:
+        """What is held (records, keys, regions), leaving nothing."""
+        held, keys, regions = self._held, frozenset(self._keys), frozenset(self._regions)
+        self._held, self._keys, self._regions = 0, set(), set()
+        return held, keys, regions
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +118,8 @@ class PendingRecord:
     status: int
     person_records: int
     request_id: str | None
+    client_request_id: str | None
+    source_address: str | None
 
 
 class AccessRecorder:
@@ -180,9 +199,12 @@ class AccessRecorder:
 
 
 class AccessRecordMiddleware:
-    def __init__(self, app: ASGIApp, recorder: AccessRecorder) -> None:
+    def __init__(
+        self, app: ASGIApp, recorder: AccessRecorder, trusted_proxies: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.recorder = recorder
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,10 +213,10 @@ class AccessRecordMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         status = 500
 
-        def spill(records: int, keys: frozenset[str]) -> bool:
+        def spill(records: int, keys: frozenset[str], regions: frozenset[str]) -> bool:
             if status >= 400:  # not begun (or failed): hold on until the response ends
                 return False
-            self._read(scope, state, status, records, keys, dt.datetime.now(dt.UTC))
+            self._read(scope, state, status, records, keys, regions, dt.datetime.now(dt.UTC))
             return True
 
         state["person_reads"] = PersonReads(spill)
@@ -229,6 +251,8 @@ class AccessRecordMiddleware:
                 status=status,
                 person_records=count,
                 request_id=state.get("request_id"),
+                client_request_id=state.get("client_request_id"),
+                source_address=source_address(scope, self.trusted_proxies)[:64],
             )
             self.recorder.add(record)
             self._read(scope, state, status, *reads.take(), record.recorded_at)
@@ -242,6 +266,7 @@ class AccessRecordMiddleware:
         status: int,
         records: int,
         keys: frozenset[str],
+        regions: frozenset[str],
         at: dt.datetime,
     ) -> None:
         """A ``read`` entry for ``records`` person records of ``keys``, once the response has
@@ -256,7 +281,9 @@ class AccessRecordMiddleware:
             status=status,
             person_records=records,
             person_keys=keys,
+            regions=regions,
             request_id=state.get("request_id"),
+            client_request_id=state.get("client_request_id"),
             recorded_at=at,
         )
         self.recorder.add(None, entry)

@@ -22,5 +22,7 @@ def install(app: FastAPI, settings: Settings, db: Database) -> AuthRuntime:
     app.state.auth = runtime
     app.include_router(router)
     app.openapi = with_security(app, app.openapi)  # type: ignore[method-assign]
-    app.add_middleware(AccessRecordMiddleware, recorder=runtime.recorder)
+    app.add_middleware(
+        AccessRecordMiddleware, recorder=runtime.recorder, trusted_proxies=settings.trusted_proxies
+    )
     return runtime

@@ -64,7 +64,9 @@ class AccessRecord(Base):
     route: Mapped[str] = mapped_column(String(200))
     status: Mapped[int] = mapped_column(SmallInteger)
     person_records: Mapped[int] = mapped_column(Integer, default=0)
-    request_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the hub's own, unique
+    client_request_id: Mapped[str | None] = mapped_column(String(64))  # the caller's, if safe
+    source_address: Mapped[str | None] = mapped_column(String(64))  # clientaddr.source_address
 
     __table_args__ = (
         Index("ix_auth_access_record_region_id", "region", "id"),

@@ -58,6 +58,8 @@ def access_records_page(
             status=record.status,
             person_records=record.person_records,
             request_id=record.request_id,
+            client_request_id=record.client_request_id,
+            source_address=record.source_address,
         )
         for record, name in rows[:limit]
     ]

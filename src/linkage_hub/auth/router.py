@@ -191,7 +191,8 @@ def list_access_records(
 
     Newest first. Each item names the client and its department and region, the method, the
     route *template* (never the concrete path, so no ID number appears), the status, the
-    number of person records the response carried and the request id. Filter by `client_id`,
+    number of person records the response carried, the request id (the hub's own, and the
+    caller's `client_request_id` when it sent one) and the source address. Filter by `client_id`,
     `department`, `route`, and a time range `from` (inclusive) / `to` (exclusive). Records reach
     this list within about a second of the request.
     """

@@ -41,7 +41,21 @@ class AccessRecordItem(BaseModel):
     route: str = Field(description="The route template, e.g. `/api/v1/persons/{id_number}`.")
     status: int
     person_records: int = Field(description="Person records the response carried.")
-    request_id: str | None = Field(description="Matches the `X-Request-ID` of the response.")
+    request_id: str | None = Field(
+        description="The hub's own id of the request (unique): the `X-Request-ID` of the "
+        "response and the `request_id` of its audit-log entries."
+    )
+    client_request_id: str | None = Field(
+        default=None,
+        description="The caller's own `X-Request-ID`, when it sent a safe one (echoed as "
+        "`X-Client-Request-ID`); callers choose it, so it need not be unique.",
+    )
+    source_address: str | None = Field(
+        default=None,
+        description="Where the request came from: the peer address, or behind a trusted proxy "
+        "(`LINKAGE_TRUSTED_PROXIES`) the client address it forwarded. Null for records kept "
+        "before it was recorded.",
+    )
 
 
 class AccessRecordPage(BaseModel):

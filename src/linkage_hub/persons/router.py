@@ -44,5 +44,6 @@ async def get_person(
         lambda: service.person_view(session, keyring, settings, principal, id_number, period),
     )
     shown = sum(len(rows) for rows in view.records.values())
-    person_reads(request).add(keyring.person_key(view.id_number), shown)
+    regions = {r["region"] for rows in view.records.values() for r in rows}
+    person_reads(request).add_all([keyring.person_key(view.id_number)], regions, records=shown)
     return view

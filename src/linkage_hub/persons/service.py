@@ -19,7 +19,7 @@ from linkage_hub.persons.schemas import PersonView
 from linkage_hub.reconciliation.service import live_findings_for_person
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.schemas import Record
-from linkage_hub.records.service import invalid, record_columns, shape
+from linkage_hub.records.service import as_seen, invalid, record_columns, shape
 from linkage_hub.settings import Settings
 
 SIDE_BY_SIDE = (Dataset.roster, Dataset.cadres, Dataset.employment, Dataset.payroll)
@@ -59,9 +59,12 @@ def person_view(
                 ).scalar_one_or_none()
             stmt = stmt.where(t.c.period == period)
         rows = session.execute(stmt.order_by(t.c.unit_code, t.c.id)).all()
-        records[dataset.value] = [
-            shape(spec, row, principal, closing=False, keyring=keyring) for row in rows
-        ]
+        records[dataset.value] = as_seen(
+            session,
+            spec,
+            principal,
+            [shape(spec, row, principal, closing=False, keyring=keyring) for row in rows],
+        )
     if not any(records.values()):
         raise NotFound("No current records of this person in your region.")
     names = sorted({r["name"] for rows in records.values() for r in rows})

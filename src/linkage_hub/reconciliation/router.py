@@ -161,7 +161,8 @@ def list_discrepancies(
     items, next_cursor = service.list_findings(
         session, principal, filters, keyring=keyring, limit=limit, cursor=cursor
     )
-    person_reads(request).add_all(i.person_key for i in items if i.id_number)
+    shown = [i for i in items if i.id_number]
+    person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
     return FindingPage(items=items, next_cursor=next_cursor)
 
 
@@ -188,10 +189,10 @@ def get_discrepancy(
     what it is — dataset, region, record key, version — with `withheld: true` and no fields;
     `gross_pay` is shown to finance and audit only."""
     detail = service.finding_detail(session, principal, finding_id, keyring)
-    shown: list[PersonKeyed] = [e for e in detail.evidence if e.person_key]
-    if detail.id_number:
-        shown.insert(0, detail)
-    person_reads(request).add_all(e.person_key for e in shown)
+    evidence = [e for e in detail.evidence if e.person_key]
+    shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
+    regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
+    person_reads(request).add_all((e.person_key for e in shown), regions)
     return detail
 
 
@@ -238,5 +239,5 @@ def transition(
     fit the current status is 409."""
     changed = service.transition(session, principal, finding_id, body, keyring)
     if changed.id_number:
-        person_reads(request).add(changed.person_key)
+        person_reads(request).add(changed.person_key, changed.region)
     return changed

@@ -45,6 +45,7 @@ from linkage_hub.reconciliation.schemas import (
     TransitionIn,
 )
 from linkage_hub.records.datasets import spec_for
+from linkage_hub.records.service import hidden_fields, run_starts
 from linkage_hub.versioning import region_bounds
 
 # The order evidence is listed in, and a person's ID number and name looked up in: the
@@ -246,6 +247,25 @@ def evidence_records(
                     record=_evidence_fields(model, row, principal, keyring) if readable else {},
                 ).keyed(getattr(row, "person_key", None) if readable else None)
             )
+    return _as_seen(session, principal, records)
+
+
+def _as_seen(
+    session: Session, principal: Principal, records: list[EvidenceRecord]
+) -> list[EvidenceRecord]:
+    """Payroll evidence shows the version the caller sees (records.service.as_seen): a line
+    whose pay alone changed keeps, for HR, the version it had."""
+    spec = spec_for(Dataset.payroll)
+    hidden = hidden_fields(spec, principal)
+    lines = [r for r in records if r.dataset is Dataset.payroll]
+    if not hidden or not lines:
+        return records
+    starts = run_starts(session, spec, hidden, {r.record_key for r in lines})
+    for line in lines:
+        start = starts.get((line.record_key, line.version))
+        if start is not None:
+            line.version, line.batch_id = start.version, start.batch_id
+            line.recorded_at = aware(start.recorded_at)
     return records
 
 

@@ -23,7 +23,11 @@ def note_person_reads(
     """For the access record and the audit log: how many person records this response shows
     and whose (person keys, never ID numbers). Records of the registry datasets are no one's."""
     if dataset in PERSON_DATASETS:
-        person_reads(request).add_all(service.person_keys_read(keyring, records), len(records))
+        person_reads(request).add_all(
+            service.person_keys_read(keyring, records),
+            {r["region"] for r in records},
+            records=len(records),
+        )
 
 
 async def dataset_of(

@@ -26,7 +26,7 @@ from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
 from linkage_hub.records.schemas import ChangeItem, ChangeOp, ChangePage, Record
-from linkage_hub.records.service import read_bounds, record_columns, shape
+from linkage_hub.records.service import as_seen, read_bounds, record_columns, shape
 
 
 def read_changes(
@@ -61,23 +61,36 @@ def read_changes(
         rows = session.execute(
             select(*record_columns(spec), Change.seq)
             .join(Change, (Change.record_key == t.c.record_key) & (Change.version == t.c.version))
-            .where(Change.seq.in_(seqs))
+            # A version's region never changes (a move makes a new version), so this only
+            # restates the feed row's region: the record shown is one the reader may read.
+            .where(Change.seq.in_(seqs), t.c.region == Change.region)
         ).all()
-        for row in rows:
-            records[row.seq] = shape(spec, row, principal, closing=True, keyring=keyring)
+        shaped = {
+            row.seq: shape(spec, row, principal, closing=True, keyring=keyring) for row in rows
+        }
+        as_seen(session, spec, principal, list(shaped.values()))
+        records |= shaped
 
+    def hidden_change(c: Change) -> bool:
+        """A new version that changed only fields hidden from the caller is no change to
+        it (see records.service.as_seen): the caller's copy already holds it."""
+        record = records.get(c.seq)
+        return c.op == ChangeOp.upsert and record is not None and record["version"] != c.version
+
+    shown = [c for c in changes if not hidden_change(c)]
     items = [
         ChangeItem(
             seq=c.seq,
             dataset=Dataset(c.dataset),
             record_key=c.record_key,
-            version=c.version,
+            version=records[c.seq]["version"] if c.seq in records else c.version,
             op=ChangeOp(c.op),
+            region=c.region,
             batch_id=c.batch_id,
             recorded_at=aware(c.recorded_at),
             record=records.get(c.seq),
         )
-        for c in changes
+        for c in shown
     ]
-    persons = sum(1 for c in changes if Dataset(c.dataset) in PERSON_DATASETS)
+    persons = sum(1 for c in shown if Dataset(c.dataset) in PERSON_DATASETS)
     return ChangePage(items=items, next_cursor=encode_cursor(changes[-1].seq)), persons

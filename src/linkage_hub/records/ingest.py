@@ -10,6 +10,7 @@ stream through in bounded memory; everything after that is set-based SQL
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import uuid
 import zlib
@@ -296,6 +297,17 @@ class Pusher:
             session, spec, lo, hi, cap, direct=self.direct is not None
         )
         region_field = "region" if spec.dataset is Dataset.units else "unit_code"
+        if scope.units:
+            foreign = queries.scope_units_outside(session, scope.units, lo, hi)
+            self.log.errors.extend(
+                FieldError(
+                    field="scope.units",
+                    code="outside_region",
+                    message=f"the unit {code} lies outside the region {scope.region} of this batch",
+                )
+                for code in foreign[:cap]
+            )
+            self.log.total += len(foreign)
         for row_no, is_delete, away in outside:
             where = "is registered" if away else "lies"
             self.log.errors.append(
@@ -519,7 +531,12 @@ def audit_batch(
     if result.batch_id is None:
         return
     detail = result.model_dump(mode="json", include=COUNTS | {"dataset", "mode"})
-    detail["scope"] = {"region": scope.region, "period": scope.period, "units": scope.units}
+    detail["scope"] = {"region": scope.region, "period": scope.period, "units": None}
+    if scope.units is not None:
+        # Up to MAX_SCOPE_UNITS codes: the entry keeps how many and a digest (the batch keeps
+        # the list itself), so the permanent log does not grow with the list.
+        digest = hashlib.sha256("\n".join(scope.units).encode()).hexdigest()
+        detail["scope"]["units"] = {"count": len(scope.units), "sha256": digest}
     record_batch(session, principal, batch_id=result.batch_id, region=scope.region, detail=detail)
 
 

@@ -16,7 +16,8 @@ from sqlalchemy import DateTime, Index, String, bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from linkage_hub.records.datasets import DatasetSpec
+from linkage_hub.domain import Dataset
+from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.versioning import CLOSED
 
 STAGE = "_stage"
@@ -181,6 +182,21 @@ def rows_outside(
         {**params, "n": limit},
     ).all()
     return list(rows), int(total)
+
+
+def scope_units_outside(session: Session, units: list[str], lo: str, hi: str) -> list[str]:
+    """The codes of a batch's ``scope.units`` whose unit lies outside ``lo``..``hi``: by the
+    registry's region, else by the region in the code (where the unit's records are)."""
+    rows = session.execute(
+        text(
+            "SELECT unit_code, region FROM registry_unit "
+            "WHERE closed_at IS NULL AND unit_code IN :units"
+        ).bindparams(bindparam("units", expanding=True)),
+        {"units": units},
+    ).all()
+    registered: dict[str, str] = {row.unit_code: row.region for row in rows}
+    regions = {code: registered.get(code, code[2:8]) for code in units}
+    return [code for code, region in regions.items() if not lo <= region <= hi]
 
 
 def unit_moves(session: Session, *, direct: bool = False) -> list[Any]:
@@ -504,10 +520,16 @@ _FEED_INSERT = (
 def propagate_unit_regions(
     session: Session, batch_id: str, now: dt.datetime, after_id: int
 ) -> None:
-    """After a units batch: the current records of every unit whose region it changed take
-    the unit's region (the registry's, or the unit code's once the unit is gone). Region is
-    the hub's derived column, not department data, so this updates in place and makes no
-    version. Called by :func:`publish_changes`, under the feed's lock.
+    """After a units batch: the current records of every unit whose region it changed move
+    with it, to the unit's region (the registry's, or the unit code's once the unit is gone).
+    Called by :func:`publish_changes`, under the feed's lock.
+
+    A region is part of a version's valid state, like its fields: a move closes the current
+    version of each record of the unit in the region it leaves and opens a new version (the
+    next version number, the same fields and record key, written by this batch) in the
+    region it enters. No version's region is ever rewritten, so every read at a moment —
+    ``as_of``, history, the change feed — sees each record where it was then: the region it
+    leaves keeps reading its own past, the region it enters reads only what came after.
 
     A unit's region changed when the batch wrote a version of it whose region differs from
     the one before (the version the batch closed, else the unit code's), or closed it for
@@ -515,11 +537,10 @@ def propagate_unit_regions(
     write gives a record its unit's region, so the records of other units are already right
     and a batch that moves nothing touches no record.
 
-    A record that changes region this way is in the change feed of both regions, in this
-    order: ``close`` in the region it leaves (for that region's readers it is no longer
-    current), then ``upsert`` of the same version in the region it enters (whose readers
-    never saw it). A reader of a region covering both reads the two and ends with the record
-    current. Closed versions keep the region they had."""
+    Each moved record is in the change feed of both regions, in this order: ``close`` of
+    the old version in the region it leaves, then ``upsert`` of the new version in the
+    region it enters; each row carries its version's region. All set-based: one UPDATE,
+    one INSERT … SELECT and two feed INSERTs per table, whatever the number of records."""
     # The batch's new versions are those above ``after_id`` (see :func:`last_id`).
     touched = (
         "(SELECT n.unit_code FROM registry_unit AS n LEFT JOIN registry_unit AS o "
@@ -536,27 +557,54 @@ def propagate_unit_regions(
     )
     if moved.first() is None:
         return
-    params = {"batch_id": batch_id, "after": after_id, "now": now}
+    client_id = session.execute(
+        text("SELECT client_id FROM records_batch WHERE batch_id = :b"), {"b": batch_id}
+    ).scalar_one()
+    params = {"batch_id": batch_id, "after": after_id, "now": now, "client_id": client_id}
     for t, dataset in PERSON_AND_REGISTRY_TABLES.items():
-        region = (
-            f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
-            f"{t}.unit_code AND u.closed_at IS NULL), substr({t}.unit_code, 3, 6))"
+        spec = spec_for(Dataset(dataset))
+
+        def region(alias: str) -> str:
+            return (
+                f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
+                f"{alias}.unit_code AND u.closed_at IS NULL), substr({alias}.unit_code, 3, 6))"
+            )
+
+        closed = session.execute(
+            _sql(
+                f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id "
+                f"WHERE closed_at IS NULL AND unit_code IN {touched} AND region <> {region(t)}",
+                "now",
+                "batch_id",
+            ),
+            params,
+        ).rowcount  # type: ignore[attr-defined]
+        if not closed:
+            continue
+        before = last_id(session, spec)
+        cols = ", ".join(spec.data_columns)
+        ocols = ", ".join(region("o") if c == "region" else f"o.{c}" for c in spec.data_columns)
+        session.execute(
+            _sql(
+                f"INSERT INTO {t} ({cols}, version, batch_id, client_id, recorded_at) "
+                f"SELECT {ocols}, o.version + 1, :batch_id, :client_id, :now FROM {t} AS o "
+                f"WHERE o.closed_batch_id = :batch_id ORDER BY o.record_key",
+                "now",
+                "batch_id",
+                "client_id",
+            ),
+            params,
         )
-        where = f"closed_at IS NULL AND unit_code IN {touched} AND region <> {region}"
-        for op, new_region in (("close", "region"), ("upsert", region)):
+        for op, where in (("close", "closed_batch_id = :batch_id"), ("upsert", "id > :new")):
             session.execute(
                 _sql(
-                    f"{_FEED_INSERT}SELECT '{dataset}', record_key, version, '{op}', "
-                    f"{new_region}, :batch_id, :now FROM {t} WHERE {where} ORDER BY id",
+                    f"{_FEED_INSERT}SELECT '{dataset}', record_key, version, '{op}', region, "
+                    f":batch_id, :now FROM {t} WHERE {where} ORDER BY id",
                     "now",
                     "batch_id",
                 ),
-                params,
+                {**params, "new": before},
             )
-        session.execute(
-            _sql(f"UPDATE {t} SET region = {region} WHERE {where}", "batch_id"),
-            {"batch_id": batch_id, "after": after_id},
-        )
 
 
 def publish_changes(

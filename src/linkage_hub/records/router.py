@@ -116,7 +116,9 @@ def push_batch(
     mode: Annotated[BatchMode | None, Query(description="NDJSON/CSV: upsert or snapshot")] = None,
     region: Annotated[str | None, Query(description="NDJSON/CSV: the scope's region")] = None,
     period: Annotated[str | None, Query(description="NDJSON/CSV: payroll period")] = None,
-    units: Annotated[list[str] | None, Query(description="NDJSON/CSV: unit codes")] = None,
+    units: Annotated[
+        list[str] | None, Query(description="NDJSON/CSV: unit codes (at most 1,000)")
+    ] = None,
     dry_run: Annotated[bool, Query(description="Validate and count; apply nothing")] = False,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> BatchResult:
@@ -188,7 +190,11 @@ async def list_records(
     ] = False,
 ) -> RecordPage:
     """The current records of a dataset in your region (or, with `as_of`, the records the
-    hub held at that moment), keyset-paginated in a stable order.
+    hub held at that moment, in the regions they had then), keyset-paginated in a stable order.
+
+    `version`, `batch_id`, `client_id` and `recorded_at` are those of the last version that
+    changed a field you read: a change of `gross_pay` alone is no new version to a department
+    that cannot read pay (its ETag stays the same too).
 
     ID numbers come in full (your system needs them to match); `mask=true` masks them for a
     list that circulates further. Every read of person records is entered in the audit log."""
@@ -301,7 +307,12 @@ async def get_record_history(
     request: Request,
 ) -> HistoryPage:
     """Every version of a record, oldest first: which batch and client wrote it, when it was
-    recorded and when (and by which batch) it was closed."""
+    recorded and when (and by which batch) it was closed.
+
+    A version's region is part of it: you read the versions whose region lies in yours. A
+    record of a unit that moved between regions shows each region the versions written while
+    the unit was there (the city above both reads them all). Versions that differ only in a
+    field you cannot read (`gross_pay`) show as one: the first, closed when the last was."""
     page = await run_in_session(
         session, lambda: service.history(session, keyring, principal, dataset, record_key)
     )
@@ -334,13 +345,17 @@ def list_changes(
 
     When a unit moves to another region, the unit and every current record of it leave one
     region and enter the other: the region left reads a `close` of each, the region entered
-    an `upsert` (of the same version, for the unit's records); a reader covering both reads
-    the `close` first."""
+    an `upsert` of a new version (the next version number, same fields, in the new region);
+    a reader covering both reads the `close` first. Each change carries the `region` its
+    version had, which never changes.
+
+    A department that cannot read a field (`gross_pay`: all but finance and audit) reads no
+    change for a version that changed only that field (see the record's `version`)."""
     page, persons = feed.read_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
+    sent = [c.record for c in page.items if c.record is not None and c.record.get("id_number")]
     person_reads(request).add_all(
-        service.person_keys_read(keyring, [c.record for c in page.items if c.record is not None]),
-        persons,
+        service.person_keys_read(keyring, sent), {r["region"] for r in sent}, records=persons
     )
     return page

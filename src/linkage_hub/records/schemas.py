@@ -94,6 +94,11 @@ class ChangeItem(BaseModel):
     record_key: str
     version: int
     op: ChangeOp
+    region: str = Field(
+        description="The region of the version this change wrote or closed, as it was then: "
+        "a unit move is a `close` in the region left and an `upsert` of a new version in the "
+        "region entered."
+    )
     batch_id: str
     recorded_at: dt.datetime
     record: Record | None = Field(description="The version this change wrote or closed.")
@@ -113,7 +118,11 @@ class BatchScopeBody(BaseModel):
 
     region: str | None = Field(None, examples=["230100"])
     period: str | None = Field(None, examples=["2026-10"])
-    units: list[str] | None = Field(None, description="Unit codes narrowing the scope.")
+    units: list[str] | None = Field(
+        None,
+        description="Unit codes narrowing the scope: at most 1,000, each valid and registered "
+        "(else by the region in its code) inside the batch's region.",
+    )
 
 
 class BatchBody(BaseModel):

@@ -17,6 +17,12 @@ from linkage_hub.records.fields import period as check_period
 from linkage_hub.records.parsing import BodyFormat
 from linkage_hub.records.schemas import BatchMode
 
+# The most unit codes ``scope.units`` may name. A batch narrowed to units names a few (a city
+# office's own units, one unit's roster); a region's whole registry is a snapshot of the
+# region. The list is stored on the batch, so it is bounded (the audit log keeps only its
+# count and digest: see ingest.audit_batch).
+MAX_SCOPE_UNITS = 1_000
+
 
 @dataclass
 class BatchScope:
@@ -83,13 +89,32 @@ def resolve_scope(
     raw_units = scope.get("units", options.units)
     units = None
     if raw_units is not None:
-        if not isinstance(raw_units, list) or not all(isinstance(u, str) for u in raw_units):
-            raise _scope_error("scope.units", "type", "is a list of unit codes")
-        try:
-            units = sorted({normalise_unit_code(u) for u in raw_units})
-        except IdentifierError as exc:
-            raise _scope_error("scope.units", exc.code, exc.message) from None
+        units = _scope_units(raw_units)
     return BatchScope(mode, region, period, units)
+
+
+def _scope_units(raw: Any, cap: int = 20) -> list[str]:
+    """The unit codes of ``scope.units``, each valid (a 422 names every bad one, up to
+    ``cap``), at most :data:`MAX_SCOPE_UNITS`. Whether they lie in the batch's region is
+    checked against the registry with the rows (``Pusher.check_stage``)."""
+    if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
+        raise _scope_error("scope.units", "type", "is a list of unit codes")
+    if len(raw) > MAX_SCOPE_UNITS:
+        raise _scope_error(
+            "scope.units", "too_many", f"names at most {MAX_SCOPE_UNITS} units, not {len(raw)}"
+        )
+    units: set[str] = set()
+    errors: list[FieldError] = []
+    for n, code in enumerate(raw):
+        try:
+            units.add(normalise_unit_code(code))
+        except IdentifierError as exc:
+            errors.append(FieldError(field=f"scope.units[{n}]", code=exc.code, message=exc.message))
+    if errors:
+        raise InvalidInput(
+            "The batch's scope is not valid.", errors=errors[:cap], total_errors=len(errors)
+        )
+    return sorted(units)
 
 
 def request_hash(dataset: Dataset, options: QueryOptions, fmt: BodyFormat, body_sha: str) -> str:

@@ -100,9 +100,111 @@ def shape(
         given = record["id_number_given"]
         if given is not None:
             record["id_number_given"] = keyring.reveal_id(given)
-    if "gross_pay" in record and not principal.sees_salaries:
-        del record["gross_pay"]
+    for name in hidden_fields(spec, principal):
+        record.pop(name, None)
     return record
+
+
+# --- versions as a department sees them --------------------------------------------------------
+
+
+def hidden_fields(spec: DatasetSpec, principal: Principal) -> tuple[str, ...]:
+    """The fields of a dataset the caller may not read: pay, for all but finance and audit."""
+    if spec.dataset is Dataset.payroll and not principal.sees_salaries:
+        return ("gross_pay",)
+    return ()
+
+
+def _visible_columns(spec: DatasetSpec, hidden: tuple[str, ...]) -> list[str]:
+    columns = [c for c in spec.compare_columns if c not in hidden]
+    return columns if "region" in columns else [*columns, "region"]
+
+
+def run_starts(
+    session: Session, spec: DatasetSpec, hidden: tuple[str, ...], record_keys: set[str]
+) -> dict[tuple[str, int], Row[Any]]:
+    """For every version of these records, the first version of its *run*: the versions
+    before it, back to the first, that the caller cannot tell apart — each equal to the one
+    before in every field the caller reads (the region included) and written by the batch
+    that closed it (a record deleted and pushed again starts a new run). One indexed query
+    over the records' versions (a payroll line has a few)."""
+    t = spec.table
+    columns = _visible_columns(spec, hidden)
+    given = [t.c.id_number_given.is_(None).label("no_given")] if spec.person else []
+    stmt = select(
+        t.c.record_key,
+        t.c.version,
+        t.c.batch_id,
+        t.c.client_id,
+        t.c.recorded_at,
+        t.c.closed_batch_id,
+        *(t.c[c] for c in columns),
+        *given,
+    )
+    same = [*columns, *(["no_given"] if spec.person else [])]
+    starts: dict[tuple[str, int], Row[Any]] = {}
+    keys = sorted(record_keys)
+    for n in range(0, len(keys), MAX_LIMIT):
+        chunk = keys[n : n + MAX_LIMIT]
+        rows = session.execute(
+            stmt.where(t.c.record_key.in_(chunk)).order_by(t.c.record_key, t.c.version)
+        ).all()
+        before: Row[Any] | None = None
+        for row in rows:
+            m, p = row._mapping, before._mapping if before is not None else None
+            repeats = (
+                p is not None
+                and p["record_key"] == m["record_key"]
+                and p["version"] == m["version"] - 1
+                and p["closed_batch_id"] == m["batch_id"]
+                and all(p[c] == m[c] for c in same)
+            )
+            key = (m["record_key"], m["version"])
+            starts[key] = starts[(p["record_key"], p["version"])] if repeats and p else row
+            before = row
+    return starts
+
+
+def as_seen(
+    session: Session, spec: DatasetSpec, principal: Principal, records: list[Record]
+) -> list[Record]:
+    """Versions as the caller sees them: a version that changed only fields hidden from the
+    caller (pay, for HR) shows as the version it repeats — its number, batch, client and
+    recording time — so neither ``version``, the ETag nor the history reveals that finance
+    changed a salary. Those who read every field see every version as it is."""
+    hidden = hidden_fields(spec, principal)
+    if not hidden or not records:
+        return records
+    starts = run_starts(session, spec, hidden, {r["record_key"] for r in records})
+    for record in records:
+        start = starts.get((record["record_key"], record["version"]))
+        if start is not None:
+            for name in ("version", "batch_id", "client_id", "recorded_at"):
+                record[name] = _plain(start._mapping[name])
+    return records
+
+
+def _collapsed(records: list[Record]) -> list[Record]:
+    """History as the caller sees it (:func:`as_seen` first): one item per run, closed when
+    the run's last version was."""
+    items: list[Record] = []
+    for record in records:
+        if items and items[-1]["version"] == record["version"]:
+            items[-1] |= {k: record[k] for k in CLOSING}
+        else:
+            items.append(record)
+    return items
+
+
+def visible_version(
+    session: Session, spec: DatasetSpec, principal: Principal, record_key: str, version: int
+) -> int:
+    """The version number the caller sees for this version (see :func:`as_seen`)."""
+    hidden = hidden_fields(spec, principal)
+    if not hidden:
+        return version
+    start = run_starts(session, spec, hidden, {record_key}).get((record_key, version))
+    return int(start.version) if start is not None else version
 
 
 def person_keys_read(keyring: Keyring, records: list[Record]) -> set[str]:
@@ -212,6 +314,7 @@ def list_records(
     items = [
         shape(spec, row, principal, closing=as_of is not None, keyring=keyring) for row in rows
     ]
+    items = as_seen(session, spec, principal, items)
     return RecordPage(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
 
 
@@ -242,7 +345,10 @@ def get_record(
 ) -> tuple[Record, str]:
     spec = spec_for(dataset)
     row = current_row(session, principal, spec, record_key)
-    return shape(spec, row, principal, closing=False, keyring=keyring), etag(row.version)
+    [record] = as_seen(
+        session, spec, principal, [shape(spec, row, principal, closing=False, keyring=keyring)]
+    )
+    return record, etag(record["version"])
 
 
 def history(
@@ -258,10 +364,15 @@ def history(
     if not rows:
         raise NotFound("No record with this key in your region.")
     items = [shape(spec, row, principal, closing=True, keyring=keyring) for row in rows]
+    items = _collapsed(as_seen(session, spec, principal, items))
     return HistoryPage(record_key=record_key, dataset=dataset, items=items)
 
 
-def _check_precondition(if_match: str | None, version: int) -> None:
+def _check_precondition(
+    session: Session, principal: Principal, spec: DatasetSpec, if_match: str | None, row: Row[Any]
+) -> None:
+    """If-Match against the ETag the caller was shown (:func:`get_record`)."""
+    version = visible_version(session, spec, principal, row.record_key, row.version)
     if if_match is None:
         raise PreconditionRequired("Send If-Match with the ETag of the version you read.")
     tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
@@ -283,7 +394,7 @@ def replace_record(
     spec = spec_for(dataset)
     queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
-    _check_precondition(if_match, row.version)
+    _check_precondition(session, principal, spec, if_match, row)
     period = row.period if dataset is Dataset.payroll else None
     validator = RowValidator(spec, keyring, today=settings.today(), period=period)
     staged = validator.record(body, 1)
@@ -342,7 +453,7 @@ def delete_record(
     spec = spec_for(dataset)
     queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
-    _check_precondition(if_match, row.version)
+    _check_precondition(session, principal, spec, if_match, row)
     key = {name: _plain(row._mapping[name]) for name in spec.key}
     if spec.person:
         key["id_number"] = keyring.reveal_id(key["id_number"])

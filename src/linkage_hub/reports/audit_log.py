@@ -19,7 +19,7 @@ from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
 from linkage_hub.inputs import BoundedDateTime
-from linkage_hub.records.service import MAX_LIMIT, batches_of_persons, person_keys_of
+from linkage_hub.records.service import MAX_LIMIT, batches_of_persons, person_keys_of, read_bounds
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -38,6 +38,10 @@ def list_audit_log(
     keyring: KeyringDep,
     client_id: Annotated[str | None, Query(max_length=64)] = None,
     department: Department | None = None,
+    region: Annotated[
+        str | None,
+        Query(description="Narrow to a region inside yours (a division code)."),
+    ] = None,
     id_number: Annotated[
         str | None,
         Query(description="A person (any accepted form), matched through the keyed hash."),
@@ -53,16 +57,23 @@ def list_audit_log(
 
     `client_id` matches what a client did and what was done to it; `department` the acting
     department; `id_number` the entries naming the person and the batches that wrote or closed
-    one of the person's records. Entries never hold ID numbers: persons are named by keyed
-    hash. Each entry carries its `hash` and the `prev_hash` it covers (see `/audit-log/verify`).
+    one of the person's records; `region` a region inside yours. A read is in the view of the
+    reader's region and of every region whose records it sent (`regions`): a region's auditor
+    sees every read of its people, whoever read them. Entries never hold ID numbers: persons
+    are named by keyed hash. Each entry carries its `hash` and the `prev_hash` it covers (see
+    `/audit-log/verify`); `request_id` is the hub's own id of the request, `client_request_id`
+    the caller's `X-Request-ID` when it sent a safe one.
     """
+    bounds = read_bounds(principal, region)
+    if bounds is None:
+        return AuditLogPage(items=[], next_cursor=None)
     keys = None
     if id_number is not None:
         keys = person_keys_of(keyring, id_number, settings.today())
     zone = settings.zone
     return queries.list_entries(
         session,
-        principal.region_bounds,
+        bounds,
         client_id=client_id,
         department=department.value if department else None,
         person_keys=keys,

@@ -93,7 +93,7 @@ def rows(
             rule = RULES_BY_CODE.get(RuleCode(finding.rule))
             id_number = finding.id_number
             if finding.person_key:
-                reads.add(finding.person_key)
+                reads.add(finding.person_key, finding.region)
             yield {
                 "id": finding.id,
                 "rule": finding.rule,

@@ -111,6 +111,7 @@ class Tenure:
     position: str | None
     start: dt.date
     end: dt.date
+    region: str  # the cadre record's, for the audit entry of the read
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ class TenureFinding:
     closed_as: str | None  # "resolved" | "waived"
     days_open: int
     person_key: str | None = None  # for the audit entry of the read, never shown
+    region: str = ""  # the finding's, for the audit entry of the read
 
 
 def find_tenure(
@@ -143,7 +145,7 @@ def find_tenure(
     """The leader's cadre record in the unit (inside ``bounds``), dates defaulted from it."""
     row = session.execute(
         text("""
-SELECT c.person_key, c.name, c.position, c.appointed_on, c.removed_on,
+SELECT c.person_key, c.name, c.position, c.appointed_on, c.removed_on, c.region,
        (SELECT u.name FROM registry_unit u WHERE u.unit_code = c.unit_code
           AND u.closed_at IS NULL) AS unit_name
 FROM records_cadre c
@@ -159,11 +161,19 @@ WHERE c.person_key IN :persons AND c.unit_code = :unit AND c.closed_at IS NULL
     ).first()
     if row is None:
         return None
-    person_key, name, position, appointed_on, removed_on, unit_name = row
+    person_key, name, position, appointed_on, removed_on, region, unit_name = row
     first = start or _as_date(appointed_on) or today
     last = end or _as_date(removed_on) or today
     return Tenure(
-        unit_code, unit_name, person_key, id_number, name, position, first, min(last, today)
+        unit_code,
+        unit_name,
+        person_key,
+        id_number,
+        name,
+        position,
+        first,
+        min(last, today),
+        region,
     )
 
 
@@ -199,7 +209,7 @@ WITH people AS (
   WHERE e.to_status = 'waived' GROUP BY e.finding_id
 )
 SELECT f.id, f.rule, f.severity, f.status, f.unit_code, f.person_key, f.summary_zh,
-       f.first_seen_at, f.resolved_at, w.at AS waived_at
+       f.first_seen_at, f.resolved_at, w.at AS waived_at, f.region
 FROM reconciliation_finding f
 LEFT JOIN waived w ON w.finding_id = f.id AND f.status = 'waived'
 WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
@@ -227,7 +237,8 @@ ORDER BY f.first_seen_at, f.id
     ).all()
     people = _people(session, keyring, [r[5] for r in rows if r[5]])
     out: list[TenureFinding] = []
-    for fid, rule, severity, status, unit, person, summary, first, resolved, waived_at in rows:
+    for row in rows:
+        fid, rule, severity, status, unit, person, summary, first, resolved, waived_at, region = row
         opened = aware(first)
         closed = aware(resolved) if resolved else aware(waived_at) if waived_at else None
         closed_as = "resolved" if resolved else "waived" if waived_at else None
@@ -248,6 +259,7 @@ ORDER BY f.first_seen_at, f.id
                 closed_as,
                 days,
                 person if number else None,
+                region,
             )
         )
     return out

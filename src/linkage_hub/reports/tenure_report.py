@@ -82,7 +82,7 @@ def build_tenure_report(
     findings = tenure.tenure_findings(
         session, keyring, found, principal.region_bounds, settings.zone, utcnow()
     )
-    reads.add(found.person_key)  # the leader, in the title block
+    reads.add(found.person_key, found.region)  # the leader, in the title block
     if mask_exports(settings, mask):
         found = replace(found, id_number=mask_citizen_id(found.id_number))
         findings = [
@@ -91,7 +91,8 @@ def build_tenure_report(
         ]
     if format is ReportFormat.json:
         report = TenureReport.build(found, months, findings, today)
-        reads.add_all(f.person_key for f in findings if f.id_number)
+        shown = [f for f in findings if f.id_number]
+        reads.add_all((f.person_key for f in shown), {f.region for f in shown})
         return JSONResponse(report.model_dump(mode="json"))
     return _download(found, months, findings, format, settings, reads)
 
@@ -163,5 +164,5 @@ def _noting(
     """The findings as their rows are written, each person's added to the read entry."""
     for f in findings:
         if f.id_number:
-            reads.add(f.person_key)
+            reads.add(f.person_key, f.region)
         yield f
