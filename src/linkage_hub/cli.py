@@ -28,9 +28,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         if args.demo:
+            from linkage_hub.reconciliation.cli import reconcile_demo
             from linkage_hub.records.demo import load_demo_if_empty
 
-            load_demo_if_empty(settings, db)
+            if load_demo_if_empty(settings, db):
+                reconcile_demo(db)
     finally:
         db.dispose()
     options: dict[str, Any] = {

@@ -312,8 +312,18 @@ def _ghost_finding(ctx: Ctx) -> tuple[str, str]:
 
 
 def _start_run(ctx: Ctx) -> Call:
+    _ghost_finding(ctx)  # the hub holds records in the region: a run of it may start
     _wait_for_no_active_run(ctx)
     return Call("/api/v1/reconciliation/runs", json={"region": RESOURCE_REGION})
+
+
+def _run_list(ctx: Ctx) -> Call:
+    run_id = _ghost_finding(ctx)[0]
+    return Call(
+        "/api/v1/reconciliation/runs",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["run_id"] == run_id for i in r.json()["items"]),
+    )
 
 
 def _finding_list(ctx: Ctx) -> Call:
@@ -389,6 +399,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/reconciliation/rules"): Sample(
         _static("/api/v1/reconciliation/rules"), always(200)
     ),
+    ("GET", "/api/v1/reconciliation/runs"): Sample(_run_list, always(200)),
     ("POST", "/api/v1/reconciliation/runs"): Sample(
         _start_run, in_region({Department.establishment}, ok=202)
     ),

@@ -114,6 +114,7 @@ class TestRuns:
             assert same.json()["run_id"] == held.id
             assert client.post(RUNS, json={"region": "230100"}, headers=city).status_code == 409
             assert client.post(RUNS, json={"region": "230000"}, headers=province).status_code == 409
+            world.f.unit(unit_code(1, region="230103"))  # a region the hub holds a unit in
             sibling = run_and_wait(client, city, region="230103")
             assert sibling["status"] == "succeeded"
         finally:

@@ -118,7 +118,7 @@ class TestRunAudit:
         assert entry["detail"]["counts"] == {"found": 0, "new": 0, "resolved": 0, "reopened": 0}
 
     def test_a_run_cut_off_by_a_crash_is_logged_when_it_is_failed(
-        self, client: TestClient, headers_for: HeadersFor, database: Database
+        self, world: World, client: TestClient, headers_for: HeadersFor, database: Database
     ) -> None:
         with database.transaction() as session:
             run, lock = create_run(

@@ -45,7 +45,7 @@ def _status(database: Database, run_id: str) -> str:
 class TestOneRunPerRegion:
     @pytest.mark.parametrize("regions", [("230102", "230102"), ("230000", "230102")])
     def test_two_at_once_one_wins(
-        self, database: Database, settings: Settings, regions: tuple[str, str]
+        self, world: World, database: Database, settings: Settings, regions: tuple[str, str]
     ) -> None:
         other = Database(settings)  # a second hub process, as far as the database can tell
         barrier = threading.Barrier(2)
@@ -105,7 +105,7 @@ class TestCrashRecovery:
             findings = list(session.scalars(select(Finding)))
         assert [(f.id, f.status) for f in findings] == [(f.id, f.status) for f in before.findings]
 
-    def test_a_live_run_is_left_alone(self, database: Database) -> None:
+    def test_a_live_run_is_left_alone(self, world: World, database: Database) -> None:
         with database.transaction() as session:
             run, lock = create_run(
                 session, database, region="230100", period=None, as_of=None, requested_by="t"
@@ -117,7 +117,7 @@ class TestCrashRecovery:
         finally:
             lock.release()
 
-    def test_startup_recovers(self, database: Database, settings: Settings) -> None:
+    def test_startup_recovers(self, world: World, database: Database, settings: Settings) -> None:
         from linkage_hub.app import create_app
 
         with database.transaction() as session:
@@ -186,7 +186,7 @@ class TestCommandLine:
             reconcile_cli._reconcile(self._args(period="2026/10"), settings)
 
     def test_a_run_in_progress_fails_with_the_reason(
-        self, database: Database, settings: Settings
+        self, world: World, database: Database, settings: Settings
     ) -> None:
         with database.transaction() as session:
             _, lock = create_run(

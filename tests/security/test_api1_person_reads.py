@@ -326,6 +326,7 @@ DOWNLOADS = {"text/csv", "application/vnd.openxmlformats-officedocument.spreadsh
 NO_PERSON_DATA: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reports/staffing"): "head counts per unit × establishment type",
     ("GET", "/api/v1/reconciliation/rules"): "open: rule parameters",
+    ("GET", "/api/v1/reconciliation/runs"): "open: run parameters and timings (a page of runs)",
     ("GET", "/api/v1/reconciliation/runs/{run_id}"): "open: run parameters and timings",
     ("GET", "/api/v1/audit-log"): "open: entry details (counts and codes, never persons)",
 }

@@ -96,6 +96,7 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/persons/{id_number}"): Permission.read,
     # reconciliation (issue 5)
     ("GET", "/api/v1/reconciliation/rules"): Permission.read,
+    ("GET", "/api/v1/reconciliation/runs"): Permission.read,
     ("POST", "/api/v1/reconciliation/runs"): Permission.establishment,
     ("GET", "/api/v1/reconciliation/runs/{run_id}"): Permission.read,
     ("GET", "/api/v1/discrepancies"): Permission.read,

@@ -29,6 +29,19 @@ def _person_keys(keyring: Keyring, id_number: str) -> list[str]:
     return keyring.person_keys(number)
 
 
+def region_filter(region: str | None) -> str | None:
+    """A ``region`` filter as a division code (422 naming the parameter otherwise)."""
+    if region is None:
+        return None
+    try:
+        return normalise_region(region)
+    except IdentifierError as exc:
+        raise InvalidInput(
+            "The region filter is not a division code.",
+            errors=[FieldError(field="region", code=exc.code, message=exc.message)],
+        ) from None
+
+
 async def discrepancy_filters(
     keyring: KeyringDep,
     region: Annotated[str | None, Query(description="Only this region and below.")] = None,
@@ -40,16 +53,8 @@ async def discrepancy_filters(
     department: Annotated[Department | None, Query(description="Answerable department.")] = None,
 ) -> service.Filters:
     """The discrepancy filters of API.md, shared by the list and the report."""
-    if region is not None:
-        try:
-            region = normalise_region(region)
-        except IdentifierError as exc:
-            raise InvalidInput(
-                "The region filter is not a division code.",
-                errors=[FieldError(field="region", code=exc.code, message=exc.message)],
-            ) from None
     return service.Filters(
-        region=region,
+        region=region_filter(region),
         unit_code=unit_code.strip().upper() if unit_code else None,
         person_keys=_person_keys(keyring, id_number) if id_number else None,
         rule=rule,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 
 from linkage_hub.db import Database
-from linkage_hub.errors import Conflict
+from linkage_hub.errors import Conflict, InvalidInput
 from linkage_hub.reconciliation.cron import CronSchedule
 from linkage_hub.reconciliation.runs import RunLock, create_run, execute_run
 
@@ -97,6 +97,9 @@ class Scheduler:
                 run_id = run.id
         except (Conflict, IntegrityError):
             log.info("scheduled run for %s at %s: taken by another run", region, slot)
+            return None
+        except InvalidInput as exc:  # a configured region the hub holds nothing in
+            log.error("scheduled run for %s at %s refused: %s", region, slot, exc.detail)
             return None
         except Exception:
             log.exception("scheduled run for %s at %s could not start", region, slot)

@@ -25,7 +25,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from linkage_hub.db import Base
 
@@ -37,6 +37,10 @@ class Run(Base):
     __tablename__ = "reconciliation_run"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The run's place in creation order: the list pages newest first by it (one integer for
+    # the one cursor codec). Given under the creation lock, as max + 1.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    kind: Mapped[str] = mapped_column(String(12), server_default="full")  # full | incremental
     region: Mapped[str] = mapped_column(String(6))
     region_lo: Mapped[str] = mapped_column(String(6))
     region_hi: Mapped[str] = mapped_column(String(6))
@@ -53,6 +57,17 @@ class Run(Base):
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → {found, new, ...}
     skipped: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → missing datasets
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # step → seconds
+    warnings: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # [{code, message}]
+    batches: Mapped[list[RunBatch]] = relationship(
+        primaryjoin="Run.id == foreign(RunBatch.run_id)",
+        order_by="RunBatch.batch_id",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def batch_ids(self) -> list[str]:
+        return [b.batch_id for b in self.batches]
 
     __table_args__ = (
         # The backstop of "one run per region at a time" (overlapping regions are refused by
@@ -66,7 +81,20 @@ class Run(Base):
         ),
         Index("uq_reconciliation_run_region_scheduled_for", "region", "scheduled_for", unique=True),
         Index("ix_reconciliation_run_status", "status"),
+        Index("uq_reconciliation_run_seq", "seq", unique=True),
     )
+
+
+class RunBatch(Base):
+    """A batch an incremental run covered (a full run covers none): ``?batch_id=`` finds the
+    run that settled a push."""
+
+    __tablename__ = "reconciliation_run_batch"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+    __table_args__ = (Index("ix_reconciliation_run_batch_batch_id", "batch_id"),)
 
 
 class Finding(Base):

@@ -12,7 +12,12 @@ from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import NotFound, problem_responses
 from linkage_hub.reconciliation import service
-from linkage_hub.reconciliation.dependencies import DiscrepancyFilters, RunExecutorDep
+from linkage_hub.reconciliation.dependencies import (
+    DiscrepancyFilters,
+    RunExecutorDep,
+    region_filter,
+)
+from linkage_hub.reconciliation.history import RunFilters, list_runs
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.rules import RULES
 from linkage_hub.reconciliation.runs import create_run
@@ -27,7 +32,10 @@ from linkage_hub.reconciliation.schemas import (
     RuleOut,
     RunAccepted,
     RunCreate,
+    RunKind,
     RunOut,
+    RunPage,
+    RunStatus,
     Text,
     TransitionIn,
 )
@@ -93,6 +101,7 @@ def start_run(
 ) -> RunAccepted:
     """Start a reconciliation run of a region (and everything below it) for the establishment
     office. The run executes in the background: poll `GET /reconciliation/runs/{run_id}`.
+    A region the hub holds no units, records or findings in (a mistyped code) is 422.
 
     `period` defaults to the latest payroll period finance pushed for the region, `as_of` to
     today (China Standard Time). One run per region at a time: while a run of this region, a
@@ -112,6 +121,43 @@ def start_run(
 
 
 @router.get(
+    "/reconciliation/runs",
+    operation_id="list_reconciliation_runs",
+    tags=["reconciliation"],
+    response_model=RunPage,
+    responses=problem_responses(401, 422),
+)
+def get_runs(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(description="Only runs of this region and below.")] = None,
+    kind: RunKind | None = None,
+    status: RunStatus | None = None,
+    batch_id: Annotated[
+        str | None, Query(max_length=36, description="The run(s) that covered this batch.")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RunPage:
+    """The reconciliation runs of your region, newest first, keyset-paginated (`limit`,
+    opaque `cursor`): full runs (asked for by the API, `linkage-hub reconcile` or the
+    built-in schedule) and incremental ones (started by the hub after writes, with the
+    `batch_ids` each covered). Each item is what `GET /reconciliation/runs/{run_id}` shows.
+
+    A run is listed when its region lies inside yours; runs over a larger region (the
+    province's run, seen from a city) are not, since their counts cover regions you cannot
+    read."""
+    filters = RunFilters(
+        region=region_filter(region),
+        kind=kind.value if kind else None,
+        status=status.value if status else None,
+        batch_id=batch_id,
+    )
+    runs, next_cursor = list_runs(session, principal, filters, limit=limit, cursor=cursor)
+    return RunPage(items=[RunOut.of(r) for r in runs], next_cursor=next_cursor)
+
+
+@router.get(
     "/reconciliation/runs/{run_id}",
     operation_id="get_reconciliation_run",
     tags=["reconciliation"],
@@ -119,9 +165,11 @@ def start_run(
     responses=problem_responses(401, 404),
 )
 def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> RunOut:
-    """A run's status (`queued`, `running`, `succeeded`, `failed`), timings and, per rule,
-    the counts `found`, `new`, `resolved` and `reopened`; rules skipped for lack of a
-    department's records are listed with the datasets that were missing."""
+    """A run's kind (`full` or `incremental`, with the `batch_ids` it covered), status
+    (`queued`, `running`, `succeeded`, `failed`), timings and, per rule, the counts `found`,
+    `new`, `resolved` and `reopened`; rules skipped for lack of a department's records are
+    listed with the datasets that were missing, and a run in which every rule was skipped
+    carries the warning `all_rules_skipped`."""
     run = session.scalars(
         select(Run).where(Run.id == run_id, Run.region.between(*principal.region_bounds))
     ).first()

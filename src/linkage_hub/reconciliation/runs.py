@@ -9,6 +9,13 @@ would merge the same findings). Creating a run takes a lock (PostgreSQL: a trans
 lock; SQLite: the writer lock of ``BEGIN IMMEDIATE``), refuses an overlapping active run with
 409, and a unique partial index on ``region`` of active runs backs it up.
 
+Kinds: ``full`` (asked for by the API, the command line or the schedule) or ``incremental``
+(started by the hub after writes, with the ``batch_ids`` it covers); both are created here.
+
+Mistakes are not silent: a run of a region the hub knows nothing of is refused (422, see
+:func:`ensure_known_region`), and a run in which every rule was skipped succeeds with a
+warning (``warnings``; the command line exits with :data:`EXIT_ALL_SKIPPED`).
+
 Audit: every run is one audit-log entry ``reconciliation.run`` (who or what started it, region,
 kind, period, as-of date, status, counts), written in the transaction that ends the run — for a
 run that succeeds, the one that merges its findings; a run whose process died gets it when it
@@ -28,10 +35,11 @@ import fcntl
 import logging
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,10 +47,10 @@ from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
-from linkage_hub.errors import Conflict
+from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.privacy.state import rotation_in_progress
-from linkage_hub.reconciliation.engine import latest_period, reconcile
-from linkage_hub.reconciliation.models import Run
+from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
+from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RunParameters
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
@@ -52,8 +60,10 @@ log = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x4C48  # "LH": the first key of every advisory lock of this module
 CREATE_LOCK = 0
 ACTIVE = ("queued", "running")
-KIND = "full"  # asked for by the API, the command line or the schedule
+FULL, INCREMENTAL = "full", "incremental"
+KINDS = (FULL, INCREMENTAL)
 COUNTS = ("found", "new", "resolved", "reopened")
+ALL_RULES_SKIPPED = "all_rules_skipped"  # the warning code of a run in which no rule ran
 
 
 class RunLock(Protocol):
@@ -164,6 +174,34 @@ def recover(db: Database) -> list[str]:
     return failed
 
 
+def region_is_known(session: Session, region: str) -> bool:
+    """Whether the hub holds anything in ``region`` or below it: current units or records of
+    any dataset (payroll: of its latest period), or findings a run could settle (a region whose
+    records were all closed still has findings to resolve). Every test is an indexed probe."""
+    lo, hi = region_bounds(region)
+    if coverage(session, lo, hi, latest_period(session, region)):
+        return True
+    finding = select(Finding.id).where(Finding.region.between(lo, hi)).limit(1)
+    return session.scalar(finding) is not None
+
+
+def ensure_known_region(session: Session, region: str) -> None:
+    """422 for a division code the hub knows nothing of (a typo in a scheduled job must not
+    "succeed" with every rule skipped). The caller has checked it lies in its region."""
+    if not region_is_known(session, region):
+        raise InvalidInput(
+            "The hub holds no units, records or findings in this region.",
+            errors=[
+                FieldError(
+                    field="region",
+                    code="unknown_region",
+                    message=f"no units, records or findings in {region} or below it",
+                )
+            ],
+            total_errors=1,
+        )
+
+
 def create_run(
     session: Session,
     db: Database,
@@ -173,8 +211,13 @@ def create_run(
     as_of: dt.date | None,
     requested_by: str,
     scheduled_for: dt.datetime | None = None,
+    kind: str = FULL,
+    batch_ids: Sequence[str] = (),
 ) -> tuple[Run, RunLock]:
-    """Queue a run, or raise 409 while an overlapping run is active. The caller commits."""
+    """Queue a run, or raise 409 while an overlapping run is active, 422 for a region the hub
+    knows nothing of. An incremental run names the batches it covers. The caller commits."""
+    if kind not in KINDS or (kind == FULL and batch_ids):
+        raise ValueError(f"a {kind} run with batch ids {list(batch_ids)}")
     settings = db.settings
     if db.dialect == "postgresql":
         session.execute(
@@ -185,6 +228,7 @@ def create_run(
     if rotation_in_progress(session):
         # Mid-rotation a person has two keys across tables: joins would invent findings.
         raise Conflict("An ID key rotation is in progress; run reconciliation after it ends.")
+    ensure_known_region(session, region)
     lo, hi = region_bounds(region)
     active = session.scalars(
         select(Run.id).where(
@@ -207,8 +251,13 @@ def create_run(
         exit_grace_working_days=settings.exit_grace_working_days,
         holidays=tuple(settings.holidays),
     )
+    # Under the creation lock (advisory lock / SQLite's writer lock): max + 1 is unique.
+    seq = (session.scalar(select(func.max(Run.seq))) or 0) + 1
     run = Run(
         id=uuid.uuid4().hex,
+        seq=seq,
+        kind=kind,
+        batches=[RunBatch(batch_id=b) for b in sorted(set(batch_ids))],
         region=region,
         region_lo=lo,
         region_hi=hi,
@@ -266,6 +315,9 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     outcome.skipped,
                     outcome.timings,
                 )
+                run.warnings = run_warnings(outcome.counts, outcome.skipped)
+                for warning in run.warnings:
+                    log.warning("reconciliation run %s of %s: %s", run_id, run.region, warning)
                 audit_run(session, run)
             return "succeeded"
         except Exception as exc:
@@ -281,6 +333,42 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
         lock.release()
 
 
+def run_warnings(
+    counts: dict[str, dict[str, int]], skipped: dict[str, list[str]]
+) -> list[dict[str, str]]:
+    """What a run that succeeded should tell whoever asked for it."""
+    if skipped and not counts:
+        missing = sorted({d for datasets in skipped.values() for d in datasets})
+        return [
+            {
+                "code": ALL_RULES_SKIPPED,
+                "message": "every rule was skipped: no records of "
+                + ", ".join(missing)
+                + " in the region (and period); no finding was opened or resolved",
+            }
+        ]
+    return []
+
+
+def run_to_end(
+    db: Database,
+    *,
+    region: str,
+    period: str | None,
+    as_of: dt.date | None,
+    requested_by: str,
+) -> str:
+    """Create and execute a full run in this thread, as the API does in the background;
+    returns the run id (its status is the run's). Raises a HubError when it cannot start."""
+    with db.transaction() as session:
+        run, lock = create_run(
+            session, db, region=region, period=period, as_of=as_of, requested_by=requested_by
+        )
+        run_id = run.id
+    execute_run(db, run_id, lock)
+    return run_id
+
+
 def audit_run(session: Session, run: Run) -> int:
     """The run's one audit-log entry, appended in the transaction that ends it."""
     department = session.scalar(
@@ -288,7 +376,7 @@ def audit_run(session: Session, run: Run) -> int:
     )  # None for the command line and the schedule
     counts = run.counts or {}
     detail = {
-        "kind": KIND,
+        "kind": run.kind,
         "status": run.status,
         "period": run.period,
         "as_of": run.as_of.isoformat(),

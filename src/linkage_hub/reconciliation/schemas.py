@@ -84,6 +84,18 @@ class RunCreate(BaseModel):
         return value
 
 
+class RunKind(StrEnum):
+    full = "full"  # asked for by the API, the command line or the schedule
+    incremental = "incremental"  # started by the hub after writes
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
 class RunAccepted(BaseModel):
     run_id: str
     status: Literal["queued"]
@@ -96,12 +108,21 @@ class RuleCounts(BaseModel):
     reopened: int
 
 
+class RunWarning(BaseModel):
+    code: str = Field(description="`all_rules_skipped`: no rule ran (no department's records).")
+    message: str
+
+
 class RunOut(BaseModel):
     run_id: str
+    kind: RunKind
+    batch_ids: list[str] = Field(
+        default_factory=list, description="The batches an incremental run covered (full: none)."
+    )
     region: str
     period: str | None
     as_of: dt.date
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: RunStatus
     requested_by: str
     created_at: dt.datetime
     started_at: dt.datetime | None
@@ -118,6 +139,11 @@ class RunOut(BaseModel):
         "Their existing findings are left as they were.",
     )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+    warnings: list[RunWarning] = Field(
+        default_factory=list,
+        description="What a run that succeeded wants you to know, such as every rule skipped "
+        "(`linkage-hub reconcile` then exits 3).",
+    )
 
     @classmethod
     def of(cls, run: Run) -> Self:
@@ -125,10 +151,12 @@ class RunOut(BaseModel):
         started, finished = aware(run.started_at), aware(run.finished_at)
         return cls(
             run_id=run.id,
+            kind=RunKind(run.kind),
+            batch_ids=run.batch_ids,
             region=run.region,
             period=run.period,
             as_of=run.as_of,
-            status=run.status,
+            status=RunStatus(run.status),
             requested_by=run.requested_by,
             created_at=aware(run.created_at),
             started_at=started,
@@ -139,7 +167,13 @@ class RunOut(BaseModel):
             rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
             skipped=dict(run.skipped or {}),
             timings=dict(run.timings or {}),
+            warnings=[RunWarning(**w) for w in run.warnings or []],
         )
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: str | None
 
 
 class PersonKeyed(BaseModel):

@@ -148,8 +148,11 @@ def is_empty(db: Database) -> bool:
     return units == 0 and roster == 0
 
 
-def load_demo_if_empty(settings: Settings, db: Database) -> None:
-    """Load the demo city when the database holds no records yet (``serve --demo``)."""
-    if is_empty(db):
-        load_city(settings, db, generate_city())
-        print(f"demo city loaded; client credentials in {settings.secrets_dir / DEMO_CLIENTS_FILE}")
+def load_demo_if_empty(settings: Settings, db: Database) -> bool:
+    """Load the demo city when the database holds no records yet (``serve --demo``); whether
+    it did."""
+    if not is_empty(db):
+        return False
+    load_city(settings, db, generate_city())
+    print(f"demo city loaded; client credentials in {settings.secrets_dir / DEMO_CLIENTS_FILE}")
+    return True

@@ -1,0 +1,53 @@
+"""The run history: the runs a caller may see, newest first, keyset-paginated by ``seq``.
+
+A run is visible when its region lies inside the caller's (a city sees its own runs and its
+counties'; a province sees them all). A run over a larger region than the caller's — the
+province's or the city's run, seen from a county — is not shown: its counts add up findings of
+regions the caller cannot read (a sibling county's ghost pay, say), so showing them would leak
+what the region rule hides. This is the rule ``GET /runs/{run_id}`` keeps too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.cursors import decode_cursor, encode_cursor
+from linkage_hub.reconciliation.models import Run, RunBatch
+from linkage_hub.versioning import region_bounds
+
+CURSOR_KIND = "run"
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilters:
+    region: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    batch_id: str | None = None
+
+
+def list_runs(
+    session: Session, principal: Principal, filters: RunFilters, *, limit: int, cursor: str | None
+) -> tuple[list[Run], str | None]:
+    """One page of the caller's runs and the cursor of the next (``None`` on the last)."""
+    before = decode_cursor(cursor, kind=CURSOR_KIND)
+    query = select(Run).where(Run.region.between(*principal.region_bounds))
+    if filters.region is not None:
+        query = query.where(Run.region.between(*region_bounds(filters.region)))
+    if filters.kind is not None:
+        query = query.where(Run.kind == filters.kind)
+    if filters.status is not None:
+        query = query.where(Run.status == filters.status)
+    if filters.batch_id is not None:
+        covered = select(RunBatch.run_id).where(RunBatch.batch_id == filters.batch_id)
+        query = query.where(Run.id.in_(covered))
+    if before:
+        query = query.where(Run.seq < before)
+    runs = list(session.scalars(query.order_by(Run.seq.desc()).limit(limit + 1)))
+    more = len(runs) > limit
+    runs = runs[:limit]
+    return runs, encode_cursor(runs[-1].seq, CURSOR_KIND) if more else None
