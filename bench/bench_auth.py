@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from linkage_hub.app import create_app
 from linkage_hub.auth.models import AccessRecord
-from linkage_hub.auth.policy import ROUTE_POLICY, Permission, Reader
+from linkage_hub.auth.policy import ROUTE_POLICY, CurrentPrincipal, Permission
 from linkage_hub.auth.service import create_client
 from linkage_hub.db import Database
 from linkage_hub.migrations import upgrade
@@ -45,7 +45,7 @@ def main() -> None:
     router = APIRouter()
 
     @router.get("/bench/authenticated")
-    def authenticated(p: Reader) -> str:
+    def authenticated(p: CurrentPrincipal) -> str:
         return p.client_id
 
     ROUTE_POLICY[("GET", "/bench/authenticated")] = Permission.read

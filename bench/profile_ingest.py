@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from ingest import DEFAULT_PG, create_pg_database, write_ndjson  # noqa: E402
 
 from linkage_hub import migrations  # noqa: E402
+from linkage_hub.auth.context import RequestContext  # noqa: E402
 from linkage_hub.auth.principal import Principal  # noqa: E402
 from linkage_hub.db import Database  # noqa: E402
 from linkage_hub.domain import Dataset, Department  # noqa: E402
@@ -76,16 +77,9 @@ def push(database: Database, settings: Settings, path: Path, profile: bool) -> f
         body = SpooledBody(handle, path.stat().st_size, "0" * 64)
         if profiler:
             profiler.enable()
+        ctx = RequestContext(principal, session, settings, keyring)
         result, _ = ingest.push_body(
-            session,
-            settings,
-            keyring,
-            principal,
-            Dataset.roster,
-            body,
-            BodyFormat.ndjson,
-            QueryOptions(),
-            None,
+            ctx, Dataset.roster, body, BodyFormat.ndjson, QueryOptions(), None
         )
         if profiler:
             profiler.disable()

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Everything the project checks: ruff, mypy (strict), pytest on SQLite and PostgreSQL.
+"""Everything the project checks: ruff, mypy (strict), the import contracts (the layer order of
+the rooms, no router importing a router, no import cycle: `[tool.importlinter]` in
+pyproject.toml), pytest on SQLite and PostgreSQL.
 
 PostgreSQL tests run when a server answers on 127.0.0.1:5432 (or LINKAGE_TEST_POSTGRES_URL is
 set). With CI=true an unreachable PostgreSQL is a failure, not a silent skip.
@@ -50,6 +52,7 @@ def main() -> int:
     failed |= run(str(BIN / "ruff"), "check", *paths)
     failed |= run(str(BIN / "ruff"), "format", "--check", *paths)
     failed |= run(str(BIN / "mypy"))
+    failed |= run(str(BIN / "lint-imports"), "--no-cache")
     failed |= run(str(BIN / "python"), "-m", "pytest", *sys.argv[1:], env=env)
     print("check: " + ("FAILED" if failed else "all green"))
     return 1 if failed else 0

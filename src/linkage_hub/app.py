@@ -10,9 +10,8 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from linkage_hub import __version__, health
-from linkage_hub.audit.router import router as audit_router
+from linkage_hub.auth.install import install as install_auth
 from linkage_hub.auth.policy import authorize
-from linkage_hub.auth.runtime import install as install_auth
 from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
 from linkage_hub.db import Database
 from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
@@ -21,6 +20,7 @@ from linkage_hub.persons import router as persons_router
 from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
 from linkage_hub.reconciliation.router import router as reconciliation_router
 from linkage_hub.records import router as records_router
+from linkage_hub.reports.audit_log import router as audit_router
 from linkage_hub.reports.router import router as reports_router
 from linkage_hub.settings import Settings, get_settings
 

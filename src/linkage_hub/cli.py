@@ -10,36 +10,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from linkage_hub.commands import CommandError, Handler, open_database
 from linkage_hub.settings import Settings, get_settings
 
-Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-class CommandError(Exception):
-    """A failure to report in one line (exit code 1)."""
+__all__ = ["CommandError", "build_parser", "main", "openapi_document"]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from linkage_hub.db import Database
-    from linkage_hub.migrations import pending, upgrade
-
     if settings.ops_port == args.port:
         raise CommandError("LINKAGE_OPS_PORT must differ from --port")
-    db = Database(settings)
+    db = open_database(settings)
     try:
-        if settings.is_embedded:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            upgrade(settings)
-        elif pending(settings, db.engine):
-            raise CommandError(
-                "the database schema is not at the newest migration: run `linkage-hub migrate`"
-            )
         if args.demo:
             from linkage_hub.reconciliation.cli import reconcile_demo
             from linkage_hub.records.demo import load_demo_if_empty
@@ -159,11 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from linkage_hub.audit import cli as audit_cli
     from linkage_hub.auth import cli as auth_cli
-    from linkage_hub.privacy import cli as privacy_cli
     from linkage_hub.reconciliation import cli as reconciliation_cli
     from linkage_hub.records import cli as records_cli
+    from linkage_hub.records import keys_cli
 
-    for module in (auth_cli, records_cli, reconciliation_cli, audit_cli, privacy_cli):
+    for module in (auth_cli, records_cli, reconciliation_cli, audit_cli, keys_cli):
         module.register(sub)
     return parser
 

@@ -3,14 +3,15 @@
 One codec for every list that pages by position: records, the change feed, the audit log
 (``v1:<position>``) and the access records (``ar:<position>``, newest first). A cursor that
 does not decode, names another list, or holds a position no database column can hold is a
-422 naming the parameter, never a 500. (The discrepancy list pages by a (severity, id) pair
-and keeps its own codec beside its query.)
+422 naming the parameter, never a 500. The discrepancy list pages by a (severity rank, id)
+pair: :func:`encode_pair_cursor`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 from linkage_hub.errors import FieldError, InvalidInput
 
@@ -18,8 +19,16 @@ MAX_POSITION = 2**63 - 1  # a BIGINT; past it the drivers raise OverflowError
 _MAX_LENGTH = 64
 
 
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> bytes:
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+
+
 def encode_cursor(position: int, kind: str = "v1") -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+    return _encode(f"{kind}:{position}".encode())
 
 
 def decode_cursor(cursor: str | None, field: str = "cursor", kind: str = "v1") -> int:
@@ -29,7 +38,7 @@ def decode_cursor(cursor: str | None, field: str = "cursor", kind: str = "v1") -
     try:
         if len(cursor) > _MAX_LENGTH:
             raise ValueError
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        raw = _decode(cursor).decode("ascii")
         prefix, _, value = raw.partition(":")
         if prefix != kind or not (value.isascii() and value.isdigit()):
             raise ValueError
@@ -45,3 +54,29 @@ def decode_cursor(cursor: str | None, field: str = "cursor", kind: str = "v1") -
             total_errors=1,
         ) from None
     return position
+
+
+def encode_pair_cursor(rank: int, key: str) -> str:
+    """A cursor after the row ``(rank, key)`` of a list ordered by both."""
+    return _encode(json.dumps([rank, key]).encode())
+
+
+def decode_pair_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        if len(cursor) > 200:
+            raise ValueError
+        rank, key = json.loads(_decode(cursor))
+        # In range for the database and plain ASCII: a huge rank or a NUL in the key would
+        # reach the driver and fail there (a 500).
+        if not (type(rank) is int and 0 <= rank <= MAX_POSITION):
+            raise ValueError
+        if not (isinstance(key, str) and len(key) <= 64):
+            raise ValueError
+        if not (key.isascii() and key.isprintable()):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidInput(
+            "The cursor is not valid.",
+            errors=[FieldError(field="cursor", code="invalid", message="not a cursor we issued")],
+        ) from None
+    return rank, key

@@ -6,6 +6,7 @@ and rolls back on any error. Application code calls ``flush()``, never ``commit(
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import stat
@@ -16,8 +17,10 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert, make_url
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, insert, make_url
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
 
 from linkage_hub.settings import Settings
@@ -36,6 +39,33 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on both databases.
+
+    SQLite keeps no zone: values are stored as naive UTC (so text comparison orders them) and
+    read back with ``UTC`` attached. PostgreSQL uses ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("UtcDateTime takes aware datetimes only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:

@@ -10,7 +10,7 @@ written) or from the key file (``LINKAGE_ID_KEY_FILE``, default
 ``<secrets_dir>/linkage-hub.id-keys.json``, generated on first start, 0600). New values are
 sealed under the current version; every version in the set can open its values, and lookups try
 the person key of every version (a key rotation re-encrypts and re-hashes rows in batches, so
-for a while two versions live side by side: see :mod:`linkage_hub.privacy.rotation`).
+for a while two versions live side by side: see :mod:`linkage_hub.records.rotation`).
 """
 
 from __future__ import annotations

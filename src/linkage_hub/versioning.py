@@ -20,6 +20,8 @@ import datetime as dt
 from sqlalchemy import BigInteger, DateTime, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from linkage_hub.identifiers import region_prefix
+
 CURRENT = text("closed_at IS NULL")
 CLOSED = text("closed_batch_id IS NOT NULL")
 
@@ -69,8 +71,6 @@ class VersionColumns:
 
 def region_bounds(region: str) -> tuple[str, str]:
     """``230100`` → (``230100``, ``230199``): every code inside the region lies in the range."""
-    from linkage_hub.identifiers import region_prefix
-
     prefix = region_prefix(region)
     pad = 6 - len(prefix)
     return prefix + "0" * pad, prefix + "9" * pad

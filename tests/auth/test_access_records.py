@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from linkage_hub.app import create_app
 from linkage_hub.auth import access, policy
 from linkage_hub.auth.models import AccessRecord, AuthClient
-from linkage_hub.auth.policy import ROUTE_POLICY, Permission, Reader, person_reads
+from linkage_hub.auth.policy import ROUTE_POLICY, CurrentPrincipal, Permission, person_reads
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings
 from tests.auth.helpers import assert_problem, bearer, new_client, token_for
@@ -41,7 +41,7 @@ def person_route(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     router = APIRouter()
 
     @router.get("/probe/persons/{id_number}")
-    def person(id_number: str, request: Request, p: Reader) -> dict[str, int]:
+    def person(id_number: str, request: Request, p: CurrentPrincipal) -> dict[str, int]:
         person_reads(request).add("probe-person-key", "230102", records=3)
         return {"found": 3}
 

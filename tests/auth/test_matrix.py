@@ -134,7 +134,9 @@ def _token_request(ctx: Ctx) -> Call:
 
 def _access_record(ctx: Ctx) -> Call:
     """The resource: an access record of an HR client in 230100, found by its request id."""
-    request_id = uuid.uuid4().hex
+    # Hyphenated: a bare hex uuid holds a run of 15 digits about once in a hundred, and the hub
+    # refuses a caller's id that could be an ID number (the record would then carry none).
+    request_id = f"matrix-{uuid.uuid4()}"
     ctx.client.get(
         "/api/v1/access-records",
         headers=ctx.headers_for("hr", RESOURCE_REGION) | {"X-Request-ID": request_id},

@@ -1,7 +1,7 @@
 """The department × scope rules of every permission, on probe routes, and region filters in SQL.
 
 The real routes of each permission arrive with the datasets and reconciliation rooms; these probe
-routes pin the rules down now, with the same named dependencies handlers use.
+routes pin the rules down now: each probe has a row in the route table, like every real route.
 """
 
 from __future__ import annotations
@@ -17,15 +17,8 @@ from sqlalchemy import insert, select
 from linkage_hub.auth.models import AccessRecord
 from linkage_hub.auth.policy import (
     ROUTE_POLICY,
-    Auditor,
-    Commenter,
     CurrentPrincipal,
-    DatasetWriter,
-    EstablishmentOffice,
     Permission,
-    Reader,
-    Transitioner,
-    declared_permissions,
     ensure_in_region,
     in_region,
 )
@@ -50,7 +43,6 @@ PROBES: dict[tuple[str, str], Permission] = {
     ("POST", "/probe/comments"): Permission.comment,
     ("POST", "/probe/transitions"): Permission.transition,
     ("GET", "/probe/audit"): Permission.audit,
-    ("GET", "/probe/stricter"): Permission.read,  # the handler asks for Auditor
     ("GET", "/probe/regions/{region}"): Permission.read,
 }
 
@@ -59,31 +51,27 @@ def _probe_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/probe/read")
-    def read(p: Reader) -> str:
+    def read(p: CurrentPrincipal) -> str:
         return p.client_id
 
     @router.post("/probe/datasets/{dataset}")
-    def write(dataset: str, p: DatasetWriter) -> str:
+    def write(dataset: str, p: CurrentPrincipal) -> str:
         return p.client_id
 
     @router.post("/probe/runs")
-    def runs(p: EstablishmentOffice) -> str:
+    def runs(p: CurrentPrincipal) -> str:
         return p.client_id
 
     @router.post("/probe/comments")
-    def comments(p: Commenter) -> str:
+    def comments(p: CurrentPrincipal) -> str:
         return p.client_id
 
     @router.post("/probe/transitions")
-    def transitions(p: Transitioner) -> str:
+    def transitions(p: CurrentPrincipal) -> str:
         return p.client_id
 
     @router.get("/probe/audit")
-    def audit(p: Auditor) -> str:
-        return p.client_id
-
-    @router.get("/probe/stricter")
-    def stricter(p: Auditor) -> str:
+    def audit(p: CurrentPrincipal) -> str:
         return p.client_id
 
     @router.get("/probe/regions/{region}")
@@ -118,7 +106,6 @@ EXPECTED: list[tuple[str, str, set[Department]]] = [
     ("POST", "/probe/comments", {EST, ORG, HR, FIN, AUD}),
     ("POST", "/probe/transitions", {EST, ORG, HR, FIN, AUD}),
     ("GET", "/probe/audit", {AUD}),
-    ("GET", "/probe/stricter", {AUD}),
 ]
 
 
@@ -137,11 +124,6 @@ class TestDepartmentRules:
                 elif expected == 403:
                     assert response.headers["content-type"] == "application/problem+json"
         assert wrong == []
-
-    def test_a_handler_asking_for_more_than_its_row_gets_more(
-        self, client: TestClient, headers_for: HeadersFor
-    ) -> None:
-        assert client.get("/probe/stricter", headers=headers_for("hr")).status_code == 403
 
 
 @pytest.mark.usefixtures("probes")
@@ -232,18 +214,3 @@ class TestRegionInSql:
         assert seen("230102") == {"230102"}
         assert seen("230200") == {"230200", "230202"}
         assert "BETWEEN" in str(in_region(AccessRecord.region, Principal("c", "c", AUD, "230100")))
-
-
-class TestNamedDependenciesAgreeWithTheTable:
-    def test_on_the_app(self, app: FastAPI) -> None:
-        for route, permissions in declared_permissions(app).items():
-            assert permissions <= {ROUTE_POLICY.get(route)}, route
-
-    def test_the_walk_finds_named_dependencies(
-        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        app.include_router(_probe_router())
-        found = declared_permissions(app)
-        assert found[("GET", "/probe/audit")] == {Permission.audit}
-        assert found[("GET", "/probe/stricter")] == {Permission.audit}
-        assert found[("GET", "/api/v1/access-records")] == {Permission.audit}

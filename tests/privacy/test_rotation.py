@@ -13,7 +13,8 @@ from sqlalchemy import text
 from linkage_hub.cli import main
 from linkage_hub.db import Database
 from linkage_hub.keys import Keyring, add_key_version
-from linkage_hub.privacy import rotation
+from linkage_hub.privacy.state import rotation_in_progress
+from linkage_hub.records import rotation
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
 from tests.records import factory as f
@@ -78,7 +79,7 @@ def test_rotation_resumes_and_keeps_everything_readable(
     with pytest.raises(Stop):
         rotation.run(database, keyring, rotation_id, batch_size=3, progress=stop)
     with database.read_sessions() as session:
-        assert rotation.rotation_in_progress(session)
+        assert rotation_in_progress(session)
         assert rotation.rows_not_at(session, 2) == 5  # 9 rows, 4 done
     # ...reads still work half-way (old and new versions side by side)...
     app.state.keyring.reload()
@@ -92,7 +93,7 @@ def test_rotation_resumes_and_keeps_everything_readable(
     assert "resuming the rotation to key version 2" in out and "9 rows" in out
 
     with database.read_sessions() as session:
-        assert not rotation.rotation_in_progress(session)
+        assert not rotation_in_progress(session)
         assert rotation.rows_by_version(session, [1, 2]) == {"v1": 0, "v2": 9, "plain": 0}
     with database.engine.connect() as conn:
         keys = {r[0] for r in conn.execute(text("SELECT person_key FROM records_roster"))}

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from linkage_hub.privacy import rotation
+from linkage_hub.records import rotation
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor

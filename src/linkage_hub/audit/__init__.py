@@ -13,6 +13,9 @@ Module contract:
   from what the route put through the one door, ``linkage_hub.auth.policy.person_reads``
   (routes declared in ``PERSON_READS``).
 
-``models``, ``chain`` and ``service`` import no room above ``auth``; ``queries`` and ``router``
-(the auditor's view, which matches batches to persons through the dataset tables) sit on top.
+The room sits at the bottom of the house (below ``auth``, which writes to it) and imports no
+other room: an actor is anything with a client id, a department and a region
+(``service.Actor``). The auditor's view of the log over HTTP, which needs a principal and the
+dataset tables, is :mod:`linkage_hub.reports.audit_log`; ``queries`` takes the batches of a
+person from the records room as a subquery.
 """

@@ -6,12 +6,12 @@ import argparse
 import json
 from typing import Any
 
+from linkage_hub.commands import CommandError
 from linkage_hub.settings import Settings
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.audit.service import verify
-    from linkage_hub.cli import CommandError
     from linkage_hub.db import Database
 
     db = Database(settings)

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from linkage_hub.auth.models import UtcDateTime
-from linkage_hub.db import Base
+from linkage_hub.db import Base, UtcDateTime
 
 
 class AuditEntry(Base):

@@ -1,7 +1,9 @@
 """The auditor's view of the log: filters by client, department, person and time.
 
 A person is matched by person key (under every key version the keyring holds): entries that
-name the person, and batches that wrote or closed one of the person's versions.
+name the person, and batches that wrote or closed one of the person's versions
+(``person_batches``, the ids of those batches as a subquery: the dataset tables belong to the
+records room, above this one — see ``linkage_hub.records.service.batches_of_persons``).
 
 An entry is in an auditor's view when its region, or one of the regions of the records a read
 sent (``audit_log_region``), lies in the auditor's region: a read across regions is seen by
@@ -13,27 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
 from linkage_hub.cursors import decode_cursor, encode_cursor
-from linkage_hub.domain import PERSON_DATASETS
-from linkage_hub.records.datasets import spec_for
-
-
-def _batches_of(person_keys: list[str]) -> Any:
-    parts: list[Select[Any]] = []
-    for dataset in sorted(PERSON_DATASETS):
-        t = spec_for(dataset).table
-        parts.append(select(t.c.batch_id).where(t.c.person_key.in_(person_keys)))
-        parts.append(
-            select(t.c.closed_batch_id).where(
-                t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
-            )
-        )
-    return union(*parts)
 
 
 def list_entries(
@@ -43,6 +30,7 @@ def list_entries(
     client_id: str | None = None,
     department: str | None = None,
     person_keys: list[str] | None = None,
+    person_batches: Any = None,
     action: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
@@ -79,7 +67,7 @@ def list_entries(
                 AuditEntry.seq.in_(named),
                 and_(
                     AuditEntry.target_type == "batch",
-                    AuditEntry.target_id.in_(_batches_of(person_keys)),
+                    AuditEntry.target_id.in_(person_batches),
                 ),
             )
         )

@@ -11,15 +11,15 @@ import datetime as dt
 import getpass
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.chain import GENESIS, canonical, link
 from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
-from linkage_hub.auth.principal import Principal
 from linkage_hub.db import insert_rows
+from linkage_hub.domain import Department
 from linkage_hub.observability import current_client_request_id, current_request_id
 
 AUDIT_LOCK = 0x4C48_4155  # "LHAU", pg_advisory_xact_lock key of appends
@@ -27,6 +27,20 @@ VERIFY_CHUNK = 5_000
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 AUDIT_PERSON_TABLE = cast(Table, AuditPerson.__table__)
 AUDIT_REGION_TABLE = cast(Table, AuditRegion.__table__)
+
+
+class Actor(Protocol):
+    """Who acted, as the log names them: :class:`linkage_hub.auth.principal.Principal` fits.
+
+    A protocol rather than an import: the audit log sits below auth (auth writes to it), so it
+    names only the three facts it records."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def department(self) -> Department: ...
+    @property
+    def region(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +122,7 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
 # --- helpers for the writing rooms ----------------------------------------------------------
 
 
-def by(principal: Principal, action: str, region: str, **fields: Any) -> Entry:
+def by(principal: Actor, action: str, region: str, **fields: Any) -> Entry:
     """An entry made by a departmental client."""
     return Entry(
         action=action,
@@ -120,7 +134,7 @@ def by(principal: Principal, action: str, region: str, **fields: Any) -> Entry:
 
 
 def record_batch(
-    session: Session, principal: Principal, *, batch_id: str, region: str, detail: dict[str, Any]
+    session: Session, principal: Actor, *, batch_id: str, region: str, detail: dict[str, Any]
 ) -> int:
     """A pushed batch (its persons are found through the versions it wrote or closed)."""
     entry = by(
@@ -131,7 +145,7 @@ def record_batch(
 
 def record_change(
     session: Session,
-    principal: Principal,
+    principal: Actor,
     *,
     action: str,
     dataset: str,
@@ -146,7 +160,7 @@ def record_change(
 
 
 def record_unit_moves(
-    session: Session, principal: Principal, *, batch_id: str, moves: Iterable[tuple[str, str, str]]
+    session: Session, principal: Actor, *, batch_id: str, moves: Iterable[tuple[str, str, str]]
 ) -> list[int]:
     """Units a batch moved to another region, ``(unit_code, from_region, to_region)``: an
     entry ``units.move`` in each of the two regions, so that the audit clients of both (who
@@ -194,7 +208,7 @@ def record_client_change(
 
 def record_finding_change(
     session: Session,
-    principal: Principal,
+    principal: Actor,
     *,
     action: str,
     finding_id: str,
@@ -210,7 +224,7 @@ def record_finding_change(
 
 def _change(
     session: Session,
-    principal: Principal,
+    principal: Actor,
     action: str,
     region: str,
     target_type: str,
@@ -232,7 +246,7 @@ def _change(
 
 
 def read_entry(
-    principal: Principal,
+    principal: Actor,
     *,
     method: str,
     route: str,

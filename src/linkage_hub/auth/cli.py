@@ -23,13 +23,13 @@ from linkage_hub.auth.service import (
     revoke_client,
     rotate_secret,
 )
+from linkage_hub.commands import CommandError
 from linkage_hub.domain import Department
 from linkage_hub.settings import Settings
 
 
 @contextmanager
 def _transaction(settings: Settings) -> Iterator[Session]:
-    from linkage_hub.cli import CommandError
     from linkage_hub.db import Database
 
     db = Database(settings)

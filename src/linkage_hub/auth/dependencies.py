@@ -10,8 +10,8 @@ It is a coroutine, like the other dependencies that do no blocking I/O: each syn
 dependency costs a trip through the worker-thread pool, which on a small GET cost more than
 the query itself.
 
-Handlers never call it directly: they take ``principal: CurrentPrincipal`` (or a named
-dependency such as ``Auditor``) from :mod:`linkage_hub.auth.policy`.
+Handlers never call it directly: they take ``principal: CurrentPrincipal`` from
+:mod:`linkage_hub.auth.policy`.
 """
 
 from __future__ import annotations

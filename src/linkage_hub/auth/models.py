@@ -14,41 +14,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, SmallInteger, String
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BigInteger, Boolean, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from linkage_hub.db import Base
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """An aware UTC datetime on both databases.
-
-    SQLite keeps no zone: values are stored as naive UTC (so text comparison orders them) and
-    read back with ``UTC`` attached. PostgreSQL uses ``timestamptz``.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise ValueError("UtcDateTime takes aware datetimes only")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+from linkage_hub.db import Base, UtcDateTime
 
 
 class AuthClient(Base):

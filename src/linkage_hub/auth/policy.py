@@ -11,10 +11,13 @@ Region containment is *not* decided here: handlers put ``principal.region_bounds
 ``WHERE`` clauses (:func:`in_region`), and anything outside the caller's region is a 404
 (:func:`ensure_in_region` for a region named in a request body).
 
-Handlers say what they need in their signature with a named dependency — ``Reader``,
-``DatasetWriter``, ``EstablishmentOffice``, ``Commenter``, ``Transitioner``, ``Auditor`` — or
-plain ``CurrentPrincipal``. A named dependency checks its permission again, and a test checks
-that it agrees with the route's row here.
+This table is the single source of a route's permission. Handlers take the caller as
+``CurrentPrincipal`` and name no permission in their signature: the check has already run,
+app-wide, before any handler dependency, for every route, and a route without a row cannot be
+served. A permission named again in a signature (a ``requires(...)`` dependency) would be a
+second home for the same fact, able to drift from the table, and a route that forgot it would
+still be guarded here. To see what a route needs, read its row; the OpenAPI document shows it
+too (each operation's security scope and description, :mod:`linkage_hub.auth.openapi`).
 
 When you add a route, add its row here in the same change (and a sample row to the matrix test
 in ``tests/auth/test_matrix.py``).
@@ -29,7 +32,6 @@ response schema carries person fields, or that is a report download, and is not 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -212,26 +214,6 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that yields the principal after checking ``permission`` (named below)."""
-
-    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
-        _check(permission, principal, request)
-        return principal
-
-    dependency.__name__ = f"requires_{permission}"
-    dependency.permission = permission  # type: ignore[attr-defined]
-    return dependency
-
-
-Reader = Annotated[Principal, Depends(requires(Permission.read))]
-DatasetWriter = Annotated[Principal, Depends(requires(Permission.write_own_dataset))]
-EstablishmentOffice = Annotated[Principal, Depends(requires(Permission.establishment))]
-Commenter = Annotated[Principal, Depends(requires(Permission.comment))]
-Transitioner = Annotated[Principal, Depends(requires(Permission.transition))]
-Auditor = Annotated[Principal, Depends(requires(Permission.audit))]
-
-
 def in_region(column: Any, principal: Principal) -> ColumnElement[bool]:
     """The SQL condition ``column BETWEEN low AND high`` for the caller's region."""
     condition: ColumnElement[bool] = column.between(*principal.region_bounds)
@@ -253,24 +235,3 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
         for method in (context.methods or ())
         if method != "HEAD"
     }
-
-
-def declared_permissions(app: FastAPI) -> dict[tuple[str, str], set[Permission]]:
-    """The permissions routes name through ``requires(...)`` dependencies, for the route test."""
-    found: dict[tuple[str, str], set[Permission]] = {}
-    for context in iter_route_contexts(app.routes):
-        dependant = getattr(context, "dependant", None)
-        if dependant is None or not context.path:
-            continue
-        permissions: set[Permission] = set()
-        stack = [dependant]
-        while stack:
-            current = stack.pop()
-            permission = getattr(current.call, "permission", None)
-            if isinstance(permission, Permission):
-                permissions.add(permission)
-            stack.extend(current.dependencies)
-        for method in context.methods or ():
-            if method != "HEAD":
-                found[(method, context.path)] = permissions
-    return found

@@ -10,7 +10,7 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Form, Query, Request, Response
 
 from linkage_hub.auth.dependencies import REALM
-from linkage_hub.auth.policy import Auditor
+from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.queries import AccessRecordFilter, access_records_page
 from linkage_hub.auth.runtime import auth_runtime
@@ -20,6 +20,7 @@ from linkage_hub.auth.service import Authenticated, Locked, authenticate
 from linkage_hub.clientaddr import source_address
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.db import DatabaseDep, DbSession
+from linkage_hub.dependencies import SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import (
     BadRequest,
@@ -76,6 +77,7 @@ def issue_token(
     request: Request,
     response: Response,
     db: DatabaseDep,
+    settings: SettingsDep,
     grant_type: Annotated[str | None, Form(description="Always `client_credentials`.")] = None,
     # Lengths are checked in the handler: a token request's errors are OAuth's, not a 422.
     client_id: Annotated[str | None, Form()] = None,
@@ -110,7 +112,6 @@ def issue_token(
     cid, secret = _client_credentials(request, client_id, client_secret)
     if not cid or len(cid) > 64 or len(secret) > 200:
         raise _invalid_client("The client credentials are not valid.")
-    settings = request.app.state.settings
     outcome = authenticate(db, cid, secret, source_address(request.scope, settings.trusted_proxies))
     if isinstance(outcome, Locked):
         raise TooManyRequests(
@@ -170,7 +171,7 @@ def token_keys(request: Request, response: Response) -> Jwks:
 )
 def list_access_records(
     request: Request,
-    principal: Auditor,
+    principal: CurrentPrincipal,
     session: DbSession,
     client_id: Annotated[str | None, Query(max_length=64)] = None,
     department: Department | None = None,

@@ -17,9 +17,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 
-from linkage_hub.auth.access import AccessRecorder, AccessRecordMiddleware
+from linkage_hub.auth.access import AccessRecorder
 from linkage_hub.auth.service import ClientState, client_state
 from linkage_hub.auth.tokens import TokenKeys
 from linkage_hub.db import Database
@@ -72,21 +72,6 @@ class AuthRuntime:
         _ = self.keys
         async with self.recorder.running():
             yield
-
-
-def install(app: FastAPI, settings: Settings, db: Database) -> AuthRuntime:
-    """Put the auth room into an app: its state, its routes and the access-record middleware."""
-    from linkage_hub.auth.openapi import with_security  # both import the policy, which
-    from linkage_hub.auth.router import router  # imports this module: import them late
-
-    runtime = AuthRuntime(settings, db)
-    app.state.auth = runtime
-    app.include_router(router)
-    app.openapi = with_security(app, app.openapi)  # type: ignore[method-assign]
-    app.add_middleware(
-        AccessRecordMiddleware, recorder=runtime.recorder, trusted_proxies=settings.trusted_proxies
-    )
-    return runtime
 
 
 def auth_runtime(request: Request) -> AuthRuntime:

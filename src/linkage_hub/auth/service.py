@@ -40,6 +40,7 @@ from linkage_hub.audit.service import record_client_change
 from linkage_hub.auth.hashing import dummy_hash, hash_secret, new_secret, verify_secret
 from linkage_hub.auth.models import AuthClient, AuthThrottle
 from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope, format_scopes, parse_scopes
+from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import normalise_region
@@ -60,10 +61,6 @@ class ClientError(ValueError):
 
 class ClientNotFound(ClientError):
     pass
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request
 
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import problem_responses
 from linkage_hub.persons import service
 from linkage_hub.persons.schemas import PersonView
-from linkage_hub.records.router import KeyringDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["persons"])
 

@@ -7,8 +7,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from linkage_hub.auth.models import UtcDateTime
-from linkage_hub.db import Base
+from linkage_hub.db import Base, UtcDateTime
 
 
 class KeyRotation(Base):

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from linkage_hub.commands import CommandError, open_database
 from linkage_hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,29 +37,18 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
     from linkage_hub.audit.service import operator
-    from linkage_hub.cli import CommandError
-    from linkage_hub.db import Database
     from linkage_hub.errors import HubError
-    from linkage_hub.migrations import pending, upgrade
     from linkage_hub.reconciliation.models import Run
-    from linkage_hub.reconciliation.router import run_out
     from linkage_hub.reconciliation.runs import ALL_RULES_SKIPPED, recover, run_to_end
-    from linkage_hub.reconciliation.schemas import RunCreate
+    from linkage_hub.reconciliation.schemas import RunCreate, RunOut
 
     try:
         body = RunCreate(region=args.region, period=args.period, as_of=args.as_of)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CommandError(f"--{'-'.join(map(str, first['loc']))}: {first['msg']}") from None
-    db = Database(settings)
+    db = open_database(settings)
     try:
-        if settings.is_embedded:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            upgrade(settings)
-        elif pending(settings, db.engine):
-            raise CommandError(
-                "the database schema is not at the newest migration: run `linkage-hub migrate`"
-            )
         recover(db)
         try:
             run_id = run_to_end(
@@ -73,7 +63,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
         with db.transaction() as session:
             done = session.get(Run, run_id)
             assert done is not None
-            out = run_out(done)
+            out = RunOut.of(done)
         print(json.dumps(out.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str))
         if out.status != "succeeded":
             raise CommandError(f"run {run_id} failed: {out.error}")

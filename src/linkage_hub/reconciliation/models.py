@@ -5,7 +5,7 @@ A finding's ``identity`` is its rule plus its subject (``RULE:person_key``,
 unique, so a finding that comes back after being resolved is the same row (``reopened``).
 No table here holds an ID number: person findings carry the ``person_key`` and the number is
 looked up in the current records when a finding is shown. A key rotation re-keys ``person_key``
-and the ``identity`` built from it (``PERSON_KEY_DEPENDANTS`` in :mod:`linkage_hub.privacy.rotation`
+and the ``identity`` built from it (``PERSON_KEY_DEPENDANTS`` in :mod:`linkage_hub.records.rotation`
 names them: keep it in step with the identity's form).
 """
 

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from sqlalchemy import select
 
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DatabaseDep, DbSession
-from linkage_hub.domain import Department
-from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
-from linkage_hub.identifiers import (
-    IdentifierError,
-    normalise_citizen_id,
-    normalise_region,
-)
+from linkage_hub.dependencies import KeyringDep, SettingsDep
+from linkage_hub.errors import NotFound, problem_responses
 from linkage_hub.reconciliation import service
-from linkage_hub.reconciliation.executor import RunExecutor
+from linkage_hub.reconciliation.dependencies import (
+    DiscrepancyFilters,
+    RunExecutorDep,
+    region_filter,
+)
 from linkage_hub.reconciliation.history import RunFilters, list_runs
 from linkage_hub.reconciliation.models import Run
-from linkage_hub.reconciliation.rules import RULES, RuleCode, Severity
+from linkage_hub.reconciliation.rules import RULES
 from linkage_hub.reconciliation.runs import create_run
 from linkage_hub.reconciliation.schemas import (
     CommentIn,
@@ -29,9 +27,7 @@ from linkage_hub.reconciliation.schemas import (
     FindingDetail,
     FindingOut,
     FindingPage,
-    FindingStatus,
     PersonKeyed,
-    RuleCounts,
     RuleList,
     RuleOut,
     RunAccepted,
@@ -40,11 +36,9 @@ from linkage_hub.reconciliation.schemas import (
     RunOut,
     RunPage,
     RunStatus,
-    RunWarning,
     Text,
     TransitionIn,
 )
-from linkage_hub.records.router import keyring_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -59,11 +53,10 @@ router = APIRouter(prefix="/api/v1")
     response_model=RuleList,
     responses=problem_responses(401),
 )
-def list_rules(request: Request, principal: CurrentPrincipal) -> RuleList:
+def list_rules(principal: CurrentPrincipal, settings: SettingsDep) -> RuleList:
     """The discrepancy catalogue: the 17 rules with their Chinese and English titles, severity,
     answerable departments, the datasets each needs, and the parameters in force (such as the
     grace, in working days, for leaving the roster after an HR exit)."""
-    settings = request.app.state.settings
     items = []
     for rule in RULES:
         options, needed = rule.requires_any
@@ -103,7 +96,7 @@ def start_run(
     session: DbSession,
     db: DatabaseDep,
     principal: CurrentPrincipal,
-    request: Request,
+    executor: RunExecutorDep,
     background: BackgroundTasks,
 ) -> RunAccepted:
     """Start a reconciliation run of a region (and everything below it) for the establishment
@@ -123,21 +116,8 @@ def start_run(
         as_of=body.as_of,
         requested_by=principal.client_id,
     )
-    executor: RunExecutor = request.app.state.run_executor
     background.add_task(executor.start, run.id, lock)
     return RunAccepted(run_id=run.id, status="queued")
-
-
-def _region_filter(region: str | None) -> str | None:
-    if region is None:
-        return None
-    try:
-        return normalise_region(region)
-    except IdentifierError as exc:
-        raise InvalidInput(
-            "The region filter is not a division code.",
-            errors=[FieldError(field="region", code=exc.code, message=exc.message)],
-        ) from None
 
 
 @router.get(
@@ -168,13 +148,13 @@ def get_runs(
     province's run, seen from a city) are not, since their counts cover regions you cannot
     read."""
     filters = RunFilters(
-        region=_region_filter(region),
+        region=region_filter(region),
         kind=kind.value if kind else None,
         status=status.value if status else None,
         batch_id=batch_id,
     )
     runs, next_cursor = list_runs(session, principal, filters, limit=limit, cursor=cursor)
-    return RunPage(items=[run_out(r) for r in runs], next_cursor=next_cursor)
+    return RunPage(items=[RunOut.of(r) for r in runs], next_cursor=next_cursor)
 
 
 @router.get(
@@ -195,78 +175,10 @@ def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> Run
     ).first()
     if run is None:
         raise NotFound("No such run.")
-    return run_out(run)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def run_out(run: Run) -> RunOut:
-    started, finished = _aware(run.started_at), _aware(run.finished_at)
-    created = _aware(run.created_at)
-    assert created is not None
-    return RunOut(
-        run_id=run.id,
-        kind=RunKind(run.kind),
-        batch_ids=run.batch_ids,
-        region=run.region,
-        period=run.period,
-        as_of=run.as_of,
-        status=RunStatus(run.status),
-        requested_by=run.requested_by,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
-        duration_seconds=(finished - started).total_seconds() if started and finished else None,
-        error=run.error,
-        parameters=dict(run.parameters),
-        rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
-        skipped=dict(run.skipped or {}),
-        timings=dict(run.timings or {}),
-        warnings=[RunWarning(**w) for w in run.warnings or []],
-    )
+    return RunOut.of(run)
 
 
 # --- discrepancies ----------------------------------------------------------------------------
-
-
-def _person_keys(request: Request, id_number: str) -> list[str]:
-    try:
-        number = normalise_citizen_id(id_number)
-    except IdentifierError as exc:
-        raise InvalidInput(
-            "The id_number filter is not a valid ID number.",
-            errors=[FieldError(field="id_number", code=exc.code, message=exc.message)],
-        ) from None
-    return keyring_of(request).person_keys(number)
-
-
-async def discrepancy_filters(
-    request: Request,
-    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
-    unit_code: Annotated[str | None, Query(max_length=18)] = None,
-    id_number: Annotated[str | None, Query(description="One person's findings.")] = None,
-    rule: RuleCode | None = None,
-    status: FindingStatus | None = None,
-    severity: Severity | None = None,
-    department: Annotated[Department | None, Query(description="Answerable department.")] = None,
-) -> service.Filters:
-    """The discrepancy filters of API.md, shared by the list and the report."""
-    return service.Filters(
-        region=_region_filter(region),
-        unit_code=unit_code.strip().upper() if unit_code else None,
-        person_keys=_person_keys(request, id_number) if id_number else None,
-        rule=rule,
-        status=status,
-        severity=severity,
-        department=department,
-    )
-
-
-DiscrepancyFilters = Annotated[service.Filters, Depends(discrepancy_filters)]
 
 
 @router.get(
@@ -281,6 +193,7 @@ def list_discrepancies(
     session: DbSession,
     principal: CurrentPrincipal,
     filters: DiscrepancyFilters,
+    keyring: KeyringDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FindingPage:
@@ -294,7 +207,7 @@ def list_discrepancies(
     same finding and id; it is handled like `open`). A finding's identity is its rule and its
     subject, so it keeps its id, history and comments from run to run."""
     items, next_cursor = service.list_findings(
-        session, principal, filters, keyring=keyring_of(request), limit=limit, cursor=cursor
+        session, principal, filters, keyring=keyring, limit=limit, cursor=cursor
     )
     shown = [i for i in items if i.id_number]
     person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
@@ -310,7 +223,11 @@ def list_discrepancies(
     responses=problem_responses(401, 404),
 )
 def get_discrepancy(
-    finding_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+    finding_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    keyring: KeyringDep,
 ) -> FindingDetail:
     """One finding with its evidence (each department's records behind it, with versions and
     batches, as of the run that last found it), the rule parameters of that run, its status
@@ -319,7 +236,7 @@ def get_discrepancy(
     An evidence record of a region you cannot read (a finding can span regions) is shown as
     what it is — dataset, region, record key, version — with `withheld: true` and no fields;
     `gross_pay` is shown to finance and audit only."""
-    detail = service.finding_detail(session, principal, finding_id, keyring_of(request))
+    detail = service.finding_detail(session, principal, finding_id, keyring)
     evidence = [e for e in detail.evidence if e.person_key]
     shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
     regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
@@ -356,6 +273,7 @@ def transition(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    keyring: KeyringDep,
 ) -> FindingOut:
     """Change a finding's status; every change is recorded with who and when.
 
@@ -367,7 +285,7 @@ def transition(
 
     `resolved` and `reopened` are set by reconciliation runs only. A change that does not
     fit the current status is 409."""
-    changed = service.transition(session, principal, finding_id, body, keyring_of(request))
+    changed = service.transition(session, principal, finding_id, body, keyring)
     if changed.id_number:
         person_reads(request).add(changed.person_key, changed.region)
     return changed

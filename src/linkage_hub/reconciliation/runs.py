@@ -45,9 +45,10 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
+from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
-from linkage_hub.privacy.rotation import rotation_in_progress
+from linkage_hub.privacy.state import rotation_in_progress
 from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RunParameters
@@ -63,10 +64,6 @@ FULL, INCREMENTAL = "full", "incremental"
 KINDS = (FULL, INCREMENTAL)
 COUNTS = ("found", "new", "resolved", "reopened")
 ALL_RULES_SKIPPED = "all_rules_skipped"  # the warning code of a run in which no rule ran
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class RunLock(Protocol):

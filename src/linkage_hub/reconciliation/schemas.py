@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from linkage_hub.clock import aware
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.identifiers import IdentifierError, normalise_region
 from linkage_hub.inputs import BoundedDate, CleanText
 from linkage_hub.reconciliation.rules import RuleCode, Severity, Subject
+
+if TYPE_CHECKING:
+    from linkage_hub.reconciliation.models import Run
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -140,6 +144,31 @@ class RunOut(BaseModel):
         description="What a run that succeeded wants you to know, such as every rule skipped "
         "(`linkage-hub reconcile` then exits 3).",
     )
+
+    @classmethod
+    def of(cls, run: Run) -> Self:
+        """The run as the API and ``linkage-hub reconcile`` show it."""
+        started, finished = aware(run.started_at), aware(run.finished_at)
+        return cls(
+            run_id=run.id,
+            kind=RunKind(run.kind),
+            batch_ids=run.batch_ids,
+            region=run.region,
+            period=run.period,
+            as_of=run.as_of,
+            status=RunStatus(run.status),
+            requested_by=run.requested_by,
+            created_at=aware(run.created_at),
+            started_at=started,
+            finished_at=finished,
+            duration_seconds=(finished - started).total_seconds() if started and finished else None,
+            error=run.error,
+            parameters=dict(run.parameters),
+            rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
+            skipped=dict(run.skipped or {}),
+            timings=dict(run.timings or {}),
+            warnings=[RunWarning(**w) for w in run.warnings or []],
+        )
 
 
 class RunPage(BaseModel):

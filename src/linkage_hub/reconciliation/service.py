@@ -19,10 +19,6 @@ waives (with a reason and a document number) and puts an acknowledged or waived 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
@@ -32,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_finding_change
 from linkage_hub.auth.principal import Principal
-from linkage_hub.cursors import MAX_POSITION
+from linkage_hub.clock import aware, utcnow
+from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from linkage_hub.keys import Keyring
@@ -48,21 +45,25 @@ from linkage_hub.reconciliation.schemas import (
     TransitionIn,
 )
 from linkage_hub.records.datasets import spec_for
-from linkage_hub.records.models import CadreRecord, EmploymentRecord, PayrollRecord, RosterRecord
 from linkage_hub.records.service import hidden_fields, run_starts
-from linkage_hub.registry.models import RegistryLeaderPost, RegistryQuota, RegistryUnit
 from linkage_hub.versioning import region_bounds
 
-PERSON_MODELS = (RosterRecord, EmploymentRecord, CadreRecord, PayrollRecord)
-DATASET_MODELS: dict[Dataset, Any] = {
-    Dataset.roster: RosterRecord,
-    Dataset.employment: EmploymentRecord,
-    Dataset.cadres: CadreRecord,
-    Dataset.payroll: PayrollRecord,
-    Dataset.units: RegistryUnit,
-    Dataset.quotas: RegistryQuota,
-    Dataset.leader_posts: RegistryLeaderPost,
-}
+# The order evidence is listed in, and a person's ID number and name looked up in: the
+# establishment office's roster, HR, organization, finance; then the registry. The models
+# themselves are the dataset specs' (records/datasets.py).
+EVIDENCE_ORDER = (
+    Dataset.roster,
+    Dataset.employment,
+    Dataset.cadres,
+    Dataset.payroll,
+    Dataset.units,
+    Dataset.quotas,
+    Dataset.leader_posts,
+)
+DATASET_MODELS: dict[Dataset, Any] = {d: spec_for(d).model for d in EVIDENCE_ORDER}
+PERSON_MODELS: tuple[Any, ...] = tuple(
+    spec_for(d).model for d in EVIDENCE_ORDER if spec_for(d).person
+)
 _VERSION_COLUMNS = {
     "id", "record_key", "version", "batch_id", "client_id", "recorded_at", "closed_at",
     "closed_batch_id", "person_key", "id_number_given", "name_norm",
@@ -73,14 +74,6 @@ LIVE = (
     FindingStatus.acknowledged,
     FindingStatus.waived,
 )
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _person_field(person_key: Any, field: str) -> ColumnElement[str | None]:
@@ -123,9 +116,9 @@ def _out(row: Any, keyring: Keyring) -> FindingOut:
         establishment_type=f.establishment_type,
         level=f.level,
         departments=[Department(d) for d in f.departments.strip(",").split(",") if d],
-        first_seen_at=_aware(f.first_seen_at),
-        last_seen_at=_aware(f.last_seen_at),
-        resolved_at=_aware(f.resolved_at) if f.resolved_at else None,
+        first_seen_at=aware(f.first_seen_at),
+        last_seen_at=aware(f.last_seen_at),
+        resolved_at=aware(f.resolved_at) if f.resolved_at else None,
         summary=Text(zh=f.summary_zh, en=f.summary_en),
     ).keyed(f.person_key if shown else None)
 
@@ -142,32 +135,6 @@ class Filters:
     status: str | None = None
     severity: str | None = None
     department: str | None = None
-
-
-def encode_cursor(rank: int, finding_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([rank, finding_id]).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        if len(cursor) > 200:
-            raise ValueError
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        rank, finding_id = json.loads(raw)
-        # In range for the database and plain ASCII: a huge rank or a NUL in the id would
-        # reach the driver and fail there (a 500).
-        if not (type(rank) is int and 0 <= rank <= MAX_POSITION):
-            raise ValueError
-        if not (isinstance(finding_id, str) and len(finding_id) <= 64):
-            raise ValueError
-        if not (finding_id.isascii() and finding_id.isprintable()):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise InvalidInput(
-            "The cursor is not valid.",
-            errors=[FieldError(field="cursor", code="invalid", message="not a cursor we issued")],
-        ) from None
-    return rank, finding_id
 
 
 Ts = TypeVarTuple("Ts")
@@ -204,7 +171,7 @@ def list_findings(
 ) -> tuple[list[FindingOut], str | None]:
     query = filtered(_select(), principal, filters)
     if cursor is not None:
-        rank, after = decode_cursor(cursor)
+        rank, after = decode_pair_cursor(cursor)
         query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))
     query = query.order_by(Finding.severity_rank, Finding.id).limit(limit + 1)
     rows = list(session.execute(query))
@@ -212,7 +179,7 @@ def list_findings(
     next_cursor = None
     if len(rows) > limit:
         last: Finding = rows[limit - 1][0]
-        next_cursor = encode_cursor(last.severity_rank, last.id)
+        next_cursor = encode_pair_cursor(last.severity_rank, last.id)
     return items, next_cursor
 
 
@@ -274,7 +241,7 @@ def evidence_records(
                     version=row.version,
                     region=row.region,
                     batch_id=row.batch_id,
-                    recorded_at=_aware(row.recorded_at),
+                    recorded_at=aware(row.recorded_at),
                     current=row.closed_at is None,
                     withheld=not readable,
                     record=_evidence_fields(model, row, principal, keyring) if readable else {},
@@ -298,7 +265,7 @@ def _as_seen(
         start = starts.get((line.record_key, line.version))
         if start is not None:
             line.version, line.batch_id = start.version, start.batch_id
-            line.recorded_at = _aware(start.recorded_at)
+            line.recorded_at = aware(start.recorded_at)
     return records
 
 
@@ -329,7 +296,7 @@ def finding_detail(
         HistoryEntry(
             from_status=e.from_status,
             to_status=e.to_status,
-            at=_aware(e.at),
+            at=aware(e.at),
             run_id=e.run_id,
             client_id=e.client_id,
             department=e.department,
@@ -356,7 +323,7 @@ def comments_of(session: Session, finding_id: str) -> list[CommentOut]:
             client_id=c.client_id,
             department=Department(c.department),
             body=c.body,
-            at=_aware(c.at),
+            at=aware(c.at),
         )
         for c in session.scalars(
             select(Comment).where(Comment.finding_id == finding_id).order_by(Comment.id)

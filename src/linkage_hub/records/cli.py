@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from linkage_hub.commands import CommandError, open_database
 from linkage_hub.settings import Settings
 
 SIZES = {"city": 3_000, "province": 1_000_000}
@@ -28,22 +29,12 @@ Planted discrepancies (rule: findings expected for region 230000):
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from linkage_hub.cli import CommandError
-    from linkage_hub.db import Database
-    from linkage_hub.migrations import pending, upgrade
     from linkage_hub.records.demo import DEMO_CLIENTS_FILE, is_empty, load_city
     from linkage_hub.records.demo_data import PERIOD, generate_city
 
     persons = args.persons or SIZES[args.size]
-    db = Database(settings)
+    db = open_database(settings)
     try:
-        if settings.is_embedded:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            upgrade(settings)
-        elif pending(settings, db.engine):
-            raise CommandError(
-                "the database schema is not at the newest migration: run `linkage-hub migrate`"
-            )
         if not is_empty(db) and not args.force:
             raise CommandError("the database already holds records (use --force to push anyway)")
         started = time.perf_counter()

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
+from linkage_hub.clock import aware
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
-from linkage_hub.records.schemas import ChangeItem, ChangeOp, ChangePage, Record, as_utc
+from linkage_hub.records.schemas import ChangeItem, ChangeOp, ChangePage, Record
 from linkage_hub.records.service import as_seen, read_bounds, record_columns, shape
 
 
@@ -86,7 +87,7 @@ def read_changes(
             op=ChangeOp(c.op),
             region=c.region,
             batch_id=c.batch_id,
-            recorded_at=as_utc(c.recorded_at),
+            recorded_at=aware(c.recorded_at),
             record=records.get(c.seq),
         )
         for c in shown

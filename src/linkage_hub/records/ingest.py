@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_batch, record_unit_moves
+from linkage_hub.auth.context import RequestContext
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge, safe_name
@@ -495,10 +496,7 @@ class Pusher:
 
 
 def push_body(
-    session: Session,
-    settings: Settings,
-    keyring: Keyring,
-    principal: Principal,
+    ctx: RequestContext,
     dataset: Dataset,
     body: SpooledBody,
     fmt: BodyFormat,
@@ -506,9 +504,9 @@ def push_body(
     idempotency_key: str | None,
 ) -> tuple[BatchResult, bool]:
     """Push a batch body; returns the result and whether it is a replay of a first answer."""
-    pusher = Pusher(session, settings, keyring, principal, dataset)
+    pusher = Pusher(ctx.session, ctx.settings, ctx.keyring, ctx.principal, dataset)
     # Keyed: the body's hash covers its ID numbers.
-    digest = keyring.keyed_digest(request_hash(dataset, options, fmt, body.sha256))
+    digest = ctx.keyring.keyed_digest(request_hash(dataset, options, fmt, body.sha256))
     if idempotency_key and not options.dry_run:
         first = pusher.replay(idempotency_key, digest)
         if first is not None:
@@ -522,7 +520,7 @@ def push_body(
         digest=digest,
         large=fmt is not BodyFormat.json and body.size >= DIRECT_LOAD_BYTES,
     )
-    audit_batch(session, principal, scope, result)
+    audit_batch(ctx.session, ctx.principal, scope, result)
     return result, False
 
 

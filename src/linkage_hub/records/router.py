@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from linkage_hub.auth.context import Context
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import PERSON_DATASETS, Dataset
-from linkage_hub.errors import NotFound, PayloadTooLarge, problem_responses
+from linkage_hub.errors import problem_responses
 from linkage_hub.inputs import BoundedDateTime
-from linkage_hub.keys import Keyring
 from linkage_hub.privacy.masking import mask_record
 from linkage_hub.records import feed, ingest, service
 from linkage_hub.records.datasets import SPECS
-from linkage_hub.records.parsing import SpooledBody, body_format, json_body, spool
+from linkage_hub.records.dependencies import (
+    DatasetDep,
+    note_person_reads,
+    record_body,
+    spooled_body,
+)
+from linkage_hub.records.parsing import SpooledBody, body_format
 from linkage_hub.records.schemas import (
     BatchBody,
     BatchMode,
@@ -30,88 +35,8 @@ from linkage_hub.records.schemas import (
     RecordPage,
 )
 from linkage_hub.records.scope import QueryOptions
-from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
-_keyring_lock = threading.Lock()
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def keyring_of(request: Request) -> Keyring:
-    """One keyring per app, made on first use (``linkage-hub openapi`` never needs one)."""
-    state = request.app.state
-    keyring: Keyring | None = getattr(state, "keyring", None)
-    if keyring is None:
-        with _keyring_lock:
-            keyring = getattr(state, "keyring", None)
-            if keyring is None:
-                keyring = Keyring(settings_of(request))
-                state.keyring = keyring
-    keyring.refresh()  # a key version added by `linkage-hub keys rotate`
-    return keyring
-
-
-# The dependency forms are coroutines: they do no blocking I/O (the keyring checks its file's
-# stamp at most every few seconds), and a plain function would cost a worker-thread trip.
-async def get_settings(request: Request) -> Settings:
-    return settings_of(request)
-
-
-async def get_keyring(request: Request) -> Keyring:
-    return keyring_of(request)
-
-
-def note_person_reads(request: Request, keyring: Keyring, records: list[Record]) -> None:
-    """For the access record and the audit log: how many person records this response shows
-    and whose (person keys, never ID numbers)."""
-    person_reads(request).add_all(
-        service.person_keys_read(keyring, records),
-        {r["region"] for r in records},
-        records=len(records),
-    )
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-KeyringDep = Annotated[Keyring, Depends(get_keyring)]
-
-
-async def dataset_of(
-    dataset: Annotated[
-        str,
-        Path(
-            description="units, quotas, leader_posts, roster, cadres, employment or payroll",
-            json_schema_extra={"enum": [d.value for d in Dataset]},
-        ),
-    ],
-) -> Dataset:
-    try:
-        return Dataset(dataset)
-    except ValueError:
-        raise NotFound(f"There is no dataset {dataset[:40]!r}.") from None
-
-
-DatasetDep = Annotated[Dataset, Depends(dataset_of)]
-
-
-async def record_body(request: Request) -> Any:
-    """A single record's JSON body (numbers as decimals, never floats)."""
-    return json_body(await request.body())
-
-
-async def spooled_body(request: Request) -> AsyncIterator[SpooledBody]:
-    settings = settings_of(request)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
-    body = await spool(request.stream(), settings.max_body_bytes)
-    try:
-        yield body
-    finally:
-        body.close()
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -183,10 +108,7 @@ def install_openapi_models(app: FastAPI) -> None:
     },
 )
 def push_batch(
-    principal: CurrentPrincipal,
-    session: DbSession,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    ctx: Context,
     dataset: DatasetDep,
     request: Request,
     response: Response,
@@ -220,9 +142,7 @@ def push_batch(
     """
     options = QueryOptions(mode, region, period, units, dry_run)
     fmt = body_format(request.headers.get("content-type"))
-    result, replayed = ingest.push_body(
-        session, settings, keyring, principal, dataset, body, fmt, options, idempotency_key
-    )
+    result, replayed = ingest.push_body(ctx, dataset, body, fmt, options, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if dry_run:
@@ -295,10 +215,9 @@ async def list_records(
             limit=limit,
         ),
     )
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, page.items)
-        if mask:
-            page.items = [mask_record(r) for r in page.items]
+    note_person_reads(request, keyring, dataset, page.items)
+    if mask and dataset in PERSON_DATASETS:
+        page.items = [mask_record(r) for r in page.items]
     return page
 
 
@@ -324,8 +243,7 @@ async def get_record(
         session, lambda: service.get_record(session, keyring, principal, dataset, record_key)
     )
     response.headers["ETag"] = tag
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, [record])
+    note_person_reads(request, keyring, dataset, [record])
     return record
 
 
@@ -338,10 +256,7 @@ async def get_record(
     responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 def replace_record(
-    principal: CurrentPrincipal,
-    session: DbSession,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    ctx: Context,
     dataset: DatasetDep,
     record_key: str,
     request: Request,
@@ -351,12 +266,9 @@ def replace_record(
 ) -> Record:
     """Replace a record with a new version (the natural key must stay the same). Needs
     `If-Match` with the current `ETag`: 428 without it, 412 when the record changed since."""
-    record, tag, _result = service.replace_record(
-        session, settings, keyring, principal, dataset, record_key, body, if_match
-    )
+    record, tag, _result = service.replace_record(ctx, dataset, record_key, body, if_match)
     response.headers["ETag"] = tag
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, [record])
+    note_person_reads(request, ctx.keyring, dataset, [record])
     return record
 
 
@@ -369,16 +281,13 @@ def replace_record(
     responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 def delete_record(
-    principal: CurrentPrincipal,
-    session: DbSession,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    ctx: Context,
     dataset: DatasetDep,
     record_key: str,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Close a record: it stays in its history but is no longer current. Needs `If-Match`."""
-    service.delete_record(session, settings, keyring, principal, dataset, record_key, if_match)
+    service.delete_record(ctx, dataset, record_key, if_match)
     return Response(status_code=204)
 
 
@@ -407,8 +316,7 @@ async def get_record_history(
     page = await run_in_session(
         session, lambda: service.history(session, keyring, principal, dataset, record_key)
     )
-    if dataset in PERSON_DATASETS:
-        note_person_reads(request, keyring, page.items)
+    note_person_reads(request, keyring, dataset, page.items)
     return page
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from linkage_hub.clock import aware
 from linkage_hub.domain import Dataset
 from linkage_hub.records.datasets import (
     CadreInput,
@@ -60,15 +61,10 @@ class BatchResult(BaseModel):
             updated=batch.updated,
             unchanged=batch.unchanged,
             closed=batch.closed,
-            recorded_at=as_utc(batch.recorded_at),
+            recorded_at=aware(batch.recorded_at),
             scope_region=batch.scope_region,
             scope_period=batch.scope_period,
         )
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes: every time the hub stores is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 Record = dict[str, Any]

@@ -12,6 +12,8 @@ from linkage_hub.domain import Dataset
 from linkage_hub.errors import FieldError, InvalidInput, safe_name
 from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
 from linkage_hub.records.datasets import DatasetSpec
+from linkage_hub.records.fields import FieldInvalid
+from linkage_hub.records.fields import period as check_period
 from linkage_hub.records.parsing import BodyFormat
 from linkage_hub.records.schemas import BatchMode
 
@@ -79,9 +81,6 @@ def resolve_scope(
         if period is None:
             raise _scope_error("scope.period", "missing", "is required for payroll")
         try:
-            from linkage_hub.records.fields import FieldInvalid
-            from linkage_hub.records.fields import period as check_period
-
             period = check_period(period)
         except FieldInvalid as exc:
             raise _scope_error("scope.period", exc.code, exc.message) from None

@@ -11,13 +11,15 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, select, union
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
+from linkage_hub.auth.context import RequestContext
 from linkage_hub.auth.principal import Principal
+from linkage_hub.clock import aware
 from linkage_hub.cursors import decode_cursor, encode_cursor
-from linkage_hub.domain import Dataset
+from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import (
     FieldError,
     InvalidInput,
@@ -43,7 +45,6 @@ from linkage_hub.records.schemas import (
     HistoryPage,
     Record,
     RecordPage,
-    as_utc,
 )
 from linkage_hub.records.scope import BatchScope
 from linkage_hub.records.validation import RowValidator
@@ -73,7 +74,7 @@ def output_columns(spec: DatasetSpec) -> tuple[str, ...]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return as_utc(value).isoformat()
+        return aware(value).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -247,6 +248,21 @@ def person_keys_of(keyring: Keyring, id_number: str, today: dt.date) -> list[str
         raise invalid("id_number", exc.code, exc.message) from None
 
 
+def batches_of_persons(person_keys: list[str]) -> Any:
+    """The ids of the batches that wrote or closed a version of these persons (a subquery: the
+    audit log's person filter, ``linkage_hub.audit.queries.list_entries``)."""
+    parts: list[Select[Any]] = []
+    for dataset in sorted(PERSON_DATASETS):
+        t = spec_for(dataset).table
+        parts.append(select(t.c.batch_id).where(t.c.person_key.in_(person_keys)))
+        parts.append(
+            select(t.c.closed_batch_id).where(
+                t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
+            )
+        )
+    return union(*parts)
+
+
 def list_records(
     session: Session,
     keyring: Keyring,
@@ -364,25 +380,17 @@ def _check_precondition(
         raise PreconditionFailed("The record has changed since you read it; read it again.")
 
 
-def _pusher(
-    session: Session, settings: Settings, keyring: Keyring, principal: Principal, dataset: Dataset
-) -> Pusher:
-    pusher = Pusher(session, settings, keyring, principal, dataset)
+def _pusher(ctx: RequestContext, dataset: Dataset) -> Pusher:
+    pusher = Pusher(ctx.session, ctx.settings, ctx.keyring, ctx.principal, dataset)
     pusher.received = 1
     return pusher
 
 
 def replace_record(
-    session: Session,
-    settings: Settings,
-    keyring: Keyring,
-    principal: Principal,
-    dataset: Dataset,
-    record_key: str,
-    body: Any,
-    if_match: str | None,
+    ctx: RequestContext, dataset: Dataset, record_key: str, body: Any, if_match: str | None
 ) -> tuple[Record, str, BatchResult]:
     """PUT: the body replaces the current version (a new version, unless it is equal)."""
+    session, settings, keyring, principal = ctx.session, ctx.settings, ctx.keyring, ctx.principal
     spec = spec_for(dataset)
     queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
@@ -406,7 +414,7 @@ def replace_record(
             total_errors=1,
         )
     scope = BatchScope(BatchMode.upsert, principal.region, period)
-    result = _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
+    result = _pusher(ctx, dataset).apply(scope, iter([staged]))
     record, tag = get_record(session, keyring, principal, dataset, record_key)
     _audit_change(session, principal, spec, row, "record.replace", result)
     return record, tag, result
@@ -438,15 +446,10 @@ def _audit_change(
 
 
 def delete_record(
-    session: Session,
-    settings: Settings,
-    keyring: Keyring,
-    principal: Principal,
-    dataset: Dataset,
-    record_key: str,
-    if_match: str | None,
+    ctx: RequestContext, dataset: Dataset, record_key: str, if_match: str | None
 ) -> BatchResult:
     """DELETE: close the current version (kept in history, no longer current)."""
+    session, keyring, principal = ctx.session, ctx.keyring, ctx.principal
     spec = spec_for(dataset)
     queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
@@ -455,11 +458,11 @@ def delete_record(
     if spec.person:
         key["id_number"] = keyring.reveal_id(key["id_number"])
     period = row.period if dataset is Dataset.payroll else None
-    validator = RowValidator(spec, keyring, today=settings.today(), period=period)
+    validator = RowValidator(spec, keyring, today=ctx.settings.today(), period=period)
     staged = validator.delete(key, 1)
     assert not isinstance(staged, list), staged
     scope = BatchScope(BatchMode.upsert, principal.region, period)
-    result = _pusher(session, settings, keyring, principal, dataset).apply(scope, iter([staged]))
+    result = _pusher(ctx, dataset).apply(scope, iter([staged]))
     _audit_change(session, principal, spec, row, "record.delete", result)
     return result
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.principal import Principal
+from linkage_hub.clock import aware, wall_clock
 from linkage_hub.db import Database
 from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.models import Finding
@@ -78,12 +79,6 @@ def _query(principal: Principal, filters: Filters) -> Select[*tuple[Any, ...]]:
     return filtered(query, principal, filters)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def rows(
     db: Database, principal: Principal, filters: Filters, keyring: Keyring, reads: PersonReads
 ) -> Iterator[dict[str, Any]]:
@@ -115,17 +110,12 @@ def rows(
                 "establishment_type": finding.establishment_type,
                 "level": finding.level,
                 "departments": [d for d in finding.departments.strip(",").split(",") if d],
-                "first_seen_at": _aware(finding.first_seen_at),
-                "last_seen_at": _aware(finding.last_seen_at),
-                "resolved_at": _aware(finding.resolved_at),
+                "first_seen_at": aware(finding.first_seen_at),
+                "last_seen_at": aware(finding.last_seen_at),
+                "resolved_at": aware(finding.resolved_at),
                 "summary_zh": finding.summary_zh,
                 "summary_en": finding.summary_en,
             }
-
-
-def _local(value: dt.datetime | None, zone: Any) -> dt.datetime | None:
-    """Excel has no time zones: show times in the hub's zone (China Standard Time)."""
-    return value.astimezone(zone).replace(tzinfo=None) if value else None
 
 
 def cells(items: Iterator[dict[str, Any]], zone: Any) -> Iterator[list[Cell]]:
@@ -142,9 +132,9 @@ def cells(items: Iterator[dict[str, Any]], zone: Any) -> Iterator[list[Cell]]:
             r["name"],
             r["establishment_type"] or r["level"],
             "、".join(DEPARTMENT_ZH.get(d, d) for d in r["departments"]),
-            _local(r["first_seen_at"], zone),
-            _local(r["last_seen_at"], zone),
-            _local(r["resolved_at"], zone),
+            wall_clock(r["first_seen_at"], zone),
+            wall_clock(r["last_seen_at"], zone),
+            wall_clock(r["resolved_at"], zone),
             r["summary_zh"],
         ]
 

@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
-from linkage_hub.db import Database, DbSession
+from linkage_hub.db import DatabaseDep, DbSession
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
 from linkage_hub.identifiers import (
     IdentifierError,
-    mask_citizen_id,
-    normalise_citizen_id,
     normalise_region,
-    normalise_unit_code,
 )
 from linkage_hub.inputs import BoundedDate
 from linkage_hub.privacy.masking import mask_exports, mask_records
-from linkage_hub.reconciliation.router import DiscrepancyFilters
-from linkage_hub.records.router import keyring_of
-from linkage_hub.reports import discrepancies, staffing, tenure
+from linkage_hub.reconciliation.dependencies import DiscrepancyFilters
+from linkage_hub.reports import discrepancies, staffing
 from linkage_hub.reports.schemas import StaffingReport, StaffingReportRow, TenureReport
 from linkage_hub.reports.streaming import ReportFormat, download
+from linkage_hub.reports.tenure_report import build_tenure_report
 from linkage_hub.reports.xlsx import Cell, Sheet
+from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -65,9 +61,9 @@ def report_region(principal: Principal, region: str | None) -> str:
     return region
 
 
-def report_day(request: Request, as_of: dt.date | None) -> dt.date:
+def report_day(settings: Settings, as_of: dt.date | None) -> dt.date:
     """``as_of``, by default today in the hub's time zone; never in the future."""
-    today: dt.date = request.app.state.settings.today()
+    today = settings.today()
     if as_of is None:
         return today
     if as_of > today:
@@ -85,9 +81,9 @@ def report_day(request: Request, as_of: dt.date | None) -> dt.date:
     responses=FILE_RESPONSES,
 )
 def staffing_report(
-    request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
+    settings: SettingsDep,
     region: Annotated[str | None, Query(description="Division code; default: yours")] = None,
     as_of: Annotated[BoundedDate | None, Query(description="Business date; default: today")] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
@@ -104,7 +100,7 @@ def staffing_report(
     frozen header row.
     """
     region = report_region(principal, region)
-    as_of = report_day(request, as_of)
+    as_of = report_day(settings, as_of)
     period = staffing.payroll_period(session, region, as_of)
     rows = staffing.staffing_rows(session, region, as_of, period)
     if format is ReportFormat.json:
@@ -148,6 +144,9 @@ def discrepancy_report(
     request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
     filters: DiscrepancyFilters,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
     mask: Annotated[bool, Query(description=MASK_DESCRIPTION)] = False,
@@ -166,13 +165,11 @@ def discrepancy_report(
     Only findings of your region are listed (those `GET /discrepancies/{id}` shows you). The
     audit log records the persons of the rows actually sent, also of a download cut short.
     """
-    db: Database = request.app.state.db
-    zone = request.app.state.settings.zone
     reads = person_reads(request)
-    items = discrepancies.rows(db, principal, filters, keyring_of(request), reads)
-    if mask_exports(request.app.state.settings, mask):
+    items = discrepancies.rows(db, principal, filters, keyring, reads)
+    if mask_exports(settings, mask):
         items = mask_records(items)
-    stem = f"问题清单_{principal.region}_{request.app.state.settings.today().isoformat()}"
+    stem = f"问题清单_{principal.region}_{settings.today().isoformat()}"
     if format is ReportFormat.json:
         return StreamingResponse(
             discrepancies.json_stream(items, {}), media_type="application/json"
@@ -197,18 +194,11 @@ def discrepancy_report(
         format,
         stem,
         discrepancies.HEADER_ZH,
-        discrepancies.cells(items, zone),
+        discrepancies.cells(items, settings.zone),
         sheet_name="问题清单",
         widths=discrepancies.WIDTHS,
         extra_sheets=extra,
     )
-
-
-TENURE_MONTH_HEADER = ["月份", "核定编制", "实名在编", "统发工资", "核定领导职数", "在任领导"]
-TENURE_FINDING_HEADER = [
-    "规则代码", "严重程度", "状态", "单位代码", "身份证号", "姓名", "发现时间", "解决/豁免时间",
-    "结果", "持续天数", "摘要",
-]  # fmt: skip
 
 
 @router.get(
@@ -221,6 +211,8 @@ def tenure_report(
     request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
+    settings: SettingsDep,
+    keyring: KeyringDep,
     id_number: Annotated[str, Query(description="The leader's ID number (15 or 18 digits).")],
     unit_code: Annotated[str, Query(max_length=18, description="The unit led.")],
     from_: Annotated[
@@ -242,112 +234,16 @@ def tenure_report(
     found, whether and when it was resolved or waived, and how many days it stayed open.
     The XLSX begins with a title block (unit, leader, tenure, date) for the audit file.
     """
-    settings = request.app.state.settings
-    try:
-        number = normalise_citizen_id(id_number, today=settings.today())
-        unit = normalise_unit_code(unit_code)
-    except IdentifierError as exc:
-        field = "unit_code" if "unit" in exc.message else "id_number"
-        raise InvalidInput(
-            exc.message, errors=[FieldError(field=field, code=exc.code, message=exc.message)]
-        ) from None
-    if from_ and to and from_ > to:
-        raise InvalidInput(
-            "from lies after to.",
-            errors=[FieldError(field="from", code="order", message="from lies after to")],
-        )
-    keyring = keyring_of(request)
-    found = tenure.find_tenure(
+    return build_tenure_report(
         session,
         keyring,
-        number,
-        unit,
-        principal.region_bounds,
-        from_,
-        to,
-        settings.today(),
+        settings,
+        principal,
+        person_reads(request),
+        id_number=id_number,
+        unit_code=unit_code,
+        from_=from_,
+        to=to,
+        format=format,
+        mask=mask,
     )
-    if found is None:
-        raise NotFound("No cadre record of this person in this unit in your region.")
-    months = tenure.tenure_months(session, unit, found.start, found.end)
-    findings = tenure.tenure_findings(
-        session, keyring, found, principal.region_bounds, settings.zone, dt.datetime.now(dt.UTC)
-    )
-    reads = person_reads(request)
-    reads.add(found.person_key, found.region)  # the leader, in the title block
-    if mask_exports(settings, mask):
-        found = replace(found, id_number=mask_citizen_id(found.id_number))
-        findings = [
-            replace(f, id_number=mask_citizen_id(f.id_number)) if f.id_number else f
-            for f in findings
-        ]
-    report = TenureReport.build(found, months, findings, settings.today())
-    if format is ReportFormat.json:
-        shown = [f for f in findings if f.id_number]
-        reads.add_all((f.person_key for f in shown), {f.region for f in shown})
-        return JSONResponse(report.model_dump(mode="json"))
-    title = [
-        "领导干部任期编制使用情况（离任审计）",
-        f"单位：{found.unit_name or ''}（{found.unit_code}）",
-        f"领导：{found.name}　职务：{found.position or ''}",
-        f"任期：{found.start.isoformat()} 至 {found.end.isoformat()}　生成日期：{settings.today()}",
-    ]
-    month_rows: list[list[Cell]] = [
-        [m.month, m.approved, m.on_roster, m.paid, m.leader_posts, m.leaders] for m in months
-    ]
-    finding_rows: Iterator[list[Cell]] = (
-        [
-            f.rule,
-            discrepancies.SEVERITY_ZH.get(f.severity),
-            discrepancies.STATUS_ZH.get(f.status),
-            f.unit_code,
-            f.id_number,
-            f.name,
-            _local(f.opened_at, settings.zone),
-            _local(f.closed_at, settings.zone),
-            {"resolved": "已解决", "waived": "已豁免"}.get(f.closed_as or "", "未解决"),
-            f.days_open,
-            f.summary_zh,
-        ]
-        for f in _noting(findings, reads)
-    )
-    stem = f"任期编制情况_{found.unit_code}_{found.start}_{found.end}"
-    if format is ReportFormat.csv:
-        # One CSV holds the title block, the months and the findings, blank lines between.
-        titles: list[list[Cell]] = [[line] for line in title[1:]]
-        rows: Iterator[list[Cell]] = itertools.chain(
-            [*titles, [], list(TENURE_MONTH_HEADER), *month_rows, [], list(TENURE_FINDING_HEADER)],
-            finding_rows,
-        )
-        return download(format, stem, [title[0]], rows, sheet_name="")
-    return download(
-        format,
-        stem,
-        TENURE_MONTH_HEADER,
-        month_rows,
-        sheet_name="任期编制情况",
-        widths=[10, 10, 10, 10, 12, 10],
-        title_lines=title,
-        extra_sheets=[
-            Sheet(
-                "任期内问题",
-                TENURE_FINDING_HEADER,
-                finding_rows,
-                widths=[30, 9, 10, 22, 21, 10, 20, 20, 9, 9, 60],
-            )
-        ],
-    )
-
-
-def _noting(
-    findings: list[tenure.TenureFinding], reads: PersonReads
-) -> Iterator[tenure.TenureFinding]:
-    """The findings as their rows are written, each person's added to the read entry."""
-    for f in findings:
-        if f.id_number:
-            reads.add(f.person_key, f.region)
-        yield f
-
-
-def _local(value: dt.datetime | None, zone: Any) -> dt.datetime | None:
-    return value.astimezone(zone).replace(tzinfo=None) if value else None

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
+from linkage_hub.clock import aware
 from linkage_hub.keys import Keyring
 from linkage_hub.reports import validtime as vt
 
@@ -238,8 +239,8 @@ ORDER BY f.first_seen_at, f.id
     out: list[TenureFinding] = []
     for row in rows:
         fid, rule, severity, status, unit, person, summary, first, resolved, waived_at, region = row
-        opened = _utc(first)
-        closed = _utc(resolved) if resolved else _utc(waived_at) if waived_at else None
+        opened = aware(first)
+        closed = aware(resolved) if resolved else aware(waived_at) if waived_at else None
         closed_as = "resolved" if resolved else "waived" if waived_at else None
         days = ((closed or now) - opened).days
         number, name = people.get(person, (None, None)) if person else (None, None)
@@ -262,10 +263,6 @@ ORDER BY f.first_seen_at, f.id
             )
         )
     return out
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _people(session: Session, keyring: Keyring, keys: list[str]) -> dict[str, tuple[str, str]]:

@@ -1,4 +1,9 @@
-"""``GET /api/v1/audit-log`` and ``GET /api/v1/audit-log/verify``: for audit only."""
+"""``GET /api/v1/audit-log`` and ``GET /api/v1/audit-log/verify``: for audit only.
+
+The auditor's reading of the log lives with the reports, not in the audit room: the audit log
+sits below every room that writes to it (auth among them), while this view takes a principal
+and matches batches to persons through the dataset tables.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from linkage_hub.audit import queries, service
 from linkage_hub.audit.schemas import AuditLogPage, ChainHead, ChainVerification
 from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.db import DbSession
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
 from linkage_hub.inputs import BoundedDateTime
-from linkage_hub.records.router import KeyringDep, SettingsDep
-from linkage_hub.records.service import MAX_LIMIT, person_keys_of, read_bounds
+from linkage_hub.records.service import MAX_LIMIT, batches_of_persons, person_keys_of, read_bounds
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -72,6 +77,7 @@ def list_audit_log(
         client_id=client_id,
         department=department.value if department else None,
         person_keys=keys,
+        person_batches=batches_of_persons(keys) if keys is not None else None,
         action=action,
         since=from_ if from_ is None or from_.tzinfo else from_.replace(tzinfo=zone),
         until=to if to is None or to.tzinfo else to.replace(tzinfo=zone),

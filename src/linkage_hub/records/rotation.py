@@ -13,7 +13,8 @@ version, in batches that each commit, resumably.
 
 While a rotation runs, lookups match the person key of every version (see ``Keyring.person_keys``)
 but joins across tables may see two versions of one person: jobs that join persons across
-datasets (reconciliation) should refuse to start while :func:`rotation_in_progress`. The audit log
+datasets (reconciliation) should refuse to start while
+:func:`linkage_hub.privacy.state.rotation_in_progress`. The audit log
 is never rewritten: its entries keep the person keys of their time, and its person filter tries
 every version the key set still holds (so keep old versions in the key set).
 """
@@ -34,6 +35,7 @@ from linkage_hub.db import Database
 from linkage_hub.domain import PERSON_DATASETS
 from linkage_hub.keys import Keyring
 from linkage_hub.privacy.models import KeyRotation, PersonKeyMap
+from linkage_hub.privacy.state import pending_rotation
 from linkage_hub.records.datasets import spec_for
 
 PERSON_TABLES: tuple[Table, ...] = tuple(spec_for(d).table for d in sorted(PERSON_DATASETS))
@@ -62,17 +64,6 @@ PERSON_KEY_DEPENDANTS: tuple[Dependant, ...] = (
 MAX_SWEEPS = 5
 
 Progress = Callable[[int, int], None]
-
-
-def pending_rotation(session: Session) -> KeyRotation | None:
-    return session.scalars(
-        select(KeyRotation).where(KeyRotation.finished_at.is_(None)).order_by(KeyRotation.id)
-    ).first()
-
-
-def rotation_in_progress(session: Session) -> bool:
-    """For jobs that join persons across tables: a rotation is half done."""
-    return pending_rotation(session) is not None
 
 
 def rows_not_at(session: Session, version: int) -> int:

@@ -8,13 +8,15 @@ import sys
 from typing import Any
 
 from linkage_hub.ciphers import Algorithm
+from linkage_hub.commands import CommandError
 from linkage_hub.settings import Settings
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.db import Database
     from linkage_hub.keys import Keyring
-    from linkage_hub.privacy.rotation import pending_rotation, rows_by_version
+    from linkage_hub.privacy.state import pending_rotation
+    from linkage_hub.records.rotation import rows_by_version
 
     keyring = Keyring(settings)
     db = Database(settings)
@@ -63,16 +65,16 @@ class _Bar:
 
 
 def _rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from linkage_hub.cli import CommandError
     from linkage_hub.db import Database
     from linkage_hub.keys import Keyring, KeySetError, add_key_version
-    from linkage_hub.privacy import rotation
+    from linkage_hub.privacy.state import pending_rotation
+    from linkage_hub.records import rotation
 
     db = Database(settings)
     bar = _Bar()
     try:
         with db.read_sessions() as session:
-            pending = rotation.pending_rotation(session)
+            pending = pending_rotation(session)
         keyring = Keyring(settings)
         if pending is not None:
             print(f"keys rotate: resuming the rotation to key version {pending.target_version}")

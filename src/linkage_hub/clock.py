@@ -1,0 +1,32 @@
+"""The hub's one notion of "now" and of a stored time: aware, in UTC.
+
+SQLite hands back naive datetimes for columns written as UTC; :func:`aware` puts the zone back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import overload
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
+@overload
+def aware(value: dt.datetime | None) -> dt.datetime | None: ...
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` with its time zone (UTC when the database dropped it); ``None`` stays."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def wall_clock(value: dt.datetime | None, zone: dt.tzinfo) -> dt.datetime | None:
+    """``value`` as the clock on the wall in ``zone`` shows it, without a zone: what a
+    spreadsheet cell holds (Excel has no time zones)."""
+    return value.astimezone(zone).replace(tzinfo=None) if value else None

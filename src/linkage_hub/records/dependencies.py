@@ -1,0 +1,65 @@
+"""Dependencies of the dataset routes, for every router that takes a dataset or a record body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+
+from linkage_hub.auth.policy import person_reads
+from linkage_hub.dependencies import settings_of
+from linkage_hub.domain import PERSON_DATASETS, Dataset
+from linkage_hub.errors import NotFound, PayloadTooLarge
+from linkage_hub.keys import Keyring
+from linkage_hub.records import service
+from linkage_hub.records.parsing import SpooledBody, json_body, spool
+from linkage_hub.records.schemas import Record
+
+
+def note_person_reads(
+    request: Request, keyring: Keyring, dataset: Dataset, records: list[Record]
+) -> None:
+    """For the access record and the audit log: how many person records this response shows
+    and whose (person keys, never ID numbers). Records of the registry datasets are no one's."""
+    if dataset in PERSON_DATASETS:
+        person_reads(request).add_all(
+            service.person_keys_read(keyring, records),
+            {r["region"] for r in records},
+            records=len(records),
+        )
+
+
+async def dataset_of(
+    dataset: Annotated[
+        str,
+        Path(
+            description="units, quotas, leader_posts, roster, cadres, employment or payroll",
+            json_schema_extra={"enum": [d.value for d in Dataset]},
+        ),
+    ],
+) -> Dataset:
+    try:
+        return Dataset(dataset)
+    except ValueError:
+        raise NotFound(f"There is no dataset {dataset[:40]!r}.") from None
+
+
+DatasetDep = Annotated[Dataset, Depends(dataset_of)]
+
+
+async def record_body(request: Request) -> Any:
+    """A single record's JSON body (numbers as decimals, never floats)."""
+    return json_body(await request.body())
+
+
+async def spooled_body(request: Request) -> AsyncIterator[SpooledBody]:
+    settings = settings_of(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_body_bytes:
+        raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
+    body = await spool(request.stream(), settings.max_body_bytes)
+    try:
+        yield body
+    finally:
+        body.close()
