@@ -14,10 +14,17 @@ into the dataset tables (PostgreSQL ``COPY``, SQLite ``executemany``), then time
 2. a full reconciliation run with its findings written (first run: every finding is new);
 3. a second run after 1 % of the persons' records changed (new versions).
 
-``--results`` writes the figures into the ``## Reconciliation`` section of bench/RESULTS.md.
+``--shape NAME`` (repeatable, or ``all``) runs data shapes nobody tuned to instead (``SHAPES``:
+the 200,000-person city of six counties run over 230100, and variations of units per region,
+counties, share of findings, datasets pushed, SQLite statistics); each prints the same three
+timings and ratios against a baseline over the same region, measured in the same run.
+
+``--results`` writes the figures into the ``## Reconciliation`` section of bench/RESULTS.md
+(with ``--shape``: its ``## Reconciliation: data shapes`` section).
 
     .venv/bin/python bench/reconcile.py --persons 100000 --backend both
     .venv/bin/python bench/reconcile.py --results          # the full size, both databases
+    .venv/bin/python bench/reconcile.py --shape all --backend both --results
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from linkage_hub.migrations import upgrade  # noqa: E402
 from linkage_hub.reconciliation.engine import WORK_MEM  # noqa: E402
 from linkage_hub.reconciliation.runs import create_run, execute_run  # noqa: E402
 from linkage_hub.settings import Settings  # noqa: E402
+from linkage_hub.versioning import region_bounds  # noqa: E402
 
 PG_ADMIN = os.environ.get(
     "LINKAGE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -357,6 +365,106 @@ def plant_multi_unit(
         cadre(second)
 
 
+# --- data shapes nobody tuned to --------------------------------------------------------------
+
+CITY_COUNTIES = ("230102", "230103", "230104", "230108", "230109", "230110")
+CITY_PLANTS = ("paid_without_roster", "roster_without_hr", "not_paid", "paid_elsewhere")
+PERSON_DATASETS = ("roster", "employment", "payroll", "cadres")
+ALL_DATASETS = frozenset({"units", "quotas", "leader_posts", *PERSON_DATASETS})
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A city (or any region) unlike the province the engine was tuned on: ``persons`` spread
+    ``persons_per_unit`` a unit over units that take turns among ``counties``, the run over
+    ``scope``; every person on the roster, in HR and paid (where pushed), cadres for every
+    ``cadre_every``-th person (leader level none), and ``share`` of the persons in each of the
+    four plants (paid without roster, roster without HR, not paid, paid at another unit)."""
+
+    name: str
+    persons: int = 200_000
+    persons_per_unit: int = 50
+    counties: tuple[str, ...] = CITY_COUNTIES
+    scope: str = "230100"
+    share: float = 0.0025
+    datasets: frozenset[str] = ALL_DATASETS - {"leader_posts"}
+    cadre_every: int = 10
+    analyzed: bool = False  # SQLite: statistics as after a bulk load, or none as after pushes
+
+    def describe(self, persons: int | None = None) -> str:
+        persons = persons or self.persons
+        missing = ", ".join(sorted(ALL_DATASETS - self.datasets)) or "none"
+        return (
+            f"{persons:,} persons, {max(persons // self.persons_per_unit, 2):,} units "
+            f"({self.persons_per_unit} a unit) over {len(self.counties)} "
+            f"count{'y' if len(self.counties) == 1 else 'ies'}, run over {self.scope}, "
+            f"{self.share:.2%} of persons in each of 4 plants, not pushed: {missing}, SQLite "
+            + ("analysed" if self.analyzed else "without statistics (as pushed)")
+        )
+
+
+SHAPES = {
+    s.name: s
+    for s in (
+        Shape("city"),
+        Shape("city-analyzed", analyzed=True),
+        Shape("city-one-county", counties=("230102",)),
+        Shape("city-county-run", scope="230102"),
+        Shape("city-small-units", persons_per_unit=5),
+        Shape("city-big-units", persons_per_unit=2000),
+        Shape("city-many-findings", share=0.025),
+        Shape("city-no-findings", share=0.0),
+        Shape("city-no-payroll", datasets=ALL_DATASETS - {"leader_posts", "payroll"}),
+        Shape("city-no-cadres", datasets=ALL_DATASETS - {"leader_posts", "cadres"}),
+        Shape("city-leader-posts", datasets=ALL_DATASETS),
+    )
+}
+
+
+def generate_shape(shape: Shape, persons: int | None = None) -> Province:
+    p = Province()
+    persons = persons or shape.persons
+    n_units = max(persons // shape.persons_per_unit, 2)
+    units: list[Unit] = []
+    for i in range(n_units):
+        kind = KINDS[i % 4]
+        region = shape.counties[i % len(shape.counties)]
+        units.append((unit_code(i, region, kind), region, kind, "full"))
+    for i, (code, region, kind, _funding) in enumerate(units):
+        if "units" in shape.datasets:
+            p.add("registry_unit", region, code, f"单位{i}", kind, "full", None, False, None,
+                  "active", None)  # fmt: skip
+        if "quotas" in shape.datasets:
+            p.add("registry_quota", region, code, KIND_TYPE[kind], shape.persons_per_unit + 2)
+        if "leader_posts" in shape.datasets:
+            p.add("registry_leader_post", region, code, "principal", 1)
+    every = round(1 / shape.share) if shape.share else 0
+    counts = dict.fromkeys(CITY_PLANTS, 0)
+    for j in range(persons):
+        ui = j % n_units
+        home = units[ui]
+        code, region, kind, _funding = home
+        number = citizen_id(j, region)
+        person = (pkey(number), number, code, f"人员{j}", f"人员{j}")
+        etype = KIND_TYPE[kind]
+        plant = CITY_PLANTS[j % every] if every and j % every < len(CITY_PLANTS) else ""
+        if plant:
+            counts[plant] += 1
+        if "roster" in shape.datasets and plant != "paid_without_roster":
+            p.add("records_roster", region, *person, etype, "active", None)
+        if "employment" in shape.datasets and plant != "roster_without_hr":
+            p.add("records_employment", region, *person, KIND_CATEGORY[kind], "active", None)
+        if "cadres" in shape.datasets and j % shape.cadre_every == shape.cadre_every - 1:
+            civil = kind in ("organ", "political_legal_organ", "civil_service_managed_institution")
+            p.add("records_cadre", region, *person, "none", civil, "active")
+        if "payroll" in shape.datasets and plant != "not_paid":
+            at = units[(ui + 1) % n_units] if plant == "paid_elsewhere" else home
+            p.add("records_payroll", at[1], person[0], number, at[0], person[3], person[4],
+                  PERIOD, etype, "budget", "8532.50", "paid")  # fmt: skip
+    p.planted = counts
+    return p
+
+
 # --- loading ----------------------------------------------------------------------------------
 
 
@@ -391,7 +499,9 @@ def load_postgres(url: str, province: Province) -> None:
         cur.execute("VACUUM ANALYZE")
 
 
-def load_sqlite(path: Path, province: Province) -> None:
+def load_sqlite(path: Path, province: Province, *, analyze: bool = True) -> None:
+    """``analyze``: leave statistics behind, as the province always did; a hub that took its
+    records by push has none (the ingest analyses PostgreSQL only), which the shapes mimic."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
@@ -403,7 +513,8 @@ def load_sqlite(path: Path, province: Province) -> None:
         fixed = [(*row[:5], stamp, *row[6:]) for row in fixed]
         conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", fixed)
     conn.commit()
-    conn.execute("ANALYZE")
+    if analyze:
+        conn.execute("ANALYZE")
     conn.close()
 
 
@@ -432,24 +543,25 @@ WHERE r + h + p < 3 OR lo_unit <> hi_unit
 """
 
 
-def time_baseline(db: Database, *, run_settings: bool) -> float:
+def time_baseline(db: Database, *, run_settings: bool, region: str = PROVINCE) -> float:
     """One timing of the baseline, with the server's defaults or the run's session settings."""
     with db.engine.connect() as conn:
         if run_settings and db.dialect == "postgresql":
             conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         start = time.perf_counter()
-        conn.execute(text(BASELINE), {"lo": "230000", "hi": "239999", "period": PERIOD}).scalar()
+        lo, hi = region_bounds(region)
+        conn.execute(text(BASELINE), {"lo": lo, "hi": hi, "period": PERIOD}).scalar()
         elapsed = time.perf_counter() - start
         conn.rollback()
     return elapsed
 
 
-def time_run(db: Database) -> tuple[float, dict[str, Any]]:
+def time_run(db: Database, region: str = PROVINCE) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     with db.transaction() as session:
         run, lock = create_run(
-            session, db, region=PROVINCE, period=PERIOD, as_of=AS_OF, requested_by="bench"
+            session, db, region=region, period=PERIOD, as_of=AS_OF, requested_by="bench"
         )
         run_id = run.id
     status = execute_run(db, run_id, lock)
@@ -533,13 +645,22 @@ class Figures:
     findings: int
     per_rule: dict[str, int]
     steps: dict[str, float]
+    shape: str = "province"
 
     @property
     def ratio(self) -> float:
         return self.full_s / self.baseline_s
 
 
-def bench_backend(backend: str, persons: int, province: Province, work: Path) -> Figures:
+def bench_backend(
+    backend: str,
+    persons: int,
+    province: Province,
+    work: Path,
+    region: str = PROVINCE,
+    *,
+    analyze: bool = True,
+) -> Figures:
     if backend == "sqlite":
         path = work / "bench.db"
         url = f"sqlite:///{path}"
@@ -556,13 +677,14 @@ def bench_backend(backend: str, persons: int, province: Province, work: Path) ->
         upgrade(settings)
         start = time.perf_counter()
         if backend == "sqlite":
-            load_sqlite(work / "bench.db", province)
+            load_sqlite(work / "bench.db", province, analyze=analyze)
         else:
             load_postgres(url, province)
         load_s = time.perf_counter() - start
         db = Database(settings)
         try:
-            time_baseline(db, run_settings=False)  # warm the cache, like a server that is up
+            # warm the cache, like a server that is up
+            time_baseline(db, run_settings=False, region=region)
             # Interleaved, so both see the same load on a shared machine; each the best of its
             # tries. The baseline runs with the server's defaults (PostgreSQL: parallel
             # workers) and with the session settings the run uses; every full run starts from
@@ -571,13 +693,15 @@ def bench_backend(backend: str, persons: int, province: Province, work: Path) ->
             fulls: list[float] = []
             first: dict[str, Any] = {}
             for _ in range(2):
-                baselines += [time_baseline(db, run_settings=flag) for flag in (False, True)]
+                baselines += [
+                    time_baseline(db, run_settings=flag, region=region) for flag in (False, True)
+                ]
                 forget_findings(db)
-                elapsed, first = time_run(db)
+                elapsed, first = time_run(db, region)
                 fulls.append(elapsed)
             baseline, full_s = min(baselines), min(fulls)
             changed = change_one_percent(db)
-            second_s, _ = time_run(db)
+            second_s, _ = time_run(db, region)
         finally:
             db.dispose()
     finally:
@@ -601,14 +725,23 @@ def bench_backend(backend: str, persons: int, province: Province, work: Path) ->
     )
 
 
-def report(figures: Sequence[Figures], command: str) -> str:
-    lines = [
-        "## Reconciliation",
+SHAPES_TITLE = "## Reconciliation: data shapes (bench/reconcile.py --shape)"
+
+
+def _heading(title: str, command: str) -> list[str]:
+    return [
+        title,
         "",
         f"Command: `{command}`  ",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}; measured {dt.date.today().isoformat()}.",
         "",
+    ]
+
+
+def report(figures: Sequence[Figures], command: str) -> str:
+    lines = [
+        *_heading("## Reconciliation", command),
         "A province (persons as given; roster, employment, payroll of the run's period and "
         "some of the period before, cadres for leaders and civil servants; about 1 % planted "
         "problems of every rule, half of them persons with records in two or three units "
@@ -668,10 +801,32 @@ def report(figures: Sequence[Figures], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(section: str) -> None:
+def shapes_report(figures: Sequence[Figures], command: str) -> str:
+    lines = [
+        *_heading(SHAPES_TITLE, command),
+        "Shapes unlike the province the engine was tuned on (`SHAPES` in bench/reconcile.py); "
+        "the ratio is the full run against the single-pass baseline over the same region, "
+        "measured in the same process. Target: ≤ 3 × in every shape.",
+        "",
+        "| shape | database | rows | baseline | full run | ratio | evidence step | "
+        "run after 1 % changed | findings |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        lines.append(
+            f"| {f.shape} | {f.backend} | {f.rows:,} | {f.baseline_s:.2f} s | {f.full_s:.2f} s | "
+            f"{f.ratio:.2f} × | {f.steps.get('evidence', 0):.2f} s | {f.second_s:.2f} s | "
+            f"{f.findings:,} |"
+        )
+    lines += ["", "Shapes:", ""]
+    lines += [f"- `{s.name}`: {s.describe()}." for s in SHAPES.values()]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(section: str, title: str = "## Reconciliation") -> None:
     path = ROOT / "bench" / "RESULTS.md"
     current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(r"## Reconciliation\n.*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
     if pattern.search(current):
         current = pattern.sub(lambda _m: section.rstrip("\n"), current)
     else:
@@ -683,8 +838,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        choices=[*SHAPES, "all"],
+        help="a data shape instead of the province (repeatable; 'all' for every shape); "
+        "--persons then overrides the shape's size only when given",
+    )
     parser.add_argument("--results", action="store_true", help="write bench/RESULTS.md")
     args = parser.parse_args(argv)
+    if args.shape:
+        return main_shapes(args, argv)
     start = time.perf_counter()
     province = generate(args.persons)
     print(f"generated {sum(len(r) for r in province.rows.values()):,} rows "
@@ -703,6 +867,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python bench/reconcile.py " + " ".join(argv or sys.argv[1:])
     if args.results:
         write_results(report(figures, command.strip()))
+        print("wrote bench/RESULTS.md")
+    return 0
+
+
+def main_shapes(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    names = list(SHAPES) if "all" in args.shape else args.shape
+    persons = args.persons if "--persons" in (argv or sys.argv[1:]) else None
+    backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
+    figures = []
+    for name in names:
+        shape = SHAPES[name]
+        province = generate_shape(shape, persons)
+        size = persons or shape.persons
+        print(f"{name}: {shape.describe(persons)}; planted {province.planted}")
+        for backend in backends:
+            with tempfile.TemporaryDirectory(prefix="lh-bench-") as work:
+                f = bench_backend(
+                    backend, size, province, Path(work), shape.scope, analyze=shape.analyzed
+                )
+            f.shape = name
+            figures.append(f)
+            print(
+                f"  {backend}: baseline {f.baseline_s:.2f} s, full run {f.full_s:.2f} s "
+                f"({f.ratio:.2f} x), evidence {f.steps.get('evidence', 0):.2f} s, after 1 % "
+                f"changed {f.second_s:.2f} s, {f.findings} findings\n    steps {f.steps}",
+                flush=True,
+            )
+    if args.results:
+        command = "python bench/reconcile.py " + " ".join(argv or sys.argv[1:])
+        write_results(shapes_report(figures, command.strip()), SHAPES_TITLE)
         print("wrote bench/RESULTS.md")
     return 0
 

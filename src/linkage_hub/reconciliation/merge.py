@@ -51,6 +51,7 @@ def merge(
         text(f"UPDATE rc_found SET finding_id = {NEW_ID[dialect]} WHERE finding_id IS NULL")
     )
     session.execute(text("CREATE UNIQUE INDEX rc_found_finding_id ON rc_found (finding_id)"))
+    session.execute(text("CREATE INDEX rc_found_unit_code ON rc_found (unit_code, rule)"))
     if dialect == "postgresql":
         session.execute(text("ANALYZE rc_found"))
     found = session.execute(
@@ -148,33 +149,57 @@ def _insert(select: str) -> str:
     )
 
 
+def per_finding(driver: str, table: str, where: str) -> str:
+    """``FROM driver CROSS JOIN table t WHERE where``: the evidence of the few findings in
+    ``driver``, looked up in the version table ``t`` through its person-key or unit-code index.
+
+    SQLite keeps the left table of a ``CROSS JOIN`` as the outer loop (its documented way of
+    fixing a join order); PostgreSQL reads it as the inner join it is and plans it by its
+    statistics. Without the fixed order SQLite, with no statistics on a table the hub pushed
+    into (nobody runs ``ANALYZE`` after a push), took ``period = ? AND region BETWEEN ? AND ?``
+    on the payroll's period-region index for a few rows and scanned every finding for each of
+    them: 46 s for 2,500 findings in a 200,000-person city (bench/RESULTS.md, "data shapes").
+    tests/reconciliation/test_planner.py holds every statement here to the order."""
+    return f"FROM {driver} CROSS JOIN {table} t WHERE {where}"
+
+
+# The region filter of an evidence look-up, kept out of the index choice (no index matches
+# ``region || ''``): the look-up goes by person key or unit code. Without statistics a region
+# range (after an equality on ``period``, on SQLite) looks narrower than a person key, and each
+# finding would read the region's records from the region index.
+IN_REGION = "(t.region || '') BETWEEN :lo AND :hi"
+
+
 def evidence(
     session: Session, dialect: str, params: Mapping[str, Any], ran: Iterable[RuleCode]
 ) -> None:
     """Replace the evidence of every finding this run found with the records behind it now."""
+    for statement in evidence_statements(dialect, ran):
+        session.execute(sql(statement), params)
+
+
+def evidence_statements(dialect: str, ran: Iterable[RuleCode]) -> list[str]:
+    """The statements of :func:`evidence`, in order (also read by the planner tests)."""
     ran = list(ran)
-    session.execute(
-        text(
-            "DELETE FROM reconciliation_evidence "
-            "WHERE finding_id IN (SELECT finding_id FROM rc_found)"
-        )
-    )
+    statements = [
+        "DELETE FROM reconciliation_evidence WHERE finding_id IN (SELECT finding_id FROM rc_found)"
+    ]
     person_rules = [r for r in RULES if r.code in ran and r.subject is Subject.person]
     for dataset, table in PERSON_TABLES.items():
         codes = [r.code for r in person_rules if dataset in evidence_datasets(r.code)]
         if not codes:
             continue
         period = " AND t.period = :period" if dataset is Dataset.payroll else ""
-        session.execute(
-            sql(
-                _insert(
-                    f"SELECT f.finding_id, '{dataset}', t.record_key, t.version FROM rc_found f "
-                    f"JOIN {table} t ON t.person_key = f.person_key AND t.closed_at IS NULL "
-                    f"AND t.region BETWEEN :lo AND :hi{period} "
-                    f"WHERE f.rule IN ({_in(codes)})"
+        statements.append(
+            _insert(
+                f"SELECT f.finding_id, '{dataset}', t.record_key, t.version "
+                + per_finding(
+                    "rc_found f",
+                    table,
+                    f"t.person_key = f.person_key AND t.closed_at IS NULL "
+                    f"AND {IN_REGION}{period} AND f.rule IN ({_in(codes)})",
                 )
-            ),
-            params,
+            )
         )
     unit_rules = [
         r.code
@@ -182,67 +207,93 @@ def evidence(
         if r.code in ran and (Dataset.units in r.requires or r.subject is not Subject.person)
     ]
     if unit_rules:
-        session.execute(
-            text(
-                _insert(
-                    "SELECT f.finding_id, 'units', t.record_key, t.version FROM rc_found f "
-                    "JOIN registry_unit t ON t.unit_code = f.unit_code AND t.closed_at IS NULL "
-                    f"WHERE f.rule IN ({_in(unit_rules)})"
+        statements.append(
+            _insert(
+                "SELECT f.finding_id, 'units', t.record_key, t.version "
+                + per_finding(
+                    "rc_found f",
+                    "registry_unit",
+                    "t.unit_code = f.unit_code AND t.closed_at IS NULL "
+                    f"AND f.rule IN ({_in(unit_rules)})",
                 )
             )
         )
-    session.execute(
-        sql(
-            temp_table(
-                dialect,
-                "rc_unreg",
-                "SELECT f.finding_id, pu.person_key, pu.unit_code, pu.r_act, pu.c_act, pu.h_act, "
-                f"pu.p_paid FROM {pu_flags('r_act', 'c_act', 'h_act', 'p_paid')} "
-                "JOIN rc_found f ON f.unit_code = pu.unit_code "
-                "AND f.rule = 'UNREGISTERED_UNIT' "
-                "WHERE pu.unit_code IN "
-                "(SELECT unit_code FROM rc_found WHERE rule = 'UNREGISTERED_UNIT')",
-            )
+    # The persons × units of rc_pu at the units found unregistered: one pass over rc_pu, each
+    # row probing rc_found by unit code (an index), never a pass over rc_pu per such unit.
+    statements.append(
+        temp_table(
+            dialect,
+            "rc_unreg",
+            "SELECT f.finding_id, pu.person_key, pu.unit_code, pu.r_act, pu.c_act, pu.h_act, "
+            f"pu.p_paid FROM {pu_flags('r_act', 'c_act', 'h_act', 'p_paid')} "
+            "CROSS JOIN rc_found f WHERE f.unit_code = pu.unit_code "
+            "AND f.rule = 'UNREGISTERED_UNIT'",
         )
     )
-    for statement in UNIT_EVIDENCE:
-        session.execute(sql(_insert(statement)), params)
+    statements += [_insert(statement) for statement in UNIT_EVIDENCE]
+    return statements
 
 
-_CURRENT_IN_REGION = "t.closed_at IS NULL AND t.region BETWEEN :lo AND :hi"
+_CURRENT_IN_REGION = f"t.closed_at IS NULL AND {IN_REGION}"
 UNIT_EVIDENCE = (
     # OVER_QUOTA: the quota and the active roster entries of that type
-    "SELECT f.finding_id, 'quotas', t.record_key, t.version FROM rc_found f "
-    "JOIN registry_quota t ON t.unit_code = f.unit_code "
-    "AND t.establishment_type = f.establishment_type AND t.closed_at IS NULL "
-    "WHERE f.rule = 'OVER_QUOTA'",
-    "SELECT f.finding_id, 'roster', t.record_key, t.version FROM rc_found f "
-    f"JOIN records_roster t ON t.unit_code = f.unit_code AND {_CURRENT_IN_REGION} "
-    "AND t.status = 'active' AND t.establishment_type = f.establishment_type "
-    "WHERE f.rule = 'OVER_QUOTA'",
+    "SELECT f.finding_id, 'quotas', t.record_key, t.version "
+    + per_finding(
+        "rc_found f",
+        "registry_quota",
+        "t.unit_code = f.unit_code AND t.establishment_type = f.establishment_type "
+        "AND t.closed_at IS NULL AND f.rule = 'OVER_QUOTA'",
+    ),
+    "SELECT f.finding_id, 'roster', t.record_key, t.version "
+    + per_finding(
+        "rc_found f",
+        "records_roster",
+        f"t.unit_code = f.unit_code AND {_CURRENT_IN_REGION} AND t.status = 'active' "
+        "AND t.establishment_type = f.establishment_type AND f.rule = 'OVER_QUOTA'",
+    ),
     # OVER_LEADER_POSTS: the approved posts and the serving cadres at that level
-    "SELECT f.finding_id, 'leader_posts', t.record_key, t.version FROM rc_found f "
-    "JOIN registry_leader_post t ON t.unit_code = f.unit_code AND t.level = f.level "
-    "AND t.closed_at IS NULL WHERE f.rule = 'OVER_LEADER_POSTS'",
-    "SELECT f.finding_id, 'cadres', t.record_key, t.version FROM rc_found f "
-    f"JOIN records_cadre t ON t.unit_code = f.unit_code AND {_CURRENT_IN_REGION} "
-    "AND t.status = 'active' AND t.leader_level = f.level WHERE f.rule = 'OVER_LEADER_POSTS'",
+    "SELECT f.finding_id, 'leader_posts', t.record_key, t.version "
+    + per_finding(
+        "rc_found f",
+        "registry_leader_post",
+        "t.unit_code = f.unit_code AND t.level = f.level AND t.closed_at IS NULL "
+        "AND f.rule = 'OVER_LEADER_POSTS'",
+    ),
+    "SELECT f.finding_id, 'cadres', t.record_key, t.version "
+    + per_finding(
+        "rc_found f",
+        "records_cadre",
+        f"t.unit_code = f.unit_code AND {_CURRENT_IN_REGION} AND t.status = 'active' "
+        "AND t.leader_level = f.level AND f.rule = 'OVER_LEADER_POSTS'",
+    ),
     # OVER_INTERNAL_UNITS: the registered child units
-    "SELECT f.finding_id, 'units', t.record_key, t.version FROM rc_found f "
-    "JOIN rc_unit c ON c.parent_code = f.unit_code AND c.registered = 1 "
-    "JOIN registry_unit t ON t.unit_code = c.unit_code AND t.closed_at IS NULL "
-    "WHERE f.rule = 'OVER_INTERNAL_UNITS'",
+    "SELECT f.finding_id, 'units', t.record_key, t.version "
+    + per_finding(
+        "rc_found f CROSS JOIN rc_unit c",
+        "registry_unit",
+        "c.parent_code = f.unit_code AND c.registered = 1 AND t.unit_code = c.unit_code "
+        "AND t.closed_at IS NULL AND f.rule = 'OVER_INTERNAL_UNITS'",
+    ),
     # UNREGISTERED_UNIT: the active records and paid lines naming the unit, found through
     # rc_unreg (rc_pu's rows at those units) and the person-key indexes of the datasets
     *(
-        f"SELECT u.finding_id, '{dataset}', t.record_key, t.version FROM rc_unreg u "
-        f"JOIN {table} t ON t.person_key = u.person_key AND t.unit_code = u.unit_code "
-        f"AND t.closed_at IS NULL AND {active} WHERE u.{flag} = 1"
+        f"SELECT u.finding_id, '{dataset}', t.record_key, t.version "
+        + per_finding(
+            "rc_unreg u",
+            table,
+            f"t.person_key = u.person_key AND t.unit_code = u.unit_code "
+            f"AND t.closed_at IS NULL AND {active} AND u.{flag} = 1",
+        )
         for dataset, table, active, flag in (
             ("roster", "records_roster", "t.status = 'active'", "r_act"),
             ("cadres", "records_cadre", "t.status = 'active'", "c_act"),
             ("employment", "records_employment", "t.status = 'active'", "h_act"),
-            ("payroll", "records_payroll", "t.period = :period AND t.status = 'paid'", "p_paid"),
+            (
+                "payroll",
+                "records_payroll",
+                "t.period = :period AND t.status = 'paid'",
+                "p_paid",
+            ),
         )
     ),
 )
