@@ -159,13 +159,23 @@ def make_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     )
 
 
+CHANGES_PUBLISHED = "linkage.changes_published"  # session.info: this transaction wrote the feed
+
+
 class Database:
-    """The engine and session factory of one hub process."""
+    """The engine and session factory of one hub process.
+
+    ``change_listeners`` are called (with no argument, in the committing thread; they must not
+    block) after a transaction that wrote change-feed rows commits: the hook of incremental
+    reconciliation (:mod:`linkage_hub.reconciliation.onwrite`)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.change_listeners: list[Callable[[], None]] = []
+        event.listen(self.sessions, "after_commit", self._after_commit)
+        event.listen(self.sessions, "after_rollback", _forget_changes)
         if self.engine.dialect.name == "sqlite":
             self.read_engine = make_engine(settings, read_only=True)
         else:
@@ -176,6 +186,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(CHANGES_PUBLISHED, False):
+            for listener in list(self.change_listeners):
+                listener()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work for jobs and the CLI: commit on success, roll back on error."""
@@ -185,6 +200,10 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+def _forget_changes(session: Session) -> None:
+    session.info.pop(CHANGES_PUBLISHED, None)
 
 
 async def get_database(request: Request) -> Database:

@@ -109,6 +109,27 @@ class Settings(BaseSettings):
     schedule_cron: str | None = None
     schedule_regions: list[str] = Field(default_factory=list)
 
+    # Incremental reconciliation (issue 16)
+    reconcile_on_write: bool = Field(
+        default=True,
+        description="Reconcile what each write touched soon after it commits (incremental "
+        "runs of the schedule's regions, else of each province the hub holds records in).",
+    )
+    reconcile_on_write_delay: float = Field(
+        default=0.2,
+        ge=0,
+        le=60,
+        description="Seconds to wait after a write before its incremental run, so a burst of "
+        "writes is settled by one run.",
+    )
+    reconcile_on_write_poll: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Seconds between looks at the change feed for writes made by other hub "
+        "processes or the command line.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

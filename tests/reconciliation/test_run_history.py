@@ -19,6 +19,7 @@ from linkage_hub.reconciliation import cli as reconcile_cli
 from linkage_hub.reconciliation.executor import Scheduler
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.runs import create_run, execute_run, recover
+from linkage_hub.records.models import Change
 from linkage_hub.settings import Settings, get_settings
 from tests.conftest import HeadersFor
 from tests.reconciliation.conftest import World
@@ -36,7 +37,7 @@ def listed(client: TestClient, headers: dict[str, str], **params: str) -> list[d
     return list(response.json()["items"])
 
 
-def incremental_run(database: Database, region: str, batch_ids: list[str]) -> str:
+def a_run(database: Database, region: str, kind: str) -> str:
     with database.transaction() as session:
         run, lock = create_run(
             session,
@@ -45,12 +46,31 @@ def incremental_run(database: Database, region: str, batch_ids: list[str]) -> st
             period="2026-10",
             as_of=dt.date(2026, 10, 31),
             requested_by="hub",
-            kind="incremental",
-            batch_ids=batch_ids,
+            kind=kind,
         )
         run_id = run.id
     assert execute_run(database, run_id, lock) == "succeeded"
     return run_id
+
+
+def incremental_run(database: Database, region: str, batch_ids: list[str]) -> tuple[str, str]:
+    """A full run that settles ``region``, then feed rows of ``batch_ids`` (naming no record),
+    then the incremental run that covers them: (the full run's id, the incremental run's)."""
+    full = a_run(database, region, "full")
+    with database.transaction() as session:
+        for batch_id in batch_ids:
+            session.add(
+                Change(
+                    dataset="roster",
+                    record_key="0" * 32,
+                    version=1,
+                    op="upsert",
+                    region=region,
+                    batch_id=batch_id,
+                    recorded_at=dt.datetime.now(dt.UTC),
+                )
+            )
+    return full, a_run(database, region, "incremental")
 
 
 class TestTheList:
@@ -90,7 +110,7 @@ class TestTheList:
         city = headers_for("audit", "230100")
         full = run_and_wait(client, headers_for("establishment"))["run_id"]
         batch = "b" * 32
-        incremental = incremental_run(database, "230102", [batch, "a" * 32])
+        settled, incremental = incremental_run(database, "230102", [batch, "a" * 32])
         with database.transaction() as session:  # a run whose process died
             crashed, lock = create_run(
                 session, database, region="230102", period=None, as_of=None, requested_by="t"
@@ -101,14 +121,14 @@ class TestTheList:
         def ids(**params: str) -> list[str]:
             return [i["run_id"] for i in listed(client, city, **params)]
 
-        assert ids() == [crashed.id, incremental, full]
-        assert ids(kind="full") == [crashed.id, full]
+        assert ids() == [crashed.id, incremental, settled, full]
+        assert ids(kind="full") == [crashed.id, settled, full]
         assert ids(kind="incremental") == [incremental]
         assert ids(batch_id=batch) == [incremental]
         assert ids(batch_id="c" * 32) == []
         assert ids(status="failed") == [crashed.id]
-        assert ids(status="succeeded", region="230102") == [incremental]
-        assert ids(region="230100") == [crashed.id, incremental, full]
+        assert ids(status="succeeded", region="230102") == [incremental, settled]
+        assert ids(region="230100") == [crashed.id, incremental, settled, full]
         [shown] = listed(client, city, kind="incremental")
         assert shown["batch_ids"] == ["a" * 32, batch]
         detail = client.get(f"{RUNS}/{incremental}", headers=city).json()
@@ -117,10 +137,10 @@ class TestTheList:
     def test_the_audit_entry_carries_the_kind(
         self, world: World, client: TestClient, headers_for: HeadersFor, database: Database
     ) -> None:
-        run_id = incremental_run(database, "230102", ["b" * 32])
-        [entry] = run_entries(client, headers_for("audit", "230100"))
-        assert entry["target_id"] == run_id
-        assert entry["detail"]["kind"] == "incremental"
+        full, run_id = incremental_run(database, "230102", ["b" * 32])
+        entries = run_entries(client, headers_for("audit", "230100"))
+        kinds = {e["target_id"]: e["detail"]["kind"] for e in entries}
+        assert kinds == {full: "full", run_id: "incremental"}
 
     def test_bad_filters_are_422(self, client: TestClient, headers_for: HeadersFor) -> None:
         headers = headers_for("hr", "230100")

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from linkage_hub.domain import Dataset
-from linkage_hub.reconciliation import merge, staging
+from linkage_hub.reconciliation import delta, merge, staging
 from linkage_hub.reconciliation.queries import PERSON_RULES, rule_sql
 from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
 from linkage_hub.reconciliation.scope import run_scope
@@ -90,6 +90,21 @@ class Outcome:
     counts: dict[str, dict[str, int]]
     skipped: dict[str, list[str]]
     timings: dict[str, float] = field(default_factory=dict)
+    ran: list[RuleCode] = field(default_factory=list)
+    high: int = 0  # the change feed's seq the findings now reflect
+    incremental: bool = False  # False: the run read the whole region
+    full_because: str | None = None  # why an incremental run ran in full
+    batch_ids: list[str] = field(default_factory=list)  # an incremental run's batches
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """What an incremental run starts from: the region's watermark (``None``: never settled)
+    and the run's own parameters, canonical (:func:`delta.canonical`)."""
+
+    after: int | None
+    parameters_match: bool
+    rules: str | None
 
 
 def bind_parameters(params: RunParameters, run_id: str, now: dt.datetime) -> dict[str, Any]:
@@ -107,21 +122,29 @@ def bind_parameters(params: RunParameters, run_id: str, now: dt.datetime) -> dic
     }
 
 
-def reconcile(session: Session, params: RunParameters, run_id: str, now: dt.datetime) -> Outcome:
-    """Run every rule the coverage allows and merge the findings; the caller commits."""
+def reconcile(
+    session: Session,
+    params: RunParameters,
+    run_id: str,
+    now: dt.datetime,
+    since: Since | None = None,
+) -> Outcome:
+    """Run every rule the coverage allows and merge the findings; the caller commits.
+    ``since``: an incremental run from that watermark, in full when it cannot be exact
+    (:mod:`linkage_hub.reconciliation.delta`)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # One GROUP BY over a million persons: keep its hash table in memory. Parallel workers
         # would each build partial groups of nearly every person and merge them again.
         session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        return _reconcile(session, dialect, params, run_id, now)
+        return _reconcile(session, dialect, params, run_id, now, since)
     # Staging tables live in memory. SQLite would rather build a throw-away index over a
     # million records than use the partial indexes the evidence joins are written for.
     _temp_store_in_memory(session)
     session.execute(text("PRAGMA automatic_index = OFF"))
     try:
-        return _reconcile(session, dialect, params, run_id, now)
+        return _reconcile(session, dialect, params, run_id, now, since)
     finally:
         session.execute(text("PRAGMA automatic_index = ON"))  # the connection goes back to the pool
 
@@ -139,9 +162,15 @@ def _temp_store_in_memory(session: Session) -> None:
 
 
 def _reconcile(
-    session: Session, dialect: str, params: RunParameters, run_id: str, now: dt.datetime
+    session: Session,
+    dialect: str,
+    params: RunParameters,
+    run_id: str,
+    now: dt.datetime,
+    since: Since | None,
 ) -> Outcome:
     bound = bind_parameters(params, run_id, now)
+    high = delta.high_water(session)  # before reading records: later changes come again
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -163,17 +192,61 @@ def _reconcile(
             ran.append(rule.code)
     lap("coverage")
 
+    full_because = None
+    if since is not None:
+        full_because = (
+            "no_watermark"
+            if since.after is None
+            else "parameters_changed"
+            if not since.parameters_match
+            else "coverage_changed"
+            if since.rules != delta.rules_text(ran)
+            else None
+        )
+    incremental = since is not None and full_because is None
     branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
+    persons, only = "", "1 = 1"
+    if since is not None and since.after is not None:
+        bound.update(after=since.after, high=high)
+    if incremental:
+        staging.drop_temp_tables(session, dialect, delta.DIRTY_TABLES)
+        delta.build(session, dialect, bound)
+        branches = [part for branch in branches for part in delta.restrict_branch(branch)]
+        persons, only = (
+            "pu.person_key IN (SELECT person_key FROM rc_dirty_person)",
+            delta.dirty("f"),
+        )
+        lap("delta")
     predicates = [PERSON_RULES[code].predicate for code in ran if code in PERSON_RULES]
-    staging.build(session, dialect, bound, branches=branches, person_predicates=predicates, lap=lap)
+    staging.build(
+        session,
+        dialect,
+        bound,
+        branches=branches,
+        person_predicates=predicates,
+        persons=persons,
+        lap=lap,
+    )
     for code in ran:
         session.execute(staging.sql(rule_sql(code)), bound)
         lap(f"rule:{code}")
+    if incremental:  # the unit rules also counted units nothing changed at: not this run's
+        session.execute(text(f"DELETE FROM rc_found WHERE NOT {delta.dirty('rc_found')}"))
     scope.confine(session, bound)
     lap("scope")
-    counts = merge.merge(session, dialect, bound, ran, out_of_scope=scope.excludes("f"))
+    counts = merge.merge(session, dialect, bound, ran, out_of_scope=scope.excludes("f"), only=only)
     lap("merge")
     merge.evidence(session, dialect, bound, ran)
     lap("evidence")
-    staging.drop_temp_tables(session, dialect, staging.TEMP_TABLES)
-    return Outcome(counts=counts, skipped=skipped, timings=timings)
+    batch_ids = delta.batches(session, bound) if "after" in bound else []
+    staging.drop_temp_tables(session, dialect, staging.TEMP_TABLES + delta.DIRTY_TABLES)
+    return Outcome(
+        counts=counts,
+        skipped=skipped,
+        timings=timings,
+        ran=ran,
+        high=high,
+        incremental=incremental,
+        full_because=full_because,
+        batch_ids=batch_ids,
+    )

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from linkage_hub.db import Database
 from linkage_hub.reconciliation.executor import RunExecutor, Scheduler
+from linkage_hub.reconciliation.onwrite import OnWrite
 from linkage_hub.reconciliation.runs import recover
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,11 @@ def start(app: FastAPI, db: Database) -> Scheduler | None:
     except SQLAlchemyError:  # no schema yet: /health/ready says so
         log.warning("reconciliation runs not checked at start-up: database not ready")
     settings = app.state.settings
+    app.state.reconcile_on_write = None
+    if settings.reconcile_on_write:
+        on_write = OnWrite(db)
+        on_write.start()
+        app.state.reconcile_on_write = on_write
     if settings.schedule_cron and settings.schedule_regions:
         scheduler = Scheduler(
             db, settings.schedule_cron, list(settings.schedule_regions), settings.zone
@@ -34,6 +40,9 @@ def start(app: FastAPI, db: Database) -> Scheduler | None:
 
 
 def stop(app: FastAPI, scheduler: Scheduler | None) -> None:
+    on_write: OnWrite | None = getattr(app.state, "reconcile_on_write", None)
+    if on_write is not None:
+        on_write.stop()
     if scheduler is not None:
         scheduler.stop()
     executor: RunExecutor | None = getattr(app.state, "run_executor", None)

@@ -35,10 +35,13 @@ def merge(
     ran: list[RuleCode],
     *,
     out_of_scope: str,
+    only: str = "1 = 1",
 ) -> Counts:
     """Apply the lifecycle; returns per rule ``found``, ``new``, ``reopened``, ``resolved``.
     ``out_of_scope`` is the run's scope predicate over the finding ``f`` (see :mod:`scope`):
-    such a finding is not the run's to resolve, however little of it the run saw."""
+    such a finding is not the run's to resolve, however little of it the run saw. ``only``
+    (over ``f``) narrows what the run may resolve to the subjects it reconciled (an
+    incremental run's, :func:`linkage_hub.reconciliation.delta.dirty`)."""
     counts: Counts = {code: {"found": 0, "new": 0, "resolved": 0, "reopened": 0} for code in ran}
     session.execute(text("CREATE INDEX rc_found_identity ON rc_found (identity)"))
     session.execute(
@@ -71,7 +74,7 @@ def merge(
             f"WHERE f.rule IN ({_in(ran)}) AND f.region BETWEEN :lo AND :hi "
             "AND f.status <> 'resolved' "
             "AND NOT EXISTS (SELECT 1 FROM rc_found r WHERE r.identity = f.identity) "
-            f"AND NOT {out_of_scope}"
+            f"AND NOT {out_of_scope} AND {only}"
         )
         session.execute(sql(temp_table(dialect, "rc_gone", gone)), params)
         for rule, n in session.execute(text("SELECT rule, COUNT(*) FROM rc_gone GROUP BY rule")):

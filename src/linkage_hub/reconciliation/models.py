@@ -97,6 +97,23 @@ class RunBatch(Base):
     __table_args__ = (Index("ix_reconciliation_run_batch_batch_id", "batch_id"),)
 
 
+class Watermark(Base):
+    """How far the findings of a region are settled: every change of the feed up to ``seq``
+    (``records_change.seq``) is reflected in them, under ``parameters`` (period, as-of date,
+    exit grace, holidays) and with ``rules`` run. Written by every run that succeeds; an
+    incremental run reconciles what changed after ``seq`` and is exact only under the same
+    parameters and rules (:mod:`linkage_hub.reconciliation.delta`)."""
+
+    __tablename__ = "reconciliation_watermark"
+
+    region: Mapped[str] = mapped_column(String(6), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    run_id: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[str] = mapped_column(Text)  # canonical JSON, compared as text
+    rules: Mapped[str] = mapped_column(Text)  # the rules run, comma-separated, sorted
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Finding(Base):
     __tablename__ = "reconciliation_finding"
 

@@ -10,7 +10,11 @@ lock; SQLite: the writer lock of ``BEGIN IMMEDIATE``), refuses an overlapping ac
 409, and a unique partial index on ``region`` of active runs backs it up.
 
 Kinds: ``full`` (asked for by the API, the command line or the schedule) or ``incremental``
-(started by the hub after writes, with the ``batch_ids`` it covers); both are created here.
+(started by the hub after writes, :mod:`linkage_hub.reconciliation.onwrite`); both are created
+here. An incremental run reconciles the change feed's rows after its region's watermark
+(:mod:`linkage_hub.reconciliation.delta`) and lists their ``batch_ids``; when it cannot be
+exact it runs in full, and its kind then says ``full``. Every run that succeeds moves its
+region's watermark.
 
 Mistakes are not silent: a run of a region the hub knows nothing of is refused (422, see
 :func:`ensure_known_region`), and a run in which every rule was skipped succeeds with a
@@ -35,7 +39,6 @@ import fcntl
 import logging
 import os
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,7 +52,8 @@ from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.privacy.state import rotation_in_progress
-from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
+from linkage_hub.reconciliation import delta
+from linkage_hub.reconciliation.engine import Since, coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RunParameters
 from linkage_hub.settings import Settings
@@ -212,12 +216,12 @@ def create_run(
     requested_by: str,
     scheduled_for: dt.datetime | None = None,
     kind: str = FULL,
-    batch_ids: Sequence[str] = (),
 ) -> tuple[Run, RunLock]:
     """Queue a run, or raise 409 while an overlapping run is active, 422 for a region the hub
-    knows nothing of. An incremental run names the batches it covers. The caller commits."""
-    if kind not in KINDS or (kind == FULL and batch_ids):
-        raise ValueError(f"a {kind} run with batch ids {list(batch_ids)}")
+    knows nothing of. The batches an incremental run covers are known when it has run (the
+    change feed's rows after the watermark). The caller commits."""
+    if kind not in KINDS:
+        raise ValueError(f"a run of kind {kind}")
     settings = db.settings
     if db.dialect == "postgresql":
         session.execute(
@@ -257,7 +261,6 @@ def create_run(
         id=uuid.uuid4().hex,
         seq=seq,
         kind=kind,
-        batches=[RunBatch(batch_id=b) for b in sorted(set(batch_ids))],
         region=region,
         region_lo=lo,
         region_hi=hi,
@@ -308,7 +311,30 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     exit_grace_working_days=int(run.parameters["exit_grace_working_days"]),
                     holidays=tuple(dt.date.fromisoformat(d) for d in run.parameters["holidays"]),
                 )
-                outcome = reconcile(session, params, run_id, utcnow())
+                parameters = delta.canonical(run.parameters)
+                since = None
+                if run.kind == INCREMENTAL:
+                    mark = delta.watermark(session, run.region)
+                    since = Since(
+                        after=mark.seq if mark else None,
+                        parameters_match=mark is not None and mark.parameters == parameters,
+                        rules=mark.rules if mark else None,
+                    )
+                outcome = reconcile(session, params, run_id, utcnow(), since)
+                if not outcome.incremental:
+                    if run.kind == INCREMENTAL:
+                        log.info("run %s ran in full: %s", run_id, outcome.full_because)
+                    run.kind = FULL
+                    delta.invalidate(session, run.region, parameters)
+                run.batches = [RunBatch(batch_id=b) for b in outcome.batch_ids]
+                delta.advance(
+                    session,
+                    run.region,
+                    seq=outcome.high,
+                    run_id=run_id,
+                    parameters=parameters,
+                    ran=outcome.ran,
+                )
                 run.status, run.finished_at = "succeeded", utcnow()
                 run.counts, run.skipped, run.timings = (
                     outcome.counts,

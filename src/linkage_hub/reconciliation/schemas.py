@@ -117,7 +117,10 @@ class RunOut(BaseModel):
     run_id: str
     kind: RunKind
     batch_ids: list[str] = Field(
-        default_factory=list, description="The batches an incremental run covered (full: none)."
+        default_factory=list,
+        description="The batches the run covered: those whose changes it reconciled (an "
+        "incremental run, or a run after writes that had to run in full); none for a full run "
+        "asked for by the API, the command line or the schedule.",
     )
     region: str
     period: str | None

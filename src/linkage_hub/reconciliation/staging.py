@@ -248,31 +248,37 @@ def _first_unit(condition: str) -> str:
     return f"MIN(CASE WHEN {condition} THEN pu.unit_code END)"
 
 
-_GROUPED = f"""
+def _grouped(where: str) -> str:
+    return f"""
 SELECT pu.person_key,
        {", ".join(f"{_packed_sum(names)} AS counts_{n}" for n, names in enumerate(_PACKS))},
        MAX({ACTIVE_HERE}) AS best_common,
        MAX(pu.r_exit_on) AS r_exit_max, MAX(pu.h_exit_on) AS h_exit_max,
        MIN(pu.name_min) AS name_min, MAX(pu.name_max) AS name_max
 FROM rc_pu pu
-LEFT JOIN rc_unit u ON u.unit_code = pu.unit_code
+LEFT JOIN rc_unit u ON u.unit_code = pu.unit_code{where}
 GROUP BY pu.person_key
 """
 
-PERSON_COLUMNS = (
-    "SELECT g.person_key, "
-    + ", ".join(
-        part for n, names in enumerate(_PACKS) for part in _unpacked(names, f"g.counts_{n}")
+
+def person_columns(where: str = "") -> str:
+    """One row per person of ``rc_pu`` (``where``: an extra condition on ``pu``'s rows)."""
+    return (
+        "SELECT g.person_key, "
+        + ", ".join(
+            part for n, names in enumerate(_PACKS) for part in _unpacked(names, f"g.counts_{n}")
+        )
+        + ", g.best_common, g.r_exit_max, g.h_exit_max, g.name_min, g.name_max\n"
+        f"FROM ({_grouped(where)}) g"
     )
-    + ", g.best_common, g.r_exit_max, g.h_exit_max, g.name_min, g.name_max\n"
-    f"FROM ({_GROUPED}) g"
-)
 
 
-def person_select(predicates: Iterable[str]) -> str:
-    """The persons who break at least one of ``predicates`` (each over PERSON_COLUMNS)."""
+def person_select(predicates: Iterable[str], persons: str = "") -> str:
+    """The persons who break at least one of ``predicates`` (each over :func:`person_columns`);
+    ``persons``: a condition on ``pu`` that keeps only some persons (an incremental run's)."""
     where = "\n   OR ".join(f"({p})" for p in predicates)
-    return f"SELECT * FROM ({PERSON_COLUMNS}) p\nWHERE {where}"
+    rows = f"\nWHERE {persons}" if persons else ""
+    return f"SELECT * FROM ({person_columns(rows)}) p\nWHERE {where}"
 
 
 # The unit each person finding is filed under, worked out for the few persons in
@@ -347,10 +353,12 @@ def build(
     *,
     branches: list[str],
     person_predicates: list[str],
+    persons: str = "",
     lap: Callable[[str], None] = lambda _step: None,
 ) -> None:
     """Create ``rc_unit``, ``rc_pu``, ``rc_unit_tally``, ``rc_person`` and an empty
-    ``rc_found``; ``lap`` is called after each step with its name (for the run's timings)."""
+    ``rc_found``; ``lap`` is called after each step with its name (for the run's timings).
+    ``persons`` keeps ``rc_person`` to some persons (see :func:`person_select`)."""
     drop_temp_tables(session, dialect, TEMP_TABLES)
     session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql())), params)
     session.execute(text("CREATE UNIQUE INDEX rc_unit_code ON rc_unit (unit_code)"))
@@ -367,7 +375,9 @@ def build(
     session.execute(sql(temp_table(dialect, "rc_unit_tally", UNIT_TALLY)), params)
     lap("staging:unit_tally")
     predicates = person_predicates or ["1 = 0"]
-    session.execute(sql(temp_table(dialect, "rc_person_core", person_select(predicates))), params)
+    session.execute(
+        sql(temp_table(dialect, "rc_person_core", person_select(predicates, persons))), params
+    )
     session.execute(text("CREATE UNIQUE INDEX rc_person_core_key ON rc_person_core (person_key)"))
     session.execute(sql(temp_table(dialect, "rc_person", PERSON_UNITS)), params)
     session.execute(text(FOUND_DDL + (" ON COMMIT DROP" if dialect == "postgresql" else "")))

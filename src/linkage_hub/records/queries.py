@@ -16,6 +16,7 @@ from sqlalchemy import DateTime, Index, String, bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
+from linkage_hub.db import CHANGES_PUBLISHED
 from linkage_hub.domain import Dataset
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.versioning import CLOSED
@@ -625,6 +626,7 @@ def publish_changes(
     :func:`propagate_unit_regions`, every current record of the unit.
     """
     t = spec.table.name
+    session.info[CHANGES_PUBLISHED] = True  # wakes incremental reconciliation after commit
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
     params = {"now": now, "batch_id": batch_id, "ds": spec.name, "after": after_id}

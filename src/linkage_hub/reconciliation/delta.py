@@ -1,0 +1,180 @@
+"""Incremental runs: what changed since a region's findings were last settled, as subjects.
+
+Every run that succeeds leaves a watermark (:class:`~linkage_hub.reconciliation.models.Watermark`):
+the change feed's ``seq`` it read up to, with its parameters and the rules it ran. An
+incremental run reads the feed rows after the watermark (``seq`` is the primary key and is
+drawn in commit order, so nothing committed below the newest seq it reads is missed) and turns
+them into two small tables:
+
+- ``rc_dirty_person``: every person a changed record belongs to (any version, any region: a
+  record leaving the region takes the person out of the run's scope, and that must resolve),
+  and every person with a current record at a unit whose registry entry changed (the person
+  rules read the unit's registration, funding and kind);
+- ``rc_dirty_unit``: every unit a changed record, quota, leader post or unit names, and the
+  old and new parent of a changed unit (its internal units are counted).
+
+The run then builds the same staging as a full run from the rows of those persons and units
+only, runs every rule, keeps the findings whose subject is dirty and resolves only live
+findings of dirty subjects. Each subject's findings are computed from all of its records, as a
+full run computes them, so the result is exact — for the rules whose answer depends only on
+records. What else moves an answer makes the run a full one (:func:`needs_full`):
+
+- **no watermark** for the region (never settled, or invalidated — see :func:`invalidate`);
+- **other parameters**: a new as-of date (LATE_EXIT's working-day clock, a unit abolished as
+  of a date), another payroll period, exit grace or holidays. The date-driven work is
+  therefore the full run's: the first run of a new day is full — normally the scheduled
+  nightly run — and the day's incremental runs share its as-of date;
+- **other rules**: coverage changed (a dataset's first records in the region, or its last
+  ones gone), so gating would run or skip other rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from linkage_hub.clock import utcnow
+from linkage_hub.domain import Dataset
+from linkage_hub.reconciliation.merge import PERSON_TABLES
+from linkage_hub.reconciliation.models import Watermark
+from linkage_hub.reconciliation.rules import RuleCode
+from linkage_hub.reconciliation.staging import temp_table
+from linkage_hub.versioning import region_bounds
+
+DIRTY_TABLES = ("rc_dirty_person", "rc_dirty_unit", "rc_changed_unit")
+_CHANGES = "records_change c"
+_IN_RANGE = "c.seq > :after AND c.seq <= :high"
+
+
+def high_water(session: Session) -> int:
+    """The newest seq of the change feed (0 when empty): a run reflects every change to it."""
+    return int(
+        session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM records_change")).scalar_one()
+    )
+
+
+def _version_of(table: str, dataset: str, columns: str, versions: str = "c.version") -> str:
+    return (
+        f"SELECT {columns} FROM {_CHANGES} JOIN {table} t ON t.record_key = c.record_key "
+        f"AND t.version IN ({versions}) WHERE {_IN_RANGE} AND c.dataset = '{dataset}'"
+    )
+
+
+def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
+    """Create ``rc_dirty_person`` and ``rc_dirty_unit`` from the feed rows in
+    ``(:after, :high]``. Each feed row finds its version by the unique (record key, version)
+    index; the persons at changed units come from the current-unit index of each dataset."""
+    changed_units = _version_of("registry_unit", Dataset.units, "t.unit_code")
+    session.execute(text(temp_table(dialect, "rc_changed_unit", changed_units)), params)
+    units = [_version_of(table, dataset, "t.unit_code") for dataset, table in PERSON_TABLES.items()]
+    units += [
+        _version_of("registry_quota", Dataset.quotas, "t.unit_code"),
+        _version_of("registry_leader_post", Dataset.leader_posts, "t.unit_code"),
+        "SELECT unit_code FROM rc_changed_unit",
+        # a unit's old and new parent: their count of internal units changed
+        _version_of("registry_unit", Dataset.units, "t.parent_code", "c.version, c.version - 1")
+        + " AND t.parent_code IS NOT NULL",
+    ]
+    session.execute(text(temp_table(dialect, "rc_dirty_unit", "\nUNION\n".join(units))), params)
+    persons = [
+        _version_of(table, dataset, "t.person_key") for dataset, table in PERSON_TABLES.items()
+    ] + [
+        f"SELECT t.person_key FROM rc_changed_unit u JOIN {table} t "
+        "ON t.unit_code = u.unit_code AND t.closed_at IS NULL"
+        for table in PERSON_TABLES.values()
+    ]
+    session.execute(text(temp_table(dialect, "rc_dirty_person", "\nUNION\n".join(persons))), params)
+    session.execute(text("CREATE UNIQUE INDEX rc_dirty_person_key ON rc_dirty_person (person_key)"))
+    session.execute(text("CREATE UNIQUE INDEX rc_dirty_unit_code ON rc_dirty_unit (unit_code)"))
+    if dialect == "postgresql":
+        session.execute(text("ANALYZE rc_dirty_person"))
+        session.execute(text("ANALYZE rc_dirty_unit"))
+
+
+def dirty(alias: str) -> str:
+    """SQL over a finding row ``alias``: its subject is one the incremental run reconciles
+    (a person finding of a dirty person, a unit finding of a dirty unit)."""
+    return (
+        f"(({alias}.person_key IS NOT NULL AND {alias}.person_key IN "
+        "(SELECT person_key FROM rc_dirty_person)) OR "
+        f"({alias}.person_key IS NULL AND {alias}.unit_code IN "
+        "(SELECT unit_code FROM rc_dirty_unit)))"
+    )
+
+
+def restrict_branch(branch: str) -> list[str]:
+    """A staging branch (one dataset's current rows in the region) cut to the dirty persons'
+    rows and the dirty units' rows, each row once: two index-driven selects."""
+    return [
+        f"{branch} AND person_key IN (SELECT person_key FROM rc_dirty_person)",
+        f"{branch} AND unit_code IN (SELECT unit_code FROM rc_dirty_unit) "
+        "AND person_key NOT IN (SELECT person_key FROM rc_dirty_person)",
+    ]
+
+
+def batches(session: Session, params: Mapping[str, Any]) -> list[str]:
+    """The batches whose changes the run covered."""
+    rows = session.execute(
+        text(f"SELECT DISTINCT c.batch_id FROM {_CHANGES} WHERE {_IN_RANGE}"), params
+    )
+    return sorted(str(r[0]) for r in rows)
+
+
+# --- Watermarks ---------------------------------------------------------------------------------
+
+
+def canonical(parameters: Mapping[str, Any]) -> str:
+    """The parameters an answer depends on, as comparable text (the region is the key)."""
+    kept = {k: v for k, v in parameters.items() if k != "region"}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
+
+
+def rules_text(ran: list[RuleCode]) -> str:
+    return ",".join(sorted(ran))
+
+
+def needs_full(mark: Watermark | None, parameters: str, ran: list[RuleCode]) -> str | None:
+    """Why an incremental run must run in full (``None``: it may run incrementally)."""
+    if mark is None:
+        return "no_watermark"
+    if mark.parameters != parameters:
+        return "parameters_changed"
+    if mark.rules != rules_text(ran):
+        return "coverage_changed"
+    return None
+
+
+def watermark(session: Session, region: str) -> Watermark | None:
+    return session.get(Watermark, region)
+
+
+def advance(
+    session: Session, region: str, *, seq: int, run_id: str, parameters: str, ran: list[RuleCode]
+) -> None:
+    """Record that ``region`` is settled to ``seq``; the run's transaction commits it."""
+    mark = session.get(Watermark, region)
+    if mark is None:
+        mark = Watermark(region=region)
+        session.add(mark)
+    mark.seq, mark.run_id, mark.parameters = seq, run_id, parameters
+    mark.rules, mark.updated_at = rules_text(ran), utcnow()
+
+
+def invalidate(session: Session, region: str, parameters: str) -> None:
+    """A full run of ``region`` under other parameters changed findings that a wider or
+    narrower region's watermark counts as settled under its own: drop those watermarks (their
+    next incremental run is a full one). Runs under the same parameters settle each subject
+    as the other region would, and leave the watermarks be."""
+    lo, hi = region_bounds(region)
+    ancestors = {region[:2] + "0000", region[:4] + "00"} - {region}  # province, city
+    overlapping = select(Watermark).where(
+        Watermark.region != region,
+        Watermark.region.between(lo, hi) | Watermark.region.in_(sorted(ancestors)),
+    )
+    for mark in session.scalars(overlapping):  # a handful of regions
+        if mark.parameters != parameters:
+            session.delete(mark)

@@ -1,0 +1,488 @@
+"""Incremental reconciliation: after any sequence of writes, the live findings are what a full
+run finds (issue 16), on both databases, through the HTTP API.
+
+The property test draws random sequences of batches, single-record PUTs and DELETEs, deletes
+in batches, unit changes and moves between two counties, quota and leader-post changes, and
+incremental runs, over a small city (two counties) on the edge of every rule: persons in one,
+two and three units, a unit tree, a unit no registry holds, civil-service-managed
+institutions, self-funded units, exits just inside and outside the grace. After each sequence
+the hub's own on-write step settles the city (incrementally: its watermark is there); then a
+full run must change nothing — no finding opened, resolved or reopened, and every live finding's
+status, unit, departments, summary and evidence as they were. The database carries over from
+one drawn sequence to the next, so later sequences start from the states earlier ones left.
+
+``LINKAGE_INVARIANT_EXAMPLES`` sets how many sequences are drawn (default 40 per database).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from linkage_hub.db import Database
+from linkage_hub.reconciliation import runs
+from linkage_hub.reconciliation.models import Event, Evidence, Finding, Run, Watermark
+from linkage_hub.reconciliation.onwrite import OnWrite
+from linkage_hub.settings import Settings
+from tests.conftest import HeadersFor, make_settings
+from tests.records import factory as f
+
+CITY, COUNTIES = "230100", ("230102", "230103")
+PERIOD = "2026-10"
+OWNER = {"units": "establishment", "quotas": "establishment", "leader_posts": "establishment"}
+OWNER |= {"roster": "establishment", "employment": "hr", "payroll": "finance"}
+OWNER |= {"cadres": "organization"}
+PERSON_SETS = ("roster", "employment", "cadres", "payroll")
+KINDS = ("organ", "institution", "civil_service_managed_institution", "political_legal_organ")
+# unit n: its code's county, kind, funding, parent (an index), internal-unit limit
+UNITS = (
+    (COUNTIES[0], "organ", "full", None, 1),
+    (COUNTIES[0], "organ", "full", 0, None),
+    (COUNTIES[1], "institution", "self", 0, None),
+    (COUNTIES[1], "civil_service_managed_institution", "partial", None, 0),
+    (COUNTIES[0], "institution", "full", 3, None),
+)
+LOOSE = len(UNITS)  # a unit no registry row names: UNREGISTERED_UNIT
+N_PERSONS = 7
+N_UNITS = len(UNITS) + 1
+
+
+def unit_code(u: int) -> str:
+    region = UNITS[u][0] if u < len(UNITS) else COUNTIES[1]
+    return f.unit_code(u + 1, region=region)
+
+
+def id_number(p: int) -> str:
+    return f.id_number(p + 1)
+
+
+class Hub:
+    """The city's departments writing through the API, and the runs."""
+
+    def __init__(self, client: TestClient, headers_for: HeadersFor, db: Database) -> None:
+        self.client, self.headers_for, self.db = client, headers_for, db
+        self.today = db.settings.today()
+
+    def push(
+        self,
+        dataset: str,
+        records: list[dict[str, Any]],
+        deletes: list[dict[str, Any]] | None = None,
+    ) -> int:
+        body: dict[str, Any] = {"records": records, "deletes": deletes or []}
+        if dataset == "payroll":
+            body["scope"] = {"period": PERIOD}
+        answer = self.client.post(
+            f"/api/v1/datasets/{dataset}/batches",
+            content=json.dumps(body, ensure_ascii=False),
+            headers={**self.headers_for(OWNER[dataset], CITY), "content-type": "application/json"},
+        )
+        assert answer.status_code in (201, 422), answer.text  # 422: a delete of nothing
+        return answer.status_code
+
+    def records(self, dataset: str) -> list[dict[str, Any]]:
+        answer = self.client.get(
+            f"/api/v1/datasets/{dataset}/records",
+            params={"limit": 1000},
+            headers=self.headers_for(OWNER[dataset], CITY),
+        )
+        assert answer.status_code == 200, answer.text
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+    def single(self, dataset: str, pick: int, body: dict[str, Any] | None) -> None:
+        """PUT ``body`` over (or DELETE, when None) the pick-th current record."""
+        current = self.records(dataset)
+        if not current:
+            return
+        record = current[pick % len(current)]
+        url = f"/api/v1/datasets/{dataset}/records/{record['record_key']}"
+        headers = {**self.headers_for(OWNER[dataset], CITY), "If-Match": f'"v{record["version"]}"'}
+        if body is None:
+            answer = self.client.delete(url, headers=headers)
+            assert answer.status_code == 204, answer.text
+            return
+        key = {k: record[k] for k in ("unit_code", "period") if k in record}
+        full_id = self.id_of(dataset, record)
+        answer = self.client.put(url, json=body | key | {"id_number": full_id}, headers=headers)
+        assert answer.status_code in (200, 422), answer.text
+
+    def id_of(self, dataset: str, record: dict[str, Any]) -> str:
+        return str(record["id_number"])
+
+    def settle(self) -> list[str]:
+        """The hub's own on-write step (what its thread runs after a write)."""
+        return OnWrite(self.db).settle()
+
+    def full_run(self) -> Run:
+        run_id = runs.run_to_end(self.db, region=CITY, period=None, as_of=None, requested_by="test")
+        with self.db.transaction() as session:
+            run = session.get(Run, run_id)
+            assert run is not None and run.status == "succeeded", run and run.error
+            return run
+
+
+def snapshot(db: Database) -> dict[str, Any]:
+    """Every finding as a full run decides it: not when it was last seen or by which run."""
+    with db.transaction() as session:
+        findings = {
+            f.identity: (
+                f.status,
+                f.rule,
+                f.region,
+                f.unit_code,
+                f.person_key,
+                f.establishment_type,
+                f.level,
+                f.departments,
+                f.summary_en,
+                f.summary_zh,
+            )
+            for f in session.scalars(select(Finding))
+        }
+        ids = {i: k for i, k in session.execute(select(Finding.id, Finding.identity))}
+        evidence = {
+            (ids[e.finding_id], e.dataset, e.record_key, e.version)
+            for e in session.scalars(select(Evidence))
+        }
+        events = sorted(
+            (ids[e.finding_id], e.from_status or "", e.to_status)
+            for e in session.scalars(select(Event))
+        )
+    return {"findings": findings, "evidence": evidence, "events": events}
+
+
+def assert_settled(hub: Hub) -> None:
+    hub.settle()
+    before = snapshot(hub.db)
+    run = hub.full_run()
+    counts = (run.counts or {}).items()
+    changed = {rule: c for rule, c in counts if c["new"] or c["resolved"] or c["reopened"]}
+    assert changed == {}, f"the full run after incremental runs changed findings: {changed}"
+    assert snapshot(hub.db) == before
+
+
+# --- The city's records, drawn ----------------------------------------------------------------
+
+
+def person_row(dataset: str, p: int, u: int, v: int, today: dt.date) -> dict[str, Any]:
+    """Variant ``v`` of person ``p``'s record in unit ``u``: each variant sits on or near a
+    rule's boundary (exited the day before the period or on its first day; an HR exit just
+    inside or outside the grace; paid under another type; a leader post)."""
+    base = {"id_number": id_number(p), "unit_code": unit_code(u), "name": f"张{p}"}
+    if v % 5 == 4:
+        base["name"] = f"张{p}·"  # NAME_MISMATCH against the other records
+    exits = ("2026-09-30", "2026-10-01", (today - dt.timedelta(days=40)).isoformat())
+    if dataset == "roster":
+        types = ("institutional", "administrative", "worker", "political_legal")
+        if v % 3 == 2:
+            return base | {
+                "establishment_type": types[v % 4],
+                "status": "exited",
+                "exited_on": exits[v % 3],
+            }
+        return base | {"establishment_type": types[v % 4], "status": "active"}
+    if dataset == "employment":
+        category = "contract" if v % 4 == 3 else "institution_staff"
+        if v % 3 == 1:
+            late = (today - dt.timedelta(days=40 if v % 2 else 1)).isoformat()
+            return base | {"category": category, "status": "retired", "status_on": late}
+        return base | {"category": category, "status": "active"}
+    if dataset == "cadres":
+        return base | {
+            "leader_level": ("none", "principal", "deputy")[v % 3],
+            "civil_servant_registered": v % 2 == 0,
+            "status": "removed" if v % 4 == 3 else "active",
+        }
+    return base | {
+        "period": PERIOD,
+        "establishment_type": ("institutional", "administrative", "none")[v % 3],
+        "funding": "self_funded" if v % 4 == 3 else "budget",
+        "gross_pay": "8000.00",
+        "status": "suspended" if v % 5 == 3 else "paid",
+    }
+
+
+def unit_row(u: int, v: int) -> dict[str, Any]:
+    """Variant ``v`` of unit ``u``: another kind or funding, abolished, another parent, another
+    limit, or moved to the other county."""
+    county, kind, funding, parent, limit = UNITS[u]
+    row: dict[str, Any] = {
+        "unit_code": unit_code(u),
+        "name": f"单位{u}",
+        "region": county,
+        "kind": kind,
+        "funding": funding,
+        "status": "active",
+        "parent_code": unit_code(parent) if parent is not None else None,
+        "internal_unit_limit": limit,
+    }
+    change = v % 6
+    if change == 1:
+        row["kind"] = KINDS[v % len(KINDS)]
+        row["funding"] = ("full", "partial", "self")[v % 3]
+    elif change == 2:
+        row |= {"status": "abolished", "abolished_on": "2026-01-31"}
+    elif change == 3:
+        row["parent_code"] = unit_code((u + 1 + v) % len(UNITS)) if v % 2 else None
+    elif change == 4:
+        row["internal_unit_limit"] = v % 3
+    elif change == 5:
+        row["region"] = COUNTIES[1] if county == COUNTIES[0] else COUNTIES[0]  # a move
+    if row["parent_code"] == row["unit_code"]:
+        row["parent_code"] = None
+    return row
+
+
+persons = st.integers(0, N_PERSONS - 1)
+person_units = st.integers(0, N_UNITS - 1)
+variants = st.integers(0, 59)
+
+Op = tuple[Any, ...]
+OPS = st.one_of(
+    st.tuples(st.just("push"), st.sampled_from(PERSON_SETS), persons, person_units, variants),
+    st.tuples(
+        st.just("push_many"),
+        st.sampled_from(PERSON_SETS),
+        st.lists(st.tuples(persons, person_units, variants), min_size=2, max_size=6),
+    ),
+    st.tuples(st.just("delete"), st.sampled_from(PERSON_SETS), persons, person_units),
+    st.tuples(st.just("put"), st.sampled_from(PERSON_SETS), st.integers(0, 40), variants),
+    st.tuples(st.just("single_delete"), st.sampled_from(PERSON_SETS), st.integers(0, 40)),
+    st.tuples(st.just("unit"), st.integers(0, len(UNITS) - 1), variants),
+    st.tuples(st.just("quota"), st.integers(0, len(UNITS) - 1), st.integers(0, 3)),
+    st.tuples(st.just("posts"), st.integers(0, len(UNITS) - 1), st.integers(0, 2)),
+    st.tuples(st.just("settle")),
+)
+
+
+def apply(hub: Hub, op: Op) -> None:
+    kind = op[0]
+    if kind == "push":
+        _, dataset, p, u, v = op
+        hub.push(dataset, [person_row(dataset, p, u, v, hub.today)])
+    elif kind == "push_many":
+        _, dataset, rows = op
+        unique = {(p, u): v for p, u, v in rows}  # one row per natural key in a batch
+        hub.push(dataset, [person_row(dataset, p, u, v, hub.today) for (p, u), v in unique.items()])
+    elif kind == "delete":
+        _, dataset, p, u = op
+        key = {"id_number": id_number(p), "unit_code": unit_code(u)}
+        hub.push(dataset, [], deletes=[key | ({"period": PERIOD} if dataset == "payroll" else {})])
+    elif kind == "put":
+        _, dataset, pick, v = op
+        row = person_row(dataset, 0, 0, v, hub.today)
+        hub.single(dataset, pick, {k: v for k, v in row.items() if k not in ("id_number",)})
+    elif kind == "single_delete":
+        _, dataset, pick = op
+        hub.single(dataset, pick, None)
+    elif kind == "unit":
+        _, u, v = op
+        hub.push("units", [unit_row(u, v)])
+    elif kind == "quota":
+        _, u, approved = op
+        row = {"unit_code": unit_code(u), "establishment_type": "institutional"}
+        hub.push("quotas", [row | {"approved": approved}])
+        row = {"unit_code": unit_code(u), "establishment_type": "administrative"}
+        hub.push("quotas", [row | {"approved": approved}])
+    elif kind == "posts":
+        _, u, approved = op
+        for level in ("principal", "deputy"):
+            row = {"unit_code": unit_code(u), "level": level, "approved": approved}
+            hub.push("leader_posts", [row])
+    elif kind == "settle":
+        hub.settle()
+
+
+@pytest.fixture
+def hub(client: TestClient, headers_for: HeadersFor, database: Database) -> Hub:
+    """The city with every dataset pushed (every rule runs) and settled by a full run."""
+    h = Hub(client, headers_for, database)
+    assert h.push("units", [unit_row(u, 0) for u in range(len(UNITS))]) == 201
+    for u in range(len(UNITS)):
+        apply(h, ("quota", u, 2))
+        apply(h, ("posts", u, 1))
+    for dataset in PERSON_SETS:
+        rows = [person_row(dataset, p, p % N_UNITS, p, h.today) for p in range(N_PERSONS)]
+        assert h.push(dataset, rows) == 201
+    h.full_run()
+    return h
+
+
+EXAMPLES = int(os.environ.get("LINKAGE_INVARIANT_EXAMPLES", "40"))
+
+
+@hypothesis_settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=st.lists(OPS, min_size=1, max_size=10))
+def test_live_findings_are_what_a_full_run_finds(hub: Hub, ops: list[Op]) -> None:
+    for op in ops:
+        apply(hub, op)
+    assert_settled(hub)
+
+
+# --- What the runs say ------------------------------------------------------------------------
+
+
+def runs_listed(hub: Hub, **params: Any) -> list[dict[str, Any]]:
+    answer = hub.client.get(
+        "/api/v1/reconciliation/runs",
+        params=params,
+        headers=hub.headers_for("audit", CITY),
+    )
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+def last_batch_id(hub: Hub, dataset: str) -> str:
+    answer = hub.client.post(
+        f"/api/v1/datasets/{dataset}/batches",
+        json={"records": [person_row(dataset, 0, 0, 7, hub.today)]},
+        headers=hub.headers_for(OWNER[dataset], CITY),
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["batch_id"])
+
+
+def test_an_incremental_run_names_the_batches_it_covered(hub: Hub) -> None:
+    first = last_batch_id(hub, "roster")
+    second = last_batch_id(hub, "employment")
+    [run_id] = hub.settle()
+    [listed] = [r for r in runs_listed(hub) if r["run_id"] == run_id]
+    assert listed["kind"] == "incremental"
+    assert set(listed["batch_ids"]) == {first, second}
+    assert [r["run_id"] for r in runs_listed(hub, batch_id=first)] == [run_id]
+    assert hub.settle() == []  # nothing new: no run
+
+
+def test_a_new_as_of_date_makes_the_next_run_a_full_one(hub: Hub) -> None:
+    with hub.db.transaction() as session:
+        mark = session.get(Watermark, CITY)
+        assert mark is not None
+        mark.parameters = mark.parameters.replace('"as_of":"', '"as_of":"1999')  # another day
+    batch = last_batch_id(hub, "roster")
+    [run_id] = hub.settle()
+    [listed] = [r for r in runs_listed(hub) if r["run_id"] == run_id]
+    assert listed["kind"] == "full" and listed["batch_ids"] == [batch]
+    assert_settled(hub)
+
+
+def test_a_finding_opened_by_an_incremental_run_is_resolved_by_the_next(hub: Hub) -> None:
+    ghost = {"id_number": id_number(50), "unit_code": unit_code(0), "name": "鬼"}
+    paid = ghost | {"period": PERIOD, "establishment_type": "administrative"}
+    paid |= {"funding": "budget", "gross_pay": "100.00", "status": "paid"}
+    hub.push("payroll", [paid])
+    hub.settle()
+    key = f"PAID_WITHOUT_ESTABLISHMENT:{person_key(hub, 50)}"
+    assert finding_status(hub.db, key) == "open"
+    hub.push("roster", [ghost | {"establishment_type": "administrative", "status": "active"}])
+    hub.settle()
+    assert finding_status(hub.db, key) == "resolved"
+    hub.push("roster", [], deletes=[{"id_number": id_number(50), "unit_code": unit_code(0)}])
+    hub.settle()
+    assert finding_status(hub.db, key) == "reopened"
+    assert_settled(hub)
+
+
+def person_key(hub: Hub, p: int) -> str:
+    from linkage_hub.identifiers import normalise_citizen_id
+    from linkage_hub.keys import Keyring
+
+    return Keyring(hub.db.settings).person_key(normalise_citizen_id(id_number(p)))
+
+
+def finding_status(db: Database, identity: str) -> str | None:
+    with db.transaction() as session:
+        return session.scalar(select(Finding.status).where(Finding.identity == identity))
+
+
+# --- The hub does it by itself ----------------------------------------------------------------
+
+
+@dataclass
+class Live:
+    client: TestClient
+    hub: Hub
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    return make_settings(
+        settings.database_url or "",
+        settings.data_dir,
+        reconcile_on_write=True,
+        reconcile_on_write_delay=0.05,
+        reconcile_on_write_poll=0.2,
+    )
+
+
+@pytest.fixture
+def live(live_settings: Settings, database: Database, headers_for: HeadersFor) -> Iterator[Live]:
+    from linkage_hub.app import create_app
+
+    db = Database(live_settings)
+    app = create_app(live_settings, database=db)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Live(client, Hub(client, headers_for, db))
+    finally:
+        db.dispose()
+
+
+def wait_for(predicate: Any, seconds: float = 30.0) -> Any:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("not settled in time")
+
+
+def test_a_push_is_reconciled_without_anyone_asking(live: Live) -> None:
+    hub = live.hub
+    assert hub.push("units", [unit_row(u, 0) for u in range(len(UNITS))]) == 201
+    assert hub.push("roster", [person_row("roster", 0, 1, 0, hub.today)]) == 201
+    hub.full_run()  # the city is settled: from now on it is a target of the on-write runs
+    ghost = {"id_number": id_number(60), "unit_code": unit_code(1), "name": "鬼"}
+    paid = ghost | {"period": PERIOD, "establishment_type": "administrative"}
+    paid |= {"funding": "budget", "gross_pay": "100.00", "status": "paid"}
+    answer = hub.client.post(
+        "/api/v1/datasets/payroll/batches",
+        json={"records": [paid], "scope": {"period": PERIOD}},
+        headers=hub.headers_for("finance", CITY),
+    )
+    assert answer.status_code == 201, answer.text
+    batch_id = answer.json()["batch_id"]
+
+    def ghost_found() -> list[dict[str, Any]]:
+        found = hub.client.get(
+            "/api/v1/discrepancies",
+            params={"rule": "PAID_WITHOUT_ESTABLISHMENT"},
+            headers=hub.headers_for("audit", CITY),
+        )
+        assert found.status_code == 200, found.text
+        items: list[dict[str, Any]] = found.json()["items"]
+        return items
+
+    [finding] = wait_for(ghost_found)
+    assert finding["status"] == "open"
+    [run] = wait_for(lambda: runs_listed(hub, batch_id=batch_id))
+    assert run["status"] == "succeeded" and run["requested_by"] == "on-write"
