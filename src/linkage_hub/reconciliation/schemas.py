@@ -86,7 +86,7 @@ class RunCreate(BaseModel):
 
 class RunKind(StrEnum):
     full = "full"  # asked for by the API, the command line or the schedule
-    incremental = "incremental"  # to be started by the hub after writes (issue 16; none yet)
+    incremental = "incremental"  # started by the hub after writes (reconciliation.onwrite)
 
 
 class RunStatus(StrEnum):
