@@ -430,6 +430,7 @@ def live_settings(settings: Settings) -> Settings:
         reconcile_on_write=True,
         reconcile_on_write_delay=0.05,
         reconcile_on_write_poll=0.2,
+        schedule_regions=[CITY],  # the region the on-write runs keep settled
     )
 
 
@@ -460,7 +461,6 @@ def test_a_push_is_reconciled_without_anyone_asking(live: Live) -> None:
     hub = live.hub
     assert hub.push("units", [unit_row(u, 0) for u in range(len(UNITS))]) == 201
     assert hub.push("roster", [person_row("roster", 0, 1, 0, hub.today)]) == 201
-    hub.full_run()  # the city is settled: from now on it is a target of the on-write runs
     ghost = {"id_number": id_number(60), "unit_code": unit_code(1), "name": "鬼"}
     paid = ghost | {"period": PERIOD, "establishment_type": "administrative"}
     paid |= {"funding": "budget", "gross_pay": "100.00", "status": "paid"}
@@ -486,3 +486,37 @@ def test_a_push_is_reconciled_without_anyone_asking(live: Live) -> None:
     assert finding["status"] == "open"
     [run] = wait_for(lambda: runs_listed(hub, batch_id=batch_id))
     assert run["status"] == "succeeded" and run["requested_by"] == "on-write"
+
+
+@pytest.fixture
+def slow_settings(settings: Settings) -> Settings:
+    return make_settings(
+        settings.database_url or "",
+        settings.data_dir,
+        reconcile_on_write=True,
+        reconcile_on_write_delay=3.0,  # the burst below takes a fraction of it
+        reconcile_on_write_poll=0.2,
+        schedule_regions=[CITY],
+    )
+
+
+def test_a_burst_of_batches_is_one_run(
+    slow_settings: Settings, database: Database, headers_for: HeadersFor
+) -> None:
+    from linkage_hub.app import create_app
+
+    db = Database(slow_settings)
+    try:
+        with TestClient(create_app(slow_settings, database=db)) as client:
+            hub = Hub(client, headers_for, db)
+            assert hub.push("units", [unit_row(u, 0) for u in range(len(UNITS))]) == 201
+            for dataset in PERSON_SETS:  # every rule runs: the burst changes no gating
+                assert hub.push(dataset, [person_row(dataset, 1, 1, 1, hub.today)]) == 201
+            hub.full_run()  # inside the on-write delay: the city is settled, then the burst
+            batches = [last_batch_id(hub, "roster")]
+            batches += [last_batch_id(hub, dataset) for dataset in ("employment", "cadres")]
+            [run] = wait_for(lambda: runs_listed(hub, batch_id=batches[0]))
+            assert run["kind"] == "incremental" and run["batch_ids"] == sorted(batches)
+            assert [r["run_id"] for r in runs_listed(hub, kind="incremental")] == [run["run_id"]]
+    finally:
+        db.dispose()
