@@ -17,7 +17,7 @@ The run then builds the same staging as a full run from the rows of those person
 only, runs every rule, keeps the findings whose subject is dirty and resolves only live
 findings of dirty subjects. Each subject's findings are computed from all of its records, as a
 full run computes them, so the result is exact — for the rules whose answer depends only on
-records. What else moves an answer makes the run a full one (:func:`needs_full`):
+records. What else moves an answer makes the run a full one (:meth:`Since.needs_full`):
 
 - **no watermark** for the region (never settled, or invalidated — see :func:`invalidate`);
 - **other parameters**: a new as-of date (LATE_EXIT's working-day clock, a unit abolished as
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
@@ -137,19 +138,32 @@ def rules_text(ran: list[RuleCode]) -> str:
     return ",".join(sorted(ran))
 
 
-def needs_full(mark: Watermark | None, parameters: str, ran: list[RuleCode]) -> str | None:
-    """Why an incremental run must run in full (``None``: it may run incrementally)."""
+@dataclass(frozen=True, slots=True)
+class Since:
+    """Where an incremental run of a region starts: its watermark (``after`` is ``None`` when
+    the region was never settled) and the run's own parameters, canonical."""
+
+    after: int | None
+    settled_under: str | None  # the watermark's parameters
+    settled_rules: str | None
+    parameters: str
+
+    def needs_full(self, ran: list[RuleCode]) -> str | None:
+        """Why the run must read the whole region (``None``: it may run incrementally)."""
+        if self.after is None:
+            return "no_watermark"
+        if self.settled_under != self.parameters:
+            return "parameters_changed"
+        if self.settled_rules != rules_text(ran):
+            return "coverage_changed"
+        return None
+
+
+def since(session: Session, region: str, parameters: str) -> Since:
+    mark = session.get(Watermark, region)
     if mark is None:
-        return "no_watermark"
-    if mark.parameters != parameters:
-        return "parameters_changed"
-    if mark.rules != rules_text(ran):
-        return "coverage_changed"
-    return None
-
-
-def watermark(session: Session, region: str) -> Watermark | None:
-    return session.get(Watermark, region)
+        return Since(None, None, None, parameters)
+    return Since(mark.seq, mark.parameters, mark.rules, parameters)
 
 
 def advance(

@@ -97,16 +97,6 @@ class Outcome:
     batch_ids: list[str] = field(default_factory=list)  # an incremental run's batches
 
 
-@dataclass(frozen=True, slots=True)
-class Since:
-    """What an incremental run starts from: the region's watermark (``None``: never settled)
-    and the run's own parameters, canonical (:func:`delta.canonical`)."""
-
-    after: int | None
-    parameters_match: bool
-    rules: str | None
-
-
 def bind_parameters(params: RunParameters, run_id: str, now: dt.datetime) -> dict[str, Any]:
     lo, hi = region_bounds(params.region)
     return {
@@ -127,7 +117,7 @@ def reconcile(
     params: RunParameters,
     run_id: str,
     now: dt.datetime,
-    since: Since | None = None,
+    since: delta.Since | None = None,
 ) -> Outcome:
     """Run every rule the coverage allows and merge the findings; the caller commits.
     ``since``: an incremental run from that watermark, in full when it cannot be exact
@@ -167,7 +157,7 @@ def _reconcile(
     params: RunParameters,
     run_id: str,
     now: dt.datetime,
-    since: Since | None,
+    since: delta.Since | None,
 ) -> Outcome:
     bound = bind_parameters(params, run_id, now)
     high = delta.high_water(session)  # before reading records: later changes come again
@@ -192,17 +182,7 @@ def _reconcile(
             ran.append(rule.code)
     lap("coverage")
 
-    full_because = None
-    if since is not None:
-        full_because = (
-            "no_watermark"
-            if since.after is None
-            else "parameters_changed"
-            if not since.parameters_match
-            else "coverage_changed"
-            if since.rules != delta.rules_text(ran)
-            else None
-        )
+    full_because = since.needs_full(ran) if since is not None else None
     incremental = since is not None and full_because is None
     branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
     persons, only = "", "1 = 1"

@@ -53,7 +53,7 @@ from linkage_hub.db import Database
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.privacy.state import rotation_in_progress
 from linkage_hub.reconciliation import delta
-from linkage_hub.reconciliation.engine import Since, coverage, latest_period, reconcile
+from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RunParameters
 from linkage_hub.settings import Settings
@@ -314,12 +314,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 parameters = delta.canonical(run.parameters)
                 since = None
                 if run.kind == INCREMENTAL:
-                    mark = delta.watermark(session, run.region)
-                    since = Since(
-                        after=mark.seq if mark else None,
-                        parameters_match=mark is not None and mark.parameters == parameters,
-                        rules=mark.rules if mark else None,
-                    )
+                    since = delta.since(session, run.region, parameters)
                 outcome = reconcile(session, params, run_id, utcnow(), since)
                 if not outcome.incremental:
                     if run.kind == INCREMENTAL:
