@@ -35,18 +35,19 @@ def run_ids(regions: Regions, department: str, caller: str, **params: Any) -> li
 
 
 def _runs(regions: Regions, database: Database) -> dict[str, str]:
-    """One run per region: the city's (made by the fixture), each county's, and an incremental
-    run of the other county covering ``BATCH``."""
+    """One run per region: the city's (made by the fixture), each county's, and in the other
+    county a full run that settles it and the incremental run covering ``BATCH``."""
     city = run_ids(regions, "audit", CITY)[0]
     county = run_and_wait(
         regions.client, regions.headers_for("establishment", COUNTY), region=COUNTY
     )
     other = run_and_wait(regions.client, regions.headers_for("establishment", OTHER), region=OTHER)
-    incremental = incremental_run(database, OTHER, [BATCH])
+    settled, incremental = incremental_run(database, OTHER, [BATCH])
     return {
         "city": city,
         "county": county["run_id"],
         "other": other["run_id"],
+        "settled": settled,
         "incremental": incremental,
     }
 
@@ -58,8 +59,9 @@ class TestACountySeesItsOwnRunsOnly:
         runs = _runs(regions, database)
         for department in ("establishment", "hr", "audit"):
             assert run_ids(regions, department, COUNTY) == [runs["county"]]
-        assert run_ids(regions, "audit", OTHER) == [runs["incremental"], runs["other"]]
-        everything = [runs["incremental"], runs["other"], runs["county"], runs["city"]]
+        mine = [runs["incremental"], runs["settled"], runs["other"]]
+        assert run_ids(regions, "audit", OTHER) == mine
+        everything = [*mine, runs["county"], runs["city"]]
         assert run_ids(regions, "audit", CITY) == everything
         assert run_ids(regions, "audit", "230000") == everything
         assert run_ids(regions, "audit", "230200") == []
