@@ -43,7 +43,7 @@ from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation.merge import PERSON_TABLES
 from linkage_hub.reconciliation.models import Watermark
 from linkage_hub.reconciliation.rules import RuleCode
-from linkage_hub.reconciliation.staging import temp_table
+from linkage_hub.reconciliation.staging import sql, temp_table
 from linkage_hub.versioning import region_bounds
 
 DIRTY_TABLES = ("rc_dirty_person", "rc_dirty_unit", "rc_changed_unit")
@@ -71,16 +71,37 @@ def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
     index; the persons at changed units come from the current-unit index of each dataset."""
     changed_units = _version_of("registry_unit", Dataset.units, "t.unit_code")
     session.execute(text(temp_table(dialect, "rc_changed_unit", changed_units)), params)
-    units = [_version_of(table, dataset, "t.unit_code") for dataset, table in PERSON_TABLES.items()]
+    # (unit, for OVER_QUOTA, for OVER_LEADER_POSTS): what changed at the unit decides which
+    # unit rules must be counted again there.
+    units = [
+        _version_of(table, dataset, f"t.unit_code, {_flags(flags)}")
+        for dataset, table, flags in (
+            (Dataset.roster, PERSON_TABLES[Dataset.roster], "1, 0"),
+            (Dataset.cadres, PERSON_TABLES[Dataset.cadres], "0, 1"),
+            (Dataset.employment, PERSON_TABLES[Dataset.employment], "0, 0"),
+            (Dataset.payroll, PERSON_TABLES[Dataset.payroll], "0, 0"),
+            (Dataset.quotas, "registry_quota", "1, 0"),
+            (Dataset.leader_posts, "registry_leader_post", "0, 1"),
+        )
+    ]
     units += [
-        _version_of("registry_quota", Dataset.quotas, "t.unit_code"),
-        _version_of("registry_leader_post", Dataset.leader_posts, "t.unit_code"),
-        "SELECT unit_code FROM rc_changed_unit",
+        f"SELECT unit_code, {_flags('1, 1')} FROM rc_changed_unit",
         # a unit's old and new parent: their count of internal units changed
-        _version_of("registry_unit", Dataset.units, "t.parent_code", "c.version, c.version - 1")
+        _version_of(
+            "registry_unit",
+            Dataset.units,
+            f"t.parent_code AS unit_code, {_flags('0, 0')}",
+            "c.version, c.version - 1",
+        )
         + " AND t.parent_code IS NOT NULL",
     ]
-    session.execute(text(temp_table(dialect, "rc_dirty_unit", "\nUNION\n".join(units))), params)
+    union = "\nUNION ALL\n".join(units)
+    flagged = (
+        "SELECT g.unit_code, MAX(g.for_quota) AS for_quota, MAX(g.for_posts) AS for_posts, "
+        f"CASE WHEN EXISTS ({_REGISTERED}) THEN 0 ELSE 1 END AS unregistered "
+        f"FROM (\n{union}\n) g GROUP BY g.unit_code"
+    )
+    session.execute(sql(temp_table(dialect, "rc_dirty_unit", flagged)), params)
     persons = [
         _version_of(table, dataset, "t.person_key") for dataset, table in PERSON_TABLES.items()
     ] + [
@@ -96,23 +117,52 @@ def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
         session.execute(text("ANALYZE rc_dirty_unit"))
 
 
+def _flags(pair: str) -> str:
+    quota, posts = pair.split(", ")
+    return f"{quota} AS for_quota, {posts} AS for_posts"
+
+
+_REGISTERED = (
+    "SELECT 1 FROM registry_unit r WHERE r.unit_code = g.unit_code AND r.closed_at IS NULL "
+    "AND r.status = 'active' AND (r.abolished_on IS NULL OR r.abolished_on > :as_of)"
+)
+
+
 def dirty(alias: str) -> str:
-    """SQL over a finding row ``alias``: its subject is one the incremental run reconciles
-    (a person finding of a dirty person, a unit finding of a dirty unit)."""
+    """SQL over a finding row ``alias``: its subject is one the incremental run reconciles —
+    a person finding of a dirty person; OVER_QUOTA (OVER_LEADER_POSTS) at a unit whose roster,
+    quota or registry entry (cadres, leader posts or registry entry) changed; another unit
+    finding at any dirty unit. Index probes into the dirty tables, per finding."""
     return (
-        f"(({alias}.person_key IS NOT NULL AND {alias}.person_key IN "
-        "(SELECT person_key FROM rc_dirty_person)) OR "
-        f"({alias}.person_key IS NULL AND {alias}.unit_code IN "
-        "(SELECT unit_code FROM rc_dirty_unit)))"
+        f"(({alias}.person_key IS NOT NULL AND EXISTS (SELECT 1 FROM rc_dirty_person dp "
+        f"WHERE dp.person_key = {alias}.person_key)) OR ({alias}.person_key IS NULL AND EXISTS "
+        f"(SELECT 1 FROM rc_dirty_unit du WHERE du.unit_code = {alias}.unit_code AND "
+        f"CASE {alias}.rule WHEN '{RuleCode.OVER_QUOTA}' THEN du.for_quota "
+        f"WHEN '{RuleCode.OVER_LEADER_POSTS}' THEN du.for_posts ELSE 1 END = 1)))"
     )
 
 
-def restrict_branch(branch: str) -> list[str]:
+# The rows a unit rule counts at a dirty unit, by dataset: the roster for OVER_QUOTA, the
+# cadres for OVER_LEADER_POSTS, and every dataset at a unit that is not registered
+# (UNREGISTERED_UNIT). A registered unit's HR records and paid lines count for no unit rule, so
+# a 1 % push reads the persons it changed and the roster or cadres of their units, not the
+# whole of every unit they touched.
+_UNIT_ROWS = {
+    Dataset.roster: "for_quota = 1 OR unregistered = 1",
+    Dataset.cadres: "for_posts = 1 OR unregistered = 1",
+    Dataset.employment: "unregistered = 1",
+    Dataset.payroll: "unregistered = 1",
+}
+
+
+def restrict_branch(dataset: Dataset, branch: str) -> list[str]:
     """A staging branch (one dataset's current rows in the region) cut to the dirty persons'
-    rows and the dirty units' rows, each row once: two index-driven selects."""
+    rows and the rows the unit rules count at dirty units, each row once: two index-driven
+    selects. Person rules group the dirty persons only (``person_select``'s filter)."""
     return [
         f"{branch} AND person_key IN (SELECT person_key FROM rc_dirty_person)",
-        f"{branch} AND unit_code IN (SELECT unit_code FROM rc_dirty_unit) "
+        f"{branch} AND unit_code IN (SELECT unit_code FROM rc_dirty_unit "
+        f"WHERE {_UNIT_ROWS[dataset]}) "
         "AND person_key NOT IN (SELECT person_key FROM rc_dirty_person)",
     ]
 

@@ -184,14 +184,18 @@ def _reconcile(
 
     full_because = since.needs_full(ran) if since is not None else None
     incremental = since is not None and full_because is None
-    branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
+    branches = [(dataset, sql) for dataset, sql in _BRANCHES.items() if dataset in covered]
     persons, only = "", "1 = 1"
     if since is not None and since.after is not None:
         bound.update(after=since.after, high=high)
     if incremental:
         staging.drop_temp_tables(session, dialect, delta.DIRTY_TABLES)
         delta.build(session, dialect, bound)
-        branches = [part for branch in branches for part in delta.restrict_branch(branch)]
+        branches = [
+            (dataset, part)
+            for dataset, branch in branches
+            for part in delta.restrict_branch(dataset, branch)
+        ]
         persons, only = (
             "pu.person_key IN (SELECT person_key FROM rc_dirty_person)",
             delta.dirty("f"),
@@ -202,7 +206,7 @@ def _reconcile(
         session,
         dialect,
         bound,
-        branches=branches,
+        branches=[branch for _, branch in branches],
         person_predicates=predicates,
         persons=persons,
         lap=lap,
