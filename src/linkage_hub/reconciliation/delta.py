@@ -11,11 +11,15 @@ them into two small tables:
   and every person with a current record at a unit whose registry entry changed (the person
   rules read the unit's registration, funding and kind);
 - ``rc_dirty_unit``: every unit a changed record, quota, leader post or unit names, and the
-  old and new parent of a changed unit (its internal units are counted).
+  old and new parent of a changed unit (its internal units are counted), each with what it is
+  dirty for: ``for_quota`` (its roster, quota or registry entry changed: OVER_QUOTA),
+  ``for_posts`` (its cadres, leader posts or registry entry: OVER_LEADER_POSTS), and
+  ``unregistered`` (UNREGISTERED_UNIT counts every dataset there).
 
-The run then builds the same staging as a full run from the rows of those persons and units
-only, runs every rule, keeps the findings whose subject is dirty and resolves only live
-findings of dirty subjects. Each subject's findings are computed from all of its records, as a
+The run then builds the same staging as a full run from the dirty persons' rows and the rows
+the unit rules count at dirty units (:func:`restrict_branch`), runs every rule, keeps the
+findings whose subject is dirty (:func:`dirty`) and resolves only live findings of dirty
+subjects. Each subject's findings are computed from all of its records, as a
 full run computes them, so the result is exact — for the rules whose answer depends only on
 records. What else moves an answer makes the run a full one (:meth:`Since.needs_full`):
 
