@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.clock import utcnow
 from linkage_hub.domain import Dataset
+from linkage_hub.reconciliation import staging
 from linkage_hub.reconciliation.merge import PERSON_TABLES
 from linkage_hub.reconciliation.models import Watermark
 from linkage_hub.reconciliation.rules import RuleCode
@@ -146,29 +147,50 @@ def dirty(alias: str) -> str:
     )
 
 
-# The rows a unit rule counts at a dirty unit, by dataset: the roster for OVER_QUOTA, the
-# cadres for OVER_LEADER_POSTS, and every dataset at a unit that is not registered
-# (UNREGISTERED_UNIT). A registered unit's HR records and paid lines count for no unit rule, so
-# a 1 % push reads the persons it changed and the roster or cadres of their units, not the
-# whole of every unit they touched.
-_UNIT_ROWS = {
-    Dataset.roster: "for_quota = 1 OR unregistered = 1",
-    Dataset.cadres: "for_posts = 1 OR unregistered = 1",
-    Dataset.employment: "unregistered = 1",
-    Dataset.payroll: "unregistered = 1",
-}
-
-
-def restrict_branch(dataset: Dataset, branch: str) -> list[str]:
+def restrict_branch(branch: str) -> list[str]:
     """A staging branch (one dataset's current rows in the region) cut to the dirty persons'
-    rows and the rows the unit rules count at dirty units, each row once: two index-driven
-    selects. Person rules group the dirty persons only (``person_select``'s filter)."""
+    rows and every row at a dirty unit that is not registered (UNREGISTERED_UNIT and its
+    evidence read them all), each row once: two index-driven selects. Person rules group the
+    dirty persons only (``person_select``'s filter); the registered units' counts come from
+    :func:`unit_tally`."""
     return [
         f"{branch} AND person_key IN (SELECT person_key FROM rc_dirty_person)",
-        f"{branch} AND unit_code IN (SELECT unit_code FROM rc_dirty_unit "
-        f"WHERE {_UNIT_ROWS[dataset]}) "
+        f"{branch} AND unit_code IN (SELECT unit_code FROM rc_dirty_unit WHERE unregistered = 1) "
         "AND person_key NOT IN (SELECT person_key FROM rc_dirty_person)",
     ]
+
+
+def unit_tally(covered: frozenset[Dataset]) -> str:
+    """``rc_unit_tally`` of an incremental run, in the columns of the full run's: the
+    unregistered dirty units from ``rc_pu`` (which holds all their rows), and straight from
+    the datasets, through their unit-code indexes, the active roster by type of each
+    registered unit dirty for OVER_QUOTA and the serving leaders by level of each one dirty
+    for OVER_LEADER_POSTS. A 1 % push then reads the persons it changed and the roster or
+    cadres of their units — never their HR records or paid lines, nor whole rows into the
+    person pass."""
+    parts = [
+        staging.unit_tally(
+            " WHERE pu.unit_code IN (SELECT unit_code FROM rc_dirty_unit WHERE unregistered = 1)"
+        )
+    ]
+    counted = (
+        # dataset, dirty for, (r_type, c_level), (n_roster, n_leaders), which rows, grouped by
+        (Dataset.roster, "for_quota", f"{staging.ROSTER_TYPE}, 0", "COUNT(*), 0", "",
+         staging.ROSTER_TYPE),
+        (Dataset.cadres, "for_posts", f"0, {staging.CADRE_LEVEL}", "0, COUNT(*)",
+         " AND t.leader_level IN ('principal', 'deputy')", staging.CADRE_LEVEL),
+    )  # fmt: skip
+    for dataset, flag, codes, sums, rows, grouped in counted:
+        if dataset not in covered:
+            continue
+        parts.append(
+            f"SELECT t.unit_code, {codes}, {sums}, 1, 1, 0, 0 "
+            f"FROM {PERSON_TABLES[dataset]} t WHERE t.closed_at IS NULL "
+            f"AND t.region BETWEEN :lo AND :hi AND t.status = 'active'{rows} AND t.unit_code IN "
+            f"(SELECT unit_code FROM rc_dirty_unit WHERE {flag} = 1 AND unregistered = 0) "
+            f"GROUP BY t.unit_code, {grouped}"
+        )
+    return "\nUNION ALL\n".join(parts)
 
 
 def batches(session: Session, params: Mapping[str, Any]) -> list[str]:

@@ -33,6 +33,7 @@ from linkage_hub.versioning import region_bounds
 log = logging.getLogger(__name__)
 
 WORK_MEM = "512MB"  # PostgreSQL, for the run's transaction only
+INCREMENTAL_PAGE_COST = 1.1  # PostgreSQL random_page_cost of an incremental run (SSD, cached)
 
 _COVERAGE = {
     Dataset.roster: "SELECT 1 FROM records_roster WHERE closed_at IS NULL "
@@ -184,18 +185,20 @@ def _reconcile(
 
     full_because = since.needs_full(ran) if since is not None else None
     incremental = since is not None and full_because is None
-    branches = [(dataset, sql) for dataset, sql in _BRANCHES.items() if dataset in covered]
-    persons, only = "", "1 = 1"
+    branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
+    persons, only, tally = "", "1 = 1", None
     if since is not None and since.after is not None:
         bound.update(after=since.after, high=high)
     if incremental:
+        if dialect == "postgresql":
+            # A few thousand persons and units, read by index: with the default cost of a
+            # random page (4, for spinning disks) PostgreSQL hash-joined whole datasets instead
+            # (0.47 s against 0.04 s for 12,000 persons of a million, bench/settle.py).
+            session.execute(text(f"SET LOCAL random_page_cost = {INCREMENTAL_PAGE_COST}"))
         staging.drop_temp_tables(session, dialect, delta.DIRTY_TABLES)
         delta.build(session, dialect, bound)
-        branches = [
-            (dataset, part)
-            for dataset, branch in branches
-            for part in delta.restrict_branch(dataset, branch)
-        ]
+        branches = [part for branch in branches for part in delta.restrict_branch(branch)]
+        tally = delta.unit_tally(covered)
         persons, only = (
             "pu.person_key IN (SELECT person_key FROM rc_dirty_person)",
             delta.dirty("f"),
@@ -206,9 +209,10 @@ def _reconcile(
         session,
         dialect,
         bound,
-        branches=[branch for _, branch in branches],
+        branches=branches,
         person_predicates=predicates,
         persons=persons,
+        tally=tally,
         lap=lap,
     )
     for code in ran:

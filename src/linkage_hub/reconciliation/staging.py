@@ -307,14 +307,21 @@ JOIN (
 #
 # One pass over rc_pu by unit × active roster type × active leader level: head counts for
 # OVER_QUOTA and OVER_LEADER_POSTS, and which departments name the unit for UNREGISTERED_UNIT.
-UNIT_TALLY = f"""
+def unit_tally(where: str = "") -> str:
+    """``where``: a condition on ``pu``'s rows (an incremental run's unregistered units)."""
+    return f"""
 SELECT pu.unit_code, {field("r_type")} AS r_type, {field("c_level")} AS c_level,
        SUM({field("r_act")}) AS n_roster, SUM({field("c_lead")}) AS n_leaders,
        MAX({field("r_act")}) AS r, MAX({field("c_act")}) AS c, MAX({field("h_act")}) AS h,
        MAX({field("p_paid")}) AS p
-FROM rc_pu pu
+FROM rc_pu pu{where}
 GROUP BY pu.unit_code, {field("r_type")}, {field("c_level")}
 """
+
+
+ROSTER_TYPE = _code("t.establishment_type", TYPE_CODES, 7)
+CADRE_LEVEL = _code("t.leader_level", LEVEL_CODES, 0)
+
 
 FOUND_DDL = """
 CREATE TEMP TABLE rc_found (
@@ -354,11 +361,13 @@ def build(
     branches: list[str],
     person_predicates: list[str],
     persons: str = "",
+    tally: str | None = None,
     lap: Callable[[str], None] = lambda _step: None,
 ) -> None:
     """Create ``rc_unit``, ``rc_pu``, ``rc_unit_tally``, ``rc_person`` and an empty
     ``rc_found``; ``lap`` is called after each step with its name (for the run's timings).
-    ``persons`` keeps ``rc_person`` to some persons (see :func:`person_select`)."""
+    ``persons`` keeps ``rc_person`` to some persons (see :func:`person_select`); ``tally``
+    replaces ``rc_unit_tally``'s query (an incremental run counts units its own way)."""
     drop_temp_tables(session, dialect, TEMP_TABLES)
     session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql())), params)
     session.execute(text("CREATE UNIQUE INDEX rc_unit_code ON rc_unit (unit_code)"))
@@ -372,7 +381,8 @@ def build(
         empty = pu_select([ROSTER_BRANCH]) + " HAVING 1 = 0"
         session.execute(sql(temp_table(dialect, "rc_pu", empty)), params)
     lap("staging:person_unit")
-    session.execute(sql(temp_table(dialect, "rc_unit_tally", UNIT_TALLY)), params)
+    tally_sql = tally if tally is not None else unit_tally()
+    session.execute(sql(temp_table(dialect, "rc_unit_tally", tally_sql)), params)
     lap("staging:unit_tally")
     predicates = person_predicates or ["1 = 0"]
     session.execute(

@@ -121,6 +121,15 @@ class PayrollRecord(PersonColumns, Base):
             sqlite_where=CURRENT,
             postgresql_where=CURRENT,
         ),
+        # The paid lines at a unit: an incremental run reads those of the few unregistered
+        # units it touched (UNREGISTERED_UNIT) instead of the period's every line.
+        Index(
+            "ix_records_payroll_current_period_unit_code",
+            "period",
+            "unit_code",
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        ),
     )
 
 
