@@ -198,14 +198,18 @@ def bench_backend(backend: str, persons: int, province: rb.Province, work: Path)
                 elapsed, run = incremental_run(db, region)
                 slow = max(run["timings"].items(), key=lambda kv: float(kv[1]))
                 batches.append((dataset, n, elapsed, slow))
-            singles = []
+            singles: list[float] = []
+            steps: dict[str, list[float]] = {}
             keys = _some_person_keys(db, 100)
             for i, key in enumerate(keys):
                 dataset = list(CHANGES)[i % 4]
                 _, n = write_batch(db, dataset, "t.person_key = :key", {"key": key})
                 if n == 0:  # the person has no record there: their roster entry, then
                     write_batch(db, "roster", "t.person_key = :key", {"key": key})
-                singles.append(incremental_run(db, region)[0])
+                elapsed, run = incremental_run(db, region)
+                singles.append(elapsed)
+                for step, seconds in run["timings"].items():
+                    steps.setdefault(step, []).append(float(seconds))
             after_s, after = rb.time_run(db, region)
             changed = {
                 rule: c
@@ -230,6 +234,7 @@ def bench_backend(backend: str, persons: int, province: rb.Province, work: Path)
         "full_after": after_s,
         "batches": batches,
         "singles": singles,
+        "single_steps": {k: statistics.median(v) for k, v in steps.items()},
     }
 
 
@@ -270,15 +275,16 @@ def report(figures: Sequence[dict[str, Any]], command: str) -> str:
         "One record changed, 100 times (a different person each time, the four datasets in "
         "turn), each settled before the next:",
         "",
-        "| database | persons | run p50 | run p95 | run max | settle p95 (+ delay) |",
-        "|---|---|---|---|---|---|",
+        "| database | persons | run p50 | run p95 | run max | settle p95 (+ delay) "
+        "| slowest steps (median) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in figures:
         s = sorted(f["singles"])
         p95 = s[int(0.95 * (len(s) - 1))]
         lines.append(
             f"| {f['backend']} | {f['persons']:,} | {statistics.median(s):.3f} s "
-            f"| {p95:.3f} s | {s[-1]:.3f} s | {p95 + DELAY:.3f} s |"
+            f"| {p95:.3f} s | {s[-1]:.3f} s | {p95 + DELAY:.3f} s | {_slowest(f['single_steps'])} |"
         )
     lines += [
         "",
@@ -287,6 +293,11 @@ def report(figures: Sequence[dict[str, Any]], command: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _slowest(steps: dict[str, float], n: int = 3) -> str:
+    top = sorted(steps.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{step} {seconds:.2f} s" for step, seconds in top)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

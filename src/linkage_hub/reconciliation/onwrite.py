@@ -116,6 +116,8 @@ class OnWrite:
                 self.settle()
             except SQLAlchemyError:
                 log.exception("reconciliation on write: the database did not answer")
+            except Exception:  # a bug must not stop the thread: the next write tries again
+                log.exception("reconciliation on write failed")
 
     def settle(self) -> list[str]:
         """Run every target region that is behind; returns the runs' ids."""
