@@ -366,13 +366,13 @@ def test_an_incremental_run_names_the_batches_it_covered(hub: Hub) -> None:
     second = last_batch_id(hub, "employment")
     [run_id] = hub.settle()
     [listed] = [r for r in runs_listed(hub) if r["run_id"] == run_id]
-    assert listed["kind"] == "incremental"
+    assert listed["kind"] == "incremental" and listed["warnings"] == []
     assert set(listed["batch_ids"]) == {first, second}
     assert [r["run_id"] for r in runs_listed(hub, batch_id=first)] == [run_id]
     assert hub.settle() == []  # nothing new: no run
 
 
-def test_a_new_as_of_date_makes_the_next_run_a_full_one(hub: Hub) -> None:
+def test_a_new_as_of_date_makes_the_next_run_read_the_whole_region(hub: Hub) -> None:
     with hub.db.transaction() as session:
         mark = session.get(Watermark, CITY)
         assert mark is not None
@@ -380,7 +380,9 @@ def test_a_new_as_of_date_makes_the_next_run_a_full_one(hub: Hub) -> None:
     batch = last_batch_id(hub, "roster")
     [run_id] = hub.settle()
     [listed] = [r for r in runs_listed(hub) if r["run_id"] == run_id]
-    assert listed["kind"] == "full" and listed["batch_ids"] == [batch]
+    assert listed["kind"] == "incremental" and listed["batch_ids"] == [batch]
+    assert [w["code"] for w in listed["warnings"]] == ["read_in_full"]
+    assert "as-of date" in listed["warnings"][0]["message"]
     assert_settled(hub)
 
 
@@ -517,6 +519,7 @@ def test_a_burst_of_batches_is_one_run(
             batches += [last_batch_id(hub, dataset) for dataset in ("employment", "cadres")]
             [run] = wait_for(lambda: runs_listed(hub, batch_id=batches[0]))
             assert run["kind"] == "incremental" and run["batch_ids"] == sorted(batches)
+            assert run["warnings"] == []  # read incrementally
             assert [r["run_id"] for r in runs_listed(hub, kind="incremental")] == [run["run_id"]]
     finally:
         db.dispose()

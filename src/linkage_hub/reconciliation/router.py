@@ -141,9 +141,10 @@ def get_runs(
 ) -> RunPage:
     """The reconciliation runs of your region, newest first, keyset-paginated (`limit`,
     opaque `cursor`): full runs (asked for by the API, `linkage-hub reconcile` or the
-    built-in schedule) and the runs the hub starts after writes: incremental ones, or full
-    ones when an incremental run could not be exact (a new as-of date, period or coverage),
-    each with the `batch_ids` it covered (`?batch_id=` finds the run that settled a push).
+    built-in schedule) and the incremental runs the hub starts after writes, each with the
+    `batch_ids` it covered (`?batch_id=` finds the run that settled a push); an incremental
+    run that had to read the whole region (a new as-of date, period or coverage) says so in
+    its `warnings` (`read_in_full`).
     Each item is what `GET /reconciliation/runs/{run_id}` shows.
 
     A run is listed when its region lies inside yours; runs over a larger region (the

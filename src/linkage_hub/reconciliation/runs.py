@@ -11,10 +11,10 @@ lock; SQLite: the writer lock of ``BEGIN IMMEDIATE``), refuses an overlapping ac
 
 Kinds: ``full`` (asked for by the API, the command line or the schedule) or ``incremental``
 (started by the hub after writes, :mod:`linkage_hub.reconciliation.onwrite`); both are created
-here. An incremental run reconciles the change feed's rows after its region's watermark
-(:mod:`linkage_hub.reconciliation.delta`) and lists their ``batch_ids``; when it cannot be
-exact it runs in full, and its kind then says ``full``. Every run that succeeds moves its
-region's watermark.
+here. The kind says who started the run (API.md). An incremental run reconciles the change
+feed's rows after its region's watermark (:mod:`linkage_hub.reconciliation.delta`) and lists
+their ``batch_ids``; when it cannot be exact it reads the whole region and says so (the warning
+``read_in_full``, with the reason). Every run that succeeds moves its region's watermark.
 
 Mistakes are not silent: a run of a region the hub knows nothing of is refused (422, see
 :func:`ensure_known_region`), and a run in which every rule was skipped succeeds with a
@@ -317,9 +317,6 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     since = delta.since(session, run.region, parameters)
                 outcome = reconcile(session, params, run_id, utcnow(), since)
                 if not outcome.incremental:
-                    if run.kind == INCREMENTAL:
-                        log.info("run %s ran in full: %s", run_id, outcome.full_because)
-                    run.kind = FULL
                     delta.invalidate(session, run.region, parameters)
                 run.batches = [RunBatch(batch_id=b) for b in outcome.batch_ids]
                 delta.advance(
@@ -337,6 +334,8 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     outcome.timings,
                 )
                 run.warnings = run_warnings(outcome.counts, outcome.skipped)
+                if outcome.full_because:
+                    run.warnings.append(read_in_full(outcome.full_because))
                 for warning in run.warnings:
                     log.warning("reconciliation run %s of %s: %s", run_id, run.region, warning)
                 audit_run(session, run)
@@ -369,6 +368,23 @@ def run_warnings(
             }
         ]
     return []
+
+
+READ_IN_FULL = "read_in_full"  # an incremental run that read the whole region
+_WHY_FULL = {
+    "no_watermark": "no earlier run had settled this region",
+    "parameters_changed": "the as-of date, payroll period, exit grace or holidays differ from "
+    "the run that last settled this region (the first run of a day is a full one)",
+    "coverage_changed": "a dataset's first records arrived in the region or its last ones "
+    "left, so other rules run",
+}
+
+
+def read_in_full(reason: str) -> dict[str, str]:
+    return {
+        "code": READ_IN_FULL,
+        "message": f"this incremental run read the whole region: {_WHY_FULL[reason]}",
+    }
 
 
 def run_to_end(

@@ -109,7 +109,10 @@ class RuleCounts(BaseModel):
 
 
 class RunWarning(BaseModel):
-    code: str = Field(description="`all_rules_skipped`: no rule ran (no department's records).")
+    code: str = Field(
+        description="`all_rules_skipped`: no rule ran (no department's records); "
+        "`read_in_full`: an incremental run read the whole region (why: the message)."
+    )
     message: str
 
 
@@ -118,9 +121,8 @@ class RunOut(BaseModel):
     kind: RunKind
     batch_ids: list[str] = Field(
         default_factory=list,
-        description="The batches the run covered: those whose changes it reconciled (an "
-        "incremental run, or a run after writes that had to run in full); none for a full run "
-        "asked for by the API, the command line or the schedule.",
+        description="The batches an incremental run covered (those whose changes it "
+        "reconciled); empty for a full run.",
     )
     region: str
     period: str | None
