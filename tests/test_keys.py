@@ -1,11 +1,18 @@
 import hmac
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from linkage_hub.ciphers import Algorithm, CipherError, hmac_hex, hmac_pads, sm_available
-from linkage_hub.keys import Keyring, KeySetError, add_key_version, load_or_create_secret
+from linkage_hub.keys import (
+    Keyring,
+    KeySetError,
+    add_key_version,
+    load_key_set,
+    load_or_create_secret,
+)
 from linkage_hub.settings import Settings
 
 NUMBER = "11010519491231002X"
@@ -18,6 +25,18 @@ class TestGeneratedSecrets:
         second = load_or_create_secret(settings, "probe", None)
         assert first == second and len(first) >= 32
         assert (tmp_path / "linkage-hub.probe.key").stat().st_mode & 0o077 == 0
+
+    def test_processes_starting_together_share_one_key(self, tmp_path: Path) -> None:
+        """Two hub processes' first requests create the key files at the same moment: each
+        reads the other's whole file or makes its own, never an empty one (seen in CI)."""
+        for round_ in range(20):
+            settings = Settings(data_dir=tmp_path / str(round_))
+            with ThreadPoolExecutor(8) as pool:
+                secret = pool.map(load_or_create_secret, [settings] * 8, ["p"] * 8, [None] * 8)
+                key_set = pool.map(load_key_set, [settings] * 8)
+                secrets_, key_sets = set(secret), {k.dumps() for k in key_set}
+            assert len(secrets_) == 1 and len(key_sets) == 1
+            assert [p.name for p in settings.secrets_dir.glob("*.tmp")] == []
 
     def test_configured_secret_wins(self, tmp_path: Path) -> None:
         settings = Settings(data_dir=tmp_path)

@@ -47,15 +47,10 @@ def load_or_create_secret(settings: Settings, name: str, configured: str | None)
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48).encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
+    value = secrets.token_urlsafe(48)
+    if not _write_owner_only(path, value, exclusive=True):  # another process won: use its key
         return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(value)
-    return value
+    return value.encode()
 
 
 # --- ID number keys -------------------------------------------------------------------------
@@ -115,21 +110,27 @@ def id_key_path(settings: Settings) -> Path:
 
 def _write_owner_only(path: Path, text: str, *, exclusive: bool) -> bool:
     """Write ``text`` to ``path`` readable by the owner only; False if ``exclusive`` and the
-    file exists. Replacing goes through a temporary file, so a reader never sees half a file."""
+    file exists. The text goes to a temporary file first and appears at ``path`` whole (a
+    hard link when exclusive, a rename otherwise): a process starting beside this one reads
+    the whole file or none, never the empty file of a create that has not written yet."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    target = path if exclusive else path.with_name(path.name + f".{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(target, flags, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if not exclusive:
-        os.replace(target, path)
-    return True
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not exclusive:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def load_key_set(settings: Settings) -> KeySet:

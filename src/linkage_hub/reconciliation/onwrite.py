@@ -19,7 +19,9 @@ each target that is behind, one after the other. Writes that commit while a run 
 settled by the next one: however many batches arrive, a region has at most one run going and
 one waiting. Writes by other processes (another hub process, ``linkage-hub push`` or
 ``demo``) are seen by polling the feed's newest seq every ``LINKAGE_RECONCILE_ON_WRITE_POLL``
-seconds (one primary-key probe).
+seconds (one primary-key probe); a poll that finds the feed moved waits the same delay before
+it runs, so a burst from another process is one run too (and so is a write of this process
+whose commit the poll sees a moment before the wake).
 
 Across processes the usual exclusion holds (one run per region at a time): a process whose
 run is refused (409) tries again at its next look, when the other process's run has moved the
@@ -88,6 +90,7 @@ class OnWrite:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._tried: dict[str, int] = {}  # region → feed seq of a run that could not start
+        self._seen: int | None = None  # the feed's newest seq at the last look
         self._thread = threading.Thread(target=self._loop, name="reconcile-on-write", daemon=True)
 
     def start(self) -> None:
@@ -109,21 +112,30 @@ class OnWrite:
             woken = self._wake.wait(self.poll)
             if self._stop.is_set():
                 return
-            if woken and self._stop.wait(self.delay):
-                return
-            self._wake.clear()  # writes from here on wake the next round
             try:
+                if not woken and not self._moved():
+                    continue
+                if self._stop.wait(self.delay):
+                    return
+                self._wake.clear()  # writes from here on wake the next round
                 self.settle()
             except SQLAlchemyError:
                 log.exception("reconciliation on write: the database did not answer")
             except Exception:  # a bug must not stop the thread: the next write tries again
                 log.exception("reconciliation on write failed")
 
+    def _moved(self) -> bool:
+        """Whether the feed has moved since the last look (true at the first)."""
+        with self.db.transaction() as session:
+            high = delta.high_water(session)
+        return high != self._seen
+
     def settle(self) -> list[str]:
         """Run every target region that is behind; returns the runs' ids."""
         with self.db.transaction() as session:
             high = delta.high_water(session)
             marks = {r: s for r, s in session.execute(select(Watermark.region, Watermark.seq))}
+        self._seen = high
         if high == 0:
             return []
         targets = self.configured or widest(marks) or provinces(self.db)
