@@ -129,6 +129,12 @@ def reconcile(
         # would each build partial groups of nearly every person and merge them again.
         session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        # psycopg prepares a statement a connection has run five times, and PostgreSQL may
+        # then plan it once for any parameters. A run's statements are few and costly, and a
+        # generic plan cannot see the region: the coverage probes ("any current row above the
+        # region? LIMIT 1") became sequential scans of every dataset, 1.7 s of a 2 s
+        # single-record run at 1 M persons (bench/settle.py). Plan every statement for its values.
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         return _reconcile(session, dialect, params, run_id, now, since)
     # Staging tables live in memory. SQLite would rather build a throw-away index over a
     # million records than use the partial indexes the evidence joins are written for.
