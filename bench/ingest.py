@@ -116,6 +116,10 @@ class Hub:
             "LINKAGE_DATA_DIR": str(data_dir),
             "LINKAGE_LOG_LEVEL": "WARNING",
             "LINKAGE_MAX_BODY_BYTES": str(4 * 1024**3),
+            # This measures the push. The incremental run each push starts would share the
+            # two cores with the next push (bench/settle.py measures it); set it to true to
+            # see both together.
+            "LINKAGE_RECONCILE_ON_WRITE": os.environ.get("LINKAGE_RECONCILE_ON_WRITE", "false"),
             "PYTHONPATH": str(ROOT / "src"),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -209,3 +209,20 @@ class TestNdjsonLines:
         assert [n for n, _ in rows] == [1, 3, 4, 5, 6]
         assert rows[0][1] == {"a": 1} and rows[1][1] == {"b": Decimal("2.50")}
         assert [is_bad_line(v) for _, v in rows] == [False, False, True, True, True]
+
+    def test_what_is_not_json_is_a_bad_line_never_an_error(self) -> None:
+        import io
+
+        from linkage_hub.records.parsing import is_bad_line, ndjson_rows
+
+        bad = [b'{"a": NaN}', b'{"a": "\\ud800"}', b"\xef\xbb\xbf{}", b"[" * 5000 + b"]" * 5000]
+        good = [b'{"n": 123456789012345678901234567890, "e": 1e400, "d": -0.0, "k": 1, "k": 2}']
+        rows = list(ndjson_rows(io.BytesIO(b"\n".join(bad + good) + b"\n \t\n")))
+        assert [n for n, _ in rows] == [1, 2, 3, 4, 5]
+        assert [is_bad_line(v) for _, v in rows] == [True] * 4 + [False]
+        assert rows[4][1] == {
+            "n": 123456789012345678901234567890,
+            "e": Decimal("1e400"),
+            "d": Decimal("-0.0"),
+            "k": 2,
+        }

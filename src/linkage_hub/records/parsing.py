@@ -20,6 +20,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import IO, Any
 
+import msgspec
+
 from linkage_hub.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -27,6 +29,7 @@ SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # rather than one error a cell (a megabyte of commas would be a million of them).
 MAX_CSV_COLUMNS = 200
 _DECODER = json.JSONDecoder(parse_float=Decimal)
+_LINE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class BodyFormat(StrEnum):
@@ -95,25 +98,23 @@ def json_body(raw: bytes) -> Any:
 
 def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line; a line that is not JSON gives a
-    :class:`BadRow` (reported as that row's error, the batch goes on)."""
+    :class:`BadRow` (reported as that row's error, the batch goes on).
+
+    Lines are decoded by msgspec straight from their bytes (numbers with a fraction or an
+    exponent as ``Decimal``, as the standard library's decoder with ``parse_float`` did): 1.2
+    against 3.1 µs a roster line (bench/RESULTS.md, "Ingest: a faster JSON parser"). It is
+    stricter where strictness is right: ``NaN``, a lone surrogate escape or bytes that are
+    not UTF-8 make the line a bad row."""
     file.seek(0)
-    scan = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner: less overhead
-    decode = _DECODER.decode
+    decode = _LINE_DECODER.decode
     for number, line in enumerate(file, start=1):
         try:
-            text = line.decode("utf-8")
-            try:
-                value, end = scan(text, 0)
-            except StopIteration:  # leading white space, or nothing at all
-                if not text.strip():
-                    continue
-                value = decode(text)
-            else:
-                if end != len(text) and not text[end:].isspace():
-                    raise ValueError("data after the value")
-            yield number, value
-        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON here
-            yield number, _BAD_LINE
+            value = decode(line)
+        except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+            if line.isspace():
+                continue
+            value = _BAD_LINE
+        yield number, value
 
 
 class BadRow:
