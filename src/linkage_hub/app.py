@@ -15,6 +15,8 @@ from linkage_hub.auth.policy import authorize
 from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
 from linkage_hub.db import Database
 from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
+from linkage_hub.notifications import lifespan as notifications_lifespan
+from linkage_hub.notifications.router import router as notifications_router
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
 from linkage_hub.persons import router as persons_router
 from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
@@ -54,6 +56,10 @@ OPENAPI_TAGS = [
         "description": "The hash-chained audit log of every write and every read of person "
         "data (audit only).",
     },
+    {
+        "name": "notifications",
+        "description": "Signed webhooks (Standard Webhooks) of records, findings and runs.",
+    },
     {"name": "service", "description": "Health and metrics."},
 ]
 
@@ -79,10 +85,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         scheduler = reconciliation_lifespan.start(app, db)
+        deliverer = notifications_lifespan.start(db)
         try:
             async with app.state.auth.running():
                 yield
         finally:
+            notifications_lifespan.stop(deliverer)
             reconciliation_lifespan.stop(app, scheduler)
             if database is None:
                 db.dispose()
@@ -107,6 +115,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(reports_router)
     app.include_router(reconciliation_router)
     app.include_router(audit_router)
+    app.include_router(notifications_router)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(health.OpsPortMiddleware, ops_port=settings.ops_port)

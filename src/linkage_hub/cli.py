@@ -146,11 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     from linkage_hub.audit import cli as audit_cli
     from linkage_hub.auth import cli as auth_cli
+    from linkage_hub.notifications import cli as notifications_cli
     from linkage_hub.reconciliation import cli as reconciliation_cli
     from linkage_hub.records import cli as records_cli
     from linkage_hub.records import keys_cli
 
-    for module in (auth_cli, records_cli, reconciliation_cli, audit_cli, keys_cli):
+    for module in (
+        auth_cli,
+        records_cli,
+        reconciliation_cli,
+        audit_cli,
+        keys_cli,
+        notifications_cli,
+    ):
         module.register(sub)
     return parser
 

@@ -159,7 +159,17 @@ def make_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     )
 
 
+# pg_advisory_xact_lock key of commit order: change-feed seqs (records.feed) and outbox event
+# ids (outbox.write) are drawn under it, held until commit.
+FEED_LOCK = 0x4C48_4346  # "LHCF"
+# A new 32-hex id in SQL.
+NEW_ID = {
+    "postgresql": "replace(CAST(gen_random_uuid() AS VARCHAR(36)), '-', '')",
+    "sqlite": "lower(hex(randomblob(16)))",
+}
+
 CHANGES_PUBLISHED = "linkage.changes_published"  # session.info: this transaction wrote the feed
+EVENTS_WRITTEN = "linkage.events_written"  # session.info: it appended to the outbox
 
 
 class Database:
@@ -167,13 +177,16 @@ class Database:
 
     ``change_listeners`` are called (with no argument, in the committing thread; they must not
     block) after a transaction that wrote change-feed rows commits: the hook of incremental
-    reconciliation (:mod:`linkage_hub.reconciliation.onwrite`)."""
+    reconciliation (:mod:`linkage_hub.reconciliation.onwrite`). ``event_listeners`` likewise
+    after a transaction that appended outbox events (the delivery worker,
+    :mod:`linkage_hub.notifications.worker`)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.change_listeners: list[Callable[[], None]] = []
+        self.event_listeners: list[Callable[[], None]] = []
         event.listen(self.sessions, "after_commit", self._after_commit)
         event.listen(self.sessions, "after_rollback", _forget_changes)
         if self.engine.dialect.name == "sqlite":
@@ -190,6 +203,9 @@ class Database:
         if session.info.pop(CHANGES_PUBLISHED, False):
             for listener in list(self.change_listeners):
                 listener()
+        if session.info.pop(EVENTS_WRITTEN, False):
+            for listener in list(self.event_listeners):
+                listener()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -204,6 +220,7 @@ class Database:
 
 def _forget_changes(session: Session) -> None:
     session.info.pop(CHANGES_PUBLISHED, None)
+    session.info.pop(EVENTS_WRITTEN, None)
 
 
 async def get_database(request: Request) -> Database:

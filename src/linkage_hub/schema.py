@@ -3,6 +3,8 @@
 from linkage_hub.audit import models as audit_models
 from linkage_hub.auth import models as auth_models
 from linkage_hub.db import Base
+from linkage_hub.notifications import models as notification_models
+from linkage_hub.outbox import models as outbox_models
 from linkage_hub.privacy import models as privacy_models
 from linkage_hub.reconciliation import models as reconciliation_models
 from linkage_hub.records import models as records_models
@@ -12,6 +14,8 @@ __all__ = [
     "Base",
     "audit_models",
     "auth_models",
+    "notification_models",
+    "outbox_models",
     "privacy_models",
     "reconciliation_models",
     "records_models",

@@ -130,6 +130,42 @@ class Settings(BaseSettings):
         "processes or the command line.",
     )
 
+    # Notifications (issue 17)
+    deliver_in_process: bool = Field(
+        default=True,
+        description="Run the webhook delivery worker in every hub process (off when "
+        "`linkage-hub deliver` runs as a process of its own).",
+    )
+    webhook_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (names or addresses) a subscription may reach over plain http or "
+        "in private, loopback and link-local ranges; every other target must be public https.",
+    )
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    webhook_disable_after_days: float = Field(
+        default=5.0,
+        gt=0,
+        description="A subscription whose every attempt failed for this long is disabled "
+        "(its owner sees why).",
+    )
+    webhook_secret_overlap_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="After a rotation the previous secret signs too, this long.",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between the delivery worker's looks for due deliveries and "
+        "events written by other processes.",
+    )
+    webhook_key: SecretStr | None = Field(
+        default=None,
+        description="The key that seals subscriptions' signing secrets at rest (default: "
+        "generated once into the data directory's secrets).",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -370,6 +370,34 @@ def _discrepancy_report(ctx: Ctx) -> Call:
     )
 
 
+# A subscription belongs to the client that made it (the establishment office of 230100 here):
+# every other client, whatever its department or region, finds no such subscription. The URL
+# is a public address literal (no DNS lookup) and the event is one nothing emits yet, so the
+# delivery worker never calls out.
+HOOK = {"url": "https://93.184.216.34/hook", "events": ["bulletin.published"]}
+
+
+def _subscribe(ctx: Ctx) -> str:
+    owner = ctx.headers_for("establishment", RESOURCE_REGION)
+    made = ctx.client.post("/api/v1/subscriptions", json=HOOK, headers=owner)
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+def _subscription(suffix: str = "", **call: Any) -> Callable[[Ctx], Call]:
+    def setup(ctx: Ctx) -> Call:
+        sub = ctx.once("subscription", lambda: _subscribe(ctx))
+        return Call(f"/api/v1/subscriptions/{sub}{suffix}", **call)
+
+    return setup
+
+
+def owner_only(ok: int = 200) -> Expect:
+    return lambda department, relation: (
+        ok if department is Department.establishment and relation == "same" else 404
+    )
+
+
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/health/live"): Sample(_static("/health/live"), always(200), anonymous=200),
     ("GET", "/health/ready"): Sample(_static("/health/ready"), always(200), anonymous=200),
@@ -426,6 +454,30 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/audit-log"): Sample(_audit_log, departments({Department.audit})),
     ("GET", "/api/v1/audit-log/verify"): Sample(
         _static("/api/v1/audit-log/verify"), departments({Department.audit})
+    ),
+    ("POST", "/api/v1/subscriptions"): Sample(
+        lambda ctx: Call(
+            "/api/v1/subscriptions", json=HOOK | {"filters": {"region": RESOURCE_REGION}}
+        ),
+        in_region(ok=201),
+    ),
+    ("GET", "/api/v1/subscriptions"): Sample(_static("/api/v1/subscriptions"), always(200)),
+    ("GET", "/api/v1/subscriptions/{subscription_id}"): Sample(_subscription(), owner_only()),
+    ("PATCH", "/api/v1/subscriptions/{subscription_id}"): Sample(
+        _subscription(json={"description": "矩阵"}), owner_only()
+    ),
+    ("DELETE", "/api/v1/subscriptions/{subscription_id}"): Sample(
+        lambda ctx: Call(f"/api/v1/subscriptions/{_subscribe(ctx)}"), owner_only(204)
+    ),
+    ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): Sample(
+        _subscription("/rotate-secret"), owner_only()
+    ),
+    ("GET", "/api/v1/subscriptions/{subscription_id}/deliveries"): Sample(
+        _subscription("/deliveries"), owner_only()
+    ),
+    ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): Sample(
+        _subscription("/replay", json={"from_seq": 1}),
+        owner_only(422),  # nothing sent yet
     ),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),

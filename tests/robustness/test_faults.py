@@ -214,19 +214,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _serve(settings: Settings, port: int, log: Path, **extra_env: str) -> subprocess.Popen[bytes]:
+    """``linkage-hub serve`` on ``port`` with the test's database and keys (and ``extra_env``),
+    once it answers ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
     env.update(
-        LINKAGE_DATABASE_URL=settings.database_url,
+        LINKAGE_DATABASE_URL=str(settings.database_url),
         LINKAGE_DATA_DIR=str(settings.data_dir),
         LINKAGE_SIGNING_KEY=str(settings.signing_key),
         LINKAGE_RECORD_KEY_SECRET=str(settings.record_key_secret),
+        **extra_env,
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "linkage_hub.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
+        stderr=log.open("ab"),
     )
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline and proc.poll() is None:

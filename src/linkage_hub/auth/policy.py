@@ -103,6 +103,16 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/discrepancies/{finding_id}"): Permission.read,
     ("POST", "/api/v1/discrepancies/{finding_id}/comments"): Permission.comment,
     ("POST", "/api/v1/discrepancies/{finding_id}/transitions"): Permission.transition,
+    # notifications (issue 17): a subscription is a way of reading (events of the caller's
+    # region, thin payloads), so it needs what reading needs; a client sees only its own.
+    ("POST", "/api/v1/subscriptions"): Permission.read,
+    ("GET", "/api/v1/subscriptions"): Permission.read,
+    ("GET", "/api/v1/subscriptions/{subscription_id}"): Permission.read,
+    ("PATCH", "/api/v1/subscriptions/{subscription_id}"): Permission.read,
+    ("DELETE", "/api/v1/subscriptions/{subscription_id}"): Permission.read,
+    ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): Permission.read,
+    ("GET", "/api/v1/subscriptions/{subscription_id}/deliveries"): Permission.read,
+    ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): Permission.read,
     # audit log
     ("GET", "/api/v1/audit-log"): Permission.audit,
     ("GET", "/api/v1/audit-log/verify"): Permission.audit,

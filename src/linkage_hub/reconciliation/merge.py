@@ -16,14 +16,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from linkage_hub.db import NEW_ID
 from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation.rules import RULES, RuleCode, Subject
 from linkage_hub.reconciliation.staging import _in, pu_flags, sql, temp_table
-
-NEW_ID = {
-    "postgresql": "replace(CAST(gen_random_uuid() AS VARCHAR(36)), '-', '')",
-    "sqlite": "lower(hex(randomblob(16)))",
-}
 
 Counts = dict[str, dict[str, int]]
 

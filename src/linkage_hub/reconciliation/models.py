@@ -180,7 +180,10 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     document_no: Mapped[str | None] = mapped_column(String(100))
 
-    __table_args__ = (Index("ix_reconciliation_event_finding_id", "finding_id", "id"),)
+    __table_args__ = (
+        Index("ix_reconciliation_event_finding_id", "finding_id", "id"),
+        Index("ix_reconciliation_event_run_id", "run_id"),  # a run's outbox events
+    )
 
 
 class Comment(Base):

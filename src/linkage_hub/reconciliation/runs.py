@@ -52,7 +52,7 @@ from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.privacy.state import rotation_in_progress
-from linkage_hub.reconciliation import delta
+from linkage_hub.reconciliation import announce, delta
 from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RunParameters
@@ -338,6 +338,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     run.warnings.append(read_in_full(outcome.full_because))
                 for warning in run.warnings:
                     log.warning("reconciliation run %s of %s: %s", run_id, run.region, warning)
+                announce.run_ended(session, run, run.finished_at)
                 audit_run(session, run)
             return "succeeded"
         except Exception as exc:
@@ -347,6 +348,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 if run is not None:
                     run.status, run.finished_at = "failed", utcnow()
                     run.error = f"{type(exc).__name__}: {_one_line(exc)}"[:500]
+                    announce.run_ended(session, run, run.finished_at)
                     audit_run(session, run)
             return "failed"
     finally:

@@ -33,6 +33,7 @@ from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from linkage_hub.keys import Keyring
+from linkage_hub.reconciliation import announce
 from linkage_hub.reconciliation.models import Comment, Event, Evidence, Finding, Run
 from linkage_hub.reconciliation.schemas import (
     CommentOut,
@@ -343,6 +344,13 @@ def add_comment(session: Session, principal: Principal, finding_id: str, body: s
     )
     session.add(comment)
     session.flush()
+    announce.finding_changed(
+        session,
+        finding,
+        "finding.commented",
+        comment.at,
+        {"comment_id": comment.id, "department": principal.department.value},
+    )
     record_finding_change(
         session,
         principal,
@@ -415,6 +423,17 @@ def transition(
     event_from = finding.status
     finding.status = change.to
     session.flush()
+    announce.finding_changed(
+        session,
+        finding,
+        "finding.transitioned",
+        utcnow(),
+        {
+            "from_status": event_from,
+            "department": principal.department.value,
+            "document_no": change.document_no,
+        },
+    )
     record_finding_change(
         session,
         principal,

@@ -16,14 +16,13 @@ from sqlalchemy import DateTime, Index, String, bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from linkage_hub.db import CHANGES_PUBLISHED
+from linkage_hub.db import CHANGES_PUBLISHED, FEED_LOCK
 from linkage_hub.domain import Dataset
+from linkage_hub.outbox import write as outbox
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.versioning import CLOSED
 
 STAGE = "_stage"
-# pg_advisory_xact_lock key of the change feed: seq values are drawn under it (see feed.py).
-FEED_LOCK = 0x4C48_4346  # "LHCF"
 IDEMPOTENCY_LOCK_SPACE = 0x4C48_4944  # "LHID", first half of a two-int advisory key
 MERGE_LOCK_SPACE = 0x4C48_4D47  # "LHMG": writers of one dataset merge one at a time
 
@@ -630,6 +629,7 @@ def publish_changes(
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
     params = {"now": now, "batch_id": batch_id, "ds": spec.name, "after": after_id}
+    seq_before = int(session.scalar(text("SELECT COALESCE(MAX(seq), 0) FROM records_change")))
     left = 0
     if spec.name == "units":
         left = session.execute(
@@ -665,7 +665,31 @@ def publish_changes(
     )
     if spec.name == "units":
         propagate_unit_regions(session, batch_id, now, after_id)
+    announce_batch(session, spec.name, batch_id, now, seq_before)
     return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
+
+
+def announce_batch(
+    session: Session, dataset: str, batch_id: str, now: dt.datetime, seq_before: int
+) -> None:
+    """A ``records.changed`` event per region the batch's feed rows are in (none for a batch
+    that changed nothing): the count, the feed range and, for a single change, its record
+    key. Under the feed's lock, so the batch's rows are exactly those after ``seq_before``."""
+    dialect = session.get_bind().dialect.name
+    data = outbox.json_object(
+        dialect,
+        ("changes", "COUNT(*)"),
+        ("from_seq", "MIN(seq)"),
+        ("to_seq", "MAX(seq)"),
+        ("record_key", "CASE WHEN COUNT(*) = 1 THEN MIN(record_key) END"),
+    )
+    outbox.append_select(
+        session,
+        f"SELECT 'records.changed', region, NULL, CAST(:ds AS VARCHAR(20)), NULL, NULL, NULL, "
+        f"CAST(:batch_id AS VARCHAR(36)), NULL, "
+        f"{data}, :now FROM records_change WHERE seq > :after GROUP BY region ORDER BY region",
+        {"ds": dataset, "batch_id": batch_id, "now": now, "after": seq_before},
+    )
 
 
 def lock_dataset(session: Session, spec: DatasetSpec) -> None:

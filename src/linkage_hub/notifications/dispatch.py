@@ -1,0 +1,278 @@
+"""From the outbox to deliveries, and from due deliveries to what a POST carries.
+
+**Fan-out.** Each subscription has a ``cursor``: the last outbox id looked at for it. The
+dispatcher takes every active or paused subscription behind the outbox's newest id and, in one
+``INSERT ... SELECT`` each, gives the matching events after its cursor the next ``seq`` values
+(``ROW_NUMBER()`` over the outbox order). Outbox ids are drawn in commit order
+(:mod:`linkage_hub.outbox.write`), so no event is passed over and ``seq`` has no gaps. One
+dispatcher at a time: a PostgreSQL advisory lock tried without waiting (a process that does
+not get it leaves the work to the one that did); SQLite has one writer at a time.
+
+A subscription matches an event when the event's type is one it chose, the event's region lies
+in the subscription's region (itself inside its owner's: a subscriber receives only events
+about data it could read) and every filter it set holds where the event has that attribute:
+``datasets`` for ``records.changed``, ``rules`` and ``severities`` for findings, ``units`` for
+events about one unit (a batch's ``records.changed`` spans units and passes a unit filter).
+A revoked owner's subscriptions get nothing more.
+
+**Claim.** Due deliveries (pending, ``next_attempt_at`` passed, no live lease) of active
+subscriptions are leased for :data:`LEASE` in one statement (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so processes claiming together take different rows): no two processes send one
+delivery at the same time, and a process that dies mid-send leaves a lease that runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, literal, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.models import AuthClient
+from linkage_hub.clock import utcnow
+from linkage_hub.cursors import encode_cursor
+from linkage_hub.notifications.models import Attempt, Delivery, Subscription
+from linkage_hub.notifications.sender import Outcome
+from linkage_hub.outbox.models import OutboxEvent
+
+DISPATCH_LOCK = 0x4C48_4E44  # "LHND"
+LEASE = dt.timedelta(seconds=60)
+# Seconds before each retry (then the delivery is failed): about three days in all, each
+# stretched or shrunk by up to a fifth at random so a receiver that comes back is not hit by
+# every subscription's retries at once.
+BACKOFF = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 43200, 43200, 43200, 43200)
+MAX_RETRY_AFTER = 86400.0
+
+
+def dispatch(session: Session, now: dt.datetime | None = None) -> int:
+    """Fan the outbox out to the subscriptions behind it; returns the deliveries made."""
+    if session.get_bind().dialect.name == "postgresql":
+        got = session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": DISPATCH_LOCK})
+        if not got:
+            return 0
+    high = session.scalar(select(func.max(OutboxEvent.id)))
+    if high is None:
+        return 0
+    now = now or utcnow()
+    behind = session.scalars(
+        select(Subscription)
+        .join(AuthClient, AuthClient.client_id == Subscription.client_id)
+        .where(Subscription.cursor < high, AuthClient.revoked_at.is_(None))
+        .order_by(Subscription.id)
+    ).all()
+    made = 0
+    for sub in behind:
+        matching = _matching(sub, high)
+        rows = select(
+            literal(sub.id),
+            literal(sub.last_seq) + func.row_number().over(order_by=OutboxEvent.id),
+            OutboxEvent.id,
+            literal("pending"),
+            literal(0),
+            literal(now, type_=Delivery.next_attempt_at.type),
+        ).where(matching)
+        session.execute(
+            insert(Delivery).from_select(
+                ["subscription_id", "seq", "outbox_id", "status", "attempts", "next_attempt_at"],
+                rows,
+            )
+        )
+        # The newest seq from the (subscription, seq) index: an ORM INSERT ... SELECT may
+        # report no row count (-1 on PostgreSQL).
+        last = session.scalar(
+            select(func.max(Delivery.seq)).where(Delivery.subscription_id == sub.id)
+        )
+        made += (last or 0) - sub.last_seq
+        sub.cursor, sub.last_seq = high, last or 0
+    return made
+
+
+def _matching(sub: Subscription, high: int) -> Any:
+    e = OutboxEvent
+    filters = sub.filters or {}
+    conditions = [
+        e.id > sub.cursor,
+        e.id <= high,
+        e.type.in_(sub.events),
+        e.region.between(sub.region_lo, sub.region_hi),
+    ]
+    for name, column in (
+        ("datasets", e.dataset),
+        ("rules", e.rule),
+        ("severities", e.severity),
+        ("units", e.unit_code),
+    ):
+        values = filters.get(name)
+        if values:
+            conditions.append(or_(column.is_(None), column.in_(values)))
+    return and_(*conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    delivery_id: int
+    subscription_id: str
+    seq: int
+    attempts: int
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_until: dt.datetime | None
+    event_id: str
+    type: str
+    created_at: dt.datetime
+    body: bytes
+
+
+def claim(session: Session, limit: int, now: dt.datetime | None = None) -> list[int]:
+    """Lease up to ``limit`` due deliveries; returns their ids (commit to hold the lease)."""
+    now = now or utcnow()
+    due = (
+        select(Delivery.id)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .where(
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+            Subscription.active.is_(True),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Delivery)
+    )
+    ids = session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()))
+        .values(lease_until=now + LEASE)
+        .returning(Delivery.id)
+    ).all()
+    return sorted(ids)
+
+
+def load(session: Session, ids: list[int]) -> list[Due]:
+    """What to send for each claimed delivery: the URL, the secrets (sealed) and the body."""
+    rows = session.execute(
+        select(Delivery, Subscription, OutboxEvent)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(OutboxEvent, OutboxEvent.id == Delivery.outbox_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+    ).all()
+    out = []
+    for delivery, sub, event in rows:
+        body = {
+            "type": event.type,
+            "timestamp": event.created_at.isoformat(),
+            "seq": delivery.seq,
+            "data": payload(event),
+        }
+        out.append(
+            Due(
+                delivery_id=delivery.id,
+                subscription_id=sub.id,
+                seq=delivery.seq,
+                attempts=delivery.attempts,
+                url=sub.url,
+                secret=sub.secret,
+                previous_secret=sub.previous_secret,
+                previous_until=sub.previous_until,
+                event_id=event.event_id,
+                type=event.type,
+                created_at=event.created_at,
+                body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+            )
+        )
+    return out
+
+
+def payload(event: OutboxEvent) -> dict[str, Any]:
+    """The ``data`` of a delivery: ids, keys, rule, severity, region, unit, links; never an
+    ID number, a name or pay (no outbox column holds one)."""
+    data: dict[str, Any] = {"event_id": event.event_id, "region": event.region}
+    extra = {k: v for k, v in (event.data or {}).items() if v is not None}
+    if event.type == "records.changed":
+        data |= {"dataset": event.dataset, "batch_id": event.batch_id, **extra}
+        since = encode_cursor(max(int(extra.get("from_seq", 1)) - 1, 0))
+        data["links"] = {
+            "batch": f"/api/v1/batches/{event.batch_id}",
+            "changes": f"/api/v1/changes?since={since}&dataset={event.dataset}"
+            f"&region={event.region}",
+        }
+    elif event.type.startswith("finding."):
+        data |= {
+            "finding_id": event.finding_id,
+            "rule": event.rule,
+            "severity": event.severity,
+            "unit_code": event.unit_code,
+            "run_id": event.run_id,
+            **extra,
+        }
+        data["links"] = {"finding": f"/api/v1/discrepancies/{event.finding_id}"}
+    else:
+        data |= {"run_id": event.run_id, "unit_code": event.unit_code, **extra}
+        if event.run_id:
+            data["links"] = {"run": f"/api/v1/reconciliation/runs/{event.run_id}"}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def record(
+    session: Session,
+    due: Due,
+    outcome: Outcome,
+    now: dt.datetime,
+    *,
+    disable_after: dt.timedelta,
+) -> None:
+    """Log the attempt and move the delivery (and, on 410 or long failure, the subscription)."""
+    attempt = due.attempts + 1
+    session.add(
+        Attempt(
+            subscription_id=due.subscription_id,
+            delivery_id=due.delivery_id,
+            event_id=due.event_id,
+            seq=due.seq,
+            attempt=attempt,
+            at=now,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+        )
+    )
+    sub = session.get(Subscription, due.subscription_id)
+    delivery = session.get(Delivery, due.delivery_id)
+    if sub is None or delivery is None:  # deleted meanwhile
+        return
+    delivery.attempts, delivery.lease_until = attempt, None
+    if outcome.ok:
+        delivery.status, delivery.delivered_at = "delivered", now
+        sub.failing_since = None
+        return
+    if outcome.status_code == 410:
+        # Gone: the receiver asks for no more. The delivery waits, unsent, should the owner
+        # resume the subscription.
+        delivery.attempts = due.attempts
+        _disable(sub, now, "the endpoint answered 410 Gone")
+        return
+    if attempt > len(BACKOFF):
+        delivery.status = "failed"
+    else:
+        wait = BACKOFF[attempt - 1] * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
+        if outcome.retry_after is not None:
+            wait = max(wait, min(outcome.retry_after, MAX_RETRY_AFTER))
+        delivery.next_attempt_at = now + dt.timedelta(seconds=wait)
+    sub.failing_since = sub.failing_since or now
+    if now - sub.failing_since >= disable_after:
+        days = disable_after.total_seconds() / 86400
+        _disable(
+            sub,
+            now,
+            f"every attempt failed for {days:g} days (last: {outcome.error or 'no answer'})",
+        )
+
+
+def _disable(sub: Subscription, now: dt.datetime, reason: str) -> None:
+    sub.active, sub.disabled_reason, sub.updated_at = False, reason, now

@@ -1,0 +1,169 @@
+"""HTTP endpoints of subscriptions (API.md, "Notifications")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.db import DbSession
+from linkage_hub.dependencies import SettingsDep
+from linkage_hub.errors import problem_responses
+from linkage_hub.notifications import service
+from linkage_hub.notifications.schemas import (
+    AttemptPage,
+    ReplayIn,
+    ReplayOut,
+    SubscriptionCreated,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPage,
+    SubscriptionPatch,
+)
+
+router = APIRouter(prefix="/api/v1/subscriptions", tags=["notifications"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _created(sub: object, secret: str) -> SubscriptionCreated:
+    return SubscriptionCreated(**service.out(sub).model_dump(), secret=secret)  # type: ignore[arg-type]
+
+
+@router.post(
+    "",
+    operation_id="create_subscription",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+def create_subscription(
+    body: SubscriptionIn, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+) -> SubscriptionCreated:
+    """Subscribe an endpoint to events of your region (or a region inside it), with filters.
+
+    The answer holds the signing `secret` (`whsec_...`), shown this once. Deliveries are
+    `POST url` signed by Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+    `webhook-signature`), body `{"type", "timestamp", "seq", "data"}`; `seq` counts from 1
+    per subscription without gaps. `data` holds ids, keys, rule, severity, region, unit and
+    links, never an ID number, a name or pay: fetch what you may see through the API.
+
+    The URL must be `https` to a public address (hosts in `LINKAGE_WEBHOOK_ALLOW_HOSTS`
+    excepted); a 2xx is success, a 410 disables the subscription, anything else is retried
+    with backoff for about three days (`Retry-After` honoured on 429 and 503)."""
+    sub, secret = service.create(session, settings, principal, body)
+    return _created(sub, secret)
+
+
+@router.get(
+    "",
+    operation_id="list_subscriptions",
+    response_model=SubscriptionPage,
+    responses=problem_responses(400, 401),
+)
+def list_subscriptions(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> SubscriptionPage:
+    """Your client's subscriptions."""
+    subs, next_cursor = service.page(session, principal, limit=limit, cursor=cursor)
+    return SubscriptionPage(items=[service.out(s) for s in subs], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{subscription_id}",
+    operation_id="get_subscription",
+    response_model=SubscriptionOut,
+    responses=problem_responses(401, 404),
+)
+def get_subscription(
+    subscription_id: str, session: DbSession, principal: CurrentPrincipal
+) -> SubscriptionOut:
+    """One of your subscriptions; `disabled_reason` says why the hub stopped it."""
+    return service.out(service.get(session, principal, subscription_id))
+
+
+@router.patch(
+    "/{subscription_id}",
+    operation_id="change_subscription",
+    response_model=SubscriptionOut,
+    responses=problem_responses(400, 401, 404, 422),
+)
+def change_subscription(
+    subscription_id: str,
+    body: SubscriptionPatch,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+) -> SubscriptionOut:
+    """Change the URL, events, filters or description; `"active": false` pauses (events
+    keep their `seq` and are sent on resume), `true` resumes (also after the hub disabled
+    it)."""
+    sub = service.change(session, settings, principal, subscription_id, body)
+    return service.out(sub)
+
+
+@router.delete(
+    "/{subscription_id}",
+    operation_id="delete_subscription",
+    status_code=204,
+    responses=problem_responses(401, 404),
+)
+def delete_subscription(
+    subscription_id: str, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    """Delete it and its pending deliveries (the attempt log stays)."""
+    service.delete(session, principal, subscription_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{subscription_id}/rotate-secret",
+    operation_id="rotate_subscription_secret",
+    response_model=SubscriptionCreated,
+    responses=problem_responses(401, 404),
+)
+def rotate_secret(
+    subscription_id: str, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+) -> SubscriptionCreated:
+    """A new signing secret, shown once. The old one keeps signing beside it (two `v1,`
+    signatures) for `LINKAGE_WEBHOOK_SECRET_OVERLAP_HOURS` (24 by default)."""
+    sub, secret = service.rotate(session, settings, principal, subscription_id)
+    return _created(sub, secret)
+
+
+@router.get(
+    "/{subscription_id}/deliveries",
+    operation_id="list_subscription_deliveries",
+    response_model=AttemptPage,
+    responses=problem_responses(400, 401, 404),
+)
+def list_deliveries(
+    subscription_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> AttemptPage:
+    """Every delivery attempt, newest first: `event_id`, `seq`, `attempt`, `at`,
+    `status_code`, `latency_ms`, `error`."""
+    items, next_cursor = service.attempts(
+        session, principal, subscription_id, limit=limit, cursor=cursor
+    )
+    return AttemptPage(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/{subscription_id}/replay",
+    operation_id="replay_subscription",
+    status_code=202,
+    response_model=ReplayOut,
+    responses=problem_responses(400, 401, 404, 422),
+)
+def replay(
+    subscription_id: str, body: ReplayIn, session: DbSession, principal: CurrentPrincipal
+) -> ReplayOut:
+    """Send again every event from `from_seq` on, with its first `webhook-id` and `seq`."""
+    return ReplayOut(replayed=service.replay(session, principal, subscription_id, body.from_seq))

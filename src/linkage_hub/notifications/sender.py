@@ -1,0 +1,165 @@
+"""One delivery POST, with the guards a hub that calls out of a government network needs.
+
+- ``https`` only, except to hosts in ``LINKAGE_WEBHOOK_ALLOW_HOSTS``;
+- the host is resolved here and every address checked: private, loopback, link-local,
+  multicast, reserved and unspecified addresses are refused unless the host is allowed; the
+  connection then goes to the address that was checked (the URL's host stays in ``Host`` and
+  in TLS's server name and certificate check), so a second DNS answer cannot swap in an
+  internal address between the check and the connection;
+- no redirect is followed (a 3xx is a failed attempt), a 15 s timeout (setting), and at most
+  :data:`MAX_RESPONSE_BYTES` of a response body is read.
+
+:func:`check_target` is also what the API runs when a subscription is made or changed, so a
+refused URL is a 422 there and not a string of failed deliveries later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+MAX_RESPONSE_BYTES = 4096
+MAX_URL_LENGTH = 2000
+
+
+class TargetRefused(ValueError):
+    """The URL may not be called (the message says why, in words fit for the API)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: int
+    error: str | None = None
+    retry_after: float | None = None  # seconds, from a 429 or 503
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _allowed(host: str, allow_hosts: list[str]) -> bool:
+    return host.lower() in {h.lower() for h in allow_hosts}
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def check_url(url: str, allow_hosts: list[str]) -> tuple[str, str, int]:
+    """The URL's scheme, host and port, or :class:`TargetRefused` (no DNS lookup)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise TargetRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetRefused("the URL cannot be parsed") from exc
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise TargetRefused("the URL must be https://host/...")
+    if parts.username or parts.password:
+        raise TargetRefused("the URL may not carry a user name or password")
+    if parts.scheme == "http" and not _allowed(host, allow_hosts):
+        raise TargetRefused("plain http is allowed only to hosts in LINKAGE_WEBHOOK_ALLOW_HOSTS")
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_target(url: str, allow_hosts: list[str]) -> str:
+    """Check the URL and resolve its host; returns the address to connect to."""
+    _, host, port = check_url(url, allow_hosts)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise TargetRefused(f"the host {host} does not resolve") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise TargetRefused(f"the host {host} does not resolve")
+    if not _allowed(host, allow_hosts):
+        for address in addresses:
+            if not _public(address):
+                raise TargetRefused(
+                    f"the host {host} resolves to a private, loopback or link-local address"
+                )
+    return addresses[0]
+
+
+def _pinned(url: str, address: str) -> str:
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code not in (429, 503):
+        return None
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def post(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    allow_hosts: list[str],
+) -> Outcome:
+    started = time.monotonic()
+
+    def done(status: int | None, error: str | None = None, retry: float | None = None) -> Outcome:
+        return Outcome(status, int((time.monotonic() - started) * 1000), error, retry)
+
+    try:
+        address = check_target(url, allow_hosts)
+    except TargetRefused as exc:
+        return done(None, f"refused: {exc}")
+    host = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    extensions = {"sni_hostname": urlsplit(url).hostname or ""}
+    request = client.build_request(
+        "POST",
+        _pinned(url, address),
+        content=body,
+        headers={**headers, "host": host, "content-type": "application/json"},
+        extensions=extensions,
+    )
+    try:
+        response = client.send(request, stream=True, follow_redirects=False)
+        try:
+            read = 0
+            for chunk in response.iter_raw():
+                read += len(chunk)
+                if read >= MAX_RESPONSE_BYTES:
+                    break
+        finally:
+            response.close()
+    except httpx.TimeoutException:
+        return done(None, "timed out")
+    except httpx.HTTPError as exc:
+        return done(None, f"{type(exc).__name__}: {str(exc)[:200]}")
+    code = response.status_code
+    error = None if 200 <= code < 300 else f"answered {code}"
+    return done(code, error, _retry_after(response))

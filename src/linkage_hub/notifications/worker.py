@@ -1,0 +1,120 @@
+"""The delivery worker: dispatch, claim, send, record; again until nothing is due.
+
+One thread in every hub process (``LINKAGE_DELIVER_IN_PROCESS``, default on), or the whole of
+``linkage-hub deliver``. A transaction of this process that appended to the outbox wakes it
+as it commits; events of other processes (and retries falling due) are found by looking every
+``LINKAGE_WEBHOOK_POLL_SECONDS``. Several workers share the work (see :mod:`dispatch`). Each
+claimed delivery is sent, then its outcome recorded in a short transaction of its own, so a
+slow receiver holds no database lock and a crash loses at most a lease (the delivery is sent
+again, with the same ``webhook-id``, when the lease runs out).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from linkage_hub.clock import utcnow
+from linkage_hub.db import Database
+from linkage_hub.notifications import dispatch
+from linkage_hub.notifications.sender import Outcome, post
+from linkage_hub.notifications.signing import Sealer, signatures
+
+log = logging.getLogger(__name__)
+
+CLAIM = 32  # deliveries leased at a time
+
+
+class Deliverer:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        settings = db.settings
+        self.sealer = Sealer(settings)
+        self.allow_hosts = list(settings.webhook_allow_hosts)
+        self.poll = settings.webhook_poll_seconds
+        self.disable_after = dt.timedelta(days=settings.webhook_disable_after_days)
+        self.client = httpx.Client(
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: the checks name the target
+            headers={"user-agent": "linkage-hub-webhooks/1"},
+        )
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.db.event_listeners.append(self.wake)
+        self._thread = threading.Thread(target=self.loop, name="webhook-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self.wake in self.db.event_listeners:
+            self.db.event_listeners.remove(self.wake)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        self.client.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                while self.round() and not self._stop.is_set():
+                    pass
+            except SQLAlchemyError:
+                log.exception("webhook delivery: the database did not answer")
+            except Exception:  # a bug must not stop deliveries for good
+                log.exception("webhook delivery failed")
+            self._wake.wait(self.poll)
+
+    # --- one round -------------------------------------------------------------------------
+
+    def round(self) -> int:
+        """Dispatch what is new, then send one claim's worth; returns how many were sent."""
+        with self.db.transaction() as session:
+            dispatch.dispatch(session)
+        with self.db.transaction() as session:
+            ids = dispatch.claim(session, CLAIM)
+        if not ids:
+            return 0
+        with self.db.transaction() as session:
+            due = dispatch.load(session, ids)
+        for item in due:
+            outcome = self.send(item)
+            with self.db.transaction() as session:
+                dispatch.record(session, item, outcome, utcnow(), disable_after=self.disable_after)
+        return len(due)
+
+    def send(self, item: dispatch.Due) -> Outcome:
+        now = utcnow()
+        try:
+            in_use = [self.sealer.open(item.secret)]
+            if item.previous_secret and item.previous_until and item.previous_until > now:
+                in_use.append(self.sealer.open(item.previous_secret))
+        except ValueError as exc:
+            return Outcome(None, 0, f"cannot sign: {exc}")
+        timestamp = int(time.time())
+        headers = {
+            "webhook-id": item.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signatures(in_use, item.event_id, timestamp, item.body),
+        }
+        return post(self.client, item.url, item.body, headers, self.allow_hosts)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Rounds until nothing is due now (tests and ``deliver --once``)."""
+        deadline = time.monotonic() + timeout
+        while self.round() and time.monotonic() < deadline:
+            pass
