@@ -42,6 +42,8 @@ def make_settings(url: str, data_dir: Path, **overrides: object) -> Settings:
     # Tests that count what a run found start runs themselves: incremental runs after each
     # write are on only where a test asks for them (tests/reconciliation/test_incremental.py).
     overrides.setdefault("reconcile_on_write", False)
+    # Bulletins are published by the tests that want them (tests/notifications/test_bulletins.py).
+    overrides.setdefault("bulletin_cron", None)
     return Settings(
         database_url=url,
         data_dir=data_dir,

@@ -16,6 +16,7 @@ from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
 from linkage_hub.db import Database
 from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
 from linkage_hub.notifications import lifespan as notifications_lifespan
+from linkage_hub.notifications.router import bulletins_router
 from linkage_hub.notifications.router import router as notifications_router
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
 from linkage_hub.persons import router as persons_router
@@ -85,12 +86,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         scheduler = reconciliation_lifespan.start(app, db)
-        deliverer = notifications_lifespan.start(db)
+        notifications = notifications_lifespan.start(db)
         try:
             async with app.state.auth.running():
                 yield
         finally:
-            notifications_lifespan.stop(deliverer)
+            notifications_lifespan.stop(notifications)
             reconciliation_lifespan.stop(app, scheduler)
             if database is None:
                 db.dispose()
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(reconciliation_router)
     app.include_router(audit_router)
     app.include_router(notifications_router)
+    app.include_router(bulletins_router)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(health.OpsPortMiddleware, ops_port=settings.ops_port)

@@ -160,11 +160,28 @@ class Settings(BaseSettings):
         description="Seconds between the delivery worker's looks for due deliveries and "
         "events written by other processes.",
     )
+    bulletin_cron: str | None = Field(
+        default="0 8 1 * *",
+        description="When periodic bulletins (the previous calendar month) are published, "
+        "hub time zone; empty to publish only by `linkage-hub bulletins publish`.",
+    )
+    bulletin_overdue_working_days: int = Field(
+        default=20,
+        ge=1,
+        le=250,
+        description="A live finding first seen more working days than this before a "
+        "bulletin's period ends is counted overdue.",
+    )
     webhook_key: SecretStr | None = Field(
         default=None,
         description="The key that seals subscriptions' signing secrets at rest (default: "
         "generated once into the data directory's secrets).",
     )
+
+    @field_validator("bulletin_cron")
+    @classmethod
+    def _bulletin_cron(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
 
     @field_validator("timezone")
     @classmethod

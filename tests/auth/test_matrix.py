@@ -392,6 +392,38 @@ def _subscription(suffix: str = "", **call: Any) -> Callable[[Ctx], Call]:
     return setup
 
 
+def _bulletin(ctx: Ctx) -> str:
+    """The finance bulletin of 230100 for November 2026."""
+
+    def make() -> str:
+        import datetime as dt
+
+        from linkage_hub.notifications.bulletins import publish
+
+        with ctx.database.transaction() as session:
+            made = publish(
+                session,
+                ctx.client.app.state.settings,  # type: ignore[attr-defined]
+                RESOURCE_REGION,
+                dt.date(2026, 11, 1),
+                dt.date(2026, 12, 1),
+                dt.datetime.now(dt.UTC),
+            )
+            return next(b.id for b in made if b.department == "finance")
+
+    result: str = ctx.once("bulletin", make)
+    return result
+
+
+def _bulletin_list(ctx: Ctx) -> Call:
+    bulletin = _bulletin(ctx)
+    return Call(
+        "/api/v1/bulletins",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["id"] == bulletin for i in r.json()["items"]),
+    )
+
+
 def owner_only(ok: int = 200) -> Expect:
     return lambda department, relation: (
         ok if department is Department.establishment and relation == "same" else 404
@@ -478,6 +510,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): Sample(
         _subscription("/replay", json={"from_seq": 1}),
         owner_only(422),  # nothing sent yet
+    ),
+    ("GET", "/api/v1/bulletins"): Sample(_bulletin_list, always(200)),
+    ("GET", "/api/v1/bulletins/{bulletin_id}"): Sample(
+        lambda ctx: Call(f"/api/v1/bulletins/{_bulletin(ctx)}"), in_region()
     ),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),

@@ -152,3 +152,30 @@ def test_two_workers_send_each_event_once(
     for i in range(2):
         seqs = sorted(r.json["seq"] for r in receiver.received if verifies(secrets[i], r))
         assert seqs == list(range(1, 21))
+
+
+def test_a_claim_the_lease_cannot_cover_is_handed_back_unsent(
+    client: TestClient,
+    headers_for: HeadersFor,
+    database: Database,
+    settings: Settings,
+    receiver: Receiver,
+) -> None:
+    """With a 60 s timeout a POST could outlive the 60 s lease: the worker sends none of the
+    claim rather than race another worker for it, and hands it back at once."""
+    from sqlalchemy import select
+
+    headers = headers_for("establishment")
+    subscribe(client, headers, receiver)
+    push_units(client, headers, range(1, 3))
+    slow = Database(settings.model_copy(update={"webhook_timeout_seconds": 60.0}))
+    try:
+        assert Deliverer(slow).round() == 0
+    finally:
+        slow.dispose()
+    assert receiver.received == []
+    with database.transaction() as session:
+        leases = session.execute(select(Delivery.status, Delivery.lease_until)).all()
+    assert sorted(leases) == [("pending", None), ("pending", None)]
+    Deliverer(database).drain()
+    assert sorted(r.json["seq"] for r in receiver.received) == [1, 2]

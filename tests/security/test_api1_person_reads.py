@@ -329,6 +329,7 @@ NO_PERSON_DATA: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reconciliation/runs"): "open: run parameters and timings (a page of runs)",
     ("GET", "/api/v1/reconciliation/runs/{run_id}"): "open: run parameters and timings",
     ("GET", "/api/v1/audit-log"): "open: entry details (counts and codes, never persons)",
+    ("GET", "/api/v1/bulletins/{bulletin_id}"): "counts by rule and unit code (JSON or XLSX)",
 }
 
 

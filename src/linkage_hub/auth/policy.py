@@ -113,6 +113,8 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): Permission.read,
     ("GET", "/api/v1/subscriptions/{subscription_id}/deliveries"): Permission.read,
     ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): Permission.read,
+    ("GET", "/api/v1/bulletins"): Permission.read,
+    ("GET", "/api/v1/bulletins/{bulletin_id}"): Permission.read,
     # audit log
     ("GET", "/api/v1/audit-log"): Permission.audit,
     ("GET", "/api/v1/audit-log/verify"): Permission.audit,

@@ -153,6 +153,12 @@ def claim(session: Session, limit: int, now: dt.datetime | None = None) -> list[
     return sorted(ids)
 
 
+def release(session: Session, ids: list[int]) -> None:
+    """Hand claimed deliveries back unsent: due again for any worker."""
+    if ids:
+        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=None))
+
+
 def load(session: Session, ids: list[int]) -> list[Due]:
     """What to send for each claimed delivery: the URL, the secrets (sealed) and the body."""
     rows = session.execute(

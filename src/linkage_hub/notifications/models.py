@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linkage_hub.db import Base, UtcDateTime
@@ -93,3 +93,32 @@ class Attempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_notification_attempt_subscription_id", "subscription_id", "id"),)
+
+
+class Bulletin(Base):
+    """A periodic bulletin (定期通报) of one region for one answerable department: what was
+    opened, resolved, is still open and is overdue, by rule and unit, and the period's runs.
+    ``period_to`` is exclusive. Published once: a second publisher of the same period finds
+    the row there (the unique index) and leaves it."""
+
+    __tablename__ = "notification_bulletin"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(6))
+    department: Mapped[str] = mapped_column(String(20))
+    period_from: Mapped[dt.date] = mapped_column(Date)
+    period_to: Mapped[dt.date] = mapped_column(Date)
+    published_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index(
+            "uq_notification_bulletin_period",
+            "region",
+            "department",
+            "period_from",
+            "period_to",
+            unique=True,
+        ),
+        Index("ix_notification_bulletin_published", "period_to", "id"),
+    )

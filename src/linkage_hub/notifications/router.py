@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
-from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import SettingsDep
+from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
-from linkage_hub.notifications import service
+from linkage_hub.notifications import bulletins, service
+from linkage_hub.notifications.models import Bulletin
 from linkage_hub.notifications.schemas import (
     AttemptPage,
+    BulletinDetail,
+    BulletinFormat,
+    BulletinOut,
+    BulletinPage,
     ReplayIn,
     ReplayOut,
     SubscriptionCreated,
@@ -21,8 +28,11 @@ from linkage_hub.notifications.schemas import (
     SubscriptionPage,
     SubscriptionPatch,
 )
+from linkage_hub.reports.streaming import XLSX_MEDIA_TYPE, content_disposition
+from linkage_hub.reports.xlsx import stream_xlsx
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["notifications"])
+bulletins_router = APIRouter(prefix="/api/v1/bulletins", tags=["notifications"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -167,3 +177,88 @@ def replay(
 ) -> ReplayOut:
     """Send again every event from `from_seq` on, with its first `webhook-id` and `seq`."""
     return ReplayOut(replayed=service.replay(session, principal, subscription_id, body.from_seq))
+
+
+# --- bulletins ---------------------------------------------------------------------------------
+
+
+def _bulletin_out(b: Bulletin) -> BulletinOut:
+    return BulletinOut(
+        id=b.id,
+        region=b.region,
+        department=b.department,
+        period_from=b.period_from,
+        period_to=b.period_to,
+        published_at=b.published_at,
+        totals=b.content["totals"],
+    )
+
+
+@bulletins_router.get(
+    "",
+    operation_id="list_bulletins",
+    response_model=BulletinPage,
+    responses=problem_responses(400, 401, 404),
+)
+def list_bulletins(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: Annotated[
+        str | None, Query(pattern=r"^\d{6}$", description="Only this region and below.")
+    ] = None,
+    department: Annotated[
+        Department | None, Query(description="Only the bulletins of this answerable department.")
+    ] = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> BulletinPage:
+    """Periodic bulletins (定期通报) of your region, newest period first: per region and
+    answerable department, the findings opened, resolved, still open and overdue in the
+    period, with totals here and by rule and unit in each bulletin."""
+    if region is not None:
+        ensure_in_region(principal, region)
+    rows, next_cursor = bulletins.page(
+        session,
+        principal,
+        region=region,
+        department=department.value if department else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return BulletinPage(items=[_bulletin_out(b) for b in rows], next_cursor=next_cursor)
+
+
+@bulletins_router.get(
+    "/{bulletin_id}",
+    operation_id="get_bulletin",
+    response_model=BulletinDetail,
+    responses={
+        **problem_responses(401, 404),
+        200: {"content": {"application/json": {}, XLSX_MEDIA_TYPE: {}}},
+    },
+)
+def get_bulletin(
+    bulletin_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    format: BulletinFormat = BulletinFormat.json,
+) -> Any:
+    """One bulletin: counts by rule and by unit, and the period's runs; `format=xlsx` for
+    the spreadsheet (sheets 总览, 按规则, 按单位, 运行)."""
+    b = bulletins.get(session, principal, bulletin_id)
+    if format is BulletinFormat.xlsx:
+        name = f"定期通报_{b.region}_{b.department}_{b.period_from.isoformat()}.xlsx"
+        return StreamingResponse(
+            stream_xlsx(bulletins.xlsx_sheets(b)),
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": content_disposition(name)},
+        )
+    c = b.content
+    return BulletinDetail(
+        **_bulletin_out(b).model_dump(),
+        overdue_after_working_days=c["overdue_after_working_days"],
+        overdue_if_first_seen_before=c["overdue_if_first_seen_before"],
+        by_rule=c["by_rule"],
+        by_unit=c["by_unit"],
+        runs=c["runs"],
+    )

@@ -119,3 +119,46 @@ class ReplayIn(BaseModel):
 
 class ReplayOut(BaseModel):
     replayed: int = Field(description="Deliveries queued again (seq from from_seq on).")
+
+
+class BulletinFormat(StrEnum):
+    json = "json"
+    xlsx = "xlsx"
+
+
+class Counts(BaseModel):
+    opened: int
+    resolved: int
+    open: int
+    overdue: int
+
+
+class BulletinOut(BaseModel):
+    id: str
+    region: str
+    department: str
+    period_from: dt.date
+    period_to: dt.date = Field(description="Exclusive: the day after the period's last.")
+    published_at: dt.datetime
+    totals: Counts
+
+
+class BulletinPage(BaseModel):
+    items: list[BulletinOut]
+    next_cursor: str | None
+
+
+class RuleCounts(Counts):
+    rule: str
+
+
+class UnitCounts(Counts):
+    unit_code: str | None
+
+
+class BulletinDetail(BulletinOut):
+    overdue_after_working_days: int
+    overdue_if_first_seen_before: dt.date
+    by_rule: list[RuleCounts]
+    by_unit: list[UnitCounts]
+    runs: dict[str, dict[str, int]] = Field(description="kind → status → number of runs.")

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Webhook delivery benchmark: events per second from the outbox to a local receiver.
+
+For each backend it migrates a fresh database, makes one subscription to a receiver on
+127.0.0.1 (a threading HTTP server answering 204), appends ``--events`` outbox events in one
+statement and times the hub's delivery worker (:class:`Deliverer`, one worker, as in a hub
+process): fan-out, lease, sign, POST, and the attempt recorded, per event. The baseline in
+the same run is the same number of POSTs of the same bodies from one ``httpx.Client`` to the
+same receiver with no database at all, so the ratio is what the outbox and its bookkeeping
+cost over the HTTP calls themselves.
+
+    .venv/bin/python bench/webhooks.py --events 5000 --backend both
+
+Figures are printed; RESULTS.md ("Notifications") records them with this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from linkage_hub.db import Database  # noqa: E402
+from linkage_hub.migrations import upgrade  # noqa: E402
+from linkage_hub.notifications.models import Subscription  # noqa: E402
+from linkage_hub.notifications.signing import Sealer, new_secret  # noqa: E402
+from linkage_hub.notifications.worker import Deliverer  # noqa: E402
+from linkage_hub.outbox.models import OutboxEvent  # noqa: E402
+from linkage_hub.settings import Settings  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.count = 0
+        lock = threading.Lock()
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                with lock:
+                    state.count += 1
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def fresh_database(backend: str, data_dir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{data_dir / 'hub.db'}"
+    name = f"lh_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        os.environ.get("LINKAGE_TEST_POSTGRES_URL", DEFAULT_PG), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return DEFAULT_PG.rsplit("/", 1)[0] + f"/{name}"
+
+
+def baseline(url: str, n: int) -> float:
+    body = b'{"type":"records.changed","timestamp":"2026-12-03T00:00:00+00:00","seq":1,"data":{}}'
+    headers = {"webhook-id": "x", "webhook-timestamp": "0", "webhook-signature": "v1,x"}
+    with httpx.Client(timeout=15, trust_env=False) as client:
+        started = time.perf_counter()
+        for _ in range(n):
+            client.post(url, content=body, headers=headers).raise_for_status()
+        return time.perf_counter() - started
+
+
+def measure(backend: str, events: int) -> dict[str, float]:
+    receiver = Receiver()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        url = fresh_database(backend, data_dir)
+        settings = Settings(
+            database_url=url,
+            data_dir=data_dir,
+            webhook_allow_hosts=["127.0.0.1"],
+            deliver_in_process=False,
+            log_level="WARNING",
+        )
+        upgrade(settings)
+        db = Database(settings)
+        now = dt.datetime.now(dt.UTC)
+        with db.transaction() as session:
+            session.add(
+                Subscription(
+                    id=uuid.uuid4().hex,
+                    client_id="bench",
+                    department="finance",
+                    region="230100",
+                    region_lo="230100",
+                    region_hi="230199",
+                    url=receiver.url,
+                    events=["records.changed"],
+                    filters={},
+                    description=None,
+                    active=True,
+                    disabled_reason=None,
+                    secret=Sealer(settings).seal(new_secret()),
+                    cursor=0,
+                    last_seq=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            session.execute(
+                text(
+                    "INSERT INTO auth_client (client_id, name, department, region, scopes, "
+                    "secret_hash, active, created_at, secret_version) VALUES ('bench', 'bench', "
+                    "'finance', '230100', 'read', 'x', true, :now, 1)"
+                ),
+                {"now": now.replace(tzinfo=None) if backend == "sqlite" else now},
+            )
+            rows = [
+                {
+                    "event_id": uuid.uuid4().hex,
+                    "type": "records.changed",
+                    "region": "230102",
+                    "dataset": "roster",
+                    "batch_id": str(uuid.uuid4()),
+                    "data": {"changes": 1, "from_seq": i, "to_seq": i},
+                    "created_at": now,
+                }
+                for i in range(1, events + 1)
+            ]
+            session.execute(insert(OutboxEvent), rows)
+        worker = Deliverer(db)
+        started = time.perf_counter()
+        worker.drain(timeout=3600)
+        hub = time.perf_counter() - started
+        worker.client.close()
+        assert receiver.count == events, (receiver.count, events)
+        base = baseline(receiver.url, events)
+        db.dispose()
+        receiver.server.shutdown()
+    return {"hub_s": hub, "baseline_s": base}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    args = parser.parse_args()
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    print(f"{args.events} events, one subscription, one worker; load {os.getloadavg()[0]:.2f}")
+    print("| backend | hub s | events/s | baseline s (POSTs alone) | POSTs/s | × baseline |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for backend in backends:
+        m = measure(backend, args.events)
+        print(
+            f"| {backend} | {m['hub_s']:.2f} | {args.events / m['hub_s']:,.0f} | "
+            f"{m['baseline_s']:.2f} | {args.events / m['baseline_s']:,.0f} | "
+            f"{m['hub_s'] / m['baseline_s']:.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
