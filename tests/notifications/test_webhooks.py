@@ -4,6 +4,7 @@ POSTs to a real receiver, which verifies every delivery with ``standardwebhooks`
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -74,10 +75,15 @@ def run(client: TestClient, headers_for: HeadersFor, region: str) -> str:
         if status not in ("queued", "running"):
             assert status == "succeeded"
             return run_id
-        import time
-
         time.sleep(0.05)
     raise AssertionError("run did not end")
+
+
+def sub_owner(database: Database, sub_id: str) -> str:
+    with database.transaction() as session:
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None
+        return sub.client_id
 
 
 def types_of(receiver: Receiver) -> list[str]:
@@ -85,7 +91,7 @@ def types_of(receiver: Receiver) -> list[str]:
 
 
 def test_events_arrive_signed_in_order_thin_and_complete(
-    client: TestClient, headers_for: HeadersFor, receiver: Receiver
+    client: TestClient, headers_for: HeadersFor, receiver: Receiver, database: Database
 ) -> None:
     events = ["records.changed", "finding.opened", "finding.transitioned", "run.finished"]
     sub = subscribe(client, headers_for("audit", COUNTY), receiver.url, events)
@@ -98,6 +104,8 @@ def test_events_arrive_signed_in_order_thin_and_complete(
     assert [b["type"] for b in bodies][:3] == ["records.changed"] * 3
     changed = bodies[0]["data"]
     assert changed["dataset"] == "units" and changed["changes"] == 1
+    units = client.get("/api/v1/datasets/units/records", headers=headers_for("audit", COUNTY))
+    assert changed["record_keys"] == [units.json()["items"][0]["record_key"]]
     assert changed["links"]["batch"] == f"/api/v1/batches/{changed['batch_id']}"
     opened = [b["data"] for b in bodies if b["type"] == "finding.opened"]
     assert [o["rule"] for o in opened] == ["PAID_WITHOUT_ESTABLISHMENT"]
@@ -127,6 +135,37 @@ def test_events_arrive_signed_in_order_thin_and_complete(
     assert last["seq"] == len(bodies) + 1
     assert last["data"]["status"] == "acknowledged" and last["data"]["from_status"] == "open"
     assert "核实中" not in receiver.received[-1].body.decode()  # reasons are free text: not sent
+
+    # A comment by another department: finding.commented, without its text.
+    said = client.post(
+        f"{link}/comments", json={"body": "请财政局核对工资"}, headers=headers_for("hr", COUNTY)
+    )
+    assert said.status_code == 201
+    # ... not subscribed to comments: nothing more arrives; subscribe and comment again.
+    answer = client.patch(
+        f"{SUBS}/{sub['id']}",
+        json={"events": [*events, "finding.commented"]},
+        headers=headers_for("audit", COUNTY),
+    )
+    assert answer.status_code == 200
+    said = client.post(
+        f"{link}/comments", json={"body": "已核对"}, headers=headers_for("hr", COUNTY)
+    )
+    receiver.wait(lambda got: got[-1].json["type"] == "finding.commented")
+    commented = receiver.received[-1]
+    assert commented.json["seq"] == len(bodies) + 2  # the first comment was not for it
+    assert commented.json["data"]["comment_id"] == said.json()["id"]
+    assert commented.json["data"]["department"] == "hr" and "已核对" not in commented.body.decode()
+
+    # The owner is revoked: its subscription gets nothing more.
+    from linkage_hub.auth.service import revoke_client
+
+    with database.transaction() as session:
+        revoke_client(session, sub_owner(database, sub["id"]))
+    count = len(receiver.received)
+    push(client, headers_for, "units", [unit(19, region=COUNTY)], COUNTY)
+    time.sleep(1.0)
+    assert len(receiver.received) == count
 
 
 def test_a_subscriber_gets_only_its_region_and_filters(

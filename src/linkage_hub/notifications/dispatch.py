@@ -13,6 +13,7 @@ in the subscription's region (itself inside its owner's: a subscriber receives o
 about data it could read) and every filter it set holds where the event has that attribute:
 ``datasets`` for ``records.changed``, ``rules`` and ``severities`` for findings, ``units`` for
 events about one unit (a batch's ``records.changed`` spans units and passes a unit filter).
+A ``records.changed`` of up to :data:`MAX_RECORD_KEYS` changes lists their record keys.
 A revoked owner's subscriptions get nothing more.
 
 **Claim.** Due deliveries (pending, ``next_attempt_at`` passed, no live lease) of active
@@ -38,6 +39,7 @@ from linkage_hub.cursors import encode_cursor
 from linkage_hub.notifications.models import Attempt, Delivery, Subscription
 from linkage_hub.notifications.sender import Outcome
 from linkage_hub.outbox.models import OutboxEvent
+from linkage_hub.records.models import Change
 
 DISPATCH_LOCK = 0x4C48_4E44  # "LHND"
 LEASE = dt.timedelta(seconds=60)
@@ -168,13 +170,17 @@ def load(session: Session, ids: list[int]) -> list[Due]:
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     ).all()
+    keys = _record_keys(session, [event for _, _, event in rows])
     out = []
     for delivery, sub, event in rows:
+        data = payload(event)
+        if event.id in keys:
+            data["record_keys"] = keys[event.id]
         body = {
             "type": event.type,
             "timestamp": event.created_at.isoformat(),
             "seq": delivery.seq,
-            "data": payload(event),
+            "data": data,
         }
         out.append(
             Due(
@@ -190,6 +196,31 @@ def load(session: Session, ids: list[int]) -> list[Due]:
                 type=event.type,
                 created_at=event.created_at,
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+            )
+        )
+    return out
+
+
+MAX_RECORD_KEYS = 100
+
+
+def _record_keys(session: Session, events: list[OutboxEvent]) -> dict[int, list[str]]:
+    """The record keys of each ``records.changed`` event of at most :data:`MAX_RECORD_KEYS`
+    changes (its feed range in its region, by the feed's primary key); a larger batch gives
+    the range and the ``changes`` link instead."""
+    out: dict[int, list[str]] = {}
+    for event in events:
+        extra = event.data or {}
+        if event.type != "records.changed" or int(extra.get("changes", 0)) > MAX_RECORD_KEYS:
+            continue
+        out[event.id] = list(
+            session.scalars(
+                select(Change.record_key)
+                .where(
+                    Change.seq.between(int(extra["from_seq"]), int(extra["to_seq"])),
+                    Change.region == event.region,
+                )
+                .order_by(Change.seq)
             )
         )
     return out

@@ -69,7 +69,7 @@ def create_subscription(
     "",
     operation_id="list_subscriptions",
     response_model=SubscriptionPage,
-    responses=problem_responses(400, 401),
+    responses=problem_responses(400, 401, 422),
 )
 def list_subscriptions(
     session: DbSession,
@@ -86,7 +86,7 @@ def list_subscriptions(
     "/{subscription_id}",
     operation_id="get_subscription",
     response_model=SubscriptionOut,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 422),
 )
 def get_subscription(
     subscription_id: str, session: DbSession, principal: CurrentPrincipal
@@ -119,7 +119,7 @@ def change_subscription(
     "/{subscription_id}",
     operation_id="delete_subscription",
     status_code=204,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 422),
 )
 def delete_subscription(
     subscription_id: str, session: DbSession, principal: CurrentPrincipal
@@ -133,7 +133,7 @@ def delete_subscription(
     "/{subscription_id}/rotate-secret",
     operation_id="rotate_subscription_secret",
     response_model=SubscriptionCreated,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 422),
 )
 def rotate_secret(
     subscription_id: str, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
@@ -148,7 +148,7 @@ def rotate_secret(
     "/{subscription_id}/deliveries",
     operation_id="list_subscription_deliveries",
     response_model=AttemptPage,
-    responses=problem_responses(400, 401, 404),
+    responses=problem_responses(400, 401, 404, 422),
 )
 def list_deliveries(
     subscription_id: str,
@@ -198,7 +198,7 @@ def _bulletin_out(b: Bulletin) -> BulletinOut:
     "",
     operation_id="list_bulletins",
     response_model=BulletinPage,
-    responses=problem_responses(400, 401, 404),
+    responses=problem_responses(400, 401, 404, 422),
 )
 def list_bulletins(
     session: DbSession,
@@ -233,7 +233,7 @@ def list_bulletins(
     operation_id="get_bulletin",
     response_model=BulletinDetail,
     responses={
-        **problem_responses(401, 404),
+        **problem_responses(401, 404, 422),
         200: {"content": {"application/json": {}, XLSX_MEDIA_TYPE: {}}},
     },
 )
