@@ -30,7 +30,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.models import AuthClient
@@ -206,23 +206,31 @@ MAX_RECORD_KEYS = 100
 
 def _record_keys(session: Session, events: list[OutboxEvent]) -> dict[int, list[str]]:
     """The record keys of each ``records.changed`` event of at most :data:`MAX_RECORD_KEYS`
-    changes (its feed range in its region, by the feed's primary key); a larger batch gives
-    the range and the ``changes`` link instead."""
-    out: dict[int, list[str]] = {}
-    for event in events:
-        extra = event.data or {}
-        if event.type != "records.changed" or int(extra.get("changes", 0)) > MAX_RECORD_KEYS:
-            continue
-        out[event.id] = list(
-            session.scalars(
-                select(Change.record_key)
-                .where(
-                    Change.seq.between(int(extra["from_seq"]), int(extra["to_seq"])),
-                    Change.region == event.region,
+    changes (its feed range in its region, by the feed's primary key), in one query; a larger
+    batch gives the range and the ``changes`` link instead."""
+    ranges = {
+        event.id: (int(event.data["from_seq"]), int(event.data["to_seq"]), event.region)
+        for event in events
+        if event.type == "records.changed"
+        and int((event.data or {}).get("changes", MAX_RECORD_KEYS + 1)) <= MAX_RECORD_KEYS
+    }
+    if not ranges:
+        return {}
+    rows = session.execute(
+        select(Change.seq, Change.region, Change.record_key)
+        .where(
+            or_(
+                *(
+                    and_(Change.seq.between(lo, hi), Change.region == region)
+                    for lo, hi, region in ranges.values()
                 )
-                .order_by(Change.seq)
             )
         )
+        .order_by(Change.seq)
+    ).all()
+    out: dict[int, list[str]] = {}
+    for event_id, (lo, hi, region) in ranges.items():
+        out[event_id] = [r.record_key for r in rows if lo <= r.seq <= hi and r.region == region]
     return out
 
 
@@ -265,29 +273,81 @@ def record(
     disable_after: dt.timedelta,
 ) -> None:
     """Log the attempt and move the delivery (and, on 410 or long failure, the subscription)."""
-    attempt = due.attempts + 1
-    session.add(
-        Attempt(
-            subscription_id=due.subscription_id,
-            delivery_id=due.delivery_id,
-            event_id=due.event_id,
-            seq=due.seq,
-            attempt=attempt,
-            at=now,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error,
-        )
+    record_many(session, [(due, outcome, now)], disable_after=disable_after)
+
+
+def record_many(
+    session: Session,
+    outcomes: list[tuple[Due, Outcome, dt.datetime]],
+    *,
+    disable_after: dt.timedelta,
+) -> None:
+    """:func:`record` for a claim's outcomes: the attempts and the successes in one statement
+    each (most outcomes are successes), each failure on its own."""
+    if not outcomes:
+        return
+    session.execute(
+        insert(Attempt),
+        [
+            {
+                "subscription_id": due.subscription_id,
+                "delivery_id": due.delivery_id,
+                "event_id": due.event_id,
+                "seq": due.seq,
+                "attempt": due.attempts + 1,
+                "at": at,
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "error": outcome.error,
+            }
+            for due, outcome, at in outcomes
+        ],
     )
+    done = [(due, at) for due, outcome, at in outcomes if outcome.ok]
+    if done:
+        table = Delivery.__table__
+        assert isinstance(table, Table)
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                status="delivered",
+                delivered_at=bindparam("b_at"),
+                attempts=bindparam("b_attempts"),
+                lease_until=None,
+            ),
+            [
+                {"b_id": due.delivery_id, "b_at": at, "b_attempts": due.attempts + 1}
+                for due, at in done
+            ],
+        )
+        session.execute(
+            update(Subscription)
+            .where(
+                Subscription.id.in_({due.subscription_id for due, _ in done}),
+                Subscription.failing_since.is_not(None),
+            )
+            .values(failing_since=None)
+            .execution_options(synchronize_session=False)
+        )
+    for due, outcome, at in outcomes:
+        if not outcome.ok:
+            _failed(session, due, outcome, at, disable_after)
+
+
+def _failed(
+    session: Session,
+    due: Due,
+    outcome: Outcome,
+    now: dt.datetime,
+    disable_after: dt.timedelta,
+) -> None:
     sub = session.get(Subscription, due.subscription_id)
     delivery = session.get(Delivery, due.delivery_id)
     if sub is None or delivery is None:  # deleted meanwhile
         return
+    attempt = due.attempts + 1
     delivery.attempts, delivery.lease_until = attempt, None
-    if outcome.ok:
-        delivery.status, delivery.delivered_at = "delivered", now
-        sub.failing_since = None
-        return
     if outcome.status_code == 410:
         # Gone: the receiver asks for no more. The delivery waits, unsent, should the owner
         # resume the subscription.

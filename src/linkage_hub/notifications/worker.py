@@ -104,8 +104,7 @@ class Deliverer:
         # One transaction for the claim's outcomes (a commit each cost more than the POST:
         # bench/RESULTS.md, "Notifications"); a crash before it sends them again, same ids.
         with self.db.transaction() as session:
-            for item, outcome, at in outcomes:
-                dispatch.record(session, item, outcome, at, disable_after=self.disable_after)
+            dispatch.record_many(session, outcomes, disable_after=self.disable_after)
             dispatch.release(session, [item.delivery_id for item in due[len(outcomes) :]])
         return len(outcomes)
 
