@@ -11,6 +11,11 @@ cost over the HTTP calls themselves.
 
     .venv/bin/python bench/webhooks.py --events 5000 --backend both
 
+``--outbox-rows N`` measures instead what the outbox adds to a push of N records: the
+``records.changed`` statement (:func:`linkage_hub.records.queries.announce_batch`, one GROUP BY
+over the batch's change-feed rows) against the change-feed insert of the same N rows, which
+every push already makes, in the same transaction and run.
+
 Figures are printed; RESULTS.md ("Notifications") records them with this command.
 """
 
@@ -163,12 +168,60 @@ def measure(backend: str, events: int) -> dict[str, float]:
     return {"hub_s": hub, "baseline_s": base}
 
 
+def outbox_cost(backend: str, rows: int) -> dict[str, float]:
+    from linkage_hub.records.queries import announce_batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        url = fresh_database(backend, data_dir)
+        settings = Settings(database_url=url, data_dir=data_dir, log_level="WARNING")
+        upgrade(settings)
+        db = Database(settings)
+        series = (
+            "SELECT g AS n FROM generate_series(1, :rows) AS g"
+            if backend == "postgres"
+            else "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :rows) "
+            "SELECT n FROM s"
+        )
+        now = dt.datetime.now(dt.UTC)
+        with db.sessions() as session, session.begin():
+            started = time.perf_counter()
+            session.execute(
+                text(
+                    "INSERT INTO records_change (dataset, record_key, version, op, region, "
+                    "batch_id, recorded_at) SELECT 'roster', 'k' || CAST(n AS VARCHAR(12)), 1, "
+                    "'upsert', CASE WHEN n % 3 = 0 THEN '230102' ELSE '230103' END, 'b', :now "
+                    f"FROM ({series}) AS t"
+                ),
+                {"rows": rows, "now": now.replace(tzinfo=None) if backend == "sqlite" else now},
+            )
+            feed = time.perf_counter() - started
+            started = time.perf_counter()
+            announce_batch(session, "roster", "b", now, 0)
+            announce = time.perf_counter() - started
+            session.rollback()
+        db.dispose()
+    return {"feed_s": feed, "announce_s": announce}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--outbox-rows", type=int, help="measure the outbox's cost instead")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    if args.outbox_rows:
+        print(f"a push of {args.outbox_rows:,} changes; load {os.getloadavg()[0]:.2f}")
+        print("| backend | change-feed insert s | records.changed s | outbox / feed |")
+        print("|---|---:|---:|---:|")
+        for backend in backends:
+            m = outbox_cost(backend, args.outbox_rows)
+            print(
+                f"| {backend} | {m['feed_s']:.2f} | {m['announce_s']:.3f} | "
+                f"{m['announce_s'] / m['feed_s']:.1%} |"
+            )
+        return 0
     print(f"{args.events} events, one subscription, one worker; load {os.getloadavg()[0]:.2f}")
     print("| backend | hub s | events/s | baseline s (POSTs alone) | POSTs/s | × baseline |")
     print("|---|---:|---:|---:|---:|---:|")
