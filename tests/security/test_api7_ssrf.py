@@ -44,6 +44,11 @@ REFUSED = [
     "https://169.254.169.254/latest/meta-data",
     "https://0.0.0.0/hook",
     "https://[::ffff:127.0.0.1]/hook",
+    "https://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+    "https://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+    "https://[fec0::1]/hook",  # site-local
+    "https://[fd00::1]/hook",  # unique local
+    "https://2130706433/hook",  # 127.0.0.1 as one decimal number
     "http://93.184.216.34/hook",  # public, but plain http
     "https://user:pw@93.184.216.34/hook",
     "file:///etc/passwd",
