@@ -44,6 +44,10 @@ def make_settings(url: str, data_dir: Path, **overrides: object) -> Settings:
     overrides.setdefault("reconcile_on_write", False)
     # Bulletins are published by the tests that want them (tests/notifications/test_bulletins.py).
     overrides.setdefault("bulletin_cron", None)
+    # One test client is one address: the public limits are tested where a test sets them
+    # (tests/public/test_abuse.py); elsewhere they would only count the suite's own requests.
+    overrides.setdefault("public_requests_per_minute", 1_000_000)
+    overrides.setdefault("public_reports_per_hour", 1_000_000)
     return Settings(
         database_url=url,
         data_dir=data_dir,

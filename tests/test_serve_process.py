@@ -77,3 +77,7 @@ class TestServeDemo:
             expected = generate_city().expected
             assert {item["rule"] for item in first.json()["items"]} == {f.rule for f in expected}
             assert sum(r["found"] for r in run["rules"].values()) == len(expected)
+            # ... and the demo province is published: the public pages show it.
+            public = httpx.get(f"{base}/public/v1/disclosures/230000?limit=5000").json()
+            assert len(public["units"]) > 10
+            assert httpx.get(f"{base}/public/").text.count("/public/disclosures/230000") >= 1

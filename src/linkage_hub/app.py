@@ -13,6 +13,9 @@ from linkage_hub import __version__, health
 from linkage_hub.auth.install import install as install_auth
 from linkage_hub.auth.policy import authorize
 from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
+from linkage_hub.cases import pages as case_pages
+from linkage_hub.cases.router import public_router as reports_public_router
+from linkage_hub.cases.router import router as cases_router
 from linkage_hub.db import Database
 from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
 from linkage_hub.notifications import lifespan as notifications_lifespan
@@ -20,6 +23,10 @@ from linkage_hub.notifications.router import bulletins_router
 from linkage_hub.notifications.router import router as notifications_router
 from linkage_hub.observability import Metrics, ObservabilityMiddleware, configure_logging
 from linkage_hub.persons import router as persons_router
+from linkage_hub.public import pages as public_pages
+from linkage_hub.public.router import public_router as disclosures_public_router
+from linkage_hub.public.router import router as disclosures_router
+from linkage_hub.public.shield import PublicShield
 from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
 from linkage_hub.reconciliation.router import router as reconciliation_router
 from linkage_hub.records import router as records_router
@@ -60,6 +67,20 @@ OPENAPI_TAGS = [
     {
         "name": "notifications",
         "description": "Signed webhooks (Standard Webhooks) of records, findings and runs.",
+    },
+    {
+        "name": "disclosures",
+        "description": "Publishing a region's staffing disclosure (信息公开), for the "
+        "establishment office.",
+    },
+    {
+        "name": "cases",
+        "description": "12310 cases (举报受理): the establishment office works them, audit reads.",
+    },
+    {
+        "name": "public",
+        "description": "No token: published staffing disclosures and 12310 reports. Rate "
+        "limited per address (429 with Retry-After).",
     },
     {"name": "service", "description": "Health and metrics."},
 ]
@@ -118,8 +139,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(audit_router)
     app.include_router(notifications_router)
     app.include_router(bulletins_router)
+    app.include_router(disclosures_router)
+    app.include_router(cases_router)
+    app.include_router(disclosures_public_router)
+    app.include_router(reports_public_router)
+    app.include_router(public_pages.router)
+    app.include_router(case_pages.router)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    # Outside the body caps and everything else: a refused public request costs nothing more.
+    app.add_middleware(PublicShield, settings=settings)
     app.add_middleware(health.OpsPortMiddleware, ops_port=settings.ops_port)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status

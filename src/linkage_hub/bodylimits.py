@@ -37,6 +37,10 @@ ROUTE_CAPS = (
     BodyCap("PUT", "/api/v1/datasets/{dataset}/records/{record_key}", "record_body_bytes"),
     BodyCap("POST", "/api/v1/discrepancies/{finding_id}/comments", "comment_body_bytes"),
     BodyCap("POST", "/api/v1/discrepancies/{finding_id}/transitions", "comment_body_bytes"),
+    BodyCap("POST", "/api/v1/cases/{case_id}/transitions", "comment_body_bytes"),
+    BodyCap("POST", "/public/v1/reports", "public_body_bytes"),
+    BodyCap("POST", "/public/12310", "public_body_bytes"),
+    BodyCap("POST", "/public/12310/{tracking_code}", "public_body_bytes"),
 )
 DEFAULT_SETTING = "json_body_bytes"
 

@@ -28,11 +28,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         if args.demo:
+            from linkage_hub.public.cli import publish_demo
             from linkage_hub.reconciliation.cli import reconcile_demo
             from linkage_hub.records.demo import load_demo_if_empty
 
             if load_demo_if_empty(settings, db):
                 reconcile_demo(db)
+                publish_demo(db)
     finally:
         db.dispose()
     options: dict[str, Any] = {
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     from linkage_hub.audit import cli as audit_cli
     from linkage_hub.auth import cli as auth_cli
     from linkage_hub.notifications import cli as notifications_cli
+    from linkage_hub.public import cli as public_cli
     from linkage_hub.reconciliation import cli as reconciliation_cli
     from linkage_hub.records import cli as records_cli
     from linkage_hub.records import keys_cli
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         audit_cli,
         keys_cli,
         notifications_cli,
+        public_cli,
     ):
         module.register(sub)
     return parser

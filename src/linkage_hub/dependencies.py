@@ -13,6 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from linkage_hub.errors import invalid_field
+from linkage_hub.identifiers import IdentifierError, normalise_region
 from linkage_hub.keys import Keyring
 from linkage_hub.settings import Settings
 
@@ -50,3 +52,11 @@ async def get_keyring(request: Request) -> Keyring:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
+
+
+def region_input(value: str, field: str = "region") -> str:
+    """A division code a caller sent, normalised; a 422 naming ``field`` when it is not one."""
+    try:
+        return normalise_region(value)
+    except IdentifierError as exc:
+        raise invalid_field(field, exc.code, exc.message) from None

@@ -81,6 +81,15 @@ class HubError(Exception):
         return body
 
 
+def invalid_field(field: str, code: str, message: str) -> InvalidInput:
+    """A 422 naming one field: "The field region is not ..."."""
+    return InvalidInput(
+        f"The field {field} {message}.",
+        errors=[FieldError(field=field, code=code, message=message)],
+        total_errors=1,
+    )
+
+
 class BadRequest(HubError):
     status, title, slug = 400, "Bad Request", "bad-request"
 

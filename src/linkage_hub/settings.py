@@ -178,6 +178,32 @@ class Settings(BaseSettings):
         "generated once into the data directory's secrets).",
     )
 
+    # The public face (issue 18): limits that keep the public routes from reaching the API
+    public_requests_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Public pages and JSON one address may fetch a minute (per hub process); "
+        "past it, 429 with Retry-After.",
+    )
+    public_reports_per_hour: int = Field(
+        default=5, ge=1, description="12310 reports one address may file an hour."
+    )
+    public_reports_per_day: int = Field(
+        default=2000,
+        ge=1,
+        description="12310 reports the hub accepts a day from everyone together (the disk's "
+        "cap against a flood); past it, 503 with Retry-After until midnight.",
+    )
+    public_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="Public requests one hub process works on at once; more wait for none: "
+        "503 with Retry-After, so a flood of them cannot take the departments' workers.",
+    )
+    public_body_bytes: int = Field(
+        default=32_768, ge=1024, description="The largest body of a public request."
+    )
+
     @field_validator("bulletin_cron")
     @classmethod
     def _bulletin_cron(cls, value: str | None) -> str | None:

@@ -424,6 +424,102 @@ def _bulletin_list(ctx: Ctx) -> Call:
     )
 
 
+# --- the public face (issue 18) ---
+
+
+def _registered_unit(ctx: Ctx) -> str:
+    """A registered unit of 230100 (so the region is known, and publishable)."""
+
+    def make() -> str:
+        unit = records_factory.unit(1)
+        response = ctx.client.post(
+            "/api/v1/datasets/units/batches",
+            json={"records": [unit]},
+            headers=ctx.headers_for("establishment", RESOURCE_REGION),
+        )
+        assert response.status_code == 201, response.text
+        return str(unit["unit_code"])
+
+    return str(ctx.once("unit", make))
+
+
+def _publication(ctx: Ctx) -> str:
+    def make() -> str:
+        _registered_unit(ctx)
+        made = ctx.client.post(
+            "/api/v1/disclosures",
+            json={"region": RESOURCE_REGION},
+            headers=ctx.headers_for("establishment", RESOURCE_REGION),
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    return str(ctx.once("publication", make))
+
+
+def _publish(ctx: Ctx) -> Call:
+    _registered_unit(ctx)
+    return Call("/api/v1/disclosures", json={"region": RESOURCE_REGION})
+
+
+def _publications(ctx: Ctx) -> Call:
+    publication = _publication(ctx)
+    return Call(
+        "/api/v1/disclosures",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["id"] == publication for i in r.json()["items"]),
+    )
+
+
+def _public(path: str) -> Callable[[Ctx], Call]:
+    def setup(ctx: Ctx) -> Call:
+        _publication(ctx)
+        return Call(path.format(region=RESOURCE_REGION, unit=_registered_unit(ctx)))
+
+    return setup
+
+
+REPORT = {"category": "ghost_pay", "region": RESOURCE_REGION, "facts": "矩阵测试"}
+
+
+def _file_case(ctx: Ctx) -> tuple[str, str, str]:
+    """A fresh 12310 case of 230100: (case id, tracking code, secret)."""
+    from sqlalchemy import select
+
+    from linkage_hub.cases.models import Case
+
+    receipt = ctx.client.post("/public/v1/reports", json=REPORT).json()
+    with ctx.database.transaction() as session:
+        case_id = session.scalar(
+            select(Case.id).where(Case.tracking_code == receipt["tracking_code"])
+        )
+    return str(case_id), receipt["tracking_code"], receipt["secret"]
+
+
+def _shared_case(ctx: Ctx) -> tuple[str, str, str]:
+    result: tuple[str, str, str] = ctx.once("case", lambda: _file_case(ctx))
+    return result
+
+
+def _case_list(ctx: Ctx) -> Call:
+    case = _shared_case(ctx)[0]
+    return Call(
+        "/api/v1/cases",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["id"] == case for i in r.json()["items"]),
+    )
+
+
+def _follow(ctx: Ctx) -> Call:
+    _, code, secret = _shared_case(ctx)
+    return Call(f"/public/v1/reports/{code}", headers={"X-Report-Secret": secret})
+
+
+def _follow_page(ctx: Ctx) -> Call:
+    _, code, secret = _shared_case(ctx)
+    return Call(f"/public/12310/{code}", data={"secret": secret})
+
+
 def owner_only(ok: int = 200) -> Expect:
     return lambda department, relation: (
         ok if department is Department.establishment and relation == "same" else 404
@@ -515,6 +611,67 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/bulletins/{bulletin_id}"): Sample(
         lambda ctx: Call(f"/api/v1/bulletins/{_bulletin(ctx)}"), in_region()
     ),
+    ("POST", "/api/v1/disclosures"): Sample(
+        _publish, in_region({Department.establishment}, ok=201)
+    ),
+    ("GET", "/api/v1/disclosures"): Sample(_publications, departments({Department.establishment})),
+    ("GET", "/api/v1/disclosures/preview"): Sample(
+        lambda ctx: Call("/api/v1/disclosures/preview", params={"region": RESOURCE_REGION}),
+        in_region({Department.establishment}),
+    ),
+    ("GET", "/api/v1/cases"): Sample(
+        _case_list, departments({Department.establishment, Department.audit})
+    ),
+    ("GET", "/api/v1/cases/{case_id}"): Sample(
+        lambda ctx: Call(f"/api/v1/cases/{_shared_case(ctx)[0]}"),
+        in_region({Department.establishment, Department.audit}),
+    ),
+    ("POST", "/api/v1/cases/{case_id}/transitions"): Sample(
+        lambda ctx: Call(
+            f"/api/v1/cases/{_file_case(ctx)[0]}/transitions", json={"to": "accepted"}
+        ),
+        in_region({Department.establishment}),
+    ),
+    ("POST", "/api/v1/cases/{case_id}/links"): Sample(
+        lambda ctx: Call(
+            f"/api/v1/cases/{_shared_case(ctx)[0]}/links",
+            json={"unit_code": _registered_unit(ctx)},
+        ),
+        in_region({Department.establishment}),
+    ),
+    ("GET", "/public/v1/disclosures/{region}"): Sample(
+        _public("/public/v1/disclosures/{region}"), always(200), anonymous=200
+    ),
+    ("GET", "/public/v1/disclosures/{region}/units/{unit_code}"): Sample(
+        _public("/public/v1/disclosures/{region}/units/{unit}"), always(200), anonymous=200
+    ),
+    ("POST", "/public/v1/reports"): Sample(
+        lambda ctx: Call("/public/v1/reports", json=REPORT), always(201), anonymous=201
+    ),
+    ("GET", "/public/v1/reports/{tracking_code}"): Sample(_follow, always(200), anonymous=200),
+    ("GET", "/public/"): Sample(_public("/public/"), always(200), anonymous=200),
+    ("GET", "/public/assets/public.css"): Sample(
+        _static("/public/assets/public.css"), always(200), anonymous=200
+    ),
+    ("GET", "/public/disclosures/{region}"): Sample(
+        _public("/public/disclosures/{region}"), always(200), anonymous=200
+    ),
+    ("GET", "/public/disclosures/{region}/units/{unit_code}"): Sample(
+        _public("/public/disclosures/{region}/units/{unit}"), always(200), anonymous=200
+    ),
+    ("GET", "/public/12310"): Sample(_static("/public/12310"), always(200), anonymous=200),
+    ("POST", "/public/12310"): Sample(
+        lambda ctx: Call("/public/12310", data=REPORT), always(201), anonymous=201
+    ),
+    ("GET", "/public/12310/lookup"): Sample(
+        lambda ctx: Call("/public/12310/lookup", params={"tracking_code": _shared_case(ctx)[1]}),
+        always(200),  # a 303 to the follow-up page, which the client follows
+        anonymous=200,
+    ),
+    ("GET", "/public/12310/{tracking_code}"): Sample(
+        lambda ctx: Call(f"/public/12310/{_shared_case(ctx)[1]}"), always(200), anonymous=200
+    ),
+    ("POST", "/public/12310/{tracking_code}"): Sample(_follow_page, always(200), anonymous=200),
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),

@@ -330,6 +330,16 @@ NO_PERSON_DATA: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reconciliation/runs/{run_id}"): "open: run parameters and timings",
     ("GET", "/api/v1/audit-log"): "open: entry details (counts and codes, never persons)",
     ("GET", "/api/v1/bulletins/{bulletin_id}"): "counts by rule and unit code (JSON or XLSX)",
+    # The public face: `name` is a unit's name (tests/security/test_public_leaks.py scans every
+    # public answer for roster names and ID numbers).
+    ("GET", "/api/v1/disclosures/preview"): "units' names and head counts",
+    ("GET", "/public/v1/disclosures/{region}"): "units' names and head counts",
+    ("GET", "/public/v1/disclosures/{region}/units/{unit_code}"): "a unit's name and head counts",
+    # A case holds no person record; the reporter's own contact goes to the office handling the
+    # case only, and each reveal is an audit entry of its own (case.contact_read).
+    ("GET", "/api/v1/cases/{case_id}"): "the reporter's contact, audited as case.contact_read",
+    ("POST", "/api/v1/cases/{case_id}/transitions"): "as GET /api/v1/cases/{case_id}",
+    ("POST", "/api/v1/cases/{case_id}/links"): "as GET /api/v1/cases/{case_id}",
 }
 
 

@@ -55,6 +55,7 @@ class Permission(StrEnum):
     comment = "comment"  # any department, audit included
     transition = "transition"  # any department but the exact rule is the service's
     audit = "audit"  # audit only
+    cases = "cases"  # the establishment office and audit (12310 cases: reading)
 
 
 REQUIRED_SCOPE: dict[Permission, Scope] = {
@@ -64,6 +65,7 @@ REQUIRED_SCOPE: dict[Permission, Scope] = {
     Permission.comment: Scope.comment,
     Permission.transition: Scope.transition,
     Permission.audit: Scope.audit,
+    Permission.cases: Scope.read,
 }
 
 
@@ -115,6 +117,29 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): Permission.read,
     ("GET", "/api/v1/bulletins"): Permission.read,
     ("GET", "/api/v1/bulletins/{bulletin_id}"): Permission.read,
+    # disclosures (issue 18): the establishment office publishes; an act of office like a run
+    ("POST", "/api/v1/disclosures"): Permission.establishment,
+    ("GET", "/api/v1/disclosures"): Permission.establishment,
+    ("GET", "/api/v1/disclosures/preview"): Permission.establishment,
+    # 12310 cases: the establishment office works them, audit reads them
+    ("GET", "/api/v1/cases"): Permission.cases,
+    ("GET", "/api/v1/cases/{case_id}"): Permission.cases,
+    ("POST", "/api/v1/cases/{case_id}/transitions"): Permission.establishment,
+    ("POST", "/api/v1/cases/{case_id}/links"): Permission.establishment,
+    # the public face: no token, behind the public shield (rate limits, in-flight cap)
+    ("GET", "/public/v1/disclosures/{region}"): Permission.public,
+    ("GET", "/public/v1/disclosures/{region}/units/{unit_code}"): Permission.public,
+    ("POST", "/public/v1/reports"): Permission.public,
+    ("GET", "/public/v1/reports/{tracking_code}"): Permission.public,
+    ("GET", "/public/"): Permission.public,
+    ("GET", "/public/assets/public.css"): Permission.public,
+    ("GET", "/public/disclosures/{region}"): Permission.public,
+    ("GET", "/public/disclosures/{region}/units/{unit_code}"): Permission.public,
+    ("GET", "/public/12310"): Permission.public,
+    ("POST", "/public/12310"): Permission.public,
+    ("GET", "/public/12310/lookup"): Permission.public,
+    ("GET", "/public/12310/{tracking_code}"): Permission.public,
+    ("POST", "/public/12310/{tracking_code}"): Permission.public,
     # audit log
     ("GET", "/api/v1/audit-log"): Permission.audit,
     ("GET", "/api/v1/audit-log/verify"): Permission.audit,
@@ -153,6 +178,9 @@ def _check(permission: Permission, principal: Principal, request: Request) -> No
     elif permission is Permission.audit:
         if principal.department is not Department.audit:
             raise Forbidden("Only audit may do this.")
+    elif permission is Permission.cases:
+        if principal.department not in (Department.establishment, Department.audit):
+            raise Forbidden("Only the establishment office and audit see 12310 cases.")
     elif permission is Permission.write_own_dataset:
         raw = str(request.path_params.get("dataset", ""))
         try:

@@ -17,7 +17,8 @@ class Scope(StrEnum):
     write = "write"  # push and change the department's own datasets
     comment = "comment"  # comment on discrepancies (会商)
     transition = "transition"  # acknowledge, waive or reopen discrepancies
-    reconcile = "reconcile"  # start reconciliation runs (establishment office)
+    # the establishment office's acts of office: runs, disclosures, working 12310 cases
+    reconcile = "reconcile"
     audit = "audit"  # audit-only views, such as the access record
 
 

@@ -25,6 +25,12 @@ class EventType(StrEnum):
     finding_commented = "finding.commented"
     run_finished = "run.finished"
     bulletin_published = "bulletin.published"
+    case_opened = "case.opened"
+    case_transitioned = "case.transitioned"
+
+
+# Events about 12310 cases reach only those who may read cases.
+CASE_EVENTS = frozenset({EventType.case_opened, EventType.case_transitioned})
 
 
 class Filters(BaseModel):

@@ -28,9 +28,11 @@ from linkage_hub.cursors import (
     encode_cursor,
     encode_pair_cursor,
 )
-from linkage_hub.errors import FieldError, InvalidInput, NotFound
+from linkage_hub.domain import Department
+from linkage_hub.errors import FieldError, Forbidden, InvalidInput, NotFound
 from linkage_hub.notifications.models import Attempt, Delivery, Subscription
 from linkage_hub.notifications.schemas import (
+    CASE_EVENTS,
     AttemptOut,
     EventType,
     Filters,
@@ -43,6 +45,8 @@ from linkage_hub.notifications.signing import Sealer, new_secret
 from linkage_hub.outbox.models import OutboxEvent
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
+
+CASE_READERS = (Department.establishment, Department.audit)
 
 
 def out(sub: Subscription) -> SubscriptionOut:
@@ -96,10 +100,18 @@ def _audit(
     audit.append(session, entry)
 
 
+def _events(principal: Principal, events: list[EventType]) -> list[str]:
+    """The events, once each; 12310 case events only for those who may read cases."""
+    if CASE_EVENTS & set(events) and principal.department not in CASE_READERS:
+        raise Forbidden("Only the establishment office and audit may follow 12310 cases.")
+    return [e.value for e in dict.fromkeys(events)]
+
+
 def create(
     session: Session, settings: Settings, principal: Principal, body: SubscriptionIn
 ) -> tuple[Subscription, str]:
     """The new subscription and its secret (shown once)."""
+    events = _events(principal, body.events)
     region = _region(principal, body.filters)
     url = _checked_url(body.url, settings)
     secret = new_secret()
@@ -113,7 +125,7 @@ def create(
         region_lo=lo,
         region_hi=hi,
         url=url,
-        events=[e.value for e in dict.fromkeys(body.events)],
+        events=events,
         filters=_stored_filters(body.filters),
         description=body.description,
         active=True,
@@ -168,7 +180,7 @@ def change(
     if "url" in given and body.url is not None:
         sub.url = _checked_url(body.url, settings)
     if "events" in given and body.events is not None:
-        sub.events = [e.value for e in dict.fromkeys(body.events)]
+        sub.events = _events(principal, body.events)
     if "filters" in given and body.filters is not None:
         region = _region(principal, body.filters)
         sub.region = region

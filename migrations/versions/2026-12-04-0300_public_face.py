@@ -1,0 +1,118 @@
+"""the public face: disclosures (信息公开) and 12310 cases (举报受理)
+
+Revision ID: 0012_public_face
+Revises: 0011_bulletins
+Create Date: 2026-12-04 03:00:00
+
+Disclosures are immutable snapshots: a publication row and one row per public unit. Cases hold
+the report (the reporter's contact sealed, the follow-up secret as a keyed hash), their steps
+and their links to units and findings.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012_public_face"
+down_revision: str | None = "0011_bulletins"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TIME = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "public_disclosure",
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("region", sa.String(6), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("published_at", TIME, nullable=False),
+        sa.Column("published_by", sa.String(64), nullable=False),
+        sa.Column("unit_count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_public_disclosure")),
+    )
+    op.create_index(
+        "ix_public_disclosure_region", "public_disclosure", ["region", "published_at"]
+    )
+    op.create_table(
+        "public_disclosure_unit",
+        sa.Column("disclosure_id", sa.String(32), nullable=False),
+        sa.Column("unit_code", sa.String(18), nullable=False),
+        sa.Column("parent_code", sa.String(18), nullable=True),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("content", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "disclosure_id", "unit_code", name=op.f("pk_public_disclosure_unit")
+        ),
+    )
+    op.create_table(
+        "case_report",
+        sa.Column("number", BIGINT, autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("tracking_code", sa.String(20), nullable=False),
+        sa.Column("secret_digest", sa.String(64), nullable=False),
+        sa.Column("category", sa.String(30), nullable=False),
+        sa.Column("region", sa.String(6), nullable=False),
+        sa.Column("handler_region", sa.String(6), nullable=False),
+        sa.Column("unit_code", sa.String(18), nullable=True),
+        sa.Column("unit_name", sa.String(200), nullable=True),
+        sa.Column("facts", sa.Text(), nullable=False),
+        sa.Column("contact", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("received_at", TIME, nullable=False),
+        sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column("propose_due", sa.Date(), nullable=False),
+        sa.Column("close_due", sa.Date(), nullable=False),
+        sa.Column("proposed_on", sa.Date(), nullable=True),
+        sa.Column("extended", sa.Boolean(), nullable=False),
+        sa.Column("extension_reason", sa.Text(), nullable=True),
+        sa.Column("refusal", sa.String(30), nullable=True),
+        sa.Column("duplicate_of", sa.String(32), nullable=True),
+        sa.Column("reply", sa.Text(), nullable=True),
+        sa.Column("closed_at", TIME, nullable=True),
+        sa.Column("updated_at", TIME, nullable=False),
+        sa.PrimaryKeyConstraint("number", name=op.f("pk_case_report")),
+        sa.UniqueConstraint("id", name=op.f("uq_case_report_id")),
+        sa.UniqueConstraint("tracking_code", name=op.f("uq_case_report_tracking_code")),
+    )
+    op.create_index("ix_case_report_handler", "case_report", ["handler_region", "number"])
+    op.create_index("ix_case_report_region", "case_report", ["region", "number"])
+    op.create_index("ix_case_report_received_on", "case_report", ["received_on"])
+    op.create_table(
+        "case_step",
+        sa.Column("id", BIGINT, autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(32), nullable=False),
+        sa.Column("at", TIME, nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("from_status", sa.String(20), nullable=True),
+        sa.Column("to_status", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_step")),
+    )
+    op.create_index("ix_case_step_case", "case_step", ["case_id", "id"])
+    op.create_table(
+        "case_link",
+        sa.Column("case_id", sa.String(32), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("target", sa.String(32), nullable=False),
+        sa.Column("linked_at", TIME, nullable=False),
+        sa.Column("linked_by", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "kind", "target", name=op.f("pk_case_link")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("case_link")
+    op.drop_index("ix_case_step_case", table_name="case_step")
+    op.drop_table("case_step")
+    op.drop_index("ix_case_report_received_on", table_name="case_report")
+    op.drop_index("ix_case_report_region", table_name="case_report")
+    op.drop_index("ix_case_report_handler", table_name="case_report")
+    op.drop_table("case_report")
+    op.drop_table("public_disclosure_unit")
+    op.drop_index("ix_public_disclosure_region", table_name="public_disclosure")
+    op.drop_table("public_disclosure")

@@ -1,0 +1,352 @@
+"""12310 cases: filing a report, working it, and what each side may see.
+
+**The clock** is in working days (Monday to Friday minus ``LINKAGE_HOLIDAYS``), counted from
+the day after receipt: a proposal — handle it (``in_progress``), assign it to a lower office
+(``assigned``), transfer it (``transferred``), or refuse it — within 10, closed within 60, and
+one extension of at most 30 more, whose reason the reporter sees. A case is *overdue* when a
+deadline it has not met has passed (one SQL condition over the stored due dates).
+
+**Who sees what.** The establishment office whose region holds the case's handling office
+works it; audit reads the cases of its region; nobody else sees one. The reporter's name and
+phone are sealed at rest and shown only to the establishment office handling the case, and
+every such reveal is in the audit log. The reporter sees status, due date, the extension's
+reason and the public reply, by tracking code and secret — a wrong secret is a 404, like a
+code that does not exist.
+
+**Every step** is a :class:`CaseStep`, an audit-log entry and a ``case.opened`` /
+``case.transitioned`` event for subscribers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from linkage_hub.audit import service as audit
+from linkage_hub.auth.principal import Principal
+from linkage_hub.cases.models import Case, CaseLink, CaseStep
+from linkage_hub.cases.schemas import (
+    CaseDetail,
+    CaseOut,
+    Category,
+    Contact,
+    LinkOut,
+    Refusal,
+    ReportIn,
+    ReportStatus,
+    Status,
+    StepOut,
+)
+from linkage_hub.clock import utcnow
+from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
+from linkage_hub.dependencies import region_input
+from linkage_hub.domain import Department
+from linkage_hub.errors import NotFound, ServiceUnavailable, invalid_field
+from linkage_hub.identifiers import region_contains
+from linkage_hub.keys import Keyring
+from linkage_hub.outbox import write as outbox
+from linkage_hub.public.models import Disclosure, DisclosureUnit
+from linkage_hub.reconciliation.rules import is_working_day
+from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
+
+PROPOSE_WORKING_DAYS = 10
+CLOSE_WORKING_DAYS = 60
+EXTENSION_WORKING_DAYS = 30
+
+OPEN = (Status.received, Status.accepted, Status.in_progress, Status.assigned)
+UNPROPOSED = (Status.received, Status.accepted)
+TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
+
+
+def working_days_after(day: dt.date, n: int, holidays: Sequence[dt.date]) -> dt.date:
+    """The ``n``-th working day after ``day``."""
+    off = frozenset(holidays)
+    while n > 0:
+        day += dt.timedelta(days=1)
+        if is_working_day(day, off):
+            n -= 1
+    return day
+
+
+def _digest(keyring: Keyring, secret: str) -> str:
+    return keyring.keyed_digest("12310\x1f" + _canonical_secret(secret))
+
+
+def _grouped(length: int) -> str:
+    """Random characters of :data:`TRACKING_ALPHABET` in groups of four (5 bits each)."""
+    raw = "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(length))
+    return "-".join(raw[i : i + 4] for i in range(0, length, 4))
+
+
+def _tracking_code() -> str:
+    return _grouped(12)  # 60 bits: not guessable, not a count of reports
+
+
+def _new_secret() -> str:
+    return _grouped(20)  # 100 bits, read out or typed without ambiguity
+
+
+def _canonical_secret(secret: str) -> str:
+    return "".join(secret.split()).upper()
+
+
+def published_unit_region(session: Session, unit_code: str) -> str | None:
+    """The region of a unit as some publication shows it (None: never published)."""
+    content = session.scalar(
+        select(DisclosureUnit.content)
+        .join(Disclosure, Disclosure.id == DisclosureUnit.disclosure_id)
+        .where(DisclosureUnit.unit_code == unit_code)
+        .order_by(Disclosure.published_at.desc())
+        .limit(1)
+    )
+    return None if content is None else str(content.get("region"))
+
+
+def received_today(session: Session, today: dt.date) -> int:
+    return int(session.scalar(select(func.count()).where(Case.received_on == today)) or 0)
+
+
+def _seconds_to_midnight(settings: Settings) -> int:
+    now = dt.datetime.now(settings.zone)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), settings.zone)
+    return max(int((midnight - now).total_seconds()), 1)
+
+
+def file_report(
+    session: Session, settings: Settings, keyring: Keyring, body: ReportIn
+) -> tuple[Case, str]:
+    """A new case from a public report; returns it and its follow-up secret (shown once)."""
+    region = region_input(body.region)
+    if body.unit_code is not None:
+        unit_region = published_unit_region(session, body.unit_code)
+        if unit_region is None or not (
+            region_contains(region, unit_region) or region_contains(unit_region, region)
+        ):
+            raise invalid_field(
+                "unit_code",
+                "unknown_unit",
+                "is not a published unit of the region (name it in unit_name instead)",
+            )
+    facts = body.facts.strip()
+    if not facts:
+        raise invalid_field("facts", "empty", "is empty")
+    today = settings.today()
+    if received_today(session, today) >= settings.public_reports_per_day:
+        raise ServiceUnavailable(
+            "The 12310 line takes no more reports today; please try again tomorrow or call 12310.",
+            headers={"Retry-After": str(_seconds_to_midnight(settings))},
+        )
+    contact = body.contact
+    named = contact is not None and bool(contact.name or contact.phone)
+    secret = _new_secret()
+    now = utcnow()
+    case = Case(
+        id=uuid.uuid4().hex,
+        tracking_code=_tracking_code(),
+        secret_digest=_digest(keyring, secret),
+        category=body.category.value,
+        region=region,
+        handler_region=region,
+        unit_code=body.unit_code,
+        unit_name=(body.unit_name or "").strip() or None,
+        facts=facts,
+        contact=keyring.seal_id(json.dumps(contact.model_dump())) if named and contact else None,
+        status=Status.received.value,
+        received_at=now,
+        received_on=today,
+        propose_due=working_days_after(today, PROPOSE_WORKING_DAYS, settings.holidays),
+        close_due=working_days_after(today, CLOSE_WORKING_DAYS, settings.holidays),
+        extended=False,
+        updated_at=now,
+    )
+    session.add(case)
+    session.add(
+        CaseStep(case_id=case.id, at=now, actor="public", action="filed", to_status=case.status)
+    )
+    session.flush()
+    announce(session, case, "case.opened", now)
+    audit.append(
+        session,
+        audit.Entry(
+            action="case.file",
+            actor="public",
+            region=region,
+            target_type="case",
+            target_id=case.id,
+            detail={"category": case.category, "named": named},
+        ),
+    )
+    return case, secret
+
+
+def announce(session: Session, case: Case, type: str, now: dt.datetime, **data: Any) -> None:
+    outbox.append(
+        session,
+        type=type,
+        region=case.handler_region,
+        now=now,
+        unit_code=case.unit_code,
+        data={"case_id": case.id, "category": case.category, "status": case.status, **data},
+    )
+
+
+def follow_up(session: Session, keyring: Keyring, tracking_code: str, secret: str) -> ReportStatus:
+    """What the reporter sees; the same 404 for an unknown code and a wrong secret."""
+    case = session.scalar(select(Case).where(Case.tracking_code == tracking_code.strip().upper()))
+    if case is None or not hmac.compare_digest(case.secret_digest, _digest(keyring, secret)):
+        raise NotFound("No report with this tracking code and secret.")
+    return ReportStatus(
+        tracking_code=case.tracking_code,
+        status=Status(case.status),
+        received_at=case.received_at,
+        due_on=due_on(case),
+        extension_reason=case.extension_reason,
+        reply=case.reply,
+    )
+
+
+def due_on(case: Case) -> dt.date | None:
+    if case.status in UNPROPOSED:
+        return case.propose_due
+    if case.status in OPEN:
+        return case.close_due
+    return None
+
+
+def overdue_condition(today: dt.date) -> Any:
+    return or_(
+        and_(Case.status.in_(UNPROPOSED), Case.propose_due < today),
+        and_(Case.status.in_(OPEN), Case.close_due < today),
+    )
+
+
+def is_overdue(case: Case, today: dt.date) -> bool:
+    late_proposal = case.status in UNPROPOSED and case.propose_due < today
+    return late_proposal or (case.status in OPEN and case.close_due < today)
+
+
+def _visible(principal: Principal) -> Any:
+    if principal.department not in (Department.establishment, Department.audit):
+        return False  # the route table lets no one else in; a second lock on the SQL
+    lo, hi = principal.region_bounds
+    return or_(Case.handler_region.between(lo, hi), Case.region.between(lo, hi))
+
+
+def get(session: Session, principal: Principal, case_id: str) -> Case:
+    case = session.scalar(select(Case).where(Case.id == case_id, _visible(principal)))
+    if case is None:
+        raise NotFound("No such case.")
+    return case
+
+
+def page(
+    session: Session,
+    principal: Principal,
+    today: dt.date,
+    *,
+    region: str | None,
+    status: Status | None,
+    overdue: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Case], str | None]:
+    query = select(Case).where(_visible(principal))
+    if region is not None:
+        lo, hi = region_bounds(region)
+        query = query.where(or_(Case.handler_region.between(lo, hi), Case.region.between(lo, hi)))
+    if status is not None:
+        query = query.where(Case.status == status.value)
+    if overdue is not None:
+        condition = overdue_condition(today)
+        query = query.where(condition if overdue else ~condition)
+    if cursor:
+        number, _ = decode_pair_cursor(cursor)
+        query = query.where(Case.number < number)
+    rows = list(session.scalars(query.order_by(Case.number.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_pair_cursor(rows[-1].number, rows[-1].id) if more else None
+
+
+def out(case: Case, today: dt.date) -> CaseOut:
+    return CaseOut(
+        id=case.id,
+        tracking_code=case.tracking_code,
+        category=Category(case.category),
+        region=case.region,
+        handler_region=case.handler_region,
+        unit_code=case.unit_code,
+        unit_name=case.unit_name,
+        facts=case.facts,
+        status=Status(case.status),
+        received_at=case.received_at,
+        propose_due=case.propose_due,
+        close_due=case.close_due,
+        due_on=due_on(case),
+        overdue=is_overdue(case, today),
+        extended=case.extended,
+        extension_reason=case.extension_reason,
+        refusal=Refusal(case.refusal) if case.refusal else None,
+        duplicate_of=case.duplicate_of,
+        reply=case.reply,
+        closed_at=case.closed_at,
+        named=case.contact is not None,
+    )
+
+
+def handles(principal: Principal, case: Case) -> bool:
+    """The establishment office whose region holds the office working the case."""
+    return principal.department is Department.establishment and principal.contains(
+        case.handler_region
+    )
+
+
+def detail(
+    session: Session, principal: Principal, keyring: Keyring, case: Case, today: dt.date
+) -> CaseDetail:
+    """The case with its links and steps; the reporter's contact for the handling office
+    only, its reveal recorded in the audit log."""
+    contact = None
+    if case.contact is not None and handles(principal, case):
+        contact = Contact(**json.loads(keyring.reveal_id(case.contact)))
+        audit.append(
+            session,
+            audit.by(
+                principal,
+                "case.contact_read",
+                case.handler_region,
+                target_type="case",
+                target_id=case.id,
+            ),
+        )
+    links = session.scalars(
+        select(CaseLink).where(CaseLink.case_id == case.id).order_by(CaseLink.linked_at)
+    )
+    steps = session.scalars(
+        select(CaseStep).where(CaseStep.case_id == case.id).order_by(CaseStep.id)
+    )
+    return CaseDetail(
+        **out(case, today).model_dump(),
+        contact=contact,
+        links=[LinkOut(kind=x.kind, target=x.target, linked_at=x.linked_at) for x in links],
+        steps=[
+            StepOut(
+                at=s.at,
+                actor=s.actor,
+                action=s.action,
+                from_status=s.from_status,
+                to_status=s.to_status,
+                reason=s.reason,
+            )
+            for s in steps
+        ],
+    )

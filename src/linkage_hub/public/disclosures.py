@@ -1,0 +1,289 @@
+"""Staffing disclosure (机构编制信息公开): what a region publishes, and reading it back.
+
+**What is public** of a unit: name, kind, funding, parent, internal bodies, functions (三定),
+the approved quota by establishment type against the people on the roster with the approving
+document number, and the approved leader posts by level against the serving cadres. Never a
+person, never a classified unit, and never a unit anywhere under a classified one (a recursive
+query over ``parent_code``, across regions, so a classified city office hides its county
+branches too).
+
+**The figures are the staffing report's.** ``approved`` and ``on_roster`` come from
+:func:`linkage_hub.reports.staffing.staffing_rows` for the same day, so the public page and
+the auditors' report cannot disagree; leader posts count cadres in office that day whose
+leader level is the post's level.
+
+**The review step.** Nothing is public until the establishment office publishes (``POST
+/api/v1/disclosures``; ``GET /api/v1/disclosures/preview`` shows what would be published, for
+the secrecy review, 保密审查). A publication is a snapshot: later pushes change nothing of it.
+The public reads the latest publication of a region, or the latest on or before ``?date=``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Date, bindparam, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from linkage_hub.audit import service as audit
+from linkage_hub.auth.principal import Principal
+from linkage_hub.clock import utcnow
+from linkage_hub.errors import NotFound
+from linkage_hub.public.models import Disclosure, DisclosureUnit
+from linkage_hub.reports import staffing
+from linkage_hub.reports import validtime as vt
+from linkage_hub.versioning import region_bounds
+
+LEVELS = ("principal", "deputy")
+
+# Every unit under a classified one, whatever its region: the walk starts at the classified
+# units and follows parent_code down. UNION (not UNION ALL) ends the walk on a cycle.
+HIDDEN = """
+WITH RECURSIVE hidden(unit_code) AS (
+  SELECT h.unit_code FROM registry_unit h WHERE h.closed_at IS NULL AND h.classified = :yes
+  UNION
+  SELECT c.unit_code FROM registry_unit c JOIN hidden ON c.parent_code = hidden.unit_code
+  WHERE c.closed_at IS NULL
+)"""
+
+
+def _units(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]:
+    sql = text(f"""{HIDDEN}
+SELECT u.unit_code, u.name, u.kind, u.funding, u.parent_code, u.functions, u.region
+FROM registry_unit u
+WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi AND {vt.registered("u", ":day")}
+  AND u.unit_code NOT IN (SELECT unit_code FROM hidden)
+ORDER BY u.unit_code
+""").bindparams(bindparam("day", type_=Date))
+    lo, hi = region_bounds(region)
+    rows = session.execute(sql, {"lo": lo, "hi": hi, "day": day, "yes": True}).mappings()
+    return [dict(row) for row in rows]
+
+
+def _documents(
+    session: Session, table: str, key: str, region: str, day: dt.date
+) -> dict[tuple[str, str], tuple[int, str | None]]:
+    versions = vt.effective_version(table, ":day")
+    sql = text(
+        f"SELECT v.unit_code, v.{key}, v.approved, v.document_no FROM {versions} v "
+        "WHERE v.region BETWEEN :lo AND :hi"
+    ).bindparams(bindparam("day", type_=Date))
+    lo, hi = region_bounds(region)
+    return {
+        (r.unit_code, r[1]): (r.approved, r.document_no)
+        for r in session.execute(sql, {"lo": lo, "hi": hi, "day": day})
+    }
+
+
+def _serving(session: Session, region: str, day: dt.date) -> dict[tuple[str, str], int]:
+    sql = text(f"""
+SELECT c.unit_code, c.leader_level, COUNT(DISTINCT c.person_key)
+FROM records_cadre c
+WHERE c.closed_at IS NULL AND c.region BETWEEN :lo AND :hi
+  AND c.leader_level IN ('principal', 'deputy') AND {vt.in_office("c", ":day")}
+GROUP BY c.unit_code, c.leader_level
+""").bindparams(bindparam("day", type_=Date))
+    lo, hi = region_bounds(region)
+    return {(r[0], r[1]): int(r[2]) for r in session.execute(sql, {"lo": lo, "hi": hi, "day": day})}
+
+
+def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]:
+    """The region's public units as they stand on ``day`` (a few set-based statements)."""
+    units = _units(session, region, day)
+    public = {u["unit_code"] for u in units}
+    quotas: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    documents = _documents(session, "registry_quota", "establishment_type", region, day)
+    period = staffing.payroll_period(session, region, day)
+    for row in staffing.staffing_rows(session, region, day, period):
+        if row.unit_code in public:
+            quotas[row.unit_code].append(
+                {
+                    "establishment_type": row.establishment_type,
+                    "approved": row.approved,
+                    "on_roster": row.on_roster,
+                    "document_no": documents.get(
+                        (row.unit_code, row.establishment_type), (0, None)
+                    )[1],
+                }
+            )
+    posts = _documents(session, "registry_leader_post", "level", region, day)
+    serving = _serving(session, region, day)
+    children: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for unit in units:
+        if unit["parent_code"] in public:
+            children[unit["parent_code"]].append(
+                {"unit_code": unit["unit_code"], "name": unit["name"]}
+            )
+    out = []
+    for unit in units:
+        code = unit["unit_code"]
+        leader_posts = [
+            {
+                "level": level,
+                "approved": posts.get((code, level), (0, None))[0],
+                "serving": serving.get((code, level), 0),
+                "document_no": posts.get((code, level), (0, None))[1],
+            }
+            for level in LEVELS
+            if (code, level) in posts or (code, level) in serving
+        ]
+        out.append(
+            {
+                "unit_code": code,
+                "name": unit["name"],
+                "region": unit["region"],
+                "kind": unit["kind"],
+                "funding": unit["funding"],
+                "parent_code": unit["parent_code"],
+                "functions": unit["functions"],
+                "internal_units": children.get(code, []),
+                "quotas": quotas.get(code, []),
+                "leader_posts": leader_posts,
+            }
+        )
+    return out
+
+
+def publish(session: Session, principal: Principal, region: str, day: dt.date) -> Disclosure:
+    """Snapshot the region's public units as of ``day``: one row per unit, in one transaction,
+    and an audit entry."""
+    units = compute(session, region, day)
+    disclosure = Disclosure(
+        id=uuid.uuid4().hex,
+        region=region,
+        as_of=day,
+        published_at=utcnow(),
+        published_by=principal.client_id,
+        unit_count=len(units),
+    )
+    session.add(disclosure)
+    session.flush()
+    if units:
+        session.execute(
+            insert(DisclosureUnit),
+            [
+                {
+                    "disclosure_id": disclosure.id,
+                    "unit_code": u["unit_code"],
+                    "parent_code": u["parent_code"],
+                    "name": u["name"],
+                    "content": u,
+                }
+                for u in units
+            ],
+        )
+    audit.append(
+        session,
+        audit.by(
+            principal,
+            "disclosure.publish",
+            region,
+            target_type="disclosure",
+            target_id=disclosure.id,
+            detail={"as_of": day.isoformat(), "units": len(units)},
+        ),
+    )
+    return disclosure
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One publication of a region, as the public finds it."""
+
+    id: str
+    region: str
+    as_of: dt.date
+    published_at: dt.datetime
+    unit_count: int
+
+
+def _published(d: Disclosure) -> Published:
+    return Published(d.id, d.region, d.as_of, d.published_at, d.unit_count)
+
+
+def latest(session: Session, region: str, on: dt.date | None, zone: dt.tzinfo) -> Published:
+    """The region's publication in force (the latest), or the latest published on or before
+    the day ``on`` (hub time zone). None at all: 404."""
+    query = select(Disclosure).where(Disclosure.region == region)
+    if on is not None:
+        end = dt.datetime.combine(on + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+        query = query.where(Disclosure.published_at < end)
+    found = session.scalars(
+        query.order_by(Disclosure.published_at.desc(), Disclosure.id.desc()).limit(1)
+    ).first()
+    if found is None:
+        raise NotFound("Nothing is published for this region on that date.")
+    return _published(found)
+
+
+def history(session: Session, region: str, limit: int = 60) -> list[Published]:
+    """The region's publications, newest first (the public may read any of them)."""
+    rows = session.scalars(
+        select(Disclosure)
+        .where(Disclosure.region == region)
+        .order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
+        .limit(limit)
+    )
+    return [_published(d) for d in rows]
+
+
+def regions(session: Session) -> list[Published]:
+    """Each region's latest publication, by region code."""
+    newest = (
+        select(Disclosure.region, func.max(Disclosure.published_at).label("at"))
+        .group_by(Disclosure.region)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(Disclosure)
+        .join(
+            newest,
+            (newest.c.region == Disclosure.region) & (newest.c.at == Disclosure.published_at),
+        )
+        .order_by(Disclosure.region)
+    )
+    seen: dict[str, Published] = {}
+    for d in rows:
+        seen.setdefault(d.region, _published(d))
+    return list(seen.values())
+
+
+def units(
+    session: Session, disclosure_id: str, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The publication's units by code, ``limit`` after the code ``after``."""
+    query = select(DisclosureUnit.content).where(DisclosureUnit.disclosure_id == disclosure_id)
+    if after:
+        query = query.where(DisclosureUnit.unit_code > after)
+    return list(session.scalars(query.order_by(DisclosureUnit.unit_code).limit(limit)))
+
+
+def unit(session: Session, disclosure_id: str, unit_code: str) -> dict[str, Any]:
+    content = session.scalar(
+        select(DisclosureUnit.content).where(
+            DisclosureUnit.disclosure_id == disclosure_id, DisclosureUnit.unit_code == unit_code
+        )
+    )
+    if content is None:  # never published, classified, or under a classified unit: the same
+        raise NotFound("No such unit in this publication.")
+    return dict(content)
+
+
+def page_of(
+    session: Session, principal: Principal, *, limit: int, after: tuple[dt.datetime, str] | None
+) -> list[Disclosure]:
+    """Publications inside the caller's region, newest first (the office's own list)."""
+    lo, hi = principal.region_bounds
+    query = select(Disclosure).where(Disclosure.region.between(lo, hi))
+    if after is not None:
+        at, key = after
+        query = query.where(
+            (Disclosure.published_at < at)
+            | ((Disclosure.published_at == at) & (Disclosure.id < key))
+        )
+    order = (Disclosure.published_at.desc(), Disclosure.id.desc())
+    return list(session.scalars(query.order_by(*order).limit(limit)))

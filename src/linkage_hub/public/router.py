@@ -1,0 +1,201 @@
+"""Disclosures: the establishment office publishes (``/api/v1/disclosures``), the public reads
+(``/public/v1/disclosures``, no token). API.md, "The public face"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
+from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
+from linkage_hub.db import DbSession
+from linkage_hub.dependencies import SettingsDep, region_input
+from linkage_hub.errors import FieldError, InvalidInput, problem_responses
+from linkage_hub.inputs import BoundedDate
+from linkage_hub.public import disclosures
+from linkage_hub.public.caching import cached, publication_etag
+from linkage_hub.public.models import Disclosure
+from linkage_hub.public.schemas import (
+    DisclosureIn,
+    DisclosureOut,
+    DisclosurePage,
+    Preview,
+    PublicDisclosure,
+    PublicUnit,
+    PublicUnitPublished,
+)
+from linkage_hub.reconciliation.runs import ensure_known_region
+from linkage_hub.settings import Settings
+
+router = APIRouter(prefix="/api/v1/disclosures", tags=["disclosures"])
+public_router = APIRouter(prefix="/public/v1", tags=["public"])
+UNIT_CODE = r"^[0-9A-Z]{18}$"
+
+
+def _day(settings: Settings, as_of: dt.date | None) -> dt.date:
+    today = settings.today()
+    if as_of is not None and as_of > today:
+        raise InvalidInput(
+            "as_of lies in the future.",
+            errors=[FieldError(field="as_of", code="future", message="as_of lies in the future")],
+        )
+    return as_of or today
+
+
+def _out(d: Disclosure) -> DisclosureOut:
+    return DisclosureOut(
+        id=d.id,
+        region=d.region,
+        as_of=d.as_of,
+        published_at=d.published_at,
+        published_by=d.published_by,
+        unit_count=d.unit_count,
+    )
+
+
+@router.post(
+    "",
+    operation_id="publish_disclosure",
+    status_code=201,
+    response_model=DisclosureOut,
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+def publish_disclosure(
+    body: DisclosureIn, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+) -> DisclosureOut:
+    """Publish the region's public staffing data as a dated snapshot (信息公开).
+
+    Until this call nothing of the region is public; what it publishes stays as it was,
+    whatever is pushed later. Per unit: name, kind, funding, parent and internal bodies,
+    functions, quota by type against the roster (the staffing report's figures), leader posts
+    by level against serving cadres, document numbers — never a person, never a classified
+    unit or anything under one. Review first with `GET /api/v1/disclosures/preview`."""
+    region = region_input(body.region)
+    ensure_in_region(principal, region)
+    ensure_known_region(session, region)
+    return _out(disclosures.publish(session, principal, region, _day(settings, body.as_of)))
+
+
+@router.get(
+    "",
+    operation_id="list_disclosures",
+    response_model=DisclosurePage,
+    responses=problem_responses(400, 401, 422),
+)
+def list_disclosures(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DisclosurePage:
+    """Publications of your region and below, newest first."""
+    after = None
+    if cursor:
+        micros, key = decode_pair_cursor(cursor)
+        after = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros), key)
+    rows = disclosures.page_of(session, principal, limit=limit + 1, after=after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        epoch = last.published_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        next_cursor = encode_pair_cursor(epoch // dt.timedelta(microseconds=1), last.id)
+    return DisclosurePage(items=[_out(d) for d in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/preview",
+    operation_id="preview_disclosure",
+    response_model=Preview,
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+def preview_disclosure(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    region: Annotated[str, Query(description="Division code inside yours")],
+    as_of: Annotated[BoundedDate | None, Query(description="Business date; default today")] = None,
+) -> Preview:
+    """What publishing would make public now, for the secrecy review (保密审查)."""
+    region = region_input(region)
+    ensure_in_region(principal, region)
+    day = _day(settings, as_of)
+    units = disclosures.compute(session, region, day)
+    return Preview(region=region, as_of=day, units=[PublicUnit(**u) for u in units])
+
+
+PUBLIC_RESPONSES = problem_responses(404, 422, 429, 503)
+
+
+@public_router.get(
+    "/disclosures/{region}",
+    operation_id="public_disclosure",
+    response_model=PublicDisclosure,
+    responses={304: {"description": "Not modified (If-None-Match)"}, **PUBLIC_RESPONSES},
+)
+def public_disclosure(
+    region: str,
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    date: Annotated[
+        BoundedDate | None, Query(description="The publication in force that day")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> Response:
+    """A region's published units (no token): the latest publication, or the one in force on
+    `date`. Units by code, `limit` a page; `next_cursor` for the next. Cacheable (ETag)."""
+    region = region_input(region)
+    published = disclosures.latest(session, region, date, settings.zone)
+    after = decode_pair_cursor(cursor)[1] if cursor else None
+
+    def build() -> Response:
+        units = disclosures.units(session, published.id, after=after, limit=limit + 1)
+        more = len(units) > limit
+        units = units[:limit]
+        body = PublicDisclosure(
+            region=published.region,
+            as_of=published.as_of,
+            published_at=published.published_at,
+            units=[PublicUnit(**u) for u in units],
+            next_cursor=encode_pair_cursor(0, units[-1]["unit_code"]) if more else None,
+        )
+        return JSONResponse(body.model_dump(mode="json"))
+
+    return cached(request, publication_etag(published.id, "json", str(after), str(limit)), build)
+
+
+@public_router.get(
+    "/disclosures/{region}/units/{unit_code}",
+    operation_id="public_disclosure_unit",
+    response_model=PublicUnitPublished,
+    responses={304: {"description": "Not modified (If-None-Match)"}, **PUBLIC_RESPONSES},
+)
+def public_disclosure_unit(
+    region: str,
+    unit_code: str,
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    date: Annotated[
+        BoundedDate | None, Query(description="The publication in force that day")
+    ] = None,
+) -> Response:
+    """One published unit (no token). A classified unit, anything under one, or a unit not
+    published: 404, all alike."""
+    region = region_input(region)
+    published = disclosures.latest(session, region, date, settings.zone)
+
+    def build() -> Response:
+        content = disclosures.unit(session, published.id, unit_code)
+        body = PublicUnitPublished(
+            **content, as_of=published.as_of, published_at=published.published_at
+        )
+        return JSONResponse(body.model_dump(mode="json"))
+
+    return cached(request, publication_etag(published.id, "json", unit_code), build)

@@ -1,0 +1,123 @@
+"""What stands between the public and the hub: per-address rate limits and a cap on the public
+requests in flight, decided before any database work.
+
+- **Per address** (:class:`Window`): ``LINKAGE_PUBLIC_REQUESTS_PER_MINUTE`` requests a minute to
+  anything under ``/public``, and ``LINKAGE_PUBLIC_REPORTS_PER_HOUR`` report submissions an hour;
+  past either, 429 with ``Retry-After``. The address is :func:`linkage_hub.clientaddr.
+  source_address` (``X-Forwarded-For`` only from ``LINKAGE_TRUSTED_PROXIES``).
+- **In flight**: at most ``LINKAGE_PUBLIC_CONCURRENCY`` public requests per process at once;
+  the next gets a 503 with ``Retry-After: 1`` at once instead of waiting for a worker thread the
+  departments' API needs.
+
+The counters live in the process (bounded: the least recently seen addresses are forgotten past
+:data:`MAX_ADDRESSES`), so with N hub processes an address may get up to N times the limit;
+put the same limits on the reverse proxy for an exact cap. The daily cap on stored reports is
+global (a count in the database, :mod:`linkage_hub.cases.service`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from linkage_hub.clientaddr import source_address
+from linkage_hub.errors import HubError, ServiceUnavailable, TooManyRequests, problem_response
+from linkage_hub.public.pages import error_page
+from linkage_hub.settings import Settings
+
+MAX_ADDRESSES = 100_000
+PREFIX = "/public"
+REPORT_PATHS = frozenset({"/public/v1/reports", "/public/12310"})
+
+
+class Window:
+    """At most ``limit`` events per ``seconds`` per key (a sliding log of times per key)."""
+
+    def __init__(self, limit: int, seconds: float, max_keys: int = MAX_ADDRESSES) -> None:
+        self.limit, self.seconds, self.max_keys = limit, seconds, max_keys
+        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, now: float) -> int | None:
+        """Count one event; ``None`` if allowed, else the seconds until one would be."""
+        with self._lock:
+            times = self._times.get(key)
+            if times is None:
+                times = self._times[key] = deque()
+                if len(self._times) > self.max_keys:
+                    self._times.popitem(last=False)
+            else:
+                self._times.move_to_end(key)
+            while times and times[0] <= now - self.seconds:
+                times.popleft()
+            if len(times) >= self.limit:
+                return max(math.ceil(times[0] + self.seconds - now), 1)
+            times.append(now)
+            return None
+
+
+class PublicShield:
+    """ASGI middleware over ``/public``: limits first, then the app."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.requests = Window(settings.public_requests_per_minute, 60.0)
+        self.reports = Window(settings.public_reports_per_hour, 3600.0)
+        self.in_flight = 0
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        error = self._refusal(scope, path)
+        if error is not None:
+            await _refuse(error, scope, receive, send)
+            return
+        with self._lock:
+            full = self.in_flight >= self.settings.public_concurrency
+            if not full:
+                self.in_flight += 1
+        if full:
+            busy = ServiceUnavailable(
+                "The public pages are busy; please try again in a moment.",
+                headers={"Retry-After": "1"},
+            )
+            await _refuse(busy, scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _refusal(self, scope: Scope, path: str) -> HubError | None:
+        address = source_address(scope, self.settings.trusted_proxies)
+        now = time.monotonic()
+        wait = self.requests.hit(address, now)
+        if wait is None and scope.get("method") == "POST" and path in REPORT_PATHS:
+            wait = self.reports.hit(address, now)
+        if wait is None:
+            return None
+        return TooManyRequests(
+            "Too many requests from this address; please wait before trying again.",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+async def _refuse(error: HubError, scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope, receive)
+    response: Response
+    if scope.get("path", "").startswith(PREFIX + "/v1/"):
+        response = problem_response(error, request)
+    else:
+        response = error_page(request, error)  # the pages' own look
+    await response(scope, receive, send)

@@ -1,0 +1,188 @@
+"""Publishing a region's staffing disclosure and reading it back without a token."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from linkage_hub.db import Database
+from linkage_hub.public.models import Disclosure
+from tests.conftest import HeadersFor
+from tests.public.conftest import CITY, City
+from tests.records import factory as f
+
+PUBLIC = {"bureau", "office", "school", "county_a", "county_b"}
+
+
+def units_of(client: TestClient, region: str = CITY, **params: str) -> dict[str, dict]:
+    response = client.get(f"/public/v1/disclosures/{region}", params=params)
+    assert response.status_code == 200, response.text
+    return {u["unit_code"]: u for u in response.json()["units"]}
+
+
+def test_nothing_is_public_before_publication(client: TestClient, city: City) -> None:
+    assert client.get(f"/public/v1/disclosures/{CITY}").status_code == 404
+    code = city.public_code["bureau"]
+    assert client.get(f"/public/v1/disclosures/{CITY}/units/{code}").status_code == 404
+
+
+def test_published_units_and_their_figures(client: TestClient, city: City, publish) -> None:
+    published = publish()
+    assert published["unit_count"] == len(PUBLIC)
+    units = units_of(client)
+    code = city.public_code
+    assert set(units) == {code[k] for k in PUBLIC}
+    bureau = units[code["bureau"]]
+    assert bureau["name"] == "市教育局" and bureau["kind"] == "organ"
+    assert bureau["functions"].startswith("负责全市教育事业")
+    assert {u["unit_code"] for u in bureau["internal_units"]} == {code["office"], code["school"]}
+    quotas = {q["establishment_type"]: q for q in bureau["quotas"]}
+    assert (quotas["administrative"]["approved"], quotas["administrative"]["on_roster"]) == (3, 4)
+    assert quotas["administrative"]["document_no"] == "哈编〔2024〕1号"
+    assert (quotas["worker"]["approved"], quotas["worker"]["on_roster"]) == (2, 0)
+    posts = {p["level"]: (p["approved"], p["serving"]) for p in bureau["leader_posts"]}
+    assert posts == {"principal": (1, 1), "deputy": (2, 1)}  # the removed deputy is gone
+    school = units[code["school"]]
+    # person 4 also works at the bureau; person 6 has left
+    assert [(q["approved"], q["on_roster"]) for q in school["quotas"]] == [(5, 2)]
+    assert school["parent_code"] == code["bureau"] and school["leader_posts"] == []
+
+
+def test_figures_equal_the_staffing_report(
+    client: TestClient, headers_for: HeadersFor, city: City, publish
+) -> None:
+    publish()
+    report = client.get(
+        "/api/v1/reports/staffing",
+        params={"region": CITY},
+        headers=headers_for("audit", CITY),
+    ).json()["items"]
+    staffing = {
+        (r["unit_code"], r["establishment_type"]): (r["approved"], r["on_roster"]) for r in report
+    }
+    shown = {
+        (u["unit_code"], q["establishment_type"]): (q["approved"], q["on_roster"])
+        for u in units_of(client).values()
+        for q in u["quotas"]
+    }
+    assert shown  # the city has public quotas
+    assert shown == {k: v for k, v in staffing.items() if k[0] not in city.hidden}
+
+
+def test_classified_units_and_all_under_them_are_404_like_nothing(
+    client: TestClient, city: City, publish
+) -> None:
+    publish()
+    nowhere = f.unit_code(999)
+    expected = client.get(f"/public/v1/disclosures/{CITY}/units/{nowhere}")
+    assert expected.status_code == 404
+    for code in city.hidden:
+        for region in (CITY, "230102"):
+            response = client.get(f"/public/v1/disclosures/{region}/units/{code}")
+            assert response.status_code == 404
+    hidden = client.get(f"/public/v1/disclosures/{CITY}/units/{city.public_code['branch']}")
+    assert hidden.json()["detail"] == expected.json()["detail"]
+
+
+def test_a_publication_is_a_snapshot(
+    client: TestClient, headers_for: HeadersFor, city: City, publish, database: Database
+) -> None:
+    first = publish()
+    school = city.public_code["school"]
+    more = [f.roster(n, 3) | {"unit_code": school} for n in (20, 21)]
+    pushed = client.post(
+        "/api/v1/datasets/roster/batches",
+        json={"records": more},
+        headers=headers_for("establishment", CITY),
+    )
+    assert pushed.status_code == 201
+    assert units_of(client)[school]["quotas"][0]["on_roster"] == 2  # not yet published
+    # Make the first publication ten days old, then publish again.
+    ten_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+    with database.transaction() as session:
+        session.execute(
+            update(Disclosure).where(Disclosure.id == first["id"]).values(published_at=ten_days_ago)
+        )
+    publish()
+    assert units_of(client)[school]["quotas"][0]["on_roster"] == 4
+    then = (ten_days_ago + dt.timedelta(days=1)).date().isoformat()
+    assert units_of(client, date=then)[school]["quotas"][0]["on_roster"] == 2
+    before = (ten_days_ago - dt.timedelta(days=2)).date().isoformat()
+    assert client.get(f"/public/v1/disclosures/{CITY}", params={"date": before}).status_code == 404
+
+
+def test_preview_shows_without_publishing(
+    client: TestClient, headers_for: HeadersFor, city: City
+) -> None:
+    response = client.get(
+        "/api/v1/disclosures/preview",
+        params={"region": CITY},
+        headers=headers_for("establishment", CITY),
+    )
+    assert response.status_code == 200
+    assert {u["unit_code"] for u in response.json()["units"]} == {
+        city.public_code[k] for k in PUBLIC
+    }
+    assert client.get(f"/public/v1/disclosures/{CITY}").status_code == 404
+
+
+def test_who_may_publish(client: TestClient, headers_for: HeadersFor, city: City) -> None:
+    body = {"region": CITY}
+    for department in ("hr", "finance", "organization", "audit"):
+        response = client.post(
+            "/api/v1/disclosures", json=body, headers=headers_for(department, CITY)
+        )
+        assert response.status_code == 403
+    county = client.post(
+        "/api/v1/disclosures", json=body, headers=headers_for("establishment", "230102")
+    )
+    assert county.status_code == 404
+    unknown = client.post(
+        "/api/v1/disclosures",
+        json={"region": "230999"},
+        headers=headers_for("establishment", "230000"),
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "region"
+
+
+def test_a_county_publication_shows_the_county_only(
+    client: TestClient, city: City, publish
+) -> None:
+    publish("230102")
+    assert set(units_of(client, "230102")) == {city.public_code["county_a"]}
+
+
+def test_pages_of_units_and_caching(client: TestClient, city: City, publish) -> None:
+    publish()
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        body = client.get(f"/public/v1/disclosures/{CITY}", params=params).json()
+        seen += [u["unit_code"] for u in body["units"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(city.public_code[k] for k in PUBLIC)
+    first = client.get(f"/public/v1/disclosures/{CITY}")
+    etag = first.headers["etag"]
+    assert "max-age" in first.headers["cache-control"]
+    again = client.get(f"/public/v1/disclosures/{CITY}", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_publishing_is_audited(
+    client: TestClient, headers_for: HeadersFor, city: City, publish
+) -> None:
+    published = publish()
+    log = client.get(
+        "/api/v1/audit-log",
+        params={"action": "disclosure.publish"},
+        headers=headers_for("audit", "230000"),
+    ).json()["items"]
+    assert [e["target_id"] for e in log] == [published["id"]]
+    listed = client.get("/api/v1/disclosures", headers=headers_for("establishment", CITY)).json()
+    assert [d["id"] for d in listed["items"]] == [published["id"]]
