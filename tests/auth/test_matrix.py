@@ -488,6 +488,7 @@ def _file_case(ctx: Ctx) -> tuple[str, str, str]:
 
     from linkage_hub.cases.models import Case
 
+    _registered_unit(ctx)  # the hub serves the region: it takes reports about it
     receipt = ctx.client.post("/public/v1/reports", json=REPORT).json()
     with ctx.database.transaction() as session:
         case_id = session.scalar(
@@ -646,7 +647,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         _public("/public/v1/disclosures/{region}/units/{unit}"), always(200), anonymous=200
     ),
     ("POST", "/public/v1/reports"): Sample(
-        lambda ctx: Call("/public/v1/reports", json=REPORT), always(201), anonymous=201
+        lambda ctx: (_registered_unit(ctx), Call("/public/v1/reports", json=REPORT))[1],
+        always(201),
+        anonymous=201,
     ),
     ("GET", "/public/v1/reports/{tracking_code}"): Sample(_follow, always(200), anonymous=200),
     ("GET", "/public/"): Sample(_public("/public/"), always(200), anonymous=200),
@@ -661,7 +664,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/public/12310"): Sample(_static("/public/12310"), always(200), anonymous=200),
     ("POST", "/public/12310"): Sample(
-        lambda ctx: Call("/public/12310", data=REPORT), always(201), anonymous=201
+        lambda ctx: (_registered_unit(ctx), Call("/public/12310", data=REPORT))[1],
+        always(201),
+        anonymous=201,
     ),
     ("GET", "/public/12310/lookup"): Sample(
         lambda ctx: Call("/public/12310/lookup", params={"tracking_code": _shared_case(ctx)[1]}),

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 
 from linkage_hub.cases.models import Case
@@ -28,6 +29,13 @@ def staffing(client: TestClient, headers_for: HeadersFor) -> dict[str, dict[str,
     return out
 
 
+def submit(browser: Any, css: str, then: tuple[str, str]) -> None:
+    """Click a form's button and wait for the next page's element (a click returns before a
+    navigation it starts has finished on a busy machine)."""
+    browser.find_element(By.CSS_SELECTOR, css).click()
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located(then))
+
+
 def cells(row: Any) -> list[str]:
     return [c.text.strip() for c in row.find_elements(By.CSS_SELECTOR, "th, td")]
 
@@ -45,6 +53,9 @@ def test_the_pages_show_what_the_staffing_report_says(
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
     snap(browser, "public-index")
     browser.find_element(By.LINK_TEXT, CITY).click()
+    WebDriverWait(browser, 20).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "table.units"))
+    )
     assert browser.current_url.endswith(f"/public/disclosures/{CITY}")
     snap(browser, "public-region")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.units tbody tr")
@@ -62,6 +73,7 @@ def test_the_pages_show_what_the_staffing_report_says(
     assert not set(shown) & city.hidden
 
     browser.find_element(By.LINK_TEXT, "市教育局").click()
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "dl.facts")))
     snap(browser, "public-unit")
     assert browser.find_element(By.TAG_NAME, "h1").text == "市教育局"
     quota_table = browser.find_elements(By.TAG_NAME, "table")[0]
@@ -78,6 +90,7 @@ def test_the_pages_show_what_the_staffing_report_says(
     assert not header.is_displayed()
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     browser.find_element(By.LINK_TEXT, "市第一中学").click()
+    WebDriverWait(browser, 20).until(ec.title_contains("市第一中学"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "市第一中学"
 
 
@@ -94,13 +107,14 @@ def test_a_report_filed_through_the_form_is_followed_by_its_code(
     unit = city.public_code["bureau"]
     browser.get(f"{served}/public/disclosures/{CITY}/units/{unit}")
     browser.find_element(By.LINK_TEXT, "12310 网上举报").click()  # the unit's own report link
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.ID, "unit_code")))
     assert browser.find_element(By.ID, "unit_code").get_attribute("value") == unit
     Select(browser.find_element(By.ID, "category")).select_by_visible_text("吃空饷")
     browser.find_element(By.ID, "unit_name").send_keys("市教育局")
     browser.find_element(By.ID, "facts").send_keys("有两名人员长期不在岗，仍由财政统发工资。")
     browser.find_element(By.ID, "contact_phone").send_keys("13900000000")
     snap(browser, "public-12310-form")
-    browser.find_element(By.CSS_SELECTOR, "form[action='/public/12310'] button").click()
+    submit(browser, "form[action='/public/12310'] button", (By.ID, "receipt-code"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "举报已提交"
     code = browser.find_element(By.ID, "receipt-code").text
     secret = browser.find_element(By.ID, "receipt-secret").text
@@ -108,10 +122,10 @@ def test_a_report_filed_through_the_form_is_followed_by_its_code(
 
     browser.get(f"{served}/public/12310")
     browser.find_element(By.ID, "tracking_code").send_keys(code)
-    browser.find_element(By.CSS_SELECTOR, "form.inline button").click()
+    submit(browser, "form.inline button", (By.ID, "secret"))
     assert browser.current_url.endswith(f"/public/12310/{code}")
     browser.find_element(By.ID, "secret").send_keys(secret)
-    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+    submit(browser, "main form button", (By.ID, "status-label"))
     assert browser.find_element(By.ID, "status-label").text == "已收到，待受理"
 
     with database.transaction() as session:
@@ -128,7 +142,7 @@ def test_a_report_filed_through_the_form_is_followed_by_its_code(
         assert response.status_code == 200, response.text
     browser.get(f"{served}/public/12310/{code}")
     browser.find_element(By.ID, "secret").send_keys(secret)
-    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+    submit(browser, "main form button", (By.ID, "status-label"))
     assert browser.find_element(By.ID, "status-label").text == "已办结"
     assert browser.find_element(By.ID, "reply").text.startswith("经核查，两人已停发工资")
     snap(browser, "public-12310-status")
@@ -137,7 +151,7 @@ def test_a_report_filed_through_the_form_is_followed_by_its_code(
 def test_a_bad_form_says_what_to_fix(browser: Any, served: str) -> None:
     browser.get(f"{served}/public/12310")
     browser.find_element(By.ID, "facts").send_keys("只写了事实")
-    browser.find_element(By.CSS_SELECTOR, "form[action='/public/12310'] button").click()
+    submit(browser, "form[action='/public/12310'] button", (By.CSS_SELECTOR, ".errors"))
     alert = browser.find_element(By.CSS_SELECTOR, ".errors")
     assert "请选择举报类别" in alert.text and "行政区划代码" in alert.text
     assert browser.find_element(By.ID, "facts").get_attribute("value") == "只写了事实"

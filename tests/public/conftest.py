@@ -136,3 +136,15 @@ def publish(client: TestClient, headers_for: HeadersFor):  # type: ignore[no-unt
         return dict(response.json())
 
     return do
+
+
+@pytest.fixture
+def province_served(client: TestClient, headers_for: HeadersFor) -> None:
+    """The hub serves province 23: one unit in a sibling city (230200), so 12310 reports of
+    any 23xxxx region are taken, and nothing changes in 230100."""
+    response = client.post(
+        "/api/v1/datasets/units/batches",
+        json={"records": [f.unit(77, region="230200")]},
+        headers=headers_for("establishment", "230000"),
+    )
+    assert response.status_code == 201, response.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -17,6 +18,8 @@ from tests.public.conftest import CITY, City
 
 REPORT = {"category": "ghost_pay", "region": CITY, "facts": "某单位有人长期不上班仍领工资。"}
 NAMED = REPORT | {"contact": {"name": "李四", "phone": "13800000000"}}
+
+pytestmark = pytest.mark.usefixtures("province_served")
 
 
 def file(client: TestClient, body: dict[str, Any] = REPORT) -> dict[str, Any]:
@@ -267,7 +270,9 @@ def test_case_events_reach_the_outbox(
     step(client, headers_for("establishment", CITY), cid, to="accepted")
     with database.transaction() as session:
         events = session.execute(
-            select(OutboxEvent.type, OutboxEvent.data).order_by(OutboxEvent.id)
+            select(OutboxEvent.type, OutboxEvent.data)
+            .where(OutboxEvent.type.like("case.%"))
+            .order_by(OutboxEvent.id)
         ).all()
     assert [(t, d["case_id"]) for t, d in events] == [
         ("case.opened", cid),
@@ -280,3 +285,26 @@ def test_case_events_reach_the_outbox(
         headers=headers_for("finance", CITY),
     )
     assert finance.status_code == 403
+
+
+def test_a_region_the_hub_does_not_serve_is_refused(client: TestClient) -> None:
+    elsewhere = client.post("/public/v1/reports", json=REPORT | {"region": "110101"})
+    assert elsewhere.status_code == 422
+    error = elsewhere.json()["errors"][0]
+    assert (error["field"], error["code"]) == ("region", "unknown_region")
+    # a county with no data of its own, in a province the hub serves, is taken
+    assert client.post("/public/v1/reports", json=REPORT | {"region": "230104"}).status_code == 201
+
+
+def test_facts_and_contact_are_sealed_at_rest(
+    client: TestClient, headers_for: HeadersFor, database: Database
+) -> None:
+    facts = "张三，身份证号230102198001011234，长期不上班领工资。"
+    cid = case_id(database, file(client, NAMED | {"facts": facts}))
+    with database.transaction() as session:
+        stored = session.execute(select(Case.facts, Case.contact).where(Case.id == cid)).one()
+    assert "230102198001011234" not in stored.facts and "张三" not in stored.facts
+    office = headers_for("establishment", CITY)
+    assert client.get(f"/api/v1/cases/{cid}", headers=office).json()["facts"] == facts
+    listed = client.get("/api/v1/cases", headers=headers_for("audit", CITY)).json()["items"]
+    assert [c["facts"] for c in listed] == [facts]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -12,6 +13,8 @@ from linkage_hub.db import Database
 from tests.public.conftest import CITY, City
 
 FORM = {"category": "over_quota_hiring", "region": CITY, "facts": "超编进人十余名。"}
+
+pytestmark = pytest.mark.usefixtures("province_served")
 
 
 def test_regions_region_and_unit_pages(client: TestClient, city: City, publish) -> None:

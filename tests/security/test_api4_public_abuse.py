@@ -18,6 +18,7 @@ from linkage_hub.public.shield import PublicShield, Window
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor, make_settings
 
+pytestmark = pytest.mark.usefixtures("province_served")
 REPORT = {"category": "ghost_pay", "region": "230100", "facts": "举报"}
 
 

@@ -13,6 +13,7 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from linkage_hub.db import Database
 from tests.conftest import HeadersFor
 from tests.public.conftest import CITY, City
 
+pytestmark = pytest.mark.usefixtures("province_served")
 ID_PATTERN = re.compile(r"(?<![0-9A-Z])\d{17}[\dXx](?![0-9A-Z])")
 
 

@@ -1,7 +1,8 @@
 """12310 cases: the report as filed, its steps and its links.
 
-The reporter's name and phone are stored sealed under the hub's ID-number keys
-(``contact``), never in plain text; the follow-up secret only as a keyed hash. Deadlines are
+The facts (which may name people and their ID numbers) and the reporter's name and phone are
+stored sealed under the hub's ID-number keys, never in plain text; the follow-up secret only as
+a keyed hash. Deadlines are
 dates on the working-day calendar, kept as columns so "overdue" is one SQL condition.
 """
 
@@ -30,7 +31,7 @@ class Case(Base):
     handler_region: Mapped[str] = mapped_column(String(6))  # the office working it now
     unit_code: Mapped[str | None] = mapped_column(String(18))
     unit_name: Mapped[str | None] = mapped_column(String(200))
-    facts: Mapped[str] = mapped_column(Text)
+    facts: Mapped[str] = mapped_column(Text)  # sealed
     contact: Mapped[str | None] = mapped_column(Text)  # sealed JSON {name, phone}
     status: Mapped[str] = mapped_column(String(20))
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

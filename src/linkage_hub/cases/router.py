@@ -84,6 +84,7 @@ def list_cases(
     session: DbSession,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    keyring: KeyringDep,
     region: Annotated[str | None, Query(description="Inside yours; default yours")] = None,
     status: Status | None = None,
     overdue: Annotated[bool | None, Query(description="Past a deadline it has not met")] = None,
@@ -107,7 +108,8 @@ def list_cases(
         limit=limit,
         cursor=cursor,
     )
-    return CasePage(items=[service.out(c, today) for c in cases], next_cursor=next_cursor)
+    items = [service.out(c, today, keyring) for c in cases]
+    return CasePage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

@@ -55,6 +55,7 @@ from linkage_hub.keys import Keyring
 from linkage_hub.outbox import write as outbox
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from linkage_hub.reconciliation.rules import is_working_day
+from linkage_hub.reconciliation.runs import region_is_known
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
@@ -126,6 +127,9 @@ def file_report(
 ) -> tuple[Case, str]:
     """A new case from a public report; returns it and its follow-up secret (shown once)."""
     region = region_input(body.region)
+    if not region_is_known(session, region[:2] + "0000"):
+        # No office of this hub would ever see it: a typo, or another province's matter.
+        raise invalid_field("region", "unknown_region", "is not a region this hub serves")
     if body.unit_code is not None:
         unit_region = published_unit_region(session, body.unit_code)
         if unit_region is None or not (
@@ -158,7 +162,7 @@ def file_report(
         handler_region=region,
         unit_code=body.unit_code,
         unit_name=(body.unit_name or "").strip() or None,
-        facts=facts,
+        facts=keyring.seal_id(facts),  # it may name people, ID numbers included
         contact=keyring.seal_id(json.dumps(contact.model_dump())) if named and contact else None,
         status=Status.received.value,
         received_at=now,
@@ -277,7 +281,7 @@ def page(
     return rows, encode_pair_cursor(rows[-1].number, rows[-1].id) if more else None
 
 
-def out(case: Case, today: dt.date) -> CaseOut:
+def out(case: Case, today: dt.date, keyring: Keyring) -> CaseOut:
     return CaseOut(
         id=case.id,
         tracking_code=case.tracking_code,
@@ -286,7 +290,7 @@ def out(case: Case, today: dt.date) -> CaseOut:
         handler_region=case.handler_region,
         unit_code=case.unit_code,
         unit_name=case.unit_name,
-        facts=case.facts,
+        facts=keyring.reveal_id(case.facts),
         status=Status(case.status),
         received_at=case.received_at,
         propose_due=case.propose_due,
@@ -335,7 +339,7 @@ def detail(
         select(CaseStep).where(CaseStep.case_id == case.id).order_by(CaseStep.id)
     )
     return CaseDetail(
-        **out(case, today).model_dump(),
+        **out(case, today, keyring).model_dump(),
         contact=contact,
         links=[LinkOut(kind=x.kind, target=x.target, linked_at=x.linked_at) for x in links],
         steps=[
