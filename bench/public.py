@@ -62,6 +62,7 @@ def settings_for(url: str, data_dir: Path) -> Settings:
         deliver_in_process=False,
         public_requests_per_minute=10_000_000,
         public_concurrency=1000,
+        log_level="WARNING",
     )
 
 

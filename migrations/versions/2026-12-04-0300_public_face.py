@@ -4,7 +4,9 @@ Revision ID: 0012_public_face
 Revises: 0011_bulletins
 Create Date: 2026-12-04 03:00:00
 
-Disclosures are immutable snapshots: a publication row and one row per public unit. Cases hold
+Disclosures are immutable snapshots: a publication row and one row per public unit, which the
+database itself refuses to change, or to delete within a year of publication (triggers; a
+TRUNCATE by an operator is not stopped). Cases hold
 the report (the reporter's contact sealed, the follow-up secret as a keyed hash), their steps
 and their links to units and findings.
 """
@@ -23,6 +25,37 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.DateTime(timezone=True)
 
 
+PG_FUNCTION = """
+CREATE FUNCTION public_disclosure_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'public_disclosure'
+     AND OLD.published_at < now() - interval '1 year' THEN
+    RETURN OLD;
+  END IF;
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'public_disclosure_unit' AND NOT EXISTS (
+       SELECT 1 FROM public_disclosure d
+       WHERE d.id = OLD.disclosure_id AND d.published_at >= now() - interval '1 year') THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'a publication is immutable and kept a year: % refused', TG_OP;
+END $$
+"""
+SQLITE_YOUNG = "published_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 year')"
+SQLITE_TRIGGERS = (
+    "CREATE TRIGGER public_disclosure_no_update BEFORE UPDATE ON public_disclosure BEGIN "
+    "SELECT RAISE(ABORT, 'a publication is immutable: UPDATE refused'); END",
+    "CREATE TRIGGER public_disclosure_no_delete BEFORE DELETE ON public_disclosure "
+    f"WHEN OLD.{SQLITE_YOUNG} BEGIN "
+    "SELECT RAISE(ABORT, 'a publication is kept a year: DELETE refused'); END",
+    "CREATE TRIGGER public_disclosure_unit_no_update BEFORE UPDATE ON public_disclosure_unit "
+    "BEGIN SELECT RAISE(ABORT, 'a publication is immutable: UPDATE refused'); END",
+    "CREATE TRIGGER public_disclosure_unit_no_delete BEFORE DELETE ON public_disclosure_unit "
+    "WHEN EXISTS (SELECT 1 FROM public_disclosure d WHERE d.id = OLD.disclosure_id "
+    f"AND d.{SQLITE_YOUNG}) BEGIN "
+    "SELECT RAISE(ABORT, 'a publication is kept a year: DELETE refused'); END",
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "public_disclosure",
@@ -34,9 +67,7 @@ def upgrade() -> None:
         sa.Column("unit_count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_public_disclosure")),
     )
-    op.create_index(
-        "ix_public_disclosure_region", "public_disclosure", ["region", "published_at"]
-    )
+    op.create_index("ix_public_disclosure_region", "public_disclosure", ["region", "published_at"])
     op.create_table(
         "public_disclosure_unit",
         sa.Column("disclosure_id", sa.String(32), nullable=False),
@@ -48,6 +79,16 @@ def upgrade() -> None:
             "disclosure_id", "unit_code", name=op.f("pk_public_disclosure_unit")
         ),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(PG_FUNCTION)
+        for table in ("public_disclosure", "public_disclosure_unit"):
+            op.execute(
+                f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION public_disclosure_refuse_change()"
+            )
+    else:
+        for statement in SQLITE_TRIGGERS:
+            op.execute(statement)
     op.create_table(
         "case_report",
         sa.Column("number", BIGINT, autoincrement=True, nullable=False),
@@ -113,6 +154,8 @@ def downgrade() -> None:
     op.drop_index("ix_case_report_region", table_name="case_report")
     op.drop_index("ix_case_report_handler", table_name="case_report")
     op.drop_table("case_report")
-    op.drop_table("public_disclosure_unit")
+    op.drop_table("public_disclosure_unit")  # its triggers go with it
     op.drop_index("ix_public_disclosure_region", table_name="public_disclosure")
     op.drop_table("public_disclosure")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION public_disclosure_refuse_change()")

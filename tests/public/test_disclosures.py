@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import delete, update
+from sqlalchemy.exc import DatabaseError
 
 from linkage_hub.db import Database
-from linkage_hub.public.models import Disclosure
+from linkage_hub.public.models import Disclosure, DisclosureUnit
 from tests.conftest import HeadersFor
 from tests.public.conftest import CITY, City
 from tests.records import factory as f
@@ -87,9 +89,18 @@ def test_classified_units_and_all_under_them_are_404_like_nothing(
 
 
 def test_a_publication_is_a_snapshot(
-    client: TestClient, headers_for: HeadersFor, city: City, publish, database: Database
+    client: TestClient,
+    headers_for: HeadersFor,
+    city: City,
+    publish,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = publish()
+    # The first publication was made ten days ago.
+    ten_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+    monkeypatch.setattr("linkage_hub.public.disclosures.utcnow", lambda: ten_days_ago)
+    publish()
+    monkeypatch.undo()
     school = city.public_code["school"]
     more = [f.roster(n, 3) | {"unit_code": school} for n in (20, 21)]
     pushed = client.post(
@@ -99,12 +110,6 @@ def test_a_publication_is_a_snapshot(
     )
     assert pushed.status_code == 201
     assert units_of(client)[school]["quotas"][0]["on_roster"] == 2  # not yet published
-    # Make the first publication ten days old, then publish again.
-    ten_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
-    with database.transaction() as session:
-        session.execute(
-            update(Disclosure).where(Disclosure.id == first["id"]).values(published_at=ten_days_ago)
-        )
     publish()
     assert units_of(client)[school]["quotas"][0]["on_roster"] == 4
     then = (ten_days_ago + dt.timedelta(days=1)).date().isoformat()
@@ -186,3 +191,42 @@ def test_publishing_is_audited(
     assert [e["target_id"] for e in log] == [published["id"]]
     listed = client.get("/api/v1/disclosures", headers=headers_for("establishment", CITY)).json()
     assert [d["id"] for d in listed["items"]] == [published["id"]]
+
+
+def test_the_database_refuses_to_change_or_drop_a_young_publication(
+    client: TestClient, city: City, publish, database: Database
+) -> None:
+    published = publish()
+    attempts = [
+        update(Disclosure).where(Disclosure.id == published["id"]).values(unit_count=0),
+        delete(Disclosure).where(Disclosure.id == published["id"]),
+        update(DisclosureUnit).values(name="改名"),
+        delete(DisclosureUnit),
+    ]
+    for statement in attempts:
+        with pytest.raises(DatabaseError), database.transaction() as session:
+            session.execute(statement)
+    assert len(units_of(client)) == len(PUBLIC)
+
+
+def test_the_command_publishes_what_the_api_would(
+    client: TestClient,
+    city: City,
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    from linkage_hub import cli
+    from linkage_hub.settings import get_settings
+
+    monkeypatch.setenv("LINKAGE_DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    assert cli.main(["disclosures", "publish", "--region", CITY]) == 0
+    assert "5 units" in capsys.readouterr().out
+    assert set(units_of(client)) == {city.public_code[k] for k in PUBLIC}
+    assert cli.main(["disclosures", "publish", "--region", "239900"]) == 1
+    assert "holds no units" in capsys.readouterr().err
+    assert cli.main(["disclosures", "publish", "--region", "2301"]) == 1

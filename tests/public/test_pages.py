@@ -89,3 +89,42 @@ def test_the_honeypot_drops_a_bot_report(client: TestClient, database: Database)
     assert response.status_code == 200 and "receipt-code" not in response.text
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_hostile_page_inputs_are_answered_not_500(client: TestClient, city: City, publish) -> None:
+    publish()
+    unit = city.public_code["bureau"]
+    paths = [
+        f"/public/disclosures/{CITY}?after=%00",
+        f"/public/disclosures/{CITY}?after=" + "Z" * 5000,
+        f"/public/disclosures/{CITY}?date=9999-99-99",
+        f"/public/disclosures/{CITY}?date=0001-01-01",
+        f"/public/disclosures/{CITY}/units/" + "A" * 3000,
+        f"/public/disclosures/{CITY}/units/%F0%9F%98%80",
+        f"/public/disclosures/{CITY}/units/{unit}?date=2026-02-30",
+        "/public/disclosures/%00%00%00",
+        "/public/12310?region=%00&unit_code=" + "<script>" * 10,
+        "/public/12310/lookup?tracking_code=%E2%80%AE",
+        "/public/12310/" + "X" * 500,
+        "/public/12310/%00",
+    ]
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code < 500, path
+        assert "<script>" not in response.text, path
+    posts = [
+        ("/public/12310", {"category": "ghost_pay", "region": CITY, "facts": "\x00"}),
+        ("/public/12310", {"category": "ghost_pay" * 100, "region": "２３０１００", "facts": "x"}),
+        ("/public/12310/ABCD-EFGH-JKLM", {}),
+    ]
+    for path, form in posts:
+        response = client.post(path, data=form)
+        assert response.status_code < 500, (path, form)
+    form_type = {"content-type": "application/x-www-form-urlencoded"}
+    for path, body in (
+        ("/public/12310/ABCD-EFGH-JKLM", b"secret=%ED%A0%80"),  # a lone surrogate
+        ("/public/12310", b"category=ghost_pay&region=230100&facts=%FF%FE"),  # not UTF-8
+        ("/public/12310", b"&&&===" * 100),
+    ):
+        response = client.post(path, content=body, headers=form_type)
+        assert response.status_code < 500, (path, body)
