@@ -57,6 +57,13 @@ SQLITE_TRIGGERS = (
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_registry_unit_classified",
+        "registry_unit",
+        ["unit_code"],
+        sqlite_where=sa.text("classified"),
+        postgresql_where=sa.text("classified"),
+    )
     op.create_table(
         "public_disclosure",
         sa.Column("id", sa.String(32), nullable=False),
@@ -156,6 +163,7 @@ def downgrade() -> None:
     op.drop_table("case_report")
     op.drop_table("public_disclosure_unit")  # its triggers go with it
     op.drop_index("ix_public_disclosure_region", table_name="public_disclosure")
+    op.drop_index("ix_registry_unit_classified", table_name="registry_unit")
     op.drop_table("public_disclosure")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION public_disclosure_refuse_change()")

@@ -521,6 +521,18 @@ def _follow_page(ctx: Ctx) -> Call:
     return Call(f"/public/12310/{code}", data={"secret": secret})
 
 
+def handling_office(ok: int = 200) -> Expect:
+    """A 12310 case is worked by the establishment office of exactly its region; an office
+    above reads it (supervision) but may not act: 403; below or beside: it does not exist."""
+
+    def expect(department: Department, relation: str) -> int:
+        if department is not Department.establishment:
+            return 403
+        return {"same": ok, "parent": 403}.get(relation, 404)
+
+    return expect
+
+
 def owner_only(ok: int = 200) -> Expect:
     return lambda department, relation: (
         ok if department is Department.establishment and relation == "same" else 404
@@ -631,14 +643,14 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda ctx: Call(
             f"/api/v1/cases/{_file_case(ctx)[0]}/transitions", json={"to": "accepted"}
         ),
-        in_region({Department.establishment}),
+        handling_office(),
     ),
     ("POST", "/api/v1/cases/{case_id}/links"): Sample(
         lambda ctx: Call(
             f"/api/v1/cases/{_shared_case(ctx)[0]}/links",
             json={"unit_code": _registered_unit(ctx)},
         ),
-        in_region({Department.establishment}),
+        handling_office(),
     ),
     ("GET", "/public/v1/disclosures/{region}"): Sample(
         _public("/public/v1/disclosures/{region}"), always(200), anonymous=200

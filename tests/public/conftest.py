@@ -140,11 +140,11 @@ def publish(client: TestClient, headers_for: HeadersFor):  # type: ignore[no-unt
 
 @pytest.fixture
 def province_served(client: TestClient, headers_for: HeadersFor) -> None:
-    """The hub serves province 23: one unit in a sibling city (230200), so 12310 reports of
-    any 23xxxx region are taken, and nothing changes in 230100."""
+    """The hub serves city 230100: one unit in its county 230104 (where nothing else lives),
+    so 12310 reports of the city and any of its counties are taken."""
     response = client.post(
         "/api/v1/datasets/units/batches",
-        json={"records": [f.unit(77, region="230200")]},
+        json={"records": [f.unit(77, region="230104")]},
         headers=headers_for("establishment", "230000"),
     )
     assert response.status_code == 201, response.text

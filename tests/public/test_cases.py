@@ -122,10 +122,15 @@ def test_the_reporter_is_known_to_the_handling_office_only(
             == 403
         )
         assert client.get("/api/v1/cases", headers=headers_for(department, CITY)).status_code == 403
+    client.app.state.auth.recorder.flush()  # type: ignore[attr-defined]  # reads are queued
     reveals = client.get(
         "/api/v1/audit-log", params={"action": "case.contact_read"}, headers=audit
     ).json()["items"]
     assert [e["target_id"] for e in reveals] == [cid]
+    reads = client.get("/api/v1/audit-log", params={"action": "case.read"}, headers=audit)
+    assert [e["target_id"] for e in reads.json()["items"]] == [cid]  # audit's own read
+    lists = client.get("/api/v1/audit-log", params={"action": "case.list"}, headers=audit)
+    assert lists.json()["items"] == []  # the others were refused before any case was sent
     with database.transaction() as session:
         stored = session.scalar(select(Case.contact).where(Case.id == cid))
     assert stored is not None and "李四" not in stored and "138" not in stored
@@ -136,22 +141,32 @@ def test_assigned_to_a_county_the_county_works_it_and_its_sibling_sees_nothing(
 ) -> None:
     cid = case_id(database, file(client, NAMED))
     city_office = headers_for("establishment", CITY)
-    county = headers_for("establishment", "230102")
+    province = headers_for("establishment", "230000")
+    county = headers_for("establishment", "230104")  # the county the hub holds a unit of
     sibling = headers_for("establishment", "230103")
     assert client.get(f"/api/v1/cases/{cid}", headers=county).status_code == 404
+    # The province supervises: it reads the case, not the reporter, and does not work it.
+    above = client.get(f"/api/v1/cases/{cid}", headers=province)
+    assert above.status_code == 200 and above.json()["contact"] is None
+    assert step(client, province, cid, to="accepted").status_code == 403
     step(client, city_office, cid, to="accepted")
-    bad = step(client, city_office, cid, to="assigned", region="230200")
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "region"
-    assert step(client, city_office, cid, to="assigned", region="230102").status_code == 200
+    for region in ("230200", "230199", CITY):  # not below; a county the hub knows nothing of
+        bad = step(client, city_office, cid, to="assigned", region=region)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "region"
+    assert step(client, city_office, cid, to="assigned", region="230104").status_code == 200
     assert client.get(f"/api/v1/cases/{cid}", headers=county).json()["contact"]["name"] == "李四"
+    # The city has handed the case down: it reads it, without the reporter, and cannot act.
+    assert client.get(f"/api/v1/cases/{cid}", headers=city_office).json()["contact"] is None
+    assert step(client, city_office, cid, to="in_progress").status_code == 403
     assert client.get(f"/api/v1/cases/{cid}", headers=sibling).status_code == 404
     assert client.get("/api/v1/cases", headers=sibling).json()["items"] == []
     assert step(client, sibling, cid, to="closed", reply="x").status_code == 404
+    assert step(client, county, cid, to="closed").status_code == 422  # no reply
     assert step(client, county, cid, to="in_progress").status_code == 200
     assert step(client, county, cid, to="closed", reply="区编办已核查处理。").status_code == 200
     listed = client.get("/api/v1/cases", headers=city_office).json()["items"]
     assert [(c["id"], c["status"], c["handler_region"]) for c in listed] == [
-        (cid, "closed", "230102")
+        (cid, "closed", "230104")
     ]
 
 
@@ -292,8 +307,10 @@ def test_a_region_the_hub_does_not_serve_is_refused(client: TestClient) -> None:
     assert elsewhere.status_code == 422
     error = elsewhere.json()["errors"][0]
     assert (error["field"], error["code"]) == ("region", "unknown_region")
-    # a county with no data of its own, in a province the hub serves, is taken
-    assert client.post("/public/v1/reports", json=REPORT | {"region": "230104"}).status_code == 201
+    # a county with no data of its own, in a city the hub serves, is taken; a made-up city not
+    made_up = client.post("/public/v1/reports", json=REPORT | {"region": "239999"})
+    assert made_up.status_code == 422
+    assert client.post("/public/v1/reports", json=REPORT | {"region": "230105"}).status_code == 201
 
 
 def test_facts_and_contact_are_sealed_at_rest(

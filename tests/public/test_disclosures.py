@@ -230,3 +230,88 @@ def test_the_command_publishes_what_the_api_would(
     assert cli.main(["disclosures", "publish", "--region", "239900"]) == 1
     assert "holds no units" in capsys.readouterr().err
     assert cli.main(["disclosures", "publish", "--region", "2301"]) == 1
+
+
+def test_the_stored_units_have_the_documented_shape(
+    client: TestClient, city: City, publish
+) -> None:
+    """The region's JSON sends the stored units as they are: each must be a PublicUnit."""
+    from linkage_hub.public.schemas import PublicDisclosure
+
+    publish()
+    body = client.get(f"/public/v1/disclosures/{CITY}").json()
+    parsed = PublicDisclosure.model_validate(body)
+    assert parsed.model_dump(mode="json") == body
+
+
+def test_a_classified_unit_deleted_keeps_its_subtree_dark(
+    client: TestClient, headers_for: HeadersFor, city: City, publish
+) -> None:
+    secret = city.public_code["secret"]
+    office = headers_for("establishment", CITY)
+    listed = client.get("/api/v1/datasets/units/records", headers=office).json()["items"]
+    [record] = [r for r in listed if r["unit_code"] == secret]
+    path = f"/api/v1/datasets/units/records/{record['record_key']}"
+    etag = client.get(path, headers=office).headers["etag"]
+    deleted = client.delete(path, headers=office | {"If-Match": etag})
+    assert deleted.status_code in (200, 204), deleted.text
+    publish()
+    shown = units_of(client)
+    assert not set(shown) & city.hidden
+    for code in (city.public_code["branch"], city.public_code["section"]):
+        assert client.get(f"/public/v1/disclosures/{CITY}/units/{code}").status_code == 404
+
+
+def test_a_unit_classified_after_publication_is_withdrawn_at_once(
+    client: TestClient, headers_for: HeadersFor, city: City, publish
+) -> None:
+    publish()
+    office = city.public_code["office"]
+    bureau = city.public_code["bureau"]
+    before = client.get(f"/public/v1/disclosures/{CITY}")
+    assert office in {u["unit_code"] for u in before.json()["units"]}
+    again = city.units["office"] | {"classified": True}
+    pushed = client.post(
+        "/api/v1/datasets/units/batches",
+        json={"records": [again]},
+        headers=headers_for("establishment", CITY),
+    )
+    assert pushed.status_code == 201
+    after = client.get(
+        f"/public/v1/disclosures/{CITY}", headers={"If-None-Match": before.headers["etag"]}
+    )
+    assert after.status_code == 200  # the tag changed with the withdrawal
+    assert office not in {u["unit_code"] for u in after.json()["units"]}
+    parent = client.get(f"/public/v1/disclosures/{CITY}/units/{bureau}").json()
+    assert office not in {u["unit_code"] for u in parent["internal_units"]}
+    assert client.get(f"/public/v1/disclosures/{CITY}/units/{office}").status_code == 404
+    assert client.get(f"/public/disclosures/{CITY}/units/{office}").status_code == 404
+    page = client.get(f"/public/disclosures/{CITY}/units/{bureau}")
+    assert "市教育局办公室" not in page.text
+    anything = client.get(
+        f"/public/v1/disclosures/{CITY}/units/{office}", headers={"If-None-Match": "*"}
+    )
+    assert anything.status_code == 404
+
+
+def test_out_of_range_inputs_are_422_not_500(
+    client: TestClient, headers_for: HeadersFor, city: City, publish
+) -> None:
+    import base64
+    import json
+
+    publish()
+    for path in (f"/public/disclosures/{CITY}", f"/public/disclosures/{CITY}/units/X"):
+        response = client.get(path, params={"date": "9999-12-31"})
+        assert response.status_code == 422 and "text/html" in response.headers["content-type"]
+    huge = base64.urlsafe_b64encode(json.dumps([2**63 - 1, "x"]).encode()).decode().rstrip("=")
+    listed = client.get(
+        "/api/v1/disclosures", params={"cursor": huge}, headers=headers_for("establishment", CITY)
+    )
+    assert listed.status_code == 422
+
+
+def test_all_units_without_a_limit(client: TestClient, city: City, publish) -> None:
+    publish()
+    body = client.get(f"/public/v1/disclosures/{CITY}").json()
+    assert len(body["units"]) == len(PUBLIC) and body["next_cursor"] is None

@@ -85,7 +85,12 @@ def test_no_public_answer_leaks_a_person_or_a_classified_unit(
     with database.transaction() as session:
         case_id = session.scalar(select(Case.id).where(Case.tracking_code == code))
     office = headers_for("establishment", CITY)
-    for body in ({"to": "accepted"}, {"to": "closed", "reply": "已核查，情况属实，已整改。"}):
+    steps = (
+        {"to": "accepted"},
+        {"to": "in_progress"},
+        {"to": "closed", "reply": "已核查，情况属实，已整改。"},
+    )
+    for body in steps:
         assert (
             client.post(
                 f"/api/v1/cases/{case_id}/transitions", json=body, headers=office
@@ -139,7 +144,8 @@ def test_what_the_office_writes_is_escaped_on_the_public_page(
             select(Case.id).where(Case.tracking_code == receipt["tracking_code"])
         )
     office = headers_for("establishment", CITY)
-    client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": "accepted"}, headers=office)
+    for body in ({"to": "accepted"}, {"to": "in_progress"}):
+        client.post(f"/api/v1/cases/{case_id}/transitions", json=body, headers=office)
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
     closed = client.post(
         f"/api/v1/cases/{case_id}/transitions",

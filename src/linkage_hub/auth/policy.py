@@ -32,19 +32,23 @@ response schema carries person fields, or that is a report download, and is not 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
 
+from linkage_hub.audit.service import Entry, append
 from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.dependencies import bearer_challenge, get_principal_or_none
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.scopes import Scope
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.errors import Forbidden, HubError, NotFound, Unauthorized
+from linkage_hub.observability import current_client_request_id, current_request_id
 
 
 class Permission(StrEnum):
@@ -275,3 +279,19 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
         for method in (context.methods or ())
         if method != "HEAD"
     }
+
+
+def record_read(request: Request, session: Session, entry: Entry) -> None:
+    """The audit entry of a read that names no person record (a 12310 case: its facts, its
+    reporter). A GET runs on a read-only session and never writes: the entry joins the access
+    recorder's next flush, as person reads do; any other method appends it in its own
+    transaction."""
+    if request.method in ("GET", "HEAD"):
+        queued = replace(
+            entry,
+            request_id=current_request_id.get(),
+            client_request_id=current_client_request_id.get(),
+        )
+        request.app.state.auth.recorder.add(None, read=queued)
+    else:
+        append(session, entry)

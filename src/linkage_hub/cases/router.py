@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
+from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region, record_read
 from linkage_hub.cases import service, workflow
 from linkage_hub.cases.schemas import (
     CaseDetail,
@@ -81,6 +81,7 @@ def follow_report(
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 def list_cases(
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     settings: SettingsDep,
@@ -109,6 +110,9 @@ def list_cases(
         cursor=cursor,
     )
     items = [service.out(c, today, keyring) for c in cases]
+    entry = service.list_read(principal, cases)
+    if entry is not None:
+        record_read(request, session, entry)
     return CasePage(items=items, next_cursor=next_cursor)
 
 
@@ -120,6 +124,7 @@ def list_cases(
 )
 def get_case(
     case_id: str,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     settings: SettingsDep,
@@ -128,7 +133,14 @@ def get_case(
     """One case with its steps and links. The reporter's `contact` only for the
     establishment office handling it (the reveal is in the audit log), never for audit."""
     case = service.get(session, principal, case_id)
-    return service.detail(session, principal, keyring, case, settings.today())
+    return service.detail(
+        session,
+        principal,
+        keyring,
+        case,
+        settings.today(),
+        lambda e: record_read(request, session, e),
+    )
 
 
 @router.post(
@@ -139,6 +151,7 @@ def get_case(
 )
 def transition_case(
     case_id: str,
+    request: Request,
     body: TransitionIn,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -158,7 +171,14 @@ def transition_case(
 
     A step from the wrong status is a 409."""
     case = workflow.transition(session, settings, principal, case_id, body)
-    return service.detail(session, principal, keyring, case, settings.today())
+    return service.detail(
+        session,
+        principal,
+        keyring,
+        case,
+        settings.today(),
+        lambda e: record_read(request, session, e),
+    )
 
 
 @router.post(
@@ -169,6 +189,7 @@ def transition_case(
 )
 def link_case(
     case_id: str,
+    request: Request,
     body: LinkIn,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -178,4 +199,11 @@ def link_case(
     """Link a finding or a registered unit of your region to the case (one of `finding_id`,
     `unit_code`; linking again changes nothing)."""
     case = workflow.link(session, principal, case_id, body)
-    return service.detail(session, principal, keyring, case, settings.today())
+    return service.detail(
+        session,
+        principal,
+        keyring,
+        case,
+        settings.today(),
+        lambda e: record_read(request, session, e),
+    )

@@ -24,10 +24,10 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
@@ -53,12 +53,16 @@ from linkage_hub.errors import NotFound, ServiceUnavailable, invalid_field
 from linkage_hub.identifiers import region_contains
 from linkage_hub.keys import Keyring
 from linkage_hub.outbox import write as outbox
+from linkage_hub.public.disclosures import hidden_codes
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from linkage_hub.reconciliation.rules import is_working_day
 from linkage_hub.reconciliation.runs import region_is_known
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
+# Filing takes this lock (PostgreSQL, until commit), so the daily cap is counted and kept by
+# one report at a time.
+REPORT_LOCK = 0x12310
 PROPOSE_WORKING_DAYS = 10
 CLOSE_WORKING_DAYS = 60
 EXTENSION_WORKING_DAYS = 30
@@ -101,7 +105,10 @@ def _canonical_secret(secret: str) -> str:
 
 
 def published_unit_region(session: Session, unit_code: str) -> str | None:
-    """The region of a unit as some publication shows it (None: never published)."""
+    """The region of a unit as some publication shows it (None: never published, or dark
+    since: classified or under a classified unit)."""
+    if unit_code in hidden_codes(session):
+        return None
     content = session.scalar(
         select(DisclosureUnit.content)
         .join(Disclosure, Disclosure.id == DisclosureUnit.disclosure_id)
@@ -127,7 +134,7 @@ def file_report(
 ) -> tuple[Case, str]:
     """A new case from a public report; returns it and its follow-up secret (shown once)."""
     region = region_input(body.region)
-    if not region_is_known(session, region[:2] + "0000"):
+    if not (region_is_known(session, region) or region_is_known(session, region[:4] + "00")):
         # No office of this hub would ever see it: a typo, or another province's matter.
         raise invalid_field("region", "unknown_region", "is not a region this hub serves")
     if body.unit_code is not None:
@@ -144,6 +151,8 @@ def file_report(
     if not facts:
         raise invalid_field("facts", "empty", "is empty")
     today = settings.today()
+    if session.get_bind().dialect.name == "postgresql":  # SQLite: one writer at a time already
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORT_LOCK})
     if received_today(session, today) >= settings.public_reports_per_day:
         raise ServiceUnavailable(
             "The 12310 line takes no more reports today; please try again tomorrow or call 12310.",
@@ -245,8 +254,11 @@ def _visible(principal: Principal) -> Any:
     return or_(Case.handler_region.between(lo, hi), Case.region.between(lo, hi))
 
 
-def get(session: Session, principal: Principal, case_id: str) -> Case:
-    case = session.scalar(select(Case).where(Case.id == case_id, _visible(principal)))
+def get(session: Session, principal: Principal, case_id: str, *, lock: bool = False) -> Case:
+    """A case the caller sees (404 otherwise); ``lock``: held until commit (FOR UPDATE on
+    PostgreSQL), so two steps on one case run one after the other."""
+    query = select(Case).where(Case.id == case_id, _visible(principal))
+    case = session.scalar(query.with_for_update() if lock else query)
     if case is None:
         raise NotFound("No such case.")
     return case
@@ -281,6 +293,15 @@ def page(
     return rows, encode_pair_cursor(rows[-1].number, rows[-1].id) if more else None
 
 
+def list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
+    """The audit entry of a page of cases sent (their facts with them), naming them."""
+    if not cases:
+        return None
+    return audit.by(
+        principal, "case.list", principal.region, detail={"cases": [c.id for c in cases]}
+    )
+
+
 def out(case: Case, today: dt.date, keyring: Keyring) -> CaseOut:
     return CaseOut(
         id=case.id,
@@ -308,30 +329,29 @@ def out(case: Case, today: dt.date, keyring: Keyring) -> CaseOut:
 
 
 def handles(principal: Principal, case: Case) -> bool:
-    """The establishment office whose region holds the office working the case."""
-    return principal.department is Department.establishment and principal.contains(
-        case.handler_region
+    """The establishment office handling the case: of exactly its handling region. Offices
+    above it read the case (supervision) but neither work it nor see the reporter."""
+    return (
+        principal.department is Department.establishment and principal.region == case.handler_region
     )
 
 
 def detail(
-    session: Session, principal: Principal, keyring: Keyring, case: Case, today: dt.date
+    session: Session,
+    principal: Principal,
+    keyring: Keyring,
+    case: Case,
+    today: dt.date,
+    record: Callable[[audit.Entry], None],
 ) -> CaseDetail:
     """The case with its links and steps; the reporter's contact for the handling office
-    only, its reveal recorded in the audit log."""
+    only. Each read is in the audit log (the facts may name people): ``case.contact_read``
+    when the contact was shown, ``case.read`` otherwise."""
     contact = None
     if case.contact is not None and handles(principal, case):
         contact = Contact(**json.loads(keyring.reveal_id(case.contact)))
-        audit.append(
-            session,
-            audit.by(
-                principal,
-                "case.contact_read",
-                case.handler_region,
-                target_type="case",
-                target_id=case.id,
-            ),
-        )
+    action = "case.read" if contact is None else "case.contact_read"
+    record(audit.by(principal, action, case.handler_region, target_type="case", target_id=case.id))
     links = session.scalars(
         select(CaseLink).where(CaseLink.case_id == case.id).order_by(CaseLink.linked_at)
     )

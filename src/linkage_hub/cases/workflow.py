@@ -19,9 +19,10 @@ from linkage_hub.cases.service import (
 )
 from linkage_hub.clock import utcnow
 from linkage_hub.dependencies import region_input
-from linkage_hub.errors import Conflict, NotFound, invalid_field
+from linkage_hub.errors import Conflict, Forbidden, NotFound, invalid_field
 from linkage_hub.identifiers import region_contains
 from linkage_hub.reconciliation.models import Finding
+from linkage_hub.reconciliation.runs import region_is_known
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.settings import Settings
 
@@ -32,16 +33,19 @@ FROM: dict[Step, tuple[Status, ...]] = {
     Step.in_progress: (Status.accepted, Status.assigned),
     Step.assigned: (Status.accepted, Status.in_progress),
     Step.transferred: (Status.received, Status.accepted),
-    Step.extended: (Status.accepted, Status.in_progress, Status.assigned),
-    Step.closed: (Status.accepted, Status.in_progress, Status.assigned),
+    # A case is extended and closed only after the proposal (handle it, or assign it down).
+    Step.extended: (Status.in_progress, Status.assigned),
+    Step.closed: (Status.in_progress, Status.assigned),
 }
 PROPOSALS = (Step.refused, Step.in_progress, Step.assigned, Step.transferred)
 
 
 def _working(session: Session, principal: Principal, case_id: str) -> Case:
-    case = get(session, principal, case_id)
+    """The case, locked, for the office handling it. An office above sees it (403: it may
+    read, not work it); anyone else gets the 404 of a case that does not exist."""
+    case = get(session, principal, case_id, lock=True)
     if not handles(principal, case):
-        raise NotFound("No such case.")  # audit, or an office the case has left
+        raise Forbidden("Only the establishment office handling the case may work it.")
     return case
 
 
@@ -72,6 +76,8 @@ def transition(
                 "region", "required", "names the lower office to assign the case to"
             )
         region = region_input(body.region)
+        if not region_is_known(session, region):
+            raise invalid_field("region", "unknown_region", "is a region the hub holds nothing of")
         if region == case.handler_region or not region_contains(case.handler_region, region):
             raise invalid_field(
                 "region", "not_lower", "must lie below the office handling the case"
@@ -84,6 +90,8 @@ def transition(
     elif body.to is Step.extended:
         if case.extended:
             raise Conflict("A case is extended once only.")
+        if case.close_due < today:
+            raise Conflict(f"The closing day {case.close_due} has passed: too late to extend.")
         if reason is None:
             raise invalid_field("reason", "required", "tells the reporter why it takes longer")
         latest = working_days_after(case.close_due, EXTENSION_WORKING_DAYS, settings.holidays)

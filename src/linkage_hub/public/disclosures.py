@@ -21,12 +21,13 @@ The public reads the latest publication of a region, or the latest on or before 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Date, bindparam, func, insert, select, text
+from sqlalchemy import JSON, Date, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
@@ -41,10 +42,15 @@ from linkage_hub.versioning import region_bounds
 LEVELS = ("principal", "deputy")
 
 # Every unit under a classified one, whatever its region: the walk starts at the classified
-# units and follows parent_code down. UNION (not UNION ALL) ends the walk on a cycle.
+# units — current versions, and units deleted while classified (their children still name
+# them as parent) — and follows parent_code down. UNION (not UNION ALL) ends the walk on a
+# cycle. The start is the partial index ix_registry_unit_classified; the walk, the current
+# parent_code index.
 HIDDEN = """
 WITH RECURSIVE hidden(unit_code) AS (
-  SELECT h.unit_code FROM registry_unit h WHERE h.closed_at IS NULL AND h.classified = :yes
+  SELECT h.unit_code FROM registry_unit h
+  WHERE h.classified AND (h.closed_at IS NULL OR NOT EXISTS (
+    SELECT 1 FROM registry_unit x WHERE x.unit_code = h.unit_code AND x.closed_at IS NULL))
   UNION
   SELECT c.unit_code FROM registry_unit c JOIN hidden ON c.parent_code = hidden.unit_code
   WHERE c.closed_at IS NULL
@@ -60,7 +66,7 @@ WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi AND {vt.registered("u
 ORDER BY u.unit_code
 """).bindparams(bindparam("day", type_=Date))
     lo, hi = region_bounds(region)
-    rows = session.execute(sql, {"lo": lo, "hi": hi, "day": day, "yes": True}).mappings()
+    rows = session.execute(sql, {"lo": lo, "hi": hi, "day": day}).mappings()
     return [dict(row) for row in rows]
 
 
@@ -252,25 +258,75 @@ def regions(session: Session) -> list[Published]:
     return list(seen.values())
 
 
+def hidden_codes(session: Session) -> frozenset[str]:
+    """The units that must not be public now: classified, or under a classified unit.
+
+    Checked on every read, not only at publication: a unit classified after it was published
+    is withdrawn from every publication at once (the snapshot itself stays as it was)."""
+    return frozenset(session.scalars(text(f"{HIDDEN} SELECT unit_code FROM hidden")))
+
+
+def _visible(content: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
+    """The stored unit without internal units that have since gone dark."""
+    children = content.get("internal_units") or []
+    if any(c["unit_code"] in hidden for c in children):
+        content = {
+            **content,
+            "internal_units": [c for c in children if c["unit_code"] not in hidden],
+        }
+    return content
+
+
 def units(
-    session: Session, disclosure_id: str, *, after: str | None, limit: int
+    session: Session,
+    disclosure_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    hidden: frozenset[str],
 ) -> list[dict[str, Any]]:
-    """The publication's units by code, ``limit`` after the code ``after``."""
-    query = select(DisclosureUnit.content).where(DisclosureUnit.disclosure_id == disclosure_id)
-    if after:
-        query = query.where(DisclosureUnit.unit_code > after)
-    return list(session.scalars(query.order_by(DisclosureUnit.unit_code).limit(limit)))
+    """The publication's units by code that are still public, ``limit`` after ``after``."""
+    sql = text(f"""{HIDDEN}
+SELECT du.content FROM public_disclosure_unit du
+WHERE du.disclosure_id = :d AND du.unit_code > :after
+  AND du.unit_code NOT IN (SELECT unit_code FROM hidden)
+ORDER BY du.unit_code LIMIT :n""").columns(content=JSON)
+    rows = session.scalars(sql, {"d": disclosure_id, "after": after or "", "n": limit})
+    return [_visible(dict(c), hidden) for c in rows]
 
 
-def unit(session: Session, disclosure_id: str, unit_code: str) -> dict[str, Any]:
-    content = session.scalar(
-        select(DisclosureUnit.content).where(
-            DisclosureUnit.disclosure_id == disclosure_id, DisclosureUnit.unit_code == unit_code
+def unit(
+    session: Session, disclosure_id: str, unit_code: str, hidden: frozenset[str]
+) -> dict[str, Any]:
+    content = None
+    if unit_code not in hidden:
+        content = session.scalar(
+            select(DisclosureUnit.content).where(
+                DisclosureUnit.disclosure_id == disclosure_id,
+                DisclosureUnit.unit_code == unit_code,
+            )
         )
-    )
     if content is None:  # never published, classified, or under a classified unit: the same
         raise NotFound("No such unit in this publication.")
-    return dict(content)
+    return _visible(dict(content), hidden)
+
+
+def all_units(
+    session: Session, disclosure_id: str, *, after: str | None, hidden: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Every still-public unit of the publication after ``after``, a thousand at a time."""
+    out: list[dict[str, Any]] = []
+    while True:
+        chunk = units(session, disclosure_id, after=after, limit=1000, hidden=hidden)
+        out += chunk
+        if len(chunk) < 1000:
+            return out
+        after = chunk[-1]["unit_code"]
+
+
+def hidden_tag(hidden: frozenset[str]) -> str:
+    """A short digest of the hidden set, for ETags: a withdrawal changes every tag."""
+    return hashlib.sha256("\x1f".join(sorted(hidden)).encode()).hexdigest()[:16]
 
 
 def page_of(

@@ -21,6 +21,7 @@ from linkage_hub.db import DbSession
 from linkage_hub.dependencies import SettingsDep
 from linkage_hub.errors import HubError, InvalidInput, NotFound
 from linkage_hub.identifiers import IdentifierError, normalise_region
+from linkage_hub.inputs import in_range
 from linkage_hub.public import disclosures
 from linkage_hub.public.caching import cached, publication_etag
 from linkage_hub.reports.staffing import TYPE_ZH
@@ -103,9 +104,12 @@ def _date(value: str | None) -> dt.date | None:
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidInput("date is not a date.") from None
+    if not in_range(day):
+        raise InvalidInput("date is out of range.")
+    return day
 
 
 @router.get("/")
@@ -136,9 +140,10 @@ def region_page(
     except HubError as error:
         return error_page(request, error)
     after = after if after and after.isalnum() and len(after) <= 18 else None
+    hidden = disclosures.hidden_codes(session)
 
     def build() -> Response:
-        units = disclosures.units(session, p.id, after=after, limit=PAGE_SIZE + 1)
+        units = disclosures.units(session, p.id, after=after, limit=PAGE_SIZE + 1, hidden=hidden)
         more = len(units) > PAGE_SIZE
         return render(
             request,
@@ -152,7 +157,8 @@ def region_page(
             date_amp=f"&date={day.isoformat()}" if day else "",
         )
 
-    return cached(request, publication_etag(p.id, "page", str(after)), build)
+    view = ("page", str(after), disclosures.hidden_tag(hidden))
+    return cached(request, publication_etag(p.id, *view), build)
 
 
 @router.get("/disclosures/{region}/units/{unit_code}")
@@ -168,7 +174,8 @@ def unit_page(
         region = _region(region)
         day = _date(date)
         p = disclosures.latest(session, region, day, settings.zone)
-        u = disclosures.unit(session, p.id, unit_code)
+        hidden = disclosures.hidden_codes(session)
+        u = disclosures.unit(session, p.id, unit_code, hidden)
     except HubError as error:
         return error_page(request, error)
 
@@ -176,10 +183,11 @@ def unit_page(
         parent = None
         if u.get("parent_code"):
             try:
-                parent = disclosures.unit(session, p.id, u["parent_code"])
+                parent = disclosures.unit(session, p.id, u["parent_code"], hidden)
             except NotFound:
                 parent = None  # outside this publication (or not public): its code only
         date_q = f"?date={day.isoformat()}" if day else ""
         return render(request, "unit.html", p=p, u=u, parent=parent, date_q=date_q)
 
-    return cached(request, publication_etag(p.id, "page", unit_code), build)
+    view = ("page", unit_code, disclosures.hidden_tag(hidden))
+    return cached(request, publication_etag(p.id, *view), build)

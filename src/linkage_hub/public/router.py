@@ -13,7 +13,7 @@ from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import SettingsDep, region_input
-from linkage_hub.errors import FieldError, InvalidInput, problem_responses
+from linkage_hub.errors import FieldError, InvalidInput, invalid_field, problem_responses
 from linkage_hub.inputs import BoundedDate
 from linkage_hub.public import disclosures
 from linkage_hub.public.caching import cached, publication_etag
@@ -32,7 +32,8 @@ from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1/disclosures", tags=["disclosures"])
 public_router = APIRouter(prefix="/public/v1", tags=["public"])
-UNIT_CODE = r"^[0-9A-Z]{18}$"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_MICROS = (dt.datetime(3000, 1, 1, tzinfo=dt.UTC) - EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _day(settings: Settings, as_of: dt.date | None) -> dt.date:
@@ -95,14 +96,16 @@ def list_disclosures(
     after = None
     if cursor:
         micros, key = decode_pair_cursor(cursor)
-        after = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros), key)
+        if not 0 <= micros < LATEST_MICROS:
+            raise invalid_field("cursor", "cursor", "is not a cursor this list issued")
+        after = (EPOCH + dt.timedelta(microseconds=micros), key)
     rows = disclosures.page_of(session, principal, limit=limit + 1, after=after)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more:
         last = rows[-1]
-        epoch = last.published_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        epoch = last.published_at - EPOCH
         next_cursor = encode_pair_cursor(epoch // dt.timedelta(microseconds=1), last.id)
     return DisclosurePage(items=[_out(d) for d in rows], next_cursor=next_cursor)
 
@@ -146,28 +149,42 @@ def public_disclosure(
         BoundedDate | None, Query(description="The publication in force that day")
     ] = None,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    limit: Annotated[
+        int | None, Query(ge=1, le=5000, description="A page of units; all when left out")
+    ] = None,
 ) -> Response:
     """A region's published units (no token): the latest publication, or the one in force on
-    `date`. Units by code, `limit` a page; `next_cursor` for the next. Cacheable (ETag)."""
+    `date`, by unit code. All units when `limit` is left out; with it, a page and
+    `next_cursor` for the next. A unit classified since publication is left out (withdrawn).
+    Cacheable (ETag, `max-age`)."""
     region = region_input(region)
     published = disclosures.latest(session, region, date, settings.zone)
     after = decode_pair_cursor(cursor)[1] if cursor else None
+    hidden = disclosures.hidden_codes(session)
 
     def build() -> Response:
-        units = disclosures.units(session, published.id, after=after, limit=limit + 1)
-        more = len(units) > limit
-        units = units[:limit]
-        body = PublicDisclosure(
-            region=published.region,
-            as_of=published.as_of,
-            published_at=published.published_at,
-            units=[PublicUnit(**u) for u in units],
-            next_cursor=encode_pair_cursor(0, units[-1]["unit_code"]) if more else None,
-        )
-        return JSONResponse(body.model_dump(mode="json"))
+        if limit is None:
+            units = disclosures.all_units(session, published.id, after=after, hidden=hidden)
+            more = False
+        else:
+            units = disclosures.units(
+                session, published.id, after=after, limit=limit + 1, hidden=hidden
+            )
+            more = len(units) > limit
+            units = units[:limit]
+        # The units are stored in the shape of PublicUnit (tests check it): sent as they are,
+        # without a second validation of thousands of objects.
+        body = {
+            "region": published.region,
+            "as_of": published.as_of.isoformat(),
+            "published_at": published.published_at.isoformat().replace("+00:00", "Z"),
+            "units": units,
+            "next_cursor": encode_pair_cursor(0, units[-1]["unit_code"]) if more else None,
+        }
+        return JSONResponse(body)
 
-    return cached(request, publication_etag(published.id, "json", str(after), str(limit)), build)
+    view = ("json", str(after), str(limit), disclosures.hidden_tag(hidden))
+    return cached(request, publication_etag(published.id, *view), build)
 
 
 @public_router.get(
@@ -190,12 +207,14 @@ def public_disclosure_unit(
     published: 404, all alike."""
     region = region_input(region)
     published = disclosures.latest(session, region, date, settings.zone)
+    hidden = disclosures.hidden_codes(session)
+    content = disclosures.unit(session, published.id, unit_code, hidden)
 
     def build() -> Response:
-        content = disclosures.unit(session, published.id, unit_code)
         body = PublicUnitPublished(
             **content, as_of=published.as_of, published_at=published.published_at
         )
         return JSONResponse(body.model_dump(mode="json"))
 
-    return cached(request, publication_etag(published.id, "json", unit_code), build)
+    view = ("json", unit_code, disclosures.hidden_tag(hidden))
+    return cached(request, publication_etag(published.id, *view), build)

@@ -44,6 +44,13 @@ class RegistryUnit(VersionColumns, Base):
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
         ),
+        # Where the walk for what must never be public starts (public.disclosures.HIDDEN).
+        Index(
+            "ix_registry_unit_classified",
+            "unit_code",
+            sqlite_where=text("classified"),
+            postgresql_where=text("classified"),
+        ),
     )
 
 
