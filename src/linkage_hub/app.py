@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from linkage_hub import __version__, health
+from linkage_hub import __version__, apidocs, health
 from linkage_hub.auth.install import install as install_auth
 from linkage_hub.auth.policy import authorize
 from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
@@ -124,6 +124,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served by apidocs, from the hub's own copies (no CDN)
+        redoc_url=None,
         dependencies=[Depends(authorize), Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(reports_public_router)
     app.include_router(public_pages.router)
     app.include_router(case_pages.router)
+    apidocs.install(app)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     # Outside the body caps and everything else: a refused public request costs nothing more.

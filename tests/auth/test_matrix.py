@@ -549,6 +549,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         _static("/docs/oauth2-redirect"), always(200), anonymous=200
     ),
     ("GET", "/redoc"): Sample(_static("/redoc"), always(200), anonymous=200),
+    ("GET", "/"): Sample(_static("/"), always(200), anonymous=200),
+    ("GET", "/assets/{name}"): Sample(
+        _static("/assets/swagger-ui.css"), always(200), anonymous=200
+    ),
     ("POST", "/oauth/token"): Sample(_token_request, always(200), anonymous=200),
     ("GET", "/oauth/jwks"): Sample(_static("/oauth/jwks"), always(200), anonymous=200),
     ("GET", "/api/v1/access-records"): Sample(_access_record, departments({Department.audit})),

@@ -60,8 +60,7 @@ def served(app: FastAPI, client: object) -> Iterator[str]:
     thread.join(5)
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+def _chromium(profile: Path, *, javascript: bool) -> Iterator[object]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         if os.environ.get("CI"):
             pytest.fail("chromium and chromium-driver are missing (.ci/run installs them)")
@@ -83,21 +82,35 @@ def browser(tmp_path: Path) -> Iterator[object]:
         "--disable-sync",
         "--window-size=1280,1000",
         "--lang=zh-CN",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--user-data-dir={profile}",
         # Nothing but the hub resolves: an asset from elsewhere would fail to load.
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ):
         options.add_argument(arg)
-    options.add_experimental_option(
-        "prefs", {"profile.managed_default_content_settings.javascript": 2}
-    )
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     try:
         yield driver
     finally:
         driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """JavaScript off: the public pages must work without it."""
+    yield from _chromium(tmp_path / "profile", javascript=False)
+
+
+@pytest.fixture
+def scripted_browser(tmp_path: Path) -> Iterator[object]:
+    """JavaScript on (the API docs are script applications)."""
+    yield from _chromium(tmp_path / "profile-js", javascript=True)
 
 
 def snap(driver: object, name: str) -> None:

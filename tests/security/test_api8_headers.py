@@ -50,8 +50,14 @@ class TestEveryResponse:
         assert response.status_code == 200
         assert_guarded(response, cache="public, max-age=300")
 
-    def test_the_api_docs_page_may_load_its_scripts(self, client: TestClient) -> None:
-        response = client.get("/docs")
-        assert response.headers["content-type"].startswith("text/html")
-        assert_guarded(response)
-        assert "default-src" not in response.headers["content-security-policy"]
+    def test_the_api_docs_load_their_scripts_from_the_hub_only(self, client: TestClient) -> None:
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            response = client.get(path)
+            assert response.headers["content-type"].startswith("text/html")
+            assert_guarded(response)
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'none'" in csp and "script-src 'self' 'unsafe-inline'" in csp
+            assert "http" not in response.text.replace("https://", "").split("<body>")[0]
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+            assert client.get(f"/assets/{asset}").status_code == 200
+        assert client.get("/assets/..%2Fsettings.py").status_code == 404

@@ -81,6 +81,8 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/docs"): Permission.public,
     ("GET", "/docs/oauth2-redirect"): Permission.public,
     ("GET", "/redoc"): Permission.public,
+    ("GET", "/"): Permission.public,  # the landing page
+    ("GET", "/assets/{name}"): Permission.public,  # the docs' own copies of their scripts
     # auth
     ("POST", "/oauth/token"): Permission.public,  # the client authenticates with its secret
     ("GET", "/oauth/jwks"): Permission.public,
