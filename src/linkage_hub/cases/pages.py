@@ -33,9 +33,6 @@ FIELD_ZH = {
     "contact_name": "姓名不超过 50 字。",
     "contact_phone": "请填写有效的电话号码。",
 }
-
-# --- 12310 -----------------------------------------------------------------------------------
-
 CATEGORIES = [(c.value, CATEGORY_ZH[c]) for c in Category]
 
 
