@@ -13,7 +13,8 @@ from linkage_hub.cases.models import Case
 from linkage_hub.cases.service import working_days_after
 from linkage_hub.db import Database
 from linkage_hub.outbox.models import OutboxEvent
-from tests.conftest import HeadersFor, hub_today
+from linkage_hub.settings import Settings
+from tests.conftest import HeadersFor, hub_today, make_settings
 from tests.public.conftest import CITY, City
 
 REPORT = {"category": "ghost_pay", "region": CITY, "facts": "某单位有人长期不上班仍领工资。"}
@@ -212,11 +213,17 @@ def test_overdue_by_the_working_day_clock(
     )
 
 
-def test_holidays_move_the_deadline(client: TestClient, settings, app) -> None:  # type: ignore[no-untyped-def]
+def test_holidays_move_the_deadline(settings: Settings, database: Database) -> None:
+    """LINKAGE_HOLIDAYS reaches the case's clock: a week of holidays after receipt moves the
+    proposal's due day past them."""
+    from linkage_hub.app import create_app
+
     today = hub_today()
-    plain = working_days_after(today, 10, ())
-    holidays = [today + dt.timedelta(days=d) for d in range(1, 8)]
-    assert working_days_after(today, 10, holidays) > plain
+    week = [today + dt.timedelta(days=d) for d in range(1, 8)]
+    off = make_settings(settings.database_url or "", settings.data_dir, holidays=week)
+    with TestClient(create_app(off, database=database)) as client:
+        due = dt.date.fromisoformat(file(client)["due_on"])
+    assert due == working_days_after(today, 10, week) > working_days_after(today, 10, ())
     # Mon..Fri minus holidays, counted from the day after receipt
     assert working_days_after(dt.date(2026, 12, 4), 1, ()) == dt.date(2026, 12, 7)
     assert working_days_after(dt.date(2026, 12, 4), 1, (dt.date(2026, 12, 7),)) == dt.date(

@@ -4,12 +4,16 @@ cases"."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region, record_read
+from linkage_hub.auth.principal import Principal
 from linkage_hub.cases import service, workflow
+from linkage_hub.cases.models import Case
 from linkage_hub.cases.schemas import (
     CaseDetail,
     CasePage,
@@ -23,10 +27,25 @@ from linkage_hub.cases.schemas import (
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
 from linkage_hub.errors import problem_responses
+from linkage_hub.keys import Keyring
 from linkage_hub.public.caching import private
+from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 public_router = APIRouter(prefix="/public/v1/reports", tags=["public"])
+
+
+def _detail(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    keyring: Keyring,
+    case: Case,
+) -> CaseDetail:
+    """The case as every case route answers it, its read audited."""
+    record = partial(record_read, request, session)
+    return service.detail(session, principal, keyring, case, settings.today(), record)
 
 
 @public_router.post(
@@ -133,14 +152,7 @@ def get_case(
     """One case with its steps and links. The reporter's `contact` only for the
     establishment office handling it (the reveal is in the audit log), never for audit."""
     case = service.get(session, principal, case_id)
-    return service.detail(
-        session,
-        principal,
-        keyring,
-        case,
-        settings.today(),
-        lambda e: record_read(request, session, e),
-    )
+    return _detail(request, session, principal, settings, keyring, case)
 
 
 @router.post(
@@ -171,14 +183,7 @@ def transition_case(
 
     A step from the wrong status is a 409."""
     case = workflow.transition(session, settings, principal, case_id, body)
-    return service.detail(
-        session,
-        principal,
-        keyring,
-        case,
-        settings.today(),
-        lambda e: record_read(request, session, e),
-    )
+    return _detail(request, session, principal, settings, keyring, case)
 
 
 @router.post(
@@ -199,11 +204,4 @@ def link_case(
     """Link a finding or a registered unit of your region to the case (one of `finding_id`,
     `unit_code`; linking again changes nothing)."""
     case = workflow.link(session, principal, case_id, body)
-    return service.detail(
-        session,
-        principal,
-        keyring,
-        case,
-        settings.today(),
-        lambda e: record_read(request, session, e),
-    )
+    return _detail(request, session, principal, settings, keyring, case)
