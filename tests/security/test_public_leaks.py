@@ -23,7 +23,9 @@ from tests.conftest import HeadersFor
 from tests.public.conftest import CITY, City
 
 pytestmark = pytest.mark.usefixtures("province_served")
-ID_PATTERN = re.compile(r"(?<![0-9A-Z])\d{17}[\dXx](?![0-9A-Z])")
+# An ID number stands alone; a digit run inside a longer token (a request id is 32 hex
+# characters, and 18 of them in a row can be digits) is not one.
+ID_PATTERN = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 
 class Links(HTMLParser):
