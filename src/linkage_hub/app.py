@@ -16,8 +16,15 @@ from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
 from linkage_hub.cases import pages as case_pages
 from linkage_hub.cases.router import public_router as reports_public_router
 from linkage_hub.cases.router import router as cases_router
+from linkage_hub.console import views as console_views
+from linkage_hub.console.pages import page_error
 from linkage_hub.db import Database
-from linkage_hub.errors import document_unavailable, install_handlers, refuse_nul_characters
+from linkage_hub.errors import (
+    document_unavailable,
+    install_handlers,
+    refuse_nul_characters,
+    render_errors_as_pages,
+)
 from linkage_hub.notifications import lifespan as notifications_lifespan
 from linkage_hub.notifications.router import bulletins_router
 from linkage_hub.notifications.router import router as notifications_router
@@ -147,6 +154,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(reports_public_router)
     app.include_router(public_pages.router)
     app.include_router(case_pages.router)
+    console_views.install(app)
+    render_errors_as_pages(app, "/console/", page_error)
     apidocs.install(app)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
     app.add_middleware(BodyLimitMiddleware, settings=settings)

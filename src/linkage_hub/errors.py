@@ -8,11 +8,12 @@ anything internal. Input errors carry ``errors: [{row, field, code, message}]``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -195,12 +196,29 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
 _FASTAPI_PARSE_ERROR = "There was an error parsing the body"
 
 
-def install_handlers(app: FastAPI) -> None:
-    async def hub_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HubError)
-        return problem_response(exc, request)
+PageRenderer = Callable[[Request, HubError], Response]
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+
+def render_errors_as_pages(app: FastAPI, prefix: str, renderer: PageRenderer) -> None:
+    """Answer errors of requests under ``prefix`` (the console) with ``renderer``'s page
+    instead of a problem: people read them, not programs."""
+    app.state.error_pages = [*getattr(app.state, "error_pages", ()), (prefix, renderer)]
+
+
+def _answer(error: HubError, request: Request) -> Response:
+    for prefix, renderer in getattr(request.app.state, "error_pages", ()):
+        if request.url.path.startswith(prefix):
+            page: Response = renderer(request, error)
+            return page
+    return problem_response(error, request)
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def hub_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HubError)
+        return _answer(exc, request)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         cls = _STATUS_CLASSES.get(exc.status_code)
         if cls is None:
@@ -211,14 +229,14 @@ def install_handlers(app: FastAPI) -> None:
             if detail == _FASTAPI_PARSE_ERROR:
                 detail = "The body is not valid JSON (or not UTF-8); send one JSON object."
             err = cls(detail, headers=dict(exc.headers or {}))
-        return problem_response(err, request)
+        return _answer(err, request)
 
-    async def request_validation(request: Request, exc: Exception) -> JSONResponse:
+    async def request_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         err = InvalidInput("The request is not valid; see errors.", errors=validation_errors(exc))
         if len(exc.errors()) > MAX_ERRORS:
             err.extra["total_errors"] = len(exc.errors())
-        return problem_response(err, request)
+        return _answer(err, request)
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The connection to the database broke (server down, connection terminated): nothing

@@ -98,10 +98,16 @@ class Metrics:
         )
 
 
+SECRET_PATH = "/console/password/"  # noqa: S105 - a path; what follows it is the secret
+
+
 def masked_target(scope: Scope) -> str:
     """The request's path and query string with every ID number in them masked
-    (``/api/v1/persons/2301**********1234``), decoded first so no encoding hides one."""
+    (``/api/v1/persons/2301**********1234``), decoded first so no encoding hides one; a
+    one-time password link's token is cut off (``/console/password/***``)."""
     path = unquote(str(scope.get("path", "")))
+    if path.startswith(SECRET_PATH):
+        path = SECRET_PATH + "***"
     query = unquote(bytes(scope.get("query_string", b"")).decode("latin-1"))
     target = f"{path}?{query}" if query else path
     return mask_id_numbers_in(target)[:500]

@@ -204,6 +204,22 @@ class Settings(BaseSettings):
         default=32_768, ge=1024, description="The largest body of a public request."
     )
 
+    # The console (issue 19): people signed in from a browser
+    console_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A console session unused this long ends (sign in again).",
+    )
+    console_session_hours: int = Field(
+        default=12, ge=1, le=7 * 24, description="A console session ends this long after sign-in."
+    )
+    console_secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the console's cookie Secure (sent over https only). Unset: Secure "
+        "unless the hub is reached as localhost or a loopback address.",
+    )
+
     @field_validator("bulletin_cron")
     @classmethod
     def _bulletin_cron(cls, value: str | None) -> str | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -150,6 +150,14 @@ def _access_record(ctx: Ctx) -> Call:
     # Narrowed to HR's reads of this route: the matrix writes thousands of access records.
     params = {"limit": "1000", "department": "hr", "route": "/api/v1/access-records"}
     return Call("/api/v1/access-records", params=params, shows=shows)
+
+
+def _failed_sign_in(ctx: Ctx) -> Call:
+    """A wrong password, with the lockout's counts cleared (21 failures from one address would
+    lock it: the lockout has tests of its own)."""
+    with ctx.database.transaction() as session:
+        session.execute(text("DELETE FROM auth_throttle"))
+    return Call("/console/login", data={"username": "nobody", "password": "x" * 12})
 
 
 def _fresh_n(ctx: Ctx) -> int:
@@ -686,8 +694,8 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/public/12310/lookup"): Sample(
         lambda ctx: Call("/public/12310/lookup", params={"tracking_code": _shared_case(ctx)[1]}),
-        always(200),  # a 303 to the follow-up page, which the client follows
-        anonymous=200,
+        always(303),  # to the follow-up page
+        anonymous=303,
     ),
     ("GET", "/public/12310/{tracking_code}"): Sample(
         lambda ctx: Call(f"/public/12310/{_shared_case(ctx)[1]}"), always(200), anonymous=200
@@ -696,6 +704,23 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/reports/staffing"): Sample(
         lambda ctx: Call("/api/v1/reports/staffing", params={"region": RESOURCE_REGION}),
         in_region(),
+    ),
+    # The console: a person's session cookie instead of a token; signed out, a page redirects
+    # (303) to the sign-in page.
+    ("GET", "/console/assets/console.css"): Sample(
+        _static("/console/assets/console.css"), always(200), anonymous=200
+    ),
+    ("GET", "/console/login"): Sample(_static("/console/login"), always(200), anonymous=200),
+    ("POST", "/console/login"): Sample(_failed_sign_in, always(401), anonymous=401),
+    ("POST", "/console/logout"): Sample(_static("/console/logout"), always(303), anonymous=303),
+    ("GET", "/console/"): Sample(_static("/console/"), always(200), anonymous=303),
+    ("GET", "/console/password/{token}"): Sample(
+        _static("/console/password/no-such-link"), always(200), anonymous=200
+    ),
+    ("POST", "/console/password/{token}"): Sample(
+        lambda ctx: Call("/console/password/no-such-link", data={"password": "p", "confirm": "p"}),
+        always(404),
+        anonymous=404,
     ),
 }
 
@@ -712,6 +737,7 @@ class TestCoverage:
 
 
 def _send(ctx: Ctx, method: str, call: Call, headers: dict[str, str]) -> Response:
+    ctx.client.cookies.clear()  # every cell's caller is named by its own headers only
     return ctx.client.request(
         method,
         call.path,
@@ -719,7 +745,48 @@ def _send(ctx: Ctx, method: str, call: Call, headers: dict[str, str]) -> Respons
         data=call.data,
         params=call.params,
         headers={**(call.headers or {}), **headers},
+        follow_redirects=False,
     )
+
+
+def _console_session(ctx: Ctx, department: Department, region: str) -> str:
+    """A signed-in person of ``department`` in ``region``: their session token."""
+
+    def make() -> str:
+        from linkage_hub.auth.sessions import open_session
+        from linkage_hub.auth.users import create_user
+
+        with ctx.database.transaction() as session:
+            user = create_user(
+                session,
+                username=f"matrix.{department}.{region}",
+                name=f"matrix {department}",
+                department=department,
+                region=region,
+            ).user
+            client_id, version = user.client_id, user.secret_version
+        return open_session(ctx.database, client_id, version, None)
+
+    token: str = ctx.once(f"console {department} {region}", make)
+    return token
+
+
+def _as(
+    ctx: Ctx, template: str, method: str, call: Call, department: Department, region: str
+) -> Call:
+    """The cell's caller: a bearer token for the API, a person's session (and the form's CSRF
+    token) for a console route."""
+    if not template.startswith("/console/"):
+        return replace(
+            call, headers={**(call.headers or {}), **ctx.headers_for(department, region)}
+        )
+    from linkage_hub.auth.sessions import COOKIE, csrf_token
+
+    token = _console_session(ctx, department, region)
+    data = call.data
+    if method != "GET":
+        data = {**(data or {}), "csrf_token": csrf_token(token)}
+    return replace(call, data=data, headers={**(call.headers or {}), "Cookie": f"{COOKIE}={token}"})
 
 
 def _cells(ctx: Ctx, route: tuple[str, str], sample: Sample) -> list[str]:
@@ -730,17 +797,19 @@ def _cells(ctx: Ctx, route: tuple[str, str], sample: Sample) -> list[str]:
         wrong.append(
             f"{method} {template} no token: {anonymous.status_code}, not {sample.anonymous}"
         )
+    # A console page's refusal is a page for people; the API's a problem for programs.
+    error_type = "text/html" if template.startswith("/console/") else "application/problem+json"
     for department in Department:
         for relation, region in RELATIONS.items():
-            call = sample.setup(ctx)
-            response = _send(ctx, method, call, ctx.headers_for(department, region))
+            call = _as(ctx, template, method, sample.setup(ctx), department, region)
+            response = _send(ctx, method, call, {})
             expected = sample.expect(department, relation)
             cell = f"{method} {template} as {department} {relation} ({region})"
             if response.status_code != expected:
                 wrong.append(f"{cell}: {response.status_code}, not {expected}")
             elif response.status_code >= 400:
-                if response.headers["content-type"] != "application/problem+json":
-                    wrong.append(f"{cell}: not problem+json")
+                if not response.headers["content-type"].startswith(error_type):
+                    wrong.append(f"{cell}: not {error_type}")
             elif call.shows is not None and call.shows(response) != (relation in VISIBLE):
                 wrong.append(f"{cell}: resource {'hidden' if relation in VISIBLE else 'shown'}")
     return wrong

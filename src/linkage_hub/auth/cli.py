@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,14 @@ from linkage_hub.auth.service import (
     list_clients,
     revoke_client,
     rotate_secret,
+)
+from linkage_hub.auth.users import (
+    USER_PREFIX,
+    create_user,
+    disable_user,
+    list_users,
+    password_link,
+    set_password,
 )
 from linkage_hub.commands import CommandError
 from linkage_hub.domain import Department
@@ -98,6 +107,126 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def user_json(user: AuthClient) -> dict[str, Any]:
+    return {
+        "username": user.client_id.removeprefix(USER_PREFIX),
+        "actor": user.client_id,
+        "name": user.name,
+        "department": user.department,
+        "region": user.region,
+        "active": user.active,
+        "created_at": _time(user.created_at),
+        "last_used_at": _time(user.last_used_at),
+        "disabled_at": _time(user.revoked_at),
+        "password_set_at": _time(user.secret_rotated_at),
+    }
+
+
+def _link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/console/password/{token}"
+
+
+def _password_from_stdin() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CommandError("no password on standard input")
+    return password
+
+
+def _user_create(args: argparse.Namespace, settings: Settings) -> int:
+    password = _password_from_stdin() if args.password_stdin else None
+    with _transaction(settings) as session:
+        created = create_user(
+            session,
+            username=args.username,
+            name=args.name,
+            department=args.department,
+            region=args.region,
+            password=password,
+        )
+        out = user_json(created.user)
+        if created.link_token:
+            out["password_link"] = _link(args.base_url, created.link_token)
+        _print(out)
+    return 0
+
+
+def _user_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        users = [user_json(u) for u in list_users(session)]
+    _print([u for u in users if args.all or u["active"]])
+    return 0
+
+
+def _user_disable(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        _print(user_json(disable_user(session, args.username)))
+    return 0
+
+
+def _user_password(args: argparse.Namespace, settings: Settings) -> int:
+    with _transaction(settings) as session:
+        if args.password_stdin:
+            _print(user_json(set_password(session, args.username, _password_from_stdin())))
+        else:
+            token = password_link(session, args.username)
+            _print({"username": args.username, "password_link": _link(args.base_url, token)})
+    return 0
+
+
+def register_users(sub: argparse._SubParsersAction[Any]) -> None:
+    users = sub.add_parser(
+        "users",
+        help="manage people's console accounts",
+        description="Create, list and disable the accounts people sign in to the console with. "
+        "A person acts with their department's and region's permissions; the audit log names "
+        "them user:<username>.",
+    )
+    commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    base = argparse.ArgumentParser(add_help=False)
+    base.add_argument(
+        "--base-url",
+        default="http://127.0.0.1:8000",
+        help="the hub's address as people reach it, for the one-time link",
+    )
+    create = commands.add_parser(
+        "create",
+        parents=[base],
+        help="create an account",
+        description="Create an account. Without --password-stdin it prints a one-time link "
+        "(valid a day) through which the person sets their own password.",
+    )
+    create.add_argument("--department", required=True, choices=[str(d) for d in Department])
+    create.add_argument("--region", required=True, help="six-digit division code")
+    create.add_argument("--name", required=True, help="the person's name")
+    create.add_argument("--username", required=True, help="a-z, 0-9, '.', '_', '-'")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create.set_defaults(handler=_user_create)
+
+    listing = commands.add_parser("list", help="list accounts")
+    listing.add_argument("--all", action="store_true", help="include disabled accounts")
+    listing.set_defaults(handler=_user_list)
+
+    disable = commands.add_parser(
+        "disable", help="disable an account for good (its sessions end at once)"
+    )
+    disable.add_argument("username")
+    disable.set_defaults(handler=_user_disable)
+
+    password = commands.add_parser(
+        "password",
+        parents=[base],
+        help="a new one-time link to set the password (or --password-stdin)",
+        description="Print a new one-time link for the person to choose a password (earlier "
+        "links stop working), or set it from standard input. Their sessions end.",
+    )
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    password.set_defaults(handler=_user_password)
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this domain's sub-commands (each sets ``handler(args, settings) -> int``)."""
     clients = sub.add_parser(
@@ -146,3 +275,5 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     rotate.add_argument("client_id")
     rotate.set_defaults(handler=_rotate)
+
+    register_users(sub)

@@ -9,6 +9,17 @@
   exist are counted like those that do.
 - ``auth_access_record``: who called which route with what result, for audit. It carries the
   route *template*, never the concrete path, so no ID number can reach it.
+- ``auth_console_session``: a person's signed-in browser session (issue 19). The cookie holds a
+  random token; the table holds only its SHA-256, so a leaked table opens no session. Ending a
+  session (sign-out, idle timeout, the account disabled or its password changed) is a row
+  update every hub process sees at once.
+- ``auth_password_link``: a one-time link to set a person's password, kept as the SHA-256 of
+  its token, valid for a day, used once.
+
+A person's account is an ``auth_client`` row whose id is ``user:<username>`` (see
+:mod:`linkage_hub.auth.users`): the same department, region, scopes, lockout and revocation as
+a departmental system's, so the policy, the SQL region filters and the audit log need no
+second notion of "who".
 """
 
 from __future__ import annotations
@@ -73,3 +84,27 @@ class AccessRecord(Base):
         Index("ix_auth_access_record_client_id_id", "client_id", "id"),
         Index("ix_auth_access_record_recorded_at", "recorded_at"),
     )
+
+
+class ConsoleSession(Base):
+    __tablename__ = "auth_console_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    secret_version: Mapped[int] = mapped_column(Integer)  # a new password ends older sessions
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    source_address: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_auth_console_session_client_id", "client_id"),)
+
+
+class PasswordLink(Base):
+    __tablename__ = "auth_password_link"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -46,9 +46,12 @@ from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.dependencies import bearer_challenge, get_principal_or_none
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.scopes import Scope
+from linkage_hub.auth.sessions import session_principal
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.errors import Forbidden, HubError, NotFound, Unauthorized
 from linkage_hub.observability import current_client_request_id, current_request_id
+
+CONSOLE_PREFIX = "/console/"
 
 
 class Permission(StrEnum):
@@ -146,6 +149,14 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/public/12310/lookup"): Permission.public,
     ("GET", "/public/12310/{tracking_code}"): Permission.public,
     ("POST", "/public/12310/{tracking_code}"): Permission.public,
+    # the console (issue 19): people signed in with a session cookie, on the same rows
+    ("GET", "/console/assets/console.css"): Permission.public,
+    ("GET", "/console/login"): Permission.public,
+    ("POST", "/console/login"): Permission.public,  # the person authenticates with a password
+    ("POST", "/console/logout"): Permission.read,
+    ("GET", "/console/"): Permission.read,  # the overview
+    ("GET", "/console/password/{token}"): Permission.public,  # a one-time link is the key
+    ("POST", "/console/password/{token}"): Permission.public,
     # audit log
     ("GET", "/api/v1/audit-log"): Permission.audit,
     ("GET", "/api/v1/audit-log/verify"): Permission.audit,
@@ -205,9 +216,12 @@ def _check(permission: Permission, principal: Principal, request: Request) -> No
         )
 
 
+def _template(request: Request) -> str:
+    return str(getattr(request.scope.get("route"), "path", None))
+
+
 def _permission(request: Request) -> Permission:
-    route = request.scope.get("route")
-    template = str(getattr(route, "path", None))
+    template = _template(request)
     permission = ROUTE_POLICY.get((request.method, template))
     if permission is None and request.method == "HEAD":
         permission = ROUTE_POLICY.get(("GET", template))
@@ -234,11 +248,16 @@ def person_reads(request: Request) -> PersonReads:
 
 
 async def authorize(request: Request) -> Principal | None:
-    """App-wide: the route's row decides; public routes never look at a token."""
+    """App-wide: the route's row decides; public routes never look at a token. A console
+    route's caller is the person its session cookie names (never a bearer token); any other
+    route's is the client its bearer token names (never a cookie)."""
     permission = _permission(request)
     if permission is Permission.public:
         return None
-    principal = await get_principal_or_none(request)
+    if _template(request).startswith(CONSOLE_PREFIX):
+        principal: Principal | None = await session_principal(request)
+    else:
+        principal = await get_principal_or_none(request)
     if principal is None:
         raise Unauthorized(
             "A bearer token is required.", headers={"WWW-Authenticate": bearer_challenge()}

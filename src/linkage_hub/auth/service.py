@@ -37,7 +37,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_client_change
-from linkage_hub.auth.hashing import dummy_hash, hash_secret, new_secret, verify_secret
+from linkage_hub.auth.hashing import (
+    dummy_hash,
+    dummy_password_hash,
+    hash_secret,
+    new_secret,
+    verify_secret,
+)
 from linkage_hub.auth.models import AuthClient, AuthThrottle
 from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope, format_scopes, parse_scopes
 from linkage_hub.clock import utcnow
@@ -52,6 +58,7 @@ LOCK_MAX_SECONDS = 15 * 60
 FORGET_AFTER = dt.timedelta(days=1)
 ADDRESS = ""  # the client_id of an address's own row in auth_throttle
 CLIENT_ID_PREFIX = "lhc_"
+PERSON_ID_PREFIX = "user:"  # people's console accounts: linkage_hub.auth.users
 MAX_NAME_LENGTH = 200
 
 
@@ -139,11 +146,13 @@ def create_client(
     )
     session.add(client)
     session.flush()
-    _audit(session, "client.create", client, actor)
+    audit_client_change(session, "client.create", client, actor)
     return CreatedClient(client, secret)
 
 
-def _audit(session: Session, action: str, client: AuthClient, actor: str | None) -> None:
+def audit_client_change(
+    session: Session, action: str, client: AuthClient, actor: str | None
+) -> None:
     record_client_change(
         session,
         action=action,
@@ -155,7 +164,9 @@ def _audit(session: Session, action: str, client: AuthClient, actor: str | None)
 
 
 def list_clients(session: Session) -> list[AuthClient]:
-    return list(session.scalars(select(AuthClient).order_by(AuthClient.created_at)))
+    """Departmental systems (people's accounts are :func:`linkage_hub.auth.users.list_users`)."""
+    query = select(AuthClient).where(AuthClient.client_id.startswith(CLIENT_ID_PREFIX))
+    return list(session.scalars(query.order_by(AuthClient.created_at)))
 
 
 def _get(session: Session, client_id: str) -> AuthClient:
@@ -175,7 +186,7 @@ def revoke_client(
         client.active = False
         client.revoked_at = now
         session.flush()
-        _audit(session, "client.revoke", client, actor)
+        audit_client_change(session, "client.revoke", client, actor)
     return client
 
 
@@ -193,7 +204,7 @@ def rotate_secret(
     client.secret_version += 1  # tokens name the version they were issued under
     session.execute(delete(AuthThrottle).where(AuthThrottle.client_id == client_id))
     session.flush()
-    _audit(session, "client.rotate_secret", client, actor)
+    audit_client_change(session, "client.rotate_secret", client, actor)
     return CreatedClient(client, secret)
 
 
@@ -230,16 +241,26 @@ def lock_seconds(failures: int, lock_after: int = LOCK_AFTER) -> int:
 
 
 def authenticate(
-    db: Database, client_id: str, secret: str, address: str, *, now: dt.datetime | None = None
+    db: Database,
+    client_id: str,
+    secret: str,
+    address: str,
+    *,
+    person: bool = False,
+    now: dt.datetime | None = None,
 ) -> Outcome:
-    """Check a client's secret from a source address, with the throttle described above.
+    """Check a client's secret (``person``: a person's password, their id ``user:<name>``)
+    from a source address, with the throttle described above. An id of the other kind is
+    checked like an unknown one: the token endpoint serves no person, the console's sign-in
+    no departmental system.
 
     Commits its own (short) write transaction when the outcome changes the throttle, because a
     failure must be recorded even though the request fails.
     """
     now = now or utcnow()
+    own_kind = client_id.startswith(PERSON_ID_PREFIX) == person
     with db.read_sessions() as session, session.begin():
-        client = session.get(AuthClient, client_id)
+        client = session.get(AuthClient, client_id) if own_kind else None
         stored = client.secret_hash if client is not None else None
         active = client is not None and client.active
         state = ClientState.of(client) if client is not None else None
@@ -251,7 +272,8 @@ def authenticate(
     until = max((row.locked_until for row in locks if row.locked_until is not None), default=None)
     if until is not None and until > now:
         return Locked(math.ceil((until - now).total_seconds()))
-    verified = verify_secret(secret, stored if stored is not None else dummy_hash())
+    dummy = dummy_password_hash() if person else dummy_hash()
+    verified = verify_secret(secret, stored if stored is not None else dummy)
     if not (verified and active and state is not None):
         _count_failure(db, client_id, address, now)
         return Rejected()

@@ -1,0 +1,237 @@
+"""People's accounts for the console: create, list, disable, and set a password.
+
+A person is an ``auth_client`` row with the id ``user:<username>``. That one decision gives a
+person exactly what a departmental system of the same department and region has — the policy
+table, the SQL region filters, the lockout of :func:`linkage_hub.auth.service.authenticate`,
+revocation — and puts ``user:<username>`` in the audit log as the actor, with no second notion
+of "who" anywhere. The two kinds never cross: the token endpoint refuses people (they sign in
+to the console) and the console's sign-in refuses departmental clients (it prefixes the name).
+
+A person holds the department's scopes except ``write``: datasets are pushed by departmental
+systems, not typed in a browser.
+
+Passwords: at least 12 characters, hashed with scrypt at the password cost
+(:func:`linkage_hub.auth.hashing.hash_password`). An operator sets one from standard input, or
+hands the person a one-time link (valid a day, used once, kept only as a SHA-256) through which
+they choose it themselves. A new password ends the person's open sessions (``secret_version``)
+and clears their lockout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.hashing import hash_password
+from linkage_hub.auth.models import AuthClient, AuthThrottle, ConsoleSession, PasswordLink
+from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope, format_scopes
+from linkage_hub.auth.service import (
+    PERSON_ID_PREFIX,
+    ClientError,
+    ClientNotFound,
+    audit_client_change,
+)
+from linkage_hub.clock import utcnow
+from linkage_hub.domain import Department
+from linkage_hub.identifiers import normalise_region
+
+USER_PREFIX = PERSON_ID_PREFIX
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,57}")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 200
+LINK_LIFETIME = dt.timedelta(days=1)
+
+
+def user_id(username: str) -> str:
+    return USER_PREFIX + username
+
+
+def is_user(client_id: str) -> bool:
+    return client_id.startswith(USER_PREFIX)
+
+
+def check_username(username: str) -> str:
+    username = username.strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise ClientError(
+            "username: 2 to 58 characters of a-z, 0-9, '.', '_' and '-', starting with a "
+            "letter or digit"
+        )
+    return username
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ClientError(f"password: give {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if len(set(password)) < 5:
+        raise ClientError("password: use at least 5 different characters")
+    return password
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedUser:
+    user: AuthClient
+    link_token: str | None  # the one-time link's token, when no password was given
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    name: str,
+    department: Department | str,
+    region: str,
+    password: str | None = None,
+    now: dt.datetime | None = None,
+    actor: str | None = None,
+) -> CreatedUser:
+    username = check_username(username)
+    try:
+        department = Department(department)
+    except ValueError:
+        raise ClientError(
+            f"unknown department {department!r}: one of {', '.join(Department)}"
+        ) from None
+    try:
+        region = normalise_region(region)
+    except ValueError as exc:
+        raise ClientError(f"region: {exc}") from None
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientError("name: give 1 to 200 characters")
+    if session.get(AuthClient, user_id(username)) is not None:
+        raise ClientError(f"username {username} is taken (usernames are never reused)")
+    now = now or utcnow()
+    scopes = {str(s) for s in DEPARTMENT_SCOPES[department] - {Scope.write}}
+    user = AuthClient(
+        client_id=user_id(username),
+        name=name,
+        department=str(department),
+        region=region,
+        scopes=format_scopes(scopes),
+        # No password yet: a hash of a random secret nobody holds, so nothing signs in.
+        secret_hash=hash_password(check_password(password) if password else secrets.token_hex()),
+        active=True,
+        secret_version=1,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit_client_change(session, "user.create", user, actor)
+    link = None if password else password_link(session, username, now=now, actor=actor)
+    return CreatedUser(user, link)
+
+
+def list_users(session: Session) -> list[AuthClient]:
+    query = select(AuthClient).where(AuthClient.client_id.startswith(USER_PREFIX))
+    return list(session.scalars(query.order_by(AuthClient.client_id)))
+
+
+def _user(session: Session, username: str) -> AuthClient:
+    user = session.get(AuthClient, user_id(username.strip().lower()), with_for_update=True)
+    if user is None:
+        raise ClientNotFound(f"no user {username}")
+    return user
+
+
+def disable_user(
+    session: Session, username: str, *, now: dt.datetime | None = None, actor: str | None = None
+) -> AuthClient:
+    """For good: no sign-in, and every open session ends now."""
+    user = _user(session, username)
+    now = now or utcnow()
+    if user.active:
+        user.active = False
+        user.revoked_at = now
+        audit_client_change(session, "user.disable", user, actor)
+    _end_sessions(session, user.client_id, now)
+    return user
+
+
+def password_link(
+    session: Session, username: str, *, now: dt.datetime | None = None, actor: str | None = None
+) -> str:
+    """A one-time token for ``/console/password/{token}``; earlier unused links stop working."""
+    user = _user(session, username)
+    if not user.active:
+        raise ClientError(f"user {username} is disabled")
+    now = now or utcnow()
+    session.execute(
+        update(PasswordLink)
+        .where(PasswordLink.client_id == user.client_id, PasswordLink.used_at.is_(None))
+        .values(used_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordLink(
+            token_hash=token_hash(token),
+            client_id=user.client_id,
+            created_at=now,
+            expires_at=now + LINK_LIFETIME,
+        )
+    )
+    session.flush()
+    audit_client_change(session, "user.password_link", user, actor)
+    return token
+
+
+def link_holder(session: Session, token: str, now: dt.datetime | None = None) -> AuthClient | None:
+    """The active person a valid, unused, unexpired link belongs to."""
+    now = now or utcnow()
+    link = session.get(PasswordLink, token_hash(token[:100]))
+    if link is None or link.used_at is not None or link.expires_at <= now:
+        return None
+    user = session.get(AuthClient, link.client_id)
+    return user if user is not None and user.active else None
+
+
+def set_password(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    link_token: str | None = None,
+    now: dt.datetime | None = None,
+    actor: str | None = None,
+) -> AuthClient:
+    """Set a person's password (through a link, the link is used up); their sessions end."""
+    password = check_password(password)
+    now = now or utcnow()
+    user = _user(session, username)
+    if not user.active:
+        raise ClientError(f"user {username} is disabled")
+    if link_token is not None:
+        holder = link_holder(session, link_token, now)
+        if holder is None or holder.client_id != user.client_id:
+            raise ClientError("the link is not valid any more; ask for a new one")
+        session.execute(
+            update(PasswordLink)
+            .where(PasswordLink.token_hash == token_hash(link_token))
+            .values(used_at=now)
+        )
+    user.secret_hash = hash_password(password)
+    user.secret_rotated_at = now
+    user.secret_version += 1
+    session.execute(delete(AuthThrottle).where(AuthThrottle.client_id == user.client_id))
+    _end_sessions(session, user.client_id, now)
+    audit_client_change(session, "user.password", user, actor)
+    return user
+
+
+def _end_sessions(session: Session, client_id: str, now: dt.datetime) -> None:
+    session.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.client_id == client_id, ConsoleSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    session.flush()

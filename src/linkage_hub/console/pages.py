@@ -1,0 +1,153 @@
+"""Rendering console pages, and console errors as pages.
+
+Console pages are server-rendered in Chinese with the public pages' stylesheet and a small
+console one, under a CSP that allows nothing from elsewhere and no script at all: charts are
+server-side SVG. Every page is ``Cache-Control: no-store`` (it shows what one person may see)
+and carries the session's CSRF token for its forms (:mod:`linkage_hub.auth.sessions`).
+
+A console request that fails its policy check raises the API's own errors; :func:`page_error`
+turns them into pages: 401 → the sign-in page (with ``next``), anything else → an error page
+with the API's status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib.resources import files
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from linkage_hub.auth.principal import Principal
+from linkage_hub.auth.sessions import csrf_token, session_token
+from linkage_hub.errors import HubError
+from linkage_hub.identifiers import mask_citizen_id
+from linkage_hub.public.pages import FUNDING_ZH, KIND_ZH, LEVEL_ZH
+from linkage_hub.reports.staffing import TYPE_ZH
+from linkage_hub.settings import Settings
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
+DEPARTMENT_ZH = {
+    "establishment": "编办",
+    "organization": "组织部",
+    "hr": "人社局",
+    "finance": "财政局",
+    "audit": "审计局",
+}
+SEVERITY_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
+STATUS_ZH = {
+    "open": "待处理",
+    "reopened": "重新出现",
+    "acknowledged": "已确认",
+    "waived": "已豁免",
+    "resolved": "已解决",
+    "queued": "排队中",
+    "running": "运行中",
+    "succeeded": "已完成",
+    "failed": "失败",
+}
+DATASET_ZH = {
+    "units": "机构",
+    "leader_posts": "领导职数",
+    "roster": "实名制名册",
+    "cadres": "干部任职",
+    "employment": "人事聘用",
+    "payroll": "工资发放",
+}
+TITLES = {
+    401: "请登录",
+    403: "无权操作",
+    404: "未找到",
+    409: "状态已变化",
+    422: "请求有误",
+    429: "请求过于频繁",
+    503: "服务繁忙",
+}
+
+_env = Environment(
+    loader=ChoiceLoader(
+        [
+            FileSystemLoader(str(files("linkage_hub.console") / "templates")),
+            FileSystemLoader(str(files("linkage_hub.public") / "templates")),
+        ]
+    ),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.globals.update(
+    department_zh=lambda v: DEPARTMENT_ZH.get(v, v),
+    severity_zh=lambda v: SEVERITY_ZH.get(v, v),
+    status_zh=lambda v: STATUS_ZH.get(v, v),
+    dataset_zh=lambda v: DATASET_ZH.get(v, v),
+    type_zh=lambda v: TYPE_ZH.get(v, v),
+    kind_zh=lambda v: KIND_ZH.get(v, v),
+    funding_zh=lambda v: FUNDING_ZH.get(v, v),
+    level_zh=lambda v: LEVEL_ZH.get(v, v),
+    mask=mask_citizen_id,
+)
+STYLESHEET = (files("linkage_hub.console") / "assets" / "console.css").read_bytes()
+
+
+def render(
+    request: Request,
+    template: str,
+    http_status: int = 200,
+    *,
+    principal: Principal | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    zone = settings.zone
+    token = getattr(request.state, "console_token", None) or session_token(request)
+    context.setdefault("nav", "")
+    context["me"] = principal
+    context["csrf"] = csrf_token(token) if token and principal is not None else ""
+    context["local"] = lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t else ""
+    context["today"] = dt.datetime.now(zone).date()
+    body = _env.get_template(template).render(**context)
+    return HTMLResponse(body, status_code=http_status, headers=HEADERS)
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a console path of this hub, never another site."""
+    if value and value.startswith("/console/") and "//" not in value and "\\" not in value:
+        return value
+    return "/console/"
+
+
+def page_error(request: Request, error: HubError) -> Response:
+    """A refused console request as a page (the status of the API's problem)."""
+    if error.status == 401:
+        target = "/console/"  # after a form post, the form is gone: start from the overview
+        if request.method == "GET":
+            target = request.url.path + ("?" + request.url.query if request.url.query else "")
+        return RedirectResponse(
+            "/console/login?next=" + quote(safe_next(target), safe="/"), status_code=303
+        )
+    principal = getattr(request.state, "principal", None)
+    response = render(
+        request,
+        "console_error.html",
+        error.status,
+        principal=principal if isinstance(principal, Principal) else None,
+        title=TITLES.get(error.status, "出错了"),
+        detail=error.detail or "",
+    )
+    for name, value in error.headers.items():
+        if name.lower() != "www-authenticate":
+            response.headers[name] = value
+    return response
