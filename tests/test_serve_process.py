@@ -81,3 +81,14 @@ class TestServeDemo:
             public = httpx.get(f"{base}/public/v1/disclosures/230000?limit=5000").json()
             assert len(public["units"]) > 10
             assert httpx.get(f"{base}/public/").text.count("/public/disclosures/230000") >= 1
+            # ... and a person can sign in to the console with a demo account.
+            accounts = json.loads((tmp_path / "demo-accounts.json").read_text())
+            assert oct((tmp_path / "demo-accounts.json").stat().st_mode & 0o777) == "0o600"
+            [audit] = [a for a in accounts if a["username"] == "demo.audit"]
+            with httpx.Client(base_url=base) as browser:
+                signed = browser.post(
+                    "/console/login",
+                    data={"username": "demo.audit", "password": audit["password"]},
+                )
+                assert signed.status_code == 200 and signed.url.path == "/console/"
+                assert "审计" in signed.text

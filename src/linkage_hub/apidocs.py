@@ -5,7 +5,7 @@ load Swagger UI and ReDoc from a CDN and render blank there. The hub serves them
 copies vendored from their npm packages (``assets/``: swagger-ui-dist 5.35.0, Apache-2.0;
 redoc 2.5.4, MIT; the licences beside them; ``scripts/vendor_assets.sh`` refreshes them), under
 a content security policy that allows nothing from elsewhere. ``/`` is a landing page that leads
-to the public pages, the 12310 line and the API documentation.
+to the public pages, the 12310 line, the console and the API documentation.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ The staffing linkage hub of five departments.</p>
 <li><a href="/public/">机构编制信息公开</a> — 各地区已公开的机构、职能、编制和领导职数（公众）</li>
 <li><a href="/public/12310">12310 网上举报</a>
 — 举报违反机构编制纪律的问题，凭查询码查询进度（公众）</li>
+<li><a href="/console/">联动管理工作台</a>
+— 编办、组织部、人社局、财政局、审计局工作人员登录，处理差异、查看报表（需账号）</li>
 <li><a href="/docs">API 文档（Swagger UI）</a> · <a href="/redoc">ReDoc</a> ·
 <a href="/openapi.json">OpenAPI</a> — 各部门系统对接的接口（需令牌）</li>
 <li><a href="/health/live">服务状态</a></li>

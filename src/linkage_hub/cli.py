@@ -28,6 +28,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         if args.demo:
+            from linkage_hub.auth.users import create_demo_accounts
             from linkage_hub.public.cli import publish_demo
             from linkage_hub.reconciliation.cli import reconcile_demo
             from linkage_hub.records.demo import load_demo_if_empty
@@ -35,6 +36,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             if load_demo_if_empty(settings, db):
                 reconcile_demo(db)
                 publish_demo(db)
+                accounts = create_demo_accounts(db, settings.secrets_dir)
+                print(
+                    f"demo console accounts (http://{args.host}:{args.port}/console/) in {accounts}"
+                )
     finally:
         db.dispose()
     options: dict[str, Any] = {

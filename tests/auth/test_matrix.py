@@ -345,6 +345,15 @@ def _finding_list(ctx: Ctx) -> Call:
     )
 
 
+def _finding_summary(ctx: Ctx) -> Call:
+    _ghost_finding(ctx)
+    return Call(
+        "/api/v1/discrepancies/summary",
+        params={"units_limit": "100"},
+        shows=lambda r: any(u["region"] == RESOURCE_REGION for u in r.json()["units"]),
+    )
+
+
 def _acknowledge(ctx: Ctx) -> Call:
     finding = _ghost_finding(ctx)[1]
     with ctx.database.transaction() as session:  # every cell starts from an open finding
@@ -353,6 +362,21 @@ def _acknowledge(ctx: Ctx) -> Call:
             {"id": finding},
         )
     return Call(f"/api/v1/discrepancies/{finding}/transitions", json={"to": "acknowledged"})
+
+
+def _console_findings(ctx: Ctx) -> Call:
+    finding = _ghost_finding(ctx)[1]
+    return Call(
+        "/console/findings",
+        params={"rule": "PAID_WITHOUT_ESTABLISHMENT"},
+        shows=lambda r: f'href="/console/findings/{finding}"' in r.text,
+    )
+
+
+def _console_acknowledge(ctx: Ctx) -> Call:
+    """The API sample's finding (made open again), acknowledged by the console's form."""
+    path = _acknowledge(ctx).path.replace("/api/v1/discrepancies/", "/console/findings/")
+    return Call(path, data={"to": "acknowledged"})
 
 
 def _tenure(ctx: Ctx) -> Call:
@@ -376,6 +400,30 @@ def _discrepancy_report(ctx: Ctx) -> Call:
         "/api/v1/reports/discrepancies",
         shows=lambda r: any(i["id"] == finding for i in r.json()["items"]),
     )
+
+
+def _console_runs(ctx: Ctx) -> Call:
+    run_id = _ghost_finding(ctx)[0]
+    return Call(
+        "/console/runs",
+        params={"kind": "full"},  # the page shows 50; the matrix's writes start incremental runs
+        shows=lambda r: f'href="/console/runs/{run_id}"' in r.text,
+    )
+
+
+def _console_start_run(ctx: Ctx) -> Call:
+    _start_run(ctx)
+    return Call("/console/runs", data={"region": RESOURCE_REGION})
+
+
+def _in_console(setup: Callable[[Ctx], Call]) -> Callable[[Ctx], Call]:
+    """The API report sample, sent to the console's mount of the same endpoint."""
+
+    def make(ctx: Ctx) -> Call:
+        call = setup(ctx)
+        return replace(call, path=call.path.replace("/api/v1/reports/", "/console/reports/", 1))
+
+    return make
 
 
 # A subscription belongs to the client that made it (the establishment office of 230100 here):
@@ -590,6 +638,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda ctx: Call(f"/api/v1/reconciliation/runs/{_ghost_finding(ctx)[0]}"), in_region()
     ),
     ("GET", "/api/v1/discrepancies"): Sample(_finding_list, always(200)),
+    ("GET", "/api/v1/discrepancies/summary"): Sample(_finding_summary, always(200)),
     ("GET", "/api/v1/discrepancies/{finding_id}"): Sample(
         lambda ctx: Call(f"/api/v1/discrepancies/{_ghost_finding(ctx)[1]}"), in_region()
     ),
@@ -714,6 +763,40 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/console/login"): Sample(_failed_sign_in, always(401), anonymous=401),
     ("POST", "/console/logout"): Sample(_static("/console/logout"), always(303), anonymous=303),
     ("GET", "/console/"): Sample(_static("/console/"), always(200), anonymous=303),
+    ("GET", "/console/findings"): Sample(_console_findings, always(200), anonymous=303),
+    ("GET", "/console/findings/{finding_id}"): Sample(
+        lambda ctx: Call(f"/console/findings/{_ghost_finding(ctx)[1]}"), in_region(), anonymous=303
+    ),
+    ("POST", "/console/findings/{finding_id}/comments"): Sample(
+        lambda ctx: Call(
+            f"/console/findings/{_ghost_finding(ctx)[1]}/comments", data={"body": "会商"}
+        ),
+        in_region(ok=303),
+        anonymous=303,
+    ),
+    ("POST", "/console/findings/{finding_id}/transitions"): Sample(
+        _console_acknowledge,
+        region_first({Department.finance, Department.establishment}, ok=303),
+        anonymous=303,
+    ),
+    # runs and reports: as their API rows
+    ("GET", "/console/runs"): Sample(_console_runs, always(200), anonymous=303),
+    ("POST", "/console/runs"): Sample(
+        _console_start_run, in_region({Department.establishment}, ok=303), anonymous=303
+    ),
+    ("GET", "/console/runs/{run_id}"): Sample(
+        lambda ctx: Call(f"/console/runs/{_ghost_finding(ctx)[0]}"), in_region(), anonymous=303
+    ),
+    ("GET", "/console/reports"): Sample(_static("/console/reports"), always(200), anonymous=303),
+    ("GET", "/console/reports/staffing"): Sample(
+        lambda ctx: Call("/console/reports/staffing", params={"region": RESOURCE_REGION}),
+        in_region(),
+        anonymous=303,
+    ),
+    ("GET", "/console/reports/discrepancies"): Sample(
+        _in_console(_discrepancy_report), always(200), anonymous=303
+    ),
+    ("GET", "/console/reports/tenure"): Sample(_in_console(_tenure), in_region(), anonymous=303),
     ("GET", "/console/password/{token}"): Sample(
         _static("/console/password/no-such-link"), always(200), anonymous=200
     ),
@@ -721,6 +804,16 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda ctx: Call("/console/password/no-such-link", data={"password": "p", "confirm": "p"}),
         always(404),
         anonymous=404,
+    ),
+    # the unit page and the person search: as the API's person view and staffing report
+    ("GET", "/console/units/{unit_code}"): Sample(
+        lambda ctx: Call(f"/console/units/{_registered_unit(ctx)}"), in_region(), anonymous=303
+    ),
+    ("GET", "/console/persons"): Sample(_static("/console/persons"), always(200), anonymous=303),
+    ("POST", "/console/persons"): Sample(
+        lambda ctx: Call("/console/persons", data={"id_number": _shared_roster(ctx)[2]}),
+        in_region(),
+        anonymous=303,
     ),
 }
 
@@ -750,10 +843,11 @@ def _send(ctx: Ctx, method: str, call: Call, headers: dict[str, str]) -> Respons
 
 
 def _console_session(ctx: Ctx, department: Department, region: str) -> str:
-    """A signed-in person of ``department`` in ``region``: their session token."""
+    """A signed-in person of ``department`` in ``region``: a session token of their own for
+    this cell (the ``POST /console/logout`` cells end theirs; routes sorted after it need one)."""
+    from linkage_hub.auth.sessions import open_session
 
-    def make() -> str:
-        from linkage_hub.auth.sessions import open_session
+    def make() -> tuple[str, int]:
         from linkage_hub.auth.users import create_user
 
         with ctx.database.transaction() as session:
@@ -764,11 +858,10 @@ def _console_session(ctx: Ctx, department: Department, region: str) -> str:
                 department=department,
                 region=region,
             ).user
-            client_id, version = user.client_id, user.secret_version
-        return open_session(ctx.database, client_id, version, None)
+            return user.client_id, user.secret_version
 
-    token: str = ctx.once(f"console {department} {region}", make)
-    return token
+    client_id, version = ctx.once(f"console {department} {region}", make)
+    return open_session(ctx.database, client_id, version, None)
 
 
 def _as(

@@ -31,7 +31,7 @@ def test_the_landing_page_and_the_api_docs_need_no_internet(
         a.get_attribute("href").removeprefix(served)
         for a in browser.find_elements(By.TAG_NAME, "a")
     }
-    assert {"/public/", "/public/12310", "/docs", "/redoc"} <= links
+    assert {"/public/", "/public/12310", "/console/", "/docs", "/redoc"} <= links
     snap(browser, "landing")
 
     browser.get(f"{served}/docs")

@@ -144,6 +144,51 @@ def _acknowledge(regions: Regions) -> Response:
     )
 
 
+def _console(path: Callable[[Regions], str]) -> Sample:
+    """A console page, as the city's audit officer signed in to it."""
+
+    def request(regions: Regions) -> Response:
+        from linkage_hub.auth.users import create_user
+        from tests.console.conftest import PASSWORD, Console
+
+        with regions.app.state.db.transaction() as session:
+            create_user(
+                session,
+                username="reads.audit",
+                name="审计",
+                department="audit",
+                region=CITY,
+                password=PASSWORD,
+            )
+        person = Console(regions.app, "reads.audit")
+        assert person.sign_in().status_code == 303
+        response: Response = person.get(path(regions))
+        return response
+
+    return request
+
+
+def _console_search(regions: Regions) -> Response:
+    """The console's person search, posted by the city's audit officer (the number travels in
+    the form body)."""
+    from linkage_hub.auth.users import create_user
+    from tests.console.conftest import PASSWORD, Console
+
+    with regions.app.state.db.transaction() as session:
+        create_user(
+            session,
+            username="search.audit",
+            name="审计",
+            department="audit",
+            region=CITY,
+            password=PASSWORD,
+        )
+    person = Console(regions.app, "search.audit")
+    assert person.sign_in().status_code == 303
+    response: Response = person.post("/console/persons", {"id_number": SPREAD})
+    return response
+
+
 def _tenure(fmt: str) -> Sample:
     return lambda r: r.get(
         TENURE, "audit", CITY, id_number=LEADER, unit_code=LEADER_UNIT, format=fmt
@@ -203,6 +248,39 @@ SAMPLES: dict[str, tuple[tuple[str, str], Sample, str]] = {
         ("POST", "/api/v1/discrepancies/{finding_id}/transitions"),
         _acknowledge,
         SPREAD,
+    ),
+    "console-findings": (
+        ("GET", "/console/findings"),
+        _console(lambda r: "/console/findings?rule=DUPLICATE_PAYROLL"),
+        SPREAD,
+    ),
+    "console-finding": (
+        ("GET", "/console/findings/{finding_id}"),
+        _console(
+            lambda r: _finding_path(r).replace("/api/v1/discrepancies/", "/console/findings/")
+        ),
+        SPREAD,
+    ),
+    "console-unit": (
+        ("GET", "/console/units/{unit_code}"),
+        _console(lambda r: f"/console/units/{LEADER_UNIT}"),  # its findings name persons
+        SPREAD,
+    ),
+    "console-person": (("POST", "/console/persons"), _console_search, SPREAD),
+    # the API's report endpoints mounted for the console: the same door, the console's route
+    "console-report-csv": (
+        ("GET", "/console/reports/discrepancies"),
+        _console(lambda r: "/console/reports/discrepancies?format=csv"),
+        SPREAD,
+    ),
+    "console-tenure-xlsx": (
+        ("GET", "/console/reports/tenure"),
+        _console(
+            lambda r: (
+                f"/console/reports/tenure?id_number={LEADER}&unit_code={LEADER_UNIT}&format=xlsx"
+            )
+        ),
+        CITYWIDE,
     ),
 }
 

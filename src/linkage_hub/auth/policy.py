@@ -111,6 +111,7 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/reconciliation/runs"): Permission.establishment,
     ("GET", "/api/v1/reconciliation/runs/{run_id}"): Permission.read,
     ("GET", "/api/v1/discrepancies"): Permission.read,
+    ("GET", "/api/v1/discrepancies/summary"): Permission.read,
     ("GET", "/api/v1/discrepancies/{finding_id}"): Permission.read,
     ("POST", "/api/v1/discrepancies/{finding_id}/comments"): Permission.comment,
     ("POST", "/api/v1/discrepancies/{finding_id}/transitions"): Permission.transition,
@@ -155,6 +156,21 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("POST", "/console/login"): Permission.public,  # the person authenticates with a password
     ("POST", "/console/logout"): Permission.read,
     ("GET", "/console/"): Permission.read,  # the overview
+    ("GET", "/console/findings"): Permission.read,
+    ("GET", "/console/findings/{finding_id}"): Permission.read,
+    ("POST", "/console/findings/{finding_id}/comments"): Permission.comment,
+    ("POST", "/console/findings/{finding_id}/transitions"): Permission.transition,
+    ("GET", "/console/runs"): Permission.read,
+    ("POST", "/console/runs"): Permission.establishment,  # as POST /api/v1/reconciliation/runs
+    ("GET", "/console/runs/{run_id}"): Permission.read,
+    ("GET", "/console/reports"): Permission.read,
+    # the API's report endpoints mounted for people (console/downloads.py): the API's rows
+    ("GET", "/console/reports/staffing"): Permission.read,
+    ("GET", "/console/reports/discrepancies"): Permission.read,
+    ("GET", "/console/reports/tenure"): Permission.read,
+    ("GET", "/console/units/{unit_code}"): Permission.read,
+    ("GET", "/console/persons"): Permission.read,  # the search form
+    ("POST", "/console/persons"): Permission.read,  # a search: the ID number in the body
     ("GET", "/console/password/{token}"): Permission.public,  # a one-time link is the key
     ("POST", "/console/password/{token}"): Permission.public,
     # audit log
@@ -168,6 +184,8 @@ PERSON_READS: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/api/v1/reports/discrepancies"),
         ("GET", "/api/v1/reports/tenure"),
+        ("GET", "/console/reports/discrepancies"),
+        ("GET", "/console/reports/tenure"),
         ("GET", "/api/v1/datasets/{dataset}/records"),
         ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"),
         ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"),
@@ -177,6 +195,10 @@ PERSON_READS: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/discrepancies"),
         ("GET", "/api/v1/discrepancies/{finding_id}"),
         ("POST", "/api/v1/discrepancies/{finding_id}/transitions"),
+        ("GET", "/console/findings"),
+        ("GET", "/console/findings/{finding_id}"),
+        ("GET", "/console/units/{unit_code}"),
+        ("POST", "/console/persons"),
     }
 )
 

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -38,6 +41,7 @@ from linkage_hub.auth.service import (
     audit_client_change,
 )
 from linkage_hub.clock import utcnow
+from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import normalise_region
 
@@ -235,3 +239,45 @@ def _end_sessions(session: Session, client_id: str, now: dt.datetime) -> None:
         .values(ended_at=now)
     )
     session.flush()
+
+
+DEMO_ACCOUNTS_FILE = "demo-accounts.json"
+DEMO_ACCOUNTS = (  # (username, department, region, name): the demo city is 230100 in 230000
+    ("demo.establishment", Department.establishment, "230000", "省编办（演示）"),
+    ("demo.audit", Department.audit, "230000", "省审计厅（演示）"),
+    ("demo.hr", Department.hr, "230100", "市人社局（演示）"),
+    ("demo.county", Department.establishment, "230102", "区编办（演示）"),
+)
+
+
+def create_demo_accounts(db: Database, secrets_dir: Path) -> Path:
+    """``serve --demo``: console accounts to try the console with, each with a random password,
+    saved (mode 0600) beside the database as the demo clients' secrets are — never a password
+    written in code."""
+    accounts = []
+    with db.transaction() as session:
+        for username, department, region, name in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(12)
+            create_user(
+                session,
+                username=username,
+                name=name,
+                department=department,
+                region=region,
+                password=password,
+                actor="demo",
+            )
+            accounts.append(
+                {
+                    "username": username,
+                    "password": password,
+                    "department": department.value,
+                    "region": region,
+                }
+            )
+    path = secrets_dir / DEMO_ACCOUNTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(accounts, handle, ensure_ascii=False, indent=2)
+    return path

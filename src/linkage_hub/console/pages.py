@@ -61,6 +61,7 @@ STATUS_ZH = {
 }
 DATASET_ZH = {
     "units": "机构",
+    "quotas": "编制核定",
     "leader_posts": "领导职数",
     "roster": "实名制名册",
     "cadres": "干部任职",

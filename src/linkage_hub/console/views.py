@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from linkage_hub.console import dashboard, router
+from linkage_hub.console import (
+    dashboard,
+    downloads,
+    findings,
+    persons,
+    reports,
+    router,
+    runs,
+    units,
+)
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router.router)
     app.include_router(dashboard.router)
+    app.include_router(findings.router)
+    app.include_router(runs.router)
+    app.include_router(reports.router)
+    app.include_router(downloads.router)
+    app.include_router(units.router)
+    app.include_router(persons.router)

@@ -51,6 +51,13 @@ async def discrepancy_filters(
     status: FindingStatus | None = None,
     severity: Severity | None = None,
     department: Annotated[Department | None, Query(description="Answerable department.")] = None,
+    live: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only findings not resolved (open, reopened, acknowledged, "
+            "waived); `false`: only resolved ones."
+        ),
+    ] = None,
 ) -> service.Filters:
     """The discrepancy filters of API.md, shared by the list and the report."""
     return service.Filters(
@@ -61,6 +68,7 @@ async def discrepancy_filters(
         status=status,
         severity=severity,
         department=department,
+        live=live,
     )
 
 

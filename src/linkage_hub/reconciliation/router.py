@@ -11,7 +11,7 @@ from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import NotFound, problem_responses
-from linkage_hub.reconciliation import service
+from linkage_hub.reconciliation import service, summary
 from linkage_hub.reconciliation.dependencies import (
     DiscrepancyFilters,
     RunExecutorDep,
@@ -27,6 +27,7 @@ from linkage_hub.reconciliation.schemas import (
     FindingDetail,
     FindingOut,
     FindingPage,
+    FindingSummary,
     PersonKeyed,
     RuleList,
     RuleOut,
@@ -215,6 +216,46 @@ def list_discrepancies(
     shown = [i for i in items if i.id_number]
     person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
     return FindingPage(items=items, next_cursor=next_cursor)
+
+
+# Declared before /discrepancies/{finding_id}, which would otherwise take "summary" for an id.
+@router.get(
+    "/discrepancies/summary",
+    operation_id="summarise_discrepancies",
+    tags=["discrepancies"],
+    response_model=FindingSummary,
+    responses=problem_responses(401, 422),
+)
+def summarise_discrepancies(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    filters: DiscrepancyFilters,
+    units_limit: Annotated[
+        int, Query(ge=1, le=100, description="How many units `units` lists.")
+    ] = 20,
+    runs: Annotated[int, Query(ge=1, le=60, description="How many runs `trend` shows.")] = 12,
+) -> FindingSummary:
+    """Counts of the findings in your region, for a dashboard: the same filters as
+    `GET /discrepancies` select the same findings, so each count is what paging that list
+    would give — `by_rule` for `PAID_AFTER_EXIT` is the number of items
+    `GET /discrepancies?rule=PAID_AFTER_EXIT` returns. No person is named, only counts.
+
+    - `live`: findings not resolved (`open`, `reopened`, `acknowledged`, `waived`);
+      `by_rule`, `by_severity` and `by_status` count every finding selected, resolved ones
+      included (filter with `status` to count one status).
+    - `by_department`: live findings naming each answerable department.
+    - `ageing`: findings still waiting for an answer (`open` or `reopened`) first found more
+      than 30, 60 and 90 days ago; acknowledging or waiving one stops its clock.
+    - `units`: the units with most open critical findings, then most live findings, each
+      with a RAG colour (`red`: an open critical finding, `amber`: live findings, `green`:
+      none live).
+    - `trend`: the last `runs` succeeded full reconciliation runs of your region and the
+      regions inside it (as `GET /reconciliation/runs` lists them), oldest first, with the
+      findings each found, found new and resolved. It follows the `region` and `rule`
+      filters only: a run counts per rule, not per unit, status or department.
+
+    A filter that is not valid (`region=abc`) is 422 naming the parameter."""
+    return summary.summarise(session, principal, filters, units_limit=units_limit, runs=runs)
 
 
 @router.get(

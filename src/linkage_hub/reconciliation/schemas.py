@@ -281,3 +281,71 @@ class TransitionIn(BaseModel):
     document_no: Annotated[str | None, CleanText] = Field(
         default=None, max_length=100, pattern=NO_NUL
     )
+
+
+# --- the summary (reconciliation.summary) -----------------------------------------------------
+
+
+class KeyCount(BaseModel):
+    key: str = Field(description="A rule code, severity, status or department code.")
+    count: int
+
+
+class Ageing(BaseModel):
+    """Findings still waiting for an answer (`open` or `reopened`) by how long ago a run
+    first found them; the three counts are cumulative (`over_90` ≤ `over_60` ≤ `over_30`)."""
+
+    over_30: int = Field(description="First found more than 30 days ago.")
+    over_60: int = Field(description="First found more than 60 days ago.")
+    over_90: int = Field(description="First found more than 90 days ago.")
+
+
+class UnitCounts(BaseModel):
+    unit_code: str
+    unit_name: str | None = Field(
+        description="The unit's current name in the registry (null: the unit is not registered)."
+    )
+    region: str = Field(description="The region its findings carry (the unit's).")
+    critical: int = Field(description="Critical findings that are `open` or `reopened`.")
+    live: int = Field(description="Findings not resolved, in any of the four live statuses.")
+    rag: Literal["red", "amber", "green"] = Field(
+        description="`red`: an open critical finding; `amber`: live findings but no open "
+        "critical one; `green`: none live (every finding of the unit resolved)."
+    )
+
+
+class TrendPoint(BaseModel):
+    run_id: str
+    region: str = Field(description="The run's region (yours or one inside it).")
+    finished_at: dt.datetime | None
+    found: int = Field(description="Findings the run found, summed over its rules.")
+    new: int = Field(description="Of those, found for the first time.")
+    resolved: int = Field(description="Findings the run no longer found.")
+
+
+class FindingSummary(BaseModel):
+    live: int = Field(
+        description="Findings not resolved (`open`, `reopened`, `acknowledged`, `waived`)."
+    )
+    by_rule: list[KeyCount] = Field(
+        description="Every finding selected, whatever its status, per rule: most first, then "
+        "by rule code; rules without findings are left out."
+    )
+    by_severity: list[KeyCount] = Field(
+        description="Every finding selected per severity, `critical` to `low`, zeros included."
+    )
+    by_status: list[KeyCount] = Field(
+        description="Every finding selected per status, zeros included."
+    )
+    by_department: list[KeyCount] = Field(
+        description="Live findings naming each answerable department, zeros included; a "
+        "finding that names two departments counts for both."
+    )
+    ageing: Ageing
+    units: list[UnitCounts] = Field(
+        description="Units by open critical findings, then live findings (at most "
+        "`units_limit`); findings without a unit code are in no row."
+    )
+    trend: list[TrendPoint] = Field(
+        description="The last `runs` succeeded full runs, oldest first."
+    )

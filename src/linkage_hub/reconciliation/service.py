@@ -136,6 +136,7 @@ class Filters:
     status: str | None = None
     severity: str | None = None
     department: str | None = None
+    live: bool | None = None  # True: not resolved (LIVE); False: resolved
 
 
 Ts = TypeVarTuple("Ts")
@@ -158,6 +159,9 @@ def filtered(query: Select[*Ts], principal: Principal, filters: Filters) -> Sele
         query = query.where(Finding.severity == filters.severity)
     if filters.department is not None:
         query = query.where(Finding.departments.contains(f",{filters.department},"))
+    if filters.live is not None:
+        live = Finding.status.in_([str(s) for s in LIVE])
+        query = query.where(live if filters.live else ~live)
     return query
 
 

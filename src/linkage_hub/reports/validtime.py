@@ -41,16 +41,23 @@ def registered(u: str, day: str) -> str:
     )
 
 
-def effective_version(table: str, day: str, *, months: bool = False, where: str = "1=1") -> str:
+def effective_version(
+    table: str, day: str, *, months: bool = False, where: str = "1=1", current: str | None = None
+) -> str:
     """The version of each record of ``table`` in force on ``day``: of all recorded versions,
     the one with the latest ``effective_on`` not after the day (a version without one counts
     from the day it was recorded). Records deleted since (no current version) are left out.
 
     With ``months=True`` it is computed for every row of a ``months(month, month_end)`` CTE
-    (``day`` is then ``m.month_end``) and carries a ``month`` column. Returns a subquery.
+    (``day`` is then ``m.month_end``) and carries a ``month`` column. ``current`` narrows the
+    current versions looked up (alias ``c``) to those that can match ``v``, e.g.
+    ``c.unit_code = v.unit_code`` for a table whose natural key holds the unit: the current
+    versions' partial indexes then serve the lookup instead of a list of every current record.
+    Returns a subquery.
     """
     effective = "COALESCE(CAST(v.effective_on AS TEXT), SUBSTR(CAST(v.recorded_at AS TEXT), 1, 10))"
     source = f"months m JOIN {table} v ON {where}" if months else f"{table} v"
+    narrowed = f" AND {current}" if current else ""
     month = "m.month AS month, " if months else ""
     partition = "m.month, v.record_key" if months else "v.record_key"
     return f"""(SELECT * FROM (
@@ -58,5 +65,5 @@ def effective_version(table: str, day: str, *, months: bool = False, where: str 
                                  ORDER BY {effective} DESC, v.version DESC) AS pick
   FROM {source}
   WHERE {where} AND {effective} <= CAST({day} AS TEXT)
-    AND v.record_key IN (SELECT c.record_key FROM {table} c WHERE c.closed_at IS NULL)
+    AND v.record_key IN (SELECT c.record_key FROM {table} c WHERE c.closed_at IS NULL{narrowed})
 ) ranked WHERE pick = 1)"""

@@ -1,0 +1,233 @@
+"""The findings pages: the list (``/console/findings``) and one finding with its evidence,
+history, thread (会商) and action forms.
+
+Each page calls the service the API route beside it calls, with the same filters, paging and
+person-read audit, so a person sees in the browser what their department's client would get
+from ``GET /api/v1/discrepancies``. The form posts build the API's own input models
+(``CommentIn``, ``TransitionIn``) and call the same ``service.add_comment`` /
+``service.transition``: who may do what is the service's rule, never the page's — the page only
+leaves out the forms that cannot succeed.
+
+ID numbers never go into a console URL (the list has no ``id_number`` filter: people search
+persons on ``/console/persons``, by form post) and are shown masked.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from linkage_hub.auth.policy import CurrentPrincipal, person_reads
+from linkage_hub.auth.principal import Principal
+from linkage_hub.console.forms import BlankFieldsAbsent
+from linkage_hub.console.pages import render
+from linkage_hub.db import DbSession
+from linkage_hub.dependencies import KeyringDep
+from linkage_hub.domain import DATASET_OWNER, Department
+from linkage_hub.errors import FieldError, InvalidInput
+from linkage_hub.identifiers import mask_citizen_id
+from linkage_hub.reconciliation import service
+from linkage_hub.reconciliation.dependencies import DiscrepancyFilters
+from linkage_hub.reconciliation.models import Finding
+from linkage_hub.reconciliation.rules import RULES, RULES_BY_CODE, Severity
+from linkage_hub.reconciliation.schemas import (
+    CommentIn,
+    FindingDetail,
+    FindingOut,
+    FindingStatus,
+    PersonKeyed,
+    TransitionIn,
+)
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=BlankFieldsAbsent)
+
+PAGE = 50
+FILTERS = ("region", "unit_code", "rule", "status", "severity", "department", "live")
+DONE = {"comment": "意见已发表。", "transition": "状态已更新。"}
+# A hard cap on a form field before the model's own limits (CommentIn allows 10,000 characters).
+FormText = Annotated[str, Form(max_length=20_000)]
+
+
+def _names(session: Session, items: list[FindingOut]) -> dict[str, str | None]:
+    """The person's name of each person finding shown (the list item carries only the ID
+    number): one query over the findings already selected, by the service's name lookup."""
+    ids = [i.id for i in items if i.id_number]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Finding.id, service.name_of(Finding.person_key)).where(Finding.id.in_(ids))
+    )
+    return {finding_id: name for finding_id, name in rows}
+
+
+@router.get("/findings")
+def findings_page(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    filters: DiscrepancyFilters,
+    keyring: KeyringDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    if filters.person_keys is not None:  # the shared dependency reads one; the console must not
+        raise InvalidInput(
+            "ID numbers do not go into console addresses; search on /console/persons.",
+            errors=[FieldError(field="id_number", code="not_here", message="not accepted here")],
+        )
+    items, next_cursor = service.list_findings(
+        session, principal, filters, keyring=keyring, limit=PAGE, cursor=cursor
+    )
+    shown = [i for i in items if i.id_number]
+    person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
+    current = {
+        name: str(v).lower() if isinstance(v, bool) else str(v)
+        for name in FILTERS
+        if (v := getattr(filters, name)) is not None
+    }
+    next_url = None
+    if next_cursor:
+        next_url = "/console/findings?" + urlencode({**current, "cursor": next_cursor})
+    return render(
+        request,
+        "findings.html",
+        principal=principal,
+        nav="findings",
+        items=items,
+        names=_names(session, items),
+        rules=RULES,
+        rules_by_code=RULES_BY_CODE,
+        statuses=list(FindingStatus),
+        severities=list(Severity),
+        departments=list(Department),
+        current=current,
+        paged=cursor is not None,
+        next_url=next_url,
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list | tuple):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def _evidence(detail: FindingDetail) -> list[dict[str, Any]]:
+    """Each evidence record as a card shows it: owner department, fields as text, ID numbers
+    masked (the full number is in the API's answer, for programs)."""
+    cards = []
+    for e in detail.evidence:
+        fields = [
+            (key, mask_citizen_id(str(value)) if key == "id_number" and value else _shown(value))
+            for key, value in e.record.items()
+        ]
+        cards.append({"e": e, "department": DATASET_OWNER[e.dataset], "fields": fields})
+    return cards
+
+
+def _actions(detail: FindingDetail, principal: Principal) -> dict[str, bool]:
+    """The forms worth showing: the service's own from-states and departments (it still
+    decides on every post)."""
+    status = detail.status.value
+    deputed = principal.department in service.CAN_WAIVE
+    return {
+        "acknowledge": status in service.FROM_STATES["acknowledged"]
+        and principal.department in detail.departments,
+        "waive": deputed and status in service.FROM_STATES["waived"],
+        "reopen": deputed and status in service.FROM_STATES["open"],
+    }
+
+
+@router.get("/findings/{finding_id}")
+def finding_page(
+    finding_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    keyring: KeyringDep,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    detail = service.finding_detail(session, principal, finding_id, keyring)
+    evidence = [e for e in detail.evidence if e.person_key]
+    shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
+    regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
+    person_reads(request).add_all((e.person_key for e in shown), regions)
+    name = next((e.record["name"] for e in detail.evidence if e.record.get("name")), None)
+    return render(
+        request,
+        "finding.html",
+        principal=principal,
+        nav="findings",
+        f=detail,
+        name=name if detail.id_number else None,
+        rule=RULES_BY_CODE.get(detail.rule),
+        evidence=_evidence(detail),
+        parameters=[(k, _shown(v)) for k, v in detail.parameters.items()],
+        actions=_actions(detail, principal),
+        notice=DONE.get(done or ""),
+    )
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    """A form that does not make the API's input model: 422 naming the fields (the value is
+    not echoed: it may hold anything)."""
+    errors = [
+        FieldError(
+            field=".".join(str(p) for p in err["loc"]) or "form",
+            code=err["type"],
+            message=err["msg"],
+        )
+        for err in exc.errors()
+    ]
+    named = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return InvalidInput(f"The form is not valid ({named}).", errors=errors)
+
+
+def _back(finding_id: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/findings/{finding_id}?done={done}", status_code=303)
+
+
+@router.post("/findings/{finding_id}/comments")
+def post_comment(
+    finding_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    body: FormText = "",
+) -> Response:
+    try:
+        comment = CommentIn(body=body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    service.add_comment(session, principal, finding_id, comment.body)
+    return _back(finding_id, "comment")
+
+
+@router.post("/findings/{finding_id}/transitions")
+def post_transition(
+    finding_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    keyring: KeyringDep,
+    to: FormText = "",
+    reason: FormText = "",
+    document_no: FormText = "",
+) -> Response:
+    """The redirect shows no person, so this is no person read (the page it leads back to
+    is)."""
+    try:
+        change = TransitionIn.model_validate(
+            {"to": to, "reason": reason or None, "document_no": document_no or None}
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    service.transition(session, principal, finding_id, change, keyring)
+    return _back(finding_id, "transition")

@@ -1,0 +1,259 @@
+"""The console in a real browser (JavaScript off, no internet): audit and the establishment
+office sign in, the overview's figures are the API's, a count leads to its findings, a finding
+to its evidence; people comment, acknowledge and download a report; a county officer cannot
+reach a sibling county's finding."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from linkage_hub.auth.users import create_user
+from linkage_hub.db import Database
+from linkage_hub.records import demo_data
+from tests.browser.conftest import snap
+from tests.conftest import HeadersFor, hub_today
+from tests.console.conftest import PASSWORD, demo_city
+from tests.reconciliation.test_api import run_and_wait
+
+__all__ = ["demo_city"]
+
+
+@pytest.fixture
+def people(database: Database) -> dict[str, str]:
+    """username -> (department, region) accounts with the test password."""
+    accounts = {
+        "shen.audit": ("audit", "230000"),
+        "li.office": ("establishment", "230100"),
+        "zhou.county": ("establishment", "230103"),
+    }
+    with database.transaction() as session:
+        for username, (department, region) in accounts.items():
+            create_user(
+                session,
+                username=username,
+                name={"audit": "沈审计", "establishment": "李编办"}[department],
+                department=department,
+                region=region,
+                password=PASSWORD,
+            )
+    return {u: d for u, (d, _) in accounts.items()}
+
+
+def wait_for(browser: Any, css: str) -> Any:
+    return WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def sign_in(browser: Any, served: str, username: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{served}/console/")
+    assert "/console/login" in browser.current_url  # signed out: to the sign-in page
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.signin button").click()
+    wait_for(browser, "#live-total")
+
+
+def click(browser: Any, element: Any, then: str) -> None:
+    """Click and wait for the next page: the old page going stale says the new one has come.
+    A click that lands while the previous page is still settling can be dropped by the
+    browser, so an unanswered click is made once more."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    for attempt in range(3):
+        try:
+            element.click()
+            WebDriverWait(browser, 5 if attempt < 2 else 20).until(ec.staleness_of(page))
+            break
+        except TimeoutException:
+            continue
+        except StaleElementReferenceException:  # the first click did navigate after all
+            break
+    wait_for(browser, then)
+
+
+def number(browser: Any, css: str) -> int:
+    return int(browser.find_element(By.CSS_SELECTOR, css).text)
+
+
+def test_audit_drills_from_a_count_to_evidence_comments_and_downloads(
+    browser: Any,
+    served: str,
+    client: TestClient,
+    headers_for: HeadersFor,
+    demo_city: Any,
+    people: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    api = headers_for("audit", "230000")
+    run_and_wait(  # a second full run: the overview's trend has two points
+        client,
+        headers_for("establishment", "230000"),
+        region="230000",
+        period=demo_data.PERIOD,
+        as_of=hub_today().isoformat(),
+    )
+    summary = client.get(
+        "/api/v1/discrepancies/summary", params={"live": "true"}, headers=api
+    ).json()
+    browser.get(f"{served}/console/login")
+    snap(browser, "console-login")
+    sign_in(browser, served, "shen.audit")
+    snap(browser, "console-dashboard")
+    assert number(browser, "#live-total .n") == summary["live"]
+    for c in summary["by_severity"]:
+        assert number(browser, f"#severity-{c['key']} .n") == c["count"]
+    shown = {
+        row.find_element(By.CSS_SELECTOR, "th .code").text: int(
+            row.find_element(By.CSS_SELECTOR, "td a").text
+        )
+        for row in browser.find_elements(By.CSS_SELECTOR, "#by-rule tbody tr")
+    }
+    assert shown == {c["key"]: c["count"] for c in summary["by_rule"]}
+
+    # A count -> the findings it counts -> one finding's evidence.
+    rule, count = min(shown.items(), key=lambda kv: kv[1])
+    link = browser.find_element(By.CSS_SELECTOR, f"#by-rule a[href*='rule={rule}']")
+    click(browser, link, "main table tbody tr")
+    snap(browser, "console-findings")
+    rows = browser.find_elements(By.CSS_SELECTOR, "main table tbody tr")
+    assert len(rows) == count
+    click(
+        browser, rows[0].find_element(By.CSS_SELECTOR, "a[href^='/console/findings/']"), "#evidence"
+    )
+    finding_id = browser.current_url.rsplit("/", 1)[1]
+    detail = client.get(f"/api/v1/discrepancies/{finding_id}", headers=api).json()
+    assert detail["rule"] == rule
+    cards = browser.find_elements(By.CSS_SELECTOR, ".evidence section")
+    assert len(cards) == len(detail["evidence"]) > 0
+    if detail.get("id_number"):
+        assert detail["id_number"] not in browser.page_source  # masked on the page
+    snap(browser, "console-finding")
+
+    # A comment through the form lands in the API's thread, by the person.
+    browser.find_element(By.ID, "comment-body").send_keys("已与财政局核对，下周会商。")
+    click(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/comments'] button"),
+        ".notice",
+    )
+    thread = client.get(f"/api/v1/discrepancies/{finding_id}", headers=api).json()["comments"]
+    assert [(c["body"], c["client_id"]) for c in thread][-1] == (
+        "已与财政局核对，下周会商。",
+        "user:shen.audit",
+    )
+
+    # A report download (the staffing report as CSV) equals the API's.
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    browser.get(f"{served}/console/reports")
+    wait_for(browser, "form[action='/console/reports/staffing']")
+    snap(browser, "console-reports")
+    form = browser.find_element(By.CSS_SELECTOR, "form[action='/console/reports/staffing']")
+    form.find_element(By.CSS_SELECTOR, "select[name='format'] option[value='csv']").click()
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    deadline = time.monotonic() + 20
+    while not [p for p in tmp_path.glob("*.csv")] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [downloaded] = list(tmp_path.glob("*.csv"))
+    expected = client.get(
+        "/api/v1/reports/staffing", params={"region": "230000", "format": "csv"}, headers=api
+    )
+    assert list(csv.reader(io.StringIO(downloaded.read_text("utf-8-sig")))) == list(
+        csv.reader(io.StringIO(expected.content.decode("utf-8-sig")))
+    )
+
+
+def test_the_office_acknowledges_and_a_county_cannot_reach_its_sibling(
+    browser: Any,
+    served: str,
+    client: TestClient,
+    headers_for: HeadersFor,
+    demo_city: Any,
+    people: dict[str, str],
+) -> None:
+    city = headers_for("establishment", "230100")
+    items = client.get(
+        "/api/v1/discrepancies",
+        params={"status": "open", "department": "establishment", "region": "230102", "limit": "1"},
+        headers=city,
+    ).json()["items"]
+    [finding] = items
+    sign_in(browser, served, "li.office")
+    browser.get(f"{served}/console/findings/{finding['id']}")
+    wait_for(browser, "#evidence")
+    acknowledge = browser.find_element(
+        By.CSS_SELECTOR, "form[action$='/transitions'] input[name='to'][value='acknowledged']"
+    ).find_element(By.XPATH, "./ancestor::form")
+    click(browser, acknowledge.find_element(By.CSS_SELECTOR, "button"), ".notice")
+    after = client.get(f"/api/v1/discrepancies/{finding['id']}", headers=city).json()
+    assert after["status"] == "acknowledged"
+    assert after["history"][-1]["client_id"] == "user:li.office"
+
+    # The sibling county's officer: not in the list, 404 for the page, and no form can act.
+    sign_in(browser, served, "zhou.county")
+    browser.get(f"{served}/console/findings?department=establishment")
+    wait_for(browser, "main h1")
+    assert finding["id"] not in browser.page_source
+    browser.get(f"{served}/console/findings/{finding['id']}")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "未找到"
+    assert finding["id"] not in browser.find_element(By.TAG_NAME, "main").text
+    unchanged = client.get(f"/api/v1/discrepancies/{finding['id']}", headers=city).json()
+    assert unchanged["status"] == "acknowledged" and unchanged["comments"] == after["comments"]
+
+
+def test_the_other_views_render_for_people(
+    browser: Any,
+    served: str,
+    client: TestClient,
+    headers_for: HeadersFor,
+    demo_city: Any,
+    people: dict[str, str],
+) -> None:
+    """The unit, person and run pages open from the overview's links (screenshots for the
+    README), with the person's ID number masked until shown."""
+    sign_in(browser, served, "li.office")
+    unit_link = browser.find_element(By.CSS_SELECTOR, "#units a[href^='/console/units/']")
+    click(browser, unit_link, "main table")
+    snap(browser, "console-unit")
+    # The office starts a run of its city from the form; the run's page follows.
+    browser.get(f"{served}/console/runs")
+    start = wait_for(browser, "form[action='/console/runs'][method='post'] button")
+    click(browser, start, "main h1")
+    run_id = browser.current_url.rsplit("/", 1)[1]
+    run = client.get(
+        f"/api/v1/reconciliation/runs/{run_id}", headers=headers_for("establishment", "230100")
+    )
+    assert run.json()["requested_by"] == "user:li.office"
+    browser.get(f"{served}/console/runs")
+    wait_for(browser, "main table")
+    snap(browser, "console-runs")
+    api = headers_for("establishment", "230100")
+    person = next(
+        i
+        for i in client.get("/api/v1/discrepancies", params={"limit": "100"}, headers=api).json()[
+            "items"
+        ]
+        if i.get("id_number")
+    )
+    browser.get(f"{served}/console/persons")
+    box = wait_for(browser, "input[name='id_number']")
+    box.send_keys(person["id_number"])
+    click(
+        browser,
+        box.find_element(By.XPATH, "./ancestor::form").find_element(By.CSS_SELECTOR, "button"),
+        "main h2",
+    )
+    assert person["id_number"] not in browser.page_source
+    assert browser.current_url.removeprefix(served) == "/console/persons"  # no ID in the URL
+    snap(browser, "console-person")
