@@ -241,3 +241,13 @@ def test_the_users_command(settings: Settings, database: Database) -> None:
     everyone = json.loads(run("list", "--all").stdout)
     assert {u["username"] for u in everyone} == {"sun", "zhou"}
     assert PASSWORD not in made.stdout + linked.stdout
+
+
+def test_a_password_links_token_is_cut_from_the_access_log() -> None:
+    from linkage_hub.observability import masked_target
+
+    scope = {"path": "/console/password/AbCdEf123_secret", "query_string": b""}
+    assert masked_target(scope) == "/console/password/***"
+    assert masked_target({"path": "/console/findings", "query_string": b"rule=X"}) == (
+        "/console/findings?rule=X"
+    )
