@@ -101,16 +101,10 @@ class CreatedClient:
     client_secret: str
 
 
-def create_client(
-    session: Session,
-    *,
-    name: str,
-    department: Department | str,
-    region: str,
-    scopes: list[str] | None = None,
-    now: dt.datetime | None = None,
-    actor: str | None = None,
-) -> CreatedClient:
+def checked_identity(
+    department: Department | str, region: str, name: str
+) -> tuple[Department, str, str]:
+    """A new client's (or person's) department, region and name, checked and normalised."""
     try:
         department = Department(department)
     except ValueError:
@@ -124,6 +118,20 @@ def create_client(
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         raise ClientError(f"name: give 1 to {MAX_NAME_LENGTH} characters")
+    return department, region, name
+
+
+def create_client(
+    session: Session,
+    *,
+    name: str,
+    department: Department | str,
+    region: str,
+    scopes: list[str] | None = None,
+    now: dt.datetime | None = None,
+    actor: str | None = None,
+) -> CreatedClient:
+    department, region, name = checked_identity(department, region, name)
     allowed = DEPARTMENT_SCOPES[department]
     granted = frozenset(scopes) if scopes else frozenset(str(s) for s in allowed)
     outside = granted - {str(s) for s in allowed}

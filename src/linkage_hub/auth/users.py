@@ -39,11 +39,11 @@ from linkage_hub.auth.service import (
     ClientError,
     ClientNotFound,
     audit_client_change,
+    checked_identity,
 )
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
-from linkage_hub.identifiers import normalise_region
 
 USER_PREFIX = PERSON_ID_PREFIX
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,57}")
@@ -100,19 +100,7 @@ def create_user(
     actor: str | None = None,
 ) -> CreatedUser:
     username = check_username(username)
-    try:
-        department = Department(department)
-    except ValueError:
-        raise ClientError(
-            f"unknown department {department!r}: one of {', '.join(Department)}"
-        ) from None
-    try:
-        region = normalise_region(region)
-    except ValueError as exc:
-        raise ClientError(f"region: {exc}") from None
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ClientError("name: give 1 to 200 characters")
+    department, region, name = checked_identity(department, region, name)
     if session.get(AuthClient, user_id(username)) is not None:
         raise ClientError(f"username {username} is taken (usernames are never reused)")
     now = now or utcnow()
