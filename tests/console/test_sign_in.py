@@ -251,3 +251,22 @@ def test_a_password_links_token_is_cut_from_the_access_log() -> None:
     assert masked_target({"path": "/console/findings", "query_string": b"rule=X"}) == (
         "/console/findings?rule=X"
     )
+
+
+def test_console_pages_are_guarded_and_load_nothing_from_elsewhere(
+    client: TestClient, console_as: ConsoleAs
+) -> None:
+    person = console_as("audit", "230100")
+    for response in (
+        client.get("/console/login"),
+        person.get("/console/"),
+        person.get("/console/findings/no-such-finding"),  # an error page
+    ):
+        assert response.headers["content-type"].startswith("text/html")
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "same-origin"
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp
+        assert "<script" not in response.text
+        assert "http://" not in response.text and "https://" not in response.text

@@ -38,6 +38,8 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
+    # Not the API's no-referrer: under it a browser sends "Origin: null" with a form post, and
+    # the CSRF check wants to see this hub's origin there. Other sites still get nothing.
     "Referrer-Policy": "same-origin",
 }
 DEPARTMENT_ZH = {
