@@ -567,6 +567,11 @@ def _case_list(ctx: Ctx) -> Call:
     )
 
 
+def _console_cases(ctx: Ctx) -> Call:
+    case = _shared_case(ctx)[0]
+    return Call("/console/cases", shows=lambda r: f'href="/console/cases/{case}"' in r.text)
+
+
 def _follow(ctx: Ctx) -> Call:
     _, code, secret = _shared_case(ctx)
     return Call(f"/public/v1/reports/{code}", headers={"X-Report-Secret": secret})
@@ -777,6 +782,30 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/console/findings/{finding_id}/transitions"): Sample(
         _console_acknowledge,
         region_first({Department.finance, Department.establishment}, ok=303),
+        anonymous=303,
+    ),
+    # 12310 cases: as their API rows
+    ("GET", "/console/cases"): Sample(
+        _console_cases, departments({Department.establishment, Department.audit}), anonymous=303
+    ),
+    ("GET", "/console/cases/{case_id}"): Sample(
+        lambda ctx: Call(f"/console/cases/{_shared_case(ctx)[0]}"),
+        in_region({Department.establishment, Department.audit}),
+        anonymous=303,
+    ),
+    ("POST", "/console/cases/{case_id}/transitions"): Sample(
+        lambda ctx: Call(
+            f"/console/cases/{_file_case(ctx)[0]}/transitions", data={"to": "accepted"}
+        ),
+        handling_office(ok=303),
+        anonymous=303,
+    ),
+    ("POST", "/console/cases/{case_id}/links"): Sample(
+        lambda ctx: Call(
+            f"/console/cases/{_shared_case(ctx)[0]}/links",
+            data={"unit_code": _registered_unit(ctx)},
+        ),
+        handling_office(ok=303),
         anonymous=303,
     ),
     # runs and reports: as their API rows

@@ -160,6 +160,11 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/console/findings/{finding_id}"): Permission.read,
     ("POST", "/console/findings/{finding_id}/comments"): Permission.comment,
     ("POST", "/console/findings/{finding_id}/transitions"): Permission.transition,
+    # 12310 cases: as their API rows (the office handling a case works it, audit reads)
+    ("GET", "/console/cases"): Permission.cases,
+    ("GET", "/console/cases/{case_id}"): Permission.cases,
+    ("POST", "/console/cases/{case_id}/transitions"): Permission.establishment,
+    ("POST", "/console/cases/{case_id}/links"): Permission.establishment,
     ("GET", "/console/runs"): Permission.read,
     ("POST", "/console/runs"): Permission.establishment,  # as POST /api/v1/reconciliation/runs
     ("GET", "/console/runs/{run_id}"): Permission.read,

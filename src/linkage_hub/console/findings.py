@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
-from linkage_hub.console.forms import BlankFieldsAbsent
+from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form
 from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep
@@ -177,21 +177,6 @@ def finding_page(
     )
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
-    """A form that does not make the API's input model: 422 naming the fields (the value is
-    not echoed: it may hold anything)."""
-    errors = [
-        FieldError(
-            field=".".join(str(p) for p in err["loc"]) or "form",
-            code=err["type"],
-            message=err["msg"],
-        )
-        for err in exc.errors()
-    ]
-    named = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return InvalidInput(f"The form is not valid ({named}).", errors=errors)
-
-
 def _back(finding_id: str, done: str) -> RedirectResponse:
     return RedirectResponse(f"/console/findings/{finding_id}?done={done}", status_code=303)
 
@@ -206,7 +191,7 @@ def post_comment(
     try:
         comment = CommentIn(body=body)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise invalid_form(exc) from None
     service.add_comment(session, principal, finding_id, comment.body)
     return _back(finding_id, "comment")
 
@@ -228,6 +213,6 @@ def post_transition(
             {"to": to, "reason": reason or None, "document_no": document_no or None}
         )
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise invalid_form(exc) from None
     service.transition(session, principal, finding_id, change, keyring)
     return _back(finding_id, "transition")

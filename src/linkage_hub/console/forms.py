@@ -1,4 +1,4 @@
-"""What a browser's GET form sends, read the way the API reads a query.
+"""What a browser's forms send, read the way the API reads a query or a body.
 
 A form without scripts sends every named field, the empty ones too (``?rule=&as_of=``). The API
 reads ``rule=`` as an empty rule code and answers 422, and it should: a program that sends an
@@ -16,6 +16,9 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
+
+from linkage_hub.errors import FieldError, InvalidInput
 
 
 class BlankFieldsAbsent(APIRoute):
@@ -34,3 +37,18 @@ class BlankFieldsAbsent(APIRoute):
             return await handler(request)
 
         return without_blanks
+
+
+def invalid_form(exc: ValidationError) -> InvalidInput:
+    """A posted form that does not make the API's input model: 422 naming the fields (the
+    value is not echoed: it may hold anything)."""
+    errors = [
+        FieldError(
+            field=".".join(str(p) for p in err["loc"]) or "form",
+            code=err["type"],
+            message=err["msg"],
+        )
+        for err in exc.errors()
+    ]
+    named = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return InvalidInput(f"The form is not valid ({named}).", errors=errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from linkage_hub.console import (
+    cases,
     dashboard,
     downloads,
     findings,
@@ -25,3 +26,4 @@ def install(app: FastAPI) -> None:
     app.include_router(downloads.router)
     app.include_router(units.router)
     app.include_router(persons.router)
+    app.include_router(cases.router)
