@@ -170,16 +170,38 @@ def unit_facts(session: Session, principal: Principal, unit_code: str) -> UnitFa
 
 def _staffing_sql(values: str) -> str:
     """Per month × establishment type: the staffing report's cells for the unit, and per month
-    its payroll period and whether the unit was registered (months without cells included)."""
+    its payroll period and whether the unit was registered (months without cells included).
+
+    People are counted, one per roster entry (one per person and unit): ``employed`` and
+    ``paid`` ask whether HR lists / finance pays that person at the unit (EXISTS, never a join
+    that would count a person's lines). The payroll periods are walked from the latest down,
+    one index step each (``hub_periods``: a few dozen values, never the lines), each kept when
+    the unit's region has a line in it (one index seek); each month then takes the latest
+    kept period not after it — the cost does not grow with the region's lines, with or
+    without SQLite statistics. The quota versions are checked against the unit's current
+    quotas only (its partial index), not every current quota."""
     quotas = vt.effective_version(
-        "registry_quota", "m.month_end", months=True, where="v.unit_code = :unit"
+        "registry_quota",
+        "m.month_end",
+        months=True,
+        where="v.unit_code = :unit",
+        current="c.unit_code = :unit",
     )
     return f"""
-WITH {values},
-periods AS (
+WITH RECURSIVE {values},
+hub_periods(period) AS (
+  SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL
+  UNION ALL
+  SELECT (SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL
+            AND p.period < h.period)
+  FROM hub_periods h WHERE h.period IS NOT NULL
+), region_periods AS MATERIALIZED (
+  SELECT h.period FROM hub_periods h WHERE h.period IS NOT NULL AND EXISTS (
+    SELECT 1 FROM records_payroll p WHERE p.closed_at IS NULL AND p.period = h.period
+       AND p.region BETWEEN :plo AND :phi)
+), periods AS (
   SELECT m.month, m.month_end,
-         (SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL
-            AND p.region BETWEEN :plo AND :phi AND p.period <= m.month) AS period,
+         (SELECT MAX(rp.period) FROM region_periods rp WHERE rp.period <= m.month) AS period,
          (SELECT COUNT(*) FROM registry_unit u WHERE u.unit_code = :unit
             AND u.closed_at IS NULL AND {vt.registered("u", "m.month_end")}) AS registered
   FROM months m
@@ -187,14 +209,17 @@ periods AS (
   SELECT q.month, q.establishment_type, q.approved FROM {quotas} q
 ), counts AS (
   SELECT m.month, r.establishment_type, COUNT(*) AS on_roster,
-         COUNT(e.person_key) AS employed, COUNT(p.person_key) AS paid
+         COUNT(CASE WHEN EXISTS (
+           SELECT 1 FROM records_employment e WHERE e.person_key = r.person_key
+              AND e.unit_code = r.unit_code AND e.closed_at IS NULL
+              AND {vt.employed("e", "m.month_end")}) THEN 1 END) AS employed,
+         COUNT(CASE WHEN EXISTS (
+           SELECT 1 FROM records_payroll p WHERE p.person_key = r.person_key
+              AND p.unit_code = r.unit_code AND p.closed_at IS NULL
+              AND p.period = m.period AND p.status = 'paid') THEN 1 END) AS paid
   FROM periods m
   JOIN records_roster r ON r.unit_code = :unit AND r.closed_at IS NULL
    AND r.region BETWEEN :lo AND :hi AND {vt.on_roster("r", "m.month_end")}
-  LEFT JOIN records_employment e ON e.person_key = r.person_key AND e.unit_code = r.unit_code
-   AND e.closed_at IS NULL AND {vt.employed("e", "m.month_end")}
-  LEFT JOIN records_payroll p ON p.person_key = r.person_key AND p.unit_code = r.unit_code
-   AND p.closed_at IS NULL AND p.period = m.period AND p.status = 'paid'
   GROUP BY m.month, r.establishment_type
 ), cells AS (
   SELECT month, establishment_type FROM quota
@@ -212,16 +237,25 @@ ORDER BY m.month, c.establishment_type
 
 
 def _leaders_sql(values: str) -> str:
-    """Per month × level: leader posts in force and leaders (cadres) in office."""
+    """Per month × level: leader posts in force and leaders (cadres) in office.
+
+    The post versions are checked against the unit's current posts only (a unit's posts, not
+    every current post of the province, for each month); the unit's cadres are the outer loop
+    of ``serving`` (CROSS JOIN keeps SQLite's order: no Bloom filter over the months)."""
     posts = vt.effective_version(
-        "registry_leader_post", "m.month_end", months=True, where="v.unit_code = :unit"
+        "registry_leader_post",
+        "m.month_end",
+        months=True,
+        where="v.unit_code = :unit",
+        current="c.unit_code = :unit",
     )
     return f"""
 WITH {values},
 posts AS (SELECT p.month, p.level, p.approved FROM {posts} p),
 serving AS (
-  SELECT m.month, c.leader_level AS level, COUNT(*) AS n FROM months m
-  JOIN records_cadre c ON c.unit_code = :unit AND c.closed_at IS NULL
+  SELECT m.month, c.leader_level AS level, COUNT(*) AS n
+  FROM records_cadre c CROSS JOIN months m
+  WHERE c.unit_code = :unit AND c.closed_at IS NULL
    AND c.region BETWEEN :lo AND :hi AND c.leader_level IN ('principal', 'deputy')
    AND {vt.in_office("c", "m.month_end")}
   GROUP BY m.month, c.leader_level

@@ -50,10 +50,11 @@ def effective_version(
 
     With ``months=True`` it is computed for every row of a ``months(month, month_end)`` CTE
     (``day`` is then ``m.month_end``) and carries a ``month`` column. ``current`` narrows the
-    current versions looked up (alias ``c``) to those that can match ``v``, e.g.
-    ``c.unit_code = v.unit_code`` for a table whose natural key holds the unit: the current
-    versions' partial indexes then serve the lookup instead of a list of every current record.
-    Returns a subquery.
+    current versions looked up (alias ``c``) to those that can match, e.g.
+    ``c.unit_code = :unit`` when ``where`` holds the versions to one unit of a table whose
+    natural key holds the unit: the current versions' partial index then serves a list of the
+    unit's records, not of every current record. Keep it uncorrelated (no ``v.``): PostgreSQL
+    then builds the list once instead of costing a lookup per version. Returns a subquery.
     """
     effective = "COALESCE(CAST(v.effective_on AS TEXT), SUBSTR(CAST(v.recorded_at AS TEXT), 1, 10))"
     source = f"months m JOIN {table} v ON {where}" if months else f"{table} v"
