@@ -85,7 +85,7 @@ class TestServeDemo:
             accounts = json.loads((tmp_path / "demo-accounts.json").read_text())
             assert oct((tmp_path / "demo-accounts.json").stat().st_mode & 0o777) == "0o600"
             [audit] = [a for a in accounts if a["username"] == "demo.audit"]
-            with httpx.Client(base_url=base) as browser:
+            with httpx.Client(base_url=base, follow_redirects=True) as browser:
                 signed = browser.post(
                     "/console/login",
                     data={"username": "demo.audit", "password": audit["password"]},
