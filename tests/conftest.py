@@ -29,6 +29,10 @@ from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
 
 PG_URL = os.environ.get("LINKAGE_TEST_POSTGRES_URL")
+# The suite signs in hundreds of console accounts: at the production password cost (2^17,
+# ~0.4 s a hash) that alone was minutes of CI. Set here, so `serve` processes started by tests
+# inherit it; tests/auth/test_units.py checks the production default.
+os.environ.setdefault("LINKAGE_PASSWORD_HASH_COST", "14")
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from linkage_hub.auth.hashing import hash_secret, new_secret, verify_secret
+from linkage_hub.auth.hashing import hash_password, hash_secret, new_secret, verify_secret
 from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope
 from linkage_hub.auth.tokens import IssuedToken, TokenError, TokenKeys, load_private_key
 from linkage_hub.db import Database
@@ -37,6 +37,20 @@ class TestSecrets:
         assert not verify_secret(secret + "x", stored)
         assert not verify_secret(new_secret(), stored)
         assert hash_secret(secret) != stored  # salted
+
+    def test_password_cost_is_the_owasp_one_unless_set(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("LINKAGE_PASSWORD_HASH_COST", raising=False)
+        assert hash_password("correct horse battery").startswith("scrypt$17$8$1$")
+        monkeypatch.setenv("LINKAGE_PASSWORD_HASH_COST", "15")
+        stored = hash_password("correct horse battery")
+        assert stored.startswith("scrypt$15$8$1$")
+        assert verify_secret("correct horse battery", stored)
+        for bad in ("13", "21", "x", "-1"):
+            monkeypatch.setenv("LINKAGE_PASSWORD_HASH_COST", bad)
+            with pytest.raises(ValueError, match="LINKAGE_PASSWORD_HASH_COST"):
+                hash_password("correct horse battery")
 
     @pytest.mark.parametrize("stored", ["", "plain", "md5$x$y", "scrypt$99$8$1$AA$AA", "scrypt$a"])
     def test_a_malformed_hash_never_verifies(self, stored: str) -> None:

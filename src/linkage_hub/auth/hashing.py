@@ -9,6 +9,10 @@ People's passwords (console accounts, :mod:`linkage_hub.auth.users`) are guessab
 are not, so they are hashed at a higher cost: N=2^17 (128 MiB, ~0.4 s here), the cost OWASP's
 password storage sheet gives for scrypt. A sign-in is rare; an offline guess costs the same.
 
+``LINKAGE_PASSWORD_HASH_COST`` sets the password cost's log2 N (14–20, default 17) for new
+hashes; the test suite sets 14, since it signs in hundreds of accounts. Existing hashes keep the
+cost they were made with.
+
 The stored form names its parameters (``scrypt$14$8$1$<salt>$<hash>``), so the cost can be raised
 later without invalidating existing hashes.
 """
@@ -19,6 +23,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import os
 import secrets
 
 SECRET_PREFIX = "lhs_"  # noqa: S105 - makes leaked secrets recognisable to secret scanners
@@ -54,8 +59,18 @@ def hash_secret(secret: str, log_n: int = LOG_N) -> str:
     return f"scrypt${log_n}${R}${P}${_b64(salt)}${_b64(digest)}"
 
 
+def password_log_n() -> int:
+    """The password cost for new hashes: ``LINKAGE_PASSWORD_HASH_COST`` if set and in 14–20."""
+    raw = os.environ.get("LINKAGE_PASSWORD_HASH_COST", "")
+    if not raw:
+        return PASSWORD_LOG_N
+    if not raw.isdigit() or not 14 <= int(raw) <= 20:
+        raise ValueError("LINKAGE_PASSWORD_HASH_COST must be a whole number from 14 to 20")
+    return int(raw)
+
+
 def hash_password(password: str) -> str:
-    return hash_secret(password, PASSWORD_LOG_N)
+    return hash_secret(password, password_log_n())
 
 
 def verify_secret(secret: str, stored: str) -> bool:
