@@ -55,6 +55,19 @@ class TestServe:
         err = capsys.readouterr().err.strip()
         assert "run `linkage-hub migrate`" in err and "\n" not in err
 
+    def test_connection_limits_come_from_the_settings(
+        self, env: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        import uvicorn
+
+        env.setenv("LINKAGE_MAX_CONNECTIONS", "250")
+        env.setenv("LINKAGE_KEEP_ALIVE_SECONDS", "3")
+        get_settings.cache_clear()
+        seen: dict[str, object] = {}
+        env.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+        assert cli.main(["serve", "--port", "18999"]) == 0
+        assert seen["limit_concurrency"] == 250 and seen["timeout_keep_alive"] == 3
+
 
 class TestOpenAPI:
     def test_writes_the_document(self, env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from linkage_hub import __version__, apidocs, health
 from linkage_hub.auth.install import install as install_auth
 from linkage_hub.auth.policy import authorize
+from linkage_hub.auth.runtime import known_caller
 from linkage_hub.bodylimits import BodyLimitMiddleware, document_body_caps
 from linkage_hub.cases import pages as case_pages
 from linkage_hub.cases.router import public_router as reports_public_router
@@ -25,6 +26,7 @@ from linkage_hub.errors import (
     refuse_nul_characters,
     render_errors_as_pages,
 )
+from linkage_hub.loadshed import LoadShedMiddleware
 from linkage_hub.notifications import lifespan as notifications_lifespan
 from linkage_hub.notifications.router import bulletins_router
 from linkage_hub.notifications.router import router as notifications_router
@@ -36,6 +38,7 @@ from linkage_hub.public.router import router as disclosures_router
 from linkage_hub.public.shield import PublicShield
 from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
 from linkage_hub.reconciliation.router import router as reconciliation_router
+from linkage_hub.records import offload
 from linkage_hub.records import router as records_router
 from linkage_hub.reports.audit_log import router as audit_router
 from linkage_hub.reports.router import router as reports_router
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        offload.start(settings)
         scheduler = reconciliation_lifespan.start(app, db)
         notifications = notifications_lifespan.start(db)
         try:
@@ -162,6 +166,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # Outside the body caps and everything else: a refused public request costs nothing more.
     app.add_middleware(PublicShield, settings=settings)
     app.add_middleware(health.OpsPortMiddleware, ops_port=settings.ops_port)
+    # Inside Observability only (a shed request has a request id, a log line and a metric);
+    # outside authentication, the public shield and everything that reads a body or a table.
+    app.add_middleware(
+        LoadShedMiddleware,
+        limit=settings.max_in_flight,
+        share=settings.caller_share,
+        caller_of=known_caller,
+        trusted_proxies=tuple(settings.trusted_proxies),
+        registry=app.state.metrics.registry,
+    )
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     install_auth(app, settings, db)  # after Observability: its access record sees every status
     build = app.openapi

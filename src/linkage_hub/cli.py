@@ -47,6 +47,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "workers": args.workers,
         "log_level": settings.log_level.lower(),
         "access_log": False,
+        # Deliberate limits (README "Capacity"): connections per process, and idle keep-alive
+        # connections closed after a few seconds; the work in flight is bounded in the app
+        # (linkage_hub.loadshed), which answers a problem body rather than uvicorn's plain 503.
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_seconds,
     }
     if settings.ops_port is None:
         uvicorn.run("linkage_hub.app:create_app", host=args.host, port=args.port, **options)

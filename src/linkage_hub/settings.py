@@ -200,6 +200,42 @@ class Settings(BaseSettings):
         description="Public requests one hub process works on at once; more wait for none: "
         "503 with Retry-After, so a flood of them cannot take the departments' workers.",
     )
+    # Backpressure (issue 20): see linkage_hub.loadshed
+    max_in_flight: int = Field(
+        default=12,
+        ge=0,
+        description="Requests one hub process works on at once; past it a 503 with "
+        "Retry-After at once, before authentication (0: no bound). Health and metrics are "
+        "never refused.",
+    )
+    caller_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="The largest share of LINKAGE_MAX_IN_FLIGHT one caller (a client, or an "
+        "address for requests without a known token) may hold; once half the slots are "
+        "taken, no caller may hold more than an equal split among those in flight.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections one hub process keeps; past it, new requests get a "
+        "plain 503 from the server (uvicorn's limit_concurrency).",
+    )
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="An idle keep-alive connection is closed after this long.",
+    )
+    ingest_processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="Worker processes (per hub process) that check and encrypt the rows of "
+        "large NDJSON and CSV pushes, so a push does not hold the serving process's "
+        "interpreter (0: check in the request's own thread).",
+    )
     public_body_bytes: int = Field(
         default=32_768, ge=1024, description="The largest body of a public request."
     )

@@ -11,9 +11,7 @@ before sending it), so the tests see exactly how much of a body the hub consumed
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -24,19 +22,9 @@ from fastapi.testclient import TestClient
 from linkage_hub.errors import MAX_ERRORS, PROBLEM_JSON
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
+from tests.security.asgi import Answer, http_scope
 
 CHUNK = 1024
-
-
-@dataclass
-class Answer:
-    status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    consumed: int = 0  # bytes of the request body the hub asked for
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def call(
@@ -56,28 +44,8 @@ def call(
         answer.consumed += len(chunk)
         return {"type": "http.request", "body": chunk, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer.status = message["status"]
-            answer.headers = {k.decode(): v.decode() for k, v in message["headers"]}
-        elif message["type"] == "http.response.body":
-            answer.body += message.get("body", b"")
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": ("203.0.113.9", 40000),
-        "server": ("testserver", 80),
-    }
-    anyio.run(app, scope, receive, send)
+    scope = http_scope(method, path, headers)
+    anyio.run(app, scope, receive, answer.send)
     return answer
 
 

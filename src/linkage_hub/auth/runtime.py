@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 
 from fastapi import Request
+from starlette.types import Scope
 
 from linkage_hub.auth.access import AccessRecorder
 from linkage_hub.auth.service import ClientState, client_state
@@ -77,3 +78,17 @@ class AuthRuntime:
 def auth_runtime(request: Request) -> AuthRuntime:
     runtime: AuthRuntime = request.app.state.auth
     return runtime
+
+
+def known_caller(scope: Scope) -> str | None:
+    """``client:<id>`` for a request whose bearer token this process has verified before, else
+    ``None``: how :mod:`linkage_hub.loadshed` tells callers apart before authentication, with
+    one dictionary lookup and nothing a forged token could claim."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            if value[:7].lower() != b"bearer ":
+                return None
+            runtime: AuthRuntime = scope["app"].state.auth
+            client = runtime.keys.known_client(value[7:].decode("latin-1").strip())
+            return None if client is None else "client:" + client
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import pickle
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
@@ -27,7 +28,7 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge, safe_name
 from linkage_hub.keys import Keyring
-from linkage_hub.records import queries
+from linkage_hub.records import offload, queries
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Batch
 from linkage_hub.records.parsing import (
@@ -37,6 +38,7 @@ from linkage_hub.records.parsing import (
     csv_rows,
     json_items,
     json_members,
+    ndjson_lines,
     ndjson_rows,
 )
 from linkage_hub.records.schemas import BatchMode, BatchResult
@@ -63,7 +65,11 @@ class ErrorLog:
     total: int = 0
 
     def add(self, row_errors: list[FieldError]) -> None:
-        self.total += len(row_errors)
+        self.add_counted(row_errors, len(row_errors))
+
+    def add_counted(self, row_errors: list[FieldError], total: int) -> None:
+        """Errors of which only some may be given (``total`` in all)."""
+        self.total += total
         room = self.cap - len(self.errors)
         if room > 0:
             self.errors.extend(row_errors[:room])
@@ -213,8 +219,39 @@ class Pusher:
         )
         if fmt is BodyFormat.json:
             return scope, self._validated(items, validator)
+        if offload.worth_it(self.settings, body.size):
+            job = offload.Job(
+                settings=pickle.dumps(self.settings),
+                dataset=spec.dataset,
+                today=validator.today,
+                period=scope.period,
+                units=validator.units,
+                text_cells=text_cells,
+                raw_lines=fmt is BodyFormat.ndjson,
+            )
+            lines = ndjson_lines(body.file) if fmt is BodyFormat.ndjson else self._csv(body)
+            return scope, self._checked_elsewhere(lines, job)
         rows = ndjson_rows(body.file) if fmt is BodyFormat.ndjson else self._csv(body)
         return scope, self._validated_records(rows, validator)
+
+    def _checked_elsewhere(
+        self, rows: Iterable[tuple[int, Any]], job: offload.Job
+    ) -> Iterator[Staged]:
+        """:meth:`_validated_records`, with the checking done in the worker pool
+        (:mod:`linkage_hub.records.offload`)."""
+        limit = self.settings.max_batch_rows
+
+        def counted() -> Iterator[tuple[int, Any]]:
+            for row in rows:
+                self.received += 1
+                if self.received > limit:
+                    raise self._too_many()
+                yield row
+
+        for checked in offload.checked_chunks(self.settings, job, counted(), self.log.cap):
+            if checked.error_total:
+                self.log.add_counted(checked.errors, checked.error_total)
+            yield from checked.staged
 
     def _csv(self, body: SpooledBody) -> Iterator[tuple[int, Any]]:
         header, rows = csv_rows(body.file)

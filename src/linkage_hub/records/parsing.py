@@ -106,16 +106,24 @@ def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
     msgspec refuses goes through the standard library's decoder as before, which accepts what
     the field checks then name more precisely (a lone surrogate escape is that field's
     ``invalid_unicode``, not a bad line); what neither reads is a bad row."""
+    for number, line in ndjson_lines(file):
+        yield number, decode_line(line)
+
+
+def ndjson_lines(file: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, the line's bytes) for each non-blank line, undecoded."""
     file.seek(0)
-    decode = _LINE_DECODER.decode
     for number, line in enumerate(file, start=1):
-        try:
-            value = decode(line)
-        except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
-            if line.isspace():
-                continue
-            value = _stdlib_line(line)
-        yield number, value
+        if line and not line.isspace():
+            yield number, line
+
+
+def decode_line(line: bytes) -> Any:
+    """One NDJSON line's value (:func:`ndjson_rows`), or a :class:`BadRow`."""
+    try:
+        return _LINE_DECODER.decode(line)
+    except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+        return _stdlib_line(line)
 
 
 def _stdlib_line(line: bytes) -> Any:

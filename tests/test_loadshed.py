@@ -1,0 +1,66 @@
+"""The admission rule of :mod:`linkage_hub.loadshed`, without HTTP (the HTTP behaviour:
+tests/security/test_api4_load_shedding.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from linkage_hub.loadshed import Admission
+
+
+def fill(admission: Admission, caller: str, n: int) -> None:
+    for _ in range(n):
+        assert admission.admit(caller) is None
+
+
+def test_one_caller_may_take_its_share_of_an_idle_process_and_no_more() -> None:
+    admission = Admission(limit=10, share=0.5)
+    fill(admission, "a", 5)
+    assert admission.admit("a") == "share"
+    assert admission.total == 5 and admission.held == {"a": 5}
+
+
+def test_a_second_caller_finds_room_while_the_first_holds_its_share() -> None:
+    admission = Admission(limit=10, share=0.5)
+    fill(admission, "bulk", 5)
+    fill(admission, "b", 5)  # half taken: an equal split among two is 5 each
+    assert admission.admit("b") == "capacity"
+    assert admission.admit("c") == "capacity"
+
+
+def test_past_half_no_caller_holds_more_than_an_equal_split() -> None:
+    admission = Admission(limit=12, share=0.5)
+    fill(admission, "a", 4)
+    fill(admission, "b", 1)
+    fill(admission, "c", 1)
+    # Half the slots are taken by three callers: 12 // 3 = 4 each, though the share allows 6.
+    assert admission.admit("a") == "share"
+    assert admission.admit("b") is None
+    assert admission.admit("d") is None  # a newcomer: 12 // 4 = 3, it holds none
+
+
+def test_an_idle_process_allows_the_share_and_a_busy_one_the_split() -> None:
+    admission = Admission(limit=12, share=0.75)
+    fill(admission, "a", 6)  # half taken
+    assert admission.cap("a") == 9  # alone: its share of 12
+    assert admission.cap("b") == 6  # with b in flight: 12 // 2
+    fill(admission, "b", 2)
+    assert admission.admit("a") == "share"
+    assert admission.admit("b") is None
+
+
+def test_release_gives_back_slots_and_forgets_idle_callers() -> None:
+    admission = Admission(limit=4, share=1.0)
+    fill(admission, "a", 2)
+    fill(admission, "b", 2)
+    assert admission.admit("c") == "capacity"
+    admission.release("a")
+    admission.release("a")
+    assert admission.held == {"b": 2} and admission.total == 2
+    assert admission.admit("c") is None
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_tiny_limits_still_admit_one_request_per_caller(limit: int) -> None:
+    admission = Admission(limit=limit, share=0.1)
+    assert admission.admit("a") is None
