@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from linkage_hub.app import create_app
 from linkage_hub.db import Database
@@ -21,6 +22,7 @@ from tests.conftest import HeadersFor
 from tests.records.factory import unit_code
 
 ROWS = 4_000  # 300-500 KB: over offload.OFFLOAD_BYTES, two chunks
+URL = "/api/v1/datasets/roster/batches"
 FIELDS = ["id_number", "unit_code", "name", "establishment_type", "status", "entered_on"]
 
 
@@ -91,22 +93,35 @@ def chunks_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return seen
 
 
-@pytest.mark.parametrize("media", sorted(BODIES))
+Send = Callable[[TestClient, bytes], Response]
+
+
+@pytest.fixture(params=sorted(BODIES))
+def media(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def send(headers_for: HeadersFor, media: str) -> Send:
+    """Push a roster body of ``media`` through one app or the other, as the establishment."""
+    headers = {**headers_for("establishment"), "content-type": media}
+    return lambda app, body: app.post(URL, content=body, headers=headers)
+
+
 def test_bad_rows_are_named_the_same_and_nothing_is_stored(
     client: TestClient,
     in_process: TestClient,
     headers_for: HeadersFor,
     chunks_seen: list[int],
     media: str,
+    send: Send,
 ) -> None:
     body = BODIES[media](rows(bad=True), True)
     assert len(body) >= offload.OFFLOAD_BYTES
-    headers = {**headers_for("establishment"), "content-type": media}
-    url = "/api/v1/datasets/roster/batches"
-    pooled = client.post(url, content=body, headers=headers)
+    pooled = send(client, body)
     assert chunks_seen, "the pool was not used"
     chunks_seen.clear()
-    local = in_process.post(url, content=body, headers=headers)
+    local = send(in_process, body)
     assert not chunks_seen, "ingest_processes=0 used the pool"
     assert pooled.status_code == local.status_code == 422, pooled.text
     p, q = pooled.json(), local.json()
@@ -118,24 +133,22 @@ def test_bad_rows_are_named_the_same_and_nothing_is_stored(
     assert listing.json()["items"] == []
 
 
-@pytest.mark.parametrize("media", sorted(BODIES))
 def test_what_the_pool_stores_is_what_in_process_checking_would(
     client: TestClient,
     in_process: TestClient,
     headers_for: HeadersFor,
     chunks_seen: list[int],
     media: str,
+    send: Send,
 ) -> None:
     records = rows(bad=False)
     body = BODIES[media](records, False)
-    headers = {**headers_for("establishment"), "content-type": media}
-    url = "/api/v1/datasets/roster/batches"
-    first = client.post(url, content=body, headers=headers)
+    first = send(client, body)
     assert first.status_code == 201, first.text
     assert (first.json()["received"], first.json()["inserted"]) == (ROWS, ROWS)
     assert sum(chunks_seen) == ROWS
     # Checked in process, the same body finds every record stored as it would store it.
-    again = in_process.post(url, content=body, headers=headers)
+    again = send(in_process, body)
     assert again.status_code == 201, again.text
     counts = {k: again.json()[k] for k in ("inserted", "updated", "unchanged")}
     assert counts == {"inserted": 0, "updated": 0, "unchanged": ROWS}

@@ -4,6 +4,7 @@ sending it and serves one request at a time): what a request consumed and what c
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ class Answer:
     def json(self) -> Any:
         return json.loads(self.body)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         """The ASGI ``send`` that fills this answer."""
         if message["type"] == "http.response.start":
             self.status = message["status"]
