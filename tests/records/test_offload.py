@@ -191,3 +191,27 @@ def test_the_pool_does_not_outlive_a_killed_hub_process(tmp_path: Any) -> None:
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError("the pool's worker outlived its hub process")
+
+
+def test_a_worker_seals_with_the_key_version_a_rotation_added(settings: Settings) -> None:
+    """``keys rotate`` adds a version to the key file; a worker that kept the old one would
+    seal new records under it, and their person keys would not join the rest."""
+    import datetime as dt
+    import pickle
+
+    from linkage_hub.domain import Dataset
+    from linkage_hub.keys import Keyring, add_key_version
+
+    hub = Keyring(settings)
+    job = offload.Job(
+        pickle.dumps(settings), Dataset.roster, dt.date(2026, 12, 4), None, None, False, False
+    )
+    row = person(1)
+    before = offload.check(job, [(1, dict(row))], 10).staged[0]
+    add_key_version(settings)
+    hub.reload()
+    offload._keyrings[job.settings]._checked = 0.0  # past the refresh interval, as time would be
+    after = offload.check(job, [(1, dict(row))], 10).staged[0]
+    assert hub.current_version == 2
+    assert hub.person_key(row["id_number"]) in after
+    assert hub.person_key(row["id_number"]) not in before

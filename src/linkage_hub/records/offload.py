@@ -154,24 +154,35 @@ def _watch_parent(parent: int) -> None:
 
 # --- in the worker ---------------------------------------------------------------------------
 
-_validators: dict[Job, RowValidator] = {}
+_keyrings: dict[bytes, Keyring] = {}
+_validators: dict[tuple[Job, int], RowValidator] = {}
 
 
 def _validator(job: Job) -> RowValidator:
-    validator = _validators.get(job)
+    """The validator of this job under the current ID key version. The keyring is kept per
+    settings and refreshed as the request's own is (``keys rotate`` adds a version to the key
+    file): a worker still sealing with the old version would give new records person keys
+    that no longer join the rest."""
+    keyring = _keyrings.get(job.settings)
+    if keyring is None:
+        if len(_keyrings) > 16:
+            _keyrings.clear()
+        settings: Settings = pickle.loads(job.settings)  # noqa: S301 - our own, from the hub
+        keyring = _keyrings[job.settings] = Keyring(settings)
+    keyring.refresh()
+    key = (job, keyring.current_version)
+    validator = _validators.get(key)
     if validator is None:
         if len(_validators) > 16:
             _validators.clear()
-        settings: Settings = pickle.loads(job.settings)  # noqa: S301 - our own, from the hub
-        validator = RowValidator(
+        validator = _validators[key] = RowValidator(
             spec_for(job.dataset),
-            Keyring(settings),
+            keyring,
             today=job.today,
             period=job.period,
             units=job.units,
             text_cells=job.text_cells,
         )
-        _validators[job] = validator
     return validator
 
 
