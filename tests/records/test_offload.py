@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -164,8 +166,6 @@ def test_what_the_pool_stores_is_what_in_process_checking_would(
 
 def test_the_pool_does_not_outlive_a_killed_hub_process(tmp_path: Any) -> None:
     """A hub process killed outright runs no shutdown; its workers notice and end."""
-    import os
-    import signal
     import subprocess
     import sys
     import time
@@ -215,3 +215,27 @@ def test_a_worker_seals_with_the_key_version_a_rotation_added(settings: Settings
     assert hub.current_version == 2
     assert hub.person_key(row["id_number"]) in after
     assert hub.person_key(row["id_number"]) not in before
+
+
+def test_a_killed_worker_costs_one_retry_not_every_push(
+    client: TestClient, headers_for: HeadersFor, chunks_seen: list[int]
+) -> None:
+    """The OOM killer takes a worker: the push that meets the broken pool is a 503 with
+    Retry-After and applies nothing; the retry gets a new pool and is stored."""
+    pool = offload._pool(1)
+    pool.submit(offload._ready).result(timeout=60)  # the worker is up
+    for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(10)
+    body = ndjson(rows(bad=False), False)
+    headers = {**headers_for("establishment"), "content-type": "application/x-ndjson"}
+    refused = client.post(URL, content=body, headers=headers)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"] == "application/problem+json"
+    listing = client.get("/api/v1/datasets/roster/records", headers=headers_for("audit"))
+    assert listing.json()["items"] == []
+    again = client.post(URL, content=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["inserted"] == ROWS and sum(chunks_seen) == ROWS
+    assert offload._pool(1) is not pool

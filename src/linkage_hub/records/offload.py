@@ -27,11 +27,12 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from linkage_hub.domain import Dataset
-from linkage_hub.errors import FieldError
+from linkage_hub.errors import FieldError, ServiceUnavailable
 from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.parsing import BadRow, decode_line
@@ -70,25 +71,47 @@ def worth_it(settings: Settings, body_bytes: int) -> bool:
 def checked_chunks(
     settings: Settings, job: Job, rows: Iterable[tuple[int, Any]], error_cap: int
 ) -> Iterator[Checked]:
-    """The chunks of ``rows`` checked in the pool, in order, at most :data:`AHEAD` in flight."""
+    """The chunks of ``rows`` checked in the pool, in order, at most :data:`AHEAD` in flight.
+
+    A pool whose worker died (the OOM killer, an operator's ``kill``) is broken for good: every
+    later push would fail. The push that finds it so is answered 503 with ``Retry-After`` (its
+    transaction rolls back, nothing is applied), the broken pool is let go, and the retry gets
+    a new one."""
     pool = _pool(settings.ingest_processes)
     pending: deque[Future[Checked]] = deque()
     try:
-        chunk: list[tuple[int, Any]] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) == CHUNK_ROWS:
-                pending.append(pool.submit(check, job, chunk, error_cap))
-                chunk = []
-                if len(pending) > AHEAD:
-                    yield pending.popleft().result()
-        if chunk:
-            pending.append(pool.submit(check, job, chunk, error_cap))
-        while pending:
-            yield pending.popleft().result()
+        yield from _checked(pool, pending, job, rows, error_cap)
+    except BrokenProcessPool:
+        _discard(pool)
+        raise ServiceUnavailable(
+            "The hub's row-checking workers stopped and are being restarted; nothing was "
+            "applied. Send the batch again.",
+            headers={"Retry-After": "1"},
+        ) from None
     finally:
         for future in pending:  # a refused batch: drop what is queued
             future.cancel()
+
+
+def _checked(
+    pool: ProcessPoolExecutor,
+    pending: deque[Future[Checked]],
+    job: Job,
+    rows: Iterable[tuple[int, Any]],
+    error_cap: int,
+) -> Iterator[Checked]:
+    chunk: list[tuple[int, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            pending.append(pool.submit(check, job, chunk, error_cap))
+            chunk = []
+            if len(pending) > AHEAD:
+                yield pending.popleft().result()
+    if chunk:
+        pending.append(pool.submit(check, job, chunk, error_cap))
+    while pending:
+        yield pending.popleft().result()
 
 
 # --- the pool, one per hub process -------------------------------------------------------------
@@ -122,6 +145,15 @@ def start(settings: Settings) -> None:
         pool = _pool(settings.ingest_processes)
         for _ in range(settings.ingest_processes):
             pool.submit(_ready)
+
+
+def _discard(broken: ProcessPoolExecutor) -> None:
+    """Let a broken pool go (unless another push replaced it already)."""
+    global _executor
+    with _lock:
+        if _executor is broken:
+            _executor = None
+    broken.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown() -> None:
