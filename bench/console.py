@@ -15,9 +15,10 @@ person search finds the person; loads it into PostgreSQL and SQLite and, per dat
    console page: the overview, the findings list, its second page (the cursor link), the list
    filtered by the account's most frequent rule, finding details (one finding per rule of the
    county, in turn), the county's unit with most findings, a person search (``POST
-   /console/persons`` for the county's person with most findings), the run history, a run and
-   the reports page: median and p95 of ``--requests`` each (fewer for a page slower than
-   ``SLOW_BUDGET`` seconds in all), against the floor; PASS when p95 ≤ 200 ms.
+   /console/persons`` for the county's person with most findings), the run history, a run,
+   the reports page and the annual audit of that unit for this year (JSON and XLSX, the API's
+   own endpoint mounted for people): median and p95 of ``--requests`` each (fewer for a page
+   slower than ``SLOW_BUDGET`` seconds in all), against the floor; PASS when p95 ≤ 200 ms.
 
 A page whose route is not installed (yet) is reported as "not built"; a page answering an
 error is reported with its status, and the run goes on. A page that misses the goal is then
@@ -72,6 +73,7 @@ PROVINCE = prov.PROVINCE
 # unit 0 among them (and it is a parent over its internal-unit limit).
 COUNTY = prov.county(0)
 GOAL = 0.200  # seconds, p95
+YEAR = dt.date.today().year  # the annual report's year: January to today
 SLOW_BUDGET = 30.0  # seconds of timed requests per page at most (then fewer than --requests)
 PASSWORD = "bench console password"
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
@@ -411,6 +413,14 @@ def pages_for(browser: Browser, account: Account, t: Targets, floor: TestClient)
             "no run of this region",
         ),
         Page("reports", ("GET", "/console/reports"), get("/console/reports")),
+        *(
+            Page(
+                f"annual audit of the unit ({fmt})",
+                ("GET", "/console/reports/annual"),
+                get(f"/console/reports/annual?unit_code={t.unit_code}&year={YEAR}&format={fmt}"),
+            )
+            for fmt in ("json", "xlsx")
+        ),
     ]
 
 

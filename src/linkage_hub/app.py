@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from linkage_hub import __version__, apidocs, health
+from linkage_hub.annual.router import router as annual_router
 from linkage_hub.auth.install import install as install_auth
 from linkage_hub.auth.policy import authorize
 from linkage_hub.auth.runtime import known_caller
@@ -27,6 +28,7 @@ from linkage_hub.errors import (
     render_errors_as_pages,
 )
 from linkage_hub.loadshed import LoadShedMiddleware
+from linkage_hub.meetings.router import router as meetings_router
 from linkage_hub.notifications import lifespan as notifications_lifespan
 from linkage_hub.notifications.router import bulletins_router
 from linkage_hub.notifications.router import router as notifications_router
@@ -154,6 +156,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(bulletins_router)
     app.include_router(disclosures_router)
     app.include_router(cases_router)
+    app.include_router(meetings_router)
+    app.include_router(annual_router)
     app.include_router(disclosures_public_router)
     app.include_router(reports_public_router)
     app.include_router(public_pages.router)

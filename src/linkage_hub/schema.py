@@ -4,6 +4,7 @@ from linkage_hub.audit import models as audit_models
 from linkage_hub.auth import models as auth_models
 from linkage_hub.cases import models as case_models
 from linkage_hub.db import Base
+from linkage_hub.meetings import models as meeting_models
 from linkage_hub.notifications import models as notification_models
 from linkage_hub.outbox import models as outbox_models
 from linkage_hub.privacy import models as privacy_models
@@ -17,6 +18,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "case_models",
+    "meeting_models",
     "notification_models",
     "outbox_models",
     "privacy_models",

@@ -35,7 +35,7 @@ from linkage_hub.auth.policy import ROUTE_POLICY, Permission
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from tests.auth.helpers import new_client
-from tests.conftest import HeadersFor
+from tests.conftest import HeadersFor, hub_today
 from tests.records import factory as records_factory
 
 RESOURCE_REGION = "230100"
@@ -394,6 +394,60 @@ def _tenure(ctx: Ctx) -> Call:
     return Call("/api/v1/reports/tenure", params={"id_number": number, "unit_code": unit})
 
 
+def _meeting_body(ctx: Ctx, departments: list[str]) -> dict[str, Any]:
+    """A meeting of 230100 on the ghost finding (reset to open), minutes numbered afresh."""
+    finding = _ghost_finding(ctx)[1]
+    with ctx.database.transaction() as session:
+        session.execute(
+            text("UPDATE reconciliation_finding SET status = 'open' WHERE id = :id"),
+            {"id": finding},
+        )
+    return {
+        "region": RESOURCE_REGION,
+        "held_on": hub_today().isoformat(),
+        "title": "矩阵联席会议",
+        "minutes_no": f"矩阵〔{_fresh_n(ctx)}〕号",
+        "departments": departments,
+        "finding_ids": [finding],
+    }
+
+
+def _meeting(ctx: Ctx, departments: tuple[str, ...] = ("finance",)) -> str:
+    """A fresh meeting convened by the establishment office of 230100: its id."""
+    made = ctx.client.post(
+        "/api/v1/meetings",
+        json=_meeting_body(ctx, list(departments)),
+        headers=ctx.headers_for("establishment", RESOURCE_REGION),
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+def _shared_meeting(ctx: Ctx) -> str:
+    return str(ctx.once("meeting", lambda: _meeting(ctx)))
+
+
+def _meeting_list(ctx: Ctx) -> Call:
+    meeting = _shared_meeting(ctx)
+    return Call(
+        "/api/v1/meetings",
+        params={"limit": "1000"},
+        shows=lambda r: any(i["id"] == meeting for i in r.json()["items"]),
+    )
+
+
+def _decide(ctx: Ctx) -> Call:
+    meeting = _meeting(ctx)
+    finding = _ghost_finding(ctx)[1]
+    decision = {"finding_id": finding, "to": "acknowledged", "responsible_department": "finance"}
+    return Call(f"/api/v1/meetings/{meeting}/decisions", json={"decisions": [decision]})
+
+
+def _annual(ctx: Ctx) -> Call:
+    params = {"unit_code": _registered_unit(ctx), "year": str(hub_today().year)}
+    return Call("/api/v1/reports/annual", params=params)
+
+
 def _discrepancy_report(ctx: Ctx) -> Call:
     finding = _ghost_finding(ctx)[1]
     return Call(
@@ -658,6 +712,31 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/api/v1/reports/discrepancies"): Sample(_discrepancy_report, always(200)),
     ("GET", "/api/v1/reports/tenure"): Sample(_tenure, in_region()),
+    ("POST", "/api/v1/meetings"): Sample(
+        lambda ctx: Call("/api/v1/meetings", json=_meeting_body(ctx, ["finance"])),
+        in_region({Department.establishment, Department.audit}, ok=201),
+    ),
+    ("GET", "/api/v1/meetings"): Sample(_meeting_list, always(200)),
+    ("GET", "/api/v1/meetings/{meeting_id}"): Sample(
+        lambda ctx: Call(f"/api/v1/meetings/{_shared_meeting(ctx)}"), in_region()
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/decisions"): Sample(
+        _decide, in_region({Department.establishment, Department.audit})
+    ),
+    # Attending: finance and the establishment office (the convener); others 403 in region.
+    ("POST", "/api/v1/meetings/{meeting_id}/comments"): Sample(
+        lambda ctx: Call(
+            f"/api/v1/meetings/{_shared_meeting(ctx)}/comments", json={"body": "会商意见"}
+        ),
+        region_first({Department.finance, Department.establishment}, ok=201),
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}/minutes"): Sample(
+        lambda ctx: Call(
+            f"/api/v1/meetings/{_shared_meeting(ctx)}/minutes", params={"format": "xlsx"}
+        ),
+        in_region(),
+    ),
+    ("GET", "/api/v1/reports/annual"): Sample(_annual, in_region()),
     ("GET", "/api/v1/audit-log"): Sample(_audit_log, departments({Department.audit})),
     ("GET", "/api/v1/audit-log/verify"): Sample(
         _static("/api/v1/audit-log/verify"), departments({Department.audit})
@@ -826,6 +905,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         _in_console(_discrepancy_report), always(200), anonymous=303
     ),
     ("GET", "/console/reports/tenure"): Sample(_in_console(_tenure), in_region(), anonymous=303),
+    ("GET", "/console/reports/annual"): Sample(_in_console(_annual), in_region(), anonymous=303),
     ("GET", "/console/password/{token}"): Sample(
         _static("/console/password/no-such-link"), always(200), anonymous=200
     ),

@@ -6,6 +6,7 @@ reach a sibling county's finding."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from pathlib import Path
@@ -17,9 +18,11 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import update
 
 from linkage_hub.auth.users import create_user
 from linkage_hub.db import Database
+from linkage_hub.reconciliation.models import Finding
 from linkage_hub.records import demo_data
 from tests.browser.conftest import snap
 from tests.conftest import HeadersFor, hub_today
@@ -181,6 +184,7 @@ def test_the_office_acknowledges_and_a_county_cannot_reach_its_sibling(
     headers_for: HeadersFor,
     demo_city: Any,
     people: dict[str, str],
+    database: Database,
 ) -> None:
     city = headers_for("establishment", "230100")
     items = client.get(
@@ -199,6 +203,22 @@ def test_the_office_acknowledges_and_a_county_cannot_reach_its_sibling(
     after = client.get(f"/api/v1/discrepancies/{finding['id']}", headers=city).json()
     assert after["status"] == "acknowledged"
     assert after["history"][-1]["client_id"] == "user:li.office"
+    assert after["responsible_department"] == "establishment"
+
+    # Its due date passes (moved back in the database): overdue on its page and in the list.
+    with database.transaction() as session:
+        session.execute(
+            update(Finding)
+            .where(Finding.id == finding["id"])
+            .values(due_on=hub_today() - dt.timedelta(days=1))
+        )
+    browser.get(f"{served}/console/findings/{finding['id']}")
+    assert "已逾期" in wait_for(browser, "dl.facts").text
+    snap(browser, "console-finding-overdue")
+    browser.get(f"{served}/console/findings?overdue=true")
+    wait_for(browser, "main h1")
+    assert finding["id"] in browser.page_source and "已逾期" in browser.page_source
+    snap(browser, "console-findings-overdue")
 
     # The sibling county's officer: not in the list, 404 for the page, and no form can act.
     sign_in(browser, served, "zhou.county")

@@ -3,14 +3,18 @@ comment and transition forms going through the API's own rules."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from linkage_hub.db import Database
 from linkage_hub.identifiers import mask_citizen_id
-from tests.conftest import HeadersFor
+from linkage_hub.reconciliation.models import Finding
+from tests.conftest import HeadersFor, hub_today
 from tests.console.conftest import Console, ConsoleAs
 
 CITY = "230100"
@@ -195,6 +199,36 @@ class TestTheForms:
         assert last["reason"] == "已核实"
         page = finance.get(posted.headers["location"]).text
         assert "状态已更新" in page and 'value="acknowledged"' not in page
+
+    def test_a_due_date_and_then_overdue(
+        self,
+        demo_city: Any,
+        console_as: ConsoleAs,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+    ) -> None:
+        headers = headers_for("finance", CITY)
+        detail = _person_finding(client, headers, "PAID_WITHOUT_ESTABLISHMENT")
+        finance = console_as("finance", CITY)
+        path = f"/console/findings/{detail['id']}"
+        due = (hub_today() + dt.timedelta(days=3)).isoformat()
+        posted = finance.post(f"{path}/transitions", {"to": "acknowledged", "due_on": due})
+        assert posted.status_code == 303
+        after = api_detail(client, headers, detail["id"])
+        assert (after["due_on"], after["responsible_department"]) == (due, "finance")
+        page = finance.get(path).text
+        assert f"整改期限 {due}" in page and "已逾期" not in page
+        # The due date passes (moved back in the database: no clock to turn here).
+        with database.transaction() as session:
+            session.execute(
+                update(Finding)
+                .where(Finding.id == detail["id"])
+                .values(due_on=hub_today() - dt.timedelta(days=1))
+            )
+        assert "已逾期" in finance.get(path).text
+        assert all_ids(finance, "/console/findings?overdue=true") == [detail["id"]]
+        assert detail["id"] not in all_ids(finance, "/console/findings?overdue=false")
 
     def test_audit_may_not_acknowledge(
         self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor

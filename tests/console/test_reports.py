@@ -80,17 +80,21 @@ def _leader(client: TestClient, headers_for: HeadersFor) -> tuple[str, str]:
 
 
 class TestTheReportsPage:
-    def test_the_three_forms_target_the_console_downloads(
+    def test_the_four_forms_target_the_console_downloads(
         self, client: TestClient, console_as: ConsoleAs
     ) -> None:
         page = console_as("finance", "230102").get("/console/reports")
         assert page.status_code == 200
-        for report in ("staffing", "discrepancies", "tenure"):
+        for report in ("staffing", "discrepancies", "tenure", "annual"):
             assert f'<form method="get" action="/console/reports/{report}"' in page.text
         for field in ('name="as_of"', 'name="from"', 'name="to"', 'name="mask"'):
             assert field in page.text
         assert 'value="PAID_AFTER_EXIT"' in page.text
         assert 'value="230102"' in page.text  # the region field defaults to theirs
+        assert (
+            f'name="year" required inputmode="numeric" maxlength="4" value="{hub_today().year}"'
+            in (page.text)
+        )
 
 
 class TestTheDownloadsAreTheApis:
@@ -149,6 +153,20 @@ class TestTheDownloadsAreTheApis:
         signed_out = client.get("/console/reports/discrepancies", follow_redirects=False)
         assert signed_out.status_code == 303
         assert signed_out.headers["location"].startswith("/console/login?next=")
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_annual(
+        self,
+        demo_city: Any,
+        client: TestClient,
+        headers_for: HeadersFor,
+        console_as: ConsoleAs,
+        fmt: str,
+    ) -> None:
+        person, headers = console_as("establishment", "230100"), headers_for("establishment")
+        _, unit_code = _leader(client, headers_for)
+        params = {"unit_code": unit_code, "year": str(hub_today().year), "format": fmt}
+        _same_file(*_both(person, client, headers, "annual", params), fmt)
 
 
 class TestTheDownloadIsAudited:

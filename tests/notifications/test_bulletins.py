@@ -55,9 +55,12 @@ def test_a_month_of_findings_in_one_bulletin_per_department(
     run(client, headers_for, COUNTY)
 
     finance = counted(database, settings, Department.finance)
-    assert finance["totals"] == {"opened": 1, "resolved": 0, "open": 1, "overdue": 0}
+    assert finance["totals"] == {"opened": 1, "resolved": 0, "open": 1, "overdue": 0, "past_due": 0}
     assert finance["by_rule"] == [
-        {"rule": "PAID_WITHOUT_ESTABLISHMENT", "opened": 1, "resolved": 0, "open": 1, "overdue": 0}
+        {
+            "rule": "PAID_WITHOUT_ESTABLISHMENT",
+            **{"opened": 1, "resolved": 0, "open": 1, "overdue": 0, "past_due": 0},
+        }
     ]
     assert [u["unit_code"] for u in finance["by_unit"]] == [unit_code(70, region=COUNTY)]
     assert counted(database, settings, Department.hr)["totals"]["open"] == 0  # not HR's to answer
@@ -67,6 +70,20 @@ def test_a_month_of_findings_in_one_bulletin_per_department(
         long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
         session.execute(update(Finding).values(first_seen_at=long_ago))
     assert counted(database, settings, Department.finance)["totals"]["overdue"] == 1
+
+    # Acknowledged, due before the period's end and not done: past due; due at its end or
+    # later, or no longer acknowledged: not.
+    period_from, period_to = this_month()
+    for status, due_on, past_due in (
+        ("acknowledged", period_from, 1),
+        ("acknowledged", period_to, 0),
+        ("waived", period_from, 0),
+    ):
+        with database.transaction() as session:
+            session.execute(update(Finding).values(status=status, due_on=due_on))
+        assert counted(database, settings, Department.finance)["totals"]["past_due"] == past_due
+    with database.transaction() as session:
+        session.execute(update(Finding).values(status="open", due_on=None))
 
     # The office puts person 70 on the roster; the next run resolves the finding.
     code = unit_code(70, region=COUNTY)
@@ -87,7 +104,7 @@ def test_a_month_of_findings_in_one_bulletin_per_department(
     )
     assert listed.status_code == 200
     [item] = listed.json()["items"]
-    assert item["totals"] == {"opened": 1, "resolved": 1, "open": 0, "overdue": 0}
+    assert item["totals"] == {"opened": 1, "resolved": 1, "open": 0, "overdue": 0, "past_due": 0}
     assert item["period_from"] == this_month()[0].isoformat()
     detail = client.get(f"{BULLETINS}/{item['id']}", headers=headers_for("hr", COUNTY)).json()
     assert detail["runs"] == {"full": {"succeeded": 2}}
@@ -100,9 +117,9 @@ def test_a_month_of_findings_in_one_bulletin_per_department(
     assert xlsx.status_code == 200 and "filename*=UTF-8''" in xlsx.headers["content-disposition"]
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
     by_rule = [row for row in book["按规则"].iter_rows(values_only=True)]
-    assert by_rule[1] == ("PAID_WITHOUT_ESTABLISHMENT", 1, 1, 0, 0)
+    assert by_rule[1] == ("PAID_WITHOUT_ESTABLISHMENT", 1, 1, 0, 0, 0)
     overview = [row for row in book["总览"].iter_rows(values_only=True) if row and row[0] == "合计"]
-    assert overview == [("合计", 1, 1, 0, 0)]
+    assert overview == [("合计", 1, 1, 0, 0, 0)]
 
     # A sibling county sees none of it; the same month is published once.
     sibling = headers_for("finance", SIBLING)
@@ -166,7 +183,7 @@ def test_the_command_publishes_a_month_once(
     assert cli.main(["bulletins", "publish", "--region", COUNTY, "--month", month]) == 0
     out = json.loads(capsys.readouterr().out)
     finance = next(b for b in out["bulletins"] if b["department"] == "finance")
-    assert finance["totals"] == {"opened": 1, "resolved": 0, "open": 1, "overdue": 0}
+    assert finance["totals"] == {"opened": 1, "resolved": 0, "open": 1, "overdue": 0, "past_due": 0}
     assert cli.main(["bulletins", "publish", "--region", COUNTY, "--month", month]) == 1
     assert "published already" in capsys.readouterr().err
     assert cli.main(["bulletins", "publish", "--region", "239900"]) == 1  # unknown region

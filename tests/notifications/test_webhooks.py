@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from linkage_hub.db import Database
 from linkage_hub.notifications.models import Delivery, Subscription
 from linkage_hub.settings import Settings
-from tests.conftest import HeadersFor, make_settings
+from tests.conftest import HeadersFor, hub_today, make_settings
 from tests.notifications.conftest import Receiver, verifies
 from tests.records.factory import id_number, payroll, roster, unit, unit_code
 
@@ -399,3 +399,46 @@ def test_critical_findings_arrive_with_the_incremental_run_that_finds_them(
         ("finding.opened", "PAID_WITHOUT_ESTABLISHMENT", "critical")
     ]
     assert bodies[0]["data"]["kind"] == "incremental"
+
+
+def test_a_meeting_decision_arrives_once_with_each_transition(
+    client: TestClient, headers_for: HeadersFor, receiver: Receiver
+) -> None:
+    events = ["meeting.decided", "finding.transitioned"]
+    sub = subscribe(client, headers_for("finance", COUNTY), receiver.url, events)
+    for n in (10, 20):
+        ghost_pay(client, headers_for, COUNTY, n)
+    run(client, headers_for, COUNTY)
+    office = headers_for("establishment", COUNTY)
+    found = [i["id"] for i in client.get("/api/v1/discrepancies", headers=office).json()["items"]]
+    assert len(found) == 2
+    meeting = client.post(
+        "/api/v1/meetings",
+        json={
+            "region": COUNTY, "held_on": hub_today().isoformat(), "title": "联席会议",
+            "minutes_no": "纪要〔2026〕7号", "departments": ["finance"], "finding_ids": found,
+        },
+        headers=office,
+    ).json()  # fmt: skip
+    decisions = [
+        {"finding_id": found[0], "to": "acknowledged", "responsible_department": "finance"},
+        {"finding_id": found[1], "to": "waived", "reason": "会议决定豁免"},
+    ]
+    decided = client.post(
+        f"/api/v1/meetings/{meeting['id']}/decisions", json={"decisions": decisions}, headers=office
+    )
+    assert decided.status_code == 200, decided.text
+    receiver.wait(lambda got: "meeting.decided" in [r.json["type"] for r in got])
+    bodies = receiver.verified(sub["secret"])
+    assert [b["type"] for b in bodies] == [
+        "finding.transitioned",
+        "finding.transitioned",
+        "meeting.decided",
+    ]
+    assert all(b["data"]["meeting_id"] == meeting["id"] for b in bodies)
+    assert {b["data"]["document_no"] for b in bodies[:2]} == {"纪要〔2026〕7号"}
+    data = bodies[-1]["data"]
+    assert (data["decisions"], data["acknowledged"], data["waived"]) == (2, 1, 1)
+    link = data["links"]["meeting"]
+    assert client.get(link, headers=headers_for("finance", COUNTY)).json()["id"] == meeting["id"]
+    assert "会议决定豁免" not in b"".join(r.body for r in receiver.received).decode()

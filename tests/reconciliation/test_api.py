@@ -347,9 +347,12 @@ class TestPersonView:
         run_and_wait(client, headers_for("establishment"))
         keyring = Keyring(settings)
         with database.transaction() as session:
-            live = live_findings_for_person(session, [world.key(P)], ("230100", "230199"), keyring)
+            today = settings.today()
+            live = live_findings_for_person(
+                session, [world.key(P)], ("230100", "230199"), keyring, today
+            )
             elsewhere = live_findings_for_person(
-                session, [world.key(P)], ("230200", "230299"), keyring
+                session, [world.key(P)], ("230200", "230299"), keyring, today
             )
         assert {f.rule for f in live} == {
             "PAID_WITHOUT_ESTABLISHMENT",

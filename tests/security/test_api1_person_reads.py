@@ -24,10 +24,12 @@ from httpx import Response
 
 from linkage_hub.auth import access
 from linkage_hub.auth.policy import PERSON_READS, served_routes
+from tests.conftest import hub_today
 from tests.records import factory as f
 from tests.security.regions import CITY, CITYWIDE, COUNTY, LEADER, OTHER, SPREAD, Regions
 
 TENURE = "/api/v1/reports/tenure"
+ANNUAL = "/api/v1/reports/annual"
 REPORT = "/api/v1/reports/discrepancies"
 LEADER_UNIT = f.unit_code(2, region=COUNTY)
 
@@ -83,6 +85,22 @@ class TestAFindingOutsideTheRegionIsInNoReport:
         params = {"id_number": LEADER, "unit_code": LEADER_UNIT, "format": fmt}
         assert CITYWIDE in _text(regions.get(TENURE, "audit", CITY, **params), fmt)
         assert CITYWIDE not in _text(regions.get(TENURE, "audit", COUNTY, **params), fmt)
+
+    @pytest.mark.parametrize("fmt", ["json", "csv", "xlsx"])
+    def test_the_annual_report_names_no_one_from_a_hidden_finding(
+        self, regions: Regions, fmt: str
+    ) -> None:
+        params = {"unit_code": LEADER_UNIT, "year": hub_today().year, "format": fmt}
+        assert CITYWIDE in _text(regions.get(ANNUAL, "audit", CITY, **params), fmt)
+        county = regions.get(ANNUAL, "audit", COUNTY, **params)
+        assert CITYWIDE not in _text(county, fmt)
+        if fmt == "json":
+            citywide = regions.finding("DUPLICATE_PAYROLL", CITYWIDE)["id"]
+            shown = {x["id"] for x in county.json()["findings"]}
+            assert citywide not in shown
+            assert shown <= {x["id"] for x in regions.findings("audit", COUNTY)}
+        other = regions.get(ANNUAL, "audit", OTHER, **params)
+        assert other.status_code == 404  # the county's unit does not exist for its sibling
 
     @pytest.mark.parametrize("fmt", ["json", "csv", "xlsx"])
     def test_the_discrepancy_report_holds_only_openable_findings(
@@ -195,6 +213,12 @@ def _tenure(fmt: str) -> Sample:
     )
 
 
+def _annual(fmt: str) -> Sample:
+    return lambda r: r.get(
+        ANNUAL, "audit", CITY, unit_code=LEADER_UNIT, year=hub_today().year, format=fmt
+    )
+
+
 def _report(fmt: str) -> Sample:
     return lambda r: r.get(REPORT, "audit", CITY, format=fmt)
 
@@ -204,6 +228,10 @@ SAMPLES: dict[str, tuple[tuple[str, str], Sample, str]] = {
     **{f"report-{fmt}": (("GET", REPORT), _report(fmt), SPREAD) for fmt in ("json", "csv", "xlsx")},
     **{
         f"tenure-{fmt}": (("GET", TENURE), _tenure(fmt), CITYWIDE)
+        for fmt in ("json", "csv", "xlsx")
+    },
+    **{
+        f"annual-{fmt}": (("GET", ANNUAL), _annual(fmt), CITYWIDE)
         for fmt in ("json", "csv", "xlsx")
     },
     "records": (
@@ -278,6 +306,16 @@ SAMPLES: dict[str, tuple[tuple[str, str], Sample, str]] = {
         _console(
             lambda r: (
                 f"/console/reports/tenure?id_number={LEADER}&unit_code={LEADER_UNIT}&format=xlsx"
+            )
+        ),
+        CITYWIDE,
+    ),
+    "console-annual-csv": (
+        ("GET", "/console/reports/annual"),
+        _console(
+            lambda r: (
+                f"/console/reports/annual?unit_code={LEADER_UNIT}&year={hub_today().year}"
+                "&format=csv"
             )
         ),
         CITYWIDE,
@@ -408,6 +446,7 @@ NO_PERSON_DATA: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reconciliation/runs/{run_id}"): "open: run parameters and timings",
     ("GET", "/api/v1/audit-log"): "open: entry details (counts and codes, never persons)",
     ("GET", "/api/v1/bulletins/{bulletin_id}"): "counts by rule and unit code (JSON or XLSX)",
+    ("GET", "/api/v1/meetings/{meeting_id}/minutes"): "findings by id, rule, unit and summary",
     # The public face: `name` is a unit's name (tests/security/test_public_leaks.py scans every
     # public answer for roster names and ID numbers).
     ("GET", "/api/v1/disclosures/preview"): "units' names and head counts",

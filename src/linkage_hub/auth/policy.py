@@ -63,6 +63,7 @@ class Permission(StrEnum):
     transition = "transition"  # any department but the exact rule is the service's
     audit = "audit"  # audit only
     cases = "cases"  # the establishment office and audit (12310 cases: reading)
+    convene = "convene"  # the establishment office and audit (joint meetings: the decisions)
 
 
 REQUIRED_SCOPE: dict[Permission, Scope] = {
@@ -73,6 +74,7 @@ REQUIRED_SCOPE: dict[Permission, Scope] = {
     Permission.transition: Scope.transition,
     Permission.audit: Scope.audit,
     Permission.cases: Scope.read,
+    Permission.convene: Scope.transition,
 }
 
 
@@ -173,11 +175,22 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/console/reports/staffing"): Permission.read,
     ("GET", "/console/reports/discrepancies"): Permission.read,
     ("GET", "/console/reports/tenure"): Permission.read,
+    ("GET", "/console/reports/annual"): Permission.read,
     ("GET", "/console/units/{unit_code}"): Permission.read,
     ("GET", "/console/persons"): Permission.read,  # the search form
     ("POST", "/console/persons"): Permission.read,  # a search: the ID number in the body
     ("GET", "/console/password/{token}"): Permission.public,  # a one-time link is the key
     ("POST", "/console/password/{token}"): Permission.public,
+    # joint meetings (issue 21): the establishment office or audit convenes and records the
+    # decisions (each a transition: the service applies today's rules to every one); any
+    # department of the region reads; the departments attending add to the thread (the service)
+    ("POST", "/api/v1/meetings"): Permission.convene,
+    ("GET", "/api/v1/meetings"): Permission.read,
+    ("GET", "/api/v1/meetings/{meeting_id}"): Permission.read,
+    ("POST", "/api/v1/meetings/{meeting_id}/decisions"): Permission.convene,
+    ("POST", "/api/v1/meetings/{meeting_id}/comments"): Permission.comment,
+    ("GET", "/api/v1/meetings/{meeting_id}/minutes"): Permission.read,
+    ("GET", "/api/v1/reports/annual"): Permission.read,
     # audit log
     ("GET", "/api/v1/audit-log"): Permission.audit,
     ("GET", "/api/v1/audit-log/verify"): Permission.audit,
@@ -189,8 +202,10 @@ PERSON_READS: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/api/v1/reports/discrepancies"),
         ("GET", "/api/v1/reports/tenure"),
+        ("GET", "/api/v1/reports/annual"),
         ("GET", "/console/reports/discrepancies"),
         ("GET", "/console/reports/tenure"),
+        ("GET", "/console/reports/annual"),
         ("GET", "/api/v1/datasets/{dataset}/records"),
         ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"),
         ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"),
@@ -225,6 +240,9 @@ def _check(permission: Permission, principal: Principal, request: Request) -> No
     elif permission is Permission.cases:
         if principal.department not in (Department.establishment, Department.audit):
             raise Forbidden("Only the establishment office and audit see 12310 cases.")
+    elif permission is Permission.convene:
+        if principal.department not in (Department.establishment, Department.audit):
+            raise Forbidden("Only the establishment office and audit convene joint meetings.")
     elif permission is Permission.write_own_dataset:
         raw = str(request.path_params.get("dataset", ""))
         try:

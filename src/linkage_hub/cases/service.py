@@ -247,7 +247,8 @@ def is_overdue(case: Case, today: dt.date) -> bool:
     return late_proposal or (case.status in OPEN and case.close_due < today)
 
 
-def _visible(principal: Principal) -> Any:
+def visible(principal: Principal) -> Any:
+    """The cases the caller sees, as an SQL condition (establishment office and audit only)."""
     if principal.department not in (Department.establishment, Department.audit):
         return False  # the route table lets no one else in; a second lock on the SQL
     lo, hi = principal.region_bounds
@@ -257,7 +258,7 @@ def _visible(principal: Principal) -> Any:
 def get(session: Session, principal: Principal, case_id: str, *, lock: bool = False) -> Case:
     """A case the caller sees (404 otherwise); ``lock``: held until commit (FOR UPDATE on
     PostgreSQL), so two steps on one case run one after the other."""
-    query = select(Case).where(Case.id == case_id, _visible(principal))
+    query = select(Case).where(Case.id == case_id, visible(principal))
     case = session.scalar(query.with_for_update() if lock else query)
     if case is None:
         raise NotFound("No such case.")
@@ -275,7 +276,7 @@ def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Case], str | None]:
-    query = select(Case).where(_visible(principal))
+    query = select(Case).where(visible(principal))
     if region is not None:
         lo, hi = region_bounds(region)
         query = query.where(or_(Case.handler_region.between(lo, hi), Case.region.between(lo, hi)))

@@ -1,12 +1,13 @@
 """The report downloads of the console: the API's own endpoints, mounted again under /console.
 
-``/console/reports/staffing``, ``/discrepancies`` and ``/tenure`` are the very functions of
-:mod:`linkage_hub.reports.router`, so a person's download is the department's download byte for
-byte: the same parameters and defaults, region rule, masking, streaming and file names. What
+``/console/reports/staffing``, ``/discrepancies``, ``/tenure`` and ``/annual`` are the very
+functions of :mod:`linkage_hub.reports.router` and :mod:`linkage_hub.annual.router`, so a
+person's download is the department's download byte for byte: the same parameters and
+defaults, region rule, masking, streaming and file names. What
 differs is only how the caller is known — the policy takes a console route's caller from the
 session cookie — and that errors come back as pages. Their permission rows and the person-read
 audit follow the route template: the endpoints open ``person_reads(request)``, which admits the
-two console templates listed in ``PERSON_READS`` beside the API's, and the access record and
+console templates listed in ``PERSON_READS`` beside the API's, and the access record and
 ``read`` entry name the person (``user:<username>``) and the console route.
 
 This module is not called ``router``: a router never imports another router (import-linter).
@@ -17,6 +18,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from linkage_hub.annual.router import annual_report
 from linkage_hub.console.forms import BlankFieldsAbsent
 from linkage_hub.reports.router import discrepancy_report, staffing_report, tenure_report
 
@@ -26,6 +28,7 @@ for path, endpoint in (
     ("/staffing", staffing_report),
     ("/discrepancies", discrepancy_report),
     ("/tenure", tenure_report),
+    ("/annual", annual_report),
 ):
     router.add_api_route(
         path,

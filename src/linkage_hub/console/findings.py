@@ -4,7 +4,7 @@ history, thread (会商) and action forms.
 Each page calls the service the API route beside it calls, with the same filters, paging and
 person-read audit, so a person sees in the browser what their department's client would get
 from ``GET /api/v1/discrepancies``. The form posts build the API's own input models
-(``CommentIn``, ``TransitionIn``) and call the same ``service.add_comment`` /
+(``CommentIn``, ``TransitionIn``) and call the same ``lifecycle.add_comment`` /
 ``service.transition``: who may do what is the service's rule, never the page's — the page only
 leaves out the forms that cannot succeed.
 
@@ -28,11 +28,11 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form
 from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
-from linkage_hub.dependencies import KeyringDep
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import DATASET_OWNER, Department
 from linkage_hub.errors import FieldError, InvalidInput
 from linkage_hub.identifiers import mask_citizen_id
-from linkage_hub.reconciliation import service
+from linkage_hub.reconciliation import lifecycle, service
 from linkage_hub.reconciliation.dependencies import DiscrepancyFilters
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RULES, RULES_BY_CODE, Severity
@@ -48,7 +48,7 @@ from linkage_hub.reconciliation.schemas import (
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=BlankFieldsAbsent)
 
 PAGE = 50
-FILTERS = ("region", "unit_code", "rule", "status", "severity", "department", "live")
+FILTERS = ("region", "unit_code", "rule", "status", "severity", "department", "live", "overdue")
 DONE = {"comment": "意见已发表。", "transition": "状态已更新。"}
 # A hard cap on a form field before the model's own limits (CommentIn allows 10,000 characters).
 FormText = Annotated[str, Form(max_length=20_000)]
@@ -73,6 +73,7 @@ def findings_page(
     principal: CurrentPrincipal,
     filters: DiscrepancyFilters,
     keyring: KeyringDep,
+    settings: SettingsDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     if filters.person_keys is not None:  # the shared dependency reads one; the console must not
@@ -81,7 +82,13 @@ def findings_page(
             errors=[FieldError(field="id_number", code="not_here", message="not accepted here")],
         )
     items, next_cursor = service.list_findings(
-        session, principal, filters, keyring=keyring, limit=PAGE, cursor=cursor
+        session,
+        principal,
+        filters,
+        keyring=keyring,
+        today=settings.today(),
+        limit=PAGE,
+        cursor=cursor,
     )
     shown = [i for i in items if i.id_number]
     person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
@@ -138,12 +145,12 @@ def _actions(detail: FindingDetail, principal: Principal) -> dict[str, bool]:
     """The forms worth showing: the service's own from-states and departments (it still
     decides on every post)."""
     status = detail.status.value
-    deputed = principal.department in service.CAN_WAIVE
+    deputed = principal.department in lifecycle.CAN_WAIVE
     return {
-        "acknowledge": status in service.FROM_STATES["acknowledged"]
+        "acknowledge": status in lifecycle.FROM_STATES["acknowledged"]
         and principal.department in detail.departments,
-        "waive": deputed and status in service.FROM_STATES["waived"],
-        "reopen": deputed and status in service.FROM_STATES["open"],
+        "waive": deputed and status in lifecycle.FROM_STATES["waived"],
+        "reopen": deputed and status in lifecycle.FROM_STATES["open"],
     }
 
 
@@ -154,9 +161,10 @@ def finding_page(
     session: DbSession,
     principal: CurrentPrincipal,
     keyring: KeyringDep,
+    settings: SettingsDep,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
-    detail = service.finding_detail(session, principal, finding_id, keyring)
+    detail = service.finding_detail(session, principal, finding_id, keyring, settings.today())
     evidence = [e for e in detail.evidence if e.person_key]
     shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
     regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
@@ -192,7 +200,7 @@ def post_comment(
         comment = CommentIn(body=body)
     except ValidationError as exc:
         raise invalid_form(exc) from None
-    service.add_comment(session, principal, finding_id, comment.body)
+    lifecycle.add_comment(session, principal, finding_id, comment.body)
     return _back(finding_id, "comment")
 
 
@@ -202,17 +210,24 @@ def post_transition(
     session: DbSession,
     principal: CurrentPrincipal,
     keyring: KeyringDep,
+    settings: SettingsDep,
     to: FormText = "",
     reason: FormText = "",
     document_no: FormText = "",
+    due_on: FormText = "",
 ) -> Response:
     """The redirect shows no person, so this is no person read (the page it leads back to
     is)."""
     try:
         change = TransitionIn.model_validate(
-            {"to": to, "reason": reason or None, "document_no": document_no or None}
+            {
+                "to": to,
+                "reason": reason or None,
+                "document_no": document_no or None,
+                "due_on": due_on or None,
+            }
         )
     except ValidationError as exc:
         raise invalid_form(exc) from None
-    service.transition(session, principal, finding_id, change, keyring)
+    lifecycle.transition(session, principal, finding_id, change, keyring, settings.today())
     return _back(finding_id, "transition")

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.console.pages import render
+from linkage_hub.dependencies import SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.reconciliation.rules import RULES, Severity
 from linkage_hub.reconciliation.schemas import FindingStatus
@@ -29,7 +30,7 @@ FORMAT_ZH = {
 
 
 @router.get("/reports")
-def reports_page(request: Request, principal: CurrentPrincipal) -> Response:
+def reports_page(request: Request, principal: CurrentPrincipal, settings: SettingsDep) -> Response:
     return render(
         request,
         "reports.html",
@@ -40,4 +41,5 @@ def reports_page(request: Request, principal: CurrentPrincipal) -> Response:
         severities=list(Severity),
         departments=list(Department),
         formats=list(FORMAT_ZH.items()),
+        this_year=settings.today().year,
     )

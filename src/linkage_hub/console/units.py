@@ -43,13 +43,13 @@ def months_back(today: dt.date, months: int) -> dt.date:
 
 
 def live_findings(
-    session: Session, principal: Principal, unit_code: str, keyring: Keyring
+    session: Session, principal: Principal, unit_code: str, keyring: Keyring, today: dt.date
 ) -> tuple[list[FindingOut], bool]:
     """The unit's findings that still hold, most severe first, and whether some were left
     out (more than :data:`FINDINGS`)."""
     filters = service.Filters(unit_code=unit_code, live=True)
     items, next_cursor = service.list_findings(
-        session, principal, filters, keyring=keyring, limit=FINDINGS, cursor=None
+        session, principal, filters, keyring=keyring, today=today, limit=FINDINGS, cursor=None
     )
     return items, next_cursor is not None
 
@@ -69,7 +69,7 @@ def unit_page(
         raise NotFound("No such unit.") from None
     today = settings.today()
     result = unit_months(session, principal, code, months_back(today, MONTHS - 1), today)
-    findings, more = live_findings(session, principal, code, keyring)
+    findings, more = live_findings(session, principal, code, keyring, today)
     shown = [i for i in findings if i.id_number]
     person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
     months = list(reversed(result.months))  # the current month first

@@ -10,6 +10,8 @@ A bulletin counts, for the findings a department answers for (its code in the fi
 - ``overdue``: of those, first seen more than ``LINKAGE_BULLETIN_OVERDUE_WORKING_DAYS``
   working days before the period's end (the working-day calendar of ``LATE_EXIT``: Monday to
   Friday minus ``LINKAGE_HOLIDAYS``);
+- ``past_due``: acknowledged when the bulletin is made, with a due date (set when it was
+  acknowledged, alone or by a joint meeting) before the period's end: promised and not done;
 
 by rule and by unit, with totals, and the region's runs of the period by kind and status.
 Everything is counted in the database (GROUP BY); a bulletin holds counts and codes, never a
@@ -42,6 +44,7 @@ from linkage_hub.outbox import write as outbox
 from linkage_hub.reconciliation.cron import CronSchedule
 from linkage_hub.reconciliation.models import Event, Finding, Run, Watermark
 from linkage_hub.reconciliation.rules import is_working_day
+from linkage_hub.reconciliation.service import overdue_condition
 from linkage_hub.reports.xlsx import Cell, Sheet
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
@@ -54,7 +57,7 @@ ANSWERABLE = (
     Department.hr,
     Department.finance,
 )
-METRICS = ("opened", "resolved", "open", "overdue")
+METRICS = ("opened", "resolved", "open", "overdue", "past_due")
 
 
 def previous_month(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -117,6 +120,7 @@ def compute(
     )
     count("open", live)
     count("overdue", live.where(Finding.first_seen_at < _utc(cutoff, settings)))
+    count("past_due", live.where(overdue_condition(period_to)))
 
     by_rule: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
     by_unit: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
@@ -207,11 +211,13 @@ def xlsx_sheets(bulletin: Bulletin) -> list[Sheet]:
         f"期间 {period}；逾期：首次发现早于 {c['overdue_if_first_seen_before']}"
         f"（{c['overdue_after_working_days']} 个工作日）",
     ]
-    header = ["新发现 opened", "已解决 resolved", "未解决 open", "逾期 overdue"]
+    header = [
+        "新发现 opened", "已解决 resolved", "未解决 open", "逾期 overdue", "超过整改期限 past_due",
+    ]  # fmt: skip
 
     def rows(items: list[dict[str, Any]], key: str) -> Iterator[Sequence[Cell]]:
         for item in items:
-            yield [item[key], *(item[m] for m in METRICS)]
+            yield [item[key], *(item.get(m, 0) for m in METRICS)]
 
     runs = [
         [kind, status, n] for kind, statuses in c["runs"].items() for status, n in statuses.items()
@@ -220,20 +226,20 @@ def xlsx_sheets(bulletin: Bulletin) -> list[Sheet]:
         Sheet(
             "总览",
             ["", *header],
-            [["合计", *(c["totals"][m] for m in METRICS)]],
+            [["合计", *(c["totals"].get(m, 0) for m in METRICS)]],
             title_lines=titles,
         ),
         Sheet(
             "按规则",
             ["规则 rule", *header],
             rows(c["by_rule"], "rule"),
-            widths=[34, 14, 14, 14, 14],
+            widths=[34, 14, 14, 14, 14, 18],
         ),
         Sheet(
             "按单位",
             ["单位 unit_code", *header],
             rows(c["by_unit"], "unit_code"),
-            widths=[24, 14, 14, 14, 14],
+            widths=[24, 14, 14, 14, 14, 18],
         ),
         Sheet("运行", ["类型 kind", "状态 status", "次数 runs"], runs),
     ]

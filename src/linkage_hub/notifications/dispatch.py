@@ -257,6 +257,9 @@ def payload(event: OutboxEvent) -> dict[str, Any]:
             **extra,
         }
         data["links"] = {"finding": f"/api/v1/discrepancies/{event.finding_id}"}
+    elif event.type.startswith("meeting."):
+        data |= extra
+        data["links"] = {"meeting": f"/api/v1/meetings/{extra.get('meeting_id')}"}
     elif event.type.startswith("case."):
         data |= {"unit_code": event.unit_code, **extra}
         data["links"] = {"case": f"/api/v1/cases/{extra.get('case_id')}"}

@@ -27,6 +27,7 @@ class EventType(StrEnum):
     bulletin_published = "bulletin.published"
     case_opened = "case.opened"
     case_transitioned = "case.transitioned"
+    meeting_decided = "meeting.decided"
 
 
 # Events about 12310 cases reach only those who may read cases.
@@ -137,6 +138,11 @@ class Counts(BaseModel):
     resolved: int
     open: int
     overdue: int
+    past_due: int = Field(
+        default=0,
+        description="Acknowledged, with a due date before the period's end: promised and "
+        "not done (0 in bulletins published before due dates existed).",
+    )
 
 
 class BulletinOut(BaseModel):

@@ -73,5 +73,7 @@ def person_view(
         names=names,
         records=records,
         payroll_period=period,
-        discrepancies=live_findings_for_person(session, person_keys, bounds, keyring),
+        discrepancies=live_findings_for_person(
+            session, person_keys, bounds, keyring, settings.today()
+        ),
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from linkage_hub.dependencies import KeyringDep
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import FieldError, InvalidInput
 from linkage_hub.identifiers import IdentifierError, normalise_citizen_id, normalise_region
@@ -44,6 +44,7 @@ def region_filter(region: str | None) -> str | None:
 
 async def discrepancy_filters(
     keyring: KeyringDep,
+    settings: SettingsDep,
     region: Annotated[str | None, Query(description="Only this region and below.")] = None,
     unit_code: Annotated[str | None, Query(max_length=18)] = None,
     id_number: Annotated[str | None, Query(description="One person's findings.")] = None,
@@ -58,6 +59,13 @@ async def discrepancy_filters(
             "waived); `false`: only resolved ones."
         ),
     ] = None,
+    overdue: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only acknowledged findings whose due date has passed; "
+            "`false`: all but those."
+        ),
+    ] = None,
 ) -> service.Filters:
     """The discrepancy filters of API.md, shared by the list and the report."""
     return service.Filters(
@@ -69,6 +77,8 @@ async def discrepancy_filters(
         severity=severity,
         department=department,
         live=live,
+        overdue=overdue,
+        today=settings.today(),
     )
 
 

@@ -137,6 +137,10 @@ class Finding(Base):
     first_run_id: Mapped[str] = mapped_column(String(32))
     last_run_id: Mapped[str] = mapped_column(String(32))  # the run that last found it
     resolved_run_id: Mapped[str | None] = mapped_column(String(32))
+    # Set when a finding is acknowledged: the department that answers for it and, where one was
+    # set, the date it is due; "overdue" is acknowledged with due_on before today.
+    responsible_department: Mapped[str | None] = mapped_column(String(20))
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
 
     __table_args__ = (
         Index("ix_reconciliation_finding_region_rule", "region", "rule"),

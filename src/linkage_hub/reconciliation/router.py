@@ -11,7 +11,7 @@ from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import NotFound, problem_responses
-from linkage_hub.reconciliation import service, summary
+from linkage_hub.reconciliation import lifecycle, service, summary
 from linkage_hub.reconciliation.dependencies import (
     DiscrepancyFilters,
     RunExecutorDep,
@@ -198,6 +198,7 @@ def list_discrepancies(
     principal: CurrentPrincipal,
     filters: DiscrepancyFilters,
     keyring: KeyringDep,
+    settings: SettingsDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FindingPage:
@@ -211,7 +212,13 @@ def list_discrepancies(
     same finding and id; it is handled like `open`). A finding's identity is its rule and its
     subject, so it keeps its id, history and comments from run to run."""
     items, next_cursor = service.list_findings(
-        session, principal, filters, keyring=keyring, limit=limit, cursor=cursor
+        session,
+        principal,
+        filters,
+        keyring=keyring,
+        today=settings.today(),
+        limit=limit,
+        cursor=cursor,
     )
     shown = [i for i in items if i.id_number]
     person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
@@ -272,6 +279,7 @@ def get_discrepancy(
     session: DbSession,
     principal: CurrentPrincipal,
     keyring: KeyringDep,
+    settings: SettingsDep,
 ) -> FindingDetail:
     """One finding with its evidence (each department's records behind it, with versions and
     batches, as of the run that last found it), the rule parameters of that run, its status
@@ -280,7 +288,7 @@ def get_discrepancy(
     An evidence record of a region you cannot read (a finding can span regions) is shown as
     what it is — dataset, region, record key, version — with `withheld: true` and no fields;
     `gross_pay` is shown to finance and audit only."""
-    detail = service.finding_detail(session, principal, finding_id, keyring)
+    detail = service.finding_detail(session, principal, finding_id, keyring, settings.today())
     evidence = [e for e in detail.evidence if e.person_key]
     shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
     regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
@@ -301,7 +309,7 @@ def comment(
 ) -> CommentOut:
     """Add to the joint-meeting thread (会商) of a finding. Any department of the region,
     audit included, may comment."""
-    return service.add_comment(session, principal, finding_id, body.body)
+    return lifecycle.add_comment(session, principal, finding_id, body.body)
 
 
 @router.post(
@@ -318,6 +326,7 @@ def transition(
     session: DbSession,
     principal: CurrentPrincipal,
     keyring: KeyringDep,
+    settings: SettingsDep,
 ) -> FindingOut:
     """Change a finding's status; every change is recorded with who and when.
 
@@ -329,7 +338,7 @@ def transition(
 
     `resolved` and `reopened` are set by reconciliation runs only. A change that does not
     fit the current status is 409."""
-    changed = service.transition(session, principal, finding_id, body, keyring)
+    changed = lifecycle.transition(session, principal, finding_id, body, keyring, settings.today())
     if changed.id_number:
         person_reads(request).add(changed.person_key, changed.region)
     return changed

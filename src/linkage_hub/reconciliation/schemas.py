@@ -211,6 +211,18 @@ class FindingOut(PersonKeyed):
     last_seen_at: dt.datetime
     resolved_at: dt.datetime | None
     summary: Text
+    responsible_department: Department | None = Field(
+        default=None,
+        description="Set when the finding is acknowledged: the department that answers for it "
+        "(by a joint meeting's decision, or the department that acknowledged it).",
+    )
+    due_on: dt.date | None = Field(
+        default=None, description="Set when acknowledged with a due date."
+    )
+    overdue: bool = Field(
+        default=False,
+        description="Acknowledged and its due date has passed (today in China Standard Time).",
+    )
 
 
 class FindingPage(BaseModel):
@@ -280,6 +292,11 @@ class TransitionIn(BaseModel):
     reason: Annotated[str | None, CleanText] = Field(default=None, max_length=4_000, pattern=NO_NUL)
     document_no: Annotated[str | None, CleanText] = Field(
         default=None, max_length=100, pattern=NO_NUL
+    )
+    due_on: BoundedDate | None = Field(
+        default=None,
+        description="With `acknowledged`: the date by which the acknowledging department "
+        "answers; past it the finding is `overdue`.",
     )
 
 

@@ -1,4 +1,5 @@
-"""Findings as people see and handle them: lists, detail, comments and status transitions.
+"""Findings as people see them: lists, detail with evidence, history and comments (what people
+do to findings — comments and status changes — is :mod:`linkage_hub.reconciliation.lifecycle`).
 
 Region scoping happens in SQL (``region BETWEEN lo AND hi``); a finding outside the caller's
 region is a 404, and it appears in no list, report or person view either. The ID number of a
@@ -10,30 +11,25 @@ caller's region shows its fields, ``gross_pay`` only to departments that see sal
 and audit). A record of a region the caller cannot read — a finding can span regions — is shown
 as what it is (dataset, region, record key, version, batch, times) with ``withheld`` set and no
 fields: no name, ID number or pay.
-
-Who may do what (DOMAIN.md): any department in the region comments; an answerable department
-acknowledges (``open``/``reopened`` → ``acknowledged``); the establishment office or audit
-waives (with a reason and a document number) and puts an acknowledged or waived finding back to
-``open``. ``resolved`` and ``reopened`` are set by runs only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.service import record_finding_change
 from linkage_hub.auth.principal import Principal
-from linkage_hub.clock import aware, utcnow
+from linkage_hub.clock import aware
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.domain import Dataset, Department
-from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from linkage_hub.errors import (
+    NotFound,
+)
 from linkage_hub.keys import Keyring
-from linkage_hub.reconciliation import announce
 from linkage_hub.reconciliation.models import Comment, Event, Evidence, Finding, Run
 from linkage_hub.reconciliation.schemas import (
     CommentOut,
@@ -43,7 +39,6 @@ from linkage_hub.reconciliation.schemas import (
     FindingStatus,
     HistoryEntry,
     Text,
-    TransitionIn,
 )
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.service import hidden_fields, run_starts
@@ -102,10 +97,18 @@ def _select() -> Select[Finding, str | None]:
     return select(Finding, id_number_of(Finding.person_key).label("id_number"))
 
 
-def _out(row: Any, keyring: Keyring) -> FindingOut:
+def is_overdue(status: str, due_on: dt.date | None, today: dt.date | None) -> bool:
+    """Acknowledged with a due date that has passed (the day itself is still in time)."""
+    return bool(status == FindingStatus.acknowledged and due_on and today and due_on < today)
+
+
+def _out(row: Any, keyring: Keyring, today: dt.date) -> FindingOut:
     """A finding for the API; the ID number (stored encrypted) is revealed here."""
     f: Finding = row[0]
     shown = bool(f.person_key and row[1])
+    # Who answers and by when hold while it stays acknowledged (a run that resolves or
+    # reopens it leaves the columns: the history has them).
+    acknowledged = f.status == FindingStatus.acknowledged
     return FindingOut(
         id=f.id,
         rule=f.rule,
@@ -121,6 +124,11 @@ def _out(row: Any, keyring: Keyring) -> FindingOut:
         last_seen_at=aware(f.last_seen_at),
         resolved_at=aware(f.resolved_at) if f.resolved_at else None,
         summary=Text(zh=f.summary_zh, en=f.summary_en),
+        responsible_department=Department(f.responsible_department)
+        if acknowledged and f.responsible_department
+        else None,
+        due_on=f.due_on if acknowledged else None,
+        overdue=is_overdue(f.status, f.due_on, today),
     ).keyed(f.person_key if shown else None)
 
 
@@ -137,6 +145,8 @@ class Filters:
     severity: str | None = None
     department: str | None = None
     live: bool | None = None  # True: not resolved (LIVE); False: resolved
+    overdue: bool | None = None  # True: acknowledged and past due on ``today``; False: not
+    today: dt.date | None = None  # the day ``overdue`` is judged on (today, the hub's zone)
 
 
 Ts = TypeVarTuple("Ts")
@@ -162,7 +172,21 @@ def filtered(query: Select[*Ts], principal: Principal, filters: Filters) -> Sele
     if filters.live is not None:
         live = Finding.status.in_([str(s) for s in LIVE])
         query = query.where(live if filters.live else ~live)
+    if filters.overdue is not None:
+        if filters.today is None:
+            raise ValueError("the overdue filter needs the day it is judged on")
+        late = overdue_condition(filters.today)
+        query = query.where(late if filters.overdue else ~late)
     return query
+
+
+def overdue_condition(today: dt.date) -> ColumnElement[bool]:
+    """:func:`is_overdue` in SQL (never NULL, so it can be negated)."""
+    return and_(
+        Finding.status == FindingStatus.acknowledged.value,
+        Finding.due_on.is_not(None),
+        Finding.due_on < today,
+    )
 
 
 def list_findings(
@@ -171,6 +195,7 @@ def list_findings(
     filters: Filters,
     *,
     keyring: Keyring,
+    today: dt.date,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[FindingOut], str | None]:
@@ -180,7 +205,7 @@ def list_findings(
         query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))
     query = query.order_by(Finding.severity_rank, Finding.id).limit(limit + 1)
     rows = list(session.execute(query))
-    items = [_out(row, keyring) for row in rows[:limit]]
+    items = [_out(row, keyring, today) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last: Finding = rows[limit - 1][0]
@@ -189,7 +214,11 @@ def list_findings(
 
 
 def live_findings_for_person(
-    session: Session, person_keys: list[str], bounds: tuple[str, str], keyring: Keyring
+    session: Session,
+    person_keys: list[str],
+    bounds: tuple[str, str],
+    keyring: Keyring,
+    today: dt.date,
 ) -> list[FindingOut]:
     """The person's findings that still hold (not resolved), inside ``bounds`` — for the
     person view."""
@@ -202,13 +231,13 @@ def live_findings_for_person(
         )
         .order_by(Finding.severity_rank, Finding.id)
     )
-    return [_out(row, keyring) for row in session.execute(query)]
+    return [_out(row, keyring, today) for row in session.execute(query)]
 
 
 # --- one finding ------------------------------------------------------------------------------
 
 
-def _visible(
+def visible_finding(
     session: Session, principal: Principal, finding_id: str, *, lock: bool = False
 ) -> Finding:
     query = select(Finding).where(
@@ -291,11 +320,11 @@ def _evidence_fields(
 
 
 def finding_detail(
-    session: Session, principal: Principal, finding_id: str, keyring: Keyring
+    session: Session, principal: Principal, finding_id: str, keyring: Keyring, today: dt.date
 ) -> FindingDetail:
-    finding = _visible(session, principal, finding_id)
+    finding = visible_finding(session, principal, finding_id)
     row = session.execute(_select().where(Finding.id == finding.id)).one()
-    base = _out(row, keyring)
+    base = _out(row, keyring, today)
     run = session.get(Run, finding.last_run_id)
     history = [
         HistoryEntry(
@@ -336,120 +365,6 @@ def comments_of(session: Session, finding_id: str) -> list[CommentOut]:
     ]
 
 
-def add_comment(session: Session, principal: Principal, finding_id: str, body: str) -> CommentOut:
-    finding = _visible(session, principal, finding_id)
-    comment = Comment(
-        finding_id=finding.id,
-        client_id=principal.client_id,
-        department=principal.department.value,
-        region=principal.region,
-        body=body,
-        at=utcnow(),
-    )
-    session.add(comment)
-    session.flush()
-    announce.finding_changed(
-        session,
-        finding,
-        "finding.commented",
-        comment.at,
-        {"comment_id": comment.id, "department": principal.department.value},
-    )
-    record_finding_change(
-        session,
-        principal,
-        action="finding.comment",
-        finding_id=finding.id,
-        region=finding.region,
-        person_key=finding.person_key,
-        detail={"comment_id": comment.id},
-    )
-    return CommentOut(
-        id=comment.id,
-        client_id=comment.client_id,
-        department=principal.department,
-        body=comment.body,
-        at=comment.at,
-    )
-
-
-CAN_WAIVE = frozenset({Department.establishment, Department.audit})
-FROM_STATES: dict[str, Sequence[str]] = {
-    "acknowledged": (FindingStatus.open, FindingStatus.reopened),
-    "waived": (FindingStatus.open, FindingStatus.reopened, FindingStatus.acknowledged),
-    "open": (FindingStatus.acknowledged, FindingStatus.waived),
-}
-
-
-def transition(
-    session: Session,
-    principal: Principal,
-    finding_id: str,
-    change: TransitionIn,
-    keyring: Keyring,
-) -> FindingOut:
-    finding = _visible(session, principal, finding_id, lock=True)
-    departments = {d for d in finding.departments.strip(",").split(",") if d}
-    if change.to == "acknowledged" and principal.department.value not in departments:
-        raise Forbidden("Only an answerable department acknowledges a discrepancy.")
-    if change.to in ("waived", "open") and principal.department not in CAN_WAIVE:
-        raise Forbidden(
-            f"Only the establishment office or audit may set a discrepancy {change.to}."
-        )
-    if change.to == "waived":
-        missing = [
-            FieldError(field=name, code="missing", message=f"waiving needs a {label}")
-            for name, label, value in (
-                ("reason", "reason", change.reason),
-                ("document_no", "document number", change.document_no),
-            )
-            if not (value and value.strip())
-        ]
-        if missing:
-            raise InvalidInput("Waiving needs a reason and a document number.", errors=missing)
-    if finding.status not in FROM_STATES[change.to]:
-        raise Conflict(
-            f"A discrepancy that is {finding.status} cannot become {change.to}.",
-            status_now=finding.status,
-        )
-    session.add(
-        Event(
-            finding_id=finding.id,
-            from_status=finding.status,
-            to_status=change.to,
-            at=utcnow(),
-            client_id=principal.client_id,
-            department=principal.department.value,
-            reason=change.reason,
-            document_no=change.document_no,
-        )
-    )
-    event_from = finding.status
-    finding.status = change.to
-    session.flush()
-    announce.finding_changed(
-        session,
-        finding,
-        "finding.transitioned",
-        utcnow(),
-        {
-            "from_status": event_from,
-            "department": principal.department.value,
-            "document_no": change.document_no,
-        },
-    )
-    record_finding_change(
-        session,
-        principal,
-        action="finding.transition",
-        finding_id=finding.id,
-        region=finding.region,
-        person_key=finding.person_key,
-        detail={
-            "from": event_from,
-            "to": change.to,
-            "reason": change.reason,
-            "document_no": change.document_no,
-        },
-    )
-    return _out(session.execute(_select().where(Finding.id == finding.id)).one(), keyring)
+def finding_out(session: Session, finding_id: str, keyring: Keyring, today: dt.date) -> FindingOut:
+    """One finding as lists show it (the caller has checked it is visible)."""
+    return _out(session.execute(_select().where(Finding.id == finding_id)).one(), keyring, today)

@@ -24,20 +24,28 @@ from linkage_hub.db import Database
 from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RULES_BY_CODE, RuleCode
-from linkage_hub.reconciliation.service import Filters, filtered, id_number_of, name_of
+from linkage_hub.reconciliation.service import (
+    Filters,
+    filtered,
+    id_number_of,
+    is_overdue,
+    name_of,
+)
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.reports.xlsx import Cell
 
 PAGE = 5000
 HEADER_ZH = [
     "规则代码", "规则", "严重程度", "状态", "地区", "单位代码", "单位名称", "身份证号", "姓名",
-    "编制类型/职数层级", "责任部门", "首次发现", "最近发现", "解决时间", "摘要",
+    "编制类型/职数层级", "责任部门", "首次发现", "最近发现", "解决时间", "确认承办部门", "整改期限",
+    "是否逾期", "摘要",
 ]  # fmt: skip
-WIDTHS = [30, 16, 9, 10, 8, 22, 30, 21, 10, 14, 30, 20, 20, 20, 60]
+WIDTHS = [30, 16, 9, 10, 8, 22, 30, 21, 10, 14, 30, 20, 20, 20, 12, 12, 9, 60]
 JSON_FIELDS = [
     "rule", "rule_title_zh", "severity", "status", "region", "unit_code", "unit_name",
     "id_number", "name", "establishment_type", "level", "departments", "first_seen_at",
-    "last_seen_at", "resolved_at", "summary_zh", "summary_en",
+    "last_seen_at", "resolved_at", "responsible_department", "due_on", "overdue", "summary_zh",
+    "summary_en",
 ]  # fmt: skip
 SEVERITY_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
 STATUS_ZH = {
@@ -65,7 +73,8 @@ _COLUMNS: list[Any] = [
     Finding.id, Finding.rule, Finding.severity, Finding.severity_rank, Finding.status,
     Finding.region, Finding.unit_code, Finding.person_key, Finding.establishment_type,
     Finding.level, Finding.departments, Finding.first_seen_at, Finding.last_seen_at,
-    Finding.resolved_at, Finding.summary_zh, Finding.summary_en,
+    Finding.resolved_at, Finding.summary_zh, Finding.summary_en, Finding.responsible_department,
+    Finding.due_on,
 ]  # fmt: skip
 
 
@@ -85,7 +94,9 @@ def rows(
     """Every selected finding as a flat dict, most severe first, read through one server-side
     cursor (:data:`PAGE` rows at a time) while the response is written; ID numbers are
     revealed (they are stored encrypted) as each row passes, and each person row is added to
-    ``reads`` (by its stored person key) as it is handed on to be written."""
+    ``reads`` (by its stored person key) as it is handed on to be written; ``overdue`` is
+    judged on ``filters.today``."""
+    today = filters.today
     query = _query(principal, filters).order_by(Finding.severity_rank, Finding.id)
     with db.read_sessions() as session:
         result = session.execute(query.execution_options(yield_per=PAGE))
@@ -94,6 +105,7 @@ def rows(
             id_number = finding.id_number
             if finding.person_key:
                 reads.add(finding.person_key, finding.region)
+            held = finding.status == "acknowledged"  # who answers, by when: while acknowledged
             yield {
                 "id": finding.id,
                 "rule": finding.rule,
@@ -113,6 +125,9 @@ def rows(
                 "first_seen_at": aware(finding.first_seen_at),
                 "last_seen_at": aware(finding.last_seen_at),
                 "resolved_at": aware(finding.resolved_at),
+                "responsible_department": finding.responsible_department if held else None,
+                "due_on": finding.due_on if held else None,
+                "overdue": is_overdue(finding.status, finding.due_on, today),
                 "summary_zh": finding.summary_zh,
                 "summary_en": finding.summary_en,
             }
@@ -135,6 +150,9 @@ def cells(items: Iterator[dict[str, Any]], zone: Any) -> Iterator[list[Cell]]:
             wall_clock(r["first_seen_at"], zone),
             wall_clock(r["last_seen_at"], zone),
             wall_clock(r["resolved_at"], zone),
+            DEPARTMENT_ZH.get(r["responsible_department"] or ""),
+            r["due_on"],
+            "逾期" if r["overdue"] else None,
             r["summary_zh"],
         ]
 

@@ -45,7 +45,7 @@ def months_between(start: dt.date, end: dt.date) -> list[tuple[str, dt.date]]:
     return months
 
 
-def _values(months: list[tuple[str, dt.date]], dialect: str) -> tuple[str, dict[str, object]]:
+def month_values(months: list[tuple[str, dt.date]], dialect: str) -> tuple[str, dict[str, object]]:
     # PostgreSQL must know the VALUES columns' types to compare them with dates; SQLite keeps
     # dates as ISO text (and its CAST AS DATE would turn them into numbers).
     day = "CAST(:e{i} AS DATE)" if dialect == "postgresql" else ":e{i}"
@@ -63,7 +63,7 @@ def tenure_months(
     months = months_between(start, end)
     if not months:
         return []
-    values, params = _values(months, session.get_bind().dialect.name)
+    values, params = month_values(months, session.get_bind().dialect.name)
     params["unit"] = unit_code
     unit = "v.unit_code = :unit"
     quotas = vt.effective_version("registry_quota", "m.month_end", months=True, where=unit)
@@ -191,11 +191,27 @@ def tenure_findings(
     zone: Any,
     now: dt.datetime,
 ) -> list[TenureFinding]:
+    """:func:`unit_findings` over the tenure."""
+    return unit_findings(
+        session, keyring, tenure.unit_code, tenure.start, tenure.end, bounds, zone, now
+    )
+
+
+def unit_findings(
+    session: Session,
+    keyring: Keyring,
+    unit_code: str,
+    first: dt.date,
+    last: dt.date,
+    bounds: tuple[str, str],
+    zone: Any,
+    now: dt.datetime,
+) -> list[TenureFinding]:
     """Every finding inside ``bounds`` (the caller's region: a finding the caller cannot open
     is in no report) about the unit or a person with a current record in it, whose open
-    interval (first seen → resolved or waived, or now) overlaps the tenure."""
-    start = dt.datetime.combine(tenure.start, dt.time(), tzinfo=zone).astimezone(dt.UTC)
-    end = dt.datetime.combine(tenure.end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    interval (first seen → resolved or waived, or now) overlaps the days [first, last]."""
+    start = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     sql = text(f"""
 WITH people AS (
   {
@@ -227,7 +243,7 @@ ORDER BY f.first_seen_at, f.id
     rows = session.execute(
         sql,
         {
-            "unit": tenure.unit_code,
+            "unit": unit_code,
             "lo": bounds[0],
             "hi": bounds[1],
             "start": start,
@@ -238,8 +254,8 @@ ORDER BY f.first_seen_at, f.id
     people = _people(session, keyring, [r[5] for r in rows if r[5]])
     out: list[TenureFinding] = []
     for row in rows:
-        fid, rule, severity, status, unit, person, summary, first, resolved, waived_at, region = row
-        opened = aware(first)
+        fid, rule, severity, status, unit, person, summary, seen, resolved, waived_at, region = row
+        opened = aware(seen)
         closed = aware(resolved) if resolved else aware(waived_at) if waived_at else None
         closed_as = "resolved" if resolved else "waived" if waived_at else None
         days = ((closed or now) - opened).days

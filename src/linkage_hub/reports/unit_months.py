@@ -31,8 +31,10 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.errors import NotFound
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.reports import validtime as vt
-from linkage_hub.reports.tenure import _values as month_values  # the VALUES list of month ends
-from linkage_hub.reports.tenure import months_between
+from linkage_hub.reports.tenure import (
+    month_values,  # the VALUES list of month ends
+    months_between,
+)
 from linkage_hub.versioning import region_bounds
 
 LEVELS = ("principal", "deputy")

@@ -1,0 +1,158 @@
+"""Joint meetings (联席会议): convene, decide together, discuss, read the minutes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.db import DbSession
+from linkage_hub.dependencies import SettingsDep, region_input
+from linkage_hub.errors import problem_responses
+from linkage_hub.meetings import minutes, service
+from linkage_hub.meetings.schemas import (
+    CommentIn,
+    DecisionsIn,
+    MeetingCommentOut,
+    MeetingDetail,
+    MeetingIn,
+    MeetingPage,
+    MinutesFormat,
+)
+from linkage_hub.reports.streaming import XLSX_MEDIA_TYPE
+
+router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
+
+
+@router.post(
+    "",
+    operation_id="convene_meeting",
+    status_code=201,
+    response_model=MeetingDetail,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+def convene(
+    body: MeetingIn, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+) -> MeetingDetail:
+    """Convene a joint meeting of a region inside yours (establishment office or audit): its
+    date, title, minutes number (unique in the region: a retry of the same meeting is a 409),
+    the departments attending (yours always among them) and its agenda of live findings of
+    the region. A finding that is not one (resolved, unknown, in another region) is a 422
+    naming its row in `finding_ids`, and no meeting is made."""
+    meeting = service.convene(session, principal, body)
+    return service.detail(session, principal, meeting, settings.today())
+
+
+@router.get(
+    "",
+    operation_id="list_meetings",
+    response_model=MeetingPage,
+    responses=problem_responses(401, 422),
+)
+def list_meetings(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> MeetingPage:
+    """The meetings of your region and the regions inside it, newest first (any department).
+    A meeting of a larger region (the province's, seen from a city) is not listed."""
+    items, next_cursor = service.page(
+        session,
+        principal,
+        region=region_input(region) if region is not None else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return MeetingPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{meeting_id}",
+    operation_id="get_meeting",
+    response_model=MeetingDetail,
+    responses=problem_responses(401, 404),
+)
+def get_meeting(
+    meeting_id: str, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+) -> MeetingDetail:
+    """The meeting's record: attendees, the agenda (each finding's status then and now, its
+    summary, `overdue` when acknowledged past its due date), the decisions and the thread."""
+    meeting = service.get(session, principal, meeting_id)
+    return service.detail(session, principal, meeting, settings.today())
+
+
+@router.post(
+    "/{meeting_id}/decisions",
+    operation_id="decide_meeting",
+    response_model=MeetingDetail,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+def decide(
+    meeting_id: str,
+    body: DecisionsIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+) -> MeetingDetail:
+    """Record the meeting's decisions, all or nothing (establishment office or audit). Each
+    names a finding on the agenda and becomes that finding's transition, with the minutes
+    number as `document_no`:
+
+    - `acknowledged` with `responsible_department` (an answerable department of the finding
+      that attended) and optionally `due_on` (not before the meeting): past it the finding
+      is `overdue` in lists, reports and bulletins;
+    - `waived` with a `reason`;
+    - `open`: an acknowledged or waived finding goes back to open.
+
+    Any bad decision refuses them all: 422 naming each bad row and field, or 409 when the only
+    faults are findings whose status has moved on. The decisions are recorded once (a second
+    time is 409), not before the meeting's date; subscribers get one `finding.transitioned`
+    per finding and one `meeting.decided`."""
+    today = settings.today()
+    meeting = service.decide(session, principal, meeting_id, body, today)
+    return service.detail(session, principal, meeting, today)
+
+
+@router.post(
+    "/{meeting_id}/comments",
+    operation_id="comment_meeting",
+    status_code=201,
+    response_model=MeetingCommentOut,
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+def comment(
+    meeting_id: str, body: CommentIn, session: DbSession, principal: CurrentPrincipal
+) -> MeetingCommentOut:
+    """Add to the meeting's thread: the departments attending only (403 for the others)."""
+    return service.comment(session, principal, meeting_id, body)
+
+
+@router.get(
+    "/{meeting_id}/minutes",
+    operation_id="meeting_minutes",
+    response_model=MeetingDetail,
+    responses={
+        **problem_responses(401, 404, 422),
+        200: {"content": {"application/json": {}, XLSX_MEDIA_TYPE: {}}},
+    },
+)
+def get_minutes(
+    meeting_id: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    format: MinutesFormat = MinutesFormat.json,
+) -> Any:
+    """The minutes (会议纪要): `format=json` is the meeting's record as `GET
+    /meetings/{id}` gives it; `format=xlsx` a workbook with a title block (title, minutes
+    number, date, attendees) and sheets 议题 (the agenda with each finding's summary), 决定事项
+    (every decision) and 会商记录 (the thread). Findings only, never a person: a finding is
+    named by its id, rule, unit and summary."""
+    meeting = service.get(session, principal, meeting_id)
+    record = service.detail(session, principal, meeting, settings.today())
+    if format is MinutesFormat.xlsx:
+        return minutes.xlsx(record, settings)
+    return record
