@@ -443,6 +443,21 @@ def _decide(ctx: Ctx) -> Call:
     return Call(f"/api/v1/meetings/{meeting}/decisions", json={"decisions": [decision]})
 
 
+def _console_meetings(ctx: Ctx) -> Call:
+    meeting = _shared_meeting(ctx)
+    return Call(
+        "/console/meetings", shows=lambda r: f'href="/console/meetings/{meeting}"' in r.text
+    )
+
+
+def _console_decide(ctx: Ctx) -> Call:
+    """The API sample's decision, posted by the console's form on a fresh meeting."""
+    call = _decide(ctx)
+    finding = _ghost_finding(ctx)[1]
+    data = {f"to.{finding}": "acknowledged", f"responsible.{finding}": "finance"}
+    return Call(call.path.replace("/api/v1/meetings/", "/console/meetings/"), data=data)
+
+
 def _annual(ctx: Ctx) -> Call:
     params = {"unit_code": _registered_unit(ctx), "year": str(hub_today().year)}
     return Call("/api/v1/reports/annual", params=params)
@@ -888,6 +903,31 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         anonymous=303,
     ),
     # runs and reports: as their API rows
+    ("GET", "/console/meetings"): Sample(
+        _console_meetings,
+        always(200),
+        anonymous=303,
+    ),
+    ("GET", "/console/meetings/{meeting_id}"): Sample(
+        lambda ctx: Call(f"/console/meetings/{_shared_meeting(ctx)}"), in_region(), anonymous=303
+    ),
+    ("POST", "/console/meetings/{meeting_id}/comments"): Sample(
+        lambda ctx: Call(
+            f"/console/meetings/{_shared_meeting(ctx)}/comments", data={"body": "会商意见"}
+        ),
+        region_first({Department.finance, Department.establishment}, ok=303),
+        anonymous=303,
+    ),
+    ("POST", "/console/meetings/{meeting_id}/decisions"): Sample(
+        _console_decide,
+        in_region({Department.establishment, Department.audit}, ok=303),
+        anonymous=303,
+    ),
+    ("GET", "/console/meetings/{meeting_id}/minutes"): Sample(
+        lambda ctx: Call(f"/console/meetings/{_shared_meeting(ctx)}/minutes"),
+        in_region(),
+        anonymous=303,
+    ),
     ("GET", "/console/runs"): Sample(_console_runs, always(200), anonymous=303),
     ("POST", "/console/runs"): Sample(
         _console_start_run, in_region({Department.establishment}, ok=303), anonymous=303

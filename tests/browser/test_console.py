@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import update
 
 from linkage_hub.auth.users import create_user
@@ -277,3 +277,45 @@ def test_the_other_views_render_for_people(
     assert person["id_number"] not in browser.page_source
     assert browser.current_url.removeprefix(served) == "/console/persons"  # no ID in the URL
     snap(browser, "console-person")
+
+
+def test_a_meeting_decided_from_its_page(
+    browser: Any,
+    served: str,
+    client: TestClient,
+    headers_for: HeadersFor,
+    demo_city: Any,
+    people: dict[str, str],
+) -> None:
+    """The city's office records a joint meeting's decision on its page, without scripts."""
+    office = headers_for("establishment", "230100")
+    found = client.get(
+        "/api/v1/discrepancies",
+        params={"department": "finance", "status": "open", "limit": "3"},
+        headers=office,
+    ).json()["items"]
+    meeting = client.post(
+        "/api/v1/meetings",
+        json={
+            "region": "230100", "held_on": hub_today().isoformat(), "title": "编制核查联席会议",
+            "minutes_no": "哈联席〔2026〕9号", "departments": ["finance", "hr"],
+            "finding_ids": [f["id"] for f in found],
+        },
+        headers=office,
+    ).json()  # fmt: skip
+    sign_in(browser, served, "li.office")
+    browser.get(f"{served}/console/meetings")
+    click(browser, wait_for(browser, f"a[href='/console/meetings/{meeting['id']}']"), "main h1")
+    first = found[0]["id"]
+    Select(wait_for(browser, f"select[name='to.{first}']")).select_by_value("acknowledged")
+    Select(browser.find_element(By.NAME, f"responsible.{first}")).select_by_value("finance")
+    snap(browser, "console-meeting")
+    click(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/decisions'] button"),
+        ".notice",
+    )
+    after = client.get(f"/api/v1/discrepancies/{first}", headers=office).json()
+    assert (after["status"], after["responsible_department"]) == ("acknowledged", "finance")
+    assert after["history"][-1]["document_no"] == "哈联席〔2026〕9号"
+    snap(browser, "console-meeting-decided")

@@ -124,7 +124,7 @@ def build(
         session, keyring, unit.unit_code, first, last, principal.region_bounds, settings.zone,
         utcnow(),
     )  # fmt: skip
-    decided = _deciding_meetings(session, [f.id for f in found], last)
+    decided = _deciding_meetings(session, principal, [f.id for f in found], last)
     dues = _due_dates(session, [f.id for f in found])
     findings = [
         AnnualFinding(
@@ -191,14 +191,21 @@ def _year_end(unit: UnitFacts, december: UnitMonth | None) -> list[StaffingRepor
     ]
 
 
-def _deciding_meetings(session: Session, ids: list[str], last: dt.date) -> dict[str, Meeting]:
-    """Per finding, the latest meeting held by ``last`` that decided it."""
+def _deciding_meetings(
+    session: Session, principal: Principal, ids: list[str], last: dt.date
+) -> dict[str, Meeting]:
+    """Per finding, the latest meeting held by ``last`` that decided it, among the meetings
+    the caller reads (a province's meeting is not named to a county, as it is not listed)."""
     if not ids:
         return {}
     rows = session.execute(
         select(Decision.finding_id, Meeting)
         .join(Meeting, Meeting.id == Decision.meeting_id)
-        .where(Decision.finding_id.in_(ids), Meeting.held_on <= last)
+        .where(
+            Decision.finding_id.in_(ids),
+            Meeting.held_on <= last,
+            Meeting.region.between(*principal.region_bounds),
+        )
         .order_by(Meeting.held_on, Meeting.number)
     ).all()
     return {finding_id: meeting for finding_id, meeting in rows}  # the latest wins

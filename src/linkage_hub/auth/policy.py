@@ -167,6 +167,12 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("GET", "/console/cases/{case_id}"): Permission.cases,
     ("POST", "/console/cases/{case_id}/transitions"): Permission.establishment,
     ("POST", "/console/cases/{case_id}/links"): Permission.establishment,
+    # joint meetings: as their API rows (deciding: the establishment office or audit)
+    ("GET", "/console/meetings"): Permission.read,
+    ("GET", "/console/meetings/{meeting_id}"): Permission.read,
+    ("POST", "/console/meetings/{meeting_id}/comments"): Permission.comment,
+    ("POST", "/console/meetings/{meeting_id}/decisions"): Permission.convene,
+    ("GET", "/console/meetings/{meeting_id}/minutes"): Permission.read,
     ("GET", "/console/runs"): Permission.read,
     ("POST", "/console/runs"): Permission.establishment,  # as POST /api/v1/reconciliation/runs
     ("GET", "/console/runs/{run_id}"): Permission.read,

@@ -9,6 +9,7 @@ from linkage_hub.console import (
     dashboard,
     downloads,
     findings,
+    meetings,
     persons,
     reports,
     router,
@@ -22,6 +23,7 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboard.router)
     app.include_router(findings.router)
     app.include_router(runs.router)
+    app.include_router(meetings.router)
     app.include_router(reports.router)
     app.include_router(downloads.router)
     app.include_router(units.router)
