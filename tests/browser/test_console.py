@@ -9,12 +9,17 @@ import csv
 import datetime as dt
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -67,6 +72,26 @@ def sign_in(browser: Any, served: str, username: str) -> None:
     wait_for(browser, "#live-total")
 
 
+def _gone(page: Any) -> Callable[[Any], bool]:
+    """The old page's root is no longer in the document. Chromium may say so with a stale
+    element, or — asked in the middle of the navigation — with an inspector error ("Node with
+    given id does not belong to the document"), which Selenium does not map to a stale element:
+    seen once in CI under load, failing a click that had worked."""
+
+    def check(_driver: Any) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return check
+
+
 def click(browser: Any, element: Any, then: str) -> None:
     """Click and wait for the next page: the old page going stale says the new one has come.
     A click that lands while the previous page is still settling can be dropped by the
@@ -75,7 +100,7 @@ def click(browser: Any, element: Any, then: str) -> None:
     for attempt in range(3):
         try:
             element.click()
-            WebDriverWait(browser, 5 if attempt < 2 else 20).until(ec.staleness_of(page))
+            WebDriverWait(browser, 5 if attempt < 2 else 20).until(_gone(page))
             break
         except TimeoutException:
             continue
