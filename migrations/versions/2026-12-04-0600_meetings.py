@@ -44,7 +44,9 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(64), nullable=True),
     )
     op.create_index("ix_meeting_region_number", "meeting", ["region", "number"])
-    op.create_index("uq_meeting_region_minutes_no", "meeting", ["region", "minutes_no"], unique=True)
+    op.create_index(
+        "uq_meeting_region_minutes_no", "meeting", ["region", "minutes_no"], unique=True
+    )
     op.create_table(
         "meeting_agenda",
         sa.Column("meeting_id", sa.String(32), primary_key=True),
