@@ -88,18 +88,19 @@ async def measure(
     hub: int,
     url: str,
     args: argparse.Namespace,
-) -> list[tuple[str, float, float, float, float, int]]:
-    rows = []
+) -> list[tuple[str, float, float, float, float, float, int]]:
+    rows: list[tuple[str, float, float, float, float, float, int]] = []
     for name, paths in operations.items():
         await closed_loop(client, paths, args.concurrency, 1)  # warm-up: the pool fills
-        pids = [hub, *backend_pids(url)]  # the backends the hub has open now
-        before = cpu_seconds(pids)
+        backends = backend_pids(url)  # the backends the hub has open now
+        before = cpu_seconds([hub]), cpu_seconds(backends)
         started = time.perf_counter()
         done, latencies, failures = await closed_loop(client, paths, args.concurrency, args.seconds)
         elapsed = time.perf_counter() - started
-        cpu = (cpu_seconds(pids) - before) / max(done, 1) * 1000
+        hub_cpu = (cpu_seconds([hub]) - before[0]) / max(done, 1) * 1000
+        db_cpu = (cpu_seconds(backends) - before[1]) / max(done, 1) * 1000
         p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        rows.append((name, done / elapsed, p50, p99, cpu, failures))
+        rows.append((name, done / elapsed, p50, p99, hub_cpu + db_cpu, hub_cpu, failures))
     return rows
 
 
@@ -136,13 +137,16 @@ def main() -> int:
         )
 
     print(f"$ {shlex.join([sys.executable, *sys.argv])}")
-    print("| operation | req/s | p50 ms | p99 ms | CPU ms/request | × live CPU | failures |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| operation | req/s | p50 ms | p99 ms | CPU ms/request (hub + PostgreSQL) "
+        "| of it the hub | × live CPU | failures |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     floor = rows[0][4]
-    for name, rate, p50, p99, cpu, failures in rows:
+    for name, rate, p50, p99, cpu, hub_cpu, failures in rows:
         print(
-            f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {cpu:.2f} | {cpu / floor:.1f} "
-            f"| {failures} |"
+            f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {cpu:.2f} | {hub_cpu:.2f} "
+            f"| {cpu / floor:.1f} | {failures} |"
         )
     return 0
 

@@ -19,7 +19,7 @@ from linkage_hub.persons.schemas import PersonView
 from linkage_hub.reconciliation.service import live_findings_for_person
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.schemas import Record
-from linkage_hub.records.service import as_seen, invalid, record_columns, shape
+from linkage_hub.records.service import as_seen, invalid, record_columns, shape_all
 from linkage_hub.settings import Settings
 
 SIDE_BY_SIDE = (Dataset.roster, Dataset.cadres, Dataset.employment, Dataset.payroll)
@@ -63,7 +63,7 @@ def person_view(
             session,
             spec,
             principal,
-            [shape(spec, row, principal, closing=False, keyring=keyring) for row in rows],
+            shape_all(spec, rows, principal, closing=False, keyring=keyring),
         )
     if not any(records.values()):
         raise NotFound("No current records of this person in your region.")

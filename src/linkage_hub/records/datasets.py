@@ -169,8 +169,8 @@ class FieldSpec:
     default: Any
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
+@dataclass(frozen=True, eq=False)  # one per dataset: compared and hashed by identity (cheap,
+class DatasetSpec:  # and the per-dataset caches look it up for every record shaped)
     dataset: Dataset
     model: type[Base]
     input_model: type[RecordInput]

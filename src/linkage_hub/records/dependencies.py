@@ -18,13 +18,18 @@ from linkage_hub.records.schemas import Record
 
 
 def note_person_reads(
-    request: Request, keyring: Keyring, dataset: Dataset, records: list[Record]
+    request: Request,
+    keyring: Keyring,
+    dataset: Dataset,
+    records: list[Record],
+    person_keys: set[str] | None = None,
 ) -> None:
     """For the access record and the audit log: how many person records this response shows
-    and whose (person keys, never ID numbers). Records of the registry datasets are no one's."""
+    and whose (person keys, never ID numbers; hashed from the records' ID numbers unless the
+    rows' own are given). Records of the registry datasets are no one's."""
     if dataset in PERSON_DATASETS:
         person_reads(request).add_all(
-            service.person_keys_read(keyring, records),
+            service.person_keys_read(keyring, records) if person_keys is None else person_keys,
             {r["region"] for r in records},
             records=len(records),
         )

@@ -208,7 +208,7 @@ async def list_records(
 
     ID numbers come in full (your system needs them to match); `mask=true` masks them for a
     list that circulates further. Every read of person records is entered in the audit log."""
-    page = await run_in_session(
+    shown = await run_in_session(
         session,
         lambda: service.list_records(
             session,
@@ -225,10 +225,11 @@ async def list_records(
             limit=limit,
         ),
     )
-    note_person_reads(request, keyring, dataset, page.items)
+    note_person_reads(request, keyring, dataset, shown.items, shown.person_keys)
+    items = shown.items
     if mask and dataset in PERSON_DATASETS:
-        page.items = [mask_record(r) for r in page.items]
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
+        items = [mask_record(r) for r in items]
+    return json_response({"items": items, "next_cursor": shown.next_cursor})
 
 
 @router.get(
@@ -248,11 +249,11 @@ async def get_record(
 ) -> Response:
     """The current version of one record, with its `ETag` (send it as `If-Match` to PUT or
     DELETE)."""
-    record, tag = await run_in_session(
+    shown, tag = await run_in_session(
         session, lambda: service.get_record(session, keyring, principal, dataset, record_key)
     )
-    note_person_reads(request, keyring, dataset, [record])
-    return json_response(record, headers={"ETag": tag})
+    note_person_reads(request, keyring, dataset, shown.items, shown.person_keys)
+    return json_response(shown.items[0], headers={"ETag": tag})
 
 
 @router.put(
@@ -274,10 +275,10 @@ def replace_record(
 ) -> Record:
     """Replace a record with a new version (the natural key must stay the same). Needs
     `If-Match` with the current `ETag`: 428 without it, 412 when the record changed since."""
-    record, tag, _result = service.replace_record(ctx, dataset, record_key, body, if_match)
+    shown, tag, _result = service.replace_record(ctx, dataset, record_key, body, if_match)
     response.headers["ETag"] = tag
-    note_person_reads(request, ctx.keyring, dataset, [record])
-    return record
+    note_person_reads(request, ctx.keyring, dataset, shown.items, shown.person_keys)
+    return shown.items[0]
 
 
 @router.delete(
