@@ -25,7 +25,25 @@ def test_a_second_caller_finds_room_while_the_first_holds_its_share() -> None:
     fill(admission, "bulk", 5)
     fill(admission, "b", 5)  # half taken: an equal split among two is 5 each
     assert admission.admit("b") == "capacity"
-    assert admission.admit("c") == "capacity"
+    assert admission.admit("bulk") == "capacity"
+
+
+def test_a_caller_holding_nothing_gets_in_at_capacity_while_the_reserve_lasts() -> None:
+    # Two departments' reads fill the bound; a third's push is still admitted (one slot each
+    # of the reserve, a quarter of the bound), and those already in flight are not.
+    admission = Admission(limit=12, share=0.5)
+    fill(admission, "audit", 6)
+    fill(admission, "finance", 6)
+    assert admission.reserve == 3
+    fill(admission, "roster push", 1)
+    assert admission.admit("roster push") == "capacity"  # one slot of the reserve each
+    assert admission.admit("audit") == "capacity"
+    fill(admission, "hr", 1)
+    fill(admission, "console", 1)
+    assert admission.total == 15
+    assert admission.admit("cadres push") == "capacity"  # the reserve is spent
+    admission.release("hr")
+    assert admission.admit("cadres push") is None
 
 
 def test_past_half_no_caller_holds_more_than_an_equal_split() -> None:
@@ -53,7 +71,9 @@ def test_release_gives_back_slots_and_forgets_idle_callers() -> None:
     admission = Admission(limit=4, share=1.0)
     fill(admission, "a", 2)
     fill(admission, "b", 2)
-    assert admission.admit("c") == "capacity"
+    fill(admission, "c", 1)  # the reserve's one slot
+    assert admission.admit("d") == "capacity"
+    admission.release("c")
     admission.release("a")
     admission.release("a")
     assert admission.held == {"b": 2} and admission.total == 2

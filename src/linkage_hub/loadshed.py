@@ -21,6 +21,13 @@ callers in flight. So a department's nightly bulk sync can use half of an idle h
 second department arriving finds room at once; a flood of forged tokens from one address is
 one caller.
 
+**The newcomers' reserve.** Two callers at their shares fill the bound (an auditor's GETs and
+finance's list pages, six each of twelve): a third, holding nothing, would be refused however
+small its request — a department's push shed by other departments' reads (bench/load.py saw
+it). A caller with nothing in flight is therefore admitted past the bound, into a reserve of
+a quarter of it (at least one): every caller gets its first request in while the reserve
+lasts, and no caller holds more than one slot of it.
+
 The counters are per process (each uvicorn worker has its own), kept on the event loop only, so
 no lock is needed.
 """
@@ -55,6 +62,11 @@ class Admission:
     held: dict[str, int] = field(default_factory=dict)
     total: int = 0
 
+    @property
+    def reserve(self) -> int:
+        """Slots past the bound for callers that hold none (module docstring)."""
+        return max(1, self.limit // 4)
+
     def cap(self, caller: str) -> int:
         """How many slots ``caller`` may hold now."""
         hard = max(1, math.floor(self.limit * self.share))
@@ -66,9 +78,10 @@ class Admission:
     def admit(self, caller: str) -> str | None:
         """Take a slot for ``caller``; ``None`` if taken, else why not (``capacity`` or
         ``share``)."""
-        if self.total >= self.limit:
+        held = self.held.get(caller, 0)
+        if self.total >= self.limit and (held or self.total >= self.limit + self.reserve):
             return "capacity"
-        if self.held.get(caller, 0) >= self.cap(caller):
+        if held >= self.cap(caller):
             return "share"
         self.held[caller] = self.held.get(caller, 0) + 1
         self.total += 1

@@ -205,7 +205,8 @@ class Settings(BaseSettings):
         default=12,
         ge=0,
         description="Requests one hub process works on at once; past it a 503 with "
-        "Retry-After at once, before authentication (0: no bound). Health and metrics are "
+        "Retry-After at once, before authentication (0: no bound). A caller with nothing in "
+        "flight is admitted past it into a reserve of a quarter of it. Health and metrics are "
         "never refused.",
     )
     caller_share: float = Field(

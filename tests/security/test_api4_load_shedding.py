@@ -113,7 +113,8 @@ class TestShedding:
         app, client = small_app
         writer = {**headers_for("establishment"), "content-type": "application/x-ndjson"}
         other = {**headers_for("establishment", "230102"), "content-type": writer["content-type"]}
-        for h in (writer, other):  # both tokens verified once in this process
+        third = {**headers_for("establishment", "230103"), "content-type": writer["content-type"]}
+        for h in (writer, other, third):  # the tokens verified once in this process
             client.post(PUSH, headers=h, content=b"x")
         auditor = token_of(client, headers_for, "audit")
 
@@ -125,7 +126,8 @@ class TestShedding:
                 await call(app, "GET", "/health/ready", {}),
             ]
 
-        (busy, forged, live, ready), pushes = run_with_held(app, [writer, other], probe)
+        # Two pushes fill the bound (2), a third caller's the newcomers' reserve (1).
+        (busy, forged, live, ready), pushes = run_with_held(app, [writer, other, third], probe)
         for answer in (busy, forged):
             assert answer.status == 503, answer.body
             assert answer.headers["content-type"] == PROBLEM_JSON
@@ -136,8 +138,28 @@ class TestShedding:
         assert forged.status == 503
         assert (live.status, ready.status) == (200, 200)
         # The held pushes were worked on, and refused for their bad body, not shed.
-        assert sorted(p.status for p in pushes) == [422, 422]
+        assert sorted(p.status for p in pushes) == [422, 422, 422]
         assert client.get(READ, headers=auditor).status_code == 200
+
+    def test_a_caller_with_nothing_in_flight_is_served_when_others_fill_the_bound(
+        self, small_app: tuple[FastAPI, TestClient], headers_for: HeadersFor
+    ) -> None:
+        # Two departments fill the bound: a third's request still gets in (the reserve), and
+        # a second request of one already in flight does not.
+        app, client = small_app
+        writer = {**headers_for("establishment"), "content-type": "application/x-ndjson"}
+        other = {**headers_for("establishment", "230102"), "content-type": writer["content-type"]}
+        for h in (writer, other):
+            client.post(PUSH, headers=h, content=b"x")
+        auditor = token_of(client, headers_for, "audit")
+
+        async def probe() -> list[Answer]:
+            return [await call(app, "GET", READ, auditor), await call(app, "GET", READ, writer)]
+
+        (newcomer, again), pushes = run_with_held(app, [writer, other], probe)
+        assert newcomer.status == 200, newcomer.body
+        assert again.status == 503 and "capacity" in again.json()["detail"]
+        assert sorted(p.status for p in pushes) == [422, 422]
 
     def test_one_caller_cannot_take_the_slots_of_the_others(
         self, small_app: tuple[FastAPI, TestClient], headers_for: HeadersFor
