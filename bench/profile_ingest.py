@@ -3,7 +3,8 @@
 
 Runs the real push path (:func:`linkage_hub.records.ingest.push_body`) against a fresh
 database and times each step of the merge by wrapping the functions of
-:mod:`linkage_hub.records.queries`. Pushes: first, unchanged, changed 1 %.
+:mod:`linkage_hub.records.queries` and :mod:`linkage_hub.records.publish`. Pushes: first,
+unchanged, changed 1 %.
 
     .venv/bin/python bench/profile_ingest.py --rows 200000 --backends postgres
     .venv/bin/python bench/profile_ingest.py --rows 200000 --cprofile first   # hot Python
@@ -35,7 +36,7 @@ from linkage_hub.auth.principal import Principal  # noqa: E402
 from linkage_hub.db import Database  # noqa: E402
 from linkage_hub.domain import Dataset, Department  # noqa: E402
 from linkage_hub.keys import Keyring  # noqa: E402
-from linkage_hub.records import ingest, queries  # noqa: E402
+from linkage_hub.records import ingest, publish, queries  # noqa: E402
 from linkage_hub.records.parsing import BodyFormat, SpooledBody  # noqa: E402
 from linkage_hub.records.scope import QueryOptions  # noqa: E402
 from linkage_hub.settings import Settings  # noqa: E402
@@ -58,10 +59,11 @@ def timed(name: str, fn: Any) -> Any:
 
 
 def instrument() -> None:
-    for name in dir(queries):
-        fn = getattr(queries, name)
-        if callable(fn) and getattr(fn, "__module__", None) == queries.__name__:
-            setattr(queries, name, timed(name, fn))
+    for module in (queries, publish):
+        for name in dir(module):
+            fn = getattr(module, name)
+            if callable(fn) and getattr(fn, "__module__", None) == module.__name__:
+                setattr(module, name, timed(name, fn))
     ingest.Pusher.stage = timed("stage (parse+validate+load)", ingest.Pusher.stage)
     ingest.Pusher.check_stage = timed("check_stage", ingest.Pusher.check_stage)
 

@@ -12,7 +12,7 @@ cost over the HTTP calls themselves.
     .venv/bin/python bench/webhooks.py --events 5000 --backend both
 
 ``--outbox-rows N`` measures instead what the outbox adds to a push of N records: the
-``records.changed`` statement (:func:`linkage_hub.records.queries.announce_batch`, one GROUP BY
+``records.changed`` statement (:func:`linkage_hub.records.publish.announce_batch`, one GROUP BY
 over the batch's change-feed rows) against the change-feed insert of the same N rows, which
 every push already makes, in the same transaction and run.
 
@@ -169,7 +169,7 @@ def measure(backend: str, events: int) -> dict[str, float]:
 
 
 def outbox_cost(backend: str, rows: int) -> dict[str, float]:
-    from linkage_hub.records.queries import announce_batch
+    from linkage_hub.records.publish import announce_batch
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)

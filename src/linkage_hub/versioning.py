@@ -9,7 +9,7 @@
   embedded in the unit code. Region filters are code ranges (see ``region_bounds``), so a plain
   B-tree index serves province, city and county alike. A version's region never changes: when
   a unit moves, its records get new versions in the new region
-  (:func:`linkage_hub.records.queries.propagate_unit_regions`), so a read at a moment sees
+  (:func:`linkage_hub.records.publish.propagate_unit_regions`), so a read at a moment sees
   each record in the region it had then.
 """
 
@@ -57,7 +57,7 @@ class VersionColumns:
                 postgresql_where=CURRENT,
             ),
             # No index on batch_id: a batch finds the versions it wrote by their ids (they
-            # follow the largest id before it, records.queries.publish_changes), so a version
+            # follow the largest id before it, records.publish.publish_changes), so a version
             # row pays for one index less. The versions a batch closed are few: the change
             # feed finds them by this one.
             Index(

@@ -1,7 +1,7 @@
 """The change feed: every new version and every closing, in commit order.
 
 Writers draw ``seq`` values only while holding one PostgreSQL advisory lock, taken as the last
-step before commit (:func:`linkage_hub.records.queries.publish_changes`) and released by the
+step before commit (:func:`linkage_hub.records.publish.publish_changes`) and released by the
 commit itself. So when a reader sees seq ``n`` committed, every seq below ``n`` that will ever
 commit has committed already: polling ``seq > cursor`` never skips a change, even when two
 batches run side by side. (Rolled-back batches leave holes; holes are never filled later.)

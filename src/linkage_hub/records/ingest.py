@@ -2,9 +2,10 @@
 
 All in the request's one transaction. When any row is bad nothing is applied and the 422 lists
 every bad row (up to ``max_error_rows``, with the total). The staging table is loaded with
-PostgreSQL ``COPY`` (SQLite: ``executemany``) straight from the row validator, so a million rows
-stream through in bounded memory; everything after that is set-based SQL
-(:mod:`linkage_hub.records.queries`).
+PostgreSQL ``COPY`` (SQLite: ``executemany``) straight from the row validator
+(:mod:`linkage_hub.records.rows`), so a million rows stream through in bounded memory;
+everything after that is set-based SQL (:mod:`linkage_hub.records.queries`), and the change
+feed is written last (:mod:`linkage_hub.records.publish`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-import pickle
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text
@@ -26,23 +25,18 @@ from linkage_hub.audit.service import record_batch, record_unit_moves
 from linkage_hub.auth.context import RequestContext
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
-from linkage_hub.errors import Conflict, FieldError, InvalidInput, PayloadTooLarge, safe_name
+from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.keys import Keyring
-from linkage_hub.records import offload, queries
+from linkage_hub.records import publish, queries
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Batch
 from linkage_hub.records.parsing import (
-    BadRow,
     BodyFormat,
     SpooledBody,
-    csv_rows,
-    json_items,
-    json_members,
-    ndjson_lines,
-    ndjson_rows,
 )
+from linkage_hub.records.rows import ErrorLog, RowReader
 from linkage_hub.records.schemas import BatchMode, BatchResult
-from linkage_hub.records.scope import BatchScope, QueryOptions, request_hash, resolve_scope
+from linkage_hub.records.scope import BatchScope, QueryOptions, request_hash
 from linkage_hub.records.validation import RowValidator, Staged
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
@@ -54,25 +48,6 @@ BULK_LOAD_ROWS = 10_000
 # An NDJSON or CSV body this large into an empty version table is copied straight into
 # the table (see Pusher.apply); ~100 bytes a row, so ~10,000 rows.
 DIRECT_LOAD_BYTES = 1_000_000
-
-
-@dataclass
-class ErrorLog:
-    """Bad rows, kept up to a cap, counted in full."""
-
-    cap: int
-    errors: list[FieldError] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, row_errors: list[FieldError]) -> None:
-        self.add_counted(row_errors, len(row_errors))
-
-    def add_counted(self, row_errors: list[FieldError], total: int) -> None:
-        """Errors of which only some may be given (``total`` in all)."""
-        self.total += total
-        room = self.cap - len(self.errors)
-        if room > 0:
-            self.errors.extend(row_errors[:room])
 
 
 class Pusher:
@@ -93,7 +68,7 @@ class Pusher:
         self.spec = spec_for(dataset)
         self.dialect = session.get_bind().dialect.name
         self.log = ErrorLog(settings.max_error_rows)
-        self.received = 0
+        self.reader = RowReader(settings, keyring, principal, self.spec, self.log)
         self.after_id = 0  # the largest version id before the merge
         self.keys_may_repeat = True  # until stage() has seen every key
         self.staged = 0
@@ -142,130 +117,10 @@ class Pusher:
             )
         return BatchResult.of(first)
 
-    # -- rows -----------------------------------------------------------------------------------
-
-    def _too_many(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"A batch holds at most {self.settings.max_batch_rows} rows.")
-
-    def _validated(
-        self, items: Iterable[tuple[bool, int, Any]], v: RowValidator
-    ) -> Iterator[Staged]:
-        """Records and deletes (JSON bodies, in-process pushes)."""
-        log = self.log
-        limit = self.settings.max_batch_rows
-        for is_delete, row, item in items:
-            self.received += 1
-            if self.received > limit:
-                raise self._too_many()
-            result = v.delete(item, row) if is_delete else v.record(item, row)
-            if type(result) is list:
-                log.add(result)
-            else:
-                yield result  # type: ignore[misc]
-
-    def _validated_records(
-        self, rows: Iterable[tuple[int, Any]], v: RowValidator
-    ) -> Iterator[Staged]:
-        """Records only (NDJSON, CSV): one loop a row, the hot path of a large batch."""
-        log = self.log
-        record = v.record
-        limit = self.settings.max_batch_rows
-        received = self.received
-        try:
-            for row, item in rows:
-                received += 1
-                if received > limit:
-                    raise self._too_many()
-                if isinstance(item, BadRow):
-                    log.add([item.error(row)])
-                    continue
-                result = record(item, row)
-                if type(result) is list:
-                    log.add(result)
-                else:
-                    yield result  # type: ignore[misc]
-        finally:
-            self.received = received
-
-    def rows_from_body(
-        self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
-    ) -> tuple[BatchScope, Iterator[Staged]]:
-        spec = self.spec
-        if body.size == 0:
-            # Nothing at all is a failed upload, not "no records": in snapshot mode it would
-            # close everything in scope. An empty batch is `{"records": []}` (or a CSV header).
-            raise InvalidInput(
-                "The body is empty.",
-                errors=[FieldError(field="body", code="empty", message="the body is empty")],
-            )
-        if fmt is BodyFormat.json:
-            batch = json_members(body.file)
-            scope = resolve_scope(spec, self.principal, batch.members, options)
-            items: Iterable[tuple[bool, int, Any]] = (
-                (key == "deletes", row, item)
-                for key, row, item in json_items(body.file, batch.records)
-            )
-            text_cells = False
-        else:
-            scope = resolve_scope(spec, self.principal, {}, options)
-            text_cells = fmt is BodyFormat.csv
-        validator = RowValidator(
-            spec,
-            self.keyring,
-            today=self.settings.today(),
-            period=scope.period,
-            units=frozenset(scope.units) if scope.units else None,
-            text_cells=text_cells,
-        )
-        if fmt is BodyFormat.json:
-            return scope, self._validated(items, validator)
-        if offload.worth_it(self.settings, body.size):
-            job = offload.Job(
-                settings=pickle.dumps(self.settings),
-                dataset=spec.dataset,
-                today=validator.today,
-                period=scope.period,
-                units=validator.units,
-                text_cells=text_cells,
-                raw_lines=fmt is BodyFormat.ndjson,
-            )
-            lines = ndjson_lines(body.file) if fmt is BodyFormat.ndjson else self._csv(body)
-            return scope, self._checked_elsewhere(lines, job)
-        rows = ndjson_rows(body.file) if fmt is BodyFormat.ndjson else self._csv(body)
-        return scope, self._validated_records(rows, validator)
-
-    def _checked_elsewhere(
-        self, rows: Iterable[tuple[int, Any]], job: offload.Job
-    ) -> Iterator[Staged]:
-        """:meth:`_validated_records`, with the checking done in the worker pool
-        (:mod:`linkage_hub.records.offload`)."""
-        limit = self.settings.max_batch_rows
-
-        def counted() -> Iterator[tuple[int, Any]]:
-            for row in rows:
-                self.received += 1
-                if self.received > limit:
-                    raise self._too_many()
-                yield row
-
-        for checked in offload.checked_chunks(self.settings, job, counted(), self.log.cap):
-            if checked.error_total:
-                self.log.add_counted(checked.errors, checked.error_total)
-            yield from checked.staged
-
-    def _csv(self, body: SpooledBody) -> Iterator[tuple[int, Any]]:
-        header, rows = csv_rows(body.file)
-        allowed = set(self.spec.field_names)
-        bad = [h for h in header if h not in allowed]
-        if bad or len(set(header)) != len(header):
-            errors = [
-                FieldError(field=safe_name(h), code="unknown_field", message="is not a field")
-                for h in bad
-            ] or [FieldError(field="header", code="duplicate", message="names a field twice")]
-            raise InvalidInput(
-                "The CSV header is not valid.", errors=errors, total_errors=len(errors)
-            )
-        return rows
+    @property
+    def received(self) -> int:
+        """Rows read so far (records and deletes), good and bad."""
+        return self.reader.received
 
     # -- staging ------------------------------------------------------------------------------
 
@@ -517,7 +372,7 @@ class Pusher:
         session.flush()
         if self.direct is not None:
             queries.advance_ids(session, self.spec)
-        queries.publish_changes(session, self.spec, now, batch_id, self.after_id)
+        publish.publish_changes(session, self.spec, now, batch_id, self.after_id)
         if self.direct is not None:
             queries.drop_stage_view(session)
         else:
@@ -548,7 +403,7 @@ def push_body(
         first = pusher.replay(idempotency_key, digest)
         if first is not None:
             return first, True
-    scope, rows = pusher.rows_from_body(body, fmt, options)
+    scope, rows = pusher.reader.from_body(body, fmt, options)
     result = pusher.apply(
         scope,
         rows,
@@ -612,6 +467,6 @@ def push_records(
             n += 1
             yield True, n, key
 
-    result = pusher.apply(scope, pusher._validated(items(), validator))
+    result = pusher.apply(scope, pusher.reader.validated(items(), validator))
     audit_batch(session, principal, scope, result)
     return result

@@ -219,7 +219,7 @@ def _validator(job: Job) -> RowValidator:
 
 
 def check(job: Job, rows: list[tuple[int, Any]], error_cap: int) -> Checked:
-    """Check one chunk as ``Pusher._validated_records`` checks rows (in a worker)."""
+    """Check one chunk as ``RowReader._validated_records`` checks rows (in a worker)."""
     record = _validator(job).record
     staged: list[Staged] = []
     errors: list[FieldError] = []

@@ -16,10 +16,7 @@ from sqlalchemy import DateTime, Index, String, bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from linkage_hub.db import CHANGES_PUBLISHED, FEED_LOCK
-from linkage_hub.domain import Dataset
-from linkage_hub.outbox import write as outbox
-from linkage_hub.records.datasets import DatasetSpec, spec_for
+from linkage_hub.records.datasets import DatasetSpec
 from linkage_hub.versioning import CLOSED
 
 STAGE = "_stage"
@@ -33,7 +30,8 @@ _TYPES: dict[str, Any] = {
 }
 
 
-def _sql(statement: str, *names: str) -> TextClause:
+def typed_sql(statement: str, *names: str) -> TextClause:
+    """``text()`` with the named parameters bound as the hub binds them (times, ids)."""
     clause = text(statement)
     params: list[Any] = [bindparam(n, type_=_TYPES[n]) for n in names if n in _TYPES]
     return clause.bindparams(*params) if params else clause
@@ -122,7 +120,7 @@ def fix_stage_regions(session: Session, spec: DatasetSpec, direct_batch: str | N
         )
     elif spec.name != "units":
         session.execute(
-            _sql(
+            typed_sql(
                 f"UPDATE {spec.table.name} AS s SET region = u.region FROM registry_unit AS u "
                 f"WHERE s.batch_id = :batch_id AND u.unit_code = s.unit_code "
                 f"AND u.closed_at IS NULL AND u.region <> s.region",
@@ -349,7 +347,7 @@ def close_changed(session: Session, spec: DatasetSpec, now: dt.datetime, batch_i
     """Close the current versions that a staged record changes; returns how many."""
     t = spec.table.name
     result = session.execute(
-        _sql(
+        typed_sql(
             f"UPDATE {t} AS t SET closed_at = :now, closed_batch_id = :batch_id "
             f"FROM {STAGE} AS s WHERE s.record_key = t.record_key AND t.closed_at IS NULL "
             f"AND s.del = 0 AND ({_distinct(spec, 's', 't')})",
@@ -397,7 +395,7 @@ def insert_versions(
     # than a locale's (SQLite compares bytes anyway).
     bytewise = ' COLLATE "C"' if session.get_bind().dialect.name == "postgresql" else ""
     result = session.execute(
-        _sql(
+        typed_sql(
             f"INSERT INTO {t} ({cols}, version, batch_id, client_id, recorded_at) "
             f"SELECT {fcols}, {version}, :batch_id, :client_id, :now "
             f"FROM {STAGE} AS f WHERE f.del = 0{fresh} "
@@ -416,7 +414,7 @@ def insert_versions(
 def close_deleted(session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str) -> int:
     t = spec.table.name
     result = session.execute(
-        _sql(
+        typed_sql(
             f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id "
             f"WHERE closed_at IS NULL AND record_key IN "
             f"(SELECT record_key FROM {STAGE} WHERE del = 1)",
@@ -473,7 +471,7 @@ def close_absent(
         f"UPDATE {spec.table.name} SET closed_at = :now, closed_batch_id = :batch_id "
         f"WHERE id IN (SELECT t.id {absent})"
     )
-    clause = _expanding(_sql(statement, "now", "batch_id"), expand)
+    clause = _expanding(typed_sql(statement, "now", "batch_id"), expand)
     result = session.execute(clause, {**params, "now": now, "batch_id": batch_id})
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -501,195 +499,6 @@ def units_closed_outside(
         {**params, "n": limit},
     ).all()
     return list(rows), int(total)
-
-
-PERSON_AND_REGISTRY_TABLES = {
-    "registry_quota": "quotas",
-    "registry_leader_post": "leader_posts",
-    "records_roster": "roster",
-    "records_cadre": "cadres",
-    "records_employment": "employment",
-    "records_payroll": "payroll",
-}
-
-_FEED_INSERT = (
-    "INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, recorded_at) "
-)
-
-
-def propagate_unit_regions(
-    session: Session, batch_id: str, now: dt.datetime, after_id: int
-) -> None:
-    """After a units batch: the current records of every unit whose region it changed move
-    with it, to the unit's region (the registry's, or the unit code's once the unit is gone).
-    Called by :func:`publish_changes`, under the feed's lock.
-
-    A region is part of a version's valid state, like its fields: a move closes the current
-    version of each record of the unit in the region it leaves and opens a new version (the
-    next version number, the same fields and record key, written by this batch) in the
-    region it enters. No version's region is ever rewritten, so every read at a moment —
-    ``as_of``, history, the change feed — sees each record where it was then: the region it
-    leaves keeps reading its own past, the region it enters reads only what came after.
-
-    A unit's region changed when the batch wrote a version of it whose region differs from
-    the one before (the version the batch closed, else the unit code's), or closed it for
-    good (delete, snapshot) while the registry held it outside its code's region. Every
-    write gives a record its unit's region, so the records of other units are already right
-    and a batch that moves nothing touches no record.
-
-    Each moved record is in the change feed of both regions, in this order: ``close`` of
-    the old version in the region it leaves, then ``upsert`` of the new version in the
-    region it enters; each row carries its version's region. All set-based: one UPDATE,
-    one INSERT … SELECT and two feed INSERTs per table, whatever the number of records."""
-    # The batch's new versions are those above ``after_id`` (see :func:`last_id`).
-    touched = (
-        "(SELECT n.unit_code FROM registry_unit AS n LEFT JOIN registry_unit AS o "
-        "ON o.record_key = n.record_key AND o.closed_batch_id = :batch_id "
-        "WHERE n.id > :after AND n.batch_id = :batch_id AND n.closed_at IS NULL "
-        "AND n.region <> coalesce(o.region, substr(n.unit_code, 3, 6)) "
-        "UNION SELECT o.unit_code FROM registry_unit AS o WHERE o.closed_batch_id = :batch_id "
-        "AND o.region <> substr(o.unit_code, 3, 6) AND NOT EXISTS (SELECT 1 FROM "
-        "registry_unit AS c WHERE c.unit_code = o.unit_code AND c.closed_at IS NULL))"
-    )
-    moved = session.execute(
-        _sql(f"SELECT 1 FROM {touched} AS m LIMIT 1", "batch_id"),
-        {"batch_id": batch_id, "after": after_id},
-    )
-    if moved.first() is None:
-        return
-    client_id = session.execute(
-        text("SELECT client_id FROM records_batch WHERE batch_id = :b"), {"b": batch_id}
-    ).scalar_one()
-    params = {"batch_id": batch_id, "after": after_id, "now": now, "client_id": client_id}
-    for t, dataset in PERSON_AND_REGISTRY_TABLES.items():
-        spec = spec_for(Dataset(dataset))
-
-        def region(alias: str) -> str:
-            return (
-                f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
-                f"{alias}.unit_code AND u.closed_at IS NULL), substr({alias}.unit_code, 3, 6))"
-            )
-
-        closed = session.execute(
-            _sql(
-                f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id "
-                f"WHERE closed_at IS NULL AND unit_code IN {touched} AND region <> {region(t)}",
-                "now",
-                "batch_id",
-            ),
-            params,
-        ).rowcount  # type: ignore[attr-defined]
-        if not closed:
-            continue
-        before = last_id(session, spec)
-        cols = ", ".join(spec.data_columns)
-        ocols = ", ".join(region("o") if c == "region" else f"o.{c}" for c in spec.data_columns)
-        session.execute(
-            _sql(
-                f"INSERT INTO {t} ({cols}, version, batch_id, client_id, recorded_at) "
-                f"SELECT {ocols}, o.version + 1, :batch_id, :client_id, :now FROM {t} AS o "
-                f"WHERE o.closed_batch_id = :batch_id ORDER BY o.record_key",
-                "now",
-                "batch_id",
-                "client_id",
-            ),
-            params,
-        )
-        for op, where in (("close", "closed_batch_id = :batch_id"), ("upsert", "id > :new")):
-            session.execute(
-                _sql(
-                    f"{_FEED_INSERT}SELECT '{dataset}', record_key, version, '{op}', region, "
-                    f":batch_id, :now FROM {t} WHERE {where} ORDER BY id",
-                    "now",
-                    "batch_id",
-                ),
-                {**params, "new": before},
-            )
-
-
-def publish_changes(
-    session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str, after_id: int
-) -> int:
-    """Write the batch's change-feed rows, last thing before commit. The batch's new
-    versions are those of its batch_id above ``after_id`` (:func:`last_id` before the merge).
-
-    On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
-    seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
-    read past a change that commits later. SQLite has one writer at a time anyway.
-
-    A feed row has one region, and a reader reads the rows of its region. A change that
-    moves a record from one region to another is therefore a row in each (rather than one
-    row with a second region that every read would have to match too): the version it
-    closes in the region it leaves, first, then the new version in the region it enters.
-    For units this is the unit's own new version and then, through
-    :func:`propagate_unit_regions`, every current record of the unit.
-    """
-    t = spec.table.name
-    session.info[CHANGES_PUBLISHED] = True  # wakes incremental reconciliation after commit
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
-    params = {"now": now, "batch_id": batch_id, "ds": spec.name, "after": after_id}
-    seq_before = int(session.scalar(text("SELECT COALESCE(MAX(seq), 0) FROM records_change")))
-    left = 0
-    if spec.name == "units":
-        left = session.execute(
-            _sql(
-                f"{_FEED_INSERT}SELECT :ds, o.record_key, o.version, 'close', o.region, "
-                f":batch_id, :now FROM {t} AS o JOIN {t} AS n ON n.record_key = o.record_key "
-                f"AND n.closed_at IS NULL AND n.batch_id = :batch_id AND n.id > :after "
-                f"WHERE o.closed_batch_id = :batch_id AND o.region <> n.region ORDER BY o.id",
-                "now",
-                "batch_id",
-            ),
-            params,
-        ).rowcount  # type: ignore[attr-defined]
-    inserted = session.execute(
-        _sql(
-            f"{_FEED_INSERT}SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
-            f"FROM {t} WHERE id > :after AND batch_id = :batch_id ORDER BY id",
-            "now",
-            "batch_id",
-        ),
-        params,
-    )
-    closed = session.execute(
-        _sql(
-            f"{_FEED_INSERT}SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
-            f":now FROM {t} AS t WHERE t.closed_batch_id = :batch_id AND NOT EXISTS "
-            f"(SELECT 1 FROM {t} AS n WHERE n.record_key = t.record_key "
-            f"AND n.closed_at IS NULL) ORDER BY t.id",
-            "now",
-            "batch_id",
-        ),
-        params,
-    )
-    if spec.name == "units":
-        propagate_unit_regions(session, batch_id, now, after_id)
-    announce_batch(session, spec.name, batch_id, now, seq_before)
-    return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
-
-
-def announce_batch(
-    session: Session, dataset: str, batch_id: str, now: dt.datetime, seq_before: int
-) -> None:
-    """A ``records.changed`` event per region the batch's feed rows are in (none for a batch
-    that changed nothing): the count, the feed range and, for a single change, its record
-    key. Under the feed's lock, so the batch's rows are exactly those after ``seq_before``."""
-    dialect = session.get_bind().dialect.name
-    data = outbox.json_object(
-        dialect,
-        ("changes", "COUNT(*)"),
-        ("from_seq", "MIN(seq)"),
-        ("to_seq", "MAX(seq)"),
-        ("record_key", "CASE WHEN COUNT(*) = 1 THEN MIN(record_key) END"),
-    )
-    outbox.append_select(
-        session,
-        f"SELECT 'records.changed', region, NULL, CAST(:ds AS VARCHAR(20)), NULL, NULL, NULL, "
-        f"CAST(:batch_id AS VARCHAR(36)), NULL, "
-        f"{data}, :now FROM records_change WHERE seq > :after GROUP BY region ORDER BY region",
-        {"ds": dataset, "batch_id": batch_id, "now": now, "after": seq_before},
-    )
 
 
 def lock_dataset(session: Session, spec: DatasetSpec) -> None:

@@ -490,7 +490,7 @@ def _check_precondition(
 
 def _pusher(ctx: RequestContext, dataset: Dataset) -> Pusher:
     pusher = Pusher(ctx.session, ctx.settings, ctx.keyring, ctx.principal, dataset)
-    pusher.received = 1
+    pusher.reader.received = 1
     return pusher
 
 
