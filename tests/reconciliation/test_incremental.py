@@ -403,6 +403,52 @@ def test_a_finding_opened_by_an_incremental_run_is_resolved_by_the_next(hub: Hub
     assert_settled(hub)
 
 
+def test_a_corrected_name_renews_evidence_but_does_not_recount_the_unit(hub: Hub) -> None:
+    """OVER_QUOTA counts a unit's active roster by type: a new version with the same unit,
+    status and type cannot move the count, so the unit is counted again only when the record
+    is evidence of the unit's live finding (it must then name the new version)."""
+
+    def roster(p: int, kind: str, name: str) -> dict[str, Any]:
+        return {"id_number": id_number(p), "unit_code": unit_code(0), "name": name} | {
+            "establishment_type": kind,
+            "status": "active",
+        }
+
+    hub.push("roster", [roster(p, "administrative", f"李{p}") for p in (60, 61, 62)])
+    hub.push("roster", [roster(63, "institutional", "李63")])
+    hub.settle()
+
+    def over_quota() -> tuple[str, str, set[tuple[str, int]]]:
+        with hub.db.transaction() as session:
+            finding = session.scalars(
+                select(Finding).where(
+                    Finding.rule == "OVER_QUOTA",
+                    Finding.unit_code == unit_code(0),
+                    Finding.establishment_type == "administrative",
+                )
+            ).one()
+            evidence = session.execute(
+                select(Evidence.record_key, Evidence.version).where(
+                    Evidence.finding_id == finding.id, Evidence.dataset == "roster"
+                )
+            )
+            return finding.status, finding.last_run_id, {(k, v) for k, v in evidence}
+
+    status, seen_by, evidence = over_quota()
+    assert status == "open" and len(evidence) == 3 and {v for _, v in evidence} == {1}
+
+    hub.push("roster", [roster(63, "institutional", "李六三")])  # not counted by the finding
+    assert len(hub.settle()) == 1
+    assert over_quota() == (status, seen_by, evidence)  # the unit was not counted again
+
+    hub.push("roster", [roster(60, "administrative", "李六十")])  # one of the three
+    [run_id] = hub.settle()
+    status, seen_by, renewed = over_quota()
+    assert (status, seen_by) == ("open", run_id)
+    assert len(renewed) == 3 and sorted(v for _, v in renewed) == [1, 1, 2]
+    assert_settled(hub)
+
+
 def person_key(hub: Hub, p: int) -> str:
     from linkage_hub.identifiers import normalise_citizen_id
     from linkage_hub.keys import Keyring

@@ -12,8 +12,9 @@ them into two small tables:
   rules read the unit's registration, funding and kind);
 - ``rc_dirty_unit``: every unit a changed record, quota, leader post or unit names, and the
   old and new parent of a changed unit (its internal units are counted), each with what it is
-  dirty for: ``for_quota`` (its roster, quota or registry entry changed: OVER_QUOTA),
-  ``for_posts`` (its cadres, leader posts or registry entry: OVER_LEADER_POSTS), and
+  dirty for: ``for_quota`` (its quota or registry entry changed, or a roster change there can
+  move the count or is evidence of a live finding: OVER_QUOTA, see :func:`_counted`),
+  ``for_posts`` (the same for leader posts and cadres: OVER_LEADER_POSTS), and
   ``unregistered`` (UNREGISTERED_UNIT counts every dataset there).
 
 The run then builds the same staging as a full run from the dirty persons' rows and the rows
@@ -78,11 +79,10 @@ def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
     session.execute(text(temp_table(dialect, "rc_changed_unit", changed_units)), params)
     # (unit, for OVER_QUOTA, for OVER_LEADER_POSTS): what changed at the unit decides which
     # unit rules must be counted again there.
-    units = [
+    units = [_counted(*counted) for counted in _COUNTED]
+    units += [
         _version_of(table, dataset, f"t.unit_code, {_flags(flags)}")
         for dataset, table, flags in (
-            (Dataset.roster, PERSON_TABLES[Dataset.roster], "1, 0"),
-            (Dataset.cadres, PERSON_TABLES[Dataset.cadres], "0, 1"),
             (Dataset.employment, PERSON_TABLES[Dataset.employment], "0, 0"),
             (Dataset.payroll, PERSON_TABLES[Dataset.payroll], "0, 0"),
             (Dataset.quotas, "registry_quota", "1, 0"),
@@ -120,6 +120,42 @@ def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
     if dialect == "postgresql":
         session.execute(text("ANALYZE rc_dirty_person"))
         session.execute(text("ANALYZE rc_dirty_unit"))
+
+
+# The unit rules that count a person dataset: (dataset, the rule, the flag it sets, the
+# finding's column that names what is counted, the record's column for it). A unit is counted
+# again for the rule only if a changed record there can move the count, or can be evidence of
+# a live finding of the rule there.
+_COUNTED = (
+    (Dataset.roster, RuleCode.OVER_QUOTA, "for_quota", "establishment_type", "establishment_type"),
+    (Dataset.cadres, RuleCode.OVER_LEADER_POSTS, "for_posts", "level", "leader_level"),
+)
+
+
+def _counted(dataset: Dataset, rule: RuleCode, flag: str, found_as: str, column: str) -> str:
+    """The units of ``dataset``'s changed records, dirty for ``rule`` unless the change cannot
+    move its count: a new version (``upsert``) whose previous version had the same unit,
+    region, status and counted value (``column``), at a unit with no live finding of the rule
+    for that value, whose evidence (the counted records, by version) the run must renew. A
+    name or date corrected is then not a recount of the unit; a close, a new record or a
+    status change is. Values equal as text (``COALESCE``: a leader level may be null)."""
+    table = PERSON_TABLES[dataset]
+    same = " AND ".join(
+        f"COALESCE(o.{c}, '') = COALESCE(t.{c}, '')"
+        for c in ("unit_code", "region", "status", column)
+    )
+    live = (
+        f"SELECT 1 FROM reconciliation_finding f WHERE f.unit_code = t.unit_code "
+        f"AND f.rule = '{rule}' AND f.{found_as} = t.{column} AND f.status <> 'resolved'"
+    )
+    dirty = f"CASE WHEN c.op = 'upsert' AND {same} AND NOT EXISTS ({live}) THEN 0 ELSE 1 END"
+    quota, posts = (dirty, "0") if flag == "for_quota" else ("0", dirty)
+    return (
+        f"SELECT t.unit_code, {quota} AS for_quota, {posts} AS for_posts "
+        f"FROM {_CHANGES} JOIN {table} t ON t.record_key = c.record_key AND t.version = c.version "
+        f"LEFT JOIN {table} o ON o.record_key = c.record_key AND o.version = c.version - 1 "
+        f"WHERE {_IN_RANGE} AND c.dataset = '{dataset}'"
+    )
 
 
 def _flags(pair: str) -> str:
