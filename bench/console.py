@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import reconcile as prov  # bench/reconcile.py: the province generator and loaders
+from ingest import create_pg_database
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
@@ -436,14 +437,14 @@ def run_backend(
     backend: str, province: prov.Province, work: Path, n: int, keep: bool
 ) -> dict[str, Any]:
     if backend == "postgres":
-        url, admin = _pg()
+        url, admin = create_pg_database(prov.PG_ADMIN)
     else:
         url, admin = f"sqlite:///{work / 'console.db'}", None
     try:
         settings = settings_for(url, work)
         upgrade(settings)
         start = time.perf_counter()
-        (prov.load_postgres if backend == "postgres" else _load_sqlite)(url, province)
+        (prov.load_postgres if backend == "postgres" else prov.load_sqlite_url)(url, province)
         load = time.perf_counter() - start
         print(f"{backend}: loaded in {load:.0f} s", flush=True)
         db = Database(settings)
@@ -506,30 +507,6 @@ def _line(t: Timing) -> str:
         return f"{t.name}: {t.state} {t.note}"
     verdict = "PASS" if t.p95 <= GOAL else "FAIL"
     return f"{t.name}: n={t.n} median {t.median * 1000:.1f} ms p95 {t.p95 * 1000:.1f} ms {verdict}"
-
-
-def _pg() -> tuple[str, Any]:
-    import uuid
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(prov.PG_ADMIN)
-    name = f"lh_bench_console_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
-
-
-def _load_sqlite(url: str, province: prov.Province) -> None:
-    prov.load_sqlite(Path(url.removeprefix("sqlite:///")), province)
 
 
 # --- the report -----------------------------------------------------------------------------

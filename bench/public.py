@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import reconcile as prov  # bench/reconcile.py: the province generator and loaders
+from ingest import create_pg_database
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,13 +110,13 @@ def requests(client: TestClient, path: str, n: int) -> tuple[float, float]:
 
 def run_backend(backend: str, province: prov.Province, work: Path, n: int) -> dict[str, Any]:
     if backend == "postgres":
-        url, admin = _pg(work)
+        url, admin = create_pg_database(prov.PG_ADMIN)
     else:
         url, admin = f"sqlite:///{work / 'public.db'}", None
     try:
         settings = settings_for(url, work)
         upgrade(settings)
-        (prov.load_postgres if backend == "postgres" else _load_sqlite)(url, province)
+        (prov.load_postgres if backend == "postgres" else prov.load_sqlite_url)(url, province)
         db = Database(settings)
         hidden_parents = classify(db)
         with db.transaction() as session:
@@ -165,30 +166,6 @@ def run_backend(backend: str, province: prov.Province, work: Path, n: int) -> di
     finally:
         if admin is not None:
             admin()
-
-
-def _pg(work: Path) -> tuple[str, Any]:
-    import uuid
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(prov.PG_ADMIN)
-    name = f"lh_bench_public_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
-
-
-def _load_sqlite(url: str, province: prov.Province) -> None:
-    prov.load_sqlite(Path(url.removeprefix("sqlite:///")), province)
 
 
 def report(results: list[dict[str, Any]], persons: int, command: str) -> str:

@@ -478,6 +478,10 @@ def _pg_text(value: Any) -> str:
     return str(value)
 
 
+def load_sqlite_url(url: str, province: Province) -> None:
+    load_sqlite(Path(url.removeprefix("sqlite:///")), province)
+
+
 def load_postgres(url: str, province: Province) -> None:
     import psycopg
 

@@ -117,21 +117,18 @@ def list_cases(
     if region is not None:
         region = region_input(region)
         ensure_in_region(principal, region)
-    today = settings.today()
-    cases, next_cursor = service.page(
+    items, next_cursor = service.listed(
         session,
         principal,
-        today,
+        keyring,
+        settings.today(),
+        partial(record_read, request, session),
         region=region,
         status=status,
         overdue=overdue,
         limit=limit,
         cursor=cursor,
     )
-    items = [service.out(c, today, keyring) for c in cases]
-    entry = service.list_read(principal, cases)
-    if entry is not None:
-        record_read(request, session, entry)
     return CasePage(items=items, next_cursor=next_cursor)
 
 

@@ -294,6 +294,38 @@ def page(
     return rows, encode_pair_cursor(rows[-1].number, rows[-1].id) if more else None
 
 
+def listed(
+    session: Session,
+    principal: Principal,
+    keyring: Keyring,
+    today: dt.date,
+    record: Callable[[audit.Entry], None],
+    *,
+    region: str | None,
+    status: Status | None,
+    overdue: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[CaseOut], str | None]:
+    """A page of cases as the API and the console both send it: shown (:func:`out`), with
+    its read entered through ``record`` (the request's audit entry). The caller has checked
+    ``region`` (inside its own)."""
+    cases, next_cursor = page(
+        session,
+        principal,
+        today,
+        region=region,
+        status=status,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+    entry = list_read(principal, cases)
+    if entry is not None:
+        record(entry)
+    return [out(c, today, keyring) for c in cases], next_cursor
+
+
 def list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
     """The audit entry of a page of cases sent (their facts with them), naming them."""
     if not cases:

@@ -81,21 +81,18 @@ def cases_page(
     if region is not None:
         region = region_input(region)
         ensure_in_region(principal, region)
-    today = settings.today()
-    cases, next_cursor = service.page(
+    items, next_cursor = service.listed(
         session,
         principal,
-        today,
+        keyring,
+        settings.today(),
+        partial(record_read, request, session),
         region=region,
         status=status,
         overdue=overdue,
         limit=PAGE,
         cursor=cursor,
     )
-    items = [service.out(c, today, keyring) for c in cases]
-    entry = service.list_read(principal, cases)
-    if entry is not None:
-        record_read(request, session, entry)
     current = {
         name: str(v).lower() if isinstance(v, bool) else str(v)
         for name, v in (("region", region), ("status", status), ("overdue", overdue))
