@@ -38,3 +38,31 @@ class TestEmbeddedFile:
         upgrade(make_settings(f"sqlite:///{path}", tmp_path))
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+class TestDirectLoadTimes:
+    def test_sqlite_times_written_by_the_driver_take_the_usual_text(self, tmp_path: Path) -> None:
+        """0016: a first large load on SQLite had stored ``recorded_at`` with ``+00:00``."""
+        import sqlite3
+
+        path = tmp_path / "old.db"
+        settings = make_settings(f"sqlite:///{path}", tmp_path)
+        upgrade(settings, "0015_meetings")
+        row = "INSERT INTO registry_quota (record_key, version, region, batch_id, client_id, "
+        row += "recorded_at, unit_code, establishment_type, approved) "
+        row += "VALUES (?, 1, '230100', 'b', 'c', ?, ?, 'institutional', 1)"
+        stored = {
+            "a": "2026-12-04 20:34:02.217889+00:00",  # the driver's adapter
+            "b": "2026-12-04 20:34:02+00:00",  # the same, with no microseconds
+            "c": "2026-12-04 20:34:02.217889",  # SQLAlchemy's own: left as it is
+        }
+        with sqlite3.connect(path) as conn:
+            conn.executemany(row, [(key, at, f"unit-{key}") for key, at in stored.items()])
+        upgrade(settings)
+        with sqlite3.connect(path) as conn:
+            got = dict(conn.execute("SELECT record_key, recorded_at FROM registry_quota"))
+        assert got == {
+            "a": "2026-12-04 20:34:02.217889",
+            "b": "2026-12-04 20:34:02.000000",
+            "c": "2026-12-04 20:34:02.217889",
+        }

@@ -172,6 +172,8 @@ class TestDirectLoad:
         records = read("roster")
         assert len(records) == 6 and {r["version"] for r in records} == {1}
         assert {r["batch_id"] for r in records} == {got["batch_id"]}
+        # The load's time is stored as any batch's: its records are there as of that moment.
+        assert len(read("roster", as_of=records[0]["recorded_at"])) == 6
         by_unit = {r["unit_code"]: r["region"] for r in records}
         assert by_unit == {f.unit_code(1): "230100", f.unit_code(2): "230102"}
         one = next(r for r in records if r["id_number"] == f.id_number(1))

@@ -302,12 +302,17 @@ VERSION_COLUMNS = ("version", "batch_id", "client_id", "recorded_at")
 
 
 def stored_time(session: Session, moment: dt.datetime) -> Any:
-    """``moment`` as a driver parameter of a version's ``recorded_at``: what SQLAlchemy
-    would bind (SQLite keeps text), as ISO text for PostgreSQL's ``COPY``."""
+    """``moment`` as a driver parameter of a version's ``recorded_at``, the text every other
+    write stores: ISO text for PostgreSQL's ``COPY``; on SQLite the dialect's own text (the
+    generic type has no bind processor there, and the driver's default adapter would write
+    ``+00:00`` after it, a text that sorts after the same moment bound by a query: the load's
+    records were then missing from a read ``as_of`` the moment they were recorded). Bound as
+    text once per batch, not adapted once per row."""
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         return moment.isoformat()
-    convert = DateTime(timezone=True).bind_processor(dialect)
+    column = DateTime(timezone=True).dialect_impl(dialect)
+    convert = column.bind_processor(dialect)
     return convert(moment) if convert else moment
 
 
