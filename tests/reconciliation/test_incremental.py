@@ -446,6 +446,15 @@ def test_a_corrected_name_renews_evidence_but_does_not_recount_the_unit(hub: Hub
     status, seen_by, renewed = over_quota()
     assert (status, seen_by) == ("open", run_id)
     assert len(renewed) == 3 and sorted(v for _, v in renewed) == [1, 1, 2]
+
+    # Deleted (the count falls to the quota), then pushed again as it was: the new version's
+    # facts equal the deleted one's, but the record counts again.
+    hub.push("roster", [], deletes=[{"id_number": id_number(61), "unit_code": unit_code(0)}])
+    hub.settle()
+    assert over_quota()[0] == "resolved"
+    hub.push("roster", [roster(61, "administrative", "李61")])
+    hub.settle()
+    assert over_quota()[0] == "reopened"
     assert_settled(hub)
 
 

@@ -134,13 +134,16 @@ _COUNTED = (
 
 def _counted(dataset: Dataset, rule: RuleCode, flag: str, found_as: str, column: str) -> str:
     """The units of ``dataset``'s changed records, dirty for ``rule`` unless the change cannot
-    move its count: a new version (``upsert``) whose previous version had the same unit,
-    region, status and counted value (``column``), at a unit with no live finding of the rule
-    for that value, whose evidence (the counted records, by version) the run must renew. A
-    name or date corrected is then not a recount of the unit; a close, a new record or a
-    status change is. Values equal as text (``COALESCE``: a leader level may be null)."""
+    move its count: a new version (``upsert``) whose previous version, closed by the same
+    batch, had the same unit, region, status and counted value (``column``), at a unit with no
+    live finding of the rule for that value, whose evidence (the counted records, by version)
+    the run must renew. A name or date corrected is then not a recount of the unit; a close, a
+    new record, a record pushed again after a delete or a status change is. Values equal as
+    text (``COALESCE``: a leader level may be null)."""
     table = PERSON_TABLES[dataset]
-    same = " AND ".join(
+    # the version before, closed by the batch that wrote this one (not by an earlier delete:
+    # a record deleted and pushed again counts anew), with the same counted facts
+    same = "o.closed_batch_id = t.batch_id AND " + " AND ".join(
         f"COALESCE(o.{c}, '') = COALESCE(t.{c}, '')"
         for c in ("unit_code", "region", "status", column)
     )
