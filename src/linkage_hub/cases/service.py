@@ -265,7 +265,7 @@ def get(session: Session, principal: Principal, case_id: str, *, lock: bool = Fa
     return case
 
 
-def page(
+def _page(
     session: Session,
     principal: Principal,
     today: dt.date,
@@ -310,7 +310,7 @@ def listed(
     """A page of cases as the API and the console both send it: shown (:func:`out`), with
     its read entered through ``record`` (the request's audit entry). The caller has checked
     ``region`` (inside its own)."""
-    cases, next_cursor = page(
+    cases, next_cursor = _page(
         session,
         principal,
         today,
@@ -320,13 +320,13 @@ def listed(
         limit=limit,
         cursor=cursor,
     )
-    entry = list_read(principal, cases)
+    entry = _list_read(principal, cases)
     if entry is not None:
         record(entry)
     return [out(c, today, keyring) for c in cases], next_cursor
 
 
-def list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
+def _list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
     """The audit entry of a page of cases sent (their facts with them), naming them."""
     if not cases:
         return None
