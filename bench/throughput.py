@@ -109,8 +109,8 @@ def main() -> int:
     add_database_arguments(parser, persons=20_000)
     parser.add_argument("--seconds", type=float, default=10)
     # At most one caller's share of a process (LINKAGE_MAX_IN_FLIGHT × LINKAGE_CALLER_SHARE =
-    # 6): more from one token would be refused with 503 by design (linkage_hub.loadshed).
-    parser.add_argument("--concurrency", type=int, default=6)
+    # 4): more from one token would be refused with 503 by design (linkage_hub.loadshed).
+    parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
     with demo_hub(args, workers=1) as (base, url, data_dir, proc):

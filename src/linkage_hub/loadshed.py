@@ -22,7 +22,7 @@ second department arriving finds room at once; a flood of forged tokens from one
 one caller.
 
 **The newcomers' reserve.** Two callers at their shares fill the bound (an auditor's GETs and
-finance's list pages, six each of twelve): a third, holding nothing, would be refused however
+finance's list pages, four each of eight): a third, holding nothing, would be refused however
 small its request — a department's push shed by other departments' reads (bench/load.py saw
 it). A caller with nothing in flight is therefore admitted past the bound, into a reserve of
 a quarter of it (at least one): every caller gets its first request in while the reserve

@@ -202,7 +202,7 @@ class Settings(BaseSettings):
     )
     # Backpressure (issue 20): see linkage_hub.loadshed
     max_in_flight: int = Field(
-        default=12,
+        default=8,
         ge=0,
         description="Requests one hub process works on at once; past it a 503 with "
         "Retry-After at once, before authentication (0: no bound). A caller with nothing in "
