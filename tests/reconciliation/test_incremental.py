@@ -458,6 +458,61 @@ def test_a_corrected_name_renews_evidence_but_does_not_recount_the_unit(hub: Hub
     assert_settled(hub)
 
 
+def test_a_corrected_cadre_renews_evidence_but_does_not_recount_the_posts(hub: Hub) -> None:
+    """The same for OVER_LEADER_POSTS, which counts a unit's serving cadres by leader level:
+    a deputy's corrected name cannot move the principals' count, a principal's renews the
+    finding's evidence, and a principal deleted and appointed again counts again."""
+
+    def cadre(p: int, level: str, name: str) -> dict[str, Any]:
+        return {"id_number": id_number(p), "unit_code": unit_code(0), "name": name} | {
+            "leader_level": level,
+            "civil_servant_registered": True,
+            "status": "active",
+        }
+
+    # Unit 0 has one approved post at each level and, in the city, no leader yet.
+    hub.push("cadres", [cadre(70, "principal", "王70"), cadre(71, "principal", "王71")])
+    hub.push("cadres", [cadre(72, "deputy", "王72")])
+    hub.settle()
+
+    def over_posts() -> tuple[str, str, set[tuple[str, int]]]:
+        with hub.db.transaction() as session:
+            finding = session.scalars(
+                select(Finding).where(
+                    Finding.rule == "OVER_LEADER_POSTS",
+                    Finding.unit_code == unit_code(0),
+                    Finding.level == "principal",
+                )
+            ).one()
+            evidence = session.execute(
+                select(Evidence.record_key, Evidence.version).where(
+                    Evidence.finding_id == finding.id, Evidence.dataset == "cadres"
+                )
+            )
+            return finding.status, finding.last_run_id, {(k, v) for k, v in evidence}
+
+    status, seen_by, evidence = over_posts()
+    assert status == "open" and len(evidence) == 2 and {v for _, v in evidence} == {1}
+
+    hub.push("cadres", [cadre(72, "deputy", "王七二")])  # a deputy: not counted by the finding
+    assert len(hub.settle()) == 1
+    assert over_posts() == (status, seen_by, evidence)  # the unit's posts were not counted again
+
+    hub.push("cadres", [cadre(70, "principal", "王七十")])  # one of the two principals
+    [run_id] = hub.settle()
+    status, seen_by, renewed = over_posts()
+    assert (status, seen_by) == ("open", run_id)
+    assert len(renewed) == 2 and sorted(v for _, v in renewed) == [1, 2]
+
+    hub.push("cadres", [], deletes=[{"id_number": id_number(71), "unit_code": unit_code(0)}])
+    hub.settle()
+    assert over_posts()[0] == "resolved"  # one principal on one post
+    hub.push("cadres", [cadre(71, "principal", "王71")])
+    hub.settle()
+    assert over_posts()[0] == "reopened"
+    assert_settled(hub)
+
+
 def person_key(hub: Hub, p: int) -> str:
     from linkage_hub.identifiers import normalise_citizen_id
     from linkage_hub.keys import Keyring
