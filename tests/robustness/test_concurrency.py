@@ -147,7 +147,7 @@ def test_the_change_feed_is_complete_under_concurrent_writers(
     reader = headers_for("audit")
     for hub in hubs:  # each process knows both tokens: they count as two callers, not one address
         for headers in (writer, reader):
-            assert hub.get(f"{ROSTER}/none", headers=headers).status_code == 404
+            assert hub.get("/api/v1/batches/none", headers=headers).status_code == 404
     done = threading.Event()
     seen: list[tuple[int, str, int]] = []
 
