@@ -403,6 +403,24 @@ def test_a_finding_opened_by_an_incremental_run_is_resolved_by_the_next(hub: Hub
     assert_settled(hub)
 
 
+Counted = tuple[str, str, set[tuple[str, int]]]
+
+
+def counted(hub: Hub, dataset: str, *where: Any) -> Counted:
+    """The status, last run and ``dataset`` evidence (record key, version) of unit 0's one
+    finding matching ``where``."""
+    with hub.db.transaction() as session:
+        finding = session.scalars(
+            select(Finding).where(Finding.unit_code == unit_code(0), *where)
+        ).one()
+        evidence = session.execute(
+            select(Evidence.record_key, Evidence.version).where(
+                Evidence.finding_id == finding.id, Evidence.dataset == dataset
+            )
+        )
+        return finding.status, finding.last_run_id, {(k, v) for k, v in evidence}
+
+
 def test_a_corrected_name_renews_evidence_but_does_not_recount_the_unit(hub: Hub) -> None:
     """OVER_QUOTA counts a unit's active roster by type: a new version with the same unit,
     status and type cannot move the count, so the unit is counted again only when the record
@@ -418,21 +436,13 @@ def test_a_corrected_name_renews_evidence_but_does_not_recount_the_unit(hub: Hub
     hub.push("roster", [roster(63, "institutional", "李63")])
     hub.settle()
 
-    def over_quota() -> tuple[str, str, set[tuple[str, int]]]:
-        with hub.db.transaction() as session:
-            finding = session.scalars(
-                select(Finding).where(
-                    Finding.rule == "OVER_QUOTA",
-                    Finding.unit_code == unit_code(0),
-                    Finding.establishment_type == "administrative",
-                )
-            ).one()
-            evidence = session.execute(
-                select(Evidence.record_key, Evidence.version).where(
-                    Evidence.finding_id == finding.id, Evidence.dataset == "roster"
-                )
-            )
-            return finding.status, finding.last_run_id, {(k, v) for k, v in evidence}
+    def over_quota() -> Counted:
+        return counted(
+            hub,
+            "roster",
+            Finding.rule == "OVER_QUOTA",
+            Finding.establishment_type == "administrative",
+        )
 
     status, seen_by, evidence = over_quota()
     assert status == "open" and len(evidence) == 3 and {v for _, v in evidence} == {1}
@@ -475,21 +485,10 @@ def test_a_corrected_cadre_renews_evidence_but_does_not_recount_the_posts(hub: H
     hub.push("cadres", [cadre(72, "deputy", "王72")])
     hub.settle()
 
-    def over_posts() -> tuple[str, str, set[tuple[str, int]]]:
-        with hub.db.transaction() as session:
-            finding = session.scalars(
-                select(Finding).where(
-                    Finding.rule == "OVER_LEADER_POSTS",
-                    Finding.unit_code == unit_code(0),
-                    Finding.level == "principal",
-                )
-            ).one()
-            evidence = session.execute(
-                select(Evidence.record_key, Evidence.version).where(
-                    Evidence.finding_id == finding.id, Evidence.dataset == "cadres"
-                )
-            )
-            return finding.status, finding.last_run_id, {(k, v) for k, v in evidence}
+    def over_posts() -> Counted:
+        return counted(
+            hub, "cadres", Finding.rule == "OVER_LEADER_POSTS", Finding.level == "principal"
+        )
 
     status, seen_by, evidence = over_posts()
     assert status == "open" and len(evidence) == 2 and {v for _, v in evidence} == {1}
