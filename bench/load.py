@@ -52,6 +52,7 @@ from linkage_hub.identifiers import id_check_char  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TARGETS = {"get": 50.0, "list": 150.0}
+SHED_TARGET = 10.0  # ms: a refusal must be fast to be worth making
 
 
 def hub_env(url: str, data_dir: Path) -> dict[str, str]:
@@ -134,7 +135,8 @@ class RawClient:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
 
-    async def get(self, path: str) -> int:
+    async def get(self, path: str) -> tuple[int, bool]:
+        """The answer's status, and whether it came on a connection opened for it."""
         reused = bool(self.idle)
         if reused:
             reader, writer = self.idle.pop()
@@ -163,7 +165,7 @@ class RawClient:
             writer.close()
             raise
         self.idle.append((reader, writer))
-        return status
+        return status, not reused
 
 
 async def stream(
@@ -181,16 +183,20 @@ async def stream(
     start = time.perf_counter()
 
     shed: list[float] = []  # 503s: how fast the refusal came
+    shed_fresh: list[float] = []  # the refusals that came on a connection opened for them
 
     async def one(due: float, url: str) -> None:
         late.append((time.perf_counter() - due) * 1000)
         try:
-            status = await client.get(url)
+            status, fresh = await client.get(url)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             return
         if status == 503:
             shed.append((time.perf_counter() - due) * 1000)
+            shed_timeline.append((due - start, shed[-1]))
+            if fresh:
+                shed_fresh.append(shed[-1])
             return
         if status != 200:
             errors[str(status)] = errors.get(str(status), 0) + 1
@@ -199,6 +205,7 @@ async def stream(
         timeline.append((due - start, latencies[-1]))
 
     timeline: list[tuple[float, float]] = []  # (second of the run, latency): where the tail is
+    shed_timeline: list[tuple[float, float]] = []  # the same for the refusals
     total = int(rate * seconds)
     for i in range(total):
         due = start + i / rate
@@ -222,6 +229,10 @@ async def stream(
         "shed": len(shed),
         "shed_p99": percentile(shed, 99),
         "shed_max": max(shed) if shed else float("nan"),
+        "shed_fresh": len(shed_fresh),
+        "shed_fresh_p99": percentile(shed_fresh, 99),
+        "shed_reused_p99": percentile([ms for ms in shed if ms not in set(shed_fresh)], 99),
+        "slow_shed_seconds": sorted({int(t) for t, ms in shed_timeline if ms > SHED_TARGET}),
     }
 
 
@@ -270,6 +281,7 @@ async def drive(
                 )
             results["push"] = {
                 "status": answer.status_code,
+                "second": started - t0,
                 "seconds": time.perf_counter() - started,
                 "answer": answer.text[:300],
             }
@@ -283,6 +295,7 @@ async def drive(
             stream(get_client, "get", args.get_rate / 5, args.warmup, get_url, scratch),
             stream(list_client, "list", args.list_rate / 5, args.warmup, list_url, scratch),
         )
+        t0 = time.perf_counter()
         await asyncio.gather(
             stream(
                 get_client,
@@ -454,10 +467,20 @@ def main() -> int:
             f"| {r['late_p99']:.1f} |"
         )
     for key in ("get", "list"):
+        r = results[key]
         print(f"{key}: seconds of the run with answers over target: {results[key]['slow_seconds']}")
+        print(
+            f"{key}: refusals on a new connection {r['shed_fresh']} (p99 "
+            f"{r['shed_fresh_p99']:.1f} ms), on a reused one p99 {r['shed_reused_p99']:.1f} ms"
+        )
+        print(
+            f"{key}: seconds with refusals over {SHED_TARGET:.0f} ms: "
+            f"{results[key]['slow_shed_seconds']}"
+        )
     p = results["push"]
     print(
-        f"push of {args.push_rows} rows: HTTP {p['status']} in {p['seconds']:.2f} s (target ≤ 3 s)"
+        f"push of {args.push_rows} rows: HTTP {p['status']} in {p['seconds']:.2f} s (target ≤ 3 s),"
+        f" sent at second {p['second']:.0f}"
     )
     if p["status"] >= 300:
         print(p["answer"])
