@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -105,6 +106,18 @@ OPENAPI_TAGS = [
 # the push itself no slower).
 SWITCH_INTERVAL_SECONDS = 0.001
 
+# Python's cyclic garbage collector stops every thread of the process, the event loop included,
+# for as long as a collection takes. At its default (a young collection every 700 net new
+# container objects) a serving process collects many times a second, each time promoting the
+# objects of the requests in flight a generation up, and every few seconds it collects the whole
+# heap: 95–190 ms for ~220,000 objects on a loaded machine, during which the process answers
+# nothing, refusals included (bench/load.py at twice the rates: refusal p99 70–140 ms, slowest
+# answer 0.2–0.3 s). Young collections every 20,000 objects let a request's objects die before
+# they are promoted, and the whole-heap collection becomes rare (bench/RESULTS.md, "Load":
+# refusal p99 ~20–30 ms, slowest answer ~0.1 s). Much larger thresholds make the young
+# collections themselves long while a push's rows are alive (a 0.5 s pause at 200,000).
+GC_YOUNG_THRESHOLD = 20_000
+
 
 def _operation_id(route: APIRoute) -> str:
     return route.name
@@ -118,6 +131,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         offload.start(settings)
         scheduler = reconciliation_lifespan.start(app, db)
         notifications = notifications_lifespan.start(db)
