@@ -8,7 +8,9 @@
    names one already loaded (with ``--data-dir``, its ID keys); then ``VACUUM (ANALYZE)`` and
    a ``CHECKPOINT`` (superuser or ``pg_checkpoint``); in every case the roster and its
    indexes are read into the page cache (``pg_prewarm``);
-2. starts ``linkage-hub serve --workers 2`` on it;
+2. starts ``linkage-hub serve --workers 2`` on it; with ``--proxy``, two ``linkage-hub serve``
+   processes on ports of their own behind HAProxy with ``deploy/haproxy.cfg`` (Debian's
+   ``haproxy``), which then decides admission instead of the processes;
 3. after a 5 s warm-up at a fifth of the rates (not measured), open-loop load from one
    asyncio client on raw HTTP/1.1 keep-alive connections (requests are sent on schedule
    whether or not earlier ones answered; latency counts from the scheduled time, so a stalled
@@ -27,10 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +57,7 @@ from linkage_hub.identifiers import id_check_char  # noqa: E402
 BIN = Path(sys.executable).parent
 TARGETS = {"get": 50.0, "list": 150.0}
 SHED_TARGET = 10.0  # ms: a refusal must be fast to be worth making
+PROXY_NICE = -10  # --proxy: HAProxy's scheduling priority (bench/RESULTS.md, "A proxy in front")
 
 
 def hub_env(url: str, data_dir: Path) -> dict[str, str]:
@@ -334,7 +339,7 @@ def demo_hub(
     for setting in getattr(args, "setting", None) or ():
         name, _, value = setting.partition("=")
         env["LINKAGE_" + name.upper()] = value
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         if args.database_url is None:
             subprocess.run([str(BIN / "linkage-hub"), "migrate"], env=env, check=True)
@@ -366,26 +371,88 @@ def demo_hub(
             if args.keep:
                 print(f"load: kept; rerun with --database-url {url} --data-dir {data_dir}")
         prewarm(url)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = [str(BIN / "linkage-hub"), "serve", "--port", str(port)]
-        proc = subprocess.Popen(
-            [*command, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        yield base, url, data_dir, proc
+        serve = [str(BIN / "linkage-hub"), "serve"]
+        if getattr(args, "proxy", False):
+            base = behind_proxy(serve, env, workers, procs)
+        else:
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            procs.append(
+                subprocess.Popen(
+                    [*serve, "--port", str(port), "--workers", str(workers)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        wait_ready(base)
+        yield base, url, data_dir, procs[0]
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
+        for started_ in reversed(procs):
+            started_.terminate()
+            started_.wait(30)
         if drop is not None and not args.keep:
             drop()
+
+
+def wait_ready(base: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"load: {base} not ready after 120 s")
+
+
+def behind_proxy(
+    serve: list[str], env: dict[str, str], processes: int, procs: list[subprocess.Popen[bytes]]
+) -> str:
+    """``processes`` hub processes, each on its own port with the hub's own bound off, behind
+    HAProxy with deploy/haproxy.cfg (the proxy decides admission); returns the proxy's base
+    URL, and adds each process it starts to ``procs`` (the proxy last)."""
+    if processes != 2:
+        raise SystemExit("load: deploy/haproxy.cfg names two hub processes")
+    ports = [free_port() for _ in range(processes)]
+    hub_env_ = {**env, "LINKAGE_MAX_IN_FLIGHT": "0", "LINKAGE_TRUSTED_PROXIES": '["127.0.0.1"]'}
+    for port in ports:
+        procs.append(
+            subprocess.Popen([*serve, "--port", str(port)], env=hub_env_, stdout=subprocess.DEVNULL)
+        )
+    for port in ports:
+        wait_ready(f"http://127.0.0.1:{port}")
+    slots = int(env.get("LINKAGE_MAX_IN_FLIGHT", "8"))
+    front = free_port()
+    deploy = ROOT / "deploy"
+    key = Path(env["LINKAGE_DATA_DIR"]) / "token-key.pem"
+    key.write_bytes(
+        subprocess.run([serve[0], "token-key"], env=env, check=True, capture_output=True).stdout
+    )
+    proxy_env = {
+        **os.environ,
+        "LH_BIND": f"127.0.0.1:{front}",
+        "LH_HUB1": f"127.0.0.1:{ports[0]}",
+        "LH_HUB2": f"127.0.0.1:{ports[1]}",
+        "LH_SLOTS": str(slots),
+        "LH_CALLER_SLOTS": str(slots * processes // 2),
+        "LH_RESERVE": str(max(1, slots * processes // 4)),
+        "LH_TOKEN_KEY": str(key),
+        "LH_503": str(deploy / "haproxy-503.http"),
+    }
+    haproxy = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if haproxy is None:
+        raise SystemExit("load: --proxy needs HAProxy (apt-get install haproxy)")
+    procs.append(
+        # The proxy runs before the hub processes when both want a core (README, "Capacity"):
+        # it decides in microseconds, but only once it is scheduled. Without root, nice warns
+        # and runs it at the normal priority.
+        subprocess.Popen(
+            ["nice", "-n", str(PROXY_NICE), haproxy, "-db", "-f", str(deploy / "haproxy.cfg")],
+            env=proxy_env,
+        )
+    )
+    return f"http://127.0.0.1:{front}"
 
 
 def prewarm(url: str) -> None:
@@ -437,6 +504,11 @@ def main() -> int:
     parser.add_argument("--list-rate", type=float, default=100)
     parser.add_argument("--push-rows", type=int, default=10_000)
     parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="two hub processes behind HAProxy (deploy/haproxy.cfg), which decides admission",
+    )
+    parser.add_argument(
         "--rate-factor",
         type=float,
         default=1.0,
@@ -450,7 +522,17 @@ def main() -> int:
         read_token = token(base, url, data_dir, "audit")
         list_token = token(base, url, data_dir, "finance")
         write_token = token(base, url, data_dir, "establishment")
-        results = asyncio.run(drive(base, read_token, list_token, write_token, args))
+        # The generator's own collector must not pause it: a whole-heap collection over the
+        # tens of thousands of tasks and timings a run holds stalls its event loop for tens of
+        # milliseconds, and every answer that arrives meanwhile is timed late. Its garbage is
+        # acyclic (reference counting frees it); collection resumes after the run.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        try:
+            results = asyncio.run(drive(base, read_token, list_token, write_token, args))
+        finally:
+            gc.enable()
 
     print(f"$ {shlex.join([sys.executable, *sys.argv])}")
     print(

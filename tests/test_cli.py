@@ -87,3 +87,37 @@ class TestUsage:
         with pytest.raises(SystemExit) as exited:
             cli.main(["frobnicate"])
         assert exited.value.code == 2
+
+
+def test_token_key_prints_the_key_that_verifies_the_hubs_tokens(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from jose.utils import base64url_decode
+
+    from linkage_hub.auth.tokens import TokenKeys
+    from linkage_hub.domain import Department
+
+    assert cli.main(["token-key"]) == 0
+    key = serialization.load_pem_public_key(capsys.readouterr().out.encode())
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    token = (
+        TokenKeys.from_settings(get_settings())
+        .issue(
+            client_id="c1",
+            department=Department.audit,
+            region="230100",
+            scopes=frozenset(),
+            secret_version=1,
+        )
+        .access_token
+    )
+    signed, _, signature = token.rpartition(".")
+    raw = base64url_decode(signature.encode())
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    key.verify(der, signed.encode(), ec.ECDSA(hashes.SHA256()))  # raises if it is another key
+    with pytest.raises(InvalidSignature):
+        key.verify(der, signed.encode() + b"x", ec.ECDSA(hashes.SHA256()))

@@ -227,8 +227,23 @@ def register_users(sub: argparse._SubParsersAction[Any]) -> None:
     password.set_defaults(handler=_user_password)
 
 
+def _token_key(args: argparse.Namespace, settings: Settings) -> int:
+    from linkage_hub.auth.tokens import TokenKeys
+
+    print(TokenKeys.from_settings(settings).public_pem, end="")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this domain's sub-commands (each sets ``handler(args, settings) -> int``)."""
+    token_key = sub.add_parser(
+        "token-key",
+        help="print the public key that verifies the hub's access tokens (PEM)",
+        description="Print the public key (PEM, ES256) that verifies the access tokens this hub "
+        "issues, for a gateway in front of it (deploy/haproxy.cfg keys its fair share by the "
+        "verified client). The same key is published as a JWK at GET /oauth/jwks.",
+    )
+    token_key.set_defaults(handler=_token_key)
     clients = sub.add_parser(
         "clients",
         help="manage departmental clients",

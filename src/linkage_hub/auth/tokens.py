@@ -135,6 +135,7 @@ class TokenKeys:
         public_pem = private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        self.public_pem = public_pem.decode()  # for a gateway (``linkage-hub token-key``)
         self._signing_key = jwk.construct(private_pem, ALGORITHM)
         self._verifying_key = jwk.construct(public_pem, ALGORITHM)
         self._verified: dict[str, TokenClaims] = {}

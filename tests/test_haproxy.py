@@ -1,0 +1,234 @@
+"""deploy/haproxy.cfg, for real: HAProxy in front of two stub hub processes whose requests wait
+until the test lets them go, so which request holds a slot is known exactly.
+
+The proxy's admission must be the hub's (linkage_hub.loadshed): a caller's share, a bound per
+process, the newcomers' reserve, probes never refused, and the hub's own 503 problem (or page)
+with Retry-After. Callers are keyed as the hub keys them: the client of a token the hub's public
+key verifies (``linkage-hub token-key``), else the source address. Skipped where HAProxy is not
+installed (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from linkage_hub.auth.tokens import TokenKeys
+from linkage_hub.domain import Department
+from linkage_hub.errors import ServiceUnavailable
+from linkage_hub.loadshed import _DETAILS, RETRY_AFTER_SECONDS
+
+HAPROXY = shutil.which("haproxy") or (
+    "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+)
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+SLOTS, CALLER_SLOTS, RESERVE = 2, 2, 1  # per process; two processes: four slots in all
+
+pytestmark = pytest.mark.skipif(HAPROXY is None, reason="HAProxy is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stub:
+    """A stand-in hub process: ``/hold...`` waits for ``release``; anything else answers now."""
+
+    port: int
+    release: threading.Event = field(default_factory=threading.Event)
+    forwarded: list[str] = field(default_factory=list)
+    held: int = 0
+
+    def serve(self) -> http.server.ThreadingHTTPServer:
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                stub.forwarded.append(self.headers.get("X-Forwarded-For", ""))
+                if self.path.startswith("/hold"):
+                    stub.held += 1
+                    stub.release.wait(30)
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@dataclass
+class Front:
+    base: str
+    stubs: list[Stub]
+    keys: TokenKeys
+
+    def token(self, client_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {_issue(self.keys, client_id)}"}
+
+    def held(self) -> int:
+        return sum(s.held for s in self.stubs)
+
+
+def _keys(private_key: ec.EllipticCurvePrivateKey) -> TokenKeys:
+    return TokenKeys(private_key, issuer="hub", audience="hub", ttl_seconds=600)
+
+
+@pytest.fixture
+def front(tmp_path: Path) -> Iterator[Front]:
+    keys = _keys(ec.generate_private_key(ec.SECP256R1()))
+    key_file = tmp_path / "token-key.pem"
+    key_file.write_text(keys.public_pem)
+    stubs = [Stub(_free_port()), Stub(_free_port())]
+    servers = [s.serve() for s in stubs]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LH_BIND": f"127.0.0.1:{port}",
+        "LH_HUB1": f"127.0.0.1:{stubs[0].port}",
+        "LH_HUB2": f"127.0.0.1:{stubs[1].port}",
+        "LH_SLOTS": str(SLOTS),
+        "LH_CALLER_SLOTS": str(CALLER_SLOTS),
+        "LH_RESERVE": str(RESERVE),
+        "LH_TOKEN_KEY": str(key_file),
+        "LH_503": str(DEPLOY / "haproxy-503.http"),
+    }
+    assert HAPROXY is not None
+    proc = subprocess.Popen(
+        [HAPROXY, "-db", "-f", str(DEPLOY / "haproxy.cfg")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(f"{base}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    error = proc.stderr.read().decode() if proc.stderr else ""
+                    raise AssertionError(error) from None
+                time.sleep(0.05)
+        yield Front(base, stubs, keys)
+    finally:
+        for stub in stubs:
+            stub.release.set()
+        proc.terminate()
+        proc.wait(10)
+        for server in servers:
+            server.shutdown()
+
+
+def _wait_until(condition: object, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.01)
+
+
+def _assert_refused(answer: httpx.Response, reason: str) -> None:
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    request_id = problem.pop("request_id")
+    assert len(request_id) == 32 and int(request_id, 16) >= 0
+    assert problem == ServiceUnavailable(_DETAILS[reason]).problem()
+
+
+def test_the_proxy_admits_as_the_hub_does(front: Front) -> None:
+    a, b, c, d = (front.token(name) for name in ("client-a", "client-b", "client-c", "client-d"))
+    with ThreadPoolExecutor(8) as pool:
+
+        def hold(headers: dict[str, str]) -> Future[httpx.Response]:
+            return pool.submit(httpx.get, f"{front.base}/hold", headers=headers, timeout=30)
+
+        held = [hold(a), hold(a)]
+        _wait_until(lambda: front.held() == 2)
+        # A holds its share (two): its third is refused at once, a "share" refusal.
+        _assert_refused(httpx.get(f"{front.base}/hold", headers=a), "share")
+        held += [hold(b), hold(b)]
+        _wait_until(lambda: front.held() == 4)  # every slot of both processes is taken
+        # C holds nothing: it may wait in the newcomers' reserve (one place)...
+        queued = hold(c)
+        time.sleep(0.2)
+        assert not queued.done() and front.held() == 4
+        # ...then C holds a place and is refused like anyone holding one; D finds it taken.
+        _assert_refused(httpx.get(f"{front.base}/anything", headers=c), "capacity")
+        _assert_refused(httpx.get(f"{front.base}/anything", headers=d), "capacity")
+        # People's pages get a page; probes are neither refused nor queued.
+        page = httpx.get(f"{front.base}/console/discrepancies", headers=d)
+        assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+        assert "服务繁忙" in page.text and page.headers["retry-after"] == "1"
+        api = httpx.get(f"{front.base}/public/v1/disclosures", headers=d)
+        _assert_refused(api, "capacity")
+        for probe in ("/health/live", "/health/ready", "/metrics"):
+            assert httpx.get(f"{front.base}{probe}", headers=a, timeout=2).status_code == 200
+        for stub in front.stubs:
+            stub.release.set()
+        assert [f.result().status_code for f in [*held, queued]] == [200] * 5
+    # The hub learns the client's address from the proxy (LINKAGE_TRUSTED_PROXIES).
+    assert all(value == "127.0.0.1" for s in front.stubs for value in s.forwarded)
+
+
+def test_a_flood_of_forged_tokens_from_one_address_is_one_caller(front: Front) -> None:
+    forger = _keys(ec.generate_private_key(ec.SECP256R1()))  # not the hub's key
+    forged = [
+        {"Authorization": f"Bearer {_issue(forger, f'client-{n}')}"}
+        for n in range(CALLER_SLOTS + 1)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        held = [
+            pool.submit(httpx.get, f"{front.base}/hold", headers=h, timeout=30)
+            for h in forged[:CALLER_SLOTS]
+        ]
+        _wait_until(lambda: front.held() == CALLER_SLOTS)
+        # Each forged token names another client, but none verifies: all count as the address.
+        _assert_refused(httpx.get(f"{front.base}/hold", headers=forged[-1]), "share")
+        # A genuine token of the hub is its own caller and gets in.
+        genuine = pool.submit(
+            httpx.get, f"{front.base}/hold", headers=front.token("client-x"), timeout=30
+        )
+        _wait_until(lambda: front.held() == CALLER_SLOTS + 1)
+        for stub in front.stubs:
+            stub.release.set()
+        assert [f.result().status_code for f in [*held, genuine]] == [200] * (CALLER_SLOTS + 1)
+
+
+def _issue(keys: TokenKeys, client_id: str) -> str:
+    return keys.issue(
+        client_id=client_id,
+        department=Department.audit,
+        region="230100",
+        scopes=frozenset(),
+        secret_version=1,
+    ).access_token
