@@ -11,14 +11,17 @@ installed (``.ci/run`` installs it).
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +34,7 @@ from linkage_hub.domain import Department
 from linkage_hub.errors import ServiceUnavailable
 from linkage_hub.loadshed import _DETAILS, RETRY_AFTER_SECONDS
 
-HAPROXY = shutil.which("haproxy") or (
-    "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
-)
+HAPROXY = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SLOTS, CALLER_SLOTS, RESERVE = 2, 2, 1  # per process; two processes: four slots in all
 
@@ -99,19 +100,15 @@ def _keys(private_key: ec.EllipticCurvePrivateKey) -> TokenKeys:
     return TokenKeys(private_key, issuer="hub", audience="hub", ttl_seconds=600)
 
 
-@pytest.fixture
-def front(tmp_path: Path) -> Iterator[Front]:
-    keys = _keys(ec.generate_private_key(ec.SECP256R1()))
-    key_file = tmp_path / "token-key.pem"
-    key_file.write_text(keys.public_pem)
-    stubs = [Stub(_free_port()), Stub(_free_port())]
-    servers = [s.serve() for s in stubs]
+@contextmanager
+def _haproxy(hubs: list[int], key_file: Path) -> Iterator[str]:
+    """HAProxy with deploy/haproxy.cfg in front of the processes on ``hubs``; its base URL."""
     port = _free_port()
     env = {
         **os.environ,
         "LH_BIND": f"127.0.0.1:{port}",
-        "LH_HUB1": f"127.0.0.1:{stubs[0].port}",
-        "LH_HUB2": f"127.0.0.1:{stubs[1].port}",
+        "LH_HUB1": f"127.0.0.1:{hubs[0]}",
+        "LH_HUB2": f"127.0.0.1:{hubs[1]}",
         "LH_SLOTS": str(SLOTS),
         "LH_CALLER_SLOTS": str(CALLER_SLOTS),
         "LH_RESERVE": str(RESERVE),
@@ -137,12 +134,25 @@ def front(tmp_path: Path) -> Iterator[Front]:
                     error = proc.stderr.read().decode() if proc.stderr else ""
                     raise AssertionError(error) from None
                 time.sleep(0.05)
-        yield Front(base, stubs, keys)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def front(tmp_path: Path) -> Iterator[Front]:
+    keys = _keys(ec.generate_private_key(ec.SECP256R1()))
+    key_file = tmp_path / "token-key.pem"
+    key_file.write_text(keys.public_pem)
+    stubs = [Stub(_free_port()), Stub(_free_port())]
+    servers = [s.serve() for s in stubs]
+    try:
+        with _haproxy([s.port for s in stubs], key_file) as base:
+            yield Front(base, stubs, keys)
     finally:
         for stub in stubs:
             stub.release.set()
-        proc.terminate()
-        proc.wait(10)
         for server in servers:
             server.shutdown()
 
@@ -232,3 +242,72 @@ def _issue(keys: TokenKeys, client_id: str) -> str:
         scopes=frozenset(),
         secret_version=1,
     ).access_token
+
+
+def test_two_real_hub_processes_behind_the_proxy(tmp_path: Path) -> None:
+    """The deployment of README "Running on PostgreSQL", here on the embedded default: two
+    processes sharing one data directory (one signing key), the proxy verifying their tokens
+    with ``linkage-hub token-key``'s output, the hub's own bound off."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
+    env |= {
+        "LINKAGE_DATA_DIR": str(tmp_path),
+        "LINKAGE_MAX_IN_FLIGHT": "0",
+        "LINKAGE_TRUSTED_PROXIES": '["127.0.0.1"]',
+    }
+    hub = [sys.executable, "-m", "linkage_hub.cli"]
+    subprocess.run([*hub, "migrate"], env=env, check=True, capture_output=True)
+    created = subprocess.run(
+        [*hub, "clients", "create", "--department", "audit", "--region", "230100", "--name", "a"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    client = json.loads(created.stdout)
+    key_file = tmp_path / "token-key.pem"
+    key_file.write_bytes(
+        subprocess.run([*hub, "token-key"], env=env, check=True, capture_output=True).stdout
+    )
+    ports = [_free_port(), _free_port()]
+    procs = [
+        subprocess.Popen(
+            [*hub, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            _wait_until(lambda port=port: _ready(f"http://127.0.0.1:{port}"), seconds=60)
+        with _haproxy(ports, key_file) as base:
+            form = {"grant_type": "client_credentials"} | {
+                k: client[k] for k in ("client_id", "client_secret")
+            }
+            answer = httpx.post(f"{base}/oauth/token", data=form)
+            assert answer.status_code == 200, answer.text
+            headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+            # Keep-alive through the proxy, to either process: the same answers.
+            with httpx.Client(base_url=base, headers=headers) as http:
+                for _ in range(6):
+                    page = http.get("/api/v1/datasets/roster/records?limit=5")
+                    assert page.status_code == 200, page.text
+                    assert page.json()["items"] == []
+                assert http.get("/health/ready").status_code == 200
+                # A token the hub did not sign is the hub's to refuse, not the proxy's.
+                forged = http.get(
+                    "/api/v1/datasets/roster/records", headers={"Authorization": "Bearer a.b.c"}
+                )
+                assert forged.status_code == 401
+                assert forged.headers["content-type"] == "application/problem+json"
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health/ready", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
