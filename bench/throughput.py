@@ -74,7 +74,8 @@ async def closed_loop(
         nonlocal failures
         while time.perf_counter() < stop:
             started = time.perf_counter()
-            if await client.get(rng.choice(paths)) != 200:
+            status, _ = await client.get(rng.choice(paths))
+            if status != 200:
                 failures += 1
             latencies.append((time.perf_counter() - started) * 1000)
 
