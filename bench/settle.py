@@ -22,6 +22,7 @@ hub's own thread.
 
     .venv/bin/python bench/settle.py --persons 100000 --backend both
     .venv/bin/python bench/settle.py --results          # 1 M persons, both databases
+    .venv/bin/python bench/settle.py --backend postgres --statements   # where a 1 % run's time goes
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -169,7 +171,37 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def bench_backend(backend: str, persons: int, province: rb.Province, work: Path) -> dict[str, Any]:
+class StatementClock:
+    """Wall time per SQL statement (its first 150 characters) while ``on``: where a run's
+    seconds go, statement by statement (``--statements``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.on = False
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        event.listen(db.engine, "before_cursor_execute", self._before)
+        event.listen(db.engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info["statement_started"] = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.on:
+            key = " ".join(statement.split())[:150]
+            self.seconds[key] += time.perf_counter() - conn.info["statement_started"]
+            self.calls[key] += 1
+
+    def report(self, title: str, n: int = 15) -> None:
+        print(f"{title}: {sum(self.seconds.values()):.2f} s in statements", file=sys.stderr)
+        for key, seconds in self.seconds.most_common(n):
+            print(f"  {seconds * 1000:7.1f} ms ×{self.calls[key]:<3} {key}", file=sys.stderr)
+        self.seconds.clear()
+        self.calls.clear()
+
+
+def bench_backend(
+    backend: str, persons: int, province: rb.Province, work: Path, statements: bool = False
+) -> dict[str, Any]:
     region = rb.PROVINCE
     if backend == "sqlite":
         url, admin, name = f"sqlite:///{work / 'settle.db'}", None, None
@@ -191,11 +223,17 @@ def bench_backend(backend: str, persons: int, province: rb.Province, work: Path)
             rb.time_baseline(db, run_settings=False)  # warm the cache
             baseline = min(rb.time_baseline(db, run_settings=flag) for flag in (False, True))
             full_s, _ = rb.time_run(db, region)  # leaves the watermark
+            clock = StatementClock(db) if statements else None
             batches = []
             for dataset, (_, _, prefixes) in CHANGES.items():
                 picked = ", ".join(f"'{p}'" for p in prefixes)
                 _, n = write_batch(db, dataset, f"substr(t.person_key, 1, 2) IN ({picked})", {})
+                if clock:
+                    clock.on = True
                 elapsed, run = incremental_run(db, region)
+                if clock:
+                    clock.on = False
+                    clock.report(f"{backend} {dataset} 1 %")
                 steps_of = {step: float(seconds) for step, seconds in run["timings"].items()}
                 print(f"{backend} {dataset} 1 %: {elapsed:.2f} s {steps_of}", file=sys.stderr)
                 batches.append((dataset, n, elapsed, steps_of))
@@ -306,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--results", action="store_true", help="write bench/RESULTS.md")
+    parser.add_argument(
+        "--statements", action="store_true", help="print each 1 %% run's slowest SQL statements"
+    )
     args = parser.parse_args(argv)
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     started = time.perf_counter()
@@ -314,7 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = []
     for backend in backends:
         with tempfile.TemporaryDirectory() as work:
-            figures.append(bench_backend(backend, args.persons, province, Path(work)))
+            figures.append(
+                bench_backend(backend, args.persons, province, Path(work), args.statements)
+            )
     command = "python bench/settle.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text_ = report(figures, command.strip())
     print(text_)
