@@ -14,7 +14,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -33,18 +32,13 @@ from linkage_hub.auth.tokens import TokenKeys
 from linkage_hub.domain import Department
 from linkage_hub.errors import ServiceUnavailable
 from linkage_hub.loadshed import _DETAILS, RETRY_AFTER_SECONDS
+from tests.net import free_port, wait_until
 
 HAPROXY = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SLOTS, CALLER_SLOTS, RESERVE = 2, 2, 1  # per process; two processes: four slots in all
 
 pytestmark = pytest.mark.skipif(HAPROXY is None, reason="HAProxy is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -103,7 +97,7 @@ def _keys(private_key: ec.EllipticCurvePrivateKey) -> TokenKeys:
 @contextmanager
 def _haproxy(hubs: list[int], key_file: Path) -> Iterator[str]:
     """HAProxy with deploy/haproxy.cfg in front of the processes on ``hubs``; its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LH_BIND": f"127.0.0.1:{port}",
@@ -145,7 +139,7 @@ def front(tmp_path: Path) -> Iterator[Front]:
     keys = _keys(ec.generate_private_key(ec.SECP256R1()))
     key_file = tmp_path / "token-key.pem"
     key_file.write_text(keys.public_pem)
-    stubs = [Stub(_free_port()), Stub(_free_port())]
+    stubs = [Stub(free_port()), Stub(free_port())]
     servers = [s.serve() for s in stubs]
     try:
         with _haproxy([s.port for s in stubs], key_file) as base:
@@ -155,14 +149,6 @@ def front(tmp_path: Path) -> Iterator[Front]:
             stub.release.set()
         for server in servers:
             server.shutdown()
-
-
-def _wait_until(condition: object, seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)
 
 
 def _assert_refused(answer: httpx.Response, reason: str) -> None:
@@ -183,11 +169,11 @@ def test_the_proxy_admits_as_the_hub_does(front: Front) -> None:
             return pool.submit(httpx.get, f"{front.base}/hold", headers=headers, timeout=30)
 
         held = [hold(a), hold(a)]
-        _wait_until(lambda: front.held() == 2)
+        wait_until(lambda: front.held() == 2)
         # A holds its share (two): its third is refused at once, a "share" refusal.
         _assert_refused(httpx.get(f"{front.base}/hold", headers=a), "share")
         held += [hold(b), hold(b)]
-        _wait_until(lambda: front.held() == 4)  # every slot of both processes is taken
+        wait_until(lambda: front.held() == 4)  # every slot of both processes is taken
         # C holds nothing: it may wait in the newcomers' reserve (one place)...
         queued = hold(c)
         time.sleep(0.2)
@@ -221,14 +207,14 @@ def test_a_flood_of_forged_tokens_from_one_address_is_one_caller(front: Front) -
             pool.submit(httpx.get, f"{front.base}/hold", headers=h, timeout=30)
             for h in forged[:CALLER_SLOTS]
         ]
-        _wait_until(lambda: front.held() == CALLER_SLOTS)
+        wait_until(lambda: front.held() == CALLER_SLOTS)
         # Each forged token names another client, but none verifies: all count as the address.
         _assert_refused(httpx.get(f"{front.base}/hold", headers=forged[-1]), "share")
         # A genuine token of the hub is its own caller and gets in.
         genuine = pool.submit(
             httpx.get, f"{front.base}/hold", headers=front.token("client-x"), timeout=30
         )
-        _wait_until(lambda: front.held() == CALLER_SLOTS + 1)
+        wait_until(lambda: front.held() == CALLER_SLOTS + 1)
         for stub in front.stubs:
             stub.release.set()
         assert [f.result().status_code for f in [*held, genuine]] == [200] * (CALLER_SLOTS + 1)
@@ -267,7 +253,7 @@ def test_two_real_hub_processes_behind_the_proxy(tmp_path: Path) -> None:
     key_file.write_bytes(
         subprocess.run([*hub, "token-key"], env=env, check=True, capture_output=True).stdout
     )
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [
         subprocess.Popen(
             [*hub, "serve", "--port", str(port)],
@@ -279,7 +265,7 @@ def test_two_real_hub_processes_behind_the_proxy(tmp_path: Path) -> None:
     ]
     try:
         for port in ports:
-            _wait_until(lambda port=port: _ready(f"http://127.0.0.1:{port}"), seconds=60)
+            wait_until(lambda port=port: _ready(f"http://127.0.0.1:{port}"), seconds=60)
         with _haproxy(ports, key_file) as base:
             form = {"grant_type": "client_credentials"} | {
                 k: client[k] for k in ("client_id", "client_secret")

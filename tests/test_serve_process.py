@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,13 @@ from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.net import free_port
 
 
 @contextmanager
 def _serving(tmp_path: Path, *options: str, wait: float = 60) -> Iterator[str]:
     """``linkage-hub serve`` on the embedded default in ``tmp_path``; its base URL once ready."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
     env["LINKAGE_DATA_DIR"] = str(tmp_path)
     proc = subprocess.Popen(

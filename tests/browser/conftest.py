@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from tests.net import free_port
 from tests.public.conftest import city, publish
 
 __all__ = ["city", "publish"]
@@ -35,16 +35,10 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(app: FastAPI, client: object) -> Iterator[str]:
     """The test's app (lifespan already run by ``client``) on a real port."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )

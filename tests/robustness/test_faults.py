@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from linkage_hub.db import Database
 from linkage_hub.records.models import Batch, Change, RosterRecord
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
+from tests.net import free_port
 from tests.reconciliation.conftest import World, factory, world  # noqa: F401 - fixtures
 from tests.reconciliation.factory import citizen_id
 from tests.records import factory as f
@@ -208,12 +208,6 @@ def test_database_down_mid_batch_then_back_without_a_restart(
     assert_retry_succeeds(hub, headers, body)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(settings: Settings, port: int, log: Path, **extra_env: str) -> subprocess.Popen[bytes]:
     """``linkage-hub serve`` on ``port`` with the test's database and keys (and ``extra_env``),
     once it answers ready."""
@@ -251,7 +245,7 @@ def test_hub_killed_mid_batch_applies_nothing_and_the_key_retries(
 ) -> None:
     headers = headers_for("establishment")
     body = batch_body(40)
-    port = _free_port()
+    port = free_port()
     proc = _serve(settings, port, tmp_path / "hub.log")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=WAIT) as http:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 
 from linkage_hub.db import Database
 from tests.conftest import make_settings
+from tests.net import free_port
 
 SIDES = ("", "-wal", "-shm")
 
@@ -38,12 +38,6 @@ def hub_env(data_dir: Path) -> dict[str, str]:
 
 def loose_umask() -> None:
     os.umask(0o022)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class TestDatabaseFileModes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from linkage_hub.app import create_app
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
+from tests.net import free_port
 
 OPS_PORT = 9464
 MAIN = "http://testserver"
@@ -82,12 +82,6 @@ class TestWithoutOne:
         assert client.get(path).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _status(url: str) -> int | None:
     try:
         return httpx.get(url, timeout=5).status_code
@@ -98,7 +92,7 @@ def _status(url: str) -> int | None:
 class TestServe:
     @pytest.mark.parametrize("workers", [1, 2])
     def test_serve_listens_on_both_ports(self, tmp_path: Path, workers: int) -> None:
-        port, ops_port = _free_port(), _free_port()
+        port, ops_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
         env |= {"LINKAGE_DATA_DIR": str(tmp_path), "LINKAGE_OPS_PORT": str(ops_port)}
         command = [sys.executable, "-m", "linkage_hub.cli", "serve", "--port", str(port)]
@@ -130,7 +124,7 @@ class TestServe:
             proc.wait(timeout=30)
 
     def test_the_same_port_twice_is_refused(self, tmp_path: Path) -> None:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
         env |= {"LINKAGE_DATA_DIR": str(tmp_path), "LINKAGE_OPS_PORT": str(port)}
         done = subprocess.run(
