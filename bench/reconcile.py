@@ -48,6 +48,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -57,6 +58,7 @@ from linkage_hub.identifiers import id_check_char, uscc_check_char  # noqa: E402
 from linkage_hub.migrations import upgrade  # noqa: E402
 from linkage_hub.reconciliation.engine import WORK_MEM  # noqa: E402
 from linkage_hub.reconciliation.runs import create_run, execute_run  # noqa: E402
+from linkage_hub.records import tally  # noqa: E402
 from linkage_hub.settings import Settings  # noqa: E402
 from linkage_hub.versioning import region_bounds  # noqa: E402
 
@@ -478,6 +480,17 @@ def _pg_text(value: Any) -> str:
     return str(value)
 
 
+def count_units(url: str) -> None:
+    """The units' head counts of what a load copied past the hub (as the migration does)."""
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            tally.recount(session)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 def load_sqlite_url(url: str, province: Province) -> None:
     load_sqlite(Path(url.removeprefix("sqlite:///")), province)
 
@@ -499,6 +512,7 @@ def load_postgres(url: str, province: Province) -> None:
                         buf = io.StringIO()
                 copy.write(buf.getvalue())
         conn.commit()
+        count_units(url)
         conn.autocommit = True
         cur.execute("VACUUM ANALYZE")
 
@@ -517,6 +531,7 @@ def load_sqlite(path: Path, province: Province, *, analyze: bool = True) -> None
         fixed = [(*row[:5], stamp, *row[6:]) for row in fixed]
         conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", fixed)
     conn.commit()
+    count_units(f"sqlite:///{path}")
     if analyze:
         conn.execute("ANALYZE")
     conn.close()

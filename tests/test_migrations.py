@@ -66,3 +66,39 @@ class TestDirectLoadTimes:
             "b": "2026-12-04 20:34:02.000000",
             "c": "2026-12-04 20:34:02.217889",
         }
+
+
+class TestUnitCounts:
+    def test_the_upgrade_counts_the_records_already_stored(self, tmp_path: Path) -> None:
+        """0017: the units' head counts start from the stored records (records.tally)."""
+        import sqlite3
+
+        path = tmp_path / "old.db"
+        settings = make_settings(f"sqlite:///{path}", tmp_path)
+        upgrade(settings, "0016_direct_load_times")
+        row = "INSERT INTO records_roster (record_key, version, region, batch_id, client_id, "
+        row += "recorded_at, person_key, id_number, unit_code, name, name_norm, "
+        row += "establishment_type, status, closed_at) "
+        row += "VALUES (?, 1, ?, 'b', 'c', '2026-12-01 00:00:00.000000', ?, 'x', ?, 'n', 'n', "
+        row += "?, ?, ?)"
+        closed = "2026-12-02 00:00:00.000000"
+        stored = [
+            ("k1", "230100", "p1", "U1", "institutional", "active", None),
+            ("k2", "230100", "p2", "U1", "institutional", "active", None),
+            ("k3", "230102", "p3", "U1", "institutional", "active", None),
+            ("k4", "230100", "p4", "U1", "worker", "active", None),
+            ("k5", "230100", "p5", "U1", "institutional", "exited", None),  # not counted
+            ("k6", "230100", "p6", "U1", "institutional", "active", closed),  # not current
+        ]
+        with sqlite3.connect(path) as conn:
+            conn.executemany(row, stored)
+        upgrade(settings)
+        with sqlite3.connect(path) as conn:
+            got = conn.execute(
+                "SELECT dataset, unit_code, region, category, n FROM records_unit_count"
+            ).fetchall()
+        assert sorted(got) == [
+            ("roster", "U1", "230100", "institutional", 2),
+            ("roster", "U1", "230100", "worker", 1),
+            ("roster", "U1", "230102", "institutional", 1),
+        ]

@@ -38,6 +38,7 @@ from linkage_hub.reconciliation.onwrite import OnWrite
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor, make_settings
 from tests.records import factory as f
+from tests.records.test_unit_counts import assert_kept
 
 CITY, COUNTIES = "230100", ("230102", "230103")
 PERIOD = "2026-10"
@@ -335,6 +336,7 @@ def test_live_findings_are_what_a_full_run_finds(hub: Hub, ops: list[Op]) -> Non
     for op in ops:
         apply(hub, op)
     assert_settled(hub)
+    assert_kept(hub.db)  # the head counts incremental runs read are the records'
 
 
 # --- What the runs say ------------------------------------------------------------------------

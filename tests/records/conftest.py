@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from linkage_hub.records import ingest, queries
 from tests.conftest import HeadersFor
 
 OWNER = {
@@ -89,3 +90,34 @@ def read(client: TestClient, headers_for: HeadersFor) -> Read:
                 return items
 
     return do
+
+
+@pytest.fixture
+def deferred(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Lower the bulk-load threshold to one row; record what each defer_indexes answered."""
+    monkeypatch.setattr(ingest, "BULK_LOAD_ROWS", 1)
+    answers: list[bool] = []
+    original = queries.defer_indexes
+
+    def spy(*args: Any) -> bool:
+        answers.append(original(*args))
+        return answers[-1]
+
+    monkeypatch.setattr(queries, "defer_indexes", spy)
+    return answers
+
+
+@pytest.fixture
+def direct(deferred: list[bool], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Also copy any NDJSON/CSV body straight into an empty table. The batch ids of the
+    loads that did."""
+    monkeypatch.setattr(ingest, "DIRECT_LOAD_BYTES", 0)
+    loads: list[str] = []
+    original = queries.direct_stage_view
+
+    def spy(session: Any, spec: Any, batch_id: str) -> None:
+        loads.append(batch_id)
+        original(session, spec, batch_id)
+
+    monkeypatch.setattr(queries, "direct_stage_view", spy)
+    return loads

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from linkage_hub.identifiers import id_check_char, uscc_check_char
@@ -88,3 +89,7 @@ def employment(n: int, unit: int = 1, **extra: Any) -> dict[str, Any]:
     }
     record.update(extra)
     return record
+
+
+def ndjson(rows: list[dict[str, Any]]) -> bytes:
+    return ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()

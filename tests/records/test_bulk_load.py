@@ -4,7 +4,6 @@ batches take that path; what they store must be what the usual merge stores."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,26 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
 from linkage_hub.db import Database
-from linkage_hub.records import ingest, queries
 from linkage_hub.records.models import RosterRecord
 from tests.conftest import HeadersFor
 from tests.records import factory as f
 from tests.records.conftest import Push, Read
-
-
-@pytest.fixture
-def deferred(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Lower the bulk-load threshold to one row; record what each defer_indexes answered."""
-    monkeypatch.setattr(ingest, "BULK_LOAD_ROWS", 1)
-    answers: list[bool] = []
-    original = queries.defer_indexes
-
-    def spy(*args: Any) -> bool:
-        answers.append(original(*args))
-        return answers[-1]
-
-    monkeypatch.setattr(queries, "defer_indexes", spy)
-    return answers
 
 
 def indexes(database: Database) -> dict[str, tuple[tuple[str, ...], bool]]:
@@ -119,26 +102,6 @@ class TestBulkLoad:
         assert read("roster") == [] and indexes(database) == model_indexes()
 
 
-def ndjson(rows: list[dict[str, Any]]) -> bytes:
-    return ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
-
-
-@pytest.fixture
-def direct(deferred: list[bool], monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Also copy any NDJSON/CSV body straight into an empty table. The batch ids of the
-    loads that did."""
-    monkeypatch.setattr(ingest, "DIRECT_LOAD_BYTES", 0)
-    loads: list[str] = []
-    original = queries.direct_stage_view
-
-    def spy(session: Any, spec: Any, batch_id: str) -> None:
-        loads.append(batch_id)
-        original(session, spec, batch_id)
-
-    monkeypatch.setattr(queries, "direct_stage_view", spy)
-    return loads
-
-
 class TestDirectLoad:
     def post(self, client: TestClient, headers_for: HeadersFor, body: bytes) -> Any:
         return client.post(
@@ -161,7 +124,7 @@ class TestDirectLoad:
         # A unit the registry places in a county: its records take the registry's region.
         assert push("units", [f.unit(2) | {"region": "230102"}]).status_code == 201
         rows = [f.roster(n, unit=1 + n % 2) for n in range(1, 7)]
-        body = ndjson(rows[:3]) + b"\n   \n" + ndjson(rows[3:])  # blank lines: row gaps
+        body = f.ndjson(rows[:3]) + b"\n   \n" + f.ndjson(rows[3:])  # blank lines: row gaps
         answer = self.post(client, headers_for, body)
         assert answer.status_code == 201, answer.text
         assert deferred == [True, True]  # the units, then the roster
@@ -188,7 +151,7 @@ class TestDirectLoad:
         )
 
         # The table holds versions now: the next body merges, and new ids follow the copied.
-        again = self.post(client, headers_for, ndjson([{**rows[0], "name": "张改"}, f.roster(9)]))
+        again = self.post(client, headers_for, f.ndjson([{**rows[0], "name": "张改"}, f.roster(9)]))
         assert again.status_code == 201, again.text
         got = again.json()
         assert (got["inserted"], got["updated"], got["unchanged"]) == (1, 1, 0)
@@ -217,7 +180,7 @@ class TestDirectLoad:
             rows.append(f.roster(2))
         else:
             rows.append(f.roster(5, unit=3, region="230200"))
-        answer = self.post(client, headers_for, ndjson(rows))
+        answer = self.post(client, headers_for, f.ndjson(rows))
         assert answer.status_code == 422, answer.text
         error = answer.json()["errors"][0]
         assert error["row"] == 5
@@ -227,7 +190,7 @@ class TestDirectLoad:
         assert read("roster") == []
         assert indexes(database) == model_indexes()
         # and the table takes a good load afterwards
-        assert self.post(client, headers_for, ndjson(rows[:4])).status_code == 201
+        assert self.post(client, headers_for, f.ndjson(rows[:4])).status_code == 201
         assert len(read("roster")) == 4
         assert len(direct) == 2
 
@@ -258,7 +221,7 @@ class TestDirectLoad:
         rows.append({k: v for k, v in f.payroll(3).items() if k != "period"})  # the scope's
         answer = client.post(
             "/api/v1/datasets/payroll/batches",
-            content=ndjson(rows),
+            content=f.ndjson(rows),
             params={"mode": "snapshot", "period": "2026-10"},
             headers={**headers_for("finance"), "content-type": "application/x-ndjson"},
         )

@@ -201,33 +201,35 @@ def restrict_branch(branch: str) -> list[str]:
 
 def unit_tally(covered: frozenset[Dataset]) -> str:
     """``rc_unit_tally`` of an incremental run, in the columns of the full run's: the
-    unregistered dirty units from ``rc_pu`` (which holds all their rows), and straight from
-    the datasets, through their unit-code indexes, the active roster by type of each
-    registered unit dirty for OVER_QUOTA and the serving leaders by level of each one dirty
-    for OVER_LEADER_POSTS. A 1 % push then reads the persons it changed and the roster or
-    cadres of their units — never their HR records or paid lines, nor whole rows into the
-    person pass."""
+    unregistered dirty units from ``rc_pu`` (which holds all their rows), and the head counts
+    that the writes keep per unit (:mod:`linkage_hub.records.tally`) — the active roster by
+    type of each registered unit dirty for OVER_QUOTA, the serving leaders by level of each
+    one dirty for OVER_LEADER_POSTS — summed over the run's region. A 1 % push then reads the
+    persons it changed and a few stored counts per unit it touched: never the roster or
+    cadres of those units, their HR records or paid lines, nor whole rows into the person
+    pass."""
     parts = [
         staging.unit_tally(
             " WHERE pu.unit_code IN (SELECT unit_code FROM rc_dirty_unit WHERE unregistered = 1)"
         )
     ]
     counted = (
-        # dataset, dirty for, (r_type, c_level), (n_roster, n_leaders), which rows, grouped by
-        (Dataset.roster, "for_quota", f"{staging.ROSTER_TYPE}, 0", "COUNT(*), 0", "",
-         staging.ROSTER_TYPE),
-        (Dataset.cadres, "for_posts", f"0, {staging.CADRE_LEVEL}", "0, COUNT(*)",
-         " AND t.leader_level IN ('principal', 'deputy')", staging.CADRE_LEVEL),
+        # dataset, dirty for, (r_type, c_level), (n_roster, n_leaders), which categories,
+        # grouped by
+        (Dataset.roster, "for_quota", f"{staging.STORED_TYPE}, 0", "SUM(s.n), 0", "",
+         staging.STORED_TYPE),
+        (Dataset.cadres, "for_posts", f"0, {staging.STORED_LEVEL}", "0, SUM(s.n)",
+         " AND s.category IN ('principal', 'deputy')", staging.STORED_LEVEL),
     )  # fmt: skip
     for dataset, flag, codes, sums, rows, grouped in counted:
         if dataset not in covered:
             continue
         parts.append(
-            f"SELECT t.unit_code, {codes}, {sums}, 1, 1, 0, 0 "
-            f"FROM {PERSON_TABLES[dataset]} t WHERE t.closed_at IS NULL "
-            f"AND t.region BETWEEN :lo AND :hi AND t.status = 'active'{rows} AND t.unit_code IN "
+            f"SELECT s.unit_code, {codes}, {sums}, 1, 1, 0, 0 "
+            f"FROM records_unit_count s WHERE s.dataset = '{dataset}' "
+            f"AND s.region BETWEEN :lo AND :hi{rows} AND s.unit_code IN "
             f"(SELECT unit_code FROM rc_dirty_unit WHERE {flag} = 1 AND unregistered = 0) "
-            f"GROUP BY t.unit_code, {grouped}"
+            f"GROUP BY s.unit_code, {grouped} HAVING SUM(s.n) > 0"
         )
     return "\nUNION ALL\n".join(parts)
 

@@ -319,8 +319,9 @@ GROUP BY pu.unit_code, {field("r_type")}, {field("c_level")}
 """
 
 
-ROSTER_TYPE = _code("t.establishment_type", TYPE_CODES, 7)
-CADRE_LEVEL = _code("t.leader_level", LEVEL_CODES, 0)
+# the same codes over the stored head counts' category (see linkage_hub.records.tally)
+STORED_TYPE = _code("s.category", TYPE_CODES, 7)
+STORED_LEVEL = _code("s.category", LEVEL_CODES, 0)
 
 
 FOUND_DDL = """

@@ -372,7 +372,9 @@ class Pusher:
         session.flush()
         if self.direct is not None:
             queries.advance_ids(session, self.spec)
-        publish.publish_changes(session, self.spec, now, batch_id, self.after_id)
+        publish.publish_changes(
+            session, self.spec, now, batch_id, self.after_id, loaded=self.direct is not None
+        )
         if self.direct is not None:
             queries.drop_stage_view(session)
         else:

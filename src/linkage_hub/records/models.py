@@ -189,3 +189,18 @@ class Change(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_records_change_region_seq", "region", "seq"),)
+
+
+class UnitCount(Base):
+    """Current records counted per unit, kept by difference as batches commit (see
+    :mod:`linkage_hub.records.tally`): the active roster by establishment type and the active
+    cadres by leader level, per unit and per the records' own region. Incremental
+    reconciliation reads a dirty unit's head count here instead of counting its records."""
+
+    __tablename__ = "records_unit_count"
+
+    dataset: Mapped[str] = mapped_column(String(20), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    region: Mapped[str] = mapped_column(String(6), primary_key=True)
+    category: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

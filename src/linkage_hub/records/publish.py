@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from linkage_hub.db import CHANGES_PUBLISHED, FEED_LOCK
 from linkage_hub.domain import Dataset
 from linkage_hub.outbox import write as outbox
+from linkage_hub.records import tally
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.records.queries import last_id, typed_sql
 
@@ -123,10 +124,18 @@ def propagate_unit_regions(
 
 
 def publish_changes(
-    session: Session, spec: DatasetSpec, now: dt.datetime, batch_id: str, after_id: int
+    session: Session,
+    spec: DatasetSpec,
+    now: dt.datetime,
+    batch_id: str,
+    after_id: int,
+    *,
+    loaded: bool = False,
 ) -> int:
     """Write the batch's change-feed rows, last thing before commit. The batch's new
     versions are those of its batch_id above ``after_id`` (:func:`last_id` before the merge).
+    The units' head counts (:mod:`linkage_hub.records.tally`) take the batch's changes too;
+    ``loaded``: the batch was a first load into an empty table (count the table instead).
 
     On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
     seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
@@ -180,6 +189,10 @@ def publish_changes(
     )
     if spec.name == "units":
         propagate_unit_regions(session, batch_id, now, after_id)
+    if loaded:
+        tally.count_loaded(session, spec.name)
+    elif spec.name in ("units", *tally.COUNTED):
+        tally.apply(session, batch_id=batch_id, after_seq=seq_before)
     announce_batch(session, spec.name, batch_id, now, seq_before)
     return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
 
