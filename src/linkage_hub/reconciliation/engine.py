@@ -224,6 +224,7 @@ def _reconcile(
         person_predicates=predicates,
         persons=persons,
         tally=tally,
+        new_ids=incremental,
         lap=lap,
     )
     for code in ran:

@@ -24,6 +24,7 @@ from sqlalchemy import Date, DateTime, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
+from linkage_hub.db import NEW_ID
 from linkage_hub.domain import ALLOWED_TYPES, EXIT_STATUSES
 
 _TYPED: dict[str, TypeEngine[Any]] = {
@@ -338,7 +339,7 @@ CREATE TEMP TABLE rc_found (
     departments VARCHAR(80) NOT NULL,
     summary_zh TEXT NOT NULL,
     summary_en TEXT NOT NULL,
-    finding_id VARCHAR(32),
+    finding_id VARCHAR(32){new_id},
     prior_status VARCHAR(12)
 )"""
 
@@ -363,12 +364,14 @@ def build(
     person_predicates: list[str],
     persons: str = "",
     tally: str | None = None,
+    new_ids: bool = False,
     lap: Callable[[str], None] = lambda _step: None,
 ) -> None:
     """Create ``rc_unit``, ``rc_pu``, ``rc_unit_tally``, ``rc_person`` and an empty
     ``rc_found``; ``lap`` is called after each step with its name (for the run's timings).
     ``persons`` keeps ``rc_person`` to some persons (see :func:`person_select`); ``tally``
-    replaces ``rc_unit_tally``'s query (an incremental run counts units its own way)."""
+    replaces ``rc_unit_tally``'s query (an incremental run counts units its own way);
+    ``new_ids`` gives every found subject a new finding id up front."""
     drop_temp_tables(session, dialect, TEMP_TABLES)
     session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql())), params)
     session.execute(text("CREATE UNIQUE INDEX rc_unit_code ON rc_unit (unit_code)"))
@@ -391,7 +394,11 @@ def build(
     )
     session.execute(text("CREATE UNIQUE INDEX rc_person_core_key ON rc_person_core (person_key)"))
     session.execute(sql(temp_table(dialect, "rc_person", PERSON_UNITS)), params)
-    session.execute(text(FOUND_DDL + (" ON COMMIT DROP" if dialect == "postgresql" else "")))
+    # new_ids: most subjects an incremental run finds are new findings; they take an id as they
+    # are found (the merge gives the rest the id of their finding), a pass fewer than the merge
+    # giving ids to those still without one. A full run finds mostly standing findings.
+    found = FOUND_DDL.format(new_id=f" DEFAULT ({NEW_ID[dialect]})" if new_ids else "")
+    session.execute(text(found + (" ON COMMIT DROP" if dialect == "postgresql" else "")))
     if dialect == "postgresql":
         session.execute(text("ANALYZE rc_person"))
     lap("staging:person")
