@@ -372,9 +372,9 @@ class Pusher:
         session.flush()
         if self.direct is not None:
             queries.advance_ids(session, self.spec)
-        publish.publish_changes(
-            session, self.spec, now, batch_id, self.after_id, loaded=self.direct is not None
-        )
+        # a table that held no version before the batch (its ids start above 0): count it whole
+        first = self.direct is not None or self.after_id == 0
+        publish.publish_changes(session, self.spec, now, batch_id, self.after_id, loaded=first)
         if self.direct is not None:
             queries.drop_stage_view(session)
         else:

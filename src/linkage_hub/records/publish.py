@@ -135,7 +135,7 @@ def publish_changes(
     """Write the batch's change-feed rows, last thing before commit. The batch's new
     versions are those of its batch_id above ``after_id`` (:func:`last_id` before the merge).
     The units' head counts (:mod:`linkage_hub.records.tally`) take the batch's changes too;
-    ``loaded``: the batch was a first load into an empty table (count the table instead).
+    ``loaded``: the table held no version before the batch (count the table instead).
 
     On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
     seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
@@ -189,9 +189,9 @@ def publish_changes(
     )
     if spec.name == "units":
         propagate_unit_regions(session, batch_id, now, after_id)
-    if loaded:
+    if loaded and spec.name in tally.COUNTED:
         tally.count_loaded(session, spec.name)
-    elif spec.name in ("units", *tally.COUNTED):
+    elif spec.name in ("units", *tally.COUNTED):  # a units batch may move counted records
         tally.apply(session, batch_id=batch_id, after_seq=seq_before)
     announce_batch(session, spec.name, batch_id, now, seq_before)
     return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]

@@ -63,10 +63,8 @@ def apply(session: Session, *, batch_id: str, after_seq: int) -> None:
 
 
 def count_loaded(session: Session, dataset: str) -> None:
-    """After a first load into an empty version table: its counts, straight from the table
-    (one pass instead of a look-up per new version)."""
-    if dataset not in COUNTED:
-        return
+    """After the first batch into a version table that held no version: its counts, straight
+    from the table (one pass instead of a look-up per new version)."""
     table, column, counts = COUNTED[dataset]
     session.execute(
         text(
@@ -80,8 +78,8 @@ def count_loaded(session: Session, dataset: str) -> None:
 
 
 def recount(session: Session) -> None:
-    """Count every unit again from the records (the migration that added the table, and a
-    repair). Runs in the caller's transaction."""
+    """Count every unit again from the records: after records were copied past the hub (the
+    benchmarks' direct loads), or as a repair. Runs in the caller's transaction."""
     session.execute(text("DELETE FROM records_unit_count"))
     for dataset in COUNTED:
         count_loaded(session, dataset)
