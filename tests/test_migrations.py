@@ -1,9 +1,11 @@
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
 
 from linkage_hub.migrations import downgrade, head_revision, upgrade
 from linkage_hub.schema import Base
+from linkage_hub.settings import Settings
 from tests.conftest import make_settings
 
 
@@ -32,22 +34,24 @@ class TestEmbeddedFile:
     def test_a_migrated_sqlite_file_is_already_in_wal_mode(self, tmp_path: Path) -> None:
         # Otherwise the first connections of two processes race to switch the journal mode,
         # and the loser fails at once with "database is locked".
-        import sqlite3
-
         path = tmp_path / "fresh.db"
         upgrade(make_settings(f"sqlite:///{path}", tmp_path))
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def _file_at(tmp_path: Path, revision: str) -> tuple[Path, Settings]:
+    """An embedded database file migrated up to ``revision`` only, and its settings."""
+    path = tmp_path / "old.db"
+    settings = make_settings(f"sqlite:///{path}", tmp_path)
+    upgrade(settings, revision)
+    return path, settings
+
+
 class TestDirectLoadTimes:
     def test_sqlite_times_written_by_the_driver_take_the_usual_text(self, tmp_path: Path) -> None:
         """0016: a first large load on SQLite had stored ``recorded_at`` with ``+00:00``."""
-        import sqlite3
-
-        path = tmp_path / "old.db"
-        settings = make_settings(f"sqlite:///{path}", tmp_path)
-        upgrade(settings, "0015_meetings")
+        path, settings = _file_at(tmp_path, "0015_meetings")
         row = "INSERT INTO registry_quota (record_key, version, region, batch_id, client_id, "
         row += "recorded_at, unit_code, establishment_type, approved) "
         row += "VALUES (?, 1, '230100', 'b', 'c', ?, ?, 'institutional', 1)"
@@ -71,11 +75,7 @@ class TestDirectLoadTimes:
 class TestUnitCounts:
     def test_the_upgrade_counts_the_records_already_stored(self, tmp_path: Path) -> None:
         """0017: the units' head counts start from the stored records (records.tally)."""
-        import sqlite3
-
-        path = tmp_path / "old.db"
-        settings = make_settings(f"sqlite:///{path}", tmp_path)
-        upgrade(settings, "0016_direct_load_times")
+        path, settings = _file_at(tmp_path, "0016_direct_load_times")
         row = "INSERT INTO records_roster (record_key, version, region, batch_id, client_id, "
         row += "recorded_at, person_key, id_number, unit_code, name, name_norm, "
         row += "establishment_type, status, closed_at) "

@@ -23,9 +23,10 @@ from linkage_hub.notifications.models import Delivery
 from linkage_hub.notifications.worker import Deliverer
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor, make_settings
+from tests.net import free_port
 from tests.notifications.conftest import Receiver, verifies
 from tests.records.factory import unit
-from tests.robustness.test_faults import _free_port, _serve
+from tests.robustness.test_faults import _serve
 
 SUBS = "/api/v1/subscriptions"
 WAIT = 60.0
@@ -61,7 +62,7 @@ def push_units(http: TestClient | httpx.Client, headers: dict[str, str], ns: ran
 def serve(settings: Settings, log: Path, *, deliver: bool) -> subprocess.Popen[bytes]:
     return _serve(
         settings,
-        _free_port(),
+        free_port(),
         log,
         LINKAGE_RECONCILE_ON_WRITE="false",
         LINKAGE_DELIVER_IN_PROCESS=str(deliver).lower(),

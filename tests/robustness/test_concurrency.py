@@ -24,10 +24,11 @@ from linkage_hub.db import Database
 from linkage_hub.records.models import Change, RosterRecord
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
+from tests.net import free_port
 from tests.reconciliation.conftest import World, factory, world  # noqa: F401 - fixtures
 from tests.reconciliation.factory import citizen_id
 from tests.records import factory as f
-from tests.robustness.test_faults import RUN, TableLock, _free_port, _serve
+from tests.robustness.test_faults import RUN, TableLock, _serve
 
 ROSTER = "/api/v1/datasets/roster/batches"
 
@@ -42,7 +43,7 @@ def hubs(
     clients = []
     try:
         for n in range(2):
-            port = _free_port()
+            port = free_port()
             procs.append(_serve(settings, port, tmp_path / f"hub{n}.log"))
             clients.append(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60))
         yield clients
