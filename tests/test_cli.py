@@ -121,3 +121,33 @@ def test_token_key_prints_the_key_that_verifies_the_hubs_tokens(
     key.verify(der, signed.encode(), ec.ECDSA(hashes.SHA256()))  # raises if it is another key
     with pytest.raises(InvalidSignature):
         key.verify(der, signed.encode() + b"x", ec.ECDSA(hashes.SHA256()))
+
+
+def test_unit_counts_finds_a_count_changed_past_the_hub_and_repairs_it(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["unit-counts"]) == 0
+    path = tmp_path / "linkage-hub.db"
+    with sqlite3.connect(path) as conn:  # a restore, a hand edit: two counts now disagree
+        conn.execute(
+            "INSERT INTO records_roster (record_key, version, region, batch_id, client_id, "
+            "recorded_at, person_key, id_number, unit_code, name, name_norm, "
+            "establishment_type, status) VALUES ('k1', 1, '230100', 'b', 'c', "
+            "'2026-12-01 00:00:00.000000', 'p1', 'x', 'U1', 'n', 'n', 'institutional', 'active')"
+        )
+        conn.execute(
+            "INSERT INTO records_unit_count VALUES ('roster', 'U2', '230100', 'worker', 3)"
+        )
+    capsys.readouterr()
+    assert cli.main(["unit-counts"]) == 1
+    assert "2 unit head counts differ from the records" in capsys.readouterr().err
+    assert cli.main(["unit-counts", "--repair"]) == 0
+    with sqlite3.connect(path) as conn:
+        stored = conn.execute(
+            "SELECT dataset, unit_code, region, category, n FROM records_unit_count"
+        )
+        assert stored.fetchall() == [("roster", "U1", "230100", "institutional", 1)]
+    assert cli.main(["unit-counts"]) == 0

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from linkage_hub.db import Database
+from linkage_hub.records import tally
 from tests.conftest import HeadersFor
 from tests.records import factory as f
 from tests.records.conftest import Push, Read
@@ -155,3 +157,16 @@ def test_a_count_falls_to_zero_and_stays_as_a_row(push: Push, database: Database
         rows = conn.execute(text("SELECT n FROM records_unit_count")).all()
     assert [r[0] for r in rows] == [0]  # kept, at zero
     assert stored(database) == recounted(database) == {}
+
+
+def test_drift_is_found_and_repaired(push: Push, database: Database) -> None:
+    """What only a change past the hub can cause (``linkage-hub unit-counts``)."""
+    assert push("roster", [f.roster(1), f.roster(2)]).status_code == 201
+    with Session(database.engine) as session:
+        assert tally.drift(session) == 0
+        session.execute(text("UPDATE records_unit_count SET n = n + 1"))
+        assert tally.drift(session) == 1
+        tally.repair(session)
+        assert tally.drift(session) == 0
+        session.commit()
+    assert assert_kept(database)[("roster", U1, "230100", "institutional")] == 2

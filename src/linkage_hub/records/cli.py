@@ -1,4 +1,4 @@
-"""Command-line commands of the datasets room: ``linkage-hub demo``."""
+"""Command-line commands of the datasets room: ``linkage-hub demo``, ``linkage-hub unit-counts``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,27 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _unit_counts(args: argparse.Namespace, settings: Settings) -> int:
+    from linkage_hub.records import tally
+
+    db = open_database(settings)
+    try:
+        with db.transaction() as session:
+            wrong = tally.drift(session)
+            if wrong and args.repair:
+                tally.repair(session)
+                print(f"unit-counts: {wrong:,} counts differed from the records; counted again")
+                return 0
+    finally:
+        db.dispose()
+    if wrong:
+        raise CommandError(
+            f"{wrong:,} unit head counts differ from the records (run with --repair)"
+        )
+    print("unit-counts: every stored head count equals a count of the records")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this domain's sub-commands (each sets ``handler(args, settings) -> int``)."""
     demo = sub.add_parser(
@@ -70,3 +91,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--force", action="store_true", help="push even if records exist")
     demo.set_defaults(handler=_demo)
+
+    counts = sub.add_parser(
+        "unit-counts",
+        help="check the units' stored head counts against the records",
+        description="Compare the head counts each batch keeps per unit (the active roster by "
+        "establishment type, the active cadres by leader level; incremental reconciliation "
+        "reads them) with a count of the records. Exit 1 if any differs, which only a change "
+        "made past the hub (a restore, a hand edit) can cause; --repair counts them again.",
+    )
+    counts.add_argument("--repair", action="store_true", help="count them again from the records")
+    counts.set_defaults(handler=_unit_counts)

@@ -25,6 +25,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from linkage_hub.db import FEED_LOCK
+
 # dataset: (version table, the column counted by, which current versions count)
 COUNTED = {
     "roster": ("records_roster", "establishment_type", "status = 'active'"),
@@ -83,3 +85,34 @@ def recount(session: Session) -> None:
     session.execute(text("DELETE FROM records_unit_count"))
     for dataset in COUNTED:
         count_loaded(session, dataset)
+
+
+def drift(session: Session) -> int:
+    """How many (dataset, unit, region, category) counts differ from a count of the records:
+    0 unless something changed the version tables past the hub's batches (a restore, a hand
+    edit). Incremental runs would then misjudge OVER_QUOTA / OVER_LEADER_POSTS at those units
+    until :func:`recount`. One pass over each counted table."""
+    recounted = " UNION ALL ".join(
+        f"SELECT '{dataset}' AS dataset, unit_code, region, {column} AS category, "
+        f"-COUNT(*) AS n FROM {table} WHERE closed_at IS NULL AND {counts} "
+        f"GROUP BY unit_code, region, {column}"
+        for dataset, (table, column, counts) in COUNTED.items()
+    )
+    return int(
+        session.execute(
+            text(
+                "SELECT COUNT(*) FROM (SELECT dataset, unit_code, region, category FROM ("
+                "SELECT dataset, unit_code, region, category, n FROM records_unit_count "
+                f"UNION ALL {recounted}) d GROUP BY dataset, unit_code, region, category "
+                "HAVING SUM(n) <> 0) x"
+            )
+        ).scalar_one()
+    )
+
+
+def repair(session: Session) -> None:
+    """:func:`recount`, with batches held off until the caller commits (the feed's lock on
+    PostgreSQL; SQLite has one writer at a time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
+    recount(session)
