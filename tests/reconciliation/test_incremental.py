@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from linkage_hub.db import Database
 from linkage_hub.reconciliation import runs
@@ -372,6 +372,42 @@ def test_an_incremental_run_names_the_batches_it_covered(hub: Hub) -> None:
     assert set(listed["batch_ids"]) == {first, second}
     assert [r["run_id"] for r in runs_listed(hub, batch_id=first)] == [run_id]
     assert hub.settle() == []  # nothing new: no run
+
+
+def test_a_unit_that_moved_to_a_sibling_county_keeps_its_findings_there(
+    client: TestClient, headers_for: HeadersFor, database: Database
+) -> None:
+    """A unit finding's stored region is where it was last found. After its unit moves to the
+    other county, a run of the county it left no longer sees the unit's records, yet must not
+    resolve the finding (it belongs to the other county now, and still holds): the waiver stays,
+    and the next city run files it under the county the unit moved to. Both kinds of run."""
+    hub = Hub(client, headers_for, database)
+    left, stays = unit_code(0), unit_code(1)  # both in the first county; one keeps it covered
+    assert hub.push("units", [unit_row(0, 0), unit_row(1, 0)]) == 201
+    quota = {"establishment_type": "administrative", "approved": 0}
+    assert hub.push("quotas", [quota | {"unit_code": u} for u in (left, stays)]) == 201
+    roster = [person_row("roster", p, p, 1, hub.today) for p in (0, 1)]  # active administrative
+    assert hub.push("roster", roster) == 201
+    hub.full_run()
+    identity = f"OVER_QUOTA:{left}:administrative"
+
+    def finding() -> tuple[str, str]:
+        with database.transaction() as session:
+            found = session.scalars(select(Finding).where(Finding.identity == identity)).one()
+            return found.status, found.region
+
+    assert finding() == ("open", COUNTIES[0])
+    with database.transaction() as session:
+        session.execute(update(Finding).where(Finding.identity == identity).values(status="waived"))
+    assert hub.settle() == []
+    moved = unit_row(0, 5)  # variant 5: the unit moves to the other county, records and all
+    assert moved["region"] == COUNTIES[1]
+    assert hub.push("units", [moved]) == 201
+    runs.run_to_end(database, region=COUNTIES[0], period=None, as_of=None, requested_by="test")
+    assert finding() == ("waived", COUNTIES[0])  # not the county's to resolve any more
+    hub.settle()  # the city's incremental run
+    assert finding() == ("waived", COUNTIES[1])
+    assert_settled(hub)
 
 
 def test_a_new_as_of_date_makes_the_next_run_read_the_whole_region(hub: Hub) -> None:

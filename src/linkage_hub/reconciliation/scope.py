@@ -10,8 +10,11 @@ half of (a county run would call that person 有编无人, never having seen the
 - a **person** finding is in scope when every current record of the person — roster,
   employment, cadres, and payroll lines of the run's period — lies inside R. A person with a
   record outside R is left alone by the run: no finding filed, none updated, none resolved;
-- a **unit** finding is in scope when its unit lies inside R and, for ``OVER_INTERNAL_UNITS``,
-  so do the registered child units it counts (they count wherever they sit);
+- a **unit** finding is in scope when its unit lies inside R now (the registry's region, else
+  the one in its code: a unit that moved to a sibling region takes its findings along, though
+  their stored ``region`` is still the one they were last found in) and, for
+  ``OVER_INTERNAL_UNITS``, so do the registered child units it counts (they count wherever
+  they sit);
 - and in any case the finding is filed inside R (its ``region``).
 
 This module is the one door: :func:`run_scope` works out what lies outside R, and
@@ -59,6 +62,14 @@ class RunScope:
                     f"EXISTS (SELECT 1 FROM {table} t WHERE t.person_key = {alias}.person_key "
                     f"AND t.closed_at IS NULL{period} AND {_OUTSIDE})"
                 )
+        if self.outside:
+            # a unit finding whose unit is now outside R (moved to a sibling region: the
+            # finding's stored region is the one it had when last found): not R's to resolve
+            parts.append(
+                f"({alias}.person_key IS NULL AND COALESCE((SELECT u.region FROM registry_unit u "
+                f"WHERE u.unit_code = {alias}.unit_code AND u.closed_at IS NULL), "
+                f"substr({alias}.unit_code, 3, 6)) NOT BETWEEN :lo AND :hi)"
+            )
         if Dataset.units in self.outside:
             parts.append(
                 f"({alias}.rule = '{RuleCode.OVER_INTERNAL_UNITS}' AND EXISTS (SELECT 1 FROM "
