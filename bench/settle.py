@@ -140,7 +140,8 @@ def write_batch(db: Database, dataset: str, where: str, params: dict[str, Any]) 
             bound,
         )
         started = time.perf_counter()
-        tally.apply(Session(bind=conn), batch_id=batch, after_seq=seq)  # as the push's publish
+        with Session(bind=conn) as session:  # the connection's transaction: as the push's
+            tally.apply(session, batch_id=batch, after_seq=seq)
         UPKEEP.append(time.perf_counter() - started)
     return batch, len(ids)
 

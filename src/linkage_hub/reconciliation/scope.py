@@ -41,6 +41,7 @@ from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation.merge import PERSON_TABLES
 from linkage_hub.reconciliation.rules import RuleCode
 from linkage_hub.reconciliation.staging import sql
+from linkage_hub.registry.regions import unit_region_now
 
 _OUTSIDE = "(t.region < :lo OR t.region > :hi)"
 
@@ -65,11 +66,8 @@ class RunScope:
         if self.outside:
             # a unit finding whose unit is now outside R (moved to a sibling region: the
             # finding's stored region is the one it had when last found): not R's to resolve
-            parts.append(
-                f"({alias}.person_key IS NULL AND COALESCE((SELECT u.region FROM registry_unit u "
-                f"WHERE u.unit_code = {alias}.unit_code AND u.closed_at IS NULL), "
-                f"substr({alias}.unit_code, 3, 6)) NOT BETWEEN :lo AND :hi)"
-            )
+            now = unit_region_now(f"{alias}.unit_code")
+            parts.append(f"({alias}.person_key IS NULL AND {now} NOT BETWEEN :lo AND :hi)")
         if Dataset.units in self.outside:
             parts.append(
                 f"({alias}.rule = '{RuleCode.OVER_INTERNAL_UNITS}' AND EXISTS (SELECT 1 FROM "

@@ -18,6 +18,7 @@ from linkage_hub.outbox import write as outbox
 from linkage_hub.records import tally
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.records.queries import last_id, typed_sql
+from linkage_hub.registry.regions import code_region, unit_region_now
 
 PERSON_AND_REGISTRY_TABLES = {
     "registry_quota": "quotas",
@@ -62,9 +63,9 @@ def propagate_unit_regions(
         "(SELECT n.unit_code FROM registry_unit AS n LEFT JOIN registry_unit AS o "
         "ON o.record_key = n.record_key AND o.closed_batch_id = :batch_id "
         "WHERE n.id > :after AND n.batch_id = :batch_id AND n.closed_at IS NULL "
-        "AND n.region <> coalesce(o.region, substr(n.unit_code, 3, 6)) "
+        f"AND n.region <> coalesce(o.region, {code_region('n.unit_code')}) "
         "UNION SELECT o.unit_code FROM registry_unit AS o WHERE o.closed_batch_id = :batch_id "
-        "AND o.region <> substr(o.unit_code, 3, 6) AND NOT EXISTS (SELECT 1 FROM "
+        f"AND o.region <> {code_region('o.unit_code')} AND NOT EXISTS (SELECT 1 FROM "
         "registry_unit AS c WHERE c.unit_code = o.unit_code AND c.closed_at IS NULL))"
     )
     moved = session.execute(
@@ -80,16 +81,11 @@ def propagate_unit_regions(
     for t, dataset in PERSON_AND_REGISTRY_TABLES.items():
         spec = spec_for(Dataset(dataset))
 
-        def region(alias: str) -> str:
-            return (
-                f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = "
-                f"{alias}.unit_code AND u.closed_at IS NULL), substr({alias}.unit_code, 3, 6))"
-            )
-
         closed = session.execute(
             typed_sql(
                 f"UPDATE {t} SET closed_at = :now, closed_batch_id = :batch_id "
-                f"WHERE closed_at IS NULL AND unit_code IN {touched} AND region <> {region(t)}",
+                f"WHERE closed_at IS NULL AND unit_code IN {touched} "
+                f"AND region <> {unit_region_now(f'{t}.unit_code')}",
                 "now",
                 "batch_id",
             ),
@@ -99,7 +95,8 @@ def propagate_unit_regions(
             continue
         before = last_id(session, spec)
         cols = ", ".join(spec.data_columns)
-        ocols = ", ".join(region("o") if c == "region" else f"o.{c}" for c in spec.data_columns)
+        region = unit_region_now("o.unit_code")
+        ocols = ", ".join(region if c == "region" else f"o.{c}" for c in spec.data_columns)
         session.execute(
             typed_sql(
                 f"INSERT INTO {t} ({cols}, version, batch_id, client_id, recorded_at) "

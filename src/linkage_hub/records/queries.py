@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from linkage_hub.records.datasets import DatasetSpec
+from linkage_hub.registry.regions import code_region, unit_region_now
 from linkage_hub.versioning import CLOSED
 
 STAGE = "_stage"
@@ -135,16 +136,9 @@ def _unit_regions(direct: bool) -> tuple[str, str]:
     :func:`rows_outside`). Before: the registry's current region, else the one in the unit
     code (where the unit's records are). After: the pushed region; for a delete, the one in
     the unit code (where :func:`propagate_unit_regions` sends its records)."""
-    code = "substr(s.unit_code, 3, 6)"
+    code = code_region("s.unit_code")
     # Direct: the rows are the batch's own versions in an empty table; nothing was registered.
-    before = (
-        code
-        if direct
-        else (
-            f"coalesce((SELECT u.region FROM registry_unit AS u WHERE u.unit_code = s.unit_code "
-            f"AND u.closed_at IS NULL), {code})"
-        )
-    )
+    before = code if direct else unit_region_now("s.unit_code")
     after = f"CASE WHEN s.del = 1 THEN {code} ELSE s.region END"
     return before, after
 
@@ -492,7 +486,7 @@ def units_closed_outside(
     region of their code (:func:`propagate_unit_regions`) outside ``bounds``; a unit the
     city moved into a county cannot be sent back to its code's county by leaving it out."""
     absent, params, expand = _absent(spec, bounds, None, units, None)
-    code = "substr(t.unit_code, 3, 6)"
+    code = code_region("t.unit_code")
     where = f"{absent} AND ({code} < :lo OR {code} > :hi)"
     total = session.execute(
         _expanding(text(f"SELECT count(*) {where}"), expand), params
