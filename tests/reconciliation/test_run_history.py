@@ -231,6 +231,42 @@ class TestEveryRuleSkipped:
         assert run["skipped"] == {} and run["warnings"] == []
 
 
+class TestPeriodBehind:
+    """A run that judged pay of a month older than its province's latest says so: runs of
+    regions that hold the newer month judge that month instead (issue 16's nested runs)."""
+
+    def test_a_county_a_month_behind_its_city_is_warned_and_a_given_period_agrees(
+        self, factory: Factory, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        county = unit_code(1, region="230103")
+        factory.roster(citizen_id(2), county)
+        factory.payroll(P, county, period="2026-09")  # the county's newest lines: September
+        factory.payroll(citizen_id(3), unit_code(2, region="230102"), period="2026-10")
+        city = headers_for("establishment", "230100")
+
+        behind = run_and_wait(client, city, region="230103", period=None)
+        assert behind["period"] == "2026-09"
+        assert behind["rules"]["PAID_WITHOUT_ESTABLISHMENT"]["new"] == 1
+        [warning] = behind["warnings"]
+        assert warning["code"] == "period_behind"
+        assert "2026-09" in warning["message"] and "2026-10" in warning["message"]
+
+        given = run_and_wait(client, city, region="230103", period="2026-10")
+        assert "PAID_WITHOUT_ESTABLISHMENT" in given["skipped"]  # no October line there
+        assert given["warnings"] == []
+        whole = run_and_wait(client, city, region="230100", period=None)
+        assert whole["period"] == "2026-10" and whole["warnings"] == []
+
+    def test_a_run_that_judged_no_pay_is_not_warned(
+        self, factory: Factory, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        county = unit_code(1, region="230103")
+        factory.roster(citizen_id(2), county)
+        factory.payroll(P, unit_code(2, region="230102"), period="2026-10")
+        run = run_and_wait(client, headers_for("establishment"), region="230103", period=None)
+        assert run["period"] is None and run["rules"] and run["warnings"] == []
+
+
 def _args(**kw: str | None) -> argparse.Namespace:
     base: dict[str, str | None] = {"region": "230100", "period": "2026-10", "as_of": "2026-10-31"}
     return argparse.Namespace(**(base | kw))

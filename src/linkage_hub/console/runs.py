@@ -36,6 +36,7 @@ KIND_ZH = {"full": "全量", "incremental": "增量"}
 WARNING_ZH = {
     "all_rules_skipped": "所有规则均因缺少部门数据而跳过",
     "read_in_full": "增量比对读取了全地区数据",
+    "period_behind": "本次比对的工资月份早于本省最新月份",
 }
 RULE_ZH = {str(rule.code): rule.title_zh for rule in RULES}
 RULE_ORDER = {str(rule.code): n for n, rule in enumerate(RULES)}

@@ -50,12 +50,13 @@ from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
+from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.privacy.state import rotation_in_progress
 from linkage_hub.reconciliation import announce, delta
 from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
-from linkage_hub.reconciliation.rules import RunParameters
+from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
@@ -68,6 +69,8 @@ FULL, INCREMENTAL = "full", "incremental"
 KINDS = (FULL, INCREMENTAL)
 COUNTS = ("found", "new", "resolved", "reopened")
 ALL_RULES_SKIPPED = "all_rules_skipped"  # the warning code of a run in which no rule ran
+PERIOD_BEHIND = "period_behind"  # a run judged pay of a month older than its province's latest
+PAY_RULES = frozenset(rule.code for rule in RULES if Dataset.payroll in rule.requires)
 
 
 class RunLock(Protocol):
@@ -333,9 +336,11 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                     outcome.skipped,
                     outcome.timings,
                 )
-                run.warnings = run_warnings(outcome.counts, outcome.skipped)
+                warnings = run_warnings(outcome.counts, outcome.skipped)
                 if outcome.full_because:
-                    run.warnings.append(read_in_full(outcome.full_because))
+                    warnings.append(read_in_full(outcome.full_because))
+                behind = period_behind(session, run, outcome.ran)  # a query: flushes the run
+                run.warnings = [*warnings, *([behind] if behind else [])]  # one assignment
                 for warning in run.warnings:
                     log.warning("reconciliation run %s of %s: %s", run_id, run.region, warning)
                 announce.run_ended(session, run, run.finished_at)
@@ -370,6 +375,28 @@ def run_warnings(
             }
         ]
     return []
+
+
+def period_behind(session: Session, run: Run, ran: list[RuleCode]) -> dict[str, str] | None:
+    """A warning when the run judged pay (a rule that needs payroll ran) of a month older
+    than the latest its province holds. A run's period defaults to its own region's latest
+    (DOMAIN.md), so while finance's lines of a new month have reached one region and not
+    another, runs of nested regions judge different months: a county run would resolve the
+    pay findings a city run opened and the next city run reopen them. The hub cannot choose
+    for the operator (a month may have been pushed by mistake); it says so, and the operator
+    passes ``period``. One index probe (the current payroll's period/region index)."""
+    province = run.region[:2] + "0000"
+    if run.period is None or province == run.region or PAY_RULES.isdisjoint(ran):
+        return None
+    latest = latest_period(session, province)
+    if latest is None or latest <= run.period:
+        return None
+    return {
+        "code": PERIOD_BEHIND,
+        "message": f"this run judged pay of {run.period}, but {province} holds payroll lines "
+        f"of {latest}: runs of regions whose latest lines are of {latest} judge that month and "
+        f"may resolve or reopen this run's pay findings; give the period {latest} to agree",
+    }
 
 
 READ_IN_FULL = "read_in_full"  # an incremental run that read the whole region

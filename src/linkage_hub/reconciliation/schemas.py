@@ -111,7 +111,10 @@ class RuleCounts(BaseModel):
 class RunWarning(BaseModel):
     code: str = Field(
         description="`all_rules_skipped`: no rule ran (no department's records); "
-        "`read_in_full`: an incremental run read the whole region (why: the message)."
+        "`read_in_full`: an incremental run read the whole region (why: the message); "
+        "`period_behind`: the run judged pay of a month older than the latest payroll period "
+        "its province holds, so runs of regions that hold the newer month judge another "
+        "month (give `period` to agree)."
     )
     message: str
 
