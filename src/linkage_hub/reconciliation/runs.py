@@ -384,7 +384,11 @@ def period_behind(session: Session, run: Run, ran: list[RuleCode]) -> dict[str, 
     another, runs of nested regions judge different months: a county run would resolve the
     pay findings a city run opened and the next city run reopen them. The hub cannot choose
     for the operator (a month may have been pushed by mistake); it says so, and the operator
-    passes ``period``. One index probe (the current payroll's period/region index)."""
+    passes ``period``. One index probe (the current payroll's period/region index).
+
+    What it tells a county that can read the run: that a newer month exists somewhere in
+    its province — a month, not a record, a count or a region below the province (decided:
+    a payroll month is no secret; the public pages publish far more per region)."""
     province = run.region[:2] + "0000"
     if run.period is None or province == run.region or PAY_RULES.isdisjoint(ran):
         return None
