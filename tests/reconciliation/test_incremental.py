@@ -48,6 +48,7 @@ from linkage_hub.reconciliation.models import Event, Evidence, Finding, Run, Wat
 from linkage_hub.reconciliation.onwrite import OnWrite, widest
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
 from tests.conftest import HeadersFor, make_settings
 from tests.records import factory as f
 from tests.records.test_unit_counts import assert_kept
@@ -434,10 +435,11 @@ def apply(hub: Hub, op: Op) -> None:
         else:
             rows = [person_row(dataset, p, u, v, hub.today) for p, u, v in drawn]
         keys = ("id_number", "unit_code")
+        lo, hi = region_bounds(region)
         rows = [
             r
             for r in {tuple(r.get(k) for k in keys): r for r in rows}.values()  # one per key
-            if hub.region_now(r["unit_code"]).startswith(region.rstrip("0"))
+            if lo <= hub.region_now(r["unit_code"]) <= hi
             and (one is None or r["unit_code"] == scope["units"][0])
         ]
         hub.push(dataset, rows, scope=scope)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from linkage_hub import cli
 from linkage_hub.cli import CommandError
 from linkage_hub.db import Database
 from linkage_hub.reconciliation import cli as reconcile_cli
+from linkage_hub.reconciliation import runs
 from linkage_hub.reconciliation.executor import Scheduler
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.runs import create_run, execute_run, recover
@@ -236,7 +238,11 @@ class TestPeriodBehind:
     regions that hold the newer month judge that month instead (issue 16's nested runs)."""
 
     def test_a_county_a_month_behind_its_city_is_warned_and_a_given_period_agrees(
-        self, factory: Factory, client: TestClient, headers_for: HeadersFor
+        self,
+        factory: Factory,
+        client: TestClient,
+        headers_for: HeadersFor,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         county = unit_code(1, region="230103")
         factory.roster(citizen_id(2), county)
@@ -250,12 +256,21 @@ class TestPeriodBehind:
         [warning] = behind["warnings"]
         assert warning["code"] == "period_behind"
         assert "2026-09" in warning["message"] and "2026-10" in warning["message"]
+        logged = [r for r in caplog.records if "period_behind" in r.getMessage()]
+        assert [r.levelno for r in logged] == [logging.WARNING]  # a full run: the operator's
 
         given = run_and_wait(client, city, region="230103", period="2026-10")
         assert "PAID_WITHOUT_ESTABLISHMENT" in given["skipped"]  # no October line there
         assert given["warnings"] == []
         whole = run_and_wait(client, city, region="230100", period=None)
         assert whole["period"] == "2026-10" and whole["warnings"] == []
+
+    def test_an_on_write_run_logs_it_at_info_and_keeps_it(self) -> None:
+        behind = {"code": "period_behind", "message": "..."}
+        assert runs._log_level(Run(kind="incremental"), behind) == logging.INFO
+        assert runs._log_level(Run(kind="full"), behind) == logging.WARNING
+        other = {"code": "read_in_full", "message": "..."}
+        assert runs._log_level(Run(kind="incremental"), other) == logging.WARNING
 
     def test_a_run_that_judged_no_pay_is_not_warned(
         self, factory: Factory, client: TestClient, headers_for: HeadersFor

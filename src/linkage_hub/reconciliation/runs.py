@@ -342,7 +342,13 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 behind = period_behind(session, run, outcome.ran)  # a query: flushes the run
                 run.warnings = [*warnings, *([behind] if behind else [])]  # one assignment
                 for warning in run.warnings:
-                    log.warning("reconciliation run %s of %s: %s", run_id, run.region, warning)
+                    log.log(
+                        _log_level(run, warning),
+                        "reconciliation run %s of %s: %s",
+                        run_id,
+                        run.region,
+                        warning,
+                    )
                 announce.run_ended(session, run, run.finished_at)
                 audit_run(session, run)
             return "succeeded"
@@ -358,6 +364,15 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
             return "failed"
     finally:
         lock.release()
+
+
+def _log_level(run: Run, warning: dict[str, str]) -> int:
+    """``period_behind`` of an on-write run is logged at INFO: while a new month reaches the
+    province region by region, every write of a region still on the old month would log it.
+    The run keeps the warning (API, console); the scheduled full run logs it at WARNING."""
+    if warning["code"] == PERIOD_BEHIND and run.kind == INCREMENTAL:
+        return logging.INFO
+    return logging.WARNING
 
 
 def run_warnings(
