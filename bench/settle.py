@@ -23,6 +23,7 @@ hub's own thread.
     .venv/bin/python bench/settle.py --persons 100000 --backend both
     .venv/bin/python bench/settle.py --results          # 1 M persons, both databases
     .venv/bin/python bench/settle.py --backend postgres --statements   # where a 1 % run's time goes
+    .venv/bin/python bench/settle.py --backend postgres --jit-ab 8     # JIT on/off, interleaved
 """
 
 from __future__ import annotations
@@ -175,6 +176,41 @@ def incremental_run(db: Database, region: str) -> tuple[float, dict[str, Any]]:
     return elapsed, {"counts": counts, "timings": timings}
 
 
+def jit_ab(db: Database, region: str, reps: int) -> None:
+    """``--jit-ab``: 1 % batches of each dataset, each followed by its incremental run with
+    PostgreSQL's JIT off (as the engine sets it) and on (the statement rewritten on its way to
+    the server), the two interleaved and their order swapped every repetition, so both see
+    the same machine and as many batches that open findings as batches that resolve them
+    (a batch flips the same persons back; give an even count). Medians on stderr."""
+    arm = {"jit": "off"}
+
+    def flip(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> Any:
+        if statement == "SET LOCAL jit = off":
+            statement = f"SET LOCAL jit = {arm['jit']}"
+        return statement, parameters
+
+    event.listen(db.engine, "before_cursor_execute", flip, retval=True)
+    times: dict[tuple[str, str], list[float]] = {}
+    try:
+        for rep in range(reps):
+            for dataset, (_, _, prefixes) in CHANGES.items():
+                for jit in ("on", "off") if rep % 2 == 0 else ("off", "on"):
+                    arm["jit"] = jit
+                    picked = ", ".join(f"'{p}'" for p in prefixes)
+                    write_batch(db, dataset, f"substr(t.person_key, 1, 2) IN ({picked})", {})
+                    elapsed, _ = incremental_run(db, region)
+                    times.setdefault((dataset, jit), []).append(elapsed)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", flip)
+    for dataset in CHANGES:
+        on, off = (statistics.median(times[(dataset, jit)]) for jit in ("on", "off"))
+        print(f"jit {dataset} 1 %: on {on:.3f} s, off {off:.3f} s (off ÷ on {off / on:.3f})",
+              file=sys.stderr)  # fmt: skip
+    on_s, off_s = (sum(sum(v) for (_, j), v in times.items() if j == jit) for jit in ("on", "off"))
+    print(f"jit, all {reps * 4} pairs: on {on_s:.2f} s, off {off_s:.2f} s "
+          f"(off ÷ on {off_s / on_s:.3f})", file=sys.stderr)  # fmt: skip
+
+
 def _json(value: Any) -> Any:
     import json
 
@@ -210,7 +246,12 @@ class StatementClock:
 
 
 def bench_backend(
-    backend: str, persons: int, province: rb.Province, work: Path, statements: bool = False
+    backend: str,
+    persons: int,
+    province: rb.Province,
+    work: Path,
+    statements: bool = False,
+    jit_reps: int = 0,
 ) -> dict[str, Any]:
     region = rb.PROVINCE
     if backend == "sqlite":
@@ -263,6 +304,8 @@ def bench_backend(
                 singles.append(elapsed)
                 for step, seconds in run["timings"].items():
                     steps.setdefault(step, []).append(float(seconds))
+            if jit_reps and backend == "postgres":
+                jit_ab(db, region, jit_reps)
             after_s, after = rb.time_run(db, region)
             changed = {
                 rule: c
@@ -361,6 +404,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--statements", action="store_true", help="print each 1 %% run's slowest SQL statements"
     )
+    parser.add_argument(
+        "--jit-ab",
+        type=int,
+        default=0,
+        metavar="REPS",
+        help="PostgreSQL: also time REPS (even) rounds of 1 %% batches with JIT on and off",
+    )
     args = parser.parse_args(argv)
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     started = time.perf_counter()
@@ -370,7 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for backend in backends:
         with tempfile.TemporaryDirectory() as work:
             figures.append(
-                bench_backend(backend, args.persons, province, Path(work), args.statements)
+                bench_backend(
+                    backend, args.persons, province, Path(work), args.statements, args.jit_ab
+                )
             )
     command = "python bench/settle.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text_ = report(figures, command.strip())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from linkage_hub import cli
 from linkage_hub.cli import CommandError
@@ -280,6 +280,28 @@ class TestPeriodBehind:
         factory.payroll(P, unit_code(2, region="230102"), period="2026-10")
         run = run_and_wait(client, headers_for("establishment"), region="230103", period=None)
         assert run["period"] is None and run["rules"] and run["warnings"] == []
+
+
+def test_an_incremental_run_turns_jit_off_and_a_full_run_keeps_it(
+    world: World, database: Database
+) -> None:
+    """PostgreSQL's JIT compiled an incremental run's statements over a few thousand persons
+    for ~5 % of the run; a full run's GROUP BYs over the region gain from it (bench/RESULTS.md).
+    Read from the server in the middle of each run."""
+    if database.dialect != "postgresql":
+        pytest.skip("JIT is PostgreSQL's")
+    seen: list[str] = []
+
+    def probe(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("CREATE TEMP TABLE rc_unit "):
+            seen.append(cursor.connection.execute("SHOW jit").fetchone()[0])
+
+    event.listen(database.engine, "before_cursor_execute", probe)
+    try:
+        incremental_run(database, "230100", ["b1"])
+    finally:
+        event.remove(database.engine, "before_cursor_execute", probe)
+    assert seen == ["on", "off"]  # the full run's, then the incremental run's
 
 
 def _args(**kw: str | None) -> argparse.Namespace:
