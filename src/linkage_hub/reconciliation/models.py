@@ -147,6 +147,8 @@ class Finding(Base):
         Index("ix_reconciliation_finding_severity_rank_id", "severity_rank", "id"),
         Index("ix_reconciliation_finding_person_key", "person_key"),
         Index("ix_reconciliation_finding_unit_code", "unit_code"),
+        # Room for the updates every run makes in place (migration 0018_finding_fillfactor)
+        {"postgresql_with": {"fillfactor": 70}},
     )
 
 
