@@ -225,10 +225,12 @@ def snapshot(db: Database) -> dict[str, Any]:
             for f in session.scalars(select(Finding))
         }
         ids = {i: k for i, k in session.execute(select(Finding.id, Finding.identity))}
-        evidence = {
+        rows = [
             (ids[e.finding_id], e.dataset, e.record_key, e.version)
             for e in session.scalars(select(Evidence))
-        }
+        ]
+        evidence = set(rows)
+        assert len(evidence) == len(rows), "a finding holds the same evidence row twice"
         events = sorted(
             (ids[e.finding_id], e.from_status or "", e.to_status)
             for e in session.scalars(select(Event))
