@@ -9,7 +9,7 @@ or reopens others (``status``): columns no index holds. On full pages PostgreSQL
 row version to another page and a new entry into each of the table's six indexes; with free
 room on the page it updates in place (a HOT update) and the indexes are left alone. With 30 %
 of each page kept free, the update that resolves 12,225 findings took 0.13-0.22 s instead of
-0.33-0.36 s at a million persons (bench/RESULTS.md, "Findings updated in place"). The setting
+0.33-0.36 s at a million persons (bench/RESULTS.md, "Later: findings updated in place"). The setting
 applies to pages written from now on; ``VACUUM FULL reconciliation_finding`` rewrites the
 existing ones (it locks the table while it runs). SQLite has no such setting.
 """
