@@ -123,10 +123,12 @@ def reconcile(
     run_id: str,
     now: dt.datetime,
     since: delta.Since | None = None,
+    feed_seq: int | None = None,
 ) -> Outcome:
     """Run every rule the coverage allows and merge the findings; the caller commits.
     ``since``: an incremental run from that watermark, in full when it cannot be exact
-    (:mod:`linkage_hub.reconciliation.delta`)."""
+    (:mod:`linkage_hub.reconciliation.delta`). ``feed_seq``: the change feed's position when
+    the run's parameters were fixed (``Run.feed_seq``); the run settles the feed up to it."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # One GROUP BY over a million persons: keep its hash table in memory. Parallel workers
@@ -139,13 +141,13 @@ def reconcile(
         # region? LIMIT 1") became sequential scans of every dataset, 1.7 s of a 2 s
         # single-record run at 1 M persons (bench/settle.py). Plan every statement for its values.
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        return _reconcile(session, dialect, params, run_id, now, since)
+        return _reconcile(session, dialect, params, run_id, now, since, feed_seq)
     # Staging tables live in memory. SQLite would rather build a throw-away index over a
     # million records than use the partial indexes the evidence joins are written for.
     _temp_store_in_memory(session)
     session.execute(text("PRAGMA automatic_index = OFF"))
     try:
-        return _reconcile(session, dialect, params, run_id, now, since)
+        return _reconcile(session, dialect, params, run_id, now, since, feed_seq)
     finally:
         session.execute(text("PRAGMA automatic_index = ON"))  # the connection goes back to the pool
 
@@ -169,9 +171,14 @@ def _reconcile(
     run_id: str,
     now: dt.datetime,
     since: delta.Since | None,
+    feed_seq: int | None = None,
 ) -> Outcome:
     bound = bind_parameters(params, run_id, now)
-    high = delta.high_water(session)  # before reading records: later changes come again
+    # Read before the records: later changes come again. A run created earlier settles only
+    # to where the feed stood when its period was chosen (never below its watermark).
+    high = delta.high_water(session) if feed_seq is None else feed_seq
+    if since is not None and since.after is not None:
+        high = max(high, since.after)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

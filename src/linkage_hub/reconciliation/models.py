@@ -58,6 +58,9 @@ class Run(Base):
     skipped: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → missing datasets
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # step → seconds
     warnings: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # [{code, message}]
+    # The change feed's newest seq when the run's parameters were fixed (its default period
+    # chosen): the run settles the feed up to here; changes after it come again.
+    feed_seq: Mapped[int | None] = mapped_column(BigInteger())
     batches: Mapped[list[RunBatch]] = relationship(
         primaryjoin="Run.id == foreign(RunBatch.run_id)",
         order_by="RunBatch.batch_id",

@@ -248,6 +248,9 @@ def create_run(
             f"Reconciliation run {active} covering this region is still in progress.",
             run_id=active,
         )
+    # Before the period is chosen: a batch committed after this point (a new month's first
+    # payroll lines) must come again in the next run, not count as settled by this one.
+    feed_seq = delta.high_water(session)
     if period is None:
         period = latest_period(session, region)
     as_of = as_of or settings.today()
@@ -274,6 +277,7 @@ def create_run(
         requested_by=requested_by,
         scheduled_for=scheduled_for,
         created_at=utcnow(),
+        feed_seq=feed_seq,
     )
     session.add(run)
     try:
@@ -318,7 +322,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 since = None
                 if run.kind == INCREMENTAL:
                     since = delta.since(session, run.region, parameters)
-                outcome = reconcile(session, params, run_id, utcnow(), since)
+                outcome = reconcile(session, params, run_id, utcnow(), since, run.feed_seq)
                 if not outcome.incremental:
                     delta.invalidate(session, run.region, parameters)
                 run.batches = [RunBatch(batch_id=b) for b in outcome.batch_ids]
