@@ -149,6 +149,13 @@ def write_batch(db: Database, dataset: str, where: str, params: dict[str, Any]) 
     return batch, len(ids)
 
 
+def one_percent(db: Database, dataset: str) -> int:
+    """A batch of a new version of each record of ``dataset`` whose person is among the ~1 %
+    its prefixes pick (:data:`CHANGES`); the number of records."""
+    picked = ", ".join(f"'{p}'" for p in CHANGES[dataset][2])
+    return write_batch(db, dataset, f"substr(t.person_key, 1, 2) IN ({picked})", {})[1]
+
+
 def incremental_run(db: Database, region: str) -> tuple[float, dict[str, Any]]:
     """The run the on-write thread starts (same parameters as the settling full run)."""
     start = time.perf_counter()
@@ -185,25 +192,28 @@ def jit_ab(db: Database, region: str, reps: int) -> None:
     the same machine and as many batches that open findings as batches that resolve them
     (a batch flips the same persons back; give an even count). Medians on stderr."""
     arm = {"jit": "off"}
+    rewritten = Counter[str]()
 
     def flip(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> Any:
         if statement == "SET LOCAL jit = off":
             statement = f"SET LOCAL jit = {arm['jit']}"
+            rewritten[arm["jit"]] += 1
         return statement, parameters
 
     event.listen(db.engine, "before_cursor_execute", flip, retval=True)
     times: dict[tuple[str, str], list[float]] = {}
     try:
         for rep in range(reps):
-            for dataset, (_, _, prefixes) in CHANGES.items():
+            for dataset in CHANGES:
                 for jit in ("on", "off") if rep % 2 == 0 else ("off", "on"):
                     arm["jit"] = jit
-                    picked = ", ".join(f"'{p}'" for p in prefixes)
-                    write_batch(db, dataset, f"substr(t.person_key, 1, 2) IN ({picked})", {})
+                    one_percent(db, dataset)
                     elapsed, _ = incremental_run(db, region)
                     times.setdefault((dataset, jit), []).append(elapsed)
     finally:
         event.remove(db.engine, "before_cursor_execute", flip)
+    if rewritten["on"] != reps * len(CHANGES):  # the engine's statement changed: off vs off
+        raise SystemExit(f"--jit-ab: the engine's 'SET LOCAL jit = off' was seen {rewritten}")
     for dataset in CHANGES:
         on, off = (statistics.median(times[(dataset, jit)]) for jit in ("on", "off"))
         print(f"jit {dataset} 1 %: on {on:.3f} s, off {off:.3f} s (off ÷ on {off / on:.3f})",
@@ -282,10 +292,8 @@ def bench_backend(
             # change back (roster, employment, payroll: those findings resolve) or again (cadre
             # names: the findings stand and are found again, their evidence renewed).
             for label in ("1 %", "1 % again"):
-                for dataset, (_, _, prefixes) in CHANGES.items():
-                    picked = ", ".join(f"'{p}'" for p in prefixes)
-                    where = f"substr(t.person_key, 1, 2) IN ({picked})"
-                    _, n = write_batch(db, dataset, where, {})
+                for dataset in CHANGES:
+                    n = one_percent(db, dataset)
                     if clock:
                         clock.on = True
                     elapsed, run = incremental_run(db, region)
