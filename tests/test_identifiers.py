@@ -86,7 +86,11 @@ class TestRegion:
     def test_valid(self, region: str) -> None:
         assert normalise_region(region) == region
 
-    @pytest.mark.parametrize("region", ["23010", "2301000", "abcdef", "230012", "030100"])
+    @pytest.mark.parametrize(
+        "region",
+        # full-width and Arabic-Indic digits are digits to Python's \d, not to a division code
+        ["23010", "2301000", "abcdef", "230012", "030100", "23010２", "٢٣٠١٠٠"],
+    )
     def test_invalid(self, region: str) -> None:
         with pytest.raises(IdentifierError):
             normalise_region(region)

@@ -137,7 +137,11 @@ def unit_code_region(code: str) -> str:
 
 # --- Administrative division codes ------------------------------------------------------------
 
-_REGION = re.compile(r"^[1-9]\d{5}$")
+# ASCII digits only: Python's and pydantic's \d also match other scripts' digits ("２０２６",
+# full width), which would pass as a region or period nobody's queries ever name.
+REGION_PATTERN = r"^[0-9]{6}$"
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_REGION = re.compile(r"^[1-9][0-9]{5}$")
 
 
 def normalise_region(value: str) -> str:

@@ -318,3 +318,61 @@ class TestCursors:
             "/api/v1/access-records", params={"limit": "1", "cursor": next_cursor}, headers=headers
         )
         assert following.status_code == 200, following.text
+
+
+class TestDigitsOfOtherScripts:
+    """``\\d`` matches full-width and other scripts' digits in Python and in pydantic's patterns:
+    "２０２６-10" was stored as a payroll period, and ``MAX(period)`` (which "２" sorts after
+    every ASCII digit) made it the month a run judged by default — a city's whole pay seen as
+    missing. Periods and regions are ASCII digits; anything else is a 422 naming the field."""
+
+    PERIOD, REGION = "２０２６-10", "23010２"
+
+    def test_a_pushed_period(self, client: TestClient, headers_for: HeadersFor, push: Push) -> None:
+        ascii_scope = {"period": "2026-10"}
+        refused = push("payroll", [f.payroll(1, 1) | {"period": self.PERIOD}], scope=ascii_scope)
+        problem(refused, (1, "period", "period"))
+        refused = push("payroll", [f.payroll(1, 1)], scope={"period": self.PERIOD})
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["scope.period"]
+        listed = client.get(
+            "/api/v1/datasets/payroll/records", headers=headers_for("finance", "230100")
+        )
+        assert listed.status_code == 200 and listed.json()["items"] == []
+
+    @pytest.mark.parametrize(
+        ("method", "path", "department", "body", "params"),
+        [
+            ("POST", "/api/v1/reconciliation/runs", "establishment", "period", None),
+            ("POST", "/api/v1/reconciliation/runs", "establishment", "region", None),
+            ("GET", "/api/v1/reconciliation/runs", "audit", None, "region"),
+            ("GET", "/api/v1/datasets/payroll/records", "finance", None, "period"),
+            ("POST", "/api/v1/disclosures", "establishment", "region", None),
+            ("GET", "/api/v1/disclosures/preview", "establishment", None, "region"),
+            ("GET", "/api/v1/bulletins", "audit", None, "region"),
+        ],
+    )
+    def test_a_region_or_period_anywhere(
+        self,
+        client: TestClient,
+        headers_for: HeadersFor,
+        method: str,
+        path: str,
+        department: str,
+        body: str | None,
+        params: str | None,
+    ) -> None:
+        value = {"period": self.PERIOD, "region": self.REGION}
+        sent = {"region": "230100"} if method == "POST" else {}
+        if body:
+            sent[body] = value[body]
+        response = client.request(
+            method,
+            path,
+            json=sent if method == "POST" else None,
+            params={params: value[params]} if params else None,
+            headers=headers_for(department, "230100"),
+        )
+        assert response.status_code == 422, response.text
+        fields = [e["field"] for e in response.json()["errors"]]
+        assert fields and all((body or params) in name for name in fields), fields

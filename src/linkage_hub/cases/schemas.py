@@ -7,7 +7,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REGION = r"^\d{6}$"
+from linkage_hub.identifiers import REGION_PATTERN
+
+REGION = REGION_PATTERN
 UNIT_CODE = r"^[0-9A-Z]{18}$"
 NO_NUL = r"^[^\x00]*$"
 MAX_FACTS = 5000

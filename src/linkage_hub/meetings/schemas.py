@@ -9,11 +9,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from linkage_hub.domain import Department
+from linkage_hub.identifiers import REGION_PATTERN
 from linkage_hub.inputs import BoundedDate, CleanText
 from linkage_hub.reconciliation.rules import RuleCode, Severity
 from linkage_hub.reconciliation.schemas import FindingStatus, Text
 
-REGION = r"^\d{6}$"
+REGION = REGION_PATTERN
 NO_NUL = r"^[^\x00]*$"
 MAX_AGENDA = 500
 FindingId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9a-zA-Z]+$")]

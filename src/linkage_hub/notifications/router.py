@@ -12,6 +12,7 @@ from linkage_hub.db import DbSession
 from linkage_hub.dependencies import SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
+from linkage_hub.identifiers import REGION_PATTERN
 from linkage_hub.notifications import bulletins, service
 from linkage_hub.notifications.models import Bulletin
 from linkage_hub.notifications.schemas import (
@@ -204,7 +205,7 @@ def list_bulletins(
     session: DbSession,
     principal: CurrentPrincipal,
     region: Annotated[
-        str | None, Query(pattern=r"^\d{6}$", description="Only this region and below.")
+        str | None, Query(pattern=REGION_PATTERN, description="Only this region and below.")
     ] = None,
     department: Annotated[
         Department | None, Query(description="Only the bulletins of this answerable department.")

@@ -9,9 +9,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from linkage_hub.domain import Dataset
+from linkage_hub.identifiers import REGION_PATTERN
 from linkage_hub.reconciliation.rules import RuleCode, Severity
 
-REGION = r"^\d{6}$"
+REGION = REGION_PATTERN
 UNIT_CODE = r"^[0-9A-Z]{18}$"
 MAX_FILTER_VALUES = 1000
 

@@ -10,6 +10,7 @@ from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, run_in_session
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import problem_responses
+from linkage_hub.identifiers import PERIOD_PATTERN
 from linkage_hub.persons import service
 from linkage_hub.persons.schemas import PersonView
 
@@ -32,7 +33,7 @@ async def get_person(
     request: Request,
     period: Annotated[
         str | None,
-        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Payroll period (default: latest)"),
+        Query(pattern=PERIOD_PATTERN, description="Payroll period (default: latest)"),
     ] = None,
 ) -> PersonView:
     """One person across all departments: the current roster, cadre, employment and payroll

@@ -7,7 +7,9 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REGION = r"^\d{6}$"
+from linkage_hub.identifiers import REGION_PATTERN
+
+REGION = REGION_PATTERN
 
 
 class DisclosureIn(BaseModel):

@@ -11,14 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from linkage_hub.clock import aware
 from linkage_hub.domain import Dataset, Department
-from linkage_hub.identifiers import IdentifierError, normalise_region
+from linkage_hub.identifiers import PERIOD_PATTERN, IdentifierError, normalise_region
 from linkage_hub.inputs import BoundedDate, CleanText
 from linkage_hub.reconciliation.rules import RuleCode, Severity, Subject
 
 if TYPE_CHECKING:
     from linkage_hub.reconciliation.models import Run
 
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(PERIOD_PATTERN)
 
 
 class FindingStatus(StrEnum):

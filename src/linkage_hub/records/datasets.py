@@ -38,6 +38,7 @@ from linkage_hub.domain import (
     UnitKind,
     UnitStatus,
 )
+from linkage_hub.identifiers import PERIOD_PATTERN
 from linkage_hub.records import fields
 from linkage_hub.records.models import CadreRecord, EmploymentRecord, PayrollRecord, RosterRecord
 from linkage_hub.registry.models import RegistryLeaderPost, RegistryQuota, RegistryUnit
@@ -144,7 +145,7 @@ class PayrollInput(RecordInput):
 
     period: str | None = Field(
         None,
-        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        pattern=PERIOD_PATTERN,
         description="YYYY-MM; defaults to the batch's scope period.",
         examples=["2026-10"],
     )

@@ -16,7 +16,12 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
+from linkage_hub.identifiers import (
+    PERIOD_PATTERN,
+    IdentifierError,
+    normalise_region,
+    normalise_unit_code,
+)
 from linkage_hub.inputs import (
     DATE_RANGE,
     DATE_RANGE_MESSAGE,
@@ -31,7 +36,7 @@ Converter = Callable[[Any], Any]
 
 MAX_MONEY = Decimal("999999999999.99")
 CENT = Decimal("0.01")
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(PERIOD_PATTERN)
 # Control characters other than tab and line breaks: never data, and PostgreSQL refuses NUL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -15,6 +15,7 @@ from linkage_hub.db import DbSession, StatementSession, run_in_session
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import problem_responses
+from linkage_hub.identifiers import PERIOD_PATTERN
 from linkage_hub.inputs import BoundedDateTime
 from linkage_hub.privacy.masking import mask_record
 from linkage_hub.records import feed, ingest, service
@@ -189,7 +190,7 @@ async def list_records(
     region: str | None = None,
     unit_code: str | None = None,
     id_number: Annotated[str | None, Query(description="Matches any accepted form.")] = None,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     as_of: Annotated[
         BoundedDateTime | None, Query(description="RFC 3339: the state the hub held then.")
     ] = None,
