@@ -596,6 +596,11 @@ def _publications(ctx: Ctx) -> Call:
     )
 
 
+def _console_publications(ctx: Ctx) -> Call:
+    publication = _publication(ctx)
+    return Call("/console/disclosures", shows=lambda r: f'id="d-{publication}"' in r.text)
+
+
 def _public(path: str) -> Callable[[Ctx], Call]:
     def setup(ctx: Ctx) -> Call:
         _publication(ctx)
@@ -926,6 +931,22 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/console/meetings/{meeting_id}/minutes"): Sample(
         lambda ctx: Call(f"/console/meetings/{_shared_meeting(ctx)}/minutes"),
         in_region(),
+        anonymous=303,
+    ),
+    # the console's disclosures: the API's rows (the establishment office, in its region)
+    ("GET", "/console/disclosures"): Sample(
+        _console_publications, departments({Department.establishment}), anonymous=303
+    ),
+    ("GET", "/console/disclosures/preview"): Sample(
+        lambda ctx: Call("/console/disclosures/preview", params={"region": RESOURCE_REGION}),
+        in_region({Department.establishment}),
+        anonymous=303,
+    ),
+    ("POST", "/console/disclosures"): Sample(
+        lambda ctx: replace(
+            _publish(ctx), path="/console/disclosures", json=None, data={"region": RESOURCE_REGION}
+        ),
+        in_region({Department.establishment}, ok=303),
         anonymous=303,
     ),
     ("GET", "/console/runs"): Sample(_console_runs, always(200), anonymous=303),

@@ -107,8 +107,9 @@ def scripted_browser(tmp_path: Path) -> Iterator[object]:
     yield from _chromium(tmp_path / "profile-js", javascript=True)
 
 
-def snap(driver: object, name: str) -> None:
-    """Keep a full-page screenshot when ``LINKAGE_SCREENSHOTS`` names a folder."""
+def snap(driver: object, name: str, height: int | None = None) -> None:
+    """Keep a full-page screenshot when ``LINKAGE_SCREENSHOTS`` names a folder (``height``:
+    only the top of a long page, in CSS pixels)."""
     folder = os.environ.get("LINKAGE_SCREENSHOTS")
     if not folder:
         return
@@ -117,7 +118,8 @@ def snap(driver: object, name: str) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     cdp = driver.execute_cdp_cmd  # type: ignore[attr-defined]
     size = cdp("Page.getLayoutMetrics", {})["cssContentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    tall = size["height"] if height is None else min(height, size["height"])
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": tall, "scale": 1}
     shot = cdp(
         "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
     )

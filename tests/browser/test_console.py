@@ -344,3 +344,37 @@ def test_a_meeting_decided_from_its_page(
     assert (after["status"], after["responsible_department"]) == ("acknowledged", "finance")
     assert after["history"][-1]["document_no"] == "哈联席〔2026〕9号"
     snap(browser, "console-meeting-decided")
+
+
+def test_the_office_reviews_and_publishes_its_disclosure(
+    browser: Any,
+    served: str,
+    client: TestClient,
+    headers_for: HeadersFor,
+    demo_city: Any,
+    people: dict[str, str],
+) -> None:
+    """信息公开 without scripts: the office opens the preview from the menu, publishes from it,
+    and the public page shows the units the preview listed."""
+    sign_in(browser, served, "li.office")
+    click(browser, browser.find_element(By.LINK_TEXT, "信息公开"), "main h1")
+    assert "尚未公开" in browser.find_element(By.TAG_NAME, "main").text
+    preview = browser.find_element(By.CSS_SELECTOR, "form[action$='/preview'] button")
+    click(browser, preview, "main table")
+    listed = [
+        row.get_attribute("id").removeprefix("u-")
+        for row in browser.find_elements(By.CSS_SELECTOR, "main tbody tr")
+    ]
+    assert listed
+    snap(browser, "console-disclosure-preview", height=1100)
+    publish = browser.find_element(By.CSS_SELECTOR, "form[action='/console/disclosures'] button")
+    click(browser, publish, ".notice")
+    snap(browser, "console-disclosures")
+    published = client.get(
+        "/api/v1/disclosures", headers=headers_for("establishment", "230100")
+    ).json()["items"]
+    assert [(p["region"], p["published_by"]) for p in published] == [("230100", "user:li.office")]
+    public = client.get("/public/v1/disclosures/230100").json()
+    assert sorted(u["unit_code"] for u in public["units"]) == sorted(listed)
+    click(browser, browser.find_element(By.LINK_TEXT, "查看公开页面"), "table.units")
+    assert browser.current_url.removeprefix(served) == "/public/disclosures/230100"

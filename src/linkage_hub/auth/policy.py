@@ -173,6 +173,10 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     ("POST", "/console/meetings/{meeting_id}/comments"): Permission.comment,
     ("POST", "/console/meetings/{meeting_id}/decisions"): Permission.convene,
     ("GET", "/console/meetings/{meeting_id}/minutes"): Permission.read,
+    # disclosures: as their API rows (the establishment office publishes, after the preview)
+    ("GET", "/console/disclosures"): Permission.establishment,
+    ("GET", "/console/disclosures/preview"): Permission.establishment,
+    ("POST", "/console/disclosures"): Permission.establishment,
     ("GET", "/console/runs"): Permission.read,
     ("POST", "/console/runs"): Permission.establishment,  # as POST /api/v1/reconciliation/runs
     ("GET", "/console/runs/{run_id}"): Permission.read,

@@ -102,6 +102,7 @@ _env.globals.update(
     level_zh=lambda v: LEVEL_ZH.get(v, v),
     mask=mask_citizen_id,
 )
+SHOWN_ERRORS = 20  # of a refused form's fields, on its error page (the API's problem has all)
 STYLESHEET = (files("linkage_hub.console") / "assets" / "console.css").read_bytes()
 
 
@@ -120,6 +121,7 @@ def render(
     context["me"] = principal
     context["csrf"] = csrf_token(token) if token and principal is not None else ""
     context["local"] = lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t else ""
+    context["local_date"] = lambda t: t.astimezone(zone).date().isoformat()
     context["today"] = dt.datetime.now(zone).date()
     body = _env.get_template(template).render(**context)
     return HTMLResponse(body, status_code=http_status, headers=HEADERS)
@@ -149,6 +151,8 @@ def page_error(request: Request, error: HubError) -> Response:
         principal=principal if isinstance(principal, Principal) else None,
         title=TITLES.get(error.status, "出错了"),
         detail=error.detail or "",
+        # the fields the API's problem names (never a value sent: FieldError carries none)
+        errors=[(e.field, e.message) for e in (error.errors or [])[:SHOWN_ERRORS]],
     )
     for name, value in error.headers.items():
         if name.lower() != "www-authenticate":

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from linkage_hub.console import (
     cases,
     dashboard,
+    disclosures,
     downloads,
     findings,
     meetings,
@@ -29,3 +30,4 @@ def install(app: FastAPI) -> None:
     app.include_router(units.router)
     app.include_router(persons.router)
     app.include_router(cases.router)
+    app.include_router(disclosures.router)
