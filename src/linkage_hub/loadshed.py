@@ -14,12 +14,13 @@ take a busy hub for a dead one.
 
 **The fair share.** The caller is known before authentication only cheaply and unforgeably:
 a bearer token this process has verified before maps to its client id (the token cache, one
-dictionary lookup); anything else (a new or forged token, a console cookie, no credentials)
-counts by its source address. A caller may hold at most ``LINKAGE_CALLER_SHARE`` of the slots,
-and once half the slots are taken no caller may hold more than an equal split among the
-callers in flight. So a department's nightly bulk sync can use half of an idle hub, and a
-second department arriving finds room at once; a flood of forged tokens from one address is
-one caller.
+dictionary lookup), a console session cookie it has resolved before to its person (so a whole
+office behind one NAT address is not one caller); anything else (a new or forged token or
+cookie, no credentials) counts by its source address. A caller may hold at most
+``LINKAGE_CALLER_SHARE`` of the slots, and once half the slots are taken no caller may hold
+more than an equal split among the callers in flight. So a department's nightly bulk sync
+can use half of an idle hub, and a second department arriving finds room at once; a flood of
+forged tokens from one address is one caller.
 
 **The newcomers' reserve.** Two callers at their shares fill the bound (an auditor's GETs and
 finance's list pages, four each of eight): a third, holding nothing, would be refused however

@@ -224,3 +224,70 @@ class TestShedding:
         metrics = client.get("/metrics").text
         assert "linkage_http_admitted_in_flight 0.0" in metrics
         assert 'linkage_http_requests_shed_total{reason="capacity"}' not in metrics
+
+
+class TestPeopleBehindOneAddress:
+    """A whole office reaches the console through one NAT address: each signed-in person is a
+    caller of their own (the session cookie, once this process has resolved it), so one
+    person's slow form does not shed the colleague at the next desk — and a cookie the process
+    never resolved claims no one and counts by address."""
+
+    @staticmethod
+    def _person(app: FastAPI, database: Database, username: str) -> dict[str, str]:
+        from linkage_hub.auth.users import create_user
+        from tests.console.conftest import PASSWORD, Console
+
+        with database.transaction() as session:
+            create_user(
+                session,
+                username=username,
+                name="同一科室",
+                department="establishment",
+                region="230100",
+                password=PASSWORD,
+            )
+        console = Console(app, username)
+        assert console.sign_in().status_code == 303
+        cookie = console.browser.cookies.get("lh_console")
+        assert cookie
+        return {"cookie": f"lh_console={cookie}"}
+
+    def test_a_colleague_is_served_while_one_person_holds_their_share(
+        self, small_app: tuple[FastAPI, TestClient], database: Database
+    ) -> None:
+        app, _client = small_app
+        first = self._person(app, database, "wang.office")
+        second = self._person(app, database, "zhao.office")
+
+        async def probe() -> list[Answer]:
+            return [
+                await call(app, "GET", "/console/", second),
+                await call(app, "GET", "/console/", first),
+            ]
+
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        (colleague, again), held = run_with_held(
+            app, [{**first, **form}], probe, "/console/persons"
+        )
+        assert colleague.status == 200, colleague.body
+        assert again.status == 503, again.body  # the same person's second request: their share
+        assert held[0].status == 403  # the held form had no CSRF token: refused, not shed
+
+    def test_a_cookie_never_resolved_claims_no_one(
+        self, small_app: tuple[FastAPI, TestClient], database: Database
+    ) -> None:
+        from linkage_hub.auth.runtime import known_caller
+
+        app, _client = small_app
+        person = self._person(app, database, "sun.office")
+        app.state.auth.console_callers.clear()  # another process: nothing resolved here yet
+        scope = http_scope("GET", "/console/", {"cookie": "x=1; " + person["cookie"]})
+        scope["app"] = app
+        assert known_caller(scope) is None
+        browser = TestClient(app, raise_server_exceptions=False)  # the app is already running
+        browser.cookies.set("lh_console", person["cookie"].split("=", 1)[1])
+        assert browser.get("/console/").status_code == 200
+        assert known_caller(scope) == "client:user:sun.office"
+        forged = http_scope("GET", "/console/", {"cookie": "lh_console=" + "A" * 43})
+        forged["app"] = app
+        assert known_caller(forged) is None

@@ -7,6 +7,10 @@
   a query per request. Revocation takes effect within ``LINKAGE_CLIENT_CACHE_SECONDS`` (≤ 60).
   Only client ids from tokens whose signature verified reach it, so it holds real clients only.
 - ``recorder``: the access record's buffer (see :mod:`linkage_hub.auth.access`).
+- ``console_callers``: the console session cookies this process has resolved to a person, so
+  that :mod:`linkage_hub.loadshed` counts people, not their office's address (a whole office
+  behind one NAT address would otherwise share one caller's slots). Bounded like the verified
+  tokens; for telling callers apart, never for trust.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from starlette.types import Scope
 
 from linkage_hub.auth.access import AccessRecorder
 from linkage_hub.auth.service import ClientState, client_state
-from linkage_hub.auth.tokens import TokenKeys
+from linkage_hub.auth.sessions import COOKIE
+from linkage_hub.auth.tokens import VERIFIED_CACHE_SIZE, TokenKeys
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings
 
@@ -61,6 +66,13 @@ class AuthRuntime:
         self.clients = ClientCache(db, settings.client_cache_seconds)
         self.recorder = AccessRecorder(db, flush_seconds=settings.access_record_flush_seconds)
         self._keys_lock = threading.Lock()
+        self.console_callers: dict[str, str] = {}
+
+    def remember_console(self, token: str, client_id: str) -> None:
+        """A session cookie that resolved to ``client_id`` (a person) in this process."""
+        if token not in self.console_callers and len(self.console_callers) >= VERIFIED_CACHE_SIZE:
+            self.console_callers.clear()
+        self.console_callers[token] = client_id
 
     @cached_property
     def keys(self) -> TokenKeys:
@@ -80,10 +92,15 @@ def auth_runtime(request: Request) -> AuthRuntime:
     return runtime
 
 
+_COOKIE = COOKIE.encode("ascii")
+
+
 def known_caller(scope: Scope) -> str | None:
-    """``client:<id>`` for a request whose bearer token this process has verified before, else
-    ``None``: how :mod:`linkage_hub.loadshed` tells callers apart before authentication, with
-    one dictionary lookup and nothing a forged token could claim."""
+    """``client:<id>`` for a request whose bearer token this process has verified before, or
+    whose console session cookie it has resolved before, else ``None``: how
+    :mod:`linkage_hub.loadshed` tells callers apart before authentication, with one dictionary
+    lookup and nothing a forged token or cookie could claim."""
+    cookie = None
     for name, value in scope.get("headers") or ():
         if name == b"authorization":
             if value[:7].lower() != b"bearer ":
@@ -91,4 +108,14 @@ def known_caller(scope: Scope) -> str | None:
             runtime: AuthRuntime = scope["app"].state.auth
             client = runtime.keys.known_client(value[7:].decode("latin-1").strip())
             return None if client is None else "client:" + client
+        if name == b"cookie":
+            cookie = value
+    if cookie is None:
+        return None
+    for part in cookie.split(b";"):
+        key, _, token = part.strip().partition(b"=")
+        if key == _COOKIE:
+            runtime = scope["app"].state.auth
+            person = runtime.console_callers.get(token.decode("latin-1"))
+            return None if person is None else "client:" + person
     return None

@@ -151,6 +151,7 @@ async def session_principal(request: Request) -> Principal:
     request.state.principal = principal
     request.state.client_id = principal.client_id
     request.state.console_token = token
+    request.app.state.auth.remember_console(token, principal.client_id)  # for load shedding
     return principal
 
 

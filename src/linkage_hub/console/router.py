@@ -132,6 +132,7 @@ async def logout(request: Request, db: DatabaseDep, principal: CurrentPrincipal)
     token = session_token(request)
     if token is not None:
         await run_in_threadpool(end_session, db, token)
+        request.app.state.auth.console_callers.pop(token, None)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
     return response
