@@ -401,10 +401,10 @@ def test_critical_findings_arrive_with_the_incremental_run_that_finds_them(
     assert bodies[0]["data"]["kind"] == "incremental"
 
 
-def test_a_meeting_decision_arrives_once_with_each_transition(
+def test_a_meeting_comment_and_decision_arrive_once_with_each_transition(
     client: TestClient, headers_for: HeadersFor, receiver: Receiver
 ) -> None:
-    events = ["meeting.decided", "finding.transitioned"]
+    events = ["meeting.decided", "meeting.commented", "finding.transitioned"]
     sub = subscribe(client, headers_for("finance", COUNTY), receiver.url, events)
     for n in (10, 20):
         ghost_pay(client, headers_for, COUNTY, n)
@@ -420,6 +420,12 @@ def test_a_meeting_decision_arrives_once_with_each_transition(
         },
         headers=office,
     ).json()  # fmt: skip
+    said = client.post(
+        f"/api/v1/meetings/{meeting['id']}/comments",
+        json={"body": "财政局：两人已停发，请核销"},
+        headers=headers_for("finance", COUNTY),
+    )
+    assert said.status_code == 201, said.text
     decisions = [
         {"finding_id": found[0], "to": "acknowledged", "responsible_department": "finance"},
         {"finding_id": found[1], "to": "waived", "reason": "会议决定豁免"},
@@ -431,14 +437,19 @@ def test_a_meeting_decision_arrives_once_with_each_transition(
     receiver.wait(lambda got: "meeting.decided" in [r.json["type"] for r in got])
     bodies = receiver.verified(sub["secret"])
     assert [b["type"] for b in bodies] == [
+        "meeting.commented",
         "finding.transitioned",
         "finding.transitioned",
         "meeting.decided",
     ]
     assert all(b["data"]["meeting_id"] == meeting["id"] for b in bodies)
-    assert {b["data"]["document_no"] for b in bodies[:2]} == {"纪要〔2026〕7号"}
+    commented = bodies[0]["data"]
+    assert (commented["comment_id"], commented["department"]) == (said.json()["id"], "finance")
+    assert commented["links"]["meeting"] == f"/api/v1/meetings/{meeting['id']}"
+    assert {b["data"]["document_no"] for b in bodies[1:3]} == {"纪要〔2026〕7号"}
     data = bodies[-1]["data"]
     assert (data["decisions"], data["acknowledged"], data["waived"]) == (2, 1, 1)
     link = data["links"]["meeting"]
     assert client.get(link, headers=headers_for("finance", COUNTY)).json()["id"] == meeting["id"]
-    assert "会议决定豁免" not in b"".join(r.body for r in receiver.received).decode()
+    sent = b"".join(r.body for r in receiver.received).decode()
+    assert "会议决定豁免" not in sent and "两人已停发" not in sent  # never a reason or a comment

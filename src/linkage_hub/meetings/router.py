@@ -126,7 +126,8 @@ def decide(
 def comment(
     meeting_id: str, body: CommentIn, session: DbSession, principal: CurrentPrincipal
 ) -> MeetingCommentOut:
-    """Add to the meeting's thread: the departments attending only (403 for the others)."""
+    """Add to the meeting's thread: the departments attending only (403 for the others).
+    Subscribers of the region get `meeting.commented` (ids and the department, not the text)."""
     return service.comment(session, principal, meeting_id, body)
 
 

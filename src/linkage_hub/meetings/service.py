@@ -443,6 +443,15 @@ def comment(
             detail={"comment_id": entry.id},
         ),
     )
+    # Thin, as every event: which meeting, which entry, which department wrote; never the text
+    # (subscribers read the thread through the API, where the region rule applies).
+    outbox.append(
+        session,
+        type="meeting.commented",
+        region=meeting.region,
+        now=entry.at,
+        data={"meeting_id": meeting.id, "comment_id": entry.id, "department": entry.department},
+    )
     return MeetingCommentOut(
         id=entry.id,
         client_id=entry.client_id,

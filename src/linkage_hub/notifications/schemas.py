@@ -29,6 +29,7 @@ class EventType(StrEnum):
     case_opened = "case.opened"
     case_transitioned = "case.transitioned"
     meeting_decided = "meeting.decided"
+    meeting_commented = "meeting.commented"
 
 
 # Events about 12310 cases reach only those who may read cases.
