@@ -138,7 +138,8 @@ def unit_code_region(code: str) -> str:
 # --- Administrative division codes ------------------------------------------------------------
 
 # ASCII digits only: Python's and pydantic's \d also match other scripts' digits ("２０２６",
-# full width), which would pass as a region or period nobody's queries ever name.
+# full width), which would pass as a region or period nobody's queries ever name. Python's
+# ``re`` lets ``$`` match before a final newline ("2026-10\n"): use them with ``fullmatch``.
 REGION_PATTERN = r"^[0-9]{6}$"
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _REGION = re.compile(r"^[1-9][0-9]{5}$")
@@ -147,7 +148,7 @@ _REGION = re.compile(r"^[1-9][0-9]{5}$")
 def normalise_region(value: str) -> str:
     """Validate a six-digit division code: province ``xx0000``, city ``xxxx00`` or county."""
     text = value.strip()
-    if not _REGION.match(text):
+    if not _REGION.fullmatch(text):
         raise IdentifierError("format", "a region is a six-digit administrative division code")
     if text[2:4] == "00" and text[4:6] != "00":
         raise IdentifierError("format", "a region code cannot have a county without a city")

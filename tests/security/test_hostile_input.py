@@ -324,15 +324,20 @@ class TestDigitsOfOtherScripts:
     """``\\d`` matches full-width and other scripts' digits in Python and in pydantic's patterns:
     "２０２６-10" was stored as a payroll period, and ``MAX(period)`` (which "２" sorts after
     every ASCII digit) made it the month a run judged by default — a city's whole pay seen as
-    missing. Periods and regions are ASCII digits; anything else is a 422 naming the field."""
+    missing. Python's ``$`` also matches before a final newline, so "2026-10\n" was stored
+    the same way (and sorts after "2026-10"). Periods and regions are ASCII digits and nothing
+    else; anything else is a 422 naming the field."""
 
     PERIOD, REGION = "２０２６-10", "23010２"
 
-    def test_a_pushed_period(self, client: TestClient, headers_for: HeadersFor, push: Push) -> None:
+    @pytest.mark.parametrize("bad", [PERIOD, "2026-10\n"])  # Python's $ takes a final \n
+    def test_a_pushed_period(
+        self, client: TestClient, headers_for: HeadersFor, push: Push, bad: str
+    ) -> None:
         ascii_scope = {"period": "2026-10"}
-        refused = push("payroll", [f.payroll(1, 1) | {"period": self.PERIOD}], scope=ascii_scope)
+        refused = push("payroll", [f.payroll(1, 1) | {"period": bad}], scope=ascii_scope)
         problem(refused, (1, "period", "period"))
-        refused = push("payroll", [f.payroll(1, 1)], scope={"period": self.PERIOD})
+        refused = push("payroll", [f.payroll(1, 1) | {"period": bad}], scope={"period": bad})
         assert refused.status_code == 422
         assert [e["field"] for e in refused.json()["errors"]] == ["scope.period"]
         listed = client.get(
@@ -376,3 +381,14 @@ class TestDigitsOfOtherScripts:
         assert response.status_code == 422, response.text
         fields = [e["field"] for e in response.json()["errors"]]
         assert fields and all((body or params) in name for name in fields), fields
+
+    def test_a_run_for_a_period_with_a_final_newline(
+        self, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        response = client.post(
+            "/api/v1/reconciliation/runs",
+            json={"region": "230100", "period": "2026-10\n"},
+            headers=headers_for("establishment", "230100"),
+        )
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["period"]

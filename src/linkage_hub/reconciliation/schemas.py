@@ -79,7 +79,7 @@ class RunCreate(BaseModel):
     @field_validator("period")
     @classmethod
     def _period(cls, value: str | None) -> str | None:
-        if value is not None and not PERIOD.match(value):
+        if value is not None and not PERIOD.fullmatch(value):
             raise ValueError("a period is YYYY-MM")
         return value
 

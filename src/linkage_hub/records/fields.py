@@ -113,7 +113,7 @@ def date(value: Any) -> str:
 
 
 def period(value: Any) -> str:
-    if type(value) is not str or not _PERIOD.match(value):
+    if type(value) is not str or not _PERIOD.fullmatch(value):
         raise FieldInvalid("period", "must be a month YYYY-MM")
     return value
 
