@@ -596,6 +596,11 @@ def _publications(ctx: Ctx) -> Call:
     )
 
 
+def _console_publish(ctx: Ctx) -> Call:
+    _registered_unit(ctx)
+    return Call("/console/disclosures", data={"region": RESOURCE_REGION})
+
+
 def _console_publications(ctx: Ctx) -> Call:
     publication = _publication(ctx)
     return Call("/console/disclosures", shows=lambda r: f'id="d-{publication}"' in r.text)
@@ -943,11 +948,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         anonymous=303,
     ),
     ("POST", "/console/disclosures"): Sample(
-        lambda ctx: replace(
-            _publish(ctx), path="/console/disclosures", json=None, data={"region": RESOURCE_REGION}
-        ),
-        in_region({Department.establishment}, ok=303),
-        anonymous=303,
+        _console_publish, in_region({Department.establishment}, ok=303), anonymous=303
     ),
     ("GET", "/console/runs"): Sample(_console_runs, always(200), anonymous=303),
     ("POST", "/console/runs"): Sample(

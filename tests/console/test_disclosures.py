@@ -120,7 +120,7 @@ class TestPublishing:
             assert field in refused.text
         assert publications(client, headers_for) == []
 
-    def test_a_publication_made_elsewhere_is_listed_but_not_confirmed(
+    def test_the_confirmation_names_only_a_listed_publication(
         self, city: City, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs
     ) -> None:
         made = client.post(

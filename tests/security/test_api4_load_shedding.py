@@ -291,3 +291,7 @@ class TestPeopleBehindOneAddress:
         forged = http_scope("GET", "/console/", {"cookie": "lh_console=" + "A" * 43})
         forged["app"] = app
         assert known_caller(forged) is None
+        # two cookies of the name: the one the session check reads (the last) decides
+        both = http_scope("GET", "/console/", {"cookie": person["cookie"] + "; lh_console=x"})
+        both["app"] = app
+        assert known_caller(both) is None

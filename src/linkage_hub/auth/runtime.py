@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 
 from fastapi import Request
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from linkage_hub.auth.access import AccessRecorder
@@ -92,9 +93,6 @@ def auth_runtime(request: Request) -> AuthRuntime:
     return runtime
 
 
-_COOKIE = COOKIE.encode("ascii")
-
-
 def known_caller(scope: Scope) -> str | None:
     """``client:<id>`` for a request whose bearer token this process has verified before, or
     whose console session cookie it has resolved before, else ``None``: how
@@ -112,10 +110,8 @@ def known_caller(scope: Scope) -> str | None:
             cookie = value
     if cookie is None:
         return None
-    for part in cookie.split(b";"):
-        key, _, token = part.strip().partition(b"=")
-        if key == _COOKIE:
-            runtime = scope["app"].state.auth
-            person = runtime.console_callers.get(token.decode("latin-1"))
-            return None if person is None else "client:" + person
-    return None
+    # Starlette's own parser, so this reads the cookie the session check will (the last of
+    # two with one name)
+    token = cookie_parser(cookie.decode("latin-1")).get(COOKIE)
+    person = None if token is None else scope["app"].state.auth.console_callers.get(token)
+    return None if person is None else "client:" + person

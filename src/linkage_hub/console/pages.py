@@ -151,7 +151,7 @@ def page_error(request: Request, error: HubError) -> Response:
         principal=principal if isinstance(principal, Principal) else None,
         title=TITLES.get(error.status, "出错了"),
         detail=error.detail or "",
-        # the fields the API's problem names (never a value sent: FieldError carries none)
+        # the fields the API's problem names, as its body names them (never an ID number)
         errors=[(e.field, e.message) for e in (error.errors or [])[:SHOWN_ERRORS]],
     )
     for name, value in error.headers.items():
