@@ -286,6 +286,10 @@ class TestCursors:
             ("/api/v1/discrepancies", "cursor", json.dumps([1, "a\x00b"]).encode()),
             ("/api/v1/discrepancies", "cursor", b"[" * 5000),
             ("/api/v1/datasets/roster/records", "cursor", b"v1:" + b"1" * 5000),
+            # a bulletin cursor's rank is a day: past the calendar's last, fromordinal raised
+            ("/api/v1/bulletins", "cursor", json.dumps([10**9, "a"]).encode()),
+            ("/api/v1/bulletins", "cursor", json.dumps([2**63 - 1, "a"]).encode()),
+            ("/api/v1/bulletins", "cursor", json.dumps([0, "a"]).encode()),
         ],
     )
     def test_a_cursor_out_of_range_is_a_422(

@@ -38,7 +38,7 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
-from linkage_hub.errors import NotFound
+from linkage_hub.errors import NotFound, invalid_field
 from linkage_hub.notifications.models import Bulletin
 from linkage_hub.outbox import write as outbox
 from linkage_hub.reconciliation.cron import CronSchedule
@@ -314,7 +314,9 @@ def page(
         query = query.where(Bulletin.department == department)
     if cursor:
         rank, after = decode_pair_cursor(cursor)
-        day = dt.date.fromordinal(max(rank, 1))
+        if not 1 <= rank <= dt.date.max.toordinal():  # a tampered rank: no day of the calendar
+            raise invalid_field("cursor", "cursor", "is not a cursor this list issued")
+        day = dt.date.fromordinal(rank)
         query = query.where(
             (Bulletin.period_to < day) | ((Bulletin.period_to == day) & (Bulletin.id > after))
         )
