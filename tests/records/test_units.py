@@ -31,6 +31,18 @@ class TestRegistryDatasets:
         fields = {e["field"] for e in bad.json()["errors"]}
         assert fields == {"kind", "internal_unit_limit", "parent_code"}
 
+    def test_a_unit_is_not_its_own_parent(self, push: Push, read: Read) -> None:
+        """It would count as its own internal unit (OVER_INTERNAL_UNITS at a limit of 0) and
+        list itself among its children on the public pages."""
+        push("units", [f.unit(2)])
+        itself = f.unit(1) | {"parent_code": f.unit_code(1), "internal_unit_limit": 0}
+        bad = push("units", [f.unit(3), itself])
+        assert bad.status_code == 422
+        assert [(e["row"], e["field"]) for e in bad.json()["errors"]] == [(2, "parent_code")]
+        assert [u["unit_code"] for u in read("units")] == [f.unit_code(2)]  # nothing applied
+        fine = push("units", [f.unit(1) | {"parent_code": f.unit_code(2)}])
+        assert fine.status_code == 201, fine.text
+
     def test_a_units_region_change_moves_the_current_records(self, push: Push, read: Read) -> None:
         unit = f.unit_code(5)
         push("roster", [f.roster(1, 5)])

@@ -175,6 +175,10 @@ class RowValidator:
         self._fast = [_tolerant(c, r, nl, d) for _name, c, r, nl, d in self._plain]
         self._fast_names = tuple(name for name, *_ in self._plain)
         self._absent = (_MISSING,) * len(self._plain)
+        # a unit whose parent is itself would count as its own internal unit (内设机构)
+        self._parent = (
+            self._fast_names.index("parent_code") if "parent_code" in self._fast_names else None
+        )
         self._tails: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         if spec.dataset == "payroll":
             assert spec.extra_columns[0] == "period"  # staged right after the identity
@@ -401,6 +405,10 @@ class RowValidator:
             )
         unit = self._required(row, "unit_code", errors, n)
         region = self._required(row, "region", errors, n) if "region" in self.allowed else None
+        if self._parent is not None and unit is not None and values[self._parent] == unit:
+            errors.append(
+                FieldError(row=n, field="parent_code", code="self", message="is the unit itself")
+            )
         if errors:
             return errors
         assert unit is not None
