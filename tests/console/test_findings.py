@@ -16,6 +16,7 @@ from linkage_hub.identifiers import mask_citizen_id
 from linkage_hub.reconciliation.models import Finding
 from tests.conftest import HeadersFor, hub_today
 from tests.console.conftest import Console, ConsoleAs
+from tests.records import factory as f
 
 CITY = "230100"
 ROW = re.compile(r'<a href="/console/findings/([0-9a-zA-Z-]+)">')
@@ -169,6 +170,23 @@ class TestTheForms:
         assert comment["body"] == "请财政局核实<b>"
         assert comment["client_id"] == f"user:{audit.username}"
         assert comment["department"] == "audit"
+
+    def test_an_id_number_typed_into_a_comment_is_masked_in_the_thread(
+        self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """The API keeps the comment as written (audited reads); the page masks the number."""
+        headers = headers_for("audit", CITY)
+        detail = _person_finding(client, headers, "PAID_AFTER_EXIT")
+        audit = console_as("audit", CITY)
+        number = f.id_number(7, region="230102")
+        body = f"经核对，{number} 已于十月离职\n请财政局停发"
+        posted = audit.post(f"/console/findings/{detail['id']}/comments", {"body": body})
+        assert posted.status_code == 303
+        page = audit.get(f"/console/findings/{detail['id']}").text
+        assert number not in page
+        assert f"经核对，{mask_citizen_id(number)} 已于十月离职<br>请财政局停发" in page
+        (comment,) = api_detail(client, headers, detail["id"])["comments"]
+        assert comment["body"] == body
 
     def test_an_empty_comment_is_a_422_page(
         self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor

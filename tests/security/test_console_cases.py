@@ -1,6 +1,7 @@
 """Attacks on the console's 12310 pages (API1 and API3 through the browser): the reporter's name
 and phone read by anyone but the office handling the case, and a step forged from another site
-(a form post without the session's CSRF token).
+(a form post without the session's CSRF token), and an ID number the reporter typed into the
+facts shown in full.
 
 The reporter's contact is the one thing of a case that must never leave the handling office: a
 crawl of every case page an office above, audit and a sibling county can reach finds it
@@ -18,8 +19,10 @@ from sqlalchemy import select
 
 from linkage_hub.cases.models import Case
 from linkage_hub.db import Database
+from linkage_hub.identifiers import mask_citizen_id
 from tests.conftest import HeadersFor
 from tests.console.conftest import Console, ConsoleAs, console_as
+from tests.records import factory as f
 
 __all__ = ["console_as"]
 
@@ -129,3 +132,30 @@ class TestNoStepWithoutTheForm:
         ).json()
         assert detail["status"] == "received" and len(detail["steps"]) == 1
         assert office.post(path, {"to": "accepted"}).status_code == 303  # the real form works
+
+
+class TestNumbersTypedIntoTheFacts:
+    def test_an_id_number_in_a_reporters_facts_is_masked_on_the_case_page(
+        self, client: TestClient, database: Database, console_as: ConsoleAs
+    ) -> None:
+        """A reporter names the person by ID number (the facts are sealed at rest for that
+        reason): the case page masks it for every office that reads the case, as the console
+        masks every number outside a person page's audited "show"; the line breaks stay."""
+        number = f.id_number(5, region="230102")
+        facts = f"单位某某（身份证号 {number}）\n长期不上班但照常领工资。<b>"
+        filed = client.post(
+            "/public/v1/reports", json={"category": "ghost_pay", "region": CITY, "facts": facts}
+        )
+        assert filed.status_code == 201, filed.text
+        with database.transaction() as session:
+            case_id = session.scalar(
+                select(Case.id).where(Case.tracking_code == filed.json()["tracking_code"])
+            )
+        for reader in (console_as("establishment", CITY), console_as("audit", CITY)):
+            page = reader.get(f"/console/cases/{case_id}")
+            assert page.status_code == 200
+            assert number not in page.text
+            assert (
+                f"（身份证号 {mask_citizen_id(number)}）<br>长期不上班但照常领工资。&lt;b&gt;"
+                in (page.text)
+            )

@@ -20,11 +20,12 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.sessions import csrf_token, session_token
 from linkage_hub.errors import HubError
-from linkage_hub.identifiers import mask_citizen_id
+from linkage_hub.identifiers import mask_citizen_id, mask_id_numbers_in
 from linkage_hub.public.pages import FUNDING_ZH, KIND_ZH, LEVEL_ZH
 from linkage_hub.reports.staffing import TYPE_ZH
 from linkage_hub.settings import Settings
@@ -102,6 +103,18 @@ _env.globals.update(
     level_zh=lambda v: LEVEL_ZH.get(v, v),
     mask=mask_citizen_id,
 )
+
+
+def _lines(text: str) -> Markup:
+    """Free text people typed (a reporter's facts, a reply, a comment, a reason), escaped, its
+    line breaks kept, and any run that could be an ID number masked: a number typed into prose
+    is shown in full only where a person's number is, behind the audited "show"."""
+    return Markup("<br>").join(escape(line) for line in mask_id_numbers_in(text).splitlines())
+
+
+_env.filters.update(masked=mask_id_numbers_in, lines=_lines)
+
+
 SHOWN_ERRORS = 20  # of a refused form's fields, on its error page (the API's problem has all)
 STYLESHEET = (files("linkage_hub.console") / "assets" / "console.css").read_bytes()
 
