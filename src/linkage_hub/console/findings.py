@@ -54,15 +54,17 @@ DONE = {"comment": "意见已发表。", "transition": "状态已更新。"}
 FormText = Annotated[str, Form(max_length=20_000)]
 
 
-def _names(session: Session, items: list[FindingOut]) -> dict[str, str | None]:
+def _names(
+    session: Session, principal: Principal, items: list[FindingOut]
+) -> dict[str, str | None]:
     """The person's name of each person finding shown (the list item carries only the ID
-    number): one query over the findings already selected, by the service's name lookup."""
+    number): one query over the findings already selected, by the service's name lookup,
+    from the records inside the reader's region."""
     ids = [i.id for i in items if i.id_number]
     if not ids:
         return {}
-    rows = session.execute(
-        select(Finding.id, service.name_of(Finding.person_key)).where(Finding.id.in_(ids))
-    )
+    name = service.name_of(Finding.person_key, principal.region_bounds)
+    rows = session.execute(select(Finding.id, name).where(Finding.id.in_(ids)))
     return {finding_id: name for finding_id, name in rows}
 
 
@@ -106,7 +108,7 @@ def findings_page(
         principal=principal,
         nav="findings",
         items=items,
-        names=_names(session, items),
+        names=_names(session, principal, items),
         rules=RULES,
         rules_by_code=RULES_BY_CODE,
         statuses=list(FindingStatus),

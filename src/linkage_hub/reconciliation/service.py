@@ -72,25 +72,32 @@ LIVE = (
 )
 
 
-def _person_field(person_key: Any, field: str) -> ColumnElement[str | None]:
-    lookups = [
-        select(getattr(model, field))
-        .where(model.person_key == person_key, model.closed_at.is_(None))
-        .limit(1)
-        .scalar_subquery()
-        for model in PERSON_MODELS
-    ]
+def _person_field(
+    person_key: Any, field: str, bounds: tuple[str, str] | None = None
+) -> ColumnElement[str | None]:
+    lookups = []
+    for model in PERSON_MODELS:
+        lookup = select(getattr(model, field)).where(
+            model.person_key == person_key, model.closed_at.is_(None)
+        )
+        if bounds is not None:
+            lookup = lookup.where(model.region.between(*bounds))
+        lookups.append(lookup.limit(1).scalar_subquery())
     return func.coalesce(*lookups)
 
 
 def id_number_of(person_key: Any) -> ColumnElement[str | None]:
-    """The ID number behind a person key, from whichever current record has it."""
+    """The ID number behind a person key, from whichever current record has it (every record
+    of the person holds the same number: the key is made from it)."""
     return _person_field(person_key, "id_number")
 
 
-def name_of(person_key: Any) -> ColumnElement[str | None]:
-    """The person's name as the first department holding a current record writes it."""
-    return _person_field(person_key, "name")
+def name_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str | None]:
+    """The person's name as the first department holding a current record inside ``bounds``
+    (the reader's region) writes it; none when no such record is current. Departments write
+    a name differently (NAME_MISMATCH): a sibling county's spelling is the sibling's record,
+    withheld from the reader like the rest of its fields."""
+    return _person_field(person_key, "name", bounds)
 
 
 def _select() -> Select[Finding, str | None]:

@@ -83,7 +83,7 @@ def _query(principal: Principal, filters: Filters) -> Select[*tuple[Any, ...]]:
         *_COLUMNS,
         _unit_name().label("unit_name"),
         id_number_of(Finding.person_key).label("id_number"),
-        name_of(Finding.person_key).label("name"),
+        name_of(Finding.person_key, principal.region_bounds).label("name"),
     )
     return filtered(query, principal, filters)
 

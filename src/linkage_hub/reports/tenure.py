@@ -251,7 +251,7 @@ ORDER BY f.first_seen_at, f.id
             "now": now,
         },
     ).all()
-    people = _people(session, keyring, [r[5] for r in rows if r[5]])
+    people = _people(session, keyring, [r[5] for r in rows if r[5]], bounds)
     out: list[TenureFinding] = []
     for row in rows:
         fid, rule, severity, status, unit, person, summary, seen, resolved, waived_at, region = row
@@ -281,19 +281,30 @@ ORDER BY f.first_seen_at, f.id
     return out
 
 
-def _people(session: Session, keyring: Keyring, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """ID number (revealed) and name of each person key, from any current record."""
+def _people(
+    session: Session, keyring: Keyring, keys: list[str], bounds: tuple[str, str]
+) -> dict[str, tuple[str, str | None]]:
+    """ID number (revealed) and name of each person key: the number from any current record
+    (every record of the person holds it), the name from one inside ``bounds`` (the reader's
+    region; see :func:`linkage_hub.reconciliation.service.name_of`), else none."""
     if not keys:
         return {}
-    found: dict[str, tuple[str, str]] = {}
+    found: dict[str, tuple[str, str | None]] = {}
+    named: set[str] = set()
     for table in ("records_cadre", "records_roster", "records_employment", "records_payroll"):
-        missing = [k for k in set(keys) if k not in found]
+        missing = [k for k in set(keys) if k not in named]
         if not missing:
             break
         stmt = text(
-            f"SELECT person_key, id_number, name FROM {table} "
-            "WHERE closed_at IS NULL AND person_key IN :keys"
+            f"SELECT person_key, id_number, name, "
+            "CASE WHEN region BETWEEN :lo AND :hi THEN 1 ELSE 0 END "
+            f"FROM {table} WHERE closed_at IS NULL AND person_key IN :keys"
         ).bindparams(bindparam("keys", expanding=True))
-        for person, number, name in session.execute(stmt, {"keys": missing}):
-            found.setdefault(person, (keyring.reveal_id(number), name))
+        bound = {"keys": missing, "lo": bounds[0], "hi": bounds[1]}
+        for person, number, name, inside in session.execute(stmt, bound):
+            if inside and person not in named:
+                found[person] = (keyring.reveal_id(number), name)
+                named.add(person)
+            elif person not in found:
+                found[person] = (keyring.reveal_id(number), None)
     return found
