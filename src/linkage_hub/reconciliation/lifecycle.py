@@ -37,6 +37,7 @@ def add_comment(session: Session, principal: Principal, finding_id: str, body: s
         region=principal.region,
         body=body,
         at=utcnow(),
+        filed_region=finding.region,
     )
     session.add(comment)
     session.flush()
@@ -160,6 +161,7 @@ def apply_transition(
         department=principal.department.value,
         reason=change.reason,
         document_no=change.document_no,
+        filed_region=finding.region,
     )
     session.add(event)
     event_from = finding.status

@@ -66,7 +66,7 @@ def merge(
 
     if ran:
         gone = (
-            "SELECT f.id, f.rule, f.status FROM reconciliation_finding f "
+            "SELECT f.id, f.rule, f.status, f.region FROM reconciliation_finding f "
             f"WHERE f.rule IN ({_in(ran)}) AND f.region BETWEEN :lo AND :hi "
             "AND f.status <> 'resolved' "
             "AND NOT EXISTS (SELECT 1 FROM rc_found r WHERE r.identity = f.identity) "
@@ -77,8 +77,9 @@ def merge(
             counts[rule]["resolved"] = int(n)
         session.execute(
             sql(
-                "INSERT INTO reconciliation_event (finding_id, from_status, to_status, at, run_id) "
-                "SELECT id, status, 'resolved', :now, :run_id FROM rc_gone"
+                "INSERT INTO reconciliation_event "
+                "(finding_id, from_status, to_status, at, run_id, filed_region) "
+                "SELECT id, status, 'resolved', :now, :run_id, region FROM rc_gone"
             ),
             params,
         )
@@ -92,10 +93,11 @@ def merge(
 
     session.execute(
         sql(
-            "INSERT INTO reconciliation_event (finding_id, from_status, to_status, at, run_id) "
+            "INSERT INTO reconciliation_event "
+            "(finding_id, from_status, to_status, at, run_id, filed_region) "
             "SELECT finding_id, prior_status, "
-            "CASE WHEN prior_status IS NULL THEN 'open' ELSE 'reopened' END, :now, :run_id "
-            "FROM rc_found WHERE prior_status IS NULL OR prior_status = 'resolved'"
+            "CASE WHEN prior_status IS NULL THEN 'open' ELSE 'reopened' END, :now, :run_id, "
+            "region FROM rc_found WHERE prior_status IS NULL OR prior_status = 'resolved'"
         ),
         params,
     )

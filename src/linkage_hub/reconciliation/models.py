@@ -188,6 +188,9 @@ class Event(Base):
     department: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     document_no: Mapped[str | None] = mapped_column(String(100))
+    # The region the finding was filed in when this was written: a reader outside it (the
+    # region a moved unit entered) reads the statuses only (service.finding_detail).
+    filed_region: Mapped[str | None] = mapped_column(String(6))
 
     __table_args__ = (
         Index("ix_reconciliation_event_finding_id", "finding_id", "id"),
@@ -206,8 +209,9 @@ class Comment(Base):
     finding_id: Mapped[str] = mapped_column(String(32))
     client_id: Mapped[str] = mapped_column(String(64))
     department: Mapped[str] = mapped_column(String(20))
-    region: Mapped[str] = mapped_column(String(6))
+    region: Mapped[str] = mapped_column(String(6))  # the author's
     body: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    filed_region: Mapped[str | None] = mapped_column(String(6))  # the finding's, as Event's
 
     __table_args__ = (Index("ix_reconciliation_comment_finding_id", "finding_id", "id"),)

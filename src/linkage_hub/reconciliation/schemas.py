@@ -258,6 +258,11 @@ class HistoryEntry(BaseModel):
     department: Department | None
     reason: str | None
     document_no: str | None
+    withheld: bool = Field(
+        False,
+        description="Written while the finding was filed in a region outside yours (its "
+        "unit has since moved into your region): the statuses and the time only.",
+    )
 
 
 class CommentOut(BaseModel):

@@ -333,31 +333,55 @@ def finding_detail(
     row = session.execute(_select().where(Finding.id == finding.id)).one()
     base = _out(row, keyring, today)
     run = session.get(Run, finding.last_run_id)
-    history = [
-        HistoryEntry(
-            from_status=e.from_status,
-            to_status=e.to_status,
-            at=aware(e.at),
-            run_id=e.run_id,
-            client_id=e.client_id,
-            department=e.department,
-            reason=e.reason,
-            document_no=e.document_no,
-        )
-        for e in session.scalars(
-            select(Event).where(Event.finding_id == finding.id).order_by(Event.id)
-        )
-    ]
+    events = select(Event).where(Event.finding_id == finding.id).order_by(Event.id)
+    history = [_history_entry(e, principal) for e in session.scalars(events)]
     return FindingDetail(
         **base.model_dump(),
         parameters=dict(run.parameters) if run else {},
         evidence=evidence_records(session, finding.id, principal, keyring),
         history=history,
-        comments=comments_of(session, finding.id),
+        comments=comments_of(session, principal, finding.id),
     ).keyed(base.person_key)
 
 
-def comments_of(session: Session, finding_id: str) -> list[CommentOut]:
+def _filed_inside(filed_region: str | None, principal: Principal) -> bool:
+    """Whether an entry written while the finding was filed in ``filed_region`` is the
+    reader's to read in full: a finding follows its unit to another region with its id, and
+    what the region it left wrote about it (who, why, under which document) stays that
+    region's, as the records' versions from before a move do (records.publish)."""
+    lo, hi = principal.region_bounds
+    return filed_region is None or lo <= filed_region <= hi
+
+
+def _history_entry(e: Event, principal: Principal) -> HistoryEntry:
+    if not _filed_inside(e.filed_region, principal):
+        return HistoryEntry(
+            from_status=e.from_status,
+            to_status=e.to_status,
+            at=aware(e.at),
+            run_id=None,
+            client_id=None,
+            department=None,
+            reason=None,
+            document_no=None,
+            withheld=True,
+        )
+    return HistoryEntry(
+        from_status=e.from_status,
+        to_status=e.to_status,
+        at=aware(e.at),
+        run_id=e.run_id,
+        client_id=e.client_id,
+        department=e.department,
+        reason=e.reason,
+        document_no=e.document_no,
+    )
+
+
+def comments_of(session: Session, principal: Principal, finding_id: str) -> list[CommentOut]:
+    """The thread as the reader may read it: comments written while the finding was filed
+    outside the reader's region are left out (see :func:`_filed_inside`)."""
+    lo, hi = principal.region_bounds
     return [
         CommentOut(
             id=c.id,
@@ -367,7 +391,12 @@ def comments_of(session: Session, finding_id: str) -> list[CommentOut]:
             at=aware(c.at),
         )
         for c in session.scalars(
-            select(Comment).where(Comment.finding_id == finding_id).order_by(Comment.id)
+            select(Comment)
+            .where(
+                Comment.finding_id == finding_id,
+                Comment.filed_region.is_(None) | Comment.filed_region.between(lo, hi),
+            )
+            .order_by(Comment.id)
         )
     ]
 
