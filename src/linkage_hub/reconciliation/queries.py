@@ -6,6 +6,14 @@ Unit rules read ``rc_unit_tally``, ``rc_unit`` and the registry. Every query yie
 identity, subject, region, answerable departments and a summary in Chinese and English.
 Parameters (``:period``, ``:as_of``, ``:late_exit_before``, ``:grace``, the region bounds
 ``:lo``/``:hi``) are bound, never formatted in.
+
+A summary is stored once and shown to everyone who may open the finding, that is to the region
+it is filed under (the region of its unit) and above; its evidence may hold records of other
+regions, which that region sees withheld. So a summary quotes a value of a record (a date, a
+name, an amount, another unit's code) only when the record lies in the finding's own region,
+and otherwise says the same without the value (LATE_EXIT: "人社部门记录已离职"). Parameters
+(the period, the grace), the finding's own unit and counts of units (which the withheld
+evidence shows too) are not values of another region's record.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass
 
 from linkage_hub.domain import Department
 from linkage_hub.reconciliation.rules import RULES_BY_CODE, SEVERITY_RANK, RuleCode
-from linkage_hub.reconciliation.staging import LEVEL_CODES, TYPE_CODES, decode
+from linkage_hub.reconciliation.staging import LEVEL_CODES, TYPE_CODES, decode, region_of
 
 R = RuleCode
 PERIOD = "CAST(:period AS VARCHAR(7))"
@@ -43,6 +51,14 @@ def departments_when(pairs: list[tuple[str, Department]], prefix: str = "") -> s
     return "','" + (f" || '{prefix}'" if prefix else "") + " || " + " || ".join(parts)
 
 
+# LATE_EXIT's summary quotes the latest HR exit date only when every HR record of that date
+# lies in the region of the finding's unit (rc_unit u is joined on it): see the module docstring.
+LATE_EXIT_UNIT = "p.r_unit"
+LATEST_EXIT = "CAST(p.h_exit_max AS VARCHAR(10))"
+LATEST_EXIT_HERE = (
+    f"p.h_exit_lo = {region_of(LATE_EXIT_UNIT)} AND p.h_exit_hi = {region_of(LATE_EXIT_UNIT)}"
+)
+
 E, ORG, H, F = Department.establishment, Department.organization, Department.hr, Department.finance
 
 ACTIVE_DEPARTMENTS = departments_when(
@@ -67,7 +83,7 @@ class PersonRule:
 
     doc: str
     predicate: str  # over rc_person's columns, aliased p; counts are units, tested for presence
-    unit: str  # the unit the finding is filed under
+    unit: str  # the unit the finding is filed under: one whose records break the rule
     zh: str
     en: str
     departments: str | None = None  # SQL; default: the rule's answerable departments
@@ -79,7 +95,7 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         " `none` in at least one unit, and no roster entry in any unit, active or exited."
         ' Decision: a roster entry in another unit than the paying one counts ("at all").',
         "p.p_typed > 0 AND p.r_any = 0",
-        "p.p_unit",
+        "p.typed_unit",
         f"{PERIOD} || ' 工资统发有此人，但实名制花名册无此人'",
         f"'paid in ' || {PERIOD} || ' but not on the roster'",
     ),
@@ -130,7 +146,7 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         ' unit than the HR record satisfies "an active roster entry" (a unit that differs'
         " is UNIT_MISMATCH's business).",
         "p.h_career > 0 AND p.r_act_n = 0",
-        "p.act_unit",
+        "p.career_unit",
         "'人社部门有在职（非合同制）记录，但实名制花名册无在编记录'",
         "'employed per HR (not contract staff) but not active on the roster'",
     ),
@@ -141,11 +157,12 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         " status_on makes the latest date unknown, so the rule does not hold.",
         "p.r_act_n > 0 AND p.h_any > 0 AND p.h_act_n = 0 AND p.h_undated = 0"
         " AND p.h_exit_max < :late_exit_before",
-        "p.r_unit",
-        f"'人社部门记录已于 ' || CAST(p.h_exit_max AS VARCHAR(10)) || ' 离职，超过 ' || {GRACE}"
-        " || ' 个工作日仍在实名制花名册在编'",
-        f"'left on ' || CAST(p.h_exit_max AS VARCHAR(10)) || ' per HR, still on the roster after '"
-        f" || {GRACE} || ' working days'",
+        LATE_EXIT_UNIT,
+        f"'人社部门记录已' || CASE WHEN {LATEST_EXIT_HERE} THEN '于 ' || {LATEST_EXIT} || ' '"
+        f" ELSE '' END || '离职，超过 ' || {GRACE} || ' 个工作日仍在实名制花名册在编'",
+        f"CASE WHEN {LATEST_EXIT_HERE} THEN 'left on ' || {LATEST_EXIT} || ' per HR'"
+        f" ELSE 'left per HR' END || ', still on the roster after ' || {GRACE}"
+        " || ' working days'",
     ),
     R.ESTABLISHED_NOT_EMPLOYED: PersonRule(
         "Active on the roster of any unit and HR has no record of the person in any unit,"
@@ -160,7 +177,7 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         " and paid by no unit (in the run's region and period). Decision: a paid line in any"
         ' unit, even another than the funded one, is "paid".',
         "p.r_funded > 0 AND p.p_paid_n = 0",
-        "p.r_unit",
+        "p.funded_unit",
         f"'实名制花名册在编（财政拨款单位），但 ' || {PERIOD} || ' 工资统发无此人'",
         f"'on the roster of a budget-funded unit but not paid in ' || {PERIOD}",
     ),
@@ -168,7 +185,7 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
         "An active cadre record at level principal or deputy in any unit, and no active"
         " roster entry in any unit (an exited entry is not one).",
         "p.c_lead > 0 AND p.r_act_n = 0",
-        "p.act_unit",
+        "p.lead_unit",
         "'组织部门记录担任领导职务，但实名制花名册无在编记录'",
         "'holds a leader post per the organization department but is not on the roster'",
     ),
@@ -221,7 +238,7 @@ def person_rule_sql(code: RuleCode) -> str:
     return f"""
 INSERT INTO rc_found ({FOUND_COLUMNS})
 SELECT '{code}:' || p.person_key, {_head(code)},
-       COALESCE(u.region, SUBSTR({spec.unit}, 3, 6)), {spec.unit}, p.person_key, NULL, NULL,
+       {region_of(spec.unit)}, {spec.unit}, p.person_key, NULL, NULL,
        {departments}, {spec.zh}, {spec.en}
 FROM rc_person p
 LEFT JOIN rc_unit u ON u.unit_code = {spec.unit}

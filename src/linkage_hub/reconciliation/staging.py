@@ -282,11 +282,27 @@ def person_select(predicates: Iterable[str], persons: str = "") -> str:
     return f"SELECT * FROM ({person_columns(rows)}) p\nWHERE {where}"
 
 
+def region_of(unit: str) -> str:
+    """SQL: the region of ``unit`` (``rc_unit`` joined on it as ``u``): the registry's, else the
+    one in its code. A finding filed under a unit lies in this region, and so do the records
+    at the unit."""
+    return f"COALESCE(u.region, SUBSTR({unit}, 3, 6))"
+
+
+_LATEST_EXIT_REGION = f"CASE WHEN pu.h_exit_on = k.h_exit_max THEN {region_of('pu.unit_code')} END"
+
 # The unit each person finding is filed under, worked out for the few persons in
 # rc_person_core only: string aggregates over every person would cost more than this
-# second, filtered look at rc_pu.
+# second, filtered look at rc_pu. A rule's unit is the first (by code) of the units where the
+# person has a record that breaks it (funded_unit: an active roster entry of a registered
+# unit not self-funded; lead_unit: an active leader post; career_unit: an active HR record not
+# of a contract; typed_unit: a line paid under an establishment type), never merely the first
+# unit the dataset names. h_exit_lo/h_exit_hi: the lowest and highest region of the HR records
+# holding the latest exit date (h_exit_max), so that a summary quotes that date only when it is
+# a record of the finding's own region (see linkage_hub.reconciliation.queries).
 PERSON_UNITS = f"""
-SELECT c.*, x.r_unit, x.p_unit, x.act_unit, x.mixed_unit, x.budget_self_unit, x.any_unit
+SELECT c.*, x.r_unit, x.p_unit, x.act_unit, x.mixed_unit, x.budget_self_unit, x.any_unit,
+       x.funded_unit, x.lead_unit, x.career_unit, x.typed_unit, x.h_exit_lo, x.h_exit_hi
 FROM rc_person_core c
 JOIN (
   SELECT pu.person_key,
@@ -295,10 +311,16 @@ JOIN (
          {_first_unit("(" + ACTIVE_HERE + ") > 0")} AS act_unit,
          {_first_unit(MIXED_HERE)} AS mixed_unit,
          {_first_unit(BUDGET_IN_SELF)} AS budget_self_unit,
-         MIN(pu.unit_code) AS any_unit
+         MIN(pu.unit_code) AS any_unit,
+         {_first_unit(FUNDED_HERE)} AS funded_unit,
+         {_first_unit(field("c_lead") + " = 1")} AS lead_unit,
+         {_first_unit(field("h_career") + " = 1")} AS career_unit,
+         {_first_unit(P_TYPE + " <> 0")} AS typed_unit,
+         MIN({_LATEST_EXIT_REGION}) AS h_exit_lo,
+         MAX({_LATEST_EXIT_REGION}) AS h_exit_hi
   FROM rc_pu pu
+  JOIN rc_person_core k ON k.person_key = pu.person_key
   LEFT JOIN rc_unit u ON u.unit_code = pu.unit_code
-  WHERE pu.person_key IN (SELECT person_key FROM rc_person_core)
   GROUP BY pu.person_key
 ) x ON x.person_key = c.person_key
 """
