@@ -1,10 +1,23 @@
 """The opaque cursor of keyset pagination over an integer position (a row id, a sequence).
 
-One codec for every list that pages by position: records, the change feed, the audit log
-(``v1:<position>``) and the access records (``ar:<position>``, newest first). A cursor that
-does not decode, names another list, or holds a position no database column can hold is a
-422 naming the parameter, never a 500. The discrepancy list pages by a (severity rank, id)
-pair: :func:`encode_pair_cursor`.
+One codec for every list that pages by position, each list with its own kind
+(``<kind>:<position>``): the change feed (``v1``), the records of a dataset
+(``records.<dataset>``), the audit log (``audit``), the access records (``ar``, newest first),
+the reconciliation runs (``run``) and a subscription's delivery attempts (``attempt``). A
+cursor that does not decode, names another list, or holds a position no database column can
+hold is a 422 naming the parameter, never a 500. The discrepancy list pages by a (severity
+rank, id) pair: :func:`encode_pair_cursor`.
+
+Until each list had its kind, the change feed, the record lists and the audit log all issued
+``v1:<position>``, so one list's cursor was taken by another: a record list's ``next_cursor``
+sent as the feed's ``since`` skipped changes without a word. The change feed keeps ``v1``
+(:data:`CHANGES`): departmental systems hold its cursors between polls for as long as they
+keep a copy, and links in webhook deliveries already sent carry them; the feed promises never
+to skip a change, so every position it ever issued must stay one it accepts, unchanged. The
+record lists and the audit log took new kinds: a ``v1`` cursor one of them issued before is
+refused there (422), and its reader starts the list again. One issued before and sent to the
+feed is still read as a feed position; that mistake cannot be told from a feed cursor any more
+than it could before, and it ends as the cursors in circulation are replaced.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from linkage_hub.errors import FieldError, InvalidInput
 
 MAX_POSITION = 2**63 - 1  # a BIGINT; past it the drivers raise OverflowError
 _MAX_LENGTH = 64
+CHANGES = "v1"  # the change feed's kind, the default (see above)
 
 
 def _encode(raw: bytes) -> str:
@@ -27,11 +41,11 @@ def _decode(cursor: str) -> bytes:
     return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
 
 
-def encode_cursor(position: int, kind: str = "v1") -> str:
+def encode_cursor(position: int, kind: str = CHANGES) -> str:
     return _encode(f"{kind}:{position}".encode())
 
 
-def decode_cursor(cursor: str | None, field: str = "cursor", kind: str = "v1") -> int:
+def decode_cursor(cursor: str | None, field: str = "cursor", kind: str = CHANGES) -> int:
     """The position in ``cursor`` (0 when there is none)."""
     if not cursor:
         return 0

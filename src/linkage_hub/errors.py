@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.inputs import INVALID_UNICODE, INVALID_UNICODE_MESSAGE, has_invalid_unicode
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,11 @@ def problem_response(error: HubError, request: Request | None = None) -> JSONRes
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    # A location names what the caller sent: an unknown member (``extra_forbidden``) or a key
+    # of a mapping is the caller's text, and may be an ID number.
+    parts = [
+        safe_name(str(p)) for p in loc if p not in ("body", "query", "path", "header", "cookie")
+    ]
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 
@@ -293,9 +298,16 @@ async def refuse_nul_characters(request: Request) -> None:
 
 
 def safe_name(name: str) -> str:
-    """A field name fit for an error body: printable characters only (no NUL, non-character
-    or lone surrogate, which no JSON encoder writes as UTF-8), at most 64 of them."""
-    return "".join(c for c in name if c.isprintable())[:64] or "?"
+    """A name the caller sent (a member, a key, a parameter), fit for an error body: printable
+    characters only (no NUL, non-character or lone surrogate, which no JSON encoder writes as
+    UTF-8), every run that could be an ID number masked, at most 64 characters.
+
+    Every site that echoes a caller's name goes through here: a record keyed by its ID number
+    or a mistyped member must not put the number into a problem body (and so into logs). The
+    invisible characters go first, so none can split a number out of the mask's reach, and
+    the cut comes last, so none leaves an unmasked head of one."""
+    printable = "".join(c for c in name if c.isprintable())
+    return mask_id_numbers_in(printable)[:64] or "?"
 
 
 NO_DATABASE_PATHS = frozenset({"/health/live", "/metrics"})  # answer without the database

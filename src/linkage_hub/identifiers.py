@@ -92,7 +92,7 @@ def mask_citizen_id(number: str) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
-_ID_LIKE = re.compile(r"\d{15,17}[\dXx]?")
+_ID_LIKE = re.compile(r"\d{15,17}[\dXxＸｘ]?")
 
 
 def mask_id_numbers_in(text: str) -> str:

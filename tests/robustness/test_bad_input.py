@@ -108,7 +108,7 @@ CASES = [
         ROSTER,
         (GOOD_CSV_HEAD.rstrip("\n") + ",colour\n" + GOOD_CSV_ROW.rstrip("\n") + ",red\n").encode(),
         "text/csv",
-        field="colour",
+        field="header[6]",  # by its place: a headerless CSV's "header" is a person's row
     ),
     Bad(
         "CSV with a missing column",

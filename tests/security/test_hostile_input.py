@@ -276,16 +276,16 @@ class TestCursors:
     @pytest.mark.parametrize(
         ("path", "name", "raw"),
         [
-            ("/api/v1/datasets/roster/records", "cursor", b"v1:" + HUGE),
-            ("/api/v1/datasets/roster/records", "cursor", b"v1:9223372036854775808"),
+            ("/api/v1/datasets/roster/records", "cursor", b"records.roster:" + HUGE),
+            ("/api/v1/datasets/roster/records", "cursor", b"records.roster:9223372036854775808"),
             ("/api/v1/changes", "since", b"v1:" + HUGE),
-            ("/api/v1/audit-log", "cursor", b"v1:" + HUGE),
+            ("/api/v1/audit-log", "cursor", b"audit:" + HUGE),
             ("/api/v1/access-records", "cursor", b"ar:" + HUGE),
             ("/api/v1/access-records", "cursor", b"v1:1"),  # another list's cursor
             ("/api/v1/discrepancies", "cursor", json.dumps([10**40, "x"]).encode()),
             ("/api/v1/discrepancies", "cursor", json.dumps([1, "a\x00b"]).encode()),
             ("/api/v1/discrepancies", "cursor", b"[" * 5000),
-            ("/api/v1/datasets/roster/records", "cursor", b"v1:" + b"1" * 5000),
+            ("/api/v1/datasets/roster/records", "cursor", b"records.roster:" + b"1" * 5000),
             # a bulletin cursor's rank is a day: past the calendar's last, fromordinal raised
             ("/api/v1/bulletins", "cursor", json.dumps([10**9, "a"]).encode()),
             ("/api/v1/bulletins", "cursor", json.dumps([2**63 - 1, "a"]).encode()),

@@ -22,6 +22,8 @@ from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
 from linkage_hub.cursors import decode_cursor, encode_cursor
 
+CURSOR_KIND = "audit"
+
 
 def list_entries(
     session: Session,
@@ -37,7 +39,7 @@ def list_entries(
     cursor: str | None = None,
     limit: int = 100,
 ) -> AuditLogPage:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, kind=CURSOR_KIND)
     read_there = select(AuditRegion.seq).where(
         AuditRegion.region.between(*bounds), AuditRegion.seq > after
     )
@@ -113,4 +115,6 @@ def list_entries(
         )
         for e in entries
     ]
-    return AuditLogPage(items=items, next_cursor=encode_cursor(entries[-1].seq) if more else None)
+    return AuditLogPage(
+        items=items, next_cursor=encode_cursor(entries[-1].seq, CURSOR_KIND) if more else None
+    )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import aware
-from linkage_hub.cursors import decode_cursor, encode_cursor
+from linkage_hub.cursors import CHANGES, decode_cursor, encode_cursor
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
@@ -40,16 +40,16 @@ def read_changes(
     limit: int,
 ) -> tuple[ChangePage, int]:
     """A page of changes after ``since``; also the number of person records in it."""
-    after = decode_cursor(since, "since")
+    after = decode_cursor(since, "since", kind=CHANGES)
     bounds = read_bounds(principal, region)
     if bounds is None:
-        return ChangePage(items=[], next_cursor=encode_cursor(after)), 0
+        return ChangePage(items=[], next_cursor=encode_cursor(after, CHANGES)), 0
     stmt = select(Change).where(Change.seq > after, Change.region.between(*bounds))
     if dataset is not None:
         stmt = stmt.where(Change.dataset == dataset.value)
     changes = session.scalars(stmt.order_by(Change.seq).limit(limit)).all()
     if not changes:
-        return ChangePage(items=[], next_cursor=encode_cursor(after)), 0
+        return ChangePage(items=[], next_cursor=encode_cursor(after, CHANGES)), 0
 
     by_dataset: dict[str, list[int]] = defaultdict(list)
     for change in changes:
@@ -93,4 +93,4 @@ def read_changes(
         for c in shown
     ]
     persons = sum(1 for c in shown if Dataset(c.dataset) in PERSON_DATASETS)
-    return ChangePage(items=items, next_cursor=encode_cursor(changes[-1].seq)), persons
+    return ChangePage(items=items, next_cursor=encode_cursor(changes[-1].seq, CHANGES)), persons

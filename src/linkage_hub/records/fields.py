@@ -35,6 +35,8 @@ from linkage_hub.inputs import (
 Converter = Callable[[Any], Any]
 
 MAX_MONEY = Decimal("999999999999.99")
+MAX_COUNT = 1_000_000_000
+COUNT_RANGE_MESSAGE = f"must be between 0 and {MAX_COUNT}"
 CENT = Decimal("0.01")
 _PERIOD = re.compile(PERIOD_PATTERN)
 # Control characters other than tab and line breaks: never data, and PostgreSQL refuses NUL.
@@ -135,15 +137,22 @@ def boolean_text(value: Any) -> bool:
 def count(value: Any) -> int:
     if type(value) is not int:
         raise FieldInvalid("type", "must be a whole number")
-    if value < 0 or value > 1_000_000_000:
-        raise FieldInvalid("range", "must be between 0 and 1000000000")
+    if value < 0 or value > MAX_COUNT:
+        raise FieldInvalid("range", COUNT_RANGE_MESSAGE)
     return value
+
+
+_COUNT_DIGITS = len(str(MAX_COUNT))
 
 
 def count_text(value: Any) -> int:
     if not (type(value) is str and value.isascii() and value.isdigit()):
         raise FieldInvalid("type", "must be a whole number")
-    return count(int(value))
+    digits = value.lstrip("0") or "0"
+    if len(digits) > _COUNT_DIGITS:
+        # Out of range on its length alone: int() refuses over 4,300 digits (a ValueError).
+        raise FieldInvalid("range", COUNT_RANGE_MESSAGE)
+    return count(int(digits))
 
 
 def money(value: Any) -> str:
@@ -161,11 +170,13 @@ def money(value: Any) -> str:
         raise FieldInvalid("decimal", "must be a decimal amount such as 8532.50")
     if not number.is_finite():
         raise FieldInvalid("decimal", "must be a decimal amount such as 8532.50")
+    # The range first: quantizing an amount of more than 28 significant digits (the decimal
+    # context's precision) raises InvalidOperation; one in range has at most 14.
+    if number < 0 or number > MAX_MONEY:
+        raise FieldInvalid("range", "must be between 0 and 999999999999.99")
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and number != number.quantize(CENT):
         raise FieldInvalid("decimal_places", "must have at most two decimal places")
-    if number < 0 or number > MAX_MONEY:
-        raise FieldInvalid("range", "must be between 0 and 999999999999.99")
     return str(number.quantize(CENT))
 
 

@@ -22,7 +22,13 @@ from typing import IO, Any
 
 import msgspec
 
-from linkage_hub.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from linkage_hub.errors import (
+    FieldError,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    safe_name,
+)
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # No dataset has more than a few dozen fields: a wider CSV header is refused as one error
@@ -111,11 +117,20 @@ def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
 
 
 def ndjson_lines(file: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, the line's bytes) for each non-blank line, undecoded."""
+    """(line number, the line's bytes) for each non-blank line, undecoded. A byte-order mark
+    before the first line is dropped, as JSON and CSV bodies are read (``utf-8-sig``): Windows
+    tools write one."""
     file.seek(0)
     for number, line in enumerate(file, start=1):
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)
         if line and not line.isspace():
             yield number, line
+
+
+def ndjson_has_lines(file: IO[bytes]) -> bool:
+    """Whether an NDJSON body has a line that is not blank (reads up to the first one)."""
+    return next(ndjson_lines(file), None) is not None
 
 
 def decode_line(line: bytes) -> Any:
@@ -170,6 +185,21 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, Any]]]:
     if len(header) > MAX_CSV_COLUMNS:
         raise _syntax(
             None, f"the CSV header has {len(header)} cells; no dataset has over {MAX_CSV_COLUMNS}"
+        )
+    if not any(header):
+        # A blank first row (an empty export's line break) is a failed upload, not a CSV of
+        # no records: in snapshot mode it would close everything in scope. An empty batch is
+        # a header row alone.
+        raise InvalidInput(
+            "The CSV body has no header row.",
+            errors=[
+                FieldError(
+                    field="body",
+                    code="blank_header",
+                    message="the first row, the header of field names, is blank",
+                )
+            ],
+            total_errors=1,
         )
 
     def rows() -> Iterator[tuple[int, Any]]:
@@ -247,11 +277,11 @@ class _Reader:
         self.pos += 1
         return char
 
-    def value(self) -> Any:
+    def value(self, decoder: json.JSONDecoder = _DECODER) -> Any:
         self.peek()
         while True:
             try:
-                value, end = _DECODER.raw_decode(self.buf, self.pos)
+                value, end = decoder.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError:
                 # A value cut by the window's end: read on. One that fails with a full window
                 # after it is malformed (a record is never a megabyte long).
@@ -262,6 +292,31 @@ class _Reader:
                 continue
             self.pos = end
             return value
+
+
+class _Duplicate(Exception):
+    """An object of the batch's members names a member twice: which one is meant cannot be
+    told (a decoder keeps the last, another tool the first)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _value in pairs:
+            if name in seen:
+                raise _Duplicate(name)
+            seen.add(name)
+    return members
+
+
+# The batch's own members (``mode``, ``scope``) are read refusing a name given twice; the
+# records, by far the most of a body, with the plain decoder.
+_MEMBER_DECODER = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_unique)
 
 
 @dataclass
@@ -294,6 +349,7 @@ def _walk(file: IO[bytes], batch: JsonBatch, records: int) -> Iterator[tuple[str
     stream = codecs.getreader("utf-8-sig")(file)
     reader = _Reader(stream)  # type: ignore[arg-type]
     row: int | None = None
+    seen: set[str] = set()
     try:
         reader.expect("{")
         if reader.peek() == "}":
@@ -303,6 +359,9 @@ def _walk(file: IO[bytes], batch: JsonBatch, records: int) -> Iterator[tuple[str
                 key = reader.value()
                 if not isinstance(key, str):
                     raise ValueError("object keys are strings")
+                if key in seen:
+                    raise _Duplicate(key)
+                seen.add(key)
                 reader.expect(":")
                 if key in ("records", "deletes"):
                     reader.expect("[")
@@ -321,11 +380,26 @@ def _walk(file: IO[bytes], batch: JsonBatch, records: int) -> Iterator[tuple[str
                     row = None
                     setattr(batch, key, count)
                 else:
-                    batch.members[key] = reader.value()
+                    try:
+                        batch.members[key] = reader.value(_MEMBER_DECODER)
+                    except _Duplicate as inner:
+                        raise _Duplicate(f"{key}.{inner.name}") from None
                 if reader.expect(",}") == "}":
                     break
         if reader.peek():
             raise ValueError("data after the JSON object")
+    except _Duplicate as exc:
+        raise InvalidInput(
+            "The body names a member twice.",
+            errors=[
+                FieldError(
+                    field=safe_name(exc.name),
+                    code="duplicate",
+                    message="is given twice; which one is meant cannot be told",
+                )
+            ],
+            total_errors=1,
+        ) from None
     except UnicodeDecodeError:
         raise _syntax(row, "the body is not UTF-8") from None
     except ValueError as exc:

@@ -36,7 +36,7 @@ from linkage_hub.records.schemas import (
     Record,
     RecordPage,
 )
-from linkage_hub.records.scope import QueryOptions
+from linkage_hub.records.scope import QueryOptions, refuse_conflicting
 
 
 def json_response(content: Any, headers: dict[str, str] | None = None) -> Response:
@@ -142,6 +142,10 @@ def push_batch(
     - All or nothing: if any row is bad, nothing is applied and the 422 lists the bad rows
       (`row` counts from 1: the index in `records`, `deletes` numbered after them; the data
       line for NDJSON and CSV), up to a cap, with `total_errors`.
+    - An empty body, or one of blank lines only, is refused (422 naming `body`): in a
+      snapshot it would close everything. An empty batch is `{"records": []}`, or a CSV
+      header row alone. A parameter that takes one value (`mode`, `region`, `period`,
+      `dry_run`) given twice with different values is refused too.
     - A record equal to its current version makes no new version (`unchanged`).
     - A row naming a unit outside your region (or the scope) is a bad row; a unit missing
       from the registry is not (reconciliation reports it). A record's `region` is its
@@ -151,6 +155,7 @@ def push_batch(
       (header `Idempotent-Replayed: true`); the same key with another request is 422; a retry
       while the first is still running is 409.
     """
+    refuse_conflicting(request.query_params.multi_items())
     options = QueryOptions(mode, region, period, units, dry_run)
     fmt = body_format(request.headers.get("content-type"))
     result, replayed = ingest.push_body(ctx, dataset, body, fmt, options, idempotency_key)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linkage_hub.auth.principal import Principal
-from linkage_hub.errors import FieldError, InvalidInput, PayloadTooLarge, safe_name
+from linkage_hub.errors import FieldError, InvalidInput, PayloadTooLarge
 from linkage_hub.keys import Keyring
 from linkage_hub.records import offload
 from linkage_hub.records.datasets import DatasetSpec
@@ -22,6 +22,7 @@ from linkage_hub.records.parsing import (
     csv_rows,
     json_items,
     json_members,
+    ndjson_has_lines,
     ndjson_lines,
     ndjson_rows,
 )
@@ -115,12 +116,21 @@ class RowReader:
         self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
     ) -> tuple[BatchScope, Iterator[Staged]]:
         spec = self.spec
-        if body.size == 0:
-            # Nothing at all is a failed upload, not "no records": in snapshot mode it would
-            # close everything in scope. An empty batch is `{"records": []}` (or a CSV header).
+        if body.size == 0 or (fmt is BodyFormat.ndjson and not ndjson_has_lines(body.file)):
+            # Nothing at all (or line breaks alone: an empty export) is a failed upload, not
+            # "no records": in snapshot mode it would close everything in scope. An empty
+            # batch is `{"records": []}` (or a CSV header row alone, see ``csv_rows``).
             raise InvalidInput(
                 "The body is empty.",
-                errors=[FieldError(field="body", code="empty", message="the body is empty")],
+                errors=[
+                    FieldError(
+                        field="body",
+                        code="empty",
+                        message="the body is empty"
+                        if body.size == 0
+                        else "the body has no line that is not blank",
+                    )
+                ],
             )
         if fmt is BodyFormat.json:
             batch = json_members(body.file)
@@ -180,13 +190,30 @@ class RowReader:
     def _csv(self, body: SpooledBody) -> Iterator[tuple[int, Any]]:
         header, rows = csv_rows(body.file)
         allowed = set(self.spec.field_names)
-        bad = [h for h in header if h not in allowed]
-        if bad or len(set(header)) != len(header):
-            errors = [
-                FieldError(field=safe_name(h), code="unknown_field", message="is not a field")
-                for h in bad
-            ] or [FieldError(field="header", code="duplicate", message="names a field twice")]
+        errors: list[FieldError] = []
+        for n, name in enumerate(header):
+            # A column is named by its place, never by its text: a CSV sent without its header
+            # row has a person's row there (ID number, name).
+            if name not in allowed:
+                errors.append(
+                    FieldError(
+                        field=f"header[{n}]",
+                        code="unknown_field",
+                        message=f"column {n + 1} is not a field of {self.spec.name}",
+                    )
+                )
+            elif name in header[:n]:
+                errors.append(
+                    FieldError(
+                        field=f"header[{n}]",
+                        code="duplicate",
+                        message=f"column {n + 1} names a field an earlier column names",
+                    )
+                )
+        if errors:
             raise InvalidInput(
-                "The CSV header is not valid.", errors=errors, total_errors=len(errors)
+                "The CSV header is not valid (is the header row missing?).",
+                errors=errors,
+                total_errors=len(errors),
             )
         return rows

@@ -4,6 +4,7 @@ fingerprint that an ``Idempotency-Key`` is bound to."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,11 @@ from linkage_hub.records.schemas import BatchMode
 # region. The list is stored on the batch, so it is bounded (the audit log keeps only its
 # count and digest: see ingest.audit_batch).
 MAX_SCOPE_UNITS = 1_000
+
+# The push's query parameters that take one value. Given twice, the framework keeps the last,
+# so `mode=upsert&mode=snapshot` would apply a snapshot (and `dry_run=true&dry_run=false`
+# apply the batch): two different values are refused, the same one twice is harmless.
+SINGLE_PARAMETERS = frozenset({"mode", "region", "period", "dry_run"})
 
 
 @dataclass
@@ -51,6 +57,14 @@ def _scope_error(field_name: str, code: str, message: str) -> InvalidInput:
         errors=[FieldError(field=field_name, code=code, message=message)],
         total_errors=1,
     )
+
+
+def refuse_conflicting(parameters: Iterable[tuple[str, str]]) -> None:
+    """A 422 naming the first of :data:`SINGLE_PARAMETERS` given with two different values."""
+    first: dict[str, str] = {}
+    for name, value in parameters:
+        if name in SINGLE_PARAMETERS and first.setdefault(name, value) != value:
+            raise _scope_error(name, "conflict", "is given twice with different values")
 
 
 def resolve_scope(

@@ -381,7 +381,7 @@ def list_records(
     limit: int = 100,
 ) -> Shown:
     spec = spec_for(dataset)
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, kind=f"records.{dataset.value}")
     bounds = read_bounds(principal, region)
     if bounds is None:
         return Shown(items=[], person_keys=set())
@@ -416,7 +416,7 @@ def list_records(
     return Shown(
         items=as_seen(session, spec, principal, items),
         person_keys=_person_keys(spec, rows),
-        next_cursor=encode_cursor(rows[-1].id) if more else None,
+        next_cursor=encode_cursor(rows[-1].id, f"records.{dataset.value}") if more else None,
     )
 
 
