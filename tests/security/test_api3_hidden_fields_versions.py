@@ -5,7 +5,9 @@ department that cannot read pay must not learn it from the versions either: to i
 keeps the version, ETag, batch and recording time it had (the new version repeats the old one
 in everything it reads), its history shows one version where finance's shows two, and its
 change feed carries no change. Once a field it reads changes, it sees the new version. Finance,
-which writes the lines, sees every version and its If-Match works on the real versions.
+which writes the lines, sees every version and its If-Match works on the real versions. The
+batch's answer (``GET /batches/{id}``) counts such an update as ``unchanged`` to it; the
+webhooks' side is ``tests/notifications/test_hidden_changes.py``.
 """
 
 from __future__ import annotations
@@ -32,14 +34,22 @@ class Payroll:
         self.client = client
         self.headers_for = headers_for
 
-    def push(self, **changes: Any) -> None:
-        lines = [f.payroll(n, unit_code=UNIT) | changes for n in range(PEOPLE)]
+    def push(self, lines: dict[int, dict[str, Any]] | None = None, **changes: Any) -> str:
+        """Every line with ``changes``, line ``n`` with ``lines[n]`` too; the batch's id."""
+        records = [
+            f.payroll(n, unit_code=UNIT) | changes | (lines or {}).get(n, {}) for n in range(PEOPLE)
+        ]
         answer = self.client.post(
             "/api/v1/datasets/payroll/batches",
-            json={"records": lines, "scope": {"period": "2026-10"}},
+            json={"records": records, "scope": {"period": "2026-10"}},
             headers=self.headers_for("finance", COUNTY),
         )
         assert answer.status_code == 201, answer.text
+        return str(answer.json()["batch_id"])
+
+    def counts(self, batch_id: str, department: str) -> dict[str, int]:
+        answer = self.get(f"/api/v1/batches/{batch_id}", department).json()
+        return {k: answer[k] for k in ("received", "inserted", "updated", "unchanged", "closed")}
 
     def get(self, path: str, department: str, **params: Any) -> Any:
         answer = self.client.get(path, params=params, headers=self.headers_for(department, COUNTY))
@@ -81,7 +91,7 @@ def payroll(client: TestClient, headers_for: HeadersFor) -> Payroll:
     p.push(gross_pay="8000.00")
     p.shown = p.lines("hr")  # type: ignore[attr-defined]
     time.sleep(0.01)
-    p.push(gross_pay="9100.00")
+    p.pay_only = p.push(gross_pay="9100.00")  # type: ignore[attr-defined]
     return p
 
 
@@ -114,6 +124,20 @@ class TestAPayOnlyChange:
         assert payroll.feed(department) == [("upsert", 1)]
         assert payroll.feed("finance") == [("upsert", 1), ("upsert", 2)]
 
+    @pytest.mark.parametrize("department", BLIND)
+    def test_nor_in_the_batch_answer(self, payroll: Payroll, department: str) -> None:
+        batch = payroll.pay_only  # type: ignore[attr-defined]
+        assert payroll.counts(batch, department) == {
+            "received": PEOPLE,
+            "inserted": 0,
+            "updated": 0,
+            "unchanged": PEOPLE,
+            "closed": 0,
+        }
+        for reader in ("finance", "audit"):
+            assert payroll.counts(batch, reader)["updated"] == PEOPLE
+            assert payroll.counts(batch, reader)["unchanged"] == 0
+
     def test_nor_in_the_person_view(self, payroll: Payroll) -> None:
         seen = payroll.person("hr")
         assert {k: seen[k] for k in META} == {k: payroll.shown[0][k] for k in META}  # type: ignore[attr-defined]
@@ -137,6 +161,16 @@ class TestAVisibleChange:
         payroll.push(gross_pay="9200.00", status="suspended")
         assert payroll.line("hr")[1] == '"v3"' and payroll.line("finance")[1] == '"v4"'
         assert [v["version"] for v in payroll.history("hr")] == [1, 3]
+
+    def test_is_the_only_update_in_the_batch_answer(self, payroll: Payroll) -> None:
+        # Line 0 is suspended (HR reads that), line 1 paid more (it does not).
+        batch = payroll.push(
+            {0: {"status": "suspended"}, 1: {"gross_pay": "9200.00"}}, gross_pay="9100.00"
+        )
+        seen = {"received": PEOPLE, "inserted": 0, "closed": 0}
+        assert payroll.counts(batch, "hr") == seen | {"updated": 1, "unchanged": PEOPLE - 1}
+        for reader in ("finance", "audit"):
+            assert payroll.counts(batch, reader) == seen | {"updated": 2, "unchanged": PEOPLE - 2}
 
     def test_a_line_deleted_and_pushed_again_is_a_new_version(self, payroll: Payroll) -> None:
         record, tag = payroll.line("finance")

@@ -16,6 +16,17 @@ events about one unit (a batch's ``records.changed`` spans units and passes a un
 A ``records.changed`` of up to :data:`MAX_RECORD_KEYS` changes lists their record keys.
 A revoked owner's subscriptions get nothing more.
 
+**What a department may learn.** A subscriber learns of no change it could not read: a
+``records.changed`` event of a dataset with hidden fields is written per *audience*, tagged
+with the fields that audience cannot read (``data.hidden``, see
+:mod:`linkage_hub.records.publish`, which decides once, in SQL, which updates changed only
+hidden fields, and leaves them out of the count, the range and the record keys of the events
+of those who cannot read them). A subscription matches only the events of its owner's
+department's audience (:func:`linkage_hub.records.publish.audience_tag`); untagged events are
+for all. So HR gets no event for a batch that changed only pay, and of a batch that changed
+pay on one line and a status on another it gets one change and one record key. The tag itself
+is not sent.
+
 **Claim.** Due deliveries (pending, ``next_attempt_at`` passed, no live lease) of active
 subscriptions are leased for :data:`LEASE` in one statement (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so processes claiming together take different rows): no two processes send one
@@ -36,10 +47,13 @@ from sqlalchemy.orm import Session
 from linkage_hub.auth.models import AuthClient
 from linkage_hub.clock import utcnow
 from linkage_hub.cursors import encode_cursor
+from linkage_hub.domain import Dataset, Department
 from linkage_hub.notifications.models import Attempt, Delivery, Subscription
 from linkage_hub.notifications.sender import Outcome
 from linkage_hub.outbox.models import OutboxEvent
+from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
+from linkage_hub.records.publish import MAX_RECORD_KEYS, audience_tag
 
 DISPATCH_LOCK = 0x4C48_4E44  # "LHND"
 LEASE = dt.timedelta(seconds=60)
@@ -111,7 +125,21 @@ def _matching(sub: Subscription, high: int) -> Any:
         values = filters.get(name)
         if values:
             conditions.append(or_(column.is_(None), column.in_(values)))
+    conditions.append(_audience(Department(sub.department)))
     return and_(*conditions)
+
+
+def _audience(department: Department) -> Any:
+    """The events meant for ``department``: untagged ones, and of each dataset with hidden
+    fields those tagged with the fields it cannot read."""
+    e = OutboxEvent
+    tag = e.data["hidden"].as_string()
+    own = [
+        and_(e.dataset == dataset.value, tag == mine)
+        for dataset in Dataset
+        if (mine := audience_tag(spec_for(dataset), department)) is not None
+    ]
+    return or_(tag.is_(None), *own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,17 +229,17 @@ def load(session: Session, ids: list[int]) -> list[Due]:
     return out
 
 
-MAX_RECORD_KEYS = 100
-
-
 def _record_keys(session: Session, events: list[OutboxEvent]) -> dict[int, list[str]]:
     """The record keys of each ``records.changed`` event of at most :data:`MAX_RECORD_KEYS`
     changes (its feed range in its region, by the feed's primary key), in one query; a larger
-    batch gives the range and the ``changes`` link instead."""
+    batch gives the range and the ``changes`` link instead. An event that carries its keys
+    (the changes of an audience with hidden fields, see ``records.publish``) is sent with
+    those."""
     ranges = {
         event.id: (int(event.data["from_seq"]), int(event.data["to_seq"]), event.region)
         for event in events
         if event.type == "records.changed"
+        and "record_keys" not in (event.data or {})
         and int((event.data or {}).get("changes", MAX_RECORD_KEYS + 1)) <= MAX_RECORD_KEYS
     }
     if not ranges:
@@ -238,7 +266,8 @@ def payload(event: OutboxEvent) -> dict[str, Any]:
     """The ``data`` of a delivery: ids, keys, rule, severity, region, unit, links; never an
     ID number, a name or pay (no outbox column holds one)."""
     data: dict[str, Any] = {"event_id": event.event_id, "region": event.region}
-    extra = {k: v for k, v in (event.data or {}).items() if v is not None}
+    # ``hidden``: which audience the event is for (records.publish), not for the receiver.
+    extra = {k: v for k, v in (event.data or {}).items() if v is not None and k != "hidden"}
     if event.type == "records.changed":
         data |= {"dataset": event.dataset, "batch_id": event.batch_id, **extra}
         since = encode_cursor(max(int(extra.get("from_seq", 1)) - 1, 0))

@@ -3,17 +3,41 @@ records that move with a unit to another region, and the ``records.changed`` eve
 
 Run last before the batch commits, under the feed's lock (see :mod:`linkage_hub.records.feed`
 for why readers never skip a change).
+
+**Who is told what.** Who reads which fields of a dataset is decided here, once
+(:func:`hidden_fields`, by department: ``gross_pay`` for all but finance and audit); the reads
+(:mod:`linkage_hub.records.service`) follow it, and so do the events. To a department that
+cannot read a dataset's hidden fields, a new version that changed only those fields is no
+change (``records.service.as_seen``), so it must not learn of one from an event or a batch's
+answer either. Whether an update changed only hidden fields is decided in SQL, set-based, by
+comparing each new version with the version the batch closed in every field the department
+reads (:func:`hidden_only_updates`, the comparison ``records.service.run_starts`` makes version
+by version):
+
+- A dataset every department reads alike (all but payroll) has one ``records.changed`` event
+  per region, for all. A dataset with hidden fields has one per region and *audience* (the
+  departments that cannot read the same fields, :func:`audiences`), tagged with the fields it
+  cannot read (``data.hidden``; ``""`` for those who read them all, :func:`audience_tag`):
+  the count, the feed range and the record keys of the changes that audience sees, and none
+  for an audience that sees no change. The dispatcher gives each subscription the events of
+  its owner's department's audience (``notifications.dispatch``). The changes an audience
+  sees need not be a run of the feed, so such an event carries its record keys itself (up to
+  :data:`MAX_RECORD_KEYS`) where the others' are looked up by their range at delivery.
+- ``GET /batches/{id}`` counts such updates as ``unchanged`` to those departments
+  (``records.service.get_batch``, the same comparison for the batch's closed versions).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from linkage_hub.auth.principal import Principal
 from linkage_hub.db import CHANGES_PUBLISHED, FEED_LOCK
-from linkage_hub.domain import Dataset
+from linkage_hub.domain import Dataset, Department
 from linkage_hub.outbox import write as outbox
 from linkage_hub.records import tally
 from linkage_hub.records.datasets import DatasetSpec, spec_for
@@ -32,6 +56,77 @@ PERSON_AND_REGISTRY_TABLES = {
 _FEED_INSERT = (
     "INSERT INTO records_change (dataset, record_key, version, op, region, batch_id, recorded_at) "
 )
+# A ``records.changed`` event of up to this many changes lists their record keys.
+MAX_RECORD_KEYS = 100
+
+
+# --- who reads which fields --------------------------------------------------------------------
+
+
+def hidden_fields(spec: DatasetSpec, principal: Principal) -> tuple[str, ...]:
+    """The fields of a dataset the caller may not read: pay, for all but finance and audit.
+    The caller's department decides, whatever its client or region (:func:`hidden_for`)."""
+    if spec.dataset is Dataset.payroll and not principal.sees_salaries:
+        return ("gross_pay",)
+    return ()
+
+
+@functools.cache
+def hidden_for(spec: DatasetSpec, department: Department) -> tuple[str, ...]:
+    """:func:`hidden_fields` of every caller of ``department``."""
+    anyone = Principal(client_id="", name="", department=department, region="")
+    return hidden_fields(spec, anyone)
+
+
+@functools.cache
+def audiences(spec: DatasetSpec) -> tuple[tuple[str, ...], ...]:
+    """The distinct sets of fields of the dataset that departments may not read, ``()`` (all
+    read) first: one for a dataset every department reads alike."""
+    return tuple(sorted({hidden_for(spec, d) for d in Department}))
+
+
+def audience_tag(spec: DatasetSpec, department: Department) -> str | None:
+    """The ``hidden`` tag of the ``records.changed`` events of ``spec`` meant for
+    ``department`` (its hidden fields, comma-separated; ``""`` for none), or None where the
+    dataset's events are untagged, for every department."""
+    if len(audiences(spec)) == 1:
+        return None
+    return ",".join(hidden_for(spec, department))
+
+
+def visible_columns(spec: DatasetSpec, hidden: tuple[str, ...]) -> list[str]:
+    """The business fields a caller that cannot read ``hidden`` reads, the region included."""
+    columns = [c for c in spec.compare_columns if c not in hidden]
+    return columns if "region" in columns else [*columns, "region"]
+
+
+def hidden_only_updates(spec: DatasetSpec, hidden: tuple[str, ...]) -> str:
+    """SQL ``FROM … WHERE …`` of the updates of batch ``:batch_id`` that changed only fields
+    in ``hidden``: ``o`` the version it closed, ``n`` the one it wrote in its place (the next
+    number), equal in every field a caller that cannot read ``hidden`` reads (as
+    ``records.service.run_starts`` compares them; the ID number as given by whether there is
+    one, see ``queries._distinct``). From the batch's closed versions (an index), each paired
+    by the unique (record key, version)."""
+    t = spec.table.name
+    same = [f"o.{c} IS NOT DISTINCT FROM n.{c}" for c in visible_columns(spec, hidden)]
+    if spec.person:
+        same.append("((o.id_number_given IS NULL) = (n.id_number_given IS NULL))")
+    return (
+        f"FROM {t} AS o JOIN {t} AS n ON n.record_key = o.record_key "
+        f"AND n.version = o.version + 1 AND n.batch_id = o.closed_batch_id "
+        f"WHERE o.closed_batch_id = :batch_id AND {' AND '.join(same)}"
+    )
+
+
+def count_hidden_only(
+    session: Session, spec: DatasetSpec, hidden: tuple[str, ...], batch_id: str
+) -> int:
+    """How many of the batch's updates changed only fields in ``hidden``."""
+    return int(
+        session.execute(
+            text(f"SELECT COUNT(*) {hidden_only_updates(spec, hidden)}"), {"batch_id": batch_id}
+        ).scalar_one()
+    )
 
 
 def propagate_unit_regions(
@@ -199,19 +294,64 @@ def announce_batch(
 ) -> None:
     """A ``records.changed`` event per region the batch's feed rows are in (none for a batch
     that changed nothing): the count, the feed range and, for a single change, its record
-    key. Under the feed's lock, so the batch's rows are exactly those after ``seq_before``."""
+    key. Under the feed's lock, so the batch's rows are exactly those after ``seq_before``.
+    For a dataset with hidden fields, an event per region and audience instead, of the
+    changes that audience sees (see the module's docstring)."""
+    spec = spec_for(Dataset(dataset))
+    params = {"ds": dataset, "batch_id": batch_id, "now": now, "after": seq_before}
+    kinds = audiences(spec)
+    if len(kinds) == 1:
+        outbox.append_select(session, _announcement(session, spec, None), params)
+        return
+    for hidden in kinds:
+        tagged = {**params, "tag": ",".join(hidden)}
+        outbox.append_select(session, _announcement(session, spec, hidden), tagged)
+
+
+def _announcement(session: Session, spec: DatasetSpec, hidden: tuple[str, ...] | None) -> str:
+    """The ``records.changed`` events of the batch's feed rows, per region, for the audience
+    that cannot read ``hidden`` (None: untagged, for all). An audience with hidden fields
+    sees the feed rows less the updates that changed only those (:func:`hidden_only_updates`),
+    not always a run of the feed: its events list their record keys."""
     dialect = session.get_bind().dialect.name
-    data = outbox.json_object(
-        dialect,
-        ("changes", "COUNT(*)"),
-        ("from_seq", "MIN(seq)"),
-        ("to_seq", "MAX(seq)"),
-        ("record_key", "CASE WHEN COUNT(*) = 1 THEN MIN(record_key) END"),
-    )
-    outbox.append_select(
-        session,
-        f"SELECT 'records.changed', region, NULL, CAST(:ds AS VARCHAR(20)), NULL, NULL, NULL, "
-        f"CAST(:batch_id AS VARCHAR(36)), NULL, "
-        f"{data}, :now FROM records_change WHERE seq > :after GROUP BY region ORDER BY region",
-        {"ds": dataset, "batch_id": batch_id, "now": now, "after": seq_before},
+
+    def seen(c: str) -> str:
+        if not hidden:
+            return f"{c}.seq > :after"
+        return (
+            f"{c}.seq > :after AND NOT EXISTS (SELECT 1 {hidden_only_updates(spec, hidden)} "
+            f"AND n.record_key = {c}.record_key AND n.version = {c}.version "
+            f"AND {c}.op = 'upsert' AND {c}.dataset = :ds)"
+        )
+
+    pairs = [
+        ("changes", "g.n"),
+        ("from_seq", "g.lo"),
+        ("to_seq", "g.hi"),
+        ("record_key", "CASE WHEN g.n = 1 THEN g.k END"),
+    ]
+    if hidden:
+        rows = "records_change AS x WHERE x.region = g.region AND x.seq BETWEEN g.lo AND g.hi "
+        rows += f"AND {seen('x')}"
+        if dialect == "postgresql":
+            keys = f"(SELECT json_agg(x.record_key ORDER BY x.seq) FROM {rows})"
+            listed = f"CASE WHEN g.n <= {MAX_RECORD_KEYS} THEN {keys} END"
+        else:
+            # No ordered aggregate before SQLite 3.44; an aggregate reads a subquery with
+            # ORDER BY in that order (such a subquery is never flattened into it). json():
+            # the array, not its text, into the object.
+            keys = (
+                "(SELECT json_group_array(s.record_key) FROM "
+                f"(SELECT x.record_key FROM {rows} ORDER BY x.seq) AS s)"
+            )
+            listed = f"json(CASE WHEN g.n <= {MAX_RECORD_KEYS} THEN {keys} END)"
+        pairs.append(("record_keys", listed))
+    if hidden is not None:
+        pairs.append(("hidden", "CAST(:tag AS VARCHAR(200))"))
+    return (
+        "SELECT 'records.changed', g.region, NULL, CAST(:ds AS VARCHAR(20)), NULL, NULL, NULL, "
+        f"CAST(:batch_id AS VARCHAR(36)), NULL, {outbox.json_object(dialect, *pairs)}, :now "
+        "FROM (SELECT c.region, COUNT(*) AS n, MIN(c.seq) AS lo, MAX(c.seq) AS hi, "
+        f"MIN(c.record_key) AS k FROM records_change AS c WHERE {seen('c')} "
+        "GROUP BY c.region) AS g ORDER BY g.region"
     )

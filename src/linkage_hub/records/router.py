@@ -174,7 +174,11 @@ def push_batch(
     responses=problem_responses(401, 404),
 )
 def get_batch(principal: CurrentPrincipal, session: DbSession, batch_id: str) -> BatchResult:
-    """A batch's answer again: its counts, mode and scope."""
+    """A batch's answer again: its counts, mode and scope.
+
+    The counts are as you read the records: an update that changed only fields you cannot
+    read (`gross_pay`, for all but finance and audit) is no new version to you and counts as
+    `unchanged`."""
     return service.get_batch(session, principal, batch_id)
 
 

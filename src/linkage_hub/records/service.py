@@ -42,6 +42,8 @@ from linkage_hub.records import queries
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.records.ingest import Pusher
 from linkage_hub.records.models import Batch
+from linkage_hub.records.publish import count_hidden_only, visible_columns
+from linkage_hub.records.publish import hidden_fields as hidden_fields  # who reads which fields
 from linkage_hub.records.schemas import (
     BatchMode,
     BatchResult,
@@ -167,18 +169,6 @@ def shape_all(
 # --- versions as a department sees them --------------------------------------------------------
 
 
-def hidden_fields(spec: DatasetSpec, principal: Principal) -> tuple[str, ...]:
-    """The fields of a dataset the caller may not read: pay, for all but finance and audit."""
-    if spec.dataset is Dataset.payroll and not principal.sees_salaries:
-        return ("gross_pay",)
-    return ()
-
-
-def _visible_columns(spec: DatasetSpec, hidden: tuple[str, ...]) -> list[str]:
-    columns = [c for c in spec.compare_columns if c not in hidden]
-    return columns if "region" in columns else [*columns, "region"]
-
-
 def run_starts(
     session: Session, spec: DatasetSpec, hidden: tuple[str, ...], record_keys: set[str]
 ) -> dict[tuple[str, int], Row[Any]]:
@@ -188,7 +178,7 @@ def run_starts(
     that closed it (a record deleted and pushed again starts a new run). One indexed query
     over the records' versions (a payroll line has a few)."""
     t = spec.table
-    columns = _visible_columns(spec, hidden)
+    columns = visible_columns(spec, hidden)
     given = [t.c.id_number_given.is_(None).label("no_given")] if spec.person else []
     stmt = select(
         t.c.record_key,
@@ -576,7 +566,18 @@ def delete_record(
 
 
 def get_batch(session: Session, principal: Principal, batch_id: str) -> BatchResult:
+    """A batch's answer as the caller sees it: an update that changed only fields hidden
+    from the caller (pay, for HR) is no new version to it (:func:`as_seen`), so it counts as
+    ``unchanged`` (see :mod:`linkage_hub.records.publish`); the counts still add up to
+    ``received``."""
     batch = session.get(Batch, batch_id)
     if batch is None or not principal.contains(batch.scope_region):
         raise NotFound("No batch with this id in your region.")
-    return BatchResult.of(batch)
+    result = BatchResult.of(batch)
+    spec = spec_for(Dataset(batch.dataset))
+    hidden = hidden_fields(spec, principal)
+    if hidden and batch.updated:
+        quiet = count_hidden_only(session, spec, hidden, batch_id)
+        result.updated -= quiet
+        result.unchanged += quiet
+    return result
