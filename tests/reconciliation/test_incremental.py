@@ -522,10 +522,10 @@ def test_an_incremental_run_names_the_batches_it_covered(hub: Hub) -> None:
 def test_a_unit_that_moved_to_a_sibling_county_keeps_its_findings_there(
     client: TestClient, headers_for: HeadersFor, database: Database
 ) -> None:
-    """A unit finding's stored region is where it was last found. After its unit moves to the
-    other county, a run of the county it left no longer sees the unit's records, yet must not
-    resolve the finding (it belongs to the other county now, and still holds): the waiver stays,
-    and the next city run files it under the county the unit moved to. Both kinds of run."""
+    """A live finding follows its unit: the move files it under the county the unit entered.
+    A run of the county it left no longer sees the unit's records, and must not resolve the
+    finding (it belongs to the other county now, and still holds): the waiver stays, and the
+    next city run finds it there again. Both kinds of run."""
     hub = Hub(client, headers_for, database)
     left, stays = unit_code(0), unit_code(1)  # both in the first county; one keeps it covered
     assert hub.push("units", [unit_row(0, 0), unit_row(1, 0)]) == 201
@@ -548,8 +548,9 @@ def test_a_unit_that_moved_to_a_sibling_county_keeps_its_findings_there(
     moved = unit_row(0, 5)  # variant 5: the unit moves to the other county, records and all
     assert moved["region"] == COUNTIES[1]
     assert hub.push("units", [moved]) == 201
+    assert finding() == ("waived", COUNTIES[1])  # filed where the unit went
     runs.run_to_end(database, region=COUNTIES[0], period=None, as_of=None, requested_by="test")
-    assert finding() == ("waived", COUNTIES[0])  # not the county's to resolve any more
+    assert finding() == ("waived", COUNTIES[1])  # not the county's to resolve any more
     hub.settle()  # the city's incremental run
     assert finding() == ("waived", COUNTIES[1])
     assert_settled(hub)

@@ -152,7 +152,8 @@ def propagate_unit_regions(
     Each moved record is in the change feed of both regions, in this order: ``close`` of
     the old version in the region it leaves, then ``upsert`` of the new version in the
     region it enters; each row carries its version's region. All set-based: one UPDATE,
-    one INSERT … SELECT and two feed INSERTs per table, whatever the number of records."""
+    one INSERT … SELECT and two feed INSERTs per table, whatever the number of records; and
+    one UPDATE that files the unit's live findings where it went (see the end)."""
     # The batch's new versions are those above ``after_id`` (see :func:`last_id`).
     touched = (
         "(SELECT n.unit_code FROM registry_unit AS n LEFT JOIN registry_unit AS o "
@@ -213,6 +214,22 @@ def propagate_unit_regions(
                 ),
                 {**params, "new": before},
             )
+    # The live findings filed under a moved unit go with it, as a run finding them again would
+    # file them (reconciliation.merge: a finding lies in its unit's region). Left behind, one
+    # that no longer held was neither the entered region's runs' to resolve (filed outside it)
+    # nor the left region's (its unit outside it) and stayed open, shown to the region the
+    # unit left. A resolved finding stays: the past of the region that resolved it. Who reads
+    # what the region it left wrote about it: reconciliation.service (``filed_region``).
+    finding_region = unit_region_now("reconciliation_finding.unit_code")
+    session.execute(
+        typed_sql(
+            f"UPDATE reconciliation_finding SET region = {finding_region} "
+            f"WHERE status <> 'resolved' AND unit_code IN {touched} "
+            f"AND region <> {finding_region}",
+            "batch_id",
+        ),
+        params,
+    )
 
 
 def publish_changes(
