@@ -256,6 +256,7 @@ class TestDiscrepancyDetail:
                 "department": None,
                 "reason": None,
                 "document_no": None,
+                "withheld": False,
             }
         ]
         hidden = client.get(f"{LIST}/{finding['id']}", headers=headers_for("hr")).json()

@@ -33,6 +33,7 @@ ROSTER = "/api/v1/datasets/roster/batches"
 PAYROLL = "/api/v1/datasets/payroll/batches"
 QUOTAS = "/api/v1/datasets/quotas/batches"
 NDJSON = "application/x-ndjson"
+JSON = "application/json"
 CSV = "text/csv"
 BOM = b"\xef\xbb\xbf"
 # 31 digits before the point: quantizing to cents needs 33 > the decimal context's 28.
@@ -393,6 +394,43 @@ class TestGivenTwice:
         response = post(client, headers_for("establishment"), body, "application/json")
         problem(response, None, field, "duplicate")
         assert len(read("roster")) == 2
+
+    @pytest.mark.parametrize(
+        ("params", "members", "field"),
+        [
+            ({"mode": "upsert"}, {"mode": "snapshot"}, "mode"),
+            ({"mode": "snapshot"}, {"mode": "upsert"}, "mode"),
+            ({"region": "230102"}, {"scope": {"region": "230100"}}, "scope.region"),
+        ],
+    )
+    def test_a_body_member_the_query_gives_otherwise_is_refused(
+        self,
+        client: TestClient,
+        headers_for: HeadersFor,
+        push: Push,
+        read: Read,
+        params: dict[str, str],
+        members: dict[str, Any],
+        field: str,
+    ) -> None:
+        """The body's member won without a word: ``?mode=upsert`` with a body saying
+        ``snapshot`` closed every record in scope the body left out."""
+        assert push("roster", [f.roster(1), f.roster(2)]).status_code == 201
+        audit = headers_for("audit")
+        feed = changes(client, audit)
+        body = json.dumps({**members, "records": [f.roster(1, name="改名")]})
+        response = post(client, headers_for("establishment"), body, JSON, params=params)
+        problem(response, None, field, "conflict")
+        assert changes(client, audit) == feed and len(read("roster")) == 2
+
+    def test_the_same_answer_in_the_body_and_the_query_is_one(
+        self, client: TestClient, headers_for: HeadersFor, read: Read
+    ) -> None:
+        body = json.dumps({"mode": "upsert", "records": [f.roster(1)]})
+        params = {"mode": "upsert"}
+        response = post(client, headers_for("establishment"), body, JSON, params=params)
+        assert response.status_code == 201, response.text
+        assert len(read("roster")) == 1
 
 
 class TestByteOrderMarks:

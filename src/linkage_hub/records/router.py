@@ -145,7 +145,8 @@ def push_batch(
     - An empty body, or one of blank lines only, is refused (422 naming `body`): in a
       snapshot it would close everything. An empty batch is `{"records": []}`, or a CSV
       header row alone. A parameter that takes one value (`mode`, `region`, `period`,
-      `dry_run`) given twice with different values is refused too.
+      `dry_run`) given twice with different values is refused too, and so is a JSON body's
+      `mode` or `scope.region`/`scope.period` that differs from the query parameter.
     - A record equal to its current version makes no new version (`unchanged`).
     - A row naming a unit outside your region (or the scope) is a bad row; a unit missing
       from the registry is not (reconciliation reports it). A record's `region` is its

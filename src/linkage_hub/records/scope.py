@@ -59,6 +59,10 @@ def _scope_error(field_name: str, code: str, message: str) -> InvalidInput:
     )
 
 
+def _given_twice(name: str) -> InvalidInput:
+    return _scope_error(name, "conflict", "differs from the query parameter of the same name")
+
+
 def refuse_conflicting(parameters: Iterable[tuple[str, str]]) -> None:
     """A 422 naming the first of :data:`SINGLE_PARAMETERS` given with two different values."""
     first: dict[str, str] = {}
@@ -80,9 +84,16 @@ def resolve_scope(
         mode = BatchMode(raw_mode)
     except ValueError:
         raise _scope_error("mode", "enum", "must be upsert or snapshot") from None
+    if "mode" in members and options.mode is not None and mode != options.mode:
+        raise _given_twice("mode")
     scope = members.get("scope", {})
     if not isinstance(scope, dict) or set(scope) - {"region", "period", "units"}:
         raise _scope_error("scope", "type", "is an object with region, period and units")
+    for name, given in (("region", options.region), ("period", options.period)):
+        # The body's scope wins where both are given: two different answers are refused,
+        # as the same parameter given twice is (refuse_conflicting).
+        if name in scope and given is not None and str(scope[name]) != given:
+            raise _given_twice(f"scope.{name}")
     raw_region = scope.get("region", options.region) or principal.region
     try:
         region = normalise_region(str(raw_region))
