@@ -93,11 +93,48 @@ def mask_citizen_id(number: str) -> str:
 
 
 _ID_LIKE = re.compile(r"\d{15,17}[\dXxＸｘ]?")
+_ID_SEPARATOR = re.compile(r"[ \-\u3000]")
+_ID_SPACED = re.compile(r"(?<!\d)\d(?:[ \-\u3000]?\d){14,16}(?:[ \-\u3000]?[\dXxＸｘ])?(?!\d)")
+
+
+def _looks_like_id(digits: str) -> bool:
+    """Whether a run of digits written with separators reads as an ID number: 15 or 18
+    characters, a region code, a birth date (month and day in range). A run without
+    separators is masked whatever it holds; one with them needs this much, so two dates
+    (``2026-10-01 2026-11-01``) or a sum of money are left alone."""
+    digits = digits.translate(_FULLWIDTH)
+    if len(digits) == 18:
+        century, month, day = digits[6:8], digits[10:12], digits[12:14]
+        if century not in ("18", "19", "20"):
+            return False
+    elif len(digits) == 15:
+        month, day = digits[8:10], digits[10:12]
+    else:
+        return False
+    return (
+        digits[0] in "12345678"
+        and month.isdigit()
+        and 1 <= int(month) <= 12
+        and day.isdigit()
+        and 1 <= int(day) <= 31
+    )
+
+
+def _mask_spaced(match: re.Match[str]) -> str:
+    run = match.group(0)
+    digits = _ID_SEPARATOR.sub("", run)
+    if digits == run or not _looks_like_id(digits):
+        return run
+    return mask_citizen_id(digits)
 
 
 def mask_id_numbers_in(text: str) -> str:
     """Every run that could be an ID number (15+ digits, full-width too, an ``X`` at the end)
-    masked as :func:`mask_citizen_id` does: for paths and query strings in logs."""
+    masked as :func:`mask_citizen_id` does: for paths and query strings in logs, and free text
+    shown to people. A number typed in groups (``230102 19900101 1234``, with hyphens or
+    ideographic spaces) is masked too when it reads as one (:func:`_looks_like_id`), written
+    without its separators."""
+    text = _ID_SPACED.sub(_mask_spaced, text)
     return _ID_LIKE.sub(lambda m: mask_citizen_id(m.group(0)), text)
 
 

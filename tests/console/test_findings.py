@@ -179,12 +179,14 @@ class TestTheForms:
         detail = _person_finding(client, headers, "PAID_AFTER_EXIT")
         audit = console_as("audit", CITY)
         number = f.id_number(7, region="230102")
-        body = f"经核对，{number} 已于十月离职\n请财政局停发"
+        grouped = f"{number[:6]} {number[6:14]}-{number[14:]}"  # as people type it
+        body = f"经核对，{number} 已于十月离职\n请财政局停发（{grouped}）"
         posted = audit.post(f"/console/findings/{detail['id']}/comments", {"body": body})
         assert posted.status_code == 303
         page = audit.get(f"/console/findings/{detail['id']}").text
-        assert number not in page
-        assert f"经核对，{mask_citizen_id(number)} 已于十月离职<br>请财政局停发" in page
+        assert number not in page and grouped not in page
+        masked = mask_citizen_id(number)
+        assert f"经核对，{masked} 已于十月离职<br>请财政局停发（{masked}）" in page
         (comment,) = api_detail(client, headers, detail["id"])["comments"]
         assert comment["body"] == body
 
@@ -193,9 +195,12 @@ class TestTheForms:
     ) -> None:
         headers = headers_for("hr", CITY)
         detail = _person_finding(client, headers, "PAID_AFTER_EXIT")
-        answer = console_as("hr", CITY).post(f"/console/findings/{detail['id']}/comments")
+        hr = console_as("hr", CITY)
+        answer = hr.post(f"/console/findings/{detail['id']}/comments")
         assert answer.status_code == 422
         assert answer.headers["content-type"].startswith("text/html")
+        blank = hr.post(f"/console/findings/{detail['id']}/comments", {"body": "  \r\n  "})
+        assert blank.status_code == 422
         assert api_detail(client, headers, detail["id"])["comments"] == []
 
     def test_an_answerable_department_acknowledges(

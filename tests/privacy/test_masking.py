@@ -27,6 +27,35 @@ class TestMaskingUnits:
         assert full not in mask_id_numbers_in(f"/persons/{full}")
         assert mask_id_numbers_in("/batches/3f2a-12345678") == "/batches/3f2a-12345678"
 
+    @pytest.mark.parametrize(
+        ("typed", "masked"),
+        [
+            ("230102 19900101 1234", "2301**********1234"),
+            ("2301-0219-9001-0112-34", "2301**********1234"),
+            ("230102-19900101-1234", "2301**********1234"),
+            ("２３０１０２\u3000１９９００１０１\u3000１２３４", "２３０１**********１２３４"),
+        ],
+    )
+    def test_a_number_typed_in_groups_is_masked(self, typed: str, masked: str) -> None:
+        assert mask_id_numbers_in(f"身份证{typed}号") == f"身份证{masked}号"
+
+    def test_a_legacy_number_in_groups_and_an_x_are_masked(self) -> None:
+        assert mask_id_numbers_in("230102 900101 123") == "2301*******1123"
+        assert mask_id_numbers_in("230102-19900101-123x") == "2301**********123x"
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "2026-10-01 2026-11-01",  # two dates: 16 digits
+            "138 0013 8000",  # a mobile number
+            "1 234 567 890 123 456",  # a sum, 16 digits
+            "230102 19901301 1234",  # month 13: not a birth date
+            "930102 19900101 1234",  # no region code starts with 9
+        ],
+    )
+    def test_grouped_digits_that_are_no_number_stay(self, text: str) -> None:
+        assert mask_id_numbers_in(text) == text
+
     def test_records_and_the_export_setting(self, tmp_path: Path) -> None:
         record = {"id_number": "230102199001011234", "id_number_given": None, "name": "张三"}
         assert mask_record(record) == {**record, "id_number": "2301**********1234"}
