@@ -59,6 +59,17 @@ def _clean_text(value: Any) -> Any:
 CleanText = AfterValidator(_clean_text)
 
 
+def _not_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("empty", "is empty (spaces only)")
+    return value
+
+
+#: A text field that must say something (a comment's body, a meeting's title): spaces and
+#: line breaks alone are refused, as an empty string is. The text is kept as written.
+NotBlank = AfterValidator(_not_blank)
+
+
 EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2999, 12, 31)
 DATE_RANGE = "date_range"

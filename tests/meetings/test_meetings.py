@@ -139,6 +139,12 @@ class TestConvening:
         bad = convene(client, headers_for("establishment", COUNTY), [], departments=())
         assert bad.status_code == 422
         assert {e["field"] for e in bad.json()["errors"]} >= {"finding_ids", "departments"}
+        unnumbered = convene(client, headers_for("establishment", COUNTY), found["county"],
+                             minutes_no="\u3000 ")  # fmt: skip
+        assert unnumbered.status_code == 422
+        assert [(e["field"], e["code"]) for e in unnumbered.json()["errors"]] == [
+            ("minutes_no", "empty")
+        ]
 
 
 class TestDeciding:
@@ -449,6 +455,8 @@ class TestThreadAndMinutes:
             headers=headers_for("finance", COUNTY),
         )
         assert said.status_code == 201, said.text
+        blank = client.post(thread, json={"body": "\t \n"}, headers=headers_for("finance", COUNTY))
+        assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "body"
         assert (
             client.post(thread, json={"body": "x"}, headers=headers_for("hr", COUNTY)).status_code
             == 403

@@ -276,6 +276,9 @@ class TestDiscrepancyDetail:
         detail = client.get(f"{LIST}/{finding['id']}", headers=headers_for("hr")).json()
         assert [c["body"] for c in detail["comments"]] == ["请财政局核实", "已核实，下月停发"]
         assert client.post(url, json={"body": ""}, headers=headers_for("hr")).status_code == 422
+        blank = client.post(url, json={"body": " \n\u3000 "}, headers=headers_for("hr"))
+        assert blank.status_code == 422
+        assert [(e["field"], e["code"]) for e in blank.json()["errors"]] == [("body", "empty")]
         elsewhere = client.post(url, json={"body": "x"}, headers=headers_for("hr", "230200"))
         assert elsewhere.status_code == 404
 

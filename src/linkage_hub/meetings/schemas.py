@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import REGION_PATTERN
-from linkage_hub.inputs import BoundedDate, CleanText
+from linkage_hub.inputs import BoundedDate, CleanText, NotBlank
 from linkage_hub.reconciliation.rules import RuleCode, Severity
 from linkage_hub.reconciliation.schemas import FindingStatus, Text
 
@@ -18,7 +18,7 @@ REGION = REGION_PATTERN
 NO_NUL = r"^[^\x00]*$"
 MAX_AGENDA = 500
 FindingId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9a-zA-Z]+$")]
-Line = Annotated[str, CleanText, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Line = Annotated[str, CleanText, NotBlank, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class MeetingIn(BaseModel):
@@ -29,9 +29,9 @@ class MeetingIn(BaseModel):
     region: str = Field(pattern=REGION, description="Inside yours.")
     held_on: BoundedDate
     title: Line
-    minutes_no: Annotated[str, CleanText, Field(min_length=1, max_length=100, pattern=NO_NUL)] = (
-        Field(description="The minutes' number (会议纪要文号), unique in the region.")
-    )
+    minutes_no: Annotated[
+        str, CleanText, NotBlank, Field(min_length=1, max_length=100, pattern=NO_NUL)
+    ] = Field(description="The minutes' number (会议纪要文号), unique in the region.")
     departments: list[Department] = Field(
         min_length=1,
         max_length=len(Department),
@@ -76,7 +76,9 @@ class DecisionsIn(BaseModel):
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Annotated[str, CleanText] = Field(min_length=1, max_length=4_000, pattern=NO_NUL)
+    body: Annotated[str, CleanText, NotBlank] = Field(
+        min_length=1, max_length=4_000, pattern=NO_NUL
+    )
 
 
 class MeetingOut(BaseModel):

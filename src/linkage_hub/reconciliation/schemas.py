@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from linkage_hub.clock import aware
 from linkage_hub.domain import Dataset, Department
 from linkage_hub.identifiers import PERIOD_PATTERN, IdentifierError, normalise_region
-from linkage_hub.inputs import BoundedDate, CleanText
+from linkage_hub.inputs import BoundedDate, CleanText, NotBlank
 from linkage_hub.reconciliation.rules import RuleCode, Severity, Subject
 
 if TYPE_CHECKING:
@@ -290,7 +290,9 @@ NO_NUL = r"^[^\x00]*$"
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Annotated[str, CleanText] = Field(min_length=1, max_length=10_000, pattern=NO_NUL)
+    body: Annotated[str, CleanText, NotBlank] = Field(
+        min_length=1, max_length=10_000, pattern=NO_NUL
+    )
 
 
 class TransitionIn(BaseModel):
