@@ -283,6 +283,7 @@ def payload(event: OutboxEvent) -> dict[str, Any]:
             "severity": event.severity,
             "unit_code": event.unit_code,
             "run_id": event.run_id,
+            "batch_id": event.batch_id,  # of a move (kind moved): the units batch
             **extra,
         }
         data["links"] = {"finding": f"/api/v1/discrepancies/{event.finding_id}"}

@@ -220,12 +220,27 @@ def propagate_unit_regions(
     # nor the left region's (its unit outside it) and stayed open, shown to the region the
     # unit left. A resolved finding stays: the past of the region that resolved it. Who reads
     # what the region it left wrote about it: reconciliation.service (``filed_region``).
+    # The region it entered hears of each as ``finding.opened`` (``kind: moved``, its
+    # status as it is): its subscribers learn of a finding that is theirs to settle now.
     finding_region = unit_region_now("reconciliation_finding.unit_code")
+    moving = f"status <> 'resolved' AND unit_code IN {touched} AND region <> {finding_region}"
+    data = outbox.json_object(
+        session.get_bind().dialect.name,
+        ("status", "status"),
+        ("from_status", "NULL"),
+        ("departments", "departments"),
+        ("kind", "'moved'"),
+    )
+    outbox.append_select(
+        session,
+        f"SELECT 'finding.opened', {finding_region}, unit_code, NULL, rule, severity, id, "
+        f"CAST(:batch_id AS VARCHAR(36)), NULL, {data}, :now FROM reconciliation_finding "
+        f"WHERE {moving} ORDER BY id",
+        params,
+    )
     session.execute(
         typed_sql(
-            f"UPDATE reconciliation_finding SET region = {finding_region} "
-            f"WHERE status <> 'resolved' AND unit_code IN {touched} "
-            f"AND region <> {finding_region}",
+            f"UPDATE reconciliation_finding SET region = {finding_region} WHERE {moving}",
             "batch_id",
         ),
         params,
