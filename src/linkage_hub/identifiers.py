@@ -177,8 +177,11 @@ def unit_code_region(code: str) -> str:
 # ASCII digits only: Python's and pydantic's \d also match other scripts' digits ("２０２６",
 # full width), which would pass as a region or period nobody's queries ever name. Python's
 # ``re`` lets ``$`` match before a final newline ("2026-10\n"): use them with ``fullmatch``.
+# A period's year lies in 1900–2999, as every date the hub takes does (linkage_hub.inputs):
+# "0000-01" passed four digits, and its first day (year 0) is no date, so every run judging
+# it by default (the latest pushed) was a 500.
 REGION_PATTERN = r"^[0-9]{6}$"
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
 _REGION = re.compile(r"^[1-9][0-9]{5}$")
 
 

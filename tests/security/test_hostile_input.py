@@ -334,7 +334,8 @@ class TestDigitsOfOtherScripts:
 
     PERIOD, REGION = "２０２６-10", "23010２"
 
-    @pytest.mark.parametrize("bad", [PERIOD, "2026-10\n"])  # Python's $ takes a final \n
+    # Python's $ takes a final \n; year 0 is no date (a 500 in every later run), nor 3000.
+    @pytest.mark.parametrize("bad", [PERIOD, "2026-10\n", "0000-01", "1899-12", "3000-01"])
     def test_a_pushed_period(
         self, client: TestClient, headers_for: HeadersFor, push: Push, bad: str
     ) -> None:
@@ -386,12 +387,13 @@ class TestDigitsOfOtherScripts:
         fields = [e["field"] for e in response.json()["errors"]]
         assert fields and all((body or params) in name for name in fields), fields
 
-    def test_a_run_for_a_period_with_a_final_newline(
-        self, client: TestClient, headers_for: HeadersFor
+    @pytest.mark.parametrize("bad", ["2026-10\n", "0000-01", "3000-01"])
+    def test_a_run_for_a_period_with_a_final_newline_or_out_of_range(
+        self, client: TestClient, headers_for: HeadersFor, bad: str
     ) -> None:
         response = client.post(
             "/api/v1/reconciliation/runs",
-            json={"region": "230100", "period": "2026-10\n"},
+            json={"region": "230100", "period": bad},
             headers=headers_for("establishment", "230100"),
         )
         assert response.status_code == 422, response.text

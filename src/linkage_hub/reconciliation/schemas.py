@@ -80,7 +80,7 @@ class RunCreate(BaseModel):
     @classmethod
     def _period(cls, value: str | None) -> str | None:
         if value is not None and not PERIOD.fullmatch(value):
-            raise ValueError("a period is YYYY-MM")
+            raise ValueError("a period is a month YYYY-MM of 1900-01 to 2999-12")
         return value
 
 

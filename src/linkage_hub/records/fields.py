@@ -116,7 +116,7 @@ def date(value: Any) -> str:
 
 def period(value: Any) -> str:
     if type(value) is not str or not _PERIOD.fullmatch(value):
-        raise FieldInvalid("period", "must be a month YYYY-MM")
+        raise FieldInvalid("period", "must be a month YYYY-MM of 1900-01 to 2999-12")
     return value
 
 
