@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from linkage_hub.commands import CommandError, Handler, open_database
 from linkage_hub.settings import Settings, get_settings
 
@@ -182,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
+    except ValidationError as exc:  # a setting out of bounds: name it, as set in the environment
+        first = exc.errors()[0]
+        name = "LINKAGE_" + "_".join(str(part) for part in first["loc"]).upper()
+        print(f"linkage-hub {args.command}: setting {name}: {first['msg']}", file=sys.stderr)
+        return 1
+    try:
         handler: Handler = args.handler
         return handler(args, settings)
     except CommandError as exc:

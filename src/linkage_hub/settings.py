@@ -104,7 +104,12 @@ class Settings(BaseSettings):
     )
 
     # Reconciliation (issue 5)
-    exit_grace_working_days: int = 10
+    exit_grace_working_days: int = Field(
+        default=10,
+        ge=0,
+        le=366,
+        description="Working days a unit has to apply for exit (出编) before LATE_EXIT.",
+    )
     holidays: list[dt.date] = Field(default_factory=list)
     schedule_cron: str | None = None
     schedule_regions: list[str] = Field(default_factory=list)
