@@ -159,16 +159,20 @@ class Due:
 
 
 def claim(session: Session, limit: int, now: dt.datetime | None = None) -> list[int]:
-    """Lease up to ``limit`` due deliveries; returns their ids (commit to hold the lease)."""
+    """Lease up to ``limit`` due deliveries; returns their ids (commit to hold the lease).
+    A revoked owner's deliveries stay pending and unsent, retries and replays too: revoking a
+    client takes its system (or a leaked URL and secret) out of the hub at once."""
     now = now or utcnow()
     due = (
         select(Delivery.id)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(AuthClient, AuthClient.client_id == Subscription.client_id)
         .where(
             Delivery.status == "pending",
             Delivery.next_attempt_at <= now,
             or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
             Subscription.active.is_(True),
+            AuthClient.revoked_at.is_(None),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
