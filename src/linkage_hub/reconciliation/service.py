@@ -41,7 +41,7 @@ from linkage_hub.reconciliation.schemas import (
     Text,
 )
 from linkage_hub.records.datasets import spec_for
-from linkage_hub.records.service import hidden_fields, run_starts
+from linkage_hub.records.service import hidden_fields, runs
 from linkage_hub.versioning import region_bounds
 
 # The order evidence is listed in, and a person's ID number and name looked up in: the
@@ -295,18 +295,20 @@ def _as_seen(
     session: Session, principal: Principal, records: list[EvidenceRecord]
 ) -> list[EvidenceRecord]:
     """Payroll evidence shows the version the caller sees (records.service.as_seen): a line
-    whose pay alone changed keeps, for HR, the version it had."""
+    whose pay alone changed keeps, for HR, the version it had, and is ``current`` while the
+    last version of its run is (a pay-only change does not close it to HR)."""
     spec = spec_for(Dataset.payroll)
     hidden = hidden_fields(spec, principal)
     lines = [r for r in records if r.dataset is Dataset.payroll]
     if not hidden or not lines:
         return records
-    starts = run_starts(session, spec, hidden, {r.record_key for r in lines})
+    found = runs(session, spec, hidden, {r.record_key for r in lines})
     for line in lines:
-        start = starts.get((line.record_key, line.version))
-        if start is not None:
-            line.version, line.batch_id = start.version, start.batch_id
-            line.recorded_at = aware(start.recorded_at)
+        run = found.get((line.record_key, line.version))
+        if run is not None:
+            line.version, line.batch_id = run.start.version, run.start.batch_id
+            line.recorded_at = aware(run.start.recorded_at)
+            line.current = run.end.closed_at is None
     return records
 
 

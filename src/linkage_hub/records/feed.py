@@ -68,6 +68,7 @@ def read_changes(
         shaped = {
             row.seq: shape(spec, row, principal, closing=True, keyring=keyring) for row in rows
         }
+        # Versions and closings as the caller sees them (a pay-only change closes nothing).
         as_seen(session, spec, principal, list(shaped.values()))
         records |= shaped
 

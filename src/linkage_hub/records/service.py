@@ -169,14 +169,24 @@ def shape_all(
 # --- versions as a department sees them --------------------------------------------------------
 
 
-def run_starts(
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run of versions the caller cannot tell apart (see :func:`runs`): its first version,
+    which the caller sees in place of every version of the run, and its last, whose closing
+    (``closed_at``, ``closed_batch_id``) is the run's: null while the run is current."""
+
+    start: Row[Any]
+    end: Row[Any]
+
+
+def runs(
     session: Session, spec: DatasetSpec, hidden: tuple[str, ...], record_keys: set[str]
-) -> dict[tuple[str, int], Row[Any]]:
-    """For every version of these records, the first version of its *run*: the versions
-    before it, back to the first, that the caller cannot tell apart — each equal to the one
-    before in every field the caller reads (the region included) and written by the batch
-    that closed it (a record deleted and pushed again starts a new run). One indexed query
-    over the records' versions (a payroll line has a few)."""
+) -> dict[tuple[str, int], Run]:
+    """For every version of these records, its *run*: the consecutive versions around it
+    that the caller cannot tell apart — each equal to the one before in every field the
+    caller reads (the region included) and written by the batch that closed it (a record
+    deleted and pushed again starts a new run). One indexed query over the records' versions
+    (a payroll line has a few)."""
     t = spec.table
     columns = visible_columns(spec, hidden)
     given = [t.c.id_number_given.is_(None).label("no_given")] if spec.person else []
@@ -186,32 +196,45 @@ def run_starts(
         t.c.batch_id,
         t.c.client_id,
         t.c.recorded_at,
+        t.c.closed_at,
         t.c.closed_batch_id,
         *(t.c[c] for c in columns),
         *given,
     )
     same = [*columns, *(["no_given"] if spec.person else [])]
-    starts: dict[tuple[str, int], Row[Any]] = {}
+    found: dict[tuple[str, int], Run] = {}
     keys = sorted(record_keys)
     for n in range(0, len(keys), MAX_LIMIT):
         chunk = keys[n : n + MAX_LIMIT]
         rows = session.execute(
             stmt.where(t.c.record_key.in_(chunk)).order_by(t.c.record_key, t.c.version)
         ).all()
-        before: Row[Any] | None = None
-        for row in rows:
-            m, p = row._mapping, before._mapping if before is not None else None
+        run: list[Row[Any]] = []
+        for row in [*rows, None]:
+            m = row._mapping if row is not None else None
+            p = run[-1]._mapping if run else None
             repeats = (
-                p is not None
+                m is not None
+                and p is not None
                 and p["record_key"] == m["record_key"]
                 and p["version"] == m["version"] - 1
                 and p["closed_batch_id"] == m["batch_id"]
                 and all(p[c] == m[c] for c in same)
             )
-            key = (m["record_key"], m["version"])
-            starts[key] = starts[(p["record_key"], p["version"])] if repeats and p else row
-            before = row
-    return starts
+            if run and not repeats:
+                bounds = Run(start=run[0], end=run[-1])
+                found |= {(r.record_key, r.version): bounds for r in run}
+                run = []
+            if row is not None:
+                run.append(row)
+    return found
+
+
+def run_starts(
+    session: Session, spec: DatasetSpec, hidden: tuple[str, ...], record_keys: set[str]
+) -> dict[tuple[str, int], Row[Any]]:
+    """For every version of these records, the first version of its run (see :func:`runs`)."""
+    return {key: run.start for key, run in runs(session, spec, hidden, record_keys).items()}
 
 
 def as_seen(
@@ -220,16 +243,26 @@ def as_seen(
     """Versions as the caller sees them: a version that changed only fields hidden from the
     caller (pay, for HR) shows as the version it repeats — its number, batch, client and
     recording time — so neither ``version``, the ETag nor the history reveals that finance
-    changed a salary. Those who read every field see every version as it is."""
+    changed a salary. Those who read every field see every version as it is.
+
+    A shaped record with its closing (``closed_at``, ``closed_batch_id``: a read ``as_of``, the
+    history, the change feed) gets the closing of the *last* version of its run: the run ends
+    where the caller sees a change (or a deletion), so the closing is null while the run is
+    current now, whatever moment the read is as of — just as its history shows the run. The
+    version's own closing would name the moment and batch in which finance changed the pay."""
     hidden = hidden_fields(spec, principal)
     if not hidden or not records:
         return records
-    starts = run_starts(session, spec, hidden, {r["record_key"] for r in records})
+    found = runs(session, spec, hidden, {r["record_key"] for r in records})
     for record in records:
-        start = starts.get((record["record_key"], record["version"]))
-        if start is not None:
-            for name in ("version", "batch_id", "client_id", "recorded_at"):
-                record[name] = _plain(start._mapping[name])
+        run = found.get((record["record_key"], record["version"]))
+        if run is None:
+            continue
+        for name in ("version", "batch_id", "client_id", "recorded_at"):
+            record[name] = _plain(run.start._mapping[name])
+        if "closed_at" in record:
+            for name in CLOSING:
+                record[name] = _plain(run.end._mapping[name])
     return records
 
 
