@@ -9,11 +9,15 @@ after the move is B's, and the city above both reads everything.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
-from tests.conftest import HeadersFor
+from linkage_hub.db import Database
+from linkage_hub.reconciliation.models import Finding
+from tests.conftest import HeadersFor, hub_today
 from tests.notifications.test_webhooks import ghost_pay, run
 from tests.records import factory as f
 
@@ -124,3 +128,68 @@ class TestAFindingThatFollowedItsUnit:
         a = headers_for("audit", COUNTY)
         assert fid not in {x["id"] for x in _findings(client, a)}
         assert client.get(f"/api/v1/discrepancies/{fid}", headers=a).status_code == 404
+
+
+class TestAnAcknowledgementOverAMove:
+    """Who answers for a finding and by when are the acknowledging region's: B reads that it
+    is acknowledged (its status), not A's department and due date, nor ``overdue`` judged on
+    that date (a filter, the discrepancy report). The city reads them; B's own
+    acknowledgement after the move is B's."""
+
+    def _acknowledged_then_moved(self, client: TestClient, headers_for: HeadersFor) -> str:
+        ghost_pay(client, headers_for, COUNTY, 71)
+        run(client, headers_for, CITY)
+        [found] = _findings(client, headers_for("audit", COUNTY))
+        due = (hub_today() + dt.timedelta(days=40)).isoformat()
+        acked = client.post(
+            f"/api/v1/discrepancies/{found['id']}/transitions",
+            json={"to": "acknowledged", "due_on": due},
+            headers=headers_for("finance", COUNTY),
+        )
+        assert acked.status_code == 200, acked.text
+        assert (acked.json()["responsible_department"], acked.json()["due_on"]) == (
+            "finance",
+            due,
+        )
+        moved = client.post(
+            "/api/v1/datasets/units/batches",
+            json={"records": [f.unit(71, region=COUNTY) | {"region": SIBLING}]},
+            headers=headers_for("establishment", CITY),
+        )
+        assert moved.status_code == 201, moved.text
+        run(client, headers_for, CITY)
+        return str(found["id"])
+
+    def test_the_region_it_entered_reads_the_status_not_who_or_when(
+        self, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        fid = self._acknowledged_then_moved(client, headers_for)
+        b = headers_for("audit", SIBLING)
+        detail = _detail(client, b, fid)
+        assert detail["status"] == "acknowledged"
+        assert (detail["responsible_department"], detail["due_on"]) == (None, None)
+        [listed] = _findings(client, b)
+        assert (listed["responsible_department"], listed["due_on"]) == (None, None)
+        report = client.get("/api/v1/reports/discrepancies", params={"format": "json"}, headers=b)
+        assert report.status_code == 200, report.text
+        [row] = report.json()["items"]
+        assert (row["responsible_department"], row["due_on"]) == (None, None)
+        city = _detail(client, headers_for("audit", CITY), fid)
+        assert city["responsible_department"] == "finance" and city["due_on"] is not None
+
+    def test_overdue_is_judged_only_where_it_was_acknowledged(
+        self, client: TestClient, headers_for: HeadersFor, database: Database
+    ) -> None:
+        fid = self._acknowledged_then_moved(client, headers_for)
+        with database.transaction() as session:  # A's deadline passes
+            session.execute(
+                update(Finding).where(Finding.id == fid).values(due_on=dt.date(2020, 1, 1))
+            )
+        late = {"overdue": "true"}
+        for region, expected in ((SIBLING, []), (CITY, [fid])):
+            answer = client.get(
+                "/api/v1/discrepancies", params=late, headers=headers_for("audit", region)
+            )
+            assert [x["id"] for x in answer.json()["items"]] == expected, region
+        assert _detail(client, headers_for("audit", SIBLING), fid)["overdue"] is False
+        assert _detail(client, headers_for("audit", CITY), fid)["overdue"] is True

@@ -37,7 +37,7 @@ from linkage_hub.domain import Department
 from linkage_hub.keys import Keyring
 from linkage_hub.meetings.models import Decision, Meeting
 from linkage_hub.reconciliation.models import Finding
-from linkage_hub.reconciliation.service import is_overdue
+from linkage_hub.reconciliation.service import acknowledgement_seen_sql, is_overdue
 from linkage_hub.reports import tenure
 from linkage_hub.reports.schemas import StaffingReportRow, TenureFindingOut
 from linkage_hub.reports.staffing import StaffingRow
@@ -125,7 +125,7 @@ def build(
         utcnow(),
     )  # fmt: skip
     decided = _deciding_meetings(session, principal, [f.id for f in found], last)
-    dues = _due_dates(session, [f.id for f in found])
+    dues = _due_dates(session, [f.id for f in found], principal.region_bounds)
     findings = [
         AnnualFinding(
             **TenureFindingOut.model_validate(f, from_attributes=True).model_dump(),
@@ -211,11 +211,14 @@ def _deciding_meetings(
     return {finding_id: meeting for finding_id, meeting in rows}  # the latest wins
 
 
-def _due_dates(session: Session, ids: list[str]) -> dict[str, dt.date]:
+def _due_dates(session: Session, ids: list[str], bounds: tuple[str, str]) -> dict[str, dt.date]:
+    """The due dates of those of ``ids`` acknowledged in a region inside ``bounds``."""
     if not ids:
         return {}
     rows = session.execute(
-        select(Finding.id, Finding.due_on).where(Finding.id.in_(ids), Finding.due_on.is_not(None))
+        select(Finding.id, Finding.due_on).where(
+            Finding.id.in_(ids), Finding.due_on.is_not(None), acknowledgement_seen_sql(bounds)
+        )
     )
     return {fid: due for fid, due in rows if due is not None}
 

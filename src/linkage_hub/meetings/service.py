@@ -55,7 +55,7 @@ from linkage_hub.reconciliation.lifecycle import FROM_STATES, Change, answerable
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RuleCode, Severity
 from linkage_hub.reconciliation.schemas import FindingStatus, Text
-from linkage_hub.reconciliation.service import LIVE, is_overdue
+from linkage_hub.reconciliation.service import LIVE, acknowledgement_seen, is_overdue
 from linkage_hub.versioning import region_bounds
 
 CONVENERS = frozenset({Department.establishment, Department.audit})
@@ -234,7 +234,9 @@ def detail(
             entry.unit_code = f.unit_code
             entry.departments = [Department(d) for d in sorted(answerable(f))]
             entry.summary = Text(zh=f.summary_zh, en=f.summary_en)
-            entry.overdue = is_overdue(f.status, f.due_on, today)
+            entry.overdue = acknowledgement_seen(f, principal.region_bounds) and is_overdue(
+                f.status, f.due_on, today
+            )
         agenda.append(entry)
     decisions = [
         DecisionOut(

@@ -120,7 +120,7 @@ def compute(
     )
     count("open", live)
     count("overdue", live.where(Finding.first_seen_at < _utc(cutoff, settings)))
-    count("past_due", live.where(overdue_condition(period_to)))
+    count("past_due", live.where(overdue_condition(period_to, (lo, hi))))
 
     by_rule: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
     by_unit: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))

@@ -124,7 +124,7 @@ def transition(
             due_on=change.due_on,
         ),
     )
-    return finding_out(session, finding.id, keyring, today)
+    return finding_out(session, principal, finding.id, keyring, today)
 
 
 def answerable(finding: Finding) -> set[str]:
@@ -169,6 +169,7 @@ def apply_transition(
     acknowledged = change.to == "acknowledged"
     finding.responsible_department = change.responsible_department if acknowledged else None
     finding.due_on = change.due_on if acknowledged else None
+    finding.acknowledged_in = finding.region if acknowledged else None
     session.flush()
     announce.finding_changed(
         session,

@@ -144,6 +144,9 @@ class Finding(Base):
     # set, the date it is due; "overdue" is acknowledged with due_on before today.
     responsible_department: Mapped[str | None] = mapped_column(String(20))
     due_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The region the finding was filed in when it was acknowledged: who answers and by when
+    # are that region's to read, as its history entries are (reconciliation.service).
+    acknowledged_in: Mapped[str | None] = mapped_column(String(6))
 
     __table_args__ = (
         Index("ix_reconciliation_finding_region_rule", "region", "rule"),

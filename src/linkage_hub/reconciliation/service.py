@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
@@ -109,13 +109,32 @@ def is_overdue(status: str, due_on: dt.date | None, today: dt.date | None) -> bo
     return bool(status == FindingStatus.acknowledged and due_on and today and due_on < today)
 
 
-def _out(row: Any, keyring: Keyring, today: dt.date) -> FindingOut:
-    """A finding for the API; the ID number (stored encrypted) is revealed here."""
+def acknowledgement_seen(f: Finding | Row[Any], bounds: tuple[str, str]) -> bool:
+    """Whether a reader of ``bounds`` reads who answers for ``f`` (a finding, or a row of its
+    columns) and by when: it is acknowledged, in a region inside ``bounds``. A finding
+    follows its unit to another region; the acknowledgement the region it left made
+    (department, due date, so ``overdue``) stays that region's, as the history entry that
+    made it does (:func:`_filed_inside`)."""
+    return f.status == FindingStatus.acknowledged and _inside(f.acknowledged_in, bounds)
+
+
+def acknowledgement_seen_sql(bounds: tuple[str, str]) -> ColumnElement[bool]:
+    """:func:`acknowledgement_seen` in SQL (never NULL, so it can be negated)."""
+    return and_(
+        Finding.status == FindingStatus.acknowledged.value,
+        or_(Finding.acknowledged_in.is_(None), Finding.acknowledged_in.between(*bounds)),
+    )
+
+
+def _out(row: Any, keyring: Keyring, today: dt.date, bounds: tuple[str, str]) -> FindingOut:
+    """A finding for the API as a reader of ``bounds`` reads it; the ID number (stored
+    encrypted) is revealed here."""
     f: Finding = row[0]
     shown = bool(f.person_key and row[1])
     # Who answers and by when hold while it stays acknowledged (a run that resolves or
-    # reopens it leaves the columns: the history has them).
-    acknowledged = f.status == FindingStatus.acknowledged
+    # reopens it leaves the columns: the history has them), for readers of the region that
+    # acknowledged it.
+    acknowledged = acknowledgement_seen(f, bounds)
     return FindingOut(
         id=f.id,
         rule=f.rule,
@@ -135,7 +154,7 @@ def _out(row: Any, keyring: Keyring, today: dt.date) -> FindingOut:
         if acknowledged and f.responsible_department
         else None,
         due_on=f.due_on if acknowledged else None,
-        overdue=is_overdue(f.status, f.due_on, today),
+        overdue=acknowledged and is_overdue(f.status, f.due_on, today),
     ).keyed(f.person_key if shown else None)
 
 
@@ -182,15 +201,16 @@ def filtered(query: Select[*Ts], principal: Principal, filters: Filters) -> Sele
     if filters.overdue is not None:
         if filters.today is None:
             raise ValueError("the overdue filter needs the day it is judged on")
-        late = overdue_condition(filters.today)
+        late = overdue_condition(filters.today, principal.region_bounds)
         query = query.where(late if filters.overdue else ~late)
     return query
 
 
-def overdue_condition(today: dt.date) -> ColumnElement[bool]:
-    """:func:`is_overdue` in SQL (never NULL, so it can be negated)."""
+def overdue_condition(today: dt.date, bounds: tuple[str, str]) -> ColumnElement[bool]:
+    """:func:`is_overdue` in SQL, as a reader of ``bounds`` judges it (see
+    :func:`acknowledgement_seen`); never NULL, so it can be negated."""
     return and_(
-        Finding.status == FindingStatus.acknowledged.value,
+        acknowledgement_seen_sql(bounds),
         Finding.due_on.is_not(None),
         Finding.due_on < today,
     )
@@ -212,7 +232,7 @@ def list_findings(
         query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))
     query = query.order_by(Finding.severity_rank, Finding.id).limit(limit + 1)
     rows = list(session.execute(query))
-    items = [_out(row, keyring, today) for row in rows[:limit]]
+    items = [_out(row, keyring, today, principal.region_bounds) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last: Finding = rows[limit - 1][0]
@@ -238,7 +258,7 @@ def live_findings_for_person(
         )
         .order_by(Finding.severity_rank, Finding.id)
     )
-    return [_out(row, keyring, today) for row in session.execute(query)]
+    return [_out(row, keyring, today, bounds) for row in session.execute(query)]
 
 
 # --- one finding ------------------------------------------------------------------------------
@@ -333,7 +353,7 @@ def finding_detail(
 ) -> FindingDetail:
     finding = visible_finding(session, principal, finding_id)
     row = session.execute(_select().where(Finding.id == finding.id)).one()
-    base = _out(row, keyring, today)
+    base = _out(row, keyring, today, principal.region_bounds)
     run = session.get(Run, finding.last_run_id)
     events = select(Event).where(Event.finding_id == finding.id).order_by(Event.id)
     history = [_history_entry(e, principal) for e in session.scalars(events)]
@@ -351,8 +371,12 @@ def _filed_inside(filed_region: str | None, principal: Principal) -> bool:
     reader's to read in full: a finding follows its unit to another region with its id, and
     what the region it left wrote about it (who, why, under which document) stays that
     region's, as the records' versions from before a move do (records.publish)."""
-    lo, hi = principal.region_bounds
-    return filed_region is None or lo <= filed_region <= hi
+    return _inside(filed_region, principal.region_bounds)
+
+
+def _inside(region: str | None, bounds: tuple[str, str]) -> bool:
+    """``region`` lies inside ``bounds``; None (an entry of before regions were kept) too."""
+    return region is None or bounds[0] <= region <= bounds[1]
 
 
 def _history_entry(e: Event, principal: Principal) -> HistoryEntry:
@@ -403,6 +427,9 @@ def comments_of(session: Session, principal: Principal, finding_id: str) -> list
     ]
 
 
-def finding_out(session: Session, finding_id: str, keyring: Keyring, today: dt.date) -> FindingOut:
+def finding_out(
+    session: Session, principal: Principal, finding_id: str, keyring: Keyring, today: dt.date
+) -> FindingOut:
     """One finding as lists show it (the caller has checked it is visible)."""
-    return _out(session.execute(_select().where(Finding.id == finding_id)).one(), keyring, today)
+    row = session.execute(_select().where(Finding.id == finding_id)).one()
+    return _out(row, keyring, today, principal.region_bounds)

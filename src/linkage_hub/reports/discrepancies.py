@@ -26,6 +26,7 @@ from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RULES_BY_CODE, RuleCode
 from linkage_hub.reconciliation.service import (
     Filters,
+    acknowledgement_seen,
     filtered,
     id_number_of,
     is_overdue,
@@ -74,7 +75,7 @@ _COLUMNS: list[Any] = [
     Finding.region, Finding.unit_code, Finding.person_key, Finding.establishment_type,
     Finding.level, Finding.departments, Finding.first_seen_at, Finding.last_seen_at,
     Finding.resolved_at, Finding.summary_zh, Finding.summary_en, Finding.responsible_department,
-    Finding.due_on,
+    Finding.due_on, Finding.acknowledged_in,
 ]  # fmt: skip
 
 
@@ -105,7 +106,8 @@ def rows(
             id_number = finding.id_number
             if finding.person_key:
                 reads.add(finding.person_key, finding.region)
-            held = finding.status == "acknowledged"  # who answers, by when: while acknowledged
+            # Who answers, by when: while acknowledged, to readers of the region that did.
+            held = acknowledgement_seen(finding, principal.region_bounds)
             yield {
                 "id": finding.id,
                 "rule": finding.rule,
@@ -127,7 +129,7 @@ def rows(
                 "resolved_at": aware(finding.resolved_at),
                 "responsible_department": finding.responsible_department if held else None,
                 "due_on": finding.due_on if held else None,
-                "overdue": is_overdue(finding.status, finding.due_on, today),
+                "overdue": held and is_overdue(finding.status, finding.due_on, today),
                 "summary_zh": finding.summary_zh,
                 "summary_en": finding.summary_en,
             }
