@@ -235,12 +235,19 @@ def load(session: Session, ids: list[int]) -> list[Due]:
 
 def _record_keys(session: Session, events: list[OutboxEvent]) -> dict[int, list[str]]:
     """The record keys of each ``records.changed`` event of at most :data:`MAX_RECORD_KEYS`
-    changes (its feed range in its region, by the feed's primary key), in one query; a larger
-    batch gives the range and the ``changes`` link instead. An event that carries its keys
-    (the changes of an audience with hidden fields, see ``records.publish``) is sent with
-    those."""
+    changes (the feed rows of its dataset in its range and region, by the feed's primary
+    key), in one query; a larger batch gives the range and the ``changes`` link instead. A
+    units batch that moves a unit writes rows of its records' datasets into the same range
+    (``records.publish.announce_batch``: an event per dataset), so the dataset is matched
+    too. An event that carries its keys (the changes of an audience with hidden fields, see
+    ``records.publish``) is sent with those."""
     ranges = {
-        event.id: (int(event.data["from_seq"]), int(event.data["to_seq"]), event.region)
+        event.id: (
+            int(event.data["from_seq"]),
+            int(event.data["to_seq"]),
+            event.region,
+            event.dataset or "",
+        )
         for event in events
         if event.type == "records.changed"
         and "record_keys" not in (event.data or {})
@@ -249,20 +256,28 @@ def _record_keys(session: Session, events: list[OutboxEvent]) -> dict[int, list[
     if not ranges:
         return {}
     rows = session.execute(
-        select(Change.seq, Change.region, Change.record_key)
+        select(Change.seq, Change.region, Change.dataset, Change.record_key)
         .where(
             or_(
                 *(
-                    and_(Change.seq.between(lo, hi), Change.region == region)
-                    for lo, hi, region in ranges.values()
+                    and_(
+                        Change.seq.between(lo, hi),
+                        Change.region == region,
+                        Change.dataset == dataset,
+                    )
+                    for lo, hi, region, dataset in ranges.values()
                 )
             )
         )
         .order_by(Change.seq)
     ).all()
     out: dict[int, list[str]] = {}
-    for event_id, (lo, hi, region) in ranges.items():
-        out[event_id] = [r.record_key for r in rows if lo <= r.seq <= hi and r.region == region]
+    for event_id, (lo, hi, region, dataset) in ranges.items():
+        out[event_id] = [
+            r.record_key
+            for r in rows
+            if lo <= r.seq <= hi and r.region == region and r.dataset == dataset
+        ]
     return out
 
 

@@ -11,17 +11,18 @@ cannot read a dataset's hidden fields, a new version that changed only those fie
 change (``records.service.as_seen``), so it must not learn of one from an event or a batch's
 answer either. Whether an update changed only hidden fields is decided in SQL, set-based, by
 comparing each new version with the version the batch closed in every field the department
-reads (:func:`hidden_only_updates`, the comparison ``records.service.run_starts`` makes version
-by version):
+reads (:func:`hidden_only_updates`, the comparison ``records.service.runs`` makes version by
+version):
 
-- A dataset every department reads alike (all but payroll) has one ``records.changed`` event
-  per region, for all. A dataset with hidden fields has one per region and *audience* (the
-  departments that cannot read the same fields, :func:`audiences`), tagged with the fields it
-  cannot read (``data.hidden``; ``""`` for those who read them all, :func:`audience_tag`):
-  the count, the feed range and the record keys of the changes that audience sees, and none
-  for an audience that sees no change. The dispatcher gives each subscription the events of
-  its owner's department's audience (``notifications.dispatch``). The changes an audience
-  sees need not be a run of the feed, so such an event carries its record keys itself (up to
+- A dataset every department reads alike (all but payroll) has one ``records.changed`` event per
+  region, for all (a units batch that moves a unit: one per region and dataset its feed rows are
+  of, :func:`announce_batch`). A dataset with hidden fields has one per region and *audience*
+  (the departments that cannot read the same fields, :func:`audiences`), tagged with the fields
+  it cannot read (``data.hidden``; ``""`` for those who read them all, :func:`audience_tag`):
+  the count, the feed range and the record keys of the changes that audience sees, and none for
+  an audience that sees no change. The dispatcher gives each subscription the events of its
+  owner's department's audience (``notifications.dispatch``). The changes an audience sees need
+  not be a run of the feed, so such an event carries its record keys itself (up to
   :data:`MAX_RECORD_KEYS`) where the others' are looked up by their range at delivery.
 - ``GET /batches/{id}`` counts such updates as ``unchanged`` to those departments
   (``records.service.get_batch``, the same comparison for the batch's closed versions).
@@ -104,7 +105,7 @@ def hidden_only_updates(spec: DatasetSpec, hidden: tuple[str, ...]) -> str:
     """SQL ``FROM … WHERE …`` of the updates of batch ``:batch_id`` that changed only fields
     in ``hidden``: ``o`` the version it closed, ``n`` the one it wrote in its place (the next
     number), equal in every field a caller that cannot read ``hidden`` reads (as
-    ``records.service.run_starts`` compares them; the ID number as given by whether there is
+    ``records.service.runs`` compares them; the ID number as given by whether there is
     one, see ``queries._distinct``). From the batch's closed versions (an index), each paired
     by the unique (record key, version)."""
     t = spec.table.name
@@ -324,36 +325,56 @@ def publish_changes(
 def announce_batch(
     session: Session, dataset: str, batch_id: str, now: dt.datetime, seq_before: int
 ) -> None:
-    """A ``records.changed`` event per region the batch's feed rows are in (none for a batch
-    that changed nothing): the count, the feed range and, for a single change, its record
-    key. Under the feed's lock, so the batch's rows are exactly those after ``seq_before``.
-    For a dataset with hidden fields, an event per region and audience instead, of the
-    changes that audience sees (see the module's docstring)."""
-    spec = spec_for(Dataset(dataset))
-    params = {"ds": dataset, "batch_id": batch_id, "now": now, "after": seq_before}
-    kinds = audiences(spec)
-    if len(kinds) == 1:
-        outbox.append_select(session, _announcement(session, spec, None), params)
-        return
-    for hidden in kinds:
-        tagged = {**params, "tag": ",".join(hidden)}
-        outbox.append_select(session, _announcement(session, spec, hidden), tagged)
+    """A ``records.changed`` event per region and dataset the batch's feed rows are in (none
+    for a batch that changed nothing): the count, the feed range and, for a single change,
+    its record key. Under the feed's lock, so the batch's rows are exactly those after
+    ``seq_before``. For a dataset with hidden fields, an event per region and audience
+    instead, of the changes that audience sees (see the module's docstring).
+
+    A units batch that moves a unit writes the feed rows of the unit's records too
+    (:func:`propagate_unit_regions`), each of its own dataset: each dataset's rows are
+    announced as that dataset's events (count, range, keys, audiences), so a subscriber
+    filtering on ``datasets`` hears of the records that entered or left its region, and
+    each event's ``changes`` link (its dataset, region and range) leads to what it counts.
+    One INSERT … SELECT per dataset (and audience) the batch's rows touch."""
+    names = [dataset]
+    if dataset == "units":
+        touched = set(
+            session.scalars(
+                text("SELECT DISTINCT dataset FROM records_change WHERE seq > :after"),
+                {"after": seq_before},
+            )
+        )
+        names += [d for d in PERSON_AND_REGISTRY_TABLES.values() if d in touched]
+    for name in names:
+        spec = spec_for(Dataset(name))
+        params = {"ds": name, "batch_id": batch_id, "now": now, "after": seq_before}
+        kinds = audiences(spec)
+        if len(kinds) == 1:
+            outbox.append_select(session, _announcement(session, spec, None), params)
+            continue
+        for hidden in kinds:
+            tagged = {**params, "tag": ",".join(hidden)}
+            outbox.append_select(session, _announcement(session, spec, hidden), tagged)
 
 
 def _announcement(session: Session, spec: DatasetSpec, hidden: tuple[str, ...] | None) -> str:
-    """The ``records.changed`` events of the batch's feed rows, per region, for the audience
-    that cannot read ``hidden`` (None: untagged, for all). An audience with hidden fields
-    sees the feed rows less the updates that changed only those (:func:`hidden_only_updates`),
-    not always a run of the feed: its events list their record keys."""
+    """The ``records.changed`` events of the batch's feed rows of dataset ``:ds`` (``spec``),
+    per region, for the audience that cannot read ``hidden`` (None: untagged, for all). An
+    audience with hidden fields sees the feed rows less the updates that changed only those
+    (:func:`hidden_only_updates`), not always a run of the feed: its events list their
+    record keys. A moved record's new version differs from the one it closed in its region,
+    which every audience reads, so every audience sees a move."""
     dialect = session.get_bind().dialect.name
 
     def seen(c: str) -> str:
+        mine = f"{c}.seq > :after AND {c}.dataset = :ds"
         if not hidden:
-            return f"{c}.seq > :after"
+            return mine
         return (
-            f"{c}.seq > :after AND NOT EXISTS (SELECT 1 {hidden_only_updates(spec, hidden)} "
+            f"{mine} AND NOT EXISTS (SELECT 1 {hidden_only_updates(spec, hidden)} "
             f"AND n.record_key = {c}.record_key AND n.version = {c}.version "
-            f"AND {c}.op = 'upsert' AND {c}.dataset = :ds)"
+            f"AND {c}.op = 'upsert')"
         )
 
     pairs = [
