@@ -21,7 +21,7 @@ from linkage_hub.reconciliation import runs
 from linkage_hub.reconciliation.executor import Scheduler
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.runs import create_run, execute_run, recover
-from linkage_hub.records.models import Change
+from linkage_hub.records.models import Batch, Change
 from linkage_hub.settings import Settings, get_settings
 from tests.conftest import HeadersFor
 from tests.reconciliation.conftest import World
@@ -55,12 +55,27 @@ def a_run(database: Database, region: str, kind: str) -> str:
     return run_id
 
 
-def incremental_run(database: Database, region: str, batch_ids: list[str]) -> tuple[str, str]:
-    """A full run that settles ``region``, then feed rows of ``batch_ids`` (naming no record),
-    then the incremental run that covers them: (the full run's id, the incremental run's)."""
+def incremental_run(
+    database: Database, region: str, batch_ids: list[str], scopes: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """A full run that settles ``region``, then batches ``batch_ids`` (scoped to ``region``
+    or as ``scopes`` says) with feed rows naming no record, then the incremental run that
+    covers them: (the full run's id, the incremental run's)."""
     full = a_run(database, region, "full")
+    now = dt.datetime.now(dt.UTC)
     with database.transaction() as session:
         for batch_id in batch_ids:
+            session.add(
+                Batch(
+                    batch_id=batch_id,
+                    dataset="roster",
+                    mode="upsert",
+                    client_id="t",
+                    department="establishment",
+                    scope_region=(scopes or {}).get(batch_id, region),
+                    recorded_at=now,
+                )
+            )
             session.add(
                 Change(
                     dataset="roster",
@@ -111,8 +126,10 @@ class TestTheList:
     ) -> None:
         city = headers_for("audit", "230100")
         full = run_and_wait(client, headers_for("establishment"))["run_id"]
-        batch = "b" * 32
-        settled, incremental = incremental_run(database, "230102", [batch, "a" * 32])
+        batch = "b" * 32  # the county's; "a" * 32 the city's, changing the county's records
+        settled, incremental = incremental_run(
+            database, "230102", [batch, "a" * 32], {"a" * 32: "230100"}
+        )
         with database.transaction() as session:  # a run whose process died
             crashed, lock = create_run(
                 session, database, region="230102", period=None, as_of=None, requested_by="t"
@@ -135,6 +152,22 @@ class TestTheList:
         assert shown["batch_ids"] == ["a" * 32, batch]
         detail = client.get(f"{RUNS}/{incremental}", headers=city).json()
         assert (detail["kind"], detail["batch_ids"]) == ("incremental", ["a" * 32, batch])
+
+    def test_a_run_names_only_the_batches_its_reader_may_open(
+        self, world: World, client: TestClient, headers_for: HeadersFor, database: Database
+    ) -> None:
+        """The county reads its incremental run, which covered the city's batch too; that
+        batch is the city's (404 to the county), so its id is left out of what the county
+        reads of the run, and the city reads both."""
+        mine, citys = "b" * 32, "a" * 32
+        _, incremental = incremental_run(database, "230102", [mine, citys], {citys: "230100"})
+        county = headers_for("audit", "230102")
+        assert client.get(f"/api/v1/batches/{citys}", headers=county).status_code == 404
+        [shown] = listed(client, county, kind="incremental")
+        assert shown["batch_ids"] == [mine]
+        assert client.get(f"{RUNS}/{incremental}", headers=county).json()["batch_ids"] == [mine]
+        city = client.get(f"{RUNS}/{incremental}", headers=headers_for("audit", "230100"))
+        assert city.json()["batch_ids"] == [citys, mine]
 
     def test_the_audit_entry_carries_the_kind(
         self, world: World, client: TestClient, headers_for: HeadersFor, database: Database

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.reconciliation.models import Run, RunBatch
+from linkage_hub.records.models import Batch
 from linkage_hub.versioning import region_bounds
 
 CURSOR_KIND = "run"
@@ -51,3 +52,20 @@ def list_runs(
     more = len(runs) > limit
     runs = runs[:limit]
     return runs, encode_cursor(runs[-1].seq, CURSOR_KIND) if more else None
+
+
+def openable_batches(session: Session, principal: Principal, runs: list[Run]) -> set[str]:
+    """The ids, among the batches ``runs`` covered, of those the caller may open (``GET
+    /batches/{id}``: its scope inside the caller's region). A county's incremental run covers
+    the city's batch that changed the county's records; the county reads the run, but the
+    batch is the city's, and its id is shown to those who can open it only. One query."""
+    ids = {b for run in runs for b in run.batch_ids}
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Batch.batch_id).where(
+                Batch.batch_id.in_(ids), Batch.scope_region.between(*principal.region_bounds)
+            )
+        )
+    )

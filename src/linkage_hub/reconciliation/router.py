@@ -17,7 +17,7 @@ from linkage_hub.reconciliation.dependencies import (
     RunExecutorDep,
     region_filter,
 )
-from linkage_hub.reconciliation.history import RunFilters, list_runs
+from linkage_hub.reconciliation.history import RunFilters, list_runs, openable_batches
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.rules import RULES
 from linkage_hub.reconciliation.runs import create_run
@@ -158,7 +158,8 @@ def get_runs(
         batch_id=batch_id,
     )
     runs, next_cursor = list_runs(session, principal, filters, limit=limit, cursor=cursor)
-    return RunPage(items=[RunOut.of(r) for r in runs], next_cursor=next_cursor)
+    openable = openable_batches(session, principal, runs)
+    return RunPage(items=[RunOut.of(r, openable) for r in runs], next_cursor=next_cursor)
 
 
 @router.get(
@@ -179,7 +180,7 @@ def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> Run
     ).first()
     if run is None:
         raise NotFound("No such run.")
-    return RunOut.of(run)
+    return RunOut.of(run, openable_batches(session, principal, [run]))
 
 
 # --- discrepancies ----------------------------------------------------------------------------

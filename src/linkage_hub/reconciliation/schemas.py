@@ -125,7 +125,8 @@ class RunOut(BaseModel):
     batch_ids: list[str] = Field(
         default_factory=list,
         description="The batches an incremental run covered (those whose changes it "
-        "reconciled); empty for a full run.",
+        "reconciled) that you may open (a county's run covering its city's batch does not "
+        "name it to the county); empty for a full run.",
     )
     region: str
     period: str | None
@@ -154,13 +155,14 @@ class RunOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, run: Run) -> Self:
-        """The run as the API and ``linkage-hub reconcile`` show it."""
+    def of(cls, run: Run, openable: set[str] | None = None) -> Self:
+        """The run as the API and ``linkage-hub reconcile`` show it; ``openable``: the batch
+        ids the reader may open (``reconciliation.history.openable_batches``), None for all."""
         started, finished = aware(run.started_at), aware(run.finished_at)
         return cls(
             run_id=run.id,
             kind=RunKind(run.kind),
-            batch_ids=run.batch_ids,
+            batch_ids=[b for b in run.batch_ids if openable is None or b in openable],
             region=run.region,
             period=run.period,
             as_of=run.as_of,
