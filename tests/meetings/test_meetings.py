@@ -236,6 +236,44 @@ class TestDeciding:
         assert len(moves) == 3
         assert all(e["detail"]["meeting_id"] == meeting["id"] for e in moves)
 
+    def test_a_city_meeting_is_not_named_to_the_county_by_the_finding_event(
+        self,
+        found: dict[str, Any],
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+    ) -> None:
+        """The finding.transitioned event goes to the finding's region: the county is not
+        sent the id of its city's meeting (404 to it), a county meeting's id it is; the audit
+        log keeps the meeting either way."""
+        a, b, _ = found["county"]
+        city = convene(client, headers_for("establishment", CITY), [a], region=CITY,
+                       minutes_no="市联席〔2026〕1号").json()  # fmt: skip
+        county = convene(client, headers_for("establishment", COUNTY), [b]).json()
+        for meeting, held_by, finding in ((city, CITY, a), (county, COUNTY, b)):
+            decided = client.post(
+                f"{MEETINGS}/{meeting['id']}/decisions",
+                json={"decisions": [{"finding_id": finding, "to": "waived", "reason": "借调"}]},
+                headers=headers_for("establishment", held_by),
+            )
+            assert decided.status_code == 200, decided.text
+        county_reader = headers_for("audit", COUNTY)
+        assert client.get(f"{MEETINGS}/{city['id']}", headers=county_reader).status_code == 404
+        with database.transaction() as session:
+            told = {
+                e.finding_id: e.data
+                for e in session.scalars(
+                    select(OutboxEvent).where(OutboxEvent.type == "finding.transitioned")
+                )
+            }
+        assert "meeting_id" not in told[a] and told[a]["document_no"] == "市联席〔2026〕1号"
+        assert told[b]["meeting_id"] == county["id"]
+        log = client.get(
+            "/api/v1/audit-log", params={"limit": 1000}, headers=headers_for("audit", CITY)
+        ).json()["items"]
+        moves = {e["target_id"]: e["detail"] for e in log if e["action"] == "finding.transition"}
+        assert (moves[a]["meeting_id"], moves[b]["meeting_id"]) == (city["id"], county["id"])
+
     @pytest.mark.parametrize(
         ("bad", "field", "code"),
         [

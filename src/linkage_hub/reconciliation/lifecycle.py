@@ -142,6 +142,9 @@ class Change:
     responsible_department: str | None = None  # acknowledged: who answers for it
     due_on: dt.date | None = None  # acknowledged: by when
     context: dict[str, str | int | None] = field(default_factory=dict)  # e.g. the meeting
+    # What the finding.transitioned event tells of the context (None: all of it). The event
+    # goes to the finding's region: a city meeting's id, which a county cannot open, is not.
+    told: dict[str, str | int | None] | None = None
 
 
 def apply_transition(
@@ -180,7 +183,7 @@ def apply_transition(
             "from_status": event_from,
             "department": principal.department.value,
             "document_no": change.document_no,
-            **change.context,
+            **(change.context if change.told is None else change.told),
         },
     )
     record_finding_change(
