@@ -22,7 +22,7 @@ with the fields that audience cannot read (``data.hidden``, see
 :mod:`linkage_hub.records.publish`, which decides once, in SQL, which updates changed only
 hidden fields, and leaves them out of the count, the range and the record keys of the events
 of those who cannot read them). A subscription matches only the events of its owner's
-department's audience (:func:`linkage_hub.records.publish.audience_tag`); untagged events are
+department's audience (:func:`linkage_hub.records.visibility.audience_tag`); untagged events are
 for all. So HR gets no event for a batch that changed only pay, and of a batch that changed
 pay on one line and a status on another it gets one change and one record key. The tag itself
 is not sent.
@@ -53,7 +53,8 @@ from linkage_hub.notifications.sender import Outcome
 from linkage_hub.outbox.models import OutboxEvent
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
-from linkage_hub.records.publish import MAX_RECORD_KEYS, audience_tag
+from linkage_hub.records.publish import MAX_RECORD_KEYS
+from linkage_hub.records.visibility import audience_tag
 
 DISPATCH_LOCK = 0x4C48_4E44  # "LHND"
 LEASE = dt.timedelta(seconds=60)

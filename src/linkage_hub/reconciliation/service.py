@@ -41,7 +41,8 @@ from linkage_hub.reconciliation.schemas import (
     Text,
 )
 from linkage_hub.records.datasets import spec_for
-from linkage_hub.records.service import hidden_fields, runs
+from linkage_hub.records.service import runs
+from linkage_hub.records.visibility import hidden_fields
 from linkage_hub.versioning import region_bounds
 
 # The order evidence is listed in, and a person's ID number and name looked up in: the

@@ -4,26 +4,27 @@ records that move with a unit to another region, and the ``records.changed`` eve
 Run last before the batch commits, under the feed's lock (see :mod:`linkage_hub.records.feed`
 for why readers never skip a change).
 
-**Who is told what.** Who reads which fields of a dataset is decided here, once
-(:func:`hidden_fields`, by department: ``gross_pay`` for all but finance and audit); the reads
-(:mod:`linkage_hub.records.service`) follow it, and so do the events. To a department that
-cannot read a dataset's hidden fields, a new version that changed only those fields is no
-change (``records.service.as_seen``), so it must not learn of one from an event or a batch's
-answer either. Whether an update changed only hidden fields is decided in SQL, set-based, by
-comparing each new version with the version the batch closed in every field the department
-reads (:func:`hidden_only_updates`, the comparison ``records.service.runs`` makes version by
-version):
+**Who is told what.** Who reads which fields of a dataset is decided once
+(:func:`linkage_hub.records.visibility.hidden_fields`, by department: ``gross_pay`` for all but
+finance and audit); the reads (:mod:`linkage_hub.records.service`) follow it, and so do the
+events. To a department that cannot read a dataset's hidden fields, a new version that changed
+only those fields is no change (``records.service.as_seen``), so it must not learn of one from
+an event or a batch's answer either. Whether an update changed only hidden fields is decided in
+SQL, set-based, by comparing each new version with the version the batch closed in every field
+the department reads (:func:`hidden_only_updates`, the comparison ``records.service.runs`` makes
+version by version):
 
 - A dataset every department reads alike (all but payroll) has one ``records.changed`` event per
   region, for all (a units batch that moves a unit: one per region and dataset its feed rows are
   of, :func:`announce_batch`). A dataset with hidden fields has one per region and *audience*
-  (the departments that cannot read the same fields, :func:`audiences`), tagged with the fields
-  it cannot read (``data.hidden``; ``""`` for those who read them all, :func:`audience_tag`):
-  the count, the feed range and the record keys of the changes that audience sees, and none for
-  an audience that sees no change. The dispatcher gives each subscription the events of its
-  owner's department's audience (``notifications.dispatch``). The changes an audience sees need
-  not be a run of the feed, so such an event carries its record keys itself (up to
-  :data:`MAX_RECORD_KEYS`) where the others' are looked up by their range at delivery.
+  (the departments that cannot read the same fields, ``visibility.audiences``), tagged with the
+  fields it cannot read (``data.hidden``; ``""`` for those who read them all,
+  ``visibility.audience_tag``): the count, the feed range and the record keys of the changes
+  that audience sees, and none for an audience that sees no change. The dispatcher gives each
+  subscription the events of its owner's department's audience (``notifications.dispatch``). The
+  changes an audience sees need not be a run of the feed, so such an event carries its record
+  keys itself (up to :data:`MAX_RECORD_KEYS`) where the others' are looked up by their range at
+  delivery.
 - ``GET /batches/{id}`` counts such updates as ``unchanged`` to those departments
   (``records.service.get_batch``, the same comparison for the batch's closed versions).
 """
@@ -31,18 +32,17 @@ version):
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from linkage_hub.auth.principal import Principal
 from linkage_hub.db import CHANGES_PUBLISHED, FEED_LOCK
-from linkage_hub.domain import Dataset, Department
+from linkage_hub.domain import Dataset
 from linkage_hub.outbox import write as outbox
 from linkage_hub.records import tally
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.records.queries import last_id, typed_sql
+from linkage_hub.records.visibility import audiences, visible_columns
 from linkage_hub.registry.regions import code_region, unit_region_now
 
 PERSON_AND_REGISTRY_TABLES = {
@@ -59,46 +59,6 @@ _FEED_INSERT = (
 )
 # A ``records.changed`` event of up to this many changes lists their record keys.
 MAX_RECORD_KEYS = 100
-
-
-# --- who reads which fields --------------------------------------------------------------------
-
-
-def hidden_fields(spec: DatasetSpec, principal: Principal) -> tuple[str, ...]:
-    """The fields of a dataset the caller may not read: pay, for all but finance and audit.
-    The caller's department decides, whatever its client or region (:func:`hidden_for`)."""
-    if spec.dataset is Dataset.payroll and not principal.sees_salaries:
-        return ("gross_pay",)
-    return ()
-
-
-@functools.cache
-def hidden_for(spec: DatasetSpec, department: Department) -> tuple[str, ...]:
-    """:func:`hidden_fields` of every caller of ``department``."""
-    anyone = Principal(client_id="", name="", department=department, region="")
-    return hidden_fields(spec, anyone)
-
-
-@functools.cache
-def audiences(spec: DatasetSpec) -> tuple[tuple[str, ...], ...]:
-    """The distinct sets of fields of the dataset that departments may not read, ``()`` (all
-    read) first: one for a dataset every department reads alike."""
-    return tuple(sorted({hidden_for(spec, d) for d in Department}))
-
-
-def audience_tag(spec: DatasetSpec, department: Department) -> str | None:
-    """The ``hidden`` tag of the ``records.changed`` events of ``spec`` meant for
-    ``department`` (its hidden fields, comma-separated; ``""`` for none), or None where the
-    dataset's events are untagged, for every department."""
-    if len(audiences(spec)) == 1:
-        return None
-    return ",".join(hidden_for(spec, department))
-
-
-def visible_columns(spec: DatasetSpec, hidden: tuple[str, ...]) -> list[str]:
-    """The business fields a caller that cannot read ``hidden`` reads, the region included."""
-    columns = [c for c in spec.compare_columns if c not in hidden]
-    return columns if "region" in columns else [*columns, "region"]
 
 
 def hidden_only_updates(spec: DatasetSpec, hidden: tuple[str, ...]) -> str:

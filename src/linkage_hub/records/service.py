@@ -42,8 +42,7 @@ from linkage_hub.records import queries
 from linkage_hub.records.datasets import DatasetSpec, spec_for
 from linkage_hub.records.ingest import Pusher
 from linkage_hub.records.models import Batch
-from linkage_hub.records.publish import count_hidden_only, visible_columns
-from linkage_hub.records.publish import hidden_fields as hidden_fields  # who reads which fields
+from linkage_hub.records.publish import count_hidden_only
 from linkage_hub.records.schemas import (
     BatchMode,
     BatchResult,
@@ -52,6 +51,7 @@ from linkage_hub.records.schemas import (
 )
 from linkage_hub.records.scope import BatchScope
 from linkage_hub.records.validation import RowValidator
+from linkage_hub.records.visibility import hidden_fields, visible_columns
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
