@@ -5,22 +5,55 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from linkage_hub.ciphers import Algorithm
+from linkage_hub.ciphers import Algorithm, CipherError
 from linkage_hub.commands import CommandError
 from linkage_hub.settings import Settings
+
+if TYPE_CHECKING:
+    from linkage_hub.db import Database
+    from linkage_hub.keys import Keyring
+
+
+def _keyring(db: Database, settings: Settings) -> Keyring:
+    """The key set that opens the stored ID numbers, or a one-line refusal before anything is
+    written. A wrong ``LINKAGE_ID_KEY_FILE`` (a typo, another machine's path) would otherwise
+    get a fresh key set made there, and ``keys rotate`` would record a rotation to a version
+    of it before failing on the first row: reconciliation refused from then on, and no command
+    to undo it."""
+    from linkage_hub.keys import Keyring, id_key_path
+    from linkage_hub.records.rotation import stored_samples
+
+    with db.read_sessions() as session:
+        samples = stored_samples(session)
+    path = id_key_path(settings)
+    if settings.id_keys is None and samples and not path.exists():
+        raise CommandError(
+            f"no ID key file at {path}, yet the database holds sealed ID numbers: set "
+            "LINKAGE_ID_KEY_FILE (or LINKAGE_ID_KEYS) to the key set they were sealed with"
+        )
+    keyring = Keyring(settings)
+    for stored in samples:
+        try:
+            keyring.reveal_id(stored)
+        except CipherError:
+            version = stored.split(":", 1)[0]
+            raise CommandError(
+                f"the ID key set does not open the stored ID numbers (key version "
+                f"{version.removeprefix('v')}): check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
+            ) from None
+    return keyring
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.db import Database
-    from linkage_hub.keys import Keyring
     from linkage_hub.privacy.state import pending_rotation
     from linkage_hub.records.rotation import rows_by_version
 
-    keyring = Keyring(settings)
     db = Database(settings)
     try:
+        keyring = _keyring(db, settings)
         with db.read_sessions() as session:
             pending = pending_rotation(session)
             out: dict[str, Any] = {
@@ -66,16 +99,27 @@ class _Bar:
 
 def _rotate(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.db import Database
-    from linkage_hub.keys import Keyring, KeySetError, add_key_version
+    from linkage_hub.keys import KeySetError, add_key_version
     from linkage_hub.privacy.state import pending_rotation
     from linkage_hub.records import rotation
 
     db = Database(settings)
     bar = _Bar()
     try:
+        keyring = _keyring(db, settings)
         with db.read_sessions() as session:
             pending = pending_rotation(session)
-        keyring = Keyring(settings)
+        if pending is not None and pending.target_version not in keyring.versions:
+            if not rotation.cancel_unstarted(db, pending.id):
+                raise CommandError(
+                    f"rows are sealed under key version {pending.target_version}, which the ID "
+                    "key set lacks: restore the key set that holds it, then run keys rotate"
+                )
+            print(
+                f"keys rotate: the unfinished rotation to key version {pending.target_version} "
+                "(a version the key set lacks) had rewritten nothing; cancelled"
+            )
+            pending = None
         if pending is not None:
             print(f"keys rotate: resuming the rotation to key version {pending.target_version}")
             target = pending.target_version
@@ -95,7 +139,7 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"keys rotate: new key version {target} is current")
         rotation_id = rotation.start(db, target)
         result = rotation.run(db, keyring, rotation_id, batch_size=args.batch_size, progress=bar)
-    except RuntimeError as exc:
+    except (RuntimeError, CipherError) as exc:
         raise CommandError(str(exc)) from None
     finally:
         bar.close()

@@ -90,6 +90,38 @@ def rows_by_version(session: Session, versions: list[int]) -> dict[str, int]:
     return counts
 
 
+def stored_samples(session: Session) -> list[str]:
+    """The first and last stored ID number of each person table (by ``id``): enough to tell
+    whether a key set opens what is stored, the oldest rows and the newest, before a command
+    writes anything."""
+    out: list[str] = []
+    for t in PERSON_TABLES:
+        for order in (t.c.id.asc(), t.c.id.desc()):
+            value = session.scalar(select(t.c.id_number).order_by(order).limit(1))
+            if value is not None:
+                out.append(value)
+    return out
+
+
+def cancel_unstarted(db: Database, rotation_id: int) -> bool:
+    """Remove an unfinished rotation that has rewritten no row (none is sealed under its
+    target version, the key map is empty): whether it was removed. One whose target version
+    the key set lacks can never finish; if it wrote nothing, nothing is lost by dropping it."""
+    with db.transaction() as session:
+        pending = session.get(KeyRotation, rotation_id, with_for_update=True)
+        if pending is None or pending.finished_at is not None:
+            return False
+        prefix = f"v{pending.target_version}:%"
+        written = any(
+            session.scalar(select(t.c.id).where(t.c.id_number.like(prefix)).limit(1)) is not None
+            for t in PERSON_TABLES
+        )
+        if written or session.scalar(select(PersonKeyMap.old_key).limit(1)) is not None:
+            return False
+        session.delete(pending)
+        return True
+
+
 def start(db: Database, target_version: int) -> int:
     """The id of the unfinished rotation, or of a new one to ``target_version``."""
     with db.transaction() as session:
