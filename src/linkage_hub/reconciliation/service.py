@@ -30,6 +30,7 @@ from linkage_hub.errors import (
     NotFound,
 )
 from linkage_hub.keys import Keyring
+from linkage_hub.privacy.models import PersonKeyMap
 from linkage_hub.reconciliation.models import Comment, Event, Evidence, Finding, Run
 from linkage_hub.reconciliation.schemas import (
     CommentOut,
@@ -76,10 +77,20 @@ LIVE = (
 def _person_field(
     person_key: Any, field: str, bounds: tuple[str, str] | None = None
 ) -> ColumnElement[str | None]:
+    """A field of the person from the first of their current records (inside ``bounds``).
+    While a key rotation is half done, a record may stand under the person's new key and the
+    finding under the old one until the rotation's last step: the record is matched by the
+    rotation's key map too (empty, so one index probe, at any other time)."""
+    rekeyed = (
+        select(PersonKeyMap.new_key)
+        .where(PersonKeyMap.old_key == person_key)
+        .correlate_except(PersonKeyMap)  # to the finding, two levels out
+        .scalar_subquery()
+    )
     lookups = []
     for model in PERSON_MODELS:
         lookup = select(getattr(model, field)).where(
-            model.person_key == person_key, model.closed_at.is_(None)
+            model.person_key.in_([person_key, rekeyed]), model.closed_at.is_(None)
         )
         if bounds is not None:
             lookup = lookup.where(model.region.between(*bounds))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
+from linkage_hub.privacy.state import refuse_while_rotating
 from linkage_hub.reports import validtime as vt
 from linkage_hub.versioning import region_bounds
 
@@ -70,6 +71,7 @@ def payroll_period(session: Session, region: str, as_of: dt.date) -> str | None:
 def staffing_rows(
     session: Session, region: str, as_of: dt.date, period: str | None
 ) -> list[StaffingRow]:
+    refuse_while_rotating(session, "the staffing report")
     quotas = vt.effective_version("registry_quota", ":day")
     sql = text(f"""
 WITH units AS (

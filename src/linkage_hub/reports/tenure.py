@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.clock import aware
 from linkage_hub.keys import Keyring
+from linkage_hub.privacy.state import refuse_while_rotating
 from linkage_hub.reports import validtime as vt
 
 
@@ -210,6 +211,7 @@ def unit_findings(
     """Every finding inside ``bounds`` (the caller's region: a finding the caller cannot open
     is in no report) about the unit or a person with a current record in it, whose open
     interval (first seen → resolved or waived, or now) overlaps the days [first, last]."""
+    refuse_while_rotating(session, "the tenure report")
     start = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     sql = text(f"""

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.errors import NotFound
+from linkage_hub.privacy.state import refuse_while_rotating
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.reports import validtime as vt
 from linkage_hub.reports.tenure import (
@@ -105,6 +106,7 @@ def unit_months(
 ) -> UnitMonths:
     """The unit's facts and every month touching [first, last], each counted on its last day
     (capped at ``last``: pass today to count the current month as of today)."""
+    refuse_while_rotating(session, "a unit's monthly staffing")
     unit = unit_facts(session, principal, unit_code)
     months = months_between(first, last)
     if not months:
