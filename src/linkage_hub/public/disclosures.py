@@ -43,9 +43,12 @@ LEVELS = ("principal", "deputy")
 
 # Every unit under a classified one, whatever its region: the walk starts at the classified
 # units — current versions, and units deleted while classified (their children still name
-# them as parent) — and follows parent_code down. UNION (not UNION ALL) ends the walk on a
-# cycle. The start is the partial index ix_registry_unit_classified; the walk, the current
-# parent_code index.
+# them as parent) — and follows parent_code down. Each step follows a unit code's latest
+# version, current or closed: a unit deleted after it was withdrawn (its stored page names the
+# classified parent) stays withdrawn, as its children do. The latest version is the one no
+# later version of the same record follows (record_key is the unit code's key; the unique
+# record_key/version index answers it). UNION (not UNION ALL) ends the walk on a cycle. The
+# start is the partial index ix_registry_unit_classified.
 HIDDEN = """
 WITH RECURSIVE hidden(unit_code) AS (
   SELECT h.unit_code FROM registry_unit h
@@ -53,7 +56,8 @@ WITH RECURSIVE hidden(unit_code) AS (
     SELECT 1 FROM registry_unit x WHERE x.unit_code = h.unit_code AND x.closed_at IS NULL))
   UNION
   SELECT c.unit_code FROM registry_unit c JOIN hidden ON c.parent_code = hidden.unit_code
-  WHERE c.closed_at IS NULL
+  WHERE c.closed_at IS NULL OR NOT EXISTS (
+    SELECT 1 FROM registry_unit y WHERE y.record_key = c.record_key AND y.version > c.version)
 )"""
 
 
@@ -197,18 +201,39 @@ def publish(session: Session, principal: Principal, region: str, day: dt.date) -
 
 
 @dataclass(frozen=True, slots=True)
-class Published:
-    """One publication of a region, as the public finds it."""
+class Publication:
+    """One publication of a region, as the public finds it in the list of publications."""
 
     id: str
     region: str
     as_of: dt.date
     published_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Published(Publication):
+    """A publication as the public reads it: ``unit_count`` is its units still public now, not
+    the count stored at publication — a unit withdrawn since (classified, or under a classified
+    unit) must not show as a gap in the count."""
+
     unit_count: int
 
 
-def _published(d: Disclosure) -> Published:
-    return Published(d.id, d.region, d.as_of, d.published_at, d.unit_count)
+def _public_counts(session: Session, ids: list[str]) -> dict[str, int]:
+    """Each publication's units not hidden now: one COUNT, with the same condition as
+    :func:`units` (a publication all of whose units went dark is absent: zero)."""
+    if not ids:
+        return {}
+    sql = text(f"""{HIDDEN}
+SELECT du.disclosure_id, COUNT(*) FROM public_disclosure_unit du
+WHERE du.disclosure_id IN :ids AND du.unit_code NOT IN (SELECT unit_code FROM hidden)
+GROUP BY du.disclosure_id""").bindparams(bindparam("ids", expanding=True))
+    return {r[0]: int(r[1]) for r in session.execute(sql, {"ids": ids})}
+
+
+def _published(session: Session, found: list[Disclosure]) -> list[Published]:
+    counts = _public_counts(session, [d.id for d in found])
+    return [Published(d.id, d.region, d.as_of, d.published_at, counts.get(d.id, 0)) for d in found]
 
 
 def latest(session: Session, region: str, on: dt.date | None, zone: dt.tzinfo) -> Published:
@@ -223,10 +248,10 @@ def latest(session: Session, region: str, on: dt.date | None, zone: dt.tzinfo) -
     ).first()
     if found is None:
         raise NotFound("Nothing is published for this region on that date.")
-    return _published(found)
+    return _published(session, [found])[0]
 
 
-def history(session: Session, region: str, limit: int = 60) -> list[Published]:
+def history(session: Session, region: str, limit: int = 60) -> list[Publication]:
     """The region's publications, newest first (the public may read any of them)."""
     rows = session.scalars(
         select(Disclosure)
@@ -234,7 +259,7 @@ def history(session: Session, region: str, limit: int = 60) -> list[Published]:
         .order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
         .limit(limit)
     )
-    return [_published(d) for d in rows]
+    return [Publication(d.id, d.region, d.as_of, d.published_at) for d in rows]
 
 
 def regions(session: Session) -> list[Published]:
@@ -250,12 +275,12 @@ def regions(session: Session) -> list[Published]:
             newest,
             (newest.c.region == Disclosure.region) & (newest.c.at == Disclosure.published_at),
         )
-        .order_by(Disclosure.region)
+        .order_by(Disclosure.region, Disclosure.id.desc())
     )
-    seen: dict[str, Published] = {}
+    seen: dict[str, Disclosure] = {}
     for d in rows:
-        seen.setdefault(d.region, _published(d))
-    return list(seen.values())
+        seen.setdefault(d.region, d)
+    return _published(session, list(seen.values()))
 
 
 def hidden_codes(session: Session) -> frozenset[str]:
