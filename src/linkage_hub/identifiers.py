@@ -94,7 +94,10 @@ def mask_citizen_id(number: str) -> str:
 
 _ID_LIKE = re.compile(r"\d{15,17}[\dXxＸｘ]?")
 _ID_SEPARATOR = re.compile(r"[ \-\u3000]")
-_ID_SPACED = re.compile(r"(?<!\d)\d(?:[ \-\u3000]?\d){14,16}(?:[ \-\u3000]?[\dXxＸｘ])?(?!\d)")
+# A run of 15 or more digits written with single separators (a date or a phone number may sit
+# right before an ID number in the same run: each window of whole groups is tried).
+_ID_SPACED = re.compile(r"(?<!\d)\d(?:[ \-\u3000]?\d){14,}(?:[ \-\u3000]?[XxＸｘ])?(?!\d)")
+_ID_GROUP = re.compile(r"[\dXxＸｘ]+")
 
 
 def _looks_like_id(digits: str) -> bool:
@@ -113,6 +116,7 @@ def _looks_like_id(digits: str) -> bool:
         return False
     return (
         digits[0] in "12345678"
+        and digits[:17].isdigit()
         and month.isdigit()
         and 1 <= int(month) <= 12
         and day.isdigit()
@@ -121,11 +125,30 @@ def _looks_like_id(digits: str) -> bool:
 
 
 def _mask_spaced(match: re.Match[str]) -> str:
+    """Every window of whole groups of the run that reads as an ID number, masked (written
+    without its separators); the rest of the run as it was. A window ends at 18 digits, so
+    the work is linear in the run."""
     run = match.group(0)
-    digits = _ID_SEPARATOR.sub("", run)
-    if digits == run or not _looks_like_id(digits):
-        return run
-    return mask_citizen_id(digits)
+    if not _ID_SEPARATOR.search(run):
+        return run  # one unbroken run: _ID_LIKE's
+    groups = [(g.start(), g.end()) for g in _ID_GROUP.finditer(run)]
+    out, done, i = [], 0, 0
+    while i < len(groups):
+        length, j = 0, i
+        while j < len(groups) and length <= 18:
+            length += groups[j][1] - groups[j][0]
+            window = run[groups[i][0] : groups[j][1]]
+            digits = _ID_SEPARATOR.sub("", window)
+            whole = i == 0 and j == len(groups) - 1
+            # A legacy 15-digit number only as the whole run: inside a longer one, a window of
+            # 15 digits of a grouped sum would read as one too often.
+            if (length == 18 or (length == 15 and whole)) and _looks_like_id(digits):
+                out += [run[done : groups[i][0]], mask_citizen_id(digits)]
+                done, i = groups[j][1], j
+                break
+            j += 1
+        i += 1
+    return "".join([*out, run[done:]])
 
 
 def mask_id_numbers_in(text: str) -> str:

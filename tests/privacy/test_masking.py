@@ -39,6 +39,19 @@ class TestMaskingUnits:
     def test_a_number_typed_in_groups_is_masked(self, typed: str, masked: str) -> None:
         assert mask_id_numbers_in(f"身份证{typed}号") == f"身份证{masked}号"
 
+    @pytest.mark.parametrize(
+        "before", ["编号 12 ", "电话 138 0013 8000 ", "2026-10-01 ", "230103 19851231 567X 及 "]
+    )
+    def test_a_number_in_groups_after_other_digits_is_masked(self, before: str) -> None:
+        """The run of groups is longer than the number (a date, a phone, another number
+        glued on in front): each window of whole groups is tried."""
+        shown = mask_id_numbers_in(f"{before}230102 19900101 1234")
+        assert shown.endswith("2301**********1234") and "19900101" not in shown
+        assert "19851231" not in shown
+
+    def test_a_long_run_of_groups_is_read_in_linear_time(self) -> None:
+        assert mask_id_numbers_in("12 " * 11_000) == "12 " * 11_000
+
     def test_a_legacy_number_in_groups_and_an_x_are_masked(self) -> None:
         assert mask_id_numbers_in("230102 900101 123") == "2301*******1123"
         assert mask_id_numbers_in("230102-19900101-123x") == "2301**********123x"
