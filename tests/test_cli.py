@@ -55,18 +55,24 @@ class TestServe:
         err = capsys.readouterr().err.strip()
         assert "run `linkage-hub migrate`" in err and "\n" not in err
 
-    @pytest.mark.parametrize("grace", ["-1", "100000"])
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("LINKAGE_EXIT_GRACE_WORKING_DAYS", "-1"),
+            ("LINKAGE_EXIT_GRACE_WORKING_DAYS", "100000"),
+            ("LINKAGE_HOLIDAYS", '["2026-10-01", "not a date"]'),
+        ],
+    )
     def test_a_setting_out_of_bounds_is_named_in_one_line(
-        self, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], grace: str
+        self, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
     ) -> None:
         """A negative exit grace walked the working-day clock back to year 1: every run of
         every door failed with "OverflowError: date value out of range", naming nothing."""
-        env.setenv("LINKAGE_EXIT_GRACE_WORKING_DAYS", grace)
+        env.setenv(name, value)
         get_settings.cache_clear()
         assert cli.main(["reconcile", "--region", "230100"]) == 1
         err = capsys.readouterr().err.strip()
-        assert err.startswith("linkage-hub reconcile: setting LINKAGE_EXIT_GRACE_WORKING_DAYS: ")
-        assert "\n" not in err
+        assert err.startswith(f"linkage-hub reconcile: setting {name}: ") and "\n" not in err
 
     def test_connection_limits_come_from_the_settings(
         self, env: pytest.MonkeyPatch, tmp_path: Path

@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as exc:  # a setting out of bounds: name it, as set in the environment
         first = exc.errors()[0]
-        name = "LINKAGE_" + "_".join(str(part) for part in first["loc"]).upper()
+        name = f"LINKAGE_{str(first['loc'][0]).upper()}" if first["loc"] else "LINKAGE_*"
         print(f"linkage-hub {args.command}: setting {name}: {first['msg']}", file=sys.stderr)
         return 1
     try:
