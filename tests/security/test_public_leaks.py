@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from linkage_hub.cases.models import Case
 from linkage_hub.db import Database
+from linkage_hub.identifiers import mask_citizen_id, mask_id_numbers_in
 from tests.conftest import HeadersFor
 from tests.public.conftest import CITY, City
 
@@ -87,10 +88,14 @@ def test_no_public_answer_leaks_a_person_or_a_classified_unit(
     with database.transaction() as session:
         case_id = session.scalar(select(Case.id).where(Case.tracking_code == code))
     office = headers_for("establishment", CITY)
+    # An office quoting a person's ID number, as typed or in groups, in what the reporter reads.
+    number = city.id_numbers[0]
+    grouped = f"{number[:6]} {number[6:14]} {number[14:]}"
     steps = (
         {"to": "accepted"},
         {"to": "in_progress"},
-        {"to": "closed", "reply": "已核查，情况属实，已整改。"},
+        {"to": "extended", "reason": f"需核实{number}的工资发放"},
+        {"to": "closed", "reply": f"已核查，情况属实，已整改（{grouped}）。"},
     )
     for body in steps:
         assert (
@@ -117,7 +122,9 @@ def test_no_public_answer_leaks_a_person_or_a_classified_unit(
     answers["receipt page"] = client.post(
         "/public/12310", data={"category": "other", "region": CITY, "facts": "x"}
     )
-    assert answers["follow JSON"].json()["reply"] == "已核查，情况属实，已整改。"
+    followed = answers["follow JSON"].json()
+    assert followed["reply"] == f"已核查，情况属实，已整改（{mask_id_numbers_in(grouped)}）。"
+    assert followed["extension_reason"] == f"需核实{mask_citizen_id(number)}的工资发放"
     forbidden = forbidden_strings(city)
     for path, response in answers.items():
         assert response.status_code < 500, path

@@ -50,7 +50,7 @@ from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.dependencies import region_input
 from linkage_hub.domain import Department
 from linkage_hub.errors import NotFound, ServiceUnavailable, invalid_field
-from linkage_hub.identifiers import region_contains
+from linkage_hub.identifiers import mask_id_numbers_in, region_contains
 from linkage_hub.keys import Keyring
 from linkage_hub.outbox import write as outbox
 from linkage_hub.public.disclosures import hidden_codes
@@ -213,7 +213,10 @@ def announce(session: Session, case: Case, type: str, now: dt.datetime, **data: 
 
 
 def follow_up(session: Session, keyring: Keyring, tracking_code: str, secret: str) -> ReportStatus:
-    """What the reporter sees; the same 404 for an unknown code and a wrong secret."""
+    """What the reporter sees; the same 404 for an unknown code and a wrong secret.
+
+    The office's words reach whoever holds the tracking code and secret, so an ID number it
+    quoted in a reason or a reply is masked here, as the console masks it."""
     case = session.scalar(select(Case).where(Case.tracking_code == tracking_code.strip().upper()))
     if case is None or not hmac.compare_digest(case.secret_digest, _digest(keyring, secret)):
         raise NotFound("No report with this tracking code and secret.")
@@ -222,9 +225,13 @@ def follow_up(session: Session, keyring: Keyring, tracking_code: str, secret: st
         status=Status(case.status),
         received_at=case.received_at,
         due_on=due_on(case),
-        extension_reason=case.extension_reason,
-        reply=case.reply,
+        extension_reason=_masked(case.extension_reason),
+        reply=_masked(case.reply),
     )
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_id_numbers_in(text)
 
 
 def due_on(case: Case) -> dt.date | None:
