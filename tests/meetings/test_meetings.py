@@ -236,16 +236,18 @@ class TestDeciding:
         assert len(moves) == 3
         assert all(e["detail"]["meeting_id"] == meeting["id"] for e in moves)
 
-    def test_a_city_meeting_is_not_named_to_the_county_by_the_finding_event(
+    def test_the_finding_event_keeps_the_meeting_and_where_it_sits(
         self,
         found: dict[str, Any],
         client: TestClient,
         headers_for: HeadersFor,
         database: Database,
     ) -> None:
-        """The finding.transitioned event goes to the finding's region: the county is not
-        sent the id of its city's meeting (404 to it), a county meeting's id it is; the audit
-        log keeps the meeting either way."""
+        """The finding.transitioned event goes to the finding's region, to the county's
+        subscribers and the city's: it keeps the meeting and its region, so each delivery
+        names the meeting only to a reader who may open it (the county is not sent its city's
+        meeting, a 404 to it: ``tests/notifications/test_reader_names.py``); the audit log
+        keeps the meeting either way."""
         a, b, _ = found["county"]
         city = convene(client, headers_for("establishment", CITY), [a], region=CITY,
                        minutes_no="市联席〔2026〕1号").json()  # fmt: skip
@@ -266,8 +268,9 @@ class TestDeciding:
                     select(OutboxEvent).where(OutboxEvent.type == "finding.transitioned")
                 )
             }
-        assert "meeting_id" not in told[a] and told[a]["document_no"] == "市联席〔2026〕1号"
-        assert told[b]["meeting_id"] == county["id"]
+        assert (told[a]["meeting_id"], told[a]["meeting_region"]) == (city["id"], CITY)
+        assert told[a]["document_no"] == "市联席〔2026〕1号"
+        assert (told[b]["meeting_id"], told[b]["meeting_region"]) == (county["id"], COUNTY)
         log = client.get(
             "/api/v1/audit-log", params={"limit": 1000}, headers=headers_for("audit", CITY)
         ).json()["items"]

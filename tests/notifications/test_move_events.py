@@ -118,7 +118,8 @@ def test_roster_records_entering_a_county_reach_its_roster_subscriber(
 def test_each_event_of_a_move_counts_and_links_its_own_datasets_changes(
     client: TestClient, headers_for: HeadersFor, receiver: Receiver
 ) -> None:
-    _subscribe(client, headers_for("audit", B), receiver.url)
+    # The city's subscriber over B: the units batch is the city's, named to those who open it.
+    _subscribe(client, headers_for("audit", CITY), receiver.url, region=B)
     moving = f.unit_code(1, region=A)
     _push(client, headers_for, "units", [f.unit(1, region=A)])
     _push(client, headers_for, "roster", [f.roster(n) | {"unit_code": moving} for n in (1, 2)])
@@ -151,9 +152,10 @@ def test_moved_payroll_lines_reach_each_audience_of_both_counties(
     subs = {
         (department, region): _subscribe(
             client,
-            headers_for(department, region),
+            headers_for(department, CITY),  # over each county, by the city (the batch's owner)
             f"{receiver.url}?who={department}{region}",
             datasets=["payroll"],
+            region=region,
         )
         for department in ("hr", "finance")
         for region in (A, B)

@@ -37,7 +37,6 @@ from linkage_hub.clock import aware, utcnow
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.domain import Department
 from linkage_hub.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from linkage_hub.identifiers import region_contains
 from linkage_hub.meetings.models import AgendaItem, Decision, Meeting, MeetingComment
 from linkage_hub.meetings.schemas import (
     AgendaEntry,
@@ -338,11 +337,7 @@ def decide(
                 ),
                 due_on=decision.due_on,
                 context={"meeting_id": meeting.id},
-                told=(
-                    {"meeting_id": meeting.id}
-                    if region_contains(finding.region, meeting.region)
-                    else {}
-                ),
+                meeting_region=meeting.region,
             ),
         )
         session.add(

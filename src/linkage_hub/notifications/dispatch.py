@@ -16,6 +16,13 @@ events about one unit (a batch's ``records.changed`` spans units and passes a un
 A ``records.changed`` of up to :data:`MAX_RECORD_KEYS` changes lists their record keys.
 A revoked owner's subscriptions get nothing more.
 
+**What a reader may open.** A delivery names a batch, a run or a meeting (id and link) only
+when its owner could open it through the API: the batch's scope, the run's region, the
+meeting's region inside the owner's region (:func:`withheld`). The event is the region's;
+the names are the reader's. A county hears that its records changed, or that a finding it
+reads was decided, whoever did it; it is not given the id of the city's batch, run or meeting
+(a 404 to it), as the runs list and the 409 of a run do not give it.
+
 **What a department may learn.** A subscriber learns of no change it could not read: a
 ``records.changed`` event of a dataset with hidden fields is written per *audience*, tagged
 with the fields that audience cannot read (``data.hidden``, see
@@ -48,11 +55,13 @@ from linkage_hub.auth.models import AuthClient
 from linkage_hub.clock import utcnow
 from linkage_hub.cursors import encode_cursor
 from linkage_hub.domain import Dataset, Department
+from linkage_hub.identifiers import region_contains
 from linkage_hub.notifications.models import Attempt, Delivery, Subscription
 from linkage_hub.notifications.sender import Outcome
 from linkage_hub.outbox.models import OutboxEvent
+from linkage_hub.reconciliation.models import Run
 from linkage_hub.records.datasets import spec_for
-from linkage_hub.records.models import Change
+from linkage_hub.records.models import Batch, Change
 from linkage_hub.records.publish import MAX_RECORD_KEYS
 from linkage_hub.records.visibility import audience_tag
 
@@ -197,16 +206,19 @@ def release(session: Session, ids: list[int]) -> None:
 def load(session: Session, ids: list[int]) -> list[Due]:
     """What to send for each claimed delivery: the URL, the secrets (sealed) and the body."""
     rows = session.execute(
-        select(Delivery, Subscription, OutboxEvent)
+        select(Delivery, Subscription, OutboxEvent, AuthClient.region)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .join(OutboxEvent, OutboxEvent.id == Delivery.outbox_id)
+        .join(AuthClient, AuthClient.client_id == Subscription.client_id)
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     ).all()
-    keys = _record_keys(session, [event for _, _, event in rows])
+    events = [event for _, _, event, _ in rows]
+    keys = _record_keys(session, events)
+    places = _places(session, events)
     out = []
-    for delivery, sub, event in rows:
-        data = payload(event)
+    for delivery, sub, event, reader in rows:
+        data = payload(event, withheld(event, reader, places))
         if event.id in keys:
             data["record_keys"] = keys[event.id]
         body = {
@@ -282,20 +294,60 @@ def _record_keys(session: Session, events: list[OutboxEvent]) -> dict[int, list[
     return out
 
 
-def payload(event: OutboxEvent) -> dict[str, Any]:
+# What an event's ``data`` holds for the hub, never sent: which audience the event is for
+# (``hidden``, records.publish) and where the meeting it names sits (``meeting_region``).
+PRIVATE = frozenset({"hidden", "meeting_region"})
+
+
+def _places(session: Session, events: list[OutboxEvent]) -> dict[tuple[str, str], str]:
+    """The region of each batch (its scope) and run the events name, in one query each."""
+    batches = {e.batch_id for e in events if e.batch_id}
+    runs = {e.run_id for e in events if e.run_id}
+    places: dict[tuple[str, str], str] = {}
+    if batches:
+        found = select(Batch.batch_id, Batch.scope_region).where(Batch.batch_id.in_(batches))
+        places |= {("batch_id", b): region for b, region in session.execute(found)}
+    if runs:
+        found = select(Run.id, Run.region).where(Run.id.in_(runs))
+        places |= {("run_id", r): region for r, region in session.execute(found)}
+    return places
+
+
+def withheld(event: OutboxEvent, reader: str, places: dict[tuple[str, str], str]) -> frozenset[str]:
+    """The ids in ``event`` (``batch_id``, ``run_id``, ``meeting_id``) that a reader of region
+    ``reader`` cannot open; one whose place is unknown (gone) is withheld too."""
+    named = {"batch_id": event.batch_id, "run_id": event.run_id}
+    out = {
+        name
+        for name, value in named.items()
+        if value and not region_contains(reader, places.get((name, value), "?"))
+    }
+    meeting = (event.data or {}).get("meeting_region")
+    if meeting is not None and not region_contains(reader, meeting):
+        out.add("meeting_id")
+    return frozenset(out)
+
+
+def payload(event: OutboxEvent, withheld: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The ``data`` of a delivery: ids, keys, rule, severity, region, unit, links; never an
-    ID number, a name or pay (no outbox column holds one)."""
+    ID number, a name or pay (no outbox column holds one). The ids in ``withheld`` (those the
+    reader cannot open) are left out, with their links."""
     data: dict[str, Any] = {"event_id": event.event_id, "region": event.region}
-    # ``hidden``: which audience the event is for (records.publish), not for the receiver.
-    extra = {k: v for k, v in (event.data or {}).items() if v is not None and k != "hidden"}
+    extra = {
+        k: v
+        for k, v in (event.data or {}).items()
+        if v is not None and k not in PRIVATE and k not in withheld
+    }
     if event.type == "records.changed":
-        data |= {"dataset": event.dataset, "batch_id": event.batch_id, **extra}
+        data |= {"dataset": event.dataset, **extra}
         since = encode_cursor(max(int(extra.get("from_seq", 1)) - 1, 0))
         data["links"] = {
-            "batch": f"/api/v1/batches/{event.batch_id}",
             "changes": f"/api/v1/changes?since={since}&dataset={event.dataset}"
             f"&region={event.region}",
         }
+        if "batch_id" not in withheld:
+            data["batch_id"] = event.batch_id
+            data["links"]["batch"] = f"/api/v1/batches/{event.batch_id}"
     elif event.type.startswith("finding."):
         data |= {
             "finding_id": event.finding_id,
@@ -315,9 +367,9 @@ def payload(event: OutboxEvent) -> dict[str, Any]:
         data["links"] = {"case": f"/api/v1/cases/{extra.get('case_id')}"}
     else:
         data |= {"run_id": event.run_id, "unit_code": event.unit_code, **extra}
-        if event.run_id:
+        if event.run_id and "run_id" not in withheld:
             data["links"] = {"run": f"/api/v1/reconciliation/runs/{event.run_id}"}
-    return {k: v for k, v in data.items() if v is not None}
+    return {k: v for k, v in data.items() if v is not None and k not in withheld}
 
 
 def record(

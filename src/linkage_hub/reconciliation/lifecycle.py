@@ -142,9 +142,9 @@ class Change:
     responsible_department: str | None = None  # acknowledged: who answers for it
     due_on: dt.date | None = None  # acknowledged: by when
     context: dict[str, str | int | None] = field(default_factory=dict)  # e.g. the meeting
-    # What the finding.transitioned event tells of the context (None: all of it). The event
-    # goes to the finding's region: a city meeting's id, which a county cannot open, is not.
-    told: dict[str, str | int | None] | None = None
+    # Where the meeting of the context sits: the finding.transitioned event names the meeting
+    # only to subscribers whose region holds it (notifications.dispatch.withheld).
+    meeting_region: str | None = None
 
 
 def apply_transition(
@@ -183,7 +183,8 @@ def apply_transition(
             "from_status": event_from,
             "department": principal.department.value,
             "document_no": change.document_no,
-            **(change.context if change.told is None else change.told),
+            **change.context,
+            "meeting_region": change.meeting_region,
         },
     )
     record_finding_change(
