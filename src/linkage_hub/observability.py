@@ -21,7 +21,7 @@ import time
 import traceback
 import uuid
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -108,7 +108,8 @@ def masked_target(scope: Scope) -> str:
     path = unquote(str(scope.get("path", "")))
     if path.startswith(SECRET_PATH):
         path = SECRET_PATH + "***"
-    query = unquote(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    # A form's spaces come as '+' (a number typed in groups, "230102+19800101+0073").
+    query = unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
     target = f"{path}?{query}" if query else path
     return mask_id_numbers_in(target)[:500]
 

@@ -24,7 +24,7 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form
 from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
-from linkage_hub.dependencies import SettingsDep
+from linkage_hub.dependencies import SettingsDep, region_input
 from linkage_hub.domain import Department
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
 from linkage_hub.meetings import minutes, service
@@ -45,8 +45,9 @@ def meetings_page(
     session: DbSession,
     principal: CurrentPrincipal,
     region: str | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
+    region = region_input(region) if region is not None else None  # a 422 naming it, as the API
     items, next_cursor = service.page(session, principal, region=region, limit=PAGE, cursor=cursor)
     query = {"region": region} if region else {}
     return render(
