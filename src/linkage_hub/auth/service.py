@@ -22,6 +22,16 @@ outside any transaction, then write the outcome in a short write transaction, an
 it changes something (a failure; a success that clears a count). Guesses sent in parallel for
 one pair may each pass the lock check before the first is counted; each is counted, and the
 secrets (256 bits) are not guessable anyway.
+
+A person's password is guessable, and guesses sent together — to one process, or to each of
+several in front of one database — must not be checked past the lock. So a person's attempt
+is **charged before its hash** (:func:`_charge`): one short write transaction counts it as a
+failure under both keys, by an ``UPDATE`` that applies only while the key is not locked (on
+PostgreSQL a concurrent attempt waits for the row and sees the lock the one before set), and
+sets the lock when the count reaches it. An attempt the lock refuses is not counted and gets
+the 429. A right password then takes its charge back (:func:`_refund`): the pair's count is
+cleared, the address's count is one less. At most ``LOCK_AFTER`` wrong passwords are checked
+for a pair, however the guesses are spread.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import math
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -280,12 +290,20 @@ def authenticate(
     until = max((row.locked_until for row in locks if row.locked_until is not None), default=None)
     if until is not None and until > now:
         return Locked(math.ceil((until - now).total_seconds()))
+    if person:
+        try:
+            _charge(db, client_id, address, now)
+        except _LockedMeanwhile as locked:
+            return Locked(locked.seconds)
     dummy = dummy_password_hash() if person else dummy_hash()
     verified = verify_secret(secret, stored if stored is not None else dummy)
     if not (verified and active and state is not None):
-        _count_failure(db, client_id, address, now)
+        if not person:  # a person's attempt was counted before its hash
+            _count_failure(db, client_id, address, now)
         return Rejected()
-    if any(row.client_id == client_id and row.failures for row in locks):
+    if person:
+        _refund(db, client_id, address)
+    elif any(row.client_id == client_id and row.failures for row in locks):
         with db.transaction() as session:
             session.execute(
                 delete(AuthThrottle)
@@ -295,7 +313,18 @@ def authenticate(
     return Authenticated(state)
 
 
-def _count_failure(db: Database, client_id: str, address: str, now: dt.datetime) -> None:
+class _LockedMeanwhile(Exception):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def _count_failure(
+    db: Database, client_id: str, address: str, now: dt.datetime, *, unless_locked: bool = False
+) -> None:
+    """Count a failure under the pair and the address, locking a key that reaches its limit.
+    ``unless_locked``: count only keys not locked at this moment, and raise
+    :class:`_LockedMeanwhile` (rolling the whole count back) when one is."""
     with db.transaction() as session:
         session.execute(
             delete(AuthThrottle)
@@ -304,21 +333,53 @@ def _count_failure(db: Database, client_id: str, address: str, now: dt.datetime)
         )
         for key, lock_after in ((client_id, LOCK_AFTER), (ADDRESS, ADDRESS_LOCK_AFTER)):
             _insert_if_missing(session, key, address, now)
+            row = (AuthThrottle.client_id == key) & (AuthThrottle.address == address)
+            open_ = AuthThrottle.locked_until.is_(None) | (AuthThrottle.locked_until <= now)
             failures = session.execute(
                 update(AuthThrottle)
-                .where(AuthThrottle.client_id == key)
-                .where(AuthThrottle.address == address)
+                .where(row & open_ if unless_locked else row)
                 .values(failures=AuthThrottle.failures + 1, failed_at=now)
                 .returning(AuthThrottle.failures)
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if failures is None:
+                until = session.scalar(select(AuthThrottle.locked_until).where(row))
+                wait = (until - now).total_seconds() if until is not None else 1
+                raise _LockedMeanwhile(max(1, math.ceil(wait)))
             seconds = lock_seconds(failures, lock_after)
             if seconds:
                 session.execute(
                     update(AuthThrottle)
-                    .where(AuthThrottle.client_id == key)
-                    .where(AuthThrottle.address == address)
+                    .where(row)
                     .values(locked_until=now + dt.timedelta(seconds=seconds))
                 )
+
+
+def _charge(db: Database, client_id: str, address: str, now: dt.datetime) -> None:
+    """Count a person's attempt as a failure before its hash runs (see the module's note)."""
+    _count_failure(db, client_id, address, now, unless_locked=True)
+
+
+def _refund(db: Database, client_id: str, address: str) -> None:
+    """A right password: the pair's count cleared, the address's charge taken back."""
+    with db.transaction() as session:
+        session.execute(
+            delete(AuthThrottle)
+            .where(AuthThrottle.client_id == client_id)
+            .where(AuthThrottle.address == address)
+        )
+        session.execute(
+            update(AuthThrottle)
+            .where(AuthThrottle.client_id == ADDRESS)
+            .where(AuthThrottle.address == address)
+            .where(AuthThrottle.failures > 0)
+            .values(
+                failures=AuthThrottle.failures - 1,
+                locked_until=case(
+                    (AuthThrottle.failures - 1 < ADDRESS_LOCK_AFTER, None),
+                    else_=AuthThrottle.locked_until,
+                ),
+            )
+        )
 
 
 def _insert_if_missing(session: Session, client_id: str, address: str, now: dt.datetime) -> None:
