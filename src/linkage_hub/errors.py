@@ -8,7 +8,7 @@ anything internal. Input errors carry ``errors: [{row, field, code, message}]``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -223,16 +223,30 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HubError)
         return _answer(exc, request)
 
+    def _routing_detail(status: int, method: str, headers: Mapping[str, str]) -> str | None:
+        """The reason of the router's own 404 and 405 (never the path: it may hold an ID number)."""
+        if status == 404:
+            return "There is no such path in this API; the paths are in /openapi.json."
+        if status == 405:
+            allowed = headers.get("allow") or headers.get("Allow")
+            return f"This path does not take {method}" + (
+                f"; it takes {allowed}." if allowed else "."
+            )
+        return None
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         cls = _STATUS_CLASSES.get(exc.status_code)
         if cls is None:
-            err: HubError = HubError(None, headers=dict(exc.headers or {}))
+            detail = _routing_detail(exc.status_code, request.method, exc.headers or {})
+            err: HubError = HubError(detail, headers=dict(exc.headers or {}))
             err.status, err.title, err.slug = exc.status_code, str(exc.detail), "http"
         else:
             detail = exc.detail if isinstance(exc.detail, str) and exc.detail != cls.title else None
             if detail == _FASTAPI_PARSE_ERROR:
                 detail = "The body is not valid JSON (or not UTF-8); send one JSON object."
+            elif detail is None:
+                detail = _routing_detail(exc.status_code, request.method, exc.headers or {})
             err = cls(detail, headers=dict(exc.headers or {}))
         return _answer(err, request)
 
