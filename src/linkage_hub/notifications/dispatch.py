@@ -349,6 +349,8 @@ def payload(event: OutboxEvent, withheld: frozenset[str] = frozenset()) -> dict[
             data["batch_id"] = event.batch_id
             data["links"]["batch"] = f"/api/v1/batches/{event.batch_id}"
     elif event.type.startswith("finding."):
+        if isinstance(extra.get("departments"), str):  # stored as the findings table holds it
+            extra["departments"] = [d for d in extra["departments"].split(",") if d]
         data |= {
             "finding_id": event.finding_id,
             "rule": event.rule,
