@@ -62,10 +62,18 @@ WITH RECURSIVE hidden(unit_code) AS (
 
 
 def _units(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]:
+    """The region's public units on ``day``, and (``inside`` false) the public units of other
+    regions whose parent is one of the region's units: a unit's internal bodies are its child
+    units wherever they sit (DOMAIN.md), so a county's page lists the one registered in its
+    sibling as the city's page does (code and name only)."""
     sql = text(f"""{HIDDEN}
-SELECT u.unit_code, u.name, u.kind, u.funding, u.parent_code, u.functions, u.region
+SELECT u.unit_code, u.name, u.kind, u.funding, u.parent_code, u.functions, u.region,
+       CASE WHEN u.region BETWEEN :lo AND :hi THEN 1 ELSE 0 END AS inside
 FROM registry_unit u
-WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi AND {vt.registered("u", ":day")}
+WHERE u.closed_at IS NULL AND {vt.registered("u", ":day")}
+  AND (u.region BETWEEN :lo AND :hi OR u.parent_code IN (
+    SELECT p.unit_code FROM registry_unit p
+    WHERE p.closed_at IS NULL AND p.region BETWEEN :lo AND :hi))
   AND u.unit_code NOT IN (SELECT unit_code FROM hidden)
 ORDER BY u.unit_code
 """).bindparams(bindparam("day", type_=Date))
@@ -103,7 +111,8 @@ GROUP BY c.unit_code, c.leader_level
 
 def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]:
     """The region's public units as they stand on ``day`` (a few set-based statements)."""
-    units = _units(session, region, day)
+    found = _units(session, region, day)
+    units = [u for u in found if u["inside"]]
     public = {u["unit_code"] for u in units}
     quotas: dict[str, list[dict[str, Any]]] = defaultdict(list)
     documents = _documents(session, "registry_quota", "establishment_type", region, day)
@@ -123,7 +132,7 @@ def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]
     posts = _documents(session, "registry_leader_post", "level", region, day)
     serving = _serving(session, region, day)
     children: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for unit in units:
+    for unit in found:
         if unit["parent_code"] in public:
             children[unit["parent_code"]].append(
                 {"unit_code": unit["unit_code"], "name": unit["name"]}
