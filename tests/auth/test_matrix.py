@@ -966,7 +966,11 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/console/reports/discrepancies"): Sample(
         _in_console(_discrepancy_report), always(200), anonymous=303
     ),
-    ("GET", "/console/reports/tenure"): Sample(_in_console(_tenure), in_region(), anonymous=303),
+    ("POST", "/console/reports/tenure"): Sample(
+        lambda ctx: Call("/console/reports/tenure", data=_tenure(ctx).params),
+        in_region(),
+        anonymous=303,
+    ),
     ("GET", "/console/reports/annual"): Sample(_in_console(_annual), in_region(), anonymous=303),
     ("GET", "/console/password/{token}"): Sample(
         _static("/console/password/no-such-link"), always(200), anonymous=200

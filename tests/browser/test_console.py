@@ -203,6 +203,39 @@ def test_audit_drills_from_a_count_to_evidence_comments_and_downloads(
         csv.reader(io.StringIO(expected.content.decode("utf-8-sig")))
     )
 
+    # The tenure report is a posted form: the leader's ID number never enters an address.
+    cadres = client.get(
+        "/api/v1/datasets/cadres/records", params={"limit": 1000}, headers=api
+    ).json()["items"]
+    leader = next(c for c in cadres if c["leader_level"] != "none")
+    downloaded.unlink()
+    form = browser.find_element(By.CSS_SELECTOR, "form[action='/console/reports/tenure']")
+    assert form.get_attribute("method") == "post"
+    form.find_element(By.NAME, "id_number").send_keys(leader["id_number"])
+    form.find_element(By.NAME, "unit_code").send_keys(leader["unit_code"])
+    form.find_element(By.CSS_SELECTOR, "select[name='format'] option[value='csv']").click()
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    deadline = time.monotonic() + 20
+    while not [p for p in tmp_path.glob("*.csv")] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [tenure] = list(tmp_path.glob("*.csv"))
+    expected = client.get(
+        "/api/v1/reports/tenure",
+        params={
+            "id_number": leader["id_number"],
+            "unit_code": leader["unit_code"],
+            "format": "csv",
+        },
+        headers=api,
+    )
+    assert expected.status_code == 200, expected.text
+    assert tenure.read_bytes() == expected.content
+    assert leader["id_number"] not in browser.current_url
+    assert all(leader["id_number"] not in e["name"] for e in browser.execute_script(
+        "return performance.getEntriesByType('navigation').concat("
+        "performance.getEntriesByType('resource')).map(e => ({name: e.name}))"
+    ))  # fmt: skip
+
 
 def test_the_office_acknowledges_and_a_county_cannot_reach_its_sibling(
     browser: Any,

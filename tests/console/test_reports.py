@@ -85,8 +85,10 @@ class TestTheReportsPage:
     ) -> None:
         page = console_as("finance", "230102").get("/console/reports")
         assert page.status_code == 200
-        for report in ("staffing", "discrepancies", "tenure", "annual"):
+        for report in ("staffing", "discrepancies", "annual"):
             assert f'<form method="get" action="/console/reports/{report}"' in page.text
+        # The tenure report asks for a leader's ID number: posted, never in the address.
+        assert '<form method="post" action="/console/reports/tenure"' in page.text
         for field in ('name="as_of"', 'name="from"', 'name="to"', 'name="mask"'):
             assert field in page.text
         assert 'value="PAID_AFTER_EXIT"' in page.text
@@ -139,8 +141,14 @@ class TestTheDownloadsAreTheApis:
     ) -> None:
         person, headers = console_as("audit", "230100"), headers_for("audit", "230100")
         id_number, unit_code = _leader(client, headers_for)
-        params = {"id_number": id_number, "unit_code": unit_code, "from": "", "to": ""}
-        _same_file(*_both(person, client, headers, "tenure", params | {"format": fmt}), fmt)
+        form = {"id_number": id_number, "unit_code": unit_code, "from": "", "to": ""}
+        form |= {"format": fmt, "mask": ""}
+        console = person.post("/console/reports/tenure", form)
+        api = client.get("/api/v1/reports/tenure", params=_without_blanks(form), headers=headers)
+        _same_file(console, api, fmt)
+        # The same report asked by address: not served (no ID number in a console address).
+        by_address = person.get("/console/reports/tenure", params=_without_blanks(form))
+        assert by_address.status_code == 405
 
     def test_a_refusal_is_a_page_as_the_api_refuses(
         self, demo_city: Any, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs

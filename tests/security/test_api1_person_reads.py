@@ -162,8 +162,8 @@ def _acknowledge(regions: Regions) -> Response:
     )
 
 
-def _console(path: Callable[[Regions], str]) -> Sample:
-    """A console page, as the city's audit officer signed in to it."""
+def _console(path: Callable[[Regions], str], form: dict[str, str] | None = None) -> Sample:
+    """A console page, as the city's audit officer signed in to it (``form``: posted there)."""
 
     def request(regions: Regions) -> Response:
         from linkage_hub.auth.users import create_user
@@ -180,7 +180,9 @@ def _console(path: Callable[[Regions], str]) -> Sample:
             )
         person = Console(regions.app, "reads.audit")
         assert person.sign_in().status_code == 303
-        response: Response = person.get(path(regions))
+        response: Response = (
+            person.get(path(regions)) if form is None else person.post(path(regions), form)
+        )
         return response
 
     return request
@@ -301,12 +303,11 @@ SAMPLES: dict[str, tuple[tuple[str, str], Sample, str]] = {
         _console(lambda r: "/console/reports/discrepancies?format=csv"),
         SPREAD,
     ),
-    "console-tenure-xlsx": (
-        ("GET", "/console/reports/tenure"),
+    "console-tenure-xlsx": (  # a posted form: the leader's ID number is not in the address
+        ("POST", "/console/reports/tenure"),
         _console(
-            lambda r: (
-                f"/console/reports/tenure?id_number={LEADER}&unit_code={LEADER_UNIT}&format=xlsx"
-            )
+            lambda r: "/console/reports/tenure",
+            {"id_number": LEADER, "unit_code": LEADER_UNIT, "format": "xlsx", "from": ""},
         ),
         CITYWIDE,
     ),

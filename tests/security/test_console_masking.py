@@ -105,7 +105,7 @@ class TestTheReportFormsInTheAccessLog:
         officer = console_as("audit", "230100")
         grouped = f"{leader[:6]} {leader[6:14]} {leader[14:]}"
         capsys.readouterr()
-        officer.get(
+        officer.get(  # now refused (405: a posted form), still logged
             "/console/reports/tenure",
             params={"id_number": grouped, "unit_code": f.unit_code(1), "format": "csv"},
         )
@@ -135,13 +135,18 @@ class TestNoIdNumberInAConsoleAddress:
         download = officer.get("/console/reports/discrepancies", params={"id_number": NUMBER})
         assert download.status_code == 422
 
-    def test_the_problem_list_form_has_no_id_number_field(self, console_as: ConsoleAs) -> None:
-        """The tenure form still asks for one in a GET form (left: to be made a posted form)."""
+    def test_the_report_page_puts_no_id_number_field_in_a_get_form(
+        self, console_as: ConsoleAs
+    ) -> None:
+        """The problem list's form had one (now none: the person search has a person's
+        findings); the tenure form had one (now posted)."""
         page = console_as("audit", "230100").get("/console/reports")
         assert page.status_code == 200
         forms = re.findall(r"<form\b([^>]*)>(.*?)</form>", page.text, re.S)
-        [(_, problems)] = [f for f in forms if "/console/reports/discrepancies" in f[0]]
-        assert 'name="rule"' in problems and 'name="id_number"' not in problems
+        assert len([f for f in forms if 'name="id_number"' in f[1]]) == 1  # the tenure form
+        for attributes, body in forms:
+            if 'name="id_number"' in body:
+                assert 'method="post"' in attributes, attributes
 
 
 @pytest.fixture

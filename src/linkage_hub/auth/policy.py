@@ -184,7 +184,7 @@ ROUTE_POLICY: dict[tuple[str, str], Permission] = {
     # the API's report endpoints mounted for people (console/downloads.py): the API's rows
     ("GET", "/console/reports/staffing"): Permission.read,
     ("GET", "/console/reports/discrepancies"): Permission.read,
-    ("GET", "/console/reports/tenure"): Permission.read,
+    ("POST", "/console/reports/tenure"): Permission.read,
     ("GET", "/console/reports/annual"): Permission.read,
     ("GET", "/console/units/{unit_code}"): Permission.read,
     ("GET", "/console/persons"): Permission.read,  # the search form
@@ -214,7 +214,7 @@ PERSON_READS: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/reports/tenure"),
         ("GET", "/api/v1/reports/annual"),
         ("GET", "/console/reports/discrepancies"),
-        ("GET", "/console/reports/tenure"),
+        ("POST", "/console/reports/tenure"),
         ("GET", "/console/reports/annual"),
         ("GET", "/api/v1/datasets/{dataset}/records"),
         ("GET", "/api/v1/datasets/{dataset}/records/{record_key}"),
