@@ -83,7 +83,13 @@ class TenureForm(BaseModel):
 Posted = Annotated[str, Form(max_length=40)]
 
 
-@router.post("/tenure", response_class=Response, response_model=None, name="console_tenure")
+@router.post(
+    "/tenure",
+    include_in_schema=False,
+    response_class=Response,
+    response_model=None,
+    name="console_tenure",
+)
 def tenure_download(
     request: Request,
     principal: CurrentPrincipal,
