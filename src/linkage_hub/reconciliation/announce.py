@@ -2,7 +2,8 @@
 
 A run's ``finding.opened``, ``finding.resolved`` and ``finding.reopened`` events come from the
 status changes it wrote (``reconciliation_event`` rows with its ``run_id``), in one statement,
-in the transaction that ends the run; ``run.finished`` follows them. A transition or a comment
+in the transaction that ends the run, and a ``finding.opened`` (``kind: moved``) for each live
+finding it filed under another region; ``run.finished`` follows them. A transition or a comment
 is one event in the request's transaction. Payloads are thin (never a summary: it may name a
 person): the finding's id, rule, severity, region, unit and statuses.
 """
@@ -14,7 +15,9 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from linkage_hub.outbox import write as outbox
+from linkage_hub.reconciliation.merge import REFILED
 from linkage_hub.reconciliation.models import Finding, Run
+from linkage_hub.reconciliation.staging import drop_temp_tables
 
 COUNTS = ("found", "new", "resolved", "reopened")
 
@@ -40,6 +43,24 @@ def run_ended(session: Session, run: Run, now: dt.datetime) -> None:
             "WHERE e.run_id = :run_id ORDER BY e.id",
             {"run_id": run.id, "now": now, "kind": run.kind},
         )
+        # The live findings the run filed under another region (merge.REFILED): the region
+        # entered hears of each as of a moved unit's (records.publish): ``finding.opened``,
+        # ``kind: moved``, its status as it is. The region it left is told nothing.
+        moved = outbox.json_object(
+            dialect,
+            ("status", "f.status"),
+            ("from_status", "NULL"),
+            ("departments", "f.departments"),
+            ("kind", "'moved'"),
+        )
+        outbox.append_select(
+            session,
+            "SELECT 'finding.opened', f.region, f.unit_code, NULL, f.rule, f.severity, f.id, "
+            f"NULL, CAST(:run_id AS VARCHAR(32)), {moved}, :now FROM {REFILED} r "
+            "JOIN reconciliation_finding f ON f.id = r.id ORDER BY f.id",
+            {"run_id": run.id, "now": now},
+        )
+        drop_temp_tables(session, dialect, [REFILED])
     counts = run.counts or {}
     outbox.append(
         session,

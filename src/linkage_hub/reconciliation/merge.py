@@ -5,7 +5,9 @@ Lifecycle (DOMAIN.md): a subject found for the first time is ``open``; found aga
 stays waived while it holds); a ``resolved`` finding found again becomes ``reopened`` — the same
 row, the same id. A live finding of a rule that ran, inside the run's scope (see :mod:`scope`:
 its evidence lies wholly inside the run's region), that the run no longer finds is
-``resolved``. Rules gated off by coverage are not in ``ran`` and resolve nothing.
+``resolved``. Rules gated off by coverage are not in ``ran`` and resolve nothing. A finding
+found again is filed where the run found it (its unit's region, which may have changed): the
+live ones filed in another region are kept in ``rc_refiled`` for the run's end to announce.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ from sqlalchemy.orm import Session
 from linkage_hub.db import NEW_ID
 from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation.rules import RULES, RuleCode, Subject
-from linkage_hub.reconciliation.staging import _in, pu_flags, sql, temp_table
+from linkage_hub.reconciliation.staging import (
+    _in,
+    drop_temp_tables,
+    pu_flags,
+    sql,
+    temp_table,
+)
 
 Counts = dict[str, dict[str, int]]
+# The live findings the run files under another region (:func:`merge`): a temporary table
+# that outlives the run's staging, read and dropped by announce.run_ended.
+REFILED = "rc_refiled"
 
 
 def merge(
@@ -100,6 +111,21 @@ def merge(
             "region FROM rc_found WHERE prior_status IS NULL OR prior_status = 'resolved'"
         ),
         params,
+    )
+    # A live finding found again under a unit of another region is filed there (the UPDATE
+    # below), as a unit move files it (records.publish.propagate_unit_regions); the run's end
+    # announces each to the region it entered (announce.run_ended, from this table).
+    drop_temp_tables(session, dialect, [REFILED])
+    session.execute(
+        text(
+            temp_table(
+                dialect,
+                REFILED,
+                "SELECT r.finding_id AS id FROM rc_found r "
+                "JOIN reconciliation_finding f ON f.id = r.finding_id "
+                "WHERE r.prior_status <> 'resolved' AND f.region <> r.region",
+            )
+        )
     )
     session.execute(
         sql(
