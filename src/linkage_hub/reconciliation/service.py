@@ -367,8 +367,15 @@ def finding_detail(
     row = session.execute(_select().where(Finding.id == finding.id)).one()
     base = _out(row, keyring, today, principal.region_bounds)
     run = session.get(Run, finding.last_run_id)
-    events = select(Event).where(Event.finding_id == finding.id).order_by(Event.id)
-    history = [_history_entry(e, principal) for e in session.scalars(events)]
+    events = (
+        select(Event, Run.region)
+        .outerjoin(Run, Run.id == Event.run_id)
+        .where(Event.finding_id == finding.id)
+        .order_by(Event.id)
+    )
+    history = [
+        _history_entry(e, run_region, principal) for e, run_region in session.execute(events)
+    ]
     return FindingDetail(
         **base.model_dump(),
         parameters=dict(run.parameters) if run else {},
@@ -391,7 +398,12 @@ def _inside(region: str | None, bounds: tuple[str, str]) -> bool:
     return region is None or bounds[0] <= region <= bounds[1]
 
 
-def _history_entry(e: Event, principal: Principal) -> HistoryEntry:
+def _history_entry(e: Event, run_region: str | None, principal: Principal) -> HistoryEntry:
+    """``run_region``: the region of the run that wrote ``e`` (None: no run, or none kept).
+    The run is named only to a reader who may open it (``GET /reconciliation/runs/{id}``:
+    its region inside the reader's, reconciliation.history): a county reads the entries a
+    city's run wrote about its findings, not that run."""
+    bounds = principal.region_bounds
     if not _filed_inside(e.filed_region, principal):
         return HistoryEntry(
             from_status=e.from_status,
@@ -408,7 +420,7 @@ def _history_entry(e: Event, principal: Principal) -> HistoryEntry:
         from_status=e.from_status,
         to_status=e.to_status,
         at=aware(e.at),
-        run_id=e.run_id,
+        run_id=e.run_id if run_region is not None and _inside(run_region, bounds) else None,
         client_id=e.client_id,
         department=e.department,
         reason=e.reason,
