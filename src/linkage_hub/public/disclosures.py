@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Date, bindparam, func, insert, select, text
+from sqlalchemy import JSON, Date, String, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
@@ -228,26 +228,35 @@ class Published(Publication):
     unit_count: int
 
 
-def _public_counts(session: Session, ids: list[str]) -> dict[str, int]:
+# The units hidden now (:func:`hidden_codes`, walked once a request), as a parameter.
+NOT_HIDDEN = bindparam("hidden", expanding=True, type_=String)
+
+
+def _public_counts(session: Session, ids: list[str], hidden: frozenset[str]) -> dict[str, int]:
     """Each publication's units not hidden now: one COUNT, with the same condition as
     :func:`units` (a publication all of whose units went dark is absent: zero)."""
     if not ids:
         return {}
-    sql = text(f"""{HIDDEN}
+    sql = text("""
 SELECT du.disclosure_id, COUNT(*) FROM public_disclosure_unit du
-WHERE du.disclosure_id IN :ids AND du.unit_code NOT IN (SELECT unit_code FROM hidden)
-GROUP BY du.disclosure_id""").bindparams(bindparam("ids", expanding=True))
-    return {r[0]: int(r[1]) for r in session.execute(sql, {"ids": ids})}
+WHERE du.disclosure_id IN :ids AND du.unit_code NOT IN :hidden
+GROUP BY du.disclosure_id""").bindparams(bindparam("ids", expanding=True), NOT_HIDDEN)
+    rows = session.execute(sql, {"ids": ids, "hidden": sorted(hidden)})
+    return {r[0]: int(r[1]) for r in rows}
 
 
-def _published(session: Session, found: list[Disclosure]) -> list[Published]:
-    counts = _public_counts(session, [d.id for d in found])
+def _published(
+    session: Session, found: list[Disclosure], hidden: frozenset[str]
+) -> list[Published]:
+    counts = _public_counts(session, [d.id for d in found], hidden)
     return [Published(d.id, d.region, d.as_of, d.published_at, counts.get(d.id, 0)) for d in found]
 
 
-def latest(session: Session, region: str, on: dt.date | None, zone: dt.tzinfo) -> Published:
+def latest(
+    session: Session, region: str, on: dt.date | None, zone: dt.tzinfo, hidden: frozenset[str]
+) -> Published:
     """The region's publication in force (the latest), or the latest published on or before
-    the day ``on`` (hub time zone). None at all: 404."""
+    the day ``on`` (hub time zone). None at all: 404. ``hidden``: :func:`hidden_codes`."""
     query = select(Disclosure).where(Disclosure.region == region)
     if on is not None:
         end = dt.datetime.combine(on + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
@@ -257,7 +266,7 @@ def latest(session: Session, region: str, on: dt.date | None, zone: dt.tzinfo) -
     ).first()
     if found is None:
         raise NotFound("Nothing is published for this region on that date.")
-    return _published(session, [found])[0]
+    return _published(session, [found], hidden)[0]
 
 
 def history(session: Session, region: str, limit: int = 60) -> list[Publication]:
@@ -289,7 +298,7 @@ def regions(session: Session) -> list[Published]:
     seen: dict[str, Disclosure] = {}
     for d in rows:
         seen.setdefault(d.region, d)
-    return _published(session, list(seen.values()))
+    return _published(session, list(seen.values()), hidden_codes(session))
 
 
 def hidden_codes(session: Session) -> frozenset[str]:
@@ -319,13 +328,18 @@ def units(
     limit: int,
     hidden: frozenset[str],
 ) -> list[dict[str, Any]]:
-    """The publication's units by code that are still public, ``limit`` after ``after``."""
-    sql = text(f"""{HIDDEN}
+    """The publication's units by code that are still public (``hidden``: :func:`hidden_codes`),
+    ``limit`` after ``after``."""
+    sql = (
+        text("""
 SELECT du.content FROM public_disclosure_unit du
-WHERE du.disclosure_id = :d AND du.unit_code > :after
-  AND du.unit_code NOT IN (SELECT unit_code FROM hidden)
-ORDER BY du.unit_code LIMIT :n""").columns(content=JSON)
-    rows = session.scalars(sql, {"d": disclosure_id, "after": after or "", "n": limit})
+WHERE du.disclosure_id = :d AND du.unit_code > :after AND du.unit_code NOT IN :hidden
+ORDER BY du.unit_code LIMIT :n""")
+        .bindparams(NOT_HIDDEN)
+        .columns(content=JSON)
+    )
+    params = {"d": disclosure_id, "after": after or "", "n": limit, "hidden": sorted(hidden)}
+    rows = session.scalars(sql, params)
     return [_visible(dict(c), hidden) for c in rows]
 
 

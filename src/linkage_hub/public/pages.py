@@ -136,11 +136,11 @@ def region_page(
     try:
         region = _region(region)
         day = _date(date)
-        p = disclosures.latest(session, region, day, settings.zone)
+        hidden = disclosures.hidden_codes(session)
+        p = disclosures.latest(session, region, day, settings.zone, hidden)
     except HubError as error:
         return error_page(request, error)
     after = after if after and after.isalnum() and len(after) <= 18 else None
-    hidden = disclosures.hidden_codes(session)
 
     def build() -> Response:
         units = disclosures.units(session, p.id, after=after, limit=PAGE_SIZE + 1, hidden=hidden)
@@ -173,8 +173,8 @@ def unit_page(
     try:
         region = _region(region)
         day = _date(date)
-        p = disclosures.latest(session, region, day, settings.zone)
         hidden = disclosures.hidden_codes(session)
+        p = disclosures.latest(session, region, day, settings.zone, hidden)
         u = disclosures.unit(session, p.id, unit_code, hidden)
     except HubError as error:
         return error_page(request, error)

@@ -158,9 +158,9 @@ def public_disclosure(
     `next_cursor` for the next. A unit classified since publication is left out (withdrawn).
     Cacheable (ETag, `max-age`)."""
     region = region_input(region)
-    published = disclosures.latest(session, region, date, settings.zone)
-    after = decode_pair_cursor(cursor)[1] if cursor else None
     hidden = disclosures.hidden_codes(session)
+    published = disclosures.latest(session, region, date, settings.zone, hidden)
+    after = decode_pair_cursor(cursor)[1] if cursor else None
 
     def build() -> Response:
         if limit is None:
@@ -206,8 +206,8 @@ def public_disclosure_unit(
     """One published unit (no token). A classified unit, anything under one, or a unit not
     published: 404, all alike."""
     region = region_input(region)
-    published = disclosures.latest(session, region, date, settings.zone)
     hidden = disclosures.hidden_codes(session)
+    published = disclosures.latest(session, region, date, settings.zone, hidden)
     content = disclosures.unit(session, published.id, unit_code, hidden)
 
     def build() -> Response:
