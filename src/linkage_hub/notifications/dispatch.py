@@ -38,6 +38,10 @@ is not sent.
 subscriptions are leased for :data:`LEASE` in one statement (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so processes claiming together take different rows): no two processes send one
 delivery at the same time, and a process that dies mid-send leaves a lease that runs out.
+A claim's outcomes are written, and its unsent deliveries handed back, only where the lease is
+still the one that claim set (:func:`record_many`, :func:`release`): a worker that lost its
+lease (it stalled past it, and another worker claimed and sent the deliveries) writes nothing
+over the other's work.
 """
 
 from __future__ import annotations
@@ -166,10 +170,14 @@ class Due:
     type: str
     created_at: dt.datetime
     body: bytes
+    lease_until: dt.datetime | None = None  # as the claim set it
 
 
-def claim(session: Session, limit: int, now: dt.datetime | None = None) -> list[int]:
-    """Lease up to ``limit`` due deliveries; returns their ids (commit to hold the lease).
+def claim(
+    session: Session, limit: int, now: dt.datetime | None = None, *, lease: dt.timedelta = LEASE
+) -> list[int]:
+    """Lease up to ``limit`` due deliveries for ``lease``; returns their ids (commit to hold
+    the lease).
     A revoked owner's deliveries stay pending and unsent, retries and replays too: revoking a
     client takes its system (or a leaked URL and secret) out of the hub at once."""
     now = now or utcnow()
@@ -191,16 +199,53 @@ def claim(session: Session, limit: int, now: dt.datetime | None = None) -> list[
     ids = session.scalars(
         update(Delivery)
         .where(Delivery.id.in_(due.scalar_subquery()))
-        .values(lease_until=now + LEASE)
+        .values(lease_until=now + lease)
         .returning(Delivery.id)
     ).all()
     return sorted(ids)
 
 
-def release(session: Session, ids: list[int]) -> None:
-    """Hand claimed deliveries back unsent: due again for any worker."""
-    if ids:
-        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=None))
+def release(session: Session, dues: list[Due]) -> None:
+    """Hand claimed deliveries back unsent: due again for any worker (those whose lease is
+    still this claim's; another worker's lease is left alone)."""
+    if dues:
+        session.execute(
+            update(Delivery)
+            .where(_leased(dues))
+            .values(lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _leased(dues: list[Due]) -> Any:
+    """The deliveries of ``dues`` still under the lease their claim set."""
+    by_lease: dict[dt.datetime | None, list[int]] = {}
+    for due in dues:
+        by_lease.setdefault(due.lease_until, []).append(due.delivery_id)
+    return or_(
+        *(
+            and_(
+                Delivery.id.in_(ids),
+                Delivery.lease_until.is_(None) if lease is None else Delivery.lease_until == lease,
+            )
+            for lease, ids in by_lease.items()
+        )
+    )
+
+
+def _still_leased(session: Session, dues: list[Due]) -> set[int]:
+    """The ids of ``dues`` whose lease is still their claim's, each locked until the
+    transaction ends (a no-op UPDATE: the row on PostgreSQL, the database on SQLite), so no
+    worker claims it before its outcome is written."""
+    return set(
+        session.scalars(
+            update(Delivery)
+            .where(_leased(dues))
+            .values(lease_until=Delivery.lease_until)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def load(session: Session, ids: list[int]) -> list[Due]:
@@ -241,6 +286,7 @@ def load(session: Session, ids: list[int]) -> list[Due]:
                 type=event.type,
                 created_at=event.created_at,
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                lease_until=delivery.lease_until,
             )
         )
     return out
@@ -391,11 +437,17 @@ def record_many(
     outcomes: list[tuple[Due, Outcome, dt.datetime]],
     *,
     disable_after: dt.timedelta,
-) -> None:
+) -> int:
     """:func:`record` for a claim's outcomes: the attempts and the successes in one statement
-    each (most outcomes are successes), each failure on its own."""
+    each (most outcomes are successes), each failure on its own. Only the outcomes of
+    deliveries whose lease is still their claim's are written (another worker has them
+    now); returns how many were."""
     if not outcomes:
-        return
+        return 0
+    mine = _still_leased(session, [due for due, _, _ in outcomes])
+    outcomes = [(due, outcome, at) for due, outcome, at in outcomes if due.delivery_id in mine]
+    if not outcomes:
+        return 0
     session.execute(
         insert(Attempt),
         [
@@ -443,6 +495,7 @@ def record_many(
     for due, outcome, at in outcomes:
         if not outcome.ok:
             _failed(session, due, outcome, at, disable_after)
+    return len(outcomes)
 
 
 def _failed(

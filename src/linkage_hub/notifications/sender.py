@@ -6,8 +6,13 @@
   connection then goes to the address that was checked (the URL's host stays in ``Host`` and
   in TLS's server name and certificate check), so a second DNS answer cannot swap in an
   internal address between the check and the connection;
-- no redirect is followed (a 3xx is a failed attempt), a 15 s timeout (setting), and at most
-  :data:`MAX_RESPONSE_BYTES` of a response body is read.
+- no redirect is followed (a 3xx is a failed attempt), and at most :data:`MAX_RESPONSE_BYTES`
+  of a response body is read;
+- the whole exchange (connect, TLS, request, response headers and body; the DNS lookup
+  counts toward it) ends within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (15 s by default) of the
+  POST's start. httpx's timeout bounds each socket operation, so a receiver answering a byte
+  a second could hold a POST open for ever, past the delivery worker's lease; the clients of
+  :func:`client` cut every socket operation short at the POST's deadline instead.
 
 :func:`check_target` is also what the API runs when a subscription is made or changed, so a
 refused URL is a 422 there and not a string of failed deliveries later.
@@ -15,12 +20,16 @@ refused URL is a 422 there and not a string of failed deliveries later.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import socket
+import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 MAX_RESPONSE_BYTES = 4096
@@ -133,6 +142,103 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+# The monotonic time by which the POST under way in this thread must be over (None: no bound).
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "webhook_deadline", default=None
+)
+
+
+def _left(timeout: float | None, late: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout``, cut to what is left of the POST's deadline; ``late`` once it has passed."""
+    end = _deadline.get()
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise late("the exchange took longer than the timeout")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _left(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    """httpcore's own sockets, every operation bounded by the POST's deadline too."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _left(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_tcp(host, port, left, local_address, socket_options))
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _left(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_unix_socket(path, left, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _Transport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=100,  # httpx's defaults
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_Backend(),
+        )
+
+
+def client(timeout: float) -> httpx.Client:
+    """A client for :func:`post`: no proxy from the environment (the checks name the target),
+    no redirects, and each POST's whole exchange bounded by ``timeout``."""
+    return httpx.Client(
+        transport=_Transport(),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": "linkage-hub-webhooks/1"},
+    )
+
+
 def post(
     client: httpx.Client,
     url: str,
@@ -140,8 +246,25 @@ def post(
     headers: dict[str, str],
     allow_hosts: list[str],
 ) -> Outcome:
+    """One POST, over within the client's timeout (read timeout) from start to end when the
+    client is one of :func:`client`."""
     started = time.monotonic()
+    limit = client.timeout.read
+    token = _deadline.set(None if limit is None else started + limit)
+    try:
+        return _post(client, url, body, headers, allow_hosts, started)
+    finally:
+        _deadline.reset(token)
 
+
+def _post(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    allow_hosts: list[str],
+    started: float,
+) -> Outcome:
     def done(status: int | None, error: str | None = None, retry: float | None = None) -> Outcome:
         return Outcome(status, int((time.monotonic() - started) * 1000), error, retry)
 

@@ -8,6 +8,12 @@ claim's deliveries are sent one after the other on one keep-alive client, then t
 recorded in one short transaction, so a slow receiver holds no database lock and a crash
 loses at most a lease (its deliveries are sent again, with the same ``webhook-id``, when the
 lease runs out).
+
+Each POST is over within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (:func:`sender.client`), so a
+POST started :data:`SLACK` seconds and a timeout before the lease ends, ends inside it; the
+deliveries whose turn comes later are handed back unsent. Should the worker stall all the same
+(a paused process, a slow database), the outcomes of deliveries whose lease has been taken
+over are not written (:func:`dispatch.record_many`).
 """
 
 from __future__ import annotations
@@ -17,35 +23,33 @@ import logging
 import threading
 import time
 
-import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.notifications import dispatch
-from linkage_hub.notifications.sender import Outcome, post
+from linkage_hub.notifications.sender import Outcome, client, post
 from linkage_hub.notifications.signing import Sealer, signatures
 
 log = logging.getLogger(__name__)
 
 CLAIM = 100  # deliveries leased at a time (sent well inside the 60 s lease)
+SLACK = 5.0  # seconds of the lease kept for DNS, the clock and the database
 
 
 class Deliverer:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, lease: dt.timedelta = dispatch.LEASE, slack: float = SLACK
+    ) -> None:
         self.db = db
+        self.lease, self.slack = lease, slack
         settings = db.settings
         self.sealer = Sealer(settings)
         self.allow_hosts = list(settings.webhook_allow_hosts)
         self.poll = settings.webhook_poll_seconds
         self.timeout = settings.webhook_timeout_seconds
         self.disable_after = dt.timedelta(days=settings.webhook_disable_after_days)
-        self.client = httpx.Client(
-            timeout=settings.webhook_timeout_seconds,
-            follow_redirects=False,
-            trust_env=False,  # no proxy from the environment: the checks name the target
-            headers={"user-agent": "linkage-hub-webhooks/1"},
-        )
+        self.client = client(settings.webhook_timeout_seconds)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,25 +91,34 @@ class Deliverer:
         """Dispatch what is new, then send one claim's worth; returns how many were sent."""
         with self.db.transaction() as session:
             dispatch.dispatch(session)
+        claimed = time.monotonic()  # the lease runs from (a little after) here
         with self.db.transaction() as session:
-            ids = dispatch.claim(session, CLAIM)
+            ids = dispatch.claim(session, CLAIM, lease=self.lease)
         if not ids:
             return 0
         with self.db.transaction() as session:
             due = dispatch.load(session, ids)
-        # Send while the lease surely holds (a slow receiver can take the whole timeout on
-        # each); what is left is handed back unsent for the next claim, this worker's or not.
-        deadline = time.monotonic() + dispatch.LEASE.total_seconds() - self.timeout - 5
-        outcomes = []
+        # Start a POST only while it surely ends inside the lease (each takes at most the
+        # timeout); what is left is handed back unsent for the next claim, this worker's or
+        # not.
+        deadline = claimed + self.lease.total_seconds() - self.timeout - self.slack
+        outcomes, unsent = [], []
         for item in due:
             if time.monotonic() > deadline:
-                break
+                unsent.append(item)
+                continue
             outcomes.append((item, self.send(item), utcnow()))
         # One transaction for the claim's outcomes (a commit each cost more than the POST:
         # bench/RESULTS.md, "Notifications"); a crash before it sends them again, same ids.
         with self.db.transaction() as session:
-            dispatch.record_many(session, outcomes, disable_after=self.disable_after)
-            dispatch.release(session, [item.delivery_id for item in due[len(outcomes) :]])
+            written = dispatch.record_many(session, outcomes, disable_after=self.disable_after)
+            dispatch.release(session, unsent)
+        if written < len(outcomes):
+            log.warning(
+                "webhook delivery: the lease ran out mid-round; %d outcomes left to the "
+                "worker that claimed them since",
+                len(outcomes) - written,
+            )
         return len(outcomes)
 
     def send(self, item: dispatch.Due) -> Outcome:
