@@ -268,6 +268,34 @@ def test_retries_back_off_honour_retry_after_and_410_disables(
     assert sorted(r.json["seq"] for r in receiver.received[3:]) == [2, 2, 3]
 
 
+def test_nothing_more_is_posted_to_a_subscription_after_410_gone(
+    client: TestClient, headers_for: HeadersFor, receiver: Receiver
+) -> None:
+    """A 410 disables the subscription at once; the deliveries claimed with the one that got
+    it are not POSTed in the same round but wait, unsent, for a resume."""
+    city = "230100"
+    headers = headers_for("establishment", city)
+    sub = subscribe(client, headers, receiver.url, ["records.changed"])
+    receiver.answers = [(410, {})]
+    # One batch, one commit: a records.changed event per region, all due together.
+    units = [unit(1, region=city), unit(2, region=COUNTY), unit(3, region=SIBLING)]
+    push(client, headers_for, "units", units, city)
+    receiver.wait(lambda got: len(got) >= 1)
+    shown = wait_until(
+        lambda: client.get(f"{SUBS}/{sub['id']}", headers=headers).json(), lambda s: not s["active"]
+    )
+    assert "410" in shown["disabled_reason"]
+    time.sleep(1.0)
+    assert [r.json["seq"] for r in receiver.received] == [1], (
+        "POSTed after the receiver answered 410 Gone: "
+        f"{[(r.json['seq'], r.json['data']['region']) for r in receiver.received]}"
+    )
+    answer = client.patch(f"{SUBS}/{sub['id']}", json={"active": True}, headers=headers)
+    assert answer.status_code == 200
+    receiver.wait(lambda got: len(got) == 4)
+    assert sorted(r.json["seq"] for r in receiver.received[1:]) == [1, 2, 3]
+
+
 def test_replay_and_rotation(
     client: TestClient, headers_for: HeadersFor, receiver: Receiver, database: Database
 ) -> None:

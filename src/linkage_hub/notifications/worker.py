@@ -13,7 +13,9 @@ Each POST is over within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (:func:`sender.clie
 POST started :data:`SLACK` seconds and a timeout before the lease ends, ends inside it; the
 deliveries whose turn comes later are handed back unsent. Should the worker stall all the same
 (a paused process, a slow database), the outcomes of deliveries whose lease has been taken
-over are not written (:func:`dispatch.record_many`).
+over are not written (:func:`dispatch.record_many`). A receiver that answers 410 Gone gets no
+more POSTs in the round: its subscription's other deliveries are handed back, and wait for a
+resume.
 """
 
 from __future__ import annotations
@@ -100,14 +102,17 @@ class Deliverer:
             due = dispatch.load(session, ids)
         # Start a POST only while it surely ends inside the lease (each takes at most the
         # timeout); what is left is handed back unsent for the next claim, this worker's or
-        # not.
+        # not. After a 410 Gone, nothing more to that subscription: its deliveries wait.
         deadline = claimed + self.lease.total_seconds() - self.timeout - self.slack
-        outcomes, unsent = [], []
+        outcomes, unsent, gone = [], [], set()
         for item in due:
-            if time.monotonic() > deadline:
+            if item.subscription_id in gone or time.monotonic() > deadline:
                 unsent.append(item)
                 continue
-            outcomes.append((item, self.send(item), utcnow()))
+            outcome = self.send(item)
+            outcomes.append((item, outcome, utcnow()))
+            if outcome.status_code == 410:
+                gone.add(item.subscription_id)
         # One transaction for the claim's outcomes (a commit each cost more than the POST:
         # bench/RESULTS.md, "Notifications"); a crash before it sends them again, same ids.
         with self.db.transaction() as session:
