@@ -7,7 +7,7 @@ current (``closed_at: null``), in its history. The attack: read the line ``as_of
 between the two pushes, or the change feed's ``record``, or a finding's evidence, and learn from
 the version's *closing* (``closed_at``, ``closed_batch_id``, evidence ``current``) the moment and
 batch in which finance changed the pay. Those all show the closing of the last version of the
-run HR sees (``records.service.as_seen``): null while the run is current; once a field HR reads
+run HR sees (``records.seen.as_seen``): null while the run is current; once a field HR reads
 changes, the closing of that change — never the pay-only batch. Finance sees the real closing.
 """
 

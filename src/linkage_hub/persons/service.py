@@ -19,7 +19,9 @@ from linkage_hub.persons.schemas import PersonView
 from linkage_hub.reconciliation.service import live_findings_for_person
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.schemas import Record
-from linkage_hub.records.service import as_seen, invalid, record_columns, shape_all
+from linkage_hub.records.seen import as_seen
+from linkage_hub.records.service import invalid
+from linkage_hub.records.shaping import record_columns, shape_all
 from linkage_hub.settings import Settings
 
 SIDE_BY_SIDE = (Dataset.roster, Dataset.cadres, Dataset.employment, Dataset.payroll)

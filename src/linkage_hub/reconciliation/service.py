@@ -42,7 +42,7 @@ from linkage_hub.reconciliation.schemas import (
     Text,
 )
 from linkage_hub.records.datasets import spec_for
-from linkage_hub.records.service import runs
+from linkage_hub.records.seen import runs
 from linkage_hub.records.visibility import hidden_fields
 from linkage_hub.versioning import region_bounds
 
@@ -326,7 +326,7 @@ def evidence_records(
 def _as_seen(
     session: Session, principal: Principal, records: list[EvidenceRecord]
 ) -> list[EvidenceRecord]:
-    """Payroll evidence shows the version the caller sees (records.service.as_seen): a line
+    """Payroll evidence shows the version the caller sees (records.seen.as_seen): a line
     whose pay alone changed keeps, for HR, the version it had, and is ``current`` while the
     last version of its run is (a pay-only change does not close it to HR)."""
     spec = spec_for(Dataset.payroll)

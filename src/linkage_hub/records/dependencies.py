@@ -12,7 +12,7 @@ from linkage_hub.dependencies import settings_of
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import NotFound, PayloadTooLarge
 from linkage_hub.keys import Keyring
-from linkage_hub.records import service
+from linkage_hub.records import shaping
 from linkage_hub.records.parsing import SpooledBody, json_body, spool
 from linkage_hub.records.schemas import Record
 
@@ -29,7 +29,7 @@ def note_person_reads(
     rows' own are given). Records of the registry datasets are no one's."""
     if dataset in PERSON_DATASETS:
         person_reads(request).add_all(
-            service.person_keys_read(keyring, records) if person_keys is None else person_keys,
+            shaping.person_keys_read(keyring, records) if person_keys is None else person_keys,
             {r["region"] for r in records},
             records=len(records),
         )

@@ -26,7 +26,9 @@ from linkage_hub.keys import Keyring
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Change
 from linkage_hub.records.schemas import ChangeItem, ChangeOp, ChangePage, Record
-from linkage_hub.records.service import as_seen, read_bounds, record_columns, shape
+from linkage_hub.records.seen import as_seen
+from linkage_hub.records.service import read_bounds
+from linkage_hub.records.shaping import record_columns, shape
 
 
 def read_changes(
@@ -74,7 +76,7 @@ def read_changes(
 
     def hidden_change(c: Change) -> bool:
         """A new version that changed only fields hidden from the caller is no change to
-        it (see records.service.as_seen): the caller's copy already holds it."""
+        it (see records.seen.as_seen): the caller's copy already holds it."""
         record = records.get(c.seq)
         return c.op == ChangeOp.upsert and record is not None and record["version"] != c.version
 

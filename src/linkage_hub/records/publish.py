@@ -8,10 +8,10 @@ for why readers never skip a change).
 (:func:`linkage_hub.records.visibility.hidden_fields`, by department: ``gross_pay`` for all but
 finance and audit); the reads (:mod:`linkage_hub.records.service`) follow it, and so do the
 events. To a department that cannot read a dataset's hidden fields, a new version that changed
-only those fields is no change (``records.service.as_seen``), so it must not learn of one from
+only those fields is no change (``records.seen.as_seen``), so it must not learn of one from
 an event or a batch's answer either. Whether an update changed only hidden fields is decided in
 SQL, set-based, by comparing each new version with the version the batch closed in every field
-the department reads (:func:`hidden_only_updates`, the comparison ``records.service.runs`` makes
+the department reads (:func:`hidden_only_updates`, the comparison ``records.seen.runs`` makes
 version by version):
 
 - A dataset every department reads alike (all but payroll) has one ``records.changed`` event per
@@ -65,7 +65,7 @@ def hidden_only_updates(spec: DatasetSpec, hidden: tuple[str, ...]) -> str:
     """SQL ``FROM … WHERE …`` of the updates of batch ``:batch_id`` that changed only fields
     in ``hidden``: ``o`` the version it closed, ``n`` the one it wrote in its place (the next
     number), equal in every field a caller that cannot read ``hidden`` reads (as
-    ``records.service.runs`` compares them; the ID number as given by whether there is
+    ``records.seen.runs`` compares them; the ID number as given by whether there is
     one, see ``queries._distinct``). From the batch's closed versions (an index), each paired
     by the unique (record key, version)."""
     t = spec.table.name

@@ -18,7 +18,7 @@ from linkage_hub.errors import problem_responses
 from linkage_hub.identifiers import PERIOD_PATTERN
 from linkage_hub.inputs import BoundedDateTime
 from linkage_hub.privacy.masking import mask_record
-from linkage_hub.records import feed, ingest, service
+from linkage_hub.records import feed, ingest, service, shaping
 from linkage_hub.records.datasets import SPECS
 from linkage_hub.records.dependencies import (
     DatasetDep,
@@ -41,7 +41,7 @@ from linkage_hub.records.scope import QueryOptions, refuse_conflicting
 
 def json_response(content: Any, headers: dict[str, str] | None = None) -> Response:
     """A hot read's answer encoded once by msgspec: the items are already plain JSON values
-    (:func:`service.shape`), so FastAPI's validation of them against the response model and
+    (:func:`shaping.shape`), so FastAPI's validation of them against the response model and
     pydantic's encoding of ``Any`` (a quarter of a 100-record page's CPU) are skipped. The
     response model still documents the shape; tests/records compare answers field by field."""
     return Response(msgspec.json.encode(content), media_type="application/json", headers=headers)
@@ -376,6 +376,6 @@ def list_changes(
     )
     sent = [c.record for c in page.items if c.record is not None and c.record.get("id_number")]
     person_reads(request).add_all(
-        service.person_keys_read(keyring, sent), {r["region"] for r in sent}, records=persons
+        shaping.person_keys_read(keyring, sent), {r["region"] for r in sent}, records=persons
     )
     return page

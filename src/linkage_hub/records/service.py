@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Numeric, Row, Select, bindparam, select, union
+from sqlalchemy import Row, Select, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
 from linkage_hub.auth.context import RequestContext
 from linkage_hub.auth.principal import Principal
-from linkage_hub.clock import aware
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import (
@@ -50,14 +48,19 @@ from linkage_hub.records.schemas import (
     Record,
 )
 from linkage_hub.records.scope import BatchScope
+from linkage_hub.records.seen import as_seen, collapsed, visible_version
+from linkage_hub.records.shaping import (
+    plain,
+    record_columns,
+    shape,
+    shape_all,
+)
 from linkage_hub.records.validation import RowValidator
-from linkage_hub.records.visibility import hidden_fields, visible_columns
+from linkage_hub.records.visibility import hidden_fields
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
 MAX_LIMIT = 1000
-META = ("record_key", "version", "region", "batch_id", "client_id", "recorded_at")
-CLOSING = ("closed_at", "closed_batch_id")
 
 
 def invalid(field: str, code: str, message: str) -> InvalidInput:
@@ -66,238 +69,6 @@ def invalid(field: str, code: str, message: str) -> InvalidInput:
         errors=[FieldError(field=field, code=code, message=message)],
         total_errors=1,
     )
-
-
-# --- shaping records ---------------------------------------------------------------------------
-
-
-@functools.cache
-def output_columns(spec: DatasetSpec) -> tuple[str, ...]:
-    person = ("id_number_given",) if spec.person else ()
-    return (*spec.field_names, *person, *META)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return aware(value).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return _money(value)
-    return value
-
-
-def _instant(value: dt.datetime) -> str:
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()  # aware()
-
-
-def _day(value: dt.date) -> str:
-    return value.isoformat()
-
-
-def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01")))
-
-
-def _conversion(column_type: Any) -> Callable[[Any], str] | None:
-    if isinstance(column_type, DateTime):
-        return _instant
-    if isinstance(column_type, Date):
-        return _day
-    if isinstance(column_type, Numeric):
-        return _money
-    return None
-
-
-@functools.cache
-def _conversions(spec: DatasetSpec, closing: bool) -> tuple[tuple[str, Callable[[Any], str]], ...]:
-    """The fields of a shaped record whose database value is no JSON value, each with its
-    conversion, from the columns' types: found once per dataset, so shaping a row is a
-    ``dict(zip(...))`` and a few conversions instead of a type test of every value."""
-    names = output_columns(spec) + (CLOSING if closing else ())
-    found = ((name, _conversion(spec.table.c[name].type)) for name in names)
-    return tuple((name, convert) for name, convert in found if convert is not None)
-
-
-def shape(
-    spec: DatasetSpec,
-    row: Row[Any] | Any,
-    principal: Principal,
-    *,
-    closing: bool,
-    keyring: Keyring,
-) -> Record:
-    """A version as the API shows it (see :func:`shape_all`)."""
-    [record] = shape_all(spec, [row], principal, closing=closing, keyring=keyring)
-    return record
-
-
-def shape_all(
-    spec: DatasetSpec,
-    rows: Iterable[Row[Any] | Any],
-    principal: Principal,
-    *,
-    closing: bool,
-    keyring: Keyring,
-) -> list[Record]:
-    """Versions as the API shows them: ID numbers decrypted (departments need them to match),
-    salaries only for those who may see them. Each row holds the record's fields first, in
-    :func:`output_columns` order (then, with ``closing``, :data:`CLOSING`), as
-    :func:`record_columns` selects them."""
-    names = output_columns(spec) + (CLOSING if closing else ())
-    conversions = _conversions(spec, closing)
-    hidden = hidden_fields(spec, principal)
-    reveal = keyring.reveal_id
-    records = []
-    for row in rows:
-        record: Record = dict(zip(names, row, strict=False))
-        for name, convert in conversions:
-            value = record[name]
-            if value is not None:
-                record[name] = convert(value)
-        if spec.person:
-            record["id_number"] = reveal(record["id_number"])
-            given = record["id_number_given"]
-            if given is not None:
-                record["id_number_given"] = reveal(given)
-        for name in hidden:
-            record.pop(name, None)
-        records.append(record)
-    return records
-
-
-# --- versions as a department sees them --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """A run of versions the caller cannot tell apart (see :func:`runs`): its first version,
-    which the caller sees in place of every version of the run, and its last, whose closing
-    (``closed_at``, ``closed_batch_id``) is the run's: null while the run is current."""
-
-    start: Row[Any]
-    end: Row[Any]
-
-
-def runs(
-    session: Session, spec: DatasetSpec, hidden: tuple[str, ...], record_keys: set[str]
-) -> dict[tuple[str, int], Run]:
-    """For every version of these records, its *run*: the consecutive versions around it
-    that the caller cannot tell apart — each equal to the one before in every field the
-    caller reads (the region included) and written by the batch that closed it (a record
-    deleted and pushed again starts a new run). One indexed query over the records' versions
-    (a payroll line has a few)."""
-    t = spec.table
-    columns = visible_columns(spec, hidden)
-    given = [t.c.id_number_given.is_(None).label("no_given")] if spec.person else []
-    stmt = select(
-        t.c.record_key,
-        t.c.version,
-        t.c.batch_id,
-        t.c.client_id,
-        t.c.recorded_at,
-        t.c.closed_at,
-        t.c.closed_batch_id,
-        *(t.c[c] for c in columns),
-        *given,
-    )
-    same = [*columns, *(["no_given"] if spec.person else [])]
-    found: dict[tuple[str, int], Run] = {}
-    keys = sorted(record_keys)
-    for n in range(0, len(keys), MAX_LIMIT):
-        chunk = keys[n : n + MAX_LIMIT]
-        rows = session.execute(
-            stmt.where(t.c.record_key.in_(chunk)).order_by(t.c.record_key, t.c.version)
-        ).all()
-        run: list[Row[Any]] = []
-        for row in [*rows, None]:
-            m = row._mapping if row is not None else None
-            p = run[-1]._mapping if run else None
-            repeats = (
-                m is not None
-                and p is not None
-                and p["record_key"] == m["record_key"]
-                and p["version"] == m["version"] - 1
-                and p["closed_batch_id"] == m["batch_id"]
-                and all(p[c] == m[c] for c in same)
-            )
-            if run and not repeats:
-                bounds = Run(start=run[0], end=run[-1])
-                found |= {(r.record_key, r.version): bounds for r in run}
-                run = []
-            if row is not None:
-                run.append(row)
-    return found
-
-
-def run_starts(
-    session: Session, spec: DatasetSpec, hidden: tuple[str, ...], record_keys: set[str]
-) -> dict[tuple[str, int], Row[Any]]:
-    """For every version of these records, the first version of its run (see :func:`runs`)."""
-    return {key: run.start for key, run in runs(session, spec, hidden, record_keys).items()}
-
-
-def as_seen(
-    session: Session, spec: DatasetSpec, principal: Principal, records: list[Record]
-) -> list[Record]:
-    """Versions as the caller sees them: a version that changed only fields hidden from the
-    caller (pay, for HR) shows as the version it repeats — its number, batch, client and
-    recording time — so neither ``version``, the ETag nor the history reveals that finance
-    changed a salary. Those who read every field see every version as it is.
-
-    A shaped record with its closing (``closed_at``, ``closed_batch_id``: a read ``as_of``, the
-    history, the change feed) gets the closing of the *last* version of its run: the run ends
-    where the caller sees a change (or a deletion), so the closing is null while the run is
-    current now, whatever moment the read is as of — just as its history shows the run. The
-    version's own closing would name the moment and batch in which finance changed the pay."""
-    hidden = hidden_fields(spec, principal)
-    if not hidden or not records:
-        return records
-    found = runs(session, spec, hidden, {r["record_key"] for r in records})
-    for record in records:
-        run = found.get((record["record_key"], record["version"]))
-        if run is None:
-            continue
-        for name in ("version", "batch_id", "client_id", "recorded_at"):
-            record[name] = _plain(run.start._mapping[name])
-        if "closed_at" in record:
-            for name in CLOSING:
-                record[name] = _plain(run.end._mapping[name])
-    return records
-
-
-def _collapsed(records: list[Record]) -> list[Record]:
-    """History as the caller sees it (:func:`as_seen` first): one item per run, closed when
-    the run's last version was."""
-    items: list[Record] = []
-    for record in records:
-        if items and items[-1]["version"] == record["version"]:
-            items[-1] |= {k: record[k] for k in CLOSING}
-        else:
-            items.append(record)
-    return items
-
-
-def visible_version(
-    session: Session, spec: DatasetSpec, principal: Principal, record_key: str, version: int
-) -> int:
-    """The version number the caller sees for this version (see :func:`as_seen`)."""
-    hidden = hidden_fields(spec, principal)
-    if not hidden:
-        return version
-    start = run_starts(session, spec, hidden, {record_key}).get((record_key, version))
-    return int(start.version) if start is not None else version
-
-
-def person_keys_read(keyring: Keyring, records: list[Record]) -> set[str]:
-    """The person keys of the records a response shows (for the audit log's read entries)."""
-    return {keyring.person_key(r["id_number"]) for r in records if r.get("id_number")}
-
-
-def record_columns(spec: DatasetSpec) -> list[Any]:
-    t = spec.table
-    extra = [t.c.person_key] if spec.person else []  # for the audit log, never shown
-    return [t.c[name] for name in (*output_columns(spec), *CLOSING)] + [t.c.id, *extra]
 
 
 def etag(version: int) -> str:
@@ -495,7 +266,7 @@ def history(
     if not rows:
         raise NotFound("No record with this key in your region.")
     items = shape_all(spec, rows, principal, closing=True, keyring=keyring)
-    items = _collapsed(as_seen(session, spec, principal, items))
+    items = collapsed(as_seen(session, spec, principal, items))
     return HistoryPage(record_key=record_key, dataset=dataset, items=items)
 
 
@@ -585,7 +356,7 @@ def delete_record(
     queries.lock_dataset(session, spec)  # before reading: a lost If-Match race is a 412
     row = current_row(session, principal, spec, record_key, lock=True)
     _check_precondition(session, principal, spec, if_match, row)
-    key = {name: _plain(row._mapping[name]) for name in spec.key}
+    key = {name: plain(row._mapping[name]) for name in spec.key}
     if spec.person:
         key["id_number"] = keyring.reveal_id(key["id_number"])
     period = row.period if dataset is Dataset.payroll else None
