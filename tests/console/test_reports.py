@@ -150,6 +150,23 @@ class TestTheDownloadsAreTheApis:
         by_address = person.get("/console/reports/tenure", params=_without_blanks(form))
         assert by_address.status_code == 405
 
+    def test_a_bad_tenure_form_comes_back_as_a_page_without_the_number(
+        self, console_as: ConsoleAs
+    ) -> None:
+        person = console_as("audit", "230100")
+        number = "230102198001010073"
+        for form in (
+            {},
+            {"id_number": number},
+            {"id_number": number, "unit_code": "U1", "from": "notadate"},
+            {"id_number": number, "unit_code": "U1", "format": "pdf"},
+            {"id_number": "1" * 41, "unit_code": "U1"},
+        ):
+            page = person.post("/console/reports/tenure", form)
+            assert page.status_code == 422, (form, page.text)
+            assert page.headers["content-type"].startswith("text/html")
+            assert number not in page.text
+
     def test_a_refusal_is_a_page_as_the_api_refuses(
         self, demo_city: Any, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs
     ) -> None:
