@@ -46,9 +46,9 @@ from linkage_hub.auth.access import PersonReads
 from linkage_hub.auth.dependencies import bearer_challenge, get_principal_or_none
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.scopes import Scope
-from linkage_hub.auth.sessions import session_principal
+from linkage_hub.auth.sessions import UNSAFE, session_principal
 from linkage_hub.domain import Dataset, Department
-from linkage_hub.errors import Forbidden, HubError, NotFound, Unauthorized
+from linkage_hub.errors import Forbidden, HubError, NotFound, PreconditionFailed, Unauthorized
 from linkage_hub.observability import current_client_request_id, current_request_id
 
 CONSOLE_PREFIX = "/console/"
@@ -271,6 +271,33 @@ def _check(permission: Permission, principal: Principal, request: Request) -> No
         )
 
 
+# The writes whose resource carries an ETag and which evaluate If-Match themselves (a dataset's
+# single record, records.service). Any other write carries no ETag an If-Match could match.
+CONDITIONAL: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("PUT", "/api/v1/datasets/{dataset}/records/{record_key}"),
+        ("DELETE", "/api/v1/datasets/{dataset}/records/{record_key}"),
+    }
+)
+
+
+def _no_unmatched_condition(request: Request) -> None:
+    """RFC 9110 §13.1.1: a write whose If-Match matches no current ETag is not performed. A
+    resource without an ETag (a subscription, a finding) matches none but ``*``: a system that
+    asks the hub to refuse a stale write is refused (412) rather than silently applied."""
+    sent = request.headers.get("if-match")
+    if (
+        sent is not None
+        and sent.strip() != "*"
+        and request.method in UNSAFE
+        and (request.method, _template(request)) not in CONDITIONAL
+    ):
+        raise PreconditionFailed(
+            "This resource carries no ETag, so no If-Match can match it; "
+            "send the request without If-Match."
+        )
+
+
 def _template(request: Request) -> str:
     return str(getattr(request.scope.get("route"), "path", None))
 
@@ -318,6 +345,7 @@ async def authorize(request: Request) -> Principal | None:
             "A bearer token is required.", headers={"WWW-Authenticate": bearer_challenge()}
         )
     _check(permission, principal, request)
+    _no_unmatched_condition(request)
     return principal
 
 
