@@ -1,5 +1,6 @@
 """Every table of the hub, for Alembic and the tests: importing this module registers them all."""
 
+from linkage_hub import idempotency
 from linkage_hub.audit import models as audit_models
 from linkage_hub.auth import models as auth_models
 from linkage_hub.cases import models as case_models
@@ -18,6 +19,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "case_models",
+    "idempotency",
     "meeting_models",
     "notification_models",
     "outbox_models",

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         description="A subscription whose every attempt failed for this long is disabled "
         "(its owner sees why).",
     )
+    idempotency_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long the first answer to a create with an Idempotency-Key is kept "
+        "and replayed (batches keep theirs with the batch).",
+    )
     webhook_secret_overlap_hours: float = Field(
         default=24.0,
         ge=0,

@@ -174,6 +174,21 @@ def reconcile_and_handle_findings(scene: Scene) -> None:
     assert scene.get(f"/api/v1/discrepancies/{person['id']}").is_success
     url = f"/api/v1/discrepancies/{person['id']}"
     assert scene.send("POST", f"{url}/comments", "audit", json={"body": "会商"}).is_success
+    # Creates with an Idempotency-Key keep their first answer (a meeting's agenda names the
+    # person) for a retry: sealed, like the ID numbers.
+    meeting = {
+        "region": "230000", "held_on": "2026-10-01", "title": "联席会议",
+        "minutes_no": "纪要〔2026〕9号", "departments": ["establishment", "finance"],
+        "finding_ids": [person["id"]],
+    }  # fmt: skip
+    for _ in range(2):
+        once = {"Idempotency-Key": "privacy-1"}
+        said = scene.send("POST", f"{url}/comments", "audit", json={"body": "再议"}, headers=once)
+        assert said.status_code == 201, said.text
+        convened = scene.send(
+            "POST", "/api/v1/meetings", "establishment", json=meeting, headers=once
+        )
+        assert convened.status_code == 201, convened.text
     waive = {"to": "waived", "reason": "特批", "document_no": "哈编〔2026〕7号"}
     assert scene.send("POST", f"{url}/transitions", "audit", json=waive).is_success
     assert scene.get(f"/api/v1/persons/{person['id_number']}").is_success

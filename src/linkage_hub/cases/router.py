@@ -27,6 +27,7 @@ from linkage_hub.cases.schemas import (
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
 from linkage_hub.errors import problem_responses
+from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.keys import Keyring
 from linkage_hub.public.caching import private
 from linkage_hub.settings import Settings
@@ -53,7 +54,7 @@ def _detail(
     operation_id="file_report",
     status_code=201,
     response_model=ReportReceipt,
-    responses=problem_responses(400, 413, 422, 429, 503),
+    responses=problem_responses(400, 409, 413, 422, 429, 503),
 )
 def file_report(
     body: ReportIn,
@@ -61,6 +62,7 @@ def file_report(
     session: DbSession,
     settings: SettingsDep,
     keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReportReceipt:
     """File a 12310 report (举报), named or anonymous (no token).
 
@@ -68,10 +70,32 @@ def file_report(
     /public/v1/reports/{tracking_code}` (header `X-Report-Secret`) shows the status, the due
     date and the reply. A name and phone, if given, are encrypted at rest and seen only by the
     establishment office handling the case. Limits: a few reports an hour per address, a
-    daily cap for everyone (503 with `Retry-After` past it)."""
-    case, secret = service.file_report(session, settings, keyring, body)
+    daily cap for everyone (503 with `Retry-After` past it).
+
+    `Idempotency-Key`: a retry with the same key and the very same report returns the first
+    receipt (header `Idempotent-Replayed: true`) and files no second case. The key counts
+    only with the report it came with: the same key with another report files that one."""
     private(response)
-    return ReportReceipt(tracking_code=case.tracking_code, secret=secret, due_on=case.propose_due)
+
+    def make() -> ReportReceipt:
+        case, secret = service.file_report(session, settings, keyring, body)
+        return ReportReceipt(
+            tracking_code=case.tracking_code, secret=secret, due_on=case.propose_due
+        )
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=None,
+        route="file_report",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status=201,
+        model=ReportReceipt,
+        make=make,
+    )
 
 
 @public_router.get(

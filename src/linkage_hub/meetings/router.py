@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.db import DbSession
-from linkage_hub.dependencies import SettingsDep, region_input
+from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
 from linkage_hub.errors import problem_responses
+from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.meetings import minutes, service
 from linkage_hub.meetings.schemas import (
     CommentIn,
@@ -33,15 +34,38 @@ router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 def convene(
-    body: MeetingIn, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+    body: MeetingIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> MeetingDetail:
     """Convene a joint meeting of a region inside yours (establishment office or audit): its
     date, title, minutes number (unique in the region: a retry of the same meeting is a 409),
     the departments attending (yours always among them) and its agenda of live findings of
     the region. A finding that is not one (resolved, unknown, in another region) is a 422
-    naming its row in `finding_ids`, and no meeting is made."""
-    meeting = service.convene(session, principal, body)
-    return service.detail(session, principal, meeting, settings.today())
+    naming its row in `finding_ids`, and no meeting is made. With an `Idempotency-Key`, a
+    retry of the same meeting returns the first answer instead of the 409."""
+
+    def make() -> MeetingDetail:
+        meeting = service.convene(session, principal, body)
+        return service.detail(session, principal, meeting, settings.today())
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="convene_meeting",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status=201,
+        model=MeetingDetail,
+        make=make,
+    )
 
 
 @router.get(
@@ -93,9 +117,12 @@ def get_meeting(
 def decide(
     meeting_id: str,
     body: DecisionsIn,
+    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> MeetingDetail:
     """Record the meeting's decisions, all or nothing (establishment office or audit). Each
     names a finding on the agenda and becomes that finding's transition, with the minutes
@@ -110,10 +137,27 @@ def decide(
     Any bad decision refuses them all: 422 naming each bad row and field, or 409 when the only
     faults are findings whose status has moved on. The decisions are recorded once (a second
     time is 409), not before the meeting's date; subscribers get one `finding.transitioned`
-    per finding and one `meeting.decided`."""
-    today = settings.today()
-    meeting = service.decide(session, principal, meeting_id, body, today)
-    return service.detail(session, principal, meeting, today)
+    per finding and one `meeting.decided`. With an `Idempotency-Key`, a retry of the same
+    decisions returns the first answer instead of the 409."""
+
+    def make() -> MeetingDetail:
+        today = settings.today()
+        meeting = service.decide(session, principal, meeting_id, body, today)
+        return service.detail(session, principal, meeting, today)
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="decide_meeting",
+        key=idempotency_key,
+        request=[meeting_id, body.model_dump(mode="json")],
+        status=200,
+        model=MeetingDetail,
+        make=make,
+    )
 
 
 @router.post(
@@ -124,11 +168,35 @@ def decide(
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 def comment(
-    meeting_id: str, body: CommentIn, session: DbSession, principal: CurrentPrincipal
+    meeting_id: str,
+    body: CommentIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> MeetingCommentOut:
     """Add to the meeting's thread: the departments attending only (403 for the others).
-    Subscribers of the region get `meeting.commented` (ids and the department, not the text)."""
-    return service.comment(session, principal, meeting_id, body)
+    Subscribers of the region get `meeting.commented` (ids and the department, not the text).
+    With an `Idempotency-Key`, a retry of the same comment returns the first, posted once."""
+
+    def make() -> MeetingCommentOut:
+        return service.comment(session, principal, meeting_id, body)
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="comment_meeting",
+        key=idempotency_key,
+        request=[meeting_id, body.model_dump(mode="json")],
+        status=201,
+        model=MeetingCommentOut,
+        make=make,
+    )
 
 
 @router.get(

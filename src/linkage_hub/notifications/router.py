@@ -9,9 +9,10 @@ from fastapi.responses import StreamingResponse
 
 from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
 from linkage_hub.db import DbSession
-from linkage_hub.dependencies import SettingsDep
+from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
+from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.identifiers import REGION_PATTERN
 from linkage_hub.notifications import bulletins, service
 from linkage_hub.notifications.models import Bulletin
@@ -46,10 +47,16 @@ def _created(sub: object, secret: str) -> SubscriptionCreated:
     operation_id="create_subscription",
     status_code=201,
     response_model=SubscriptionCreated,
-    responses=problem_responses(400, 401, 403, 404, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 def create_subscription(
-    body: SubscriptionIn, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+    body: SubscriptionIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> SubscriptionCreated:
     """Subscribe an endpoint to events of your region (or a region inside it), with filters.
 
@@ -61,9 +68,28 @@ def create_subscription(
 
     The URL must be `https` to a public address (hosts in `LINKAGE_WEBHOOK_ALLOW_HOSTS`
     excepted); a 2xx is success, a 410 disables the subscription, anything else is retried
-    with backoff for about three days (`Retry-After` honoured on 429 and 503)."""
-    sub, secret = service.create(session, settings, principal, body)
-    return _created(sub, secret)
+    with backoff for about three days (`Retry-After` honoured on 429 and 503).
+
+    `Idempotency-Key`: a retry with the same key and body returns the first answer, its
+    `secret` included (header `Idempotent-Replayed: true`); another body is 422."""
+
+    def make() -> SubscriptionCreated:
+        sub, secret = service.create(session, settings, principal, body)
+        return _created(sub, secret)
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="create_subscription",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status=201,
+        model=SubscriptionCreated,
+        make=make,
+    )
 
 
 @router.get(

@@ -8,12 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
+from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.db import DbSession
-from linkage_hub.dependencies import SettingsDep, region_input
+from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
 from linkage_hub.errors import FieldError, InvalidInput, invalid_field, problem_responses
+from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.inputs import BoundedDate
 from linkage_hub.public import disclosures
 from linkage_hub.public.caching import cached, publication_etag
@@ -60,12 +63,19 @@ def _out(d: Disclosure) -> DisclosureOut:
 @router.post(
     "",
     operation_id="publish_disclosure",
+    name="publish_disclosure",
     status_code=201,
     response_model=DisclosureOut,
-    responses=problem_responses(400, 401, 403, 404, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
-def publish_disclosure(
-    body: DisclosureIn, session: DbSession, principal: CurrentPrincipal, settings: SettingsDep
+def publish_disclosure_once(
+    body: DisclosureIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> DisclosureOut:
     """Publish the region's public staffing data as a dated snapshot (信息公开).
 
@@ -73,7 +83,27 @@ def publish_disclosure(
     whatever is pushed later. Per unit: name, kind, funding, parent and internal bodies,
     functions, quota by type against the roster (the staffing report's figures), leader posts
     by level against serving cadres, document numbers — never a person, never a classified
-    unit or anything under one. Review first with `GET /api/v1/disclosures/preview`."""
+    unit or anything under one. Review first with `GET /api/v1/disclosures/preview`.
+    With an `Idempotency-Key`, a retry of the same body returns the first, published once."""
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="publish_disclosure",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status=201,
+        model=DisclosureOut,
+        make=lambda: publish_disclosure(body, session, principal, settings),
+    )
+
+
+def publish_disclosure(
+    body: DisclosureIn, session: Session, principal: Principal, settings: Settings
+) -> DisclosureOut:
+    """Publish (the route above, and the console's button)."""
     region = region_input(body.region)
     ensure_in_region(principal, region)
     ensure_known_region(session, region)

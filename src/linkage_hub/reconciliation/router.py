@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
-from linkage_hub.db import DatabaseDep, DbSession
+from linkage_hub.auth.principal import Principal
+from linkage_hub.db import Database, DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import NotFound, problem_responses
+from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.reconciliation import lifecycle, service, summary
 from linkage_hub.reconciliation.dependencies import (
     DiscrepancyFilters,
     RunExecutorDep,
     region_filter,
 )
+from linkage_hub.reconciliation.executor import RunExecutor
 from linkage_hub.reconciliation.history import RunFilters, list_runs, openable_batches
 from linkage_hub.reconciliation.models import Run
 from linkage_hub.reconciliation.rules import RULES
@@ -87,18 +91,23 @@ def list_rules(principal: CurrentPrincipal, settings: SettingsDep) -> RuleList:
 @router.post(
     "/reconciliation/runs",
     operation_id="create_reconciliation_run",
+    name="start_run",
     tags=["reconciliation"],
     status_code=202,
     response_model=RunAccepted,
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
-def start_run(
+def start_run_once(
     body: RunCreate,
+    response: Response,
     session: DbSession,
     db: DatabaseDep,
     principal: CurrentPrincipal,
     executor: RunExecutorDep,
     background: BackgroundTasks,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> RunAccepted:
     """Start a reconciliation run of a region (and everything below it) for the establishment
     office. The run executes in the background: poll `GET /reconciliation/runs/{run_id}`.
@@ -106,7 +115,34 @@ def start_run(
 
     `period` defaults to the latest payroll period finance pushed for the region, `as_of` to
     today (China Standard Time). One run per region at a time: while a run of this region, a
-    region containing it or a region inside it is queued or running, the answer is 409."""
+    region containing it or a region inside it is queued or running, the answer is 409.
+
+    `Idempotency-Key`: a retry with the same key and body returns the first answer (the
+    first run's id, header `Idempotent-Replayed: true`) and starts nothing."""
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="create_reconciliation_run",
+        key=idempotency_key,
+        request=body.model_dump(mode="json"),
+        status=202,
+        model=RunAccepted,
+        make=lambda: start_run(body, session, db, principal, executor, background),
+    )
+
+
+def start_run(
+    body: RunCreate,
+    session: Session,
+    db: Database,
+    principal: Principal,
+    executor: RunExecutor,
+    background: BackgroundTasks,
+) -> RunAccepted:
+    """Start the run (the route above, and the console's form)."""
     if not principal.contains(body.region):
         raise NotFound("No such region in your scope.")
     run, lock = create_run(
@@ -306,11 +342,35 @@ def get_discrepancy(
     responses=problem_responses(400, 401, 404, 422),
 )
 def comment(
-    finding_id: str, body: CommentIn, session: DbSession, principal: CurrentPrincipal
+    finding_id: str,
+    body: CommentIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> CommentOut:
     """Add to the joint-meeting thread (会商) of a finding. Any department of the region,
-    audit included, may comment."""
-    return lifecycle.add_comment(session, principal, finding_id, body.body)
+    audit included, may comment. With an `Idempotency-Key`, a retry of the same comment
+    returns the first, posted once."""
+
+    def make() -> CommentOut:
+        return lifecycle.add_comment(session, principal, finding_id, body.body)
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=principal.client_id,
+        route="comment_discrepancy",
+        key=idempotency_key,
+        request=[finding_id, body.model_dump(mode="json")],
+        status=201,
+        model=CommentOut,
+        make=make,
+    )
 
 
 @router.post(
