@@ -25,13 +25,17 @@ secrets (256 bits) are not guessable anyway.
 
 A person's password is guessable, and guesses sent together — to one process, or to each of
 several in front of one database — must not be checked past the lock. So a person's attempt
-is **charged before its hash** (:func:`_charge`): one short write transaction counts it as a
-failure under both keys, by an ``UPDATE`` that applies only while the key is not locked (on
-PostgreSQL a concurrent attempt waits for the row and sees the lock the one before set), and
-sets the lock when the count reaches it. An attempt the lock refuses is not counted and gets
-the 429. A right password then takes its charge back (:func:`_refund`): the pair's count is
-cleared, the address's count is one less. At most ``LOCK_AFTER`` wrong passwords are checked
-for a pair, however the guesses are spread.
+is **charged to its pair before its hash** (:func:`_charge`): one short write transaction
+counts it as a failure of (name, address), by an ``UPDATE`` that applies only while the pair
+is not locked (on PostgreSQL a concurrent attempt waits for the row and sees the lock the one
+before set), and sets the lock when the count reaches it. An attempt the lock refuses is not
+counted and gets the 429. A right password clears the pair, as any success does; a wrong one
+is then counted under the address alone. At most ``LOCK_AFTER`` wrong passwords are checked
+for a name from an address, however the guesses are spread. The address's own count is kept
+after the hash, as for clients: a right password never touches it (charging it too would make
+an office's right passwords lock its colleagues out, or keep its old failures from being
+forgotten); a burst spread over many names may pass its limit by what one address may have in
+flight.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import math
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -298,12 +302,10 @@ def authenticate(
     dummy = dummy_password_hash() if person else dummy_hash()
     verified = verify_secret(secret, stored if stored is not None else dummy)
     if not (verified and active and state is not None):
-        if not person:  # a person's attempt was counted before its hash
-            _count_failure(db, client_id, address, now)
+        # A person's attempt was counted against its pair before the hash.
+        _count_failure(db, client_id, address, now, keys=(ADDRESS,) if person else None)
         return Rejected()
-    if person:
-        _refund(db, client_id, address)
-    elif any(row.client_id == client_id and row.failures for row in locks):
+    if person or any(row.client_id == client_id and row.failures for row in locks):
         with db.transaction() as session:
             session.execute(
                 delete(AuthThrottle)
@@ -320,18 +322,27 @@ class _LockedMeanwhile(Exception):
 
 
 def _count_failure(
-    db: Database, client_id: str, address: str, now: dt.datetime, *, unless_locked: bool = False
+    db: Database,
+    client_id: str,
+    address: str,
+    now: dt.datetime,
+    *,
+    keys: tuple[str, ...] | None = None,
+    unless_locked: bool = False,
 ) -> None:
-    """Count a failure under the pair and the address, locking a key that reaches its limit.
-    ``unless_locked``: count only keys not locked at this moment, and raise
+    """Count a failure under the pair and the address (``keys``: under these only: the
+    client id for the pair, :data:`ADDRESS` for the address), locking a key that reaches its
+    limit. ``unless_locked``: count only keys not locked at this moment, and raise
     :class:`_LockedMeanwhile` (rolling the whole count back) when one is."""
+    limits = {client_id: LOCK_AFTER, ADDRESS: ADDRESS_LOCK_AFTER}
     with db.transaction() as session:
         session.execute(
             delete(AuthThrottle)
             .where(AuthThrottle.failed_at < now - FORGET_AFTER)
             .where((AuthThrottle.locked_until.is_(None)) | (AuthThrottle.locked_until < now))
         )
-        for key, lock_after in ((client_id, LOCK_AFTER), (ADDRESS, ADDRESS_LOCK_AFTER)):
+        for key in keys or (client_id, ADDRESS):
+            lock_after = limits[key]
             _insert_if_missing(session, key, address, now)
             row = (AuthThrottle.client_id == key) & (AuthThrottle.address == address)
             open_ = AuthThrottle.locked_until.is_(None) | (AuthThrottle.locked_until <= now)
@@ -355,31 +366,8 @@ def _count_failure(
 
 
 def _charge(db: Database, client_id: str, address: str, now: dt.datetime) -> None:
-    """Count a person's attempt as a failure before its hash runs (see the module's note)."""
-    _count_failure(db, client_id, address, now, unless_locked=True)
-
-
-def _refund(db: Database, client_id: str, address: str) -> None:
-    """A right password: the pair's count cleared, the address's charge taken back."""
-    with db.transaction() as session:
-        session.execute(
-            delete(AuthThrottle)
-            .where(AuthThrottle.client_id == client_id)
-            .where(AuthThrottle.address == address)
-        )
-        session.execute(
-            update(AuthThrottle)
-            .where(AuthThrottle.client_id == ADDRESS)
-            .where(AuthThrottle.address == address)
-            .where(AuthThrottle.failures > 0)
-            .values(
-                failures=AuthThrottle.failures - 1,
-                locked_until=case(
-                    (AuthThrottle.failures - 1 < ADDRESS_LOCK_AFTER, None),
-                    else_=AuthThrottle.locked_until,
-                ),
-            )
-        )
+    """Count a person's attempt against its pair before its hash runs (see the module)."""
+    _count_failure(db, client_id, address, now, keys=(client_id,), unless_locked=True)
 
 
 def _insert_if_missing(session: Session, client_id: str, address: str, now: dt.datetime) -> None:
