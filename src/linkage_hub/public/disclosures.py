@@ -359,6 +359,19 @@ def unit(
     return _visible(dict(content), hidden)
 
 
+def published_codes(session: Session, disclosure_id: str, codes: list[str]) -> set[str]:
+    """Which of ``codes`` the publication holds (a unit's internal bodies registered in another
+    region are listed on its page but published by that region)."""
+    if not codes:
+        return set()
+    found = session.scalars(
+        select(DisclosureUnit.unit_code).where(
+            DisclosureUnit.disclosure_id == disclosure_id, DisclosureUnit.unit_code.in_(codes)
+        )
+    )
+    return set(found)
+
+
 def all_units(
     session: Session, disclosure_id: str, *, after: str | None, hidden: frozenset[str]
 ) -> list[dict[str, Any]]:

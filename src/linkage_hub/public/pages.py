@@ -187,7 +187,9 @@ def unit_page(
             except NotFound:
                 parent = None  # outside this publication (or not public): its code only
         date_q = f"?date={day.isoformat()}" if day else ""
-        return render(request, "unit.html", p=p, u=u, parent=parent, date_q=date_q)
+        children = [c["unit_code"] for c in u["internal_units"]]
+        here = disclosures.published_codes(session, p.id, children)
+        return render(request, "unit.html", p=p, u=u, parent=parent, date_q=date_q, here=here)
 
     view = ("page", unit_code, disclosures.hidden_tag(hidden))
     return cached(request, publication_etag(p.id, *view), build)
