@@ -3,13 +3,15 @@
 - ``https`` only, except to hosts in ``LINKAGE_WEBHOOK_ALLOW_HOSTS``;
 - the host is resolved here and every address checked: private, loopback, link-local,
   multicast, reserved and unspecified addresses are refused unless the host is allowed; the
-  connection then goes to the address that was checked (the URL's host stays in ``Host`` and
-  in TLS's server name and certificate check), so a second DNS answer cannot swap in an
-  internal address between the check and the connection;
+  connection then goes to the address that was checked (the clients of :func:`client` connect
+  to it for the URL's host name, which stays in ``Host`` and in TLS's server name and
+  certificate check), so a second DNS answer cannot swap in an internal address between the
+  check and the connection. Kept-alive connections are pooled by host name, so one made for
+  one name (and its certificate) never carries a POST to another name at the same address;
 - no redirect is followed (a 3xx is a failed attempt), and at most :data:`MAX_RESPONSE_BYTES`
   of a response body is read;
-- the whole exchange (connect, TLS, request, response headers and body; the DNS lookup
-  counts toward it) ends within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (15 s by default) of the
+- the whole exchange (the DNS lookup, connect, TLS, request, response headers and body) ends
+  within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (15 s by default) of the
   POST's start. httpx's timeout bounds each socket operation, so a receiver answering a byte
   a second could hold a POST open for ever, past the delivery worker's lease; the clients of
   :func:`client` cut every socket operation short at the POST's deadline instead.
@@ -20,6 +22,7 @@ refused URL is a 422 there and not a string of failed deliveries later.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import ipaddress
 import socket
@@ -27,7 +30,7 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -101,14 +104,36 @@ def check_url(url: str, allow_hosts: list[str]) -> tuple[str, str, int]:
     return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
 
 
-def check_target(url: str, allow_hosts: list[str]) -> str:
-    """Check the URL and resolve its host; returns the address to connect to."""
+class LookupTimedOut(Exception):
+    """The host's DNS lookup did not end within the time left."""
+
+
+# Lookups run here when bounded: a name server the subscriber controls may answer slowly, and
+# getaddrinfo takes no timeout. A lookup past its bound is abandoned (it ends on its own).
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
+    if timeout is None:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    else:
+        future = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = future.result(timeout=max(timeout, 0.0))
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise LookupTimedOut from exc
+    return [str(info[4][0]) for info in infos]
+
+
+def check_target(url: str, allow_hosts: list[str], timeout: float | None = None) -> str:
+    """Check the URL and resolve its host (within ``timeout`` seconds, else
+    :class:`LookupTimedOut`); returns the address to connect to."""
     _, host, port = check_url(url, allow_hosts)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = _lookup(host, port, timeout)
     except (OSError, UnicodeError) as exc:
         raise TargetRefused(f"the host {host} does not resolve") from exc
-    addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise TargetRefused(f"the host {host} does not resolve")
     if not _allowed(host, allow_hosts):
@@ -118,13 +143,6 @@ def check_target(url: str, allow_hosts: list[str]) -> str:
                     f"the host {host} resolves to a private, loopback or link-local address"
                 )
     return addresses[0]
-
-
-def _pinned(url: str, address: str) -> str:
-    parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -145,6 +163,11 @@ def _retry_after(response: httpx.Response) -> float | None:
 # The monotonic time by which the POST under way in this thread must be over (None: no bound).
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "webhook_deadline", default=None
+)
+# The POST's host name and the address check_target found for it: a new connection for that
+# name goes to that address (no second lookup).
+_pinned: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "webhook_pinned", default=None
 )
 
 
@@ -200,7 +223,11 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_tcp(host, port, left, local_address, socket_options))
+        pinned = _pinned.get()
+        if pinned is None or pinned[0].lower() != host.strip("[]").lower():
+            raise httpcore.ConnectError(f"no checked address for {host}")
+        address = pinned[1]
+        return _Stream(self._inner.connect_tcp(address, port, left, local_address, socket_options))
 
     def connect_unix_socket(
         self,
@@ -268,19 +295,17 @@ def _post(
     def done(status: int | None, error: str | None = None, retry: float | None = None) -> Outcome:
         return Outcome(status, int((time.monotonic() - started) * 1000), error, retry)
 
+    end = _deadline.get()
     try:
-        address = check_target(url, allow_hosts)
+        address = check_target(url, allow_hosts, None if end is None else end - time.monotonic())
     except TargetRefused as exc:
         return done(None, f"refused: {exc}")
-    host = urlsplit(url).netloc.rsplit("@", 1)[-1]
-    extensions = {"sni_hostname": urlsplit(url).hostname or ""}
+    except LookupTimedOut:
+        return done(None, "timed out")
     request = client.build_request(
-        "POST",
-        _pinned(url, address),
-        content=body,
-        headers={**headers, "host": host, "content-type": "application/json"},
-        extensions=extensions,
+        "POST", url, content=body, headers={**headers, "content-type": "application/json"}
     )
+    token = _pinned.set((urlsplit(url).hostname or "", address))
     try:
         response = client.send(request, stream=True, follow_redirects=False)
         try:
@@ -295,6 +320,8 @@ def _post(
         return done(None, "timed out")
     except httpx.HTTPError as exc:
         return done(None, f"{type(exc).__name__}: {str(exc)[:200]}")
+    finally:
+        _pinned.reset(token)
     code = response.status_code
     error = None if 200 <= code < 300 else f"answered {code}"
     return done(code, error, _retry_after(response))
