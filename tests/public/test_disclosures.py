@@ -10,6 +10,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import DatabaseError
 
 from linkage_hub.db import Database
+from linkage_hub.public import disclosures
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from tests.conftest import HeadersFor
 from tests.public.conftest import CITY, City
@@ -315,3 +316,23 @@ def test_all_units_without_a_limit(client: TestClient, city: City, publish) -> N
     publish()
     body = client.get(f"/public/v1/disclosures/{CITY}").json()
     assert len(body["units"]) == len(PUBLIC) and body["next_cursor"] is None
+
+
+def test_past_the_parameter_limit_the_statement_walks_the_hidden_units_itself(
+    client: TestClient,
+    city: City,
+    publish,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The hidden set goes to the list and count statements as bound values; past
+    ``MAX_HIDDEN_PARAMETERS`` (SQLite takes 32,766) they walk the classified tree themselves,
+    with the same answers."""
+    publish()
+    assert city.hidden
+    bound = client.get(f"/public/v1/disclosures/{CITY}").json()
+    index = client.get("/public/").text
+    monkeypatch.setattr(disclosures, "MAX_HIDDEN_PARAMETERS", 0)
+    walked = client.get(f"/public/v1/disclosures/{CITY}").json()
+    assert walked == bound and bound["units"]
+    assert not {u["unit_code"] for u in walked["units"]} & set(city.hidden)
+    assert client.get("/public/").text == index

@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Date, String, bindparam, func, insert, select, text
+from sqlalchemy import JSON, Date, String, TextClause, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
@@ -228,8 +228,18 @@ class Published(Publication):
     unit_count: int
 
 
-# The units hidden now (:func:`hidden_codes`, walked once a request), as a parameter.
+# The units hidden now (:func:`hidden_codes`, walked once a request), as a parameter; past
+# MAX_HIDDEN_PARAMETERS (SQLite takes 32,766 bound values) the statement walks them itself.
 NOT_HIDDEN = bindparam("hidden", expanding=True, type_=String)
+MAX_HIDDEN_PARAMETERS = 10_000
+
+
+def _without_hidden(sql: str, hidden: frozenset[str]) -> tuple[TextClause, dict[str, Any]]:
+    """``sql``, whose condition reads ``NOT IN :hidden``, and the parameter it then takes."""
+    if len(hidden) <= MAX_HIDDEN_PARAMETERS:
+        return text(sql).bindparams(NOT_HIDDEN), {"hidden": sorted(hidden)}
+    walked = sql.replace("NOT IN :hidden", "NOT IN (SELECT unit_code FROM hidden)")
+    return text(HIDDEN + walked), {}
 
 
 def _public_counts(session: Session, ids: list[str], hidden: frozenset[str]) -> dict[str, int]:
@@ -237,11 +247,14 @@ def _public_counts(session: Session, ids: list[str], hidden: frozenset[str]) -> 
     :func:`units` (a publication all of whose units went dark is absent: zero)."""
     if not ids:
         return {}
-    sql = text("""
+    sql, params = _without_hidden(
+        """
 SELECT du.disclosure_id, COUNT(*) FROM public_disclosure_unit du
 WHERE du.disclosure_id IN :ids AND du.unit_code NOT IN :hidden
-GROUP BY du.disclosure_id""").bindparams(bindparam("ids", expanding=True), NOT_HIDDEN)
-    rows = session.execute(sql, {"ids": ids, "hidden": sorted(hidden)})
+GROUP BY du.disclosure_id""",
+        hidden,
+    )
+    rows = session.execute(sql.bindparams(bindparam("ids", expanding=True)), {"ids": ids, **params})
     return {r[0]: int(r[1]) for r in rows}
 
 
@@ -330,16 +343,15 @@ def units(
 ) -> list[dict[str, Any]]:
     """The publication's units by code that are still public (``hidden``: :func:`hidden_codes`),
     ``limit`` after ``after``."""
-    sql = (
-        text("""
+    sql, params = _without_hidden(
+        """
 SELECT du.content FROM public_disclosure_unit du
 WHERE du.disclosure_id = :d AND du.unit_code > :after AND du.unit_code NOT IN :hidden
-ORDER BY du.unit_code LIMIT :n""")
-        .bindparams(NOT_HIDDEN)
-        .columns(content=JSON)
+ORDER BY du.unit_code LIMIT :n""",
+        hidden,
     )
-    params = {"d": disclosure_id, "after": after or "", "n": limit, "hidden": sorted(hidden)}
-    rows = session.scalars(sql, params)
+    params |= {"d": disclosure_id, "after": after or "", "n": limit}
+    rows = session.scalars(sql.columns(content=JSON), params)
     return [_visible(dict(c), hidden) for c in rows]
 
 
