@@ -318,7 +318,14 @@ def hidden_codes(session: Session) -> frozenset[str]:
     """The units that must not be public now: classified, or under a classified unit.
 
     Checked on every read, not only at publication: a unit classified after it was published
-    is withdrawn from every publication at once (the snapshot itself stays as it was)."""
+    is withdrawn from every publication at once (the snapshot itself stays as it was).
+
+    On PostgreSQL the rest of the read's transaction runs without JIT: the recursive walk's
+    estimated cost (a join per level of an unknown depth) passes ``jit_above_cost``, and
+    compiling it took ~19 ms of a 21 ms walk that runs in 2 ms without (bench/RESULTS.md, the
+    public face); no statement of a public read is large enough to gain from JIT."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
     return frozenset(session.scalars(text(f"{HIDDEN} SELECT unit_code FROM hidden")))
 
 
