@@ -53,7 +53,8 @@ def merge(
     session.execute(text("CREATE INDEX rc_found_identity ON rc_found (identity)"))
     session.execute(
         text(
-            "UPDATE rc_found SET finding_id = f.id, prior_status = f.status "
+            "UPDATE rc_found SET finding_id = f.id, prior_status = f.status, "
+            "prior_region = f.region "
             "FROM reconciliation_finding f WHERE f.identity = rc_found.identity"
         )
     )
@@ -121,9 +122,8 @@ def merge(
             temp_table(
                 dialect,
                 REFILED,
-                "SELECT r.finding_id AS id FROM rc_found r "
-                "JOIN reconciliation_finding f ON f.id = r.finding_id "
-                "WHERE r.prior_status <> 'resolved' AND f.region <> r.region",
+                "SELECT finding_id AS id FROM rc_found "
+                "WHERE prior_status <> 'resolved' AND prior_region <> region",
             )
         )
     )

@@ -362,7 +362,8 @@ CREATE TEMP TABLE rc_found (
     summary_zh TEXT NOT NULL,
     summary_en TEXT NOT NULL,
     finding_id VARCHAR(32){new_id},
-    prior_status VARCHAR(12)
+    prior_status VARCHAR(12),
+    prior_region VARCHAR(6)
 )"""
 
 TEMP_TABLES = (
