@@ -9,6 +9,11 @@
 - **The DNS lookup counts toward the timeout.** A subscriber controls its name servers; a slow
   lookup held a POST past the timeout the worker's lease relies on. Now the lookup runs under
   what is left of the POST's deadline ("timed out" past it).
+- **One subscriber's silent name servers do not stall another's lookups.** Bounded lookups ran
+  in a shared pool of four threads, and an abandoned lookup kept its thread until the resolver
+  gave up: four POSTs to a host whose name servers never answer filled the pool, and every
+  other subscriber's lookup queued behind them and timed out. Now each lookup has its own
+  thread, and a host name gets at most two running at once.
 """
 
 from __future__ import annotations
@@ -175,3 +180,39 @@ def test_a_slow_dns_lookup_does_not_hold_a_post_past_the_timeout(slow_dns_receiv
     assert took < TIMEOUT + 0.5, (
         f"the POST took {took:.1f} s (timeout {TIMEOUT} s; its DNS lookup {DNS_TAKES} s): {outcome}"
     )
+
+
+@pytest.fixture
+def jammed_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """``jammed.test``'s name servers never answer (until the test ends); other names resolve
+    at once. Yields the names looked up, in order."""
+    release = threading.Event()
+    asked: list[str] = []
+
+    def resolve(host: str, port: int, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        asked.append(host)
+        if host == "jammed.test":
+            release.wait(30)
+            raise socket.gaierror("no answer")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(sender.socket, "getaddrinfo", resolve)
+    try:
+        yield asked
+    finally:
+        release.set()
+
+
+def test_a_host_whose_name_servers_never_answer_does_not_delay_another_host(
+    jammed_dns: list[str],
+) -> None:
+    for _ in range(6):
+        with pytest.raises(sender.LookupTimedOut):
+            sender.check_target("https://jammed.test/hook", [], timeout=0.05)
+    started = time.monotonic()
+    address = sender.check_target("https://open.test/hook", [], timeout=1.0)
+    took = time.monotonic() - started
+    assert address == "93.184.216.34"
+    assert took < 0.5, f"open.test's lookup waited {took:.2f} s behind jammed.test's"
+    # The jammed name holds at most two threads; the later attempts were refused without one.
+    assert jammed_dns.count("jammed.test") == sender.MAX_LOOKUPS_PER_HOST

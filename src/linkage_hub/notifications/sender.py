@@ -27,6 +27,7 @@ import contextvars
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,22 +109,45 @@ class LookupTimedOut(Exception):
     """The host's DNS lookup did not end within the time left."""
 
 
-# Lookups run here when bounded: a name server the subscriber controls may answer slowly, and
-# getaddrinfo takes no timeout. A lookup past its bound is abandoned (it ends on its own).
-_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+# A bounded lookup runs in a thread of its own: a name server the subscriber controls may answer
+# slowly, and getaddrinfo takes no timeout. A lookup past its bound is abandoned and ends on its
+# own, when the resolver gives up. Threads are not pooled, so one subscriber's silent name
+# servers cannot hold the threads another subscriber's lookup would need; a host name with
+# :data:`MAX_LOOKUPS_PER_HOST` lookups still running gets no more until one ends, so the
+# abandoned threads are bounded by the distinct host names being delivered to.
+MAX_LOOKUPS_PER_HOST = 2
+_running: dict[str, int] = {}
+_running_lock = threading.Lock()
 
 
 def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
     if timeout is None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    else:
-        future = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        return [str(info[4][0]) for info in infos]
+    key = host.lower()
+    with _running_lock:
+        if _running.get(key, 0) >= MAX_LOOKUPS_PER_HOST:
+            raise LookupTimedOut
+        _running[key] = _running.get(key, 0) + 1
+    answer: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+
+    def resolve() -> None:
         try:
-            infos = future.result(timeout=max(timeout, 0.0))
-        except concurrent.futures.TimeoutError as exc:
-            future.cancel()
-            raise LookupTimedOut from exc
-    return [str(info[4][0]) for info in infos]
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            answer.set_result([str(info[4][0]) for info in infos])
+        except BaseException as exc:  # handed to the caller, if it still waits
+            answer.set_exception(exc)
+        finally:
+            with _running_lock:
+                left = _running.pop(key) - 1
+                if left:
+                    _running[key] = left
+
+    threading.Thread(target=resolve, name="webhook-dns", daemon=True).start()
+    try:
+        return answer.result(timeout=max(timeout, 0.0))
+    except concurrent.futures.TimeoutError as exc:
+        raise LookupTimedOut from exc
 
 
 def check_target(url: str, allow_hosts: list[str], timeout: float | None = None) -> str:
