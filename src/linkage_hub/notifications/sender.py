@@ -120,8 +120,17 @@ _running: dict[str, int] = {}
 _running_lock = threading.Lock()
 
 
+def _literal(host: str) -> bool:
+    """An IP address, which getaddrinfo answers without asking a name server."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
-    if timeout is None:
+    if timeout is None or _literal(host):
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return [str(info[4][0]) for info in infos]
     key = host.lower()
