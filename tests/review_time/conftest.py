@@ -1,0 +1,3 @@
+from tests.records.conftest import push, read
+
+__all__ = ["push", "read"]
