@@ -8,7 +8,11 @@ version, in batches that each commit, resumably.
    notes old person key → new in ``privacy_person_key_map``.
 3. A sweep repeats the pass until no row is left under another version (a hub that had not yet
    seen the new version may have written some meanwhile).
-4. Tables that hold person keys without an ID number (``PERSON_KEY_DEPENDANTS``, e.g. findings)
+4. Values sealed with the ID keys outside the dataset tables (``SEALED``: a 12310 report's
+   facts and its reporter's contact, the stored answers of idempotent requests) are opened and
+   sealed again under the new version, batch by batch (what is left is what is not yet under
+   it, so this too resumes where it stopped).
+5. Tables that hold person keys without an ID number (``PERSON_KEY_DEPENDANTS``, e.g. findings)
    are re-keyed through the map in one statement each; the map is emptied; the rotation ends.
 
 While a rotation runs, lookups match the person key of every version (see ``Keyring.person_keys``)
@@ -61,32 +65,63 @@ PERSON_KEY_DEPENDANTS: tuple[Dependant, ...] = (
     # a person finding's identity is its rule plus the person key: the run matches on it
     Dependant("reconciliation_finding", "person_key", (("identity", "rule || ':' || {key}"),)),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A table whose ``columns`` hold values sealed with the ID keys (each may be null), its
+    rows named by ``key``."""
+
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    def not_at(self, version: int) -> Any:
+        """Rows holding a value under another version than ``version`` (SQL)."""
+        prefix = f"v{version}:%"
+        return text(
+            " OR ".join(f"({c} IS NOT NULL AND {c} NOT LIKE '{prefix}')" for c in self.columns)
+        )
+
+
+# Named here for the same reason as the dependants. tests/privacy/test_rotation_command.py
+# checks that every value the hub seals with ``seal_id`` and stores is in a table named here.
+SEALED: tuple[Sealed, ...] = (
+    Sealed("case_report", ("number",), ("facts", "contact")),
+    Sealed("idempotent_answer", ("scope", "route", "key_hash"), ("body",)),
+)
 MAX_SWEEPS = 5
 
 Progress = Callable[[int, int], None]
 
 
 def rows_not_at(session: Session, version: int) -> int:
+    """Dataset rows and :data:`SEALED` rows holding a value under another version."""
     prefix = f"v{version}:%"
     return sum(
         session.scalar(select(func.count()).select_from(t).where(t.c.id_number.not_like(prefix)))
         or 0
         for t in PERSON_TABLES
+    ) + sum(
+        session.scalar(text(f"SELECT count(*) FROM {s.table} WHERE {s.not_at(version)}")) or 0
+        for s in SEALED
     )
 
 
 def rows_by_version(session: Session, versions: list[int]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for v in versions:
-        counts[f"v{v}"] = sum(
-            session.scalar(select(func.count()).select_from(t).where(t.c.id_number.like(f"v{v}:%")))
-            or 0
-            for t in PERSON_TABLES
+    """How many stored values each key version seals (``plain``: none): a dataset row's ID
+    number, and each non-null value of a :data:`SEALED` column."""
+    values = [(t.name, "id_number") for t in PERSON_TABLES]
+    values += [(s.table, c) for s in SEALED for c in s.columns]
+
+    def count(condition: str) -> int:
+        return sum(
+            session.scalar(text(f"SELECT count(*) FROM {table} WHERE {c} {condition}")) or 0
+            for table, c in values
         )
-    counts["plain"] = sum(
-        session.scalar(select(func.count()).select_from(t).where(t.c.id_number.not_like("v%"))) or 0
-        for t in PERSON_TABLES
-    )
+
+    counts = {f"v{v}": count(f"LIKE 'v{v}:%'") for v in versions}
+    counts["plain"] = count("NOT LIKE 'v%'")
     return counts
 
 
@@ -115,6 +150,11 @@ def cancel_unstarted(db: Database, rotation_id: int) -> bool:
         written = any(
             session.scalar(select(t.c.id).where(t.c.id_number.like(prefix)).limit(1)) is not None
             for t in PERSON_TABLES
+        ) or any(
+            session.scalar(text(f"SELECT 1 FROM {s.table} WHERE {c} LIKE '{prefix}' LIMIT 1"))
+            is not None
+            for s in SEALED
+            for c in s.columns
         )
         if written or session.scalar(select(PersonKeyMap.old_key).limit(1)) is not None:
             return False
@@ -204,6 +244,46 @@ def _batch(
     return rows[-1].id, len(changes)
 
 
+def _reseal(session: Session, keyring: Keyring, sealed: Sealed, target: int, size: int) -> int:
+    """Seal up to ``size`` rows of ``sealed`` again under ``target``: the rows done (0 at the
+    end)."""
+    names = sealed.key + sealed.columns
+    rows = session.execute(
+        text(
+            f"SELECT {', '.join(names)} FROM {sealed.table} WHERE {sealed.not_at(target)} "
+            f"ORDER BY {', '.join(sealed.key)} LIMIT :size"
+        ),
+        {"size": size},
+    ).all()
+    if not rows:
+        return 0
+    cipher = keyring.cipher(target)
+
+    def again(value: str | None) -> str | None:
+        if value is None or version_of(value) == target:
+            return value
+        return cipher.seal(keyring.reveal_id(value))
+
+    changes = [
+        {
+            **{f"k_{k}": v for k, v in zip(sealed.key, row[: len(sealed.key)], strict=True)},
+            **{
+                f"c_{c}": again(v)
+                for c, v in zip(sealed.columns, row[len(sealed.key) :], strict=True)
+            },
+        }
+        for row in rows
+    ]
+    session.execute(
+        text(
+            f"UPDATE {sealed.table} SET {', '.join(f'{c} = :c_{c}' for c in sealed.columns)} "
+            f"WHERE {' AND '.join(f'{k} = :k_{k}' for k in sealed.key)}"
+        ),
+        changes,
+    )
+    return len(rows)
+
+
 def _rekey(session: Session, dependant: Dependant) -> None:
     table, column = dependant.table, dependant.column
     # SET expressions read the row as it was, so each sees the old key
@@ -255,6 +335,16 @@ def run(
                     state.rows_done += done
                 rows_done = state.rows_done
             progress(rows_done, max(total, rows_done))
+        for sealed in SEALED:
+            done = 1
+            while done:
+                with db.transaction() as session:
+                    done = _reseal(session, keyring, sealed, target, batch_size)
+                    state = session.get(KeyRotation, rotation_id, with_for_update=True)
+                    assert state is not None
+                    state.rows_done += done
+                    rows_done = state.rows_done
+                progress(rows_done, max(total, rows_done))
         with db.transaction() as session:
             state = session.get(KeyRotation, rotation_id, with_for_update=True)
             assert state is not None

@@ -18,11 +18,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import String, Text, func, select
 
 from linkage_hub.cases.models import Case
 from linkage_hub.ciphers import version_of
-from linkage_hub.db import Database
+from linkage_hub.db import Base, Database
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
 from tests.privacy.test_rotation_command import COMMAND, rotate
@@ -63,7 +63,10 @@ def test_rotation_reseals_the_12310_reports(
         "facts": f"身份证号 {f.id_number(9)} 的人长期不上班仍领工资。",
         "contact": {"name": "李四", "phone": "13800000000"},
     }
-    receipt = client.post("/public/v1/reports", json=report)
+    # with a key, so its answer (the receipt and its secret) is stored, sealed, for a retry
+    receipt = client.post(
+        "/public/v1/reports", json=report, headers={"Idempotency-Key": "before-rotation"}
+    )
     assert receipt.status_code == 201, receipt.text
 
     done = rotate(settings)
@@ -85,3 +88,38 @@ def test_rotation_reseals_the_12310_reports(
         sealed = {"facts": version_of(case.facts), "contact": version_of(case.contact or "")}
     # ... so the reporter's identity and the ID number in the facts must be under version 2 too
     assert sealed == {"facts": 2, "contact": 2}
+    # and so must every other value in every table (the audit log's too: it seals none)
+    with database.transaction() as session:
+        left = {
+            f"{table.name}.{column.name}": n
+            for table in Base.metadata.sorted_tables
+            for column in table.c
+            if isinstance(column.type, String | Text)
+            and (
+                n := session.scalar(
+                    select(func.count()).select_from(table).where(column.like("v1:%"))
+                )
+                or 0
+            )
+        }
+    assert left == {}
+    assert rows["v2"] >= 4  # the roster row, the facts, the contact, the idempotent answer
+
+    # and opens: the office reads the report, a retry gets the first receipt back
+    app.state.keyring.reload()
+    office = headers_for("establishment", "230100")
+    case = client.get(f"/api/v1/cases/{_case_id(database)}", headers=office)
+    assert case.status_code == 200, case.text
+    assert case.json()["contact"] == report["contact"]
+    assert f.id_number(9) in case.json()["facts"]
+    again = client.post(
+        "/public/v1/reports", json=report, headers={"Idempotency-Key": "before-rotation"}
+    )
+    assert again.status_code == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == receipt.json()
+
+
+def _case_id(database: Database) -> str:
+    with database.transaction() as session:
+        return session.scalars(select(Case.id)).one()
