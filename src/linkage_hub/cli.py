@@ -54,6 +54,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # (linkage_hub.loadshed), which answers a problem body rather than uvicorn's plain 503.
         "limit_concurrency": settings.max_connections,
         "timeout_keep_alive": settings.keep_alive_seconds,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default and put the address
+        # it names in the request before the hub sees it: any client behind a local proxy that
+        # passes the header through would choose its own address. Who may speak for a client
+        # is LINKAGE_TRUSTED_PROXIES' alone (linkage_hub.clientaddr).
+        "proxy_headers": False,
     }
     if settings.ops_port is None:
         uvicorn.run("linkage_hub.app:create_app", host=args.host, port=args.port, **options)
