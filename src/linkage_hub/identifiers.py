@@ -93,10 +93,14 @@ def mask_citizen_id(number: str) -> str:
 
 
 _ID_LIKE = re.compile(r"\d{15,17}[\dXxＸｘ]?")
-_ID_SEPARATOR = re.compile(r"[ \-\u3000]")
+# What people and word processors put between the groups of a number: any space (a tab, a
+# no-break space from WPS or Word, the ideographic space, a line break), a hyphen, dash or minus,
+# and the invisible joiners and zero-width spaces a paste can carry.
+_SEP = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+_ID_SEPARATOR = re.compile(_SEP)
 # A run of 15 or more digits written with single separators (a date or a phone number may sit
 # right before an ID number in the same run: each window of whole groups is tried).
-_ID_SPACED = re.compile(r"(?<!\d)\d(?:[ \-\u3000]?\d){14,}(?:[ \-\u3000]?[XxＸｘ])?(?!\d)")
+_ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEP}?\d){{14,}}(?:{_SEP}?[XxＸｘ])?(?!\d)")
 _ID_GROUP = re.compile(r"[\dXxＸｘ]+")
 
 
