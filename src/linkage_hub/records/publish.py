@@ -90,6 +90,11 @@ def count_hidden_only(
     )
 
 
+# LATE_EXIT's summary up to its exit date, the date left out (reconciliation.queries, LATE_EXIT:
+# "人社部门记录已[于 DATE ]离职…", "left [on DATE ]per HR, still on the roster…").
+LATE_EXIT_ZH, LATE_EXIT_EN = "人社部门记录已", "left per HR"
+
+
 def propagate_unit_regions(
     session: Session, batch_id: str, now: dt.datetime, after_id: int
 ) -> None:
@@ -197,6 +202,22 @@ def propagate_unit_regions(
         f"SELECT 'finding.opened', {finding_region}, unit_code, NULL, rule, severity, id, "
         f"CAST(:batch_id AS VARCHAR(36)), NULL, {data}, :now FROM reconciliation_finding "
         f"WHERE {moving} ORDER BY id",
+        params,
+    )
+    # A summary quotes a value only from a record of the region the finding is filed in
+    # (reconciliation.queries): LATE_EXIT's HR exit date is the one such value. The region the
+    # finding enters may see that HR record withheld, so the move drops the date, as the rule
+    # words it without one; the next run that covers the finding quotes it again where allowed.
+    position = "strpos" if session.get_bind().dialect.name == "postgresql" else "instr"
+    session.execute(
+        typed_sql(
+            "UPDATE reconciliation_finding SET "
+            f"summary_zh = '{LATE_EXIT_ZH}' || substr(summary_zh, {position}(summary_zh, '离职')),"
+            f" summary_en = '{LATE_EXIT_EN}' || "
+            f"substr(summary_en, {position}(summary_en, ', still on the roster')) "
+            f"WHERE rule = 'LATE_EXIT' AND {moving}",
+            "batch_id",
+        ),
         params,
     )
     session.execute(

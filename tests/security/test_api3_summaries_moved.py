@@ -7,7 +7,9 @@ The city then moves MOVING to county B (230103). The move files the live finding
 clients now open it — but the HR record stays in A, withheld from B in the evidence. The
 summary still spells out its ``status_on``: B reads a field of a record of A it may not read.
 The security suite's rule (tests/security/README.md, API3 summaries) is that a summary quotes
-a value only from a record of the finding's own region.
+a value only from a record of the finding's own region (found by a review, 2026-12-06: nothing
+rewrote it, B's runs leave the finding alone, A's no longer see it). Now the move words it
+without the date, exactly as a run of the city then writes it.
 """
 
 from __future__ import annotations
@@ -77,9 +79,7 @@ def test_a_moved_finding_does_not_quote_the_region_it_left(
 
     _push(client, headers_for, "units", [_unit(MOVING, B)])  # the city moves the unit to B
 
-    detail = client.get(
-        f"/api/v1/discrepancies/{finding['id']}", headers=headers_for("audit", B)
-    )
+    detail = client.get(f"/api/v1/discrepancies/{finding['id']}", headers=headers_for("audit", B))
     assert detail.status_code == 200, detail.text  # the finding is B's now
     body = detail.json()
     hr_evidence = [e for e in body["evidence"] if e["dataset"] == "employment"]
@@ -87,3 +87,10 @@ def test_a_moved_finding_does_not_quote_the_region_it_left(
     # ... so the summary must not spell out a field of it either
     assert EXIT_DAY not in body["summary"]["en"], body["summary"]
     assert EXIT_DAY not in body["summary"]["zh"], body["summary"]
+    assert body["summary"]["en"].startswith("left per HR, still on the roster after ")
+
+    # the wording is the rule's own: a run over the city (both counties) leaves it as it is
+    city = run_and_wait(client, headers_for("establishment", "230100"), region="230100")
+    assert city["status"] == "succeeded", city
+    again = client.get(f"/api/v1/discrepancies/{finding['id']}", headers=headers_for("audit", B))
+    assert again.json()["summary"] == body["summary"]

@@ -1,3 +1,0 @@
-from tests.records.conftest import push, read
-
-__all__ = ["push", "read"]
