@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -98,6 +99,19 @@ class TestRuns:
             assert response.headers["content-type"] == "application/problem+json"
         extra = client.post(RUNS, json={"region": "230100", "x": 1}, headers=headers)
         assert extra.status_code == 422
+
+    def test_a_run_as_of_a_later_day_is_422_and_queues_nothing(
+        self, world: World, client: TestClient, headers_for: HeadersFor, settings: Settings
+    ) -> None:
+        headers = headers_for("establishment", "230100")
+        later = (settings.today() + dt.timedelta(days=1)).isoformat()
+        answer = client.post(RUNS, json={"region": "230100", "as_of": later}, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert [(e["field"], e["code"]) for e in answer.json()["errors"]] == [("as_of", "future")]
+        assert client.get(RUNS, headers=headers).json()["items"] == []
+        today = settings.today().isoformat()
+        ran = client.post(RUNS, json={"region": "230100", "as_of": today}, headers=headers)
+        assert ran.status_code == 202, ran.text
 
     def test_one_run_per_region_at_a_time(
         self, world: World, client: TestClient, headers_for: HeadersFor, database: Database

@@ -185,6 +185,17 @@ class TestCommandLine:
         with pytest.raises(CommandError, match="period"):
             reconcile_cli._reconcile(self._args(period="2026/10"), settings)
 
+    def test_a_run_as_of_a_later_day_is_refused(
+        self, world: World, database: Database, settings: Settings
+    ) -> None:
+        """A run as of tomorrow would file LATE_EXIT findings before they are late (found by
+        a review, 2026-12-06: it ran, and the next run resolved them)."""
+        later = (settings.today() + dt.timedelta(days=1)).isoformat()
+        with pytest.raises(CommandError, match=f"--as-of {later}: as_of lies in the future"):
+            reconcile_cli._reconcile(self._args(as_of=later), settings)
+        with database.transaction() as session:
+            assert list(session.scalars(select(Run))) == []
+
     def test_a_run_in_progress_fails_with_the_reason(
         self, world: World, database: Database, settings: Settings
     ) -> None:

@@ -59,7 +59,11 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
                 requested_by=operator(),
             )
         except HubError as exc:
-            raise CommandError(f"--region {body.region}: {exc.detail or exc.title}") from None
+            field = exc.errors[0].field if exc.errors else "region"
+            shown = body.as_of if field == "as_of" else body.region
+            raise CommandError(
+                f"--{field.replace('_', '-')} {shown}: {exc.detail or exc.title}"
+            ) from None
         with db.transaction() as session:
             done = session.get(Run, run_id)
             assert done is not None

@@ -226,6 +226,13 @@ def create_run(
     if kind not in KINDS:
         raise ValueError(f"a run of kind {kind}")
     settings = db.settings
+    if as_of is not None and as_of > settings.today():
+        # A run as of a later day would file LATE_EXIT findings before they are late, and the
+        # next run would resolve them: a history of findings that never were.
+        raise InvalidInput(
+            "as_of lies in the future.",
+            errors=[FieldError(field="as_of", code="future", message="as_of lies in the future")],
+        )
     if db.dialect == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(:ns, :key)"),
