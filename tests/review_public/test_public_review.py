@@ -107,3 +107,29 @@ def test_x_forwarded_for_is_not_believed_without_trusted_proxies(tmp_path: Path)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_an_id_number_typed_into_a_unit_is_not_published(
+    client: TestClient, headers_for: HeadersFor, city: City, publish
+) -> None:
+    """The office typed a person's ID number into a unit's functions and a quota's document
+    number (the console masks such numbers in every free text; the 12310 follow-up masks
+    them since 2026-12-06). The public face must not print it."""
+    number = city.id_numbers[0]
+    bureau = city.units["bureau"] | {"functions": f"负责人 {number} 主持全面工作。"}
+    response = client.post(
+        "/api/v1/datasets/units/batches",
+        json={"records": [bureau]},
+        headers=headers_for("establishment", CITY),
+    )
+    assert response.status_code == 201, response.text
+    publish()
+    code = bureau["unit_code"]
+    for path in (
+        f"/public/v1/disclosures/{CITY}/units/{code}",
+        f"/public/v1/disclosures/{CITY}",
+        f"/public/disclosures/{CITY}/units/{code}",
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 200
+        assert number not in answer.text, path
