@@ -133,3 +133,29 @@ def test_an_id_number_typed_into_a_unit_is_not_published(
         answer = client.get(path)
         assert answer.status_code == 200
         assert number not in answer.text, path
+
+
+def test_a_dated_page_revalidated_after_a_new_publication_is_not_the_old_page(
+    client: TestClient, headers_for: HeadersFor, city: City, publish, monkeypatch
+) -> None:
+    """A browser holding the region page of a past day revalidates it (If-None-Match) after
+    the office publishes again: the page now lists one more publication in its history (the
+    body changed), yet the ETag is the same and the hub answers 304: the browser keeps the
+    old page."""
+    import datetime as dt
+
+    from linkage_hub.public import disclosures
+
+    monkeypatch.setattr(
+        disclosures, "utcnow", lambda: dt.datetime(2026, 1, 10, 3, 0, tzinfo=dt.UTC)
+    )
+    publish(as_of="2026-01-09")
+    monkeypatch.undo()
+    path = f"/public/disclosures/{CITY}?date=2026-01-10"
+    first = client.get(path)
+    assert first.status_code == 200 and 'datetime="2026-01-09"' in first.text
+    publish()  # today: the 2026-01-10 page's history gains an entry
+    fresh = client.get(path)
+    assert fresh.text != first.text  # the page did change
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200, "304 for a page whose content changed"
