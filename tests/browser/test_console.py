@@ -27,12 +27,14 @@ from sqlalchemy import update
 
 from linkage_hub.auth.users import create_user
 from linkage_hub.db import Database
+from linkage_hub.identifiers import mask_citizen_id
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.records import demo_data
 from tests.browser.conftest import snap
 from tests.conftest import HeadersFor, hub_today
 from tests.console.conftest import PASSWORD, demo_city
 from tests.reconciliation.test_api import run_and_wait
+from tests.records import factory as f
 
 __all__ = ["demo_city"]
 
@@ -390,7 +392,23 @@ def test_the_office_reviews_and_publishes_its_disclosure(
     people: dict[str, str],
 ) -> None:
     """信息公开 without scripts: the office opens the preview from the menu, publishes from it,
-    and the public page shows the units the preview listed."""
+    and the public page shows the units the preview listed. A unit's functions (an ID number
+    typed into them) and document numbers are in the preview for the review, the number
+    masked."""
+    office = headers_for("establishment", "230100")
+    units = client.get("/api/v1/datasets/units/records", headers=office).json()["items"]
+    unit = min(
+        (u for u in units if u["region"] == "230100" and not u.get("classified")),
+        key=lambda u: u["unit_code"],
+    )
+    number = f.id_number(1)
+    keep = ("unit_code", "name", "kind", "funding", "parent_code", "region", "status")
+    record = {k: unit[k] for k in keep if unit.get(k) is not None}
+    record["functions"] = f"负责人 {number} 主持全面工作。"
+    pushed = client.post(
+        "/api/v1/datasets/units/batches", json={"records": [record]}, headers=office
+    )
+    assert pushed.status_code == 201, pushed.text
     sign_in(browser, served, "li.office")
     click(browser, browser.find_element(By.LINK_TEXT, "信息公开"), "main h1")
     assert "尚未公开" in browser.find_element(By.TAG_NAME, "main").text
@@ -401,6 +419,8 @@ def test_the_office_reviews_and_publishes_its_disclosure(
         for row in browser.find_elements(By.CSS_SELECTOR, "main tbody tr")
     ]
     assert listed
+    shown = browser.find_element(By.TAG_NAME, "main").text
+    assert number not in shown and f"负责人 {mask_citizen_id(number)}" in shown
     snap(browser, "console-disclosure-preview", height=1100)
     publish = browser.find_element(By.CSS_SELECTOR, "form[action='/console/disclosures'] button")
     click(browser, publish, ".notice")

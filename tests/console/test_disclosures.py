@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from linkage_hub.identifiers import mask_citizen_id
 from tests.conftest import HeadersFor, hub_today
 from tests.console.conftest import ConsoleAs
 from tests.public.conftest import CITY, City, city
@@ -58,6 +59,27 @@ class TestThePreview:
         assert 'name="region" value="230100"' in page.text
         assert f'name="as_of" value="{hub_today().isoformat()}"' in page.text
 
+    def test_shows_functions_and_document_numbers_with_id_numbers_masked(
+        self, city: City, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs
+    ) -> None:
+        """The secrecy review saw names and figures only: a unit's functions and the document
+        numbers were published unseen, an ID number typed into them in full. Now the preview
+        shows them as they will be published, the number masked."""
+        number = city.id_numbers[0]
+        bureau = city.units["bureau"] | {"functions": f"负责人 {number} 主持全面工作。"}
+        pushed = client.post(
+            "/api/v1/datasets/units/batches",
+            json={"records": [bureau]},
+            headers=headers_for("establishment", CITY),
+        )
+        assert pushed.status_code == 201, pushed.text
+        page = console_as("establishment", CITY).get(PREVIEW, params={"region": CITY})
+        assert page.status_code == 200, page.text
+        assert number not in page.text
+        assert f"负责人 {mask_citizen_id(number)} 主持全面工作。" in page.text
+        for document_no in ("哈编〔2024〕1号", "哈编〔2023〕9号", "哈编〔2024〕5号"):
+            assert document_no in page.text
+
     def test_of_a_region_without_units_offers_no_publish_button(
         self, city: City, console_as: ConsoleAs
     ) -> None:
@@ -102,7 +124,8 @@ class TestPublishing:
         assert listed.status_code == 200
         assert ROW_ID.findall(listed.text) == [published["id"]]
         assert "已公开 230100 的机构编制信息" in listed.text
-        assert f'href="/public/disclosures/{CITY}?date=' in listed.text
+        # the publication itself, not "the one in force that day" (a later one the same day)
+        assert f'href="/public/disclosures/{CITY}?publication={published["id"]}"' in listed.text
 
     def test_a_form_that_does_not_make_the_apis_body_publishes_nothing(
         self, city: City, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs

@@ -128,3 +128,60 @@ def test_hostile_page_inputs_are_answered_not_500(client: TestClient, city: City
     ):
         response = client.post(path, content=body, headers=form_type)
         assert response.status_code < 500, (path, body)
+
+
+def test_every_publication_in_the_history_can_be_opened(
+    client: TestClient, city: City, publish
+) -> None:
+    """Two publications the same day (a correction after the secrecy review): the region
+    page's history linked the earlier one by its day (`?date=`), which opens the latest of
+    that day, the later one: the earlier could not be read at all. Now each entry links its
+    publication (`?publication=<id>`), and the units on that page link in the same one."""
+    first = publish(as_of="2025-12-31")
+    second = publish()
+    assert first["id"] != second["id"]
+    page = client.get(f"/public/disclosures/{CITY}")
+    links = re.findall(r'href="(/public/disclosures/\d+\?[^"]+)"', page.text)
+    assert links == [f"/public/disclosures/{CITY}?publication={first['id']}"], page.text
+    opened = client.get(links[0])
+    assert opened.status_code == 200
+    assert 'datetime="2025-12-31"' in opened.text, opened.text
+    bureau = city.public_code["bureau"]
+    unit_link = f"/public/disclosures/{CITY}/units/{bureau}?publication={first['id']}"
+    assert f'href="{unit_link}"' in opened.text
+    unit = client.get(unit_link)
+    assert unit.status_code == 200 and 'datetime="2025-12-31"' in unit.text
+    api = client.get(f"/public/v1/disclosures/{CITY}", params={"publication": first["id"]})
+    assert api.status_code == 200 and api.json()["as_of"] == "2025-12-31"
+    api_unit = client.get(
+        f"/public/v1/disclosures/{CITY}/units/{bureau}", params={"publication": first["id"]}
+    )
+    assert api_unit.status_code == 200 and api_unit.json()["as_of"] == "2025-12-31"
+
+
+def test_a_dated_page_revalidated_after_a_new_publication_is_not_the_old_page(
+    client: TestClient, city: City, publish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser holding the region page of a past day revalidates it (If-None-Match) after
+    the office publishes again: the page now lists one more publication in its history (the
+    body changed), yet the ETag was the publication's and the view's only, so the hub answered
+    304 and the browser kept the old page. Now the tag holds the region's newest publication."""
+    import datetime as dt
+
+    from linkage_hub.public import disclosures
+
+    monkeypatch.setattr(
+        disclosures, "utcnow", lambda: dt.datetime(2026, 1, 10, 3, 0, tzinfo=dt.UTC)
+    )
+    publish(as_of="2026-01-09")
+    monkeypatch.undo()
+    path = f"/public/disclosures/{CITY}?date=2026-01-10"
+    first = client.get(path)
+    assert first.status_code == 200 and 'datetime="2026-01-09"' in first.text
+    publish()  # today: the 2026-01-10 page's history gains an entry
+    fresh = client.get(path)
+    assert fresh.text != first.text  # the page did change
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200, "304 for a page whose content changed"
+    same = client.get(path, headers={"If-None-Match": fresh.headers["ETag"]})
+    assert same.status_code == 304

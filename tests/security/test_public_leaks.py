@@ -9,7 +9,9 @@ and everything under them.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
 from html.parser import HTMLParser
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from linkage_hub.cases.models import Case
 from linkage_hub.db import Database
 from linkage_hub.identifiers import mask_citizen_id, mask_id_numbers_in
+from linkage_hub.public.models import Disclosure, DisclosureUnit
 from tests.conftest import HeadersFor
 from tests.public.conftest import CITY, City
 
@@ -168,3 +171,75 @@ def test_what_the_office_writes_is_escaped_on_the_public_page(
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text
     form = client.post("/public/12310", data={"category": "", "region": CITY, "facts": hostile})
     assert form.status_code == 422 and "<script>" not in form.text
+
+
+def test_an_id_number_typed_into_a_unit_is_not_published(
+    client: TestClient, headers_for: HeadersFor, database: Database, city: City, publish
+) -> None:
+    """The office typed a person's ID number into a unit's functions (the console masks such
+    numbers in every free text, the 12310 follow-up too): the public face printed it in full,
+    in the unit's JSON, the region's list and the unit page. Now a unit's free text (name,
+    functions, document numbers, internal bodies' names) is masked when published, and again
+    when read, so a snapshot stored before (written here as it was stored) is read masked."""
+    number = city.id_numbers[0]
+    bureau = city.units["bureau"] | {"functions": f"负责人 {number} 主持全面工作。"}
+    response = client.post(
+        "/api/v1/datasets/units/batches",
+        json={"records": [bureau]},
+        headers=headers_for("establishment", CITY),
+    )
+    assert response.status_code == 201, response.text
+    code = bureau["unit_code"]
+    paths = (
+        f"/public/v1/disclosures/{CITY}/units/{code}",
+        f"/public/v1/disclosures/{CITY}",
+        f"/public/disclosures/{CITY}/units/{code}",
+    )
+    published = publish()
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 200
+        assert number not in answer.text, path
+    assert mask_citizen_id(number) in client.get(paths[0]).json()["functions"]
+    # a snapshot stored before the masking (publications are immutable: written as a second
+    # one): the number in its functions, a document number and an internal body's name
+    with database.transaction() as session:
+        stored = session.scalar(
+            select(DisclosureUnit).where(
+                DisclosureUnit.disclosure_id == published["id"], DisclosureUnit.unit_code == code
+            )
+        )
+        assert stored is not None
+        content = dict(stored.content)
+        content["functions"] = f"负责人 {number}"
+        content["quotas"] = [q | {"document_no": f"哈编 {number}"} for q in content["quotas"]]
+        content["internal_units"] = [
+            c | {"name": f"{c['name']}{number}"} for c in content["internal_units"]
+        ]
+        old = session.get(Disclosure, published["id"])
+        assert old is not None
+        before = uuid.uuid4().hex
+        session.add(
+            Disclosure(
+                id=before,
+                region=CITY,
+                as_of=old.as_of,
+                published_at=old.published_at - dt.timedelta(days=1),
+                published_by=old.published_by,
+                unit_count=1,
+            )
+        )
+        session.flush()
+        session.add(
+            DisclosureUnit(
+                disclosure_id=before,
+                unit_code=code,
+                parent_code=None,
+                name=stored.name,
+                content=content,
+            )
+        )
+    for path in paths:
+        answer = client.get(path, params={"publication": before})
+        assert answer.status_code == 200, answer.text
+        assert number not in answer.text, path

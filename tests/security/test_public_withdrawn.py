@@ -6,6 +6,8 @@ classified unit) stays withdrawn, and leaves no trace in what the pages count.
   it) dropped out, and its stored page, naming the classified parent, was public again.
 - The region page ("共 N 个单位") and the index counted the units stored at publication, so a
   unit classified since showed as a gap: the public could tell a unit had gone dark.
+- A unit that left its parent (its own unit now) still named it in its stored page after the
+  parent was classified: only the internal bodies were checked against what is hidden now.
 """
 
 from __future__ import annotations
@@ -92,3 +94,36 @@ def test_a_withdrawn_unit_is_not_counted_on_the_public_pages(
     index = client.get("/public/").text
     assert f'<td class="num">{before}</td>' not in index
     assert f'<td class="num">{len(listed)}</td>' in index
+
+
+def test_a_classified_former_parent_is_not_named_by_a_unit_that_left_it(
+    client: TestClient, headers_for: HeadersFor, city: City, publish: Publish
+) -> None:
+    """The office is published under the bureau, then moves out (its own unit now) and the
+    bureau is classified. The office stays public (nothing above it is classified now), but
+    its stored page, JSON and the region's list named the bureau as `parent_code`: the public
+    learnt the code of a classified unit. Now a parent hidden now is not named (null, "—")."""
+    publish()
+    bureau = city.units["bureau"]
+    office = city.units["office"]
+    changed = [
+        bureau | {"classified": True},
+        {k: v for k, v in office.items() if k != "parent_code"},
+    ]
+    response = client.post(
+        "/api/v1/datasets/units/batches",
+        json={"records": changed},
+        headers=headers_for("establishment", CITY),
+    )
+    assert response.status_code == 201, response.text
+    secret = bureau["unit_code"]
+    assert client.get(f"/public/v1/disclosures/{CITY}/units/{secret}").status_code == 404
+    unit = client.get(f"/public/v1/disclosures/{CITY}/units/{office['unit_code']}")
+    assert unit.status_code == 200
+    assert unit.json()["parent_code"] is None
+    assert secret not in unit.text
+    listing = client.get(f"/public/v1/disclosures/{CITY}")
+    assert secret not in listing.text
+    page = client.get(f"/public/disclosures/{CITY}/units/{office['unit_code']}")
+    assert page.status_code == 200
+    assert secret not in page.text

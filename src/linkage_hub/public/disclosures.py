@@ -15,13 +15,20 @@ leader level is the post's level.
 **The review step.** Nothing is public until the establishment office publishes (``POST
 /api/v1/disclosures``; ``GET /api/v1/disclosures/preview`` shows what would be published, for
 the secrecy review, 保密审查). A publication is a snapshot: later pushes change nothing of it.
-The public reads the latest publication of a region, or the latest on or before ``?date=``.
+The public reads the latest publication of a region, the latest on or before ``?date=``, or
+one publication of the region by its id (``?publication=``: two the same day are both reachable).
+
+**No ID number is published.** A person's ID number typed into a unit's free text (its name, its
+functions, a document number, an internal body's name) is masked as the console masks it
+(:func:`linkage_hub.identifiers.mask_id_numbers_in`): when publishing, and again when reading a
+publication, so a snapshot stored before the masking is read masked too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -33,7 +40,8 @@ from sqlalchemy.orm import Session
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import utcnow
-from linkage_hub.errors import NotFound
+from linkage_hub.errors import NotFound, invalid_field
+from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from linkage_hub.reports import staffing
 from linkage_hub.reports import validtime as vt
@@ -151,20 +159,43 @@ def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]
             if (code, level) in posts or (code, level) in serving
         ]
         out.append(
-            {
-                "unit_code": code,
-                "name": unit["name"],
-                "region": unit["region"],
-                "kind": unit["kind"],
-                "funding": unit["funding"],
-                "parent_code": unit["parent_code"],
-                "functions": unit["functions"],
-                "internal_units": children.get(code, []),
-                "quotas": quotas.get(code, []),
-                "leader_posts": leader_posts,
-            }
+            _masked(
+                {
+                    "unit_code": code,
+                    "name": unit["name"],
+                    "region": unit["region"],
+                    "kind": unit["kind"],
+                    "funding": unit["funding"],
+                    "parent_code": unit["parent_code"],
+                    "functions": unit["functions"],
+                    "internal_units": children.get(code, []),
+                    "quotas": quotas.get(code, []),
+                    "leader_posts": leader_posts,
+                }
+            )
         )
     return out
+
+
+def _masked(unit: dict[str, Any]) -> dict[str, Any]:
+    """The unit with every ID-number-like run of its free text masked: name, functions, the
+    document numbers, its internal bodies' names (codes are unit codes, not free text)."""
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else mask_id_numbers_in(value)
+
+    return {
+        **unit,
+        "name": mask_id_numbers_in(unit["name"]),
+        "functions": text(unit.get("functions")),
+        "internal_units": [
+            {**c, "name": mask_id_numbers_in(c["name"])} for c in unit.get("internal_units") or []
+        ],
+        "quotas": [{**q, "document_no": text(q.get("document_no"))} for q in unit["quotas"]],
+        "leader_posts": [
+            {**lp, "document_no": text(lp.get("document_no"))} for lp in unit["leader_posts"]
+        ],
+    }
 
 
 def publish(session: Session, principal: Principal, region: str, day: dt.date) -> Disclosure:
@@ -265,12 +296,36 @@ def _published(
     return [Published(d.id, d.region, d.as_of, d.published_at, counts.get(d.id, 0)) for d in found]
 
 
+PUBLICATION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def publication_input(publication: str | None, on: dt.date | None) -> str | None:
+    """The ``publication`` parameter checked: a publication id (32 hex digits; 422 naming the
+    field otherwise), and not with ``date`` (one or the other names the publication)."""
+    if publication is None:
+        return None
+    if not PUBLICATION_ID.fullmatch(publication):
+        raise invalid_field("publication", "format", "is not a publication id")
+    if on is not None:
+        raise invalid_field("publication", "conflict", "cannot be given with date")
+    return publication
+
+
 def latest(
-    session: Session, region: str, on: dt.date | None, zone: dt.tzinfo, hidden: frozenset[str]
+    session: Session,
+    region: str,
+    on: dt.date | None,
+    zone: dt.tzinfo,
+    hidden: frozenset[str],
+    publication: str | None = None,
 ) -> Published:
-    """The region's publication in force (the latest), or the latest published on or before
-    the day ``on`` (hub time zone). None at all: 404. ``hidden``: :func:`hidden_codes`."""
+    """The region's publication in force (the latest), the latest published on or before
+    the day ``on`` (hub time zone), or the region's publication ``publication`` (checked by
+    :func:`publication_input`). None at all, or a publication of another region: 404, alike.
+    ``hidden``: :func:`hidden_codes`."""
     query = select(Disclosure).where(Disclosure.region == region)
+    if publication is not None:
+        query = query.where(Disclosure.id == publication)
     if on is not None:
         end = dt.datetime.combine(on + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
         query = query.where(Disclosure.published_at < end)
@@ -330,13 +385,16 @@ def hidden_codes(session: Session) -> frozenset[str]:
 
 
 def _visible(content: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
-    """The stored unit without internal units that have since gone dark."""
-    children = content.get("internal_units") or []
+    """The stored unit as the public may read it now: its ID-number-like text masked (a
+    snapshot stored before publishing masked it is read masked), without internal units that
+    have since gone dark, and without naming its parent when the parent has (a unit that left
+    a bureau later classified: the bureau's code is not told)."""
+    content = _masked(content)
+    children = content["internal_units"]
     if any(c["unit_code"] in hidden for c in children):
-        content = {
-            **content,
-            "internal_units": [c for c in children if c["unit_code"] not in hidden],
-        }
+        content["internal_units"] = [c for c in children if c["unit_code"] not in hidden]
+    if content.get("parent_code") in hidden:
+        content["parent_code"] = None
     return content
 
 

@@ -124,6 +124,14 @@ def stylesheet() -> Response:
     return response
 
 
+def _chosen(day: dt.date | None, publication: str | None) -> str:
+    """The query that chose the publication (``date=`` or ``publication=``), for the page's
+    links, without its ``?``."""
+    if publication:
+        return f"publication={publication}"
+    return f"date={day.isoformat()}" if day else ""
+
+
 @router.get("/disclosures/{region}")
 def region_page(
     request: Request,
@@ -131,16 +139,20 @@ def region_page(
     session: DbSession,
     settings: SettingsDep,
     date: str | None = None,
+    publication: str | None = None,
     after: str | None = None,
 ) -> Response:
     try:
         region = _region(region)
         day = _date(date)
+        chosen = disclosures.publication_input(publication or None, day)
         hidden = disclosures.hidden_codes(session)
-        p = disclosures.latest(session, region, day, settings.zone, hidden)
+        p = disclosures.latest(session, region, day, settings.zone, hidden, chosen)
     except HubError as error:
         return error_page(request, error)
     after = after if after and after.isalnum() and len(after) <= 18 else None
+    history = disclosures.history(session, region)
+    query = _chosen(day, chosen)
 
     def build() -> Response:
         units = disclosures.units(session, p.id, after=after, limit=PAGE_SIZE + 1, hidden=hidden)
@@ -152,12 +164,13 @@ def region_page(
             units=units[:PAGE_SIZE],
             after=after,
             next_after=units[PAGE_SIZE - 1]["unit_code"] if more else None,
-            history=disclosures.history(session, region),
-            date_q=f"?date={day.isoformat()}" if day else "",
-            date_amp=f"&date={day.isoformat()}" if day else "",
+            history=history,
+            date_q=f"?{query}" if query else "",
+            date_amp=f"&{query}" if query else "",
         )
 
-    view = ("page", str(after), disclosures.hidden_tag(hidden))
+    # The page lists the region's publications too: a newer one changes a past day's page.
+    view = ("page", str(after), disclosures.hidden_tag(hidden), history[0].id)
     return cached(request, publication_etag(p.id, *view), build)
 
 
@@ -169,12 +182,14 @@ def unit_page(
     session: DbSession,
     settings: SettingsDep,
     date: str | None = None,
+    publication: str | None = None,
 ) -> Response:
     try:
         region = _region(region)
         day = _date(date)
+        chosen = disclosures.publication_input(publication or None, day)
         hidden = disclosures.hidden_codes(session)
-        p = disclosures.latest(session, region, day, settings.zone, hidden)
+        p = disclosures.latest(session, region, day, settings.zone, hidden, chosen)
         u = disclosures.unit(session, p.id, unit_code, hidden)
     except HubError as error:
         return error_page(request, error)
@@ -186,7 +201,8 @@ def unit_page(
                 parent = disclosures.unit(session, p.id, u["parent_code"], hidden)
             except NotFound:
                 parent = None  # outside this publication (or not public): its code only
-        date_q = f"?date={day.isoformat()}" if day else ""
+        query = _chosen(day, chosen)
+        date_q = f"?{query}" if query else ""
         children = [c["unit_code"] for c in u["internal_units"]]
         here = disclosures.published_codes(session, p.id, children)
         return render(request, "unit.html", p=p, u=u, parent=parent, date_q=date_q, here=here)

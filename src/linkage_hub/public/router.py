@@ -162,6 +162,14 @@ def preview_disclosure(
 
 
 PUBLIC_RESPONSES = problem_responses(404, 422, 429, 503)
+PublicationQuery = Annotated[
+    str | None,
+    Query(
+        pattern=disclosures.PUBLICATION_ID.pattern,
+        description="One publication of the region by its id (not with `date`); "
+        "another region's: 404",
+    ),
+]
 
 
 @public_router.get(
@@ -178,18 +186,22 @@ def public_disclosure(
     date: Annotated[
         BoundedDate | None, Query(description="The publication in force that day")
     ] = None,
+    publication: PublicationQuery = None,
     cursor: str | None = None,
     limit: Annotated[
         int | None, Query(ge=1, le=5000, description="A page of units; all when left out")
     ] = None,
 ) -> Response:
-    """A region's published units (no token): the latest publication, or the one in force on
-    `date`, by unit code. All units when `limit` is left out; with it, a page and
-    `next_cursor` for the next. A unit classified since publication is left out (withdrawn).
-    Cacheable (ETag, `max-age`)."""
+    """A region's published units (no token): the latest publication, the one in force on
+    `date`, or the region's publication `publication` (an id; another region's or a made-up
+    one: 404; not with `date`: 422), by unit code. All units when `limit` is left out; with
+    it, a page and `next_cursor` for the next. A unit classified since publication is left
+    out (withdrawn), and no unit names a parent classified since (`parent_code` null); ID
+    numbers typed into a unit's text are masked. Cacheable (ETag, `max-age`)."""
     region = region_input(region)
+    chosen = disclosures.publication_input(publication, date)
     hidden = disclosures.hidden_codes(session)
-    published = disclosures.latest(session, region, date, settings.zone, hidden)
+    published = disclosures.latest(session, region, date, settings.zone, hidden, chosen)
     after = decode_pair_cursor(cursor)[1] if cursor else None
 
     def build() -> Response:
@@ -232,12 +244,16 @@ def public_disclosure_unit(
     date: Annotated[
         BoundedDate | None, Query(description="The publication in force that day")
     ] = None,
+    publication: PublicationQuery = None,
 ) -> Response:
-    """One published unit (no token). A classified unit, anything under one, or a unit not
-    published: 404, all alike."""
+    """One published unit (no token), of the latest publication, the one in force on `date`,
+    or the region's publication `publication`. A classified unit, anything under one, or a
+    unit not published: 404, all alike. ID numbers typed into its text are masked, and a
+    parent classified since is not named (`parent_code` null)."""
     region = region_input(region)
+    chosen = disclosures.publication_input(publication, date)
     hidden = disclosures.hidden_codes(session)
-    published = disclosures.latest(session, region, date, settings.zone, hidden)
+    published = disclosures.latest(session, region, date, settings.zone, hidden, chosen)
     content = disclosures.unit(session, published.id, unit_code, hidden)
 
     def build() -> Response:
