@@ -134,7 +134,6 @@ def render(
     context["me"] = principal
     context["csrf"] = csrf_token(token) if token and principal is not None else ""
     context["local"] = lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t else ""
-    context["local_date"] = lambda t: t.astimezone(zone).date().isoformat()
     context["today"] = dt.datetime.now(zone).date()
     body = _env.get_template(template).render(**context)
     return HTMLResponse(body, status_code=http_status, headers=HEADERS)

@@ -65,7 +65,6 @@ def render(request: Request, template: str, http_status: int = 200, **context: A
     zone = settings.zone
     context.setdefault("nav", "disclosures")
     context["local"] = lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    context["local_date"] = lambda t: t.astimezone(zone).date().isoformat()
     body = _env.get_template(template).render(**context)
     return HTMLResponse(body, status_code=http_status, headers=SECURITY_HEADERS)
 
