@@ -116,6 +116,10 @@ class PreconditionFailed(HubError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
 
 
+class RequestTimeout(HubError):
+    status, title, slug = 408, "Request Timeout", "request-timeout"
+
+
 class PayloadTooLarge(HubError):
     status, title, slug = 413, "Content Too Large", "too-large"
 
@@ -149,6 +153,7 @@ _STATUS_CLASSES: dict[int, type[HubError]] = {
         NotFound,
         Conflict,
         PreconditionFailed,
+        RequestTimeout,
         PayloadTooLarge,
         UnsupportedMediaType,
         InvalidInput,

@@ -62,11 +62,12 @@ class Admission:
     share: float = 0.5
     held: dict[str, int] = field(default_factory=dict)
     total: int = 0
+    newcomers_reserve: bool = True  # False: the bound is a hard cap (the public shield's)
 
     @property
     def reserve(self) -> int:
         """Slots past the bound for callers that hold none (module docstring)."""
-        return max(1, self.limit // 4)
+        return max(1, self.limit // 4) if self.newcomers_reserve else 0
 
     def cap(self, caller: str) -> int:
         """How many slots ``caller`` may hold now."""

@@ -209,7 +209,9 @@ class Settings(BaseSettings):
         default=8,
         ge=1,
         description="Public requests one hub process works on at once; more wait for none: "
-        "503 with Retry-After, so a flood of them cannot take the departments' workers.",
+        "503 with Retry-After, so a flood of them cannot take the departments' workers. One "
+        "address holds at most LINKAGE_CALLER_SHARE of them, and once half are taken no more "
+        "than an equal split among the addresses in flight.",
     )
     # Backpressure (issue 20): see linkage_hub.loadshed
     max_in_flight: int = Field(
@@ -225,8 +227,9 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="The largest share of LINKAGE_MAX_IN_FLIGHT one caller (a client, or an "
-        "address for requests without a known token) may hold; once half the slots are "
-        "taken, no caller may hold more than an equal split among those in flight.",
+        "address for requests without a known token) may hold, and of "
+        "LINKAGE_PUBLIC_CONCURRENCY one address may hold; once half the slots are taken, no "
+        "caller may hold more than an equal split among those in flight.",
     )
     max_connections: int = Field(
         default=1000,
@@ -250,6 +253,13 @@ class Settings(BaseSettings):
     )
     public_body_bytes: int = Field(
         default=32_768, ge=1024, description="The largest body of a public request."
+    )
+    public_body_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A public request's body (a 12310 form) must arrive within this many "
+        "seconds, else 408; it is read before the request takes a public slot.",
     )
 
     # The console (issue 19): people signed in from a browser

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -17,6 +19,7 @@ from linkage_hub.db import Database
 from linkage_hub.public.shield import PublicShield, Window
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor, make_settings
+from tests.security.asgi import Answer, http_scope
 
 pytestmark = pytest.mark.usefixtures("province_served")
 REPORT = {"category": "ghost_pay", "region": "230100", "facts": "举报"}
@@ -140,3 +143,131 @@ def test_public_requests_past_the_cap_are_refused_at_once_not_queued(
         return first, refused, departments, after
 
     assert asyncio.run(scenario()) == (200, 503, 200, 200)
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+async def get(app: Any, path: str, address: str) -> Answer:
+    answer = Answer()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    await app(http_scope("GET", path, {}, address), receive, answer.send)
+    return answer
+
+
+def trickled(gate: anyio.Event) -> Any:
+    """An ASGI ``receive`` giving the start of a 12310 form, then nothing until ``gate``."""
+    parts = [b"category=other&region=230100&facts="]
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            return {"type": "http.request", "body": parts.pop(), "more_body": True}
+        await gate.wait()
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    return receive
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_one_address_cannot_hold_every_public_slot(settings: Settings, database: Database) -> None:
+    """Behind HAProxy (``LINKAGE_MAX_IN_FLIGHT=0``, README) the public cap was the only bound,
+    per process and not per address, and a slot was taken before the body arrived: one address
+    sending 8 12310 forms that never finish held all 8 slots for as long as it liked, and every
+    other visitor got a 503 on ``/public/`` and the 12310 form. Now a body is read before a
+    slot is taken, and an address holds only a share of the slots: the others are served."""
+    proxied = settings.model_copy(update={"max_in_flight": 0})
+    app = create_app(proxied, database=database)
+    answers: list[Answer] = []
+
+    async def slow_post(gate: anyio.Event) -> None:
+        scope = http_scope("POST", "/public/12310", FORM, "198.51.100.7")
+        await app(scope, trickled(gate), Answer().send)
+
+    async def main() -> None:
+        gate = anyio.Event()
+        assert (await get(app, "/public/", "203.0.113.49")).status == 200  # served when idle
+        async with anyio.create_task_group() as group:
+            for _ in range(proxied.public_concurrency):
+                group.start_soon(slow_post, gate)
+            await anyio.sleep(0.3)
+            answers.append(await get(app, "/public/", "203.0.113.50"))
+            answers.append(await get(app, "/public/12310", "203.0.113.51"))
+            gate.set()
+
+    with TestClient(app, raise_server_exceptions=False):
+        anyio.run(main)
+    assert [a.status for a in answers] == [200, 200], [(a.status, a.body[:80]) for a in answers]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_an_address_holds_a_share_of_the_public_slots(settings: Settings) -> None:
+    """Slots held by answers a client reads slowly, not by bodies: the shield's admission is
+    the hub's (``loadshed.Admission``), so one address holds at most half of the 8 slots (the
+    rest of its requests 503 at once) and another address is served; before, the one address
+    took all 8. The cap stays a cap: no newcomers' reserve past it. (JSON paths: a refusal
+    there is a problem body, which needs no app around the shield.)"""
+    release = anyio.Event()
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["path"] == "/public/v1/slow":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    shield = PublicShield(inner, make_settings(settings.database_url or "", settings.data_dir))
+    shield_app: Any = shield
+    held: list[Answer] = []
+
+    async def slow(address: str) -> None:
+        held.append(await get(shield_app, "/public/v1/slow", address))
+
+    async def main() -> tuple[int, int, int]:
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(slow, "198.51.100.7")
+            await anyio.sleep(0.1)
+            other = await get(shield_app, "/public/v1/quick", "203.0.113.50")
+            for n in range(4):  # three more addresses fill the cap
+                group.start_soon(slow, f"192.0.2.{n // 2 + 1}")
+            await anyio.sleep(0.1)
+            full = await get(shield_app, "/public/v1/quick", "203.0.113.60")
+            release.set()
+        return other.status, full.status, shield.slots.total
+
+    other, full, left = anyio.run(main)
+    assert (other, full, left) == (200, 503, 0)
+    statuses = sorted(a.status for a in held)
+    assert statuses == [200] * 8 + [503] * 4, statuses
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408_and_stores_nothing(
+    settings: Settings, database: Database
+) -> None:
+    """A public body is read before its request takes a slot, for at most
+    ``LINKAGE_PUBLIC_BODY_SECONDS``: a form or report still arriving then is a 408 (a page for
+    the form, a problem for the JSON route) that closes the connection; before, it waited as
+    long as the sender liked, holding a public slot the whole time."""
+    hasty = settings.model_copy(update={"public_body_seconds": 0.2})
+    app = create_app(hasty, database=database)
+
+    async def main() -> list[Answer]:
+        answers = []
+        for path, headers in (
+            ("/public/12310", FORM),
+            ("/public/v1/reports", {"content-type": "application/json"}),
+        ):
+            answer = Answer()
+            with anyio.fail_after(5):
+                await app(http_scope("POST", path, headers), trickled(anyio.Event()), answer.send)
+            answers.append(answer)
+        return answers
+
+    with TestClient(app, raise_server_exceptions=False):
+        page, problem = anyio.run(main)
+    assert page.status == 408 and page.headers["content-type"].startswith("text/html")
+    assert problem.status == 408 and problem.json()["status"] == 408
+    assert page.headers["connection"] == problem.headers["connection"] == "close"
+    assert stored(database) == 0

@@ -54,7 +54,7 @@ def _detail(
     operation_id="file_report",
     status_code=201,
     response_model=ReportReceipt,
-    responses=problem_responses(400, 409, 413, 422, 429, 503),
+    responses=problem_responses(400, 408, 409, 413, 422, 429, 503),
 )
 def file_report(
     body: ReportIn,
@@ -70,7 +70,8 @@ def file_report(
     /public/v1/reports/{tracking_code}` (header `X-Report-Secret`) shows the status, the due
     date and the reply. A name and phone, if given, are encrypted at rest and seen only by the
     establishment office handling the case. Limits: a few reports an hour per address, a
-    daily cap for everyone (503 with `Retry-After` past it).
+    daily cap for everyone (503 with `Retry-After` past it), and a body must arrive within
+    `LINKAGE_PUBLIC_BODY_SECONDS` (10 s; 408 past it, the connection closed).
 
     `Idempotency-Key`: a retry with the same key and the very same report returns the first
     receipt (header `Idempotent-Replayed: true`) and files no second case. The key counts

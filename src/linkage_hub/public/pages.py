@@ -69,9 +69,10 @@ def render(request: Request, template: str, http_status: int = 200, **context: A
     return HTMLResponse(body, status_code=http_status, headers=SECURITY_HEADERS)
 
 
-TITLES = {404: "未找到", 422: "请求有误", 429: "请求过于频繁", 503: "服务繁忙"}
+TITLES = {404: "未找到", 408: "请求超时", 422: "请求有误", 429: "请求过于频繁", 503: "服务繁忙"}
 MESSAGES = {
     404: "您要查看的页面不存在或未公开。",
+    408: "表单内容未能及时送达，请重新提交。",
     422: "请求的参数不正确，请检查后重试。",
     429: "您的请求过于频繁，请稍后再试。",
     503: "服务暂时繁忙，请稍后再试。",

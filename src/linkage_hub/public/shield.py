@@ -7,7 +7,14 @@ requests in flight, decided before any database work.
   source_address` (``X-Forwarded-For`` only from ``LINKAGE_TRUSTED_PROXIES``).
 - **In flight**: at most ``LINKAGE_PUBLIC_CONCURRENCY`` public requests per process at once;
   the next gets a 503 with ``Retry-After: 1`` at once instead of waiting for a worker thread the
-  departments' API needs.
+  departments' API needs. One address holds a share of them, the hub's own rule
+  (:class:`linkage_hub.loadshed.Admission`: at most ``LINKAGE_CALLER_SHARE``, past half full an
+  equal split among the addresses in flight) without its newcomers' reserve, so the cap stays a
+  cap: one address can no longer take every slot and refuse everyone else.
+- **Bodies first**: a ``POST``'s body is read before it takes a slot, up to the route's cap
+  (past it the body cap's 413 follows, from what was read) and for at most
+  ``LINKAGE_PUBLIC_BODY_SECONDS``; a body still arriving then gets a 408 and the connection is
+  closed. A form trickled in byte by byte holds a connection, never a slot.
 
 The counters live in the process (bounded: the least recently seen addresses are forgotten past
 :data:`MAX_ADDRESSES`), so with N hub processes an address may get up to N times the limit;
@@ -22,12 +29,20 @@ import threading
 import time
 from collections import OrderedDict, deque
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linkage_hub.clientaddr import source_address
-from linkage_hub.errors import HubError, ServiceUnavailable, TooManyRequests, problem_response
+from linkage_hub.errors import (
+    HubError,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyRequests,
+    problem_response,
+)
+from linkage_hub.loadshed import Admission
 from linkage_hub.public.pages import error_page
 from linkage_hub.settings import Settings
 
@@ -63,30 +78,43 @@ class Window:
 
 
 class PublicShield:
-    """ASGI middleware over ``/public``: limits first, then the app."""
+    """ASGI middleware over ``/public``: limits first, then the body, then a slot, then the
+    app."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
         self.requests = Window(settings.public_requests_per_minute, 60.0)
         self.reports = Window(settings.public_reports_per_hour, 3600.0)
-        self.in_flight = 0
-        self._lock = threading.Lock()
+        # On the event loop only, as the hub's own admission (loadshed): no lock needed.
+        self.slots = Admission(
+            settings.public_concurrency, settings.caller_share, newcomers_reserve=False
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
-        error = self._refusal(scope, path)
+        address = source_address(scope, self.settings.trusted_proxies)
+        error = self._refusal(scope, path, address)
         if error is not None:
             await _refuse(error, scope, receive, send)
             return
-        with self._lock:
-            full = self.in_flight >= self.settings.public_concurrency
-            if not full:
-                self.in_flight += 1
-        if full:
+        if scope.get("method") == "POST":
+            arrived = await _body_in_time(
+                receive, self.settings.public_body_bytes, self.settings.public_body_seconds
+            )
+            if arrived is None:
+                late = RequestTimeout(
+                    "The body did not arrive in time; please send the form again.",
+                    headers={"Connection": "close"},  # the rest of it stays on the wire
+                )
+                await _refuse(late, scope, receive, send)
+                return
+            receive = _replay(arrived, receive)
+        caller = "address:" + address
+        if self.slots.admit(caller) is not None:
             busy = ServiceUnavailable(
                 "The public pages are busy; please try again in a moment.",
                 headers={"Retry-After": "1"},
@@ -96,11 +124,9 @@ class PublicShield:
         try:
             await self.app(scope, receive, send)
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            self.slots.release(caller)
 
-    def _refusal(self, scope: Scope, path: str) -> HubError | None:
-        address = source_address(scope, self.settings.trusted_proxies)
+    def _refusal(self, scope: Scope, path: str, address: str) -> HubError | None:
         now = time.monotonic()
         wait = self.requests.hit(address, now)
         if wait is None and scope.get("method") == "POST" and path in REPORT_PATHS:
@@ -111,6 +137,33 @@ class PublicShield:
             "Too many requests from this address; please wait before trying again.",
             headers={"Retry-After": str(wait)},
         )
+
+
+async def _body_in_time(receive: Receive, cap: int, seconds: float) -> list[Message] | None:
+    """The body's messages, read until it ends (or the client leaves) or passes ``cap``;
+    ``None`` if it has done neither within ``seconds``."""
+    messages: list[Message] = []
+    size = 0
+    with anyio.move_on_after(seconds):
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False) or size > cap:
+                return messages
+    return None
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` that gives ``messages`` again first, then the rest from the client."""
+    pending = deque(messages)
+
+    async def replayed() -> Message:
+        return pending.popleft() if pending else await receive()
+
+    return replayed
 
 
 async def _refuse(error: HubError, scope: Scope, receive: Receive, send: Send) -> None:
