@@ -84,3 +84,14 @@ def test_release_gives_back_slots_and_forgets_idle_callers() -> None:
 def test_tiny_limits_still_admit_one_request_per_caller(limit: int) -> None:
     admission = Admission(limit=limit, share=0.1)
     assert admission.admit("a") is None
+
+
+def test_without_the_newcomers_reserve_the_bound_is_a_cap() -> None:
+    # The public shield's use (linkage_hub.public.shield): an address holds its share of the
+    # public slots, and at the bound a newcomer is refused too, so the cap on public work holds.
+    admission = Admission(limit=8, share=0.5, newcomers_reserve=False)
+    fill(admission, "address:a", 4)
+    assert admission.admit("address:a") == "share"
+    fill(admission, "address:b", 4)
+    assert admission.admit("address:c") == "capacity"
+    assert admission.total == 8
