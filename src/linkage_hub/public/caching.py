@@ -1,7 +1,11 @@
 """HTTP caching of published data: a publication never changes, so its pages and JSON carry a
-strong ETag derived from the publication and the view, and a short ``max-age`` (a newer
-publication replaces "the latest" at any time). ``If-None-Match`` with the same tag gets a 304
-before anything is rendered."""
+strong ETag derived from the publication and the view (the hidden units' set among it).
+``If-None-Match`` with the same tag gets a 304 before anything is rendered.
+
+They are ``Cache-Control: public, no-cache``: a browser or a shared cache may keep them but asks
+again each time (a 304 costs no body). A ``max-age`` would let a cache serve a unit classified
+since for that long, and a newer publication replaces "the latest" at any time; a classified
+unit is withdrawn at once, from caches too."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-MAX_AGE_SECONDS = 300
+CACHE_CONTROL = "public, no-cache"
 
 
 def publication_etag(*parts: str) -> str:
@@ -28,7 +32,7 @@ def not_modified(request: Request, etag: str) -> bool:
 
 def with_cache_headers(response: Response, etag: str) -> Response:
     response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE_SECONDS}"
+    response.headers["Cache-Control"] = CACHE_CONTROL
     return response
 
 

@@ -4,7 +4,7 @@ load nothing from outside the hub (one stylesheet, served here; the Content-Secu
 allows nothing else). The 12310 pages (:mod:`linkage_hub.cases.pages`) render with the same
 templates and :func:`render`.
 
-Published pages carry the publication's ETag and a short ``max-age``.
+Published pages carry the publication's ETag and are revalidated on every use (``no-cache``).
 """
 
 from __future__ import annotations

@@ -197,7 +197,8 @@ def public_disclosure(
     one: 404; not with `date`: 422), by unit code. All units when `limit` is left out; with
     it, a page and `next_cursor` for the next. A unit classified since publication is left
     out (withdrawn), and no unit names a parent classified since (`parent_code` null); ID
-    numbers typed into a unit's text are masked. Cacheable (ETag, `max-age`)."""
+    numbers typed into a unit's text are masked. Cacheable with revalidation (ETag,
+    `no-cache`: a unit classified since is withdrawn from caches at once)."""
     region = region_input(region)
     chosen = disclosures.publication_input(publication, date)
     hidden = disclosures.hidden_codes(session)
