@@ -11,6 +11,10 @@ counties works, and the move is in the audit log and change feed of both countie
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Pending
+from contextlib import suppress
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from linkage_hub.records import queries
+from linkage_hub.records import ingest, queries
 from tests.conftest import HeadersFor
 from tests.records import factory as f
 
@@ -318,6 +322,90 @@ class TestTheCity:
         )
         assert city.status_code == 201, city.text
         assert hub.regions("roster")[UNIT] == SIBLING
+
+
+class TestARosterBatchRacingAMove:
+    """A batch of the unit's records checked while the city moves the unit. A person
+    dataset's batch derived its rows' regions and checked them against the registry
+    (``queries.fix_stage_regions``, ``rows_outside``) before it took its dataset's merge
+    lock, and a units batch moved the unit's records under the units' merge lock and the
+    feed's lock only: nothing ordered the one after the other. A move that committed
+    between the check and the merge left the batch writing the unit's people in the county
+    the unit had left: the sibling kept (and wrote) a person of a unit now in my county, my
+    county no longer read them, and the feed never told it. Now every batch takes the
+    registry's regions lock (``queries.lock_regions``: units exclusive, the other datasets
+    shared) before it derives regions, so the move waits for the batch (or the batch for
+    the move) and the record ends where its unit is."""
+
+    def test_the_record_lands_where_the_unit_went(
+        self, hub: Hub, backend: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        if backend != "postgres":
+            pytest.skip("SQLite runs one writer at a time")
+        checked, go = threading.Event(), threading.Event()
+        original = ingest.Pusher.raise_if_bad
+
+        def paused(self: Any) -> None:
+            original(self)
+            if self.spec.name == "roster":
+                checked.set()
+                assert go.wait(30)
+
+        monkeypatch.setattr(ingest.Pusher, "raise_if_bad", paused)
+        renamed = person("roster", 1, UNIT) | {"name": "张一"}
+        with ThreadPoolExecutor(2) as pool:
+            sibling = pool.submit(hub.push, "roster", [renamed], SIBLING)
+            assert checked.wait(30)
+            city = pool.submit(hub.push, "units", [unit_row(UNIT, MINE)], CITY)
+            # Before: the move committed at once, inside the batch's window. Now it waits.
+            with suppress(Pending):
+                city.result(timeout=2)
+            go.set()
+            county, moved = sibling.result(60), city.result(60)
+        assert moved.status_code == 201, moved.text
+        assert county.status_code in (201, 409, 422), county.text
+        assert hub.regions("roster")[UNIT] == MINE
+        [mine] = hub.read("roster", "hr", MINE)
+        assert mine["unit_code"] == UNIT
+        assert UNIT not in {r["unit_code"] for r in hub.read("roster", "hr", SIBLING)}
+        history = hub.client.get(
+            f"/api/v1/datasets/roster/records/{mine['record_key']}/history",
+            headers=hub.headers_for("audit", CITY),
+        )
+        assert history.status_code == 200, history.text
+        for version in history.json()["items"]:
+            assert version["closed_at"] is None or version["closed_at"] >= version["recorded_at"]
+        if county.status_code == 201:
+            assert mine["name"] == "张一"
+            assert ("roster", "close", mine["record_key"]) in hub.changes(SIBLING)
+
+    def test_batches_of_records_do_not_wait_for_one_another(
+        self, hub: Hub, backend: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The lock is shared among them: an employment batch goes through while a roster
+        batch holds it, between its check and its merge."""
+        if backend != "postgres":
+            pytest.skip("SQLite runs one writer at a time")
+        checked, go = threading.Event(), threading.Event()
+        original = ingest.Pusher.raise_if_bad
+
+        def paused(self: Any) -> None:
+            original(self)
+            if self.spec.name == "roster":
+                checked.set()
+                assert go.wait(30)
+
+        monkeypatch.setattr(ingest.Pusher, "raise_if_bad", paused)
+        renamed = person("roster", 1, UNIT) | {"name": "张一"}
+        with ThreadPoolExecutor(1) as pool:
+            roster = pool.submit(hub.push, "roster", [renamed], SIBLING)
+            try:
+                assert checked.wait(30)
+                employment = hub.push("employment", [person("employment", 4, UNIT)], SIBLING)
+                assert employment.status_code == 201, employment.text
+            finally:
+                go.set()
+            assert roster.result(60).status_code == 201
 
 
 class TestOneDoor:

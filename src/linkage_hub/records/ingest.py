@@ -183,6 +183,7 @@ class Pusher:
         spec = self.spec
         session = self.session
         cap = self.settings.max_error_rows
+        queries.lock_regions(session, spec)  # until commit: no unit moves under the check
         queries.fix_stage_regions(session, spec, None if self.direct is None else self.direct[1])
         lo, hi = region_bounds(scope.region)
         outside, outside_total = queries.rows_outside(
@@ -322,13 +323,12 @@ class Pusher:
         session = self.session
         now = dt.datetime.now(dt.UTC)
         batch_id = str(uuid.uuid4())
-        if (
-            large
-            and not dry_run
-            and queries.last_id(session, self.spec) == 0
-            and queries.defer_indexes(session, self.spec)
-        ):
-            self.direct = (1, batch_id, self.principal.client_id, queries.stored_time(session, now))
+        if large and not dry_run and queries.last_id(session, self.spec) == 0:
+            queries.lock_regions(session, self.spec)  # before the table's lock, and now
+            if queries.defer_indexes(session, self.spec):
+                now = dt.datetime.now(dt.UTC)
+                stored = queries.stored_time(session, now)
+                self.direct = (1, batch_id, self.principal.client_id, stored)
         self.stage(rows)
         self.check_stage(scope)
         self.raise_if_bad()

@@ -23,6 +23,7 @@ from linkage_hub.versioning import CLOSED
 STAGE = "_stage"
 IDEMPOTENCY_LOCK_SPACE = 0x4C48_4944  # "LHID", first half of a two-int advisory key
 MERGE_LOCK_SPACE = 0x4C48_4D47  # "LHMG": writers of one dataset merge one at a time
+REGIONS_LOCK = 0x4C48_5247  # "LHRG": units batches move units, the others derive regions
 
 _TYPES: dict[str, Any] = {
     "now": DateTime(timezone=True),
@@ -512,7 +513,29 @@ def lock_dataset(session: Session, spec: DatasetSpec) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
+    lock_regions(session, spec)  # always first: one lock order
     key = zlib.crc32(spec.name.encode()) - 2**31
     session.execute(
         text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": MERGE_LOCK_SPACE, "key": key}
     )
+
+
+def lock_regions(session: Session, spec: DatasetSpec) -> None:
+    """The units' regions hold still until commit (PostgreSQL; SQLite has one writer anyway):
+    a units batch takes this lock exclusive, every other batch shared, before it derives
+    its rows' regions from the registry (:func:`fix_stage_regions`) and checks them.
+
+    A batch of a unit's records checked its rows while a units batch moving the unit
+    committed, then merged them into the region the unit had left: the move
+    (``publish.propagate_unit_regions``) had already carried the unit's records over, so
+    the county it left kept a person of a unit now in its sibling. Shared, so batches of
+    records never wait for one another here; the units batch waits for those already
+    checked to commit, and later ones wait for it, and read its regions. Taken before any
+    other lock of the batch (:func:`lock_dataset` takes it first, a direct load before it
+    locks its table): the same order everywhere, so no deadlock. Every ``now`` of a batch is
+    taken after it, so a move's ``closed_at`` never precedes the version's ``recorded_at``.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    mode = "" if spec.name == "units" else "_shared"
+    session.execute(text(f"SELECT pg_advisory_xact_lock{mode}(:k)"), {"k": REGIONS_LOCK})
