@@ -1,0 +1,1 @@
+from tests.records.conftest import deferred, direct, push, read  # noqa: F401

@@ -1,0 +1,27 @@
+"""The batch's scope given twice: in the query and in the JSON body."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import HeadersFor
+from tests.records import factory as f
+from tests.records.conftest import Push, Read
+
+
+def test_body_units_differing_from_query_units_is_refused(
+    push: Push, read: Read, client: TestClient, headers_for: HeadersFor
+) -> None:
+    """`?units=U1` with a body whose `scope.units` is [U2]: as for mode, region and period,
+    two different answers are a 422; the body must not silently win (here: a snapshot that
+    closes U2's people, whom the query never named)."""
+    assert push("roster", [f.roster(1, 1), f.roster(2, 2)]).status_code == 201
+    answer = push(
+        "roster",
+        [],
+        mode="snapshot",
+        scope={"units": [f.unit_code(2)]},
+        params={"units": [f.unit_code(1)], "mode": "snapshot"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert len(read("roster")) == 2
