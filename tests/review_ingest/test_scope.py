@@ -25,3 +25,15 @@ def test_body_units_differing_from_query_units_is_refused(
     )
     assert answer.status_code == 422, answer.text
     assert len(read("roster")) == 2
+
+
+def test_snapshot_of_no_units_closes_nothing_outside_them(push: Push, read: Read) -> None:
+    """`scope.units: []` names no unit: a snapshot narrowed to no units must not become a
+    snapshot of the whole region (every roster record of the city closed). Either refused
+    (422) or a snapshot of nothing."""
+    assert push("roster", [f.roster(1, 1), f.roster(2, 2)]).status_code == 201
+    answer = push("roster", [], mode="snapshot", scope={"units": []})
+    assert answer.status_code in (201, 422), answer.text
+    if answer.status_code == 201:
+        assert answer.json()["closed"] == 0
+    assert len(read("roster")) == 2
