@@ -318,11 +318,28 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # records, by far the most of a body, with the plain decoder.
 _MEMBER_DECODER = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_unique)
 
+# The members a JSON batch may have. Any other is refused as soon as its name is read, before
+# its value is decoded: a body of unknown members would otherwise be built into Python objects
+# whole (some 20 bytes of them a byte sent) only to be refused at the end.
+BATCH_MEMBERS = frozenset({"mode", "scope", "records", "deletes"})
+
+
+def _unknown_member(name: str) -> InvalidInput:
+    return InvalidInput(
+        "The batch's scope is not valid.",
+        errors=[
+            FieldError(
+                field=safe_name(name), code="unknown_field", message="is not a member of a batch"
+            )
+        ],
+        total_errors=1,
+    )
+
 
 @dataclass
 class JsonBatch:
-    """The non-record members of a JSON batch body (``mode``, ``scope``, anything else) and
-    the number of records and deletes."""
+    """The non-record members of a JSON batch body (``mode``, ``scope``) and the number of
+    records and deletes."""
 
     members: dict[str, Any] = field(default_factory=dict)
     records: int = 0
@@ -359,6 +376,8 @@ def _walk(file: IO[bytes], batch: JsonBatch, records: int) -> Iterator[tuple[str
                 key = reader.value()
                 if not isinstance(key, str):
                     raise ValueError("object keys are strings")
+                if key not in BATCH_MEMBERS:
+                    raise _unknown_member(key)
                 if key in seen:
                     raise _Duplicate(key)
                 seen.add(key)

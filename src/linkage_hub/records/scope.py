@@ -10,7 +10,7 @@ from typing import Any
 
 from linkage_hub.auth.principal import Principal
 from linkage_hub.domain import Dataset
-from linkage_hub.errors import FieldError, InvalidInput, safe_name
+from linkage_hub.errors import FieldError, InvalidInput
 from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
 from linkage_hub.records.datasets import DatasetSpec
 from linkage_hub.records.fields import FieldInvalid
@@ -74,11 +74,8 @@ def refuse_conflicting(parameters: Iterable[tuple[str, str]]) -> None:
 def resolve_scope(
     spec: DatasetSpec, principal: Principal, members: dict[str, Any], options: QueryOptions
 ) -> BatchScope:
-    """The scope from the JSON body's ``mode``/``scope`` or the query parameters."""
-    unknown = set(members) - {"mode", "scope"}
-    if unknown:
-        name = safe_name(sorted(unknown)[0])
-        raise _scope_error(name, "unknown_field", "is not a member of a batch")
+    """The scope from the JSON body's ``mode``/``scope`` (no other member gets this far:
+    ``parsing.json_members`` refuses it by its name) or the query parameters."""
     raw_mode = members.get("mode", options.mode or BatchMode.upsert)
     try:
         mode = BatchMode(raw_mode)
