@@ -19,6 +19,7 @@ from httpx import Response
 
 from tests.conftest import HeadersFor
 from tests.records import factory as f
+from tests.records.conftest import Push, Read
 
 CITY, COUNTY, SIBLING = "230100", "230102", "230103"
 MINE = f.unit_code(41, region=COUNTY)
@@ -144,3 +145,59 @@ class TestTheAuditLog:
         digest = hashlib.sha256("\n".join(codes).encode()).hexdigest()
         assert units == {"count": 1000, "sha256": digest}
         assert len(json.dumps(entry)) < 2_000
+
+
+class TestNamingNoUnit:
+    """`scope.units: []` names no unit, yet it was read as "not narrowed": a snapshot of no
+    units closed every roster record of the region (the validator, the check of the units'
+    region and the closing query all took an empty list for no filter). Now a 422 `empty`
+    naming `scope.units`, in the body and as the query's `units=`; nothing changes."""
+
+    def test_an_empty_list_in_the_body_is_refused(self, push: Push, read: Read) -> None:
+        assert push("roster", [f.roster(1, 1), f.roster(2, 2)]).status_code == 201
+        answer = push("roster", [], mode="snapshot", scope={"units": []})
+        assert errors(answer) == [("scope.units", "empty")]
+        assert len(read("roster")) == 2
+
+    def test_an_empty_query_parameter_is_refused(
+        self, push: Push, read: Read, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        assert push("roster", [f.roster(1, 1), f.roster(2, 2)]).status_code == 201
+        answer = client.post(
+            "/api/v1/datasets/roster/batches",
+            params={"mode": "snapshot", "units": ""},
+            content="id_number,unit_code,name,establishment_type,status,entered_on\n",
+            headers={**headers_for("establishment"), "content-type": "text/csv"},
+        )
+        assert errors(answer) == [("scope.units", "empty")]
+        assert len(read("roster")) == 2
+
+
+class TestGivenTwice:
+    """`?units=U1` with a JSON body whose `scope.units` is [U2]: the body won without a word,
+    so a snapshot closed U2's people, whom the query never named. Now, as for `mode`,
+    `scope.region` and `scope.period`, two different lists are a 422 naming `scope.units`
+    (`conflict`); the same units in either order are one answer."""
+
+    def test_different_units_are_refused(self, push: Push, read: Read) -> None:
+        assert push("roster", [f.roster(1, 1), f.roster(2, 2)]).status_code == 201
+        answer = push(
+            "roster",
+            [],
+            mode="snapshot",
+            scope={"units": [f.unit_code(2)]},
+            params={"units": [f.unit_code(1)], "mode": "snapshot"},
+        )
+        assert errors(answer) == [("scope.units", "conflict")]
+        assert len(read("roster")) == 2
+
+    def test_the_same_units_are_one_answer(self, push: Push) -> None:
+        units = [f.unit_code(1), f.unit_code(2)]
+        answer = push(
+            "roster",
+            [f.roster(1, 1)],
+            scope={"units": units},
+            params={"units": units[::-1]},
+        )
+        assert answer.status_code == 201, answer.text
+

@@ -108,19 +108,26 @@ def resolve_scope(
             raise _scope_error("scope.period", exc.code, exc.message) from None
     elif period is not None:
         raise _scope_error("scope.period", "not_applicable", "applies to payroll only")
-    raw_units = scope.get("units", options.units)
-    units = None
-    if raw_units is not None:
-        units = _scope_units(raw_units)
+    units = None if options.units is None else _scope_units(options.units)
+    if scope.get("units") is not None:
+        # As region and period: two different lists (once normalised) are refused.
+        body_units = _scope_units(scope["units"])
+        if units is not None and body_units != units:
+            raise _given_twice("scope.units")
+        units = body_units
     return BatchScope(mode, region, period, units)
 
 
 def _scope_units(raw: Any, cap: int = 20) -> list[str]:
-    """The unit codes of ``scope.units``, each valid (a 422 names every bad one, up to
-    ``cap``), at most :data:`MAX_SCOPE_UNITS`. Whether they lie in the batch's region is
-    checked against the registry with the rows (``Pusher.check_stage``)."""
+    """The unit codes of ``scope.units``, at least one, each valid (a 422 names every bad
+    one, up to ``cap``), at most :data:`MAX_SCOPE_UNITS`. Whether they lie in the batch's
+    region is checked against the registry with the rows (``Pusher.check_stage``)."""
     if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
         raise _scope_error("scope.units", "type", "is a list of unit codes")
+    if not any(u.strip() for u in raw):
+        # No unit named (`[]`, or the query's `units=`) is not "no narrowing": a snapshot of
+        # it would close every record of the region.
+        raise _scope_error("scope.units", "empty", "names no unit; leave it out for the region")
     if len(raw) > MAX_SCOPE_UNITS:
         raise _scope_error(
             "scope.units", "too_many", f"names at most {MAX_SCOPE_UNITS} units, not {len(raw)}"
