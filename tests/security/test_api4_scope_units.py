@@ -201,3 +201,45 @@ class TestGivenTwice:
         )
         assert answer.status_code == 201, answer.text
 
+
+def quota(unit: int, approved: int = 10) -> dict[str, object]:
+    return {
+        "unit_code": f.unit_code(unit),
+        "establishment_type": "institutional",
+        "approved": approved,
+    }
+
+
+class TestRegistryRows:
+    """push_batch's contract: "A row naming a unit outside your region (or the scope) is a
+    bad row". Person datasets kept it; the registry datasets (units, quotas, leader posts)
+    wrote such rows and deletes, so a quotas snapshot "of unit 1" changed unit 2's approved
+    quota. Now every dataset refuses them as `outside_scope` on `unit_code`."""
+
+    def test_a_quota_row_outside_the_scope_is_a_bad_row(self, push: Push, read: Read) -> None:
+        assert push("quotas", [quota(1), quota(2)]).status_code == 201
+        answer = push(
+            "quotas",
+            [quota(1), quota(2, approved=99)],
+            mode="snapshot",
+            scope={"units": [f.unit_code(1)]},
+        )
+        assert answer.status_code == 422, answer.text
+        assert [(e["row"], e["field"], e["code"]) for e in answer.json()["errors"]] == [
+            (2, "unit_code", "outside_scope")
+        ]
+        assert {r["approved"] for r in read("quotas")} == {10}
+
+    def test_a_unit_delete_outside_the_scope_is_a_bad_row(self, push: Push, read: Read) -> None:
+        assert push("units", [f.unit(1), f.unit(2)]).status_code == 201
+        answer = push(
+            "units", [], deletes=[{"unit_code": f.unit_code(2)}], scope={"units": [f.unit_code(1)]}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["code"] == "outside_scope"
+        assert len(read("units")) == 2
+
+    def test_a_person_row_outside_the_scope_is_refused_as_before(self, push: Push) -> None:
+        answer = push("roster", [f.roster(1, 1), f.roster(2, 2)], scope={"units": [f.unit_code(1)]})
+        assert answer.status_code == 422
+        assert answer.json()["errors"][0]["code"] == "outside_scope"

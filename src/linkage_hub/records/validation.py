@@ -207,6 +207,21 @@ class RowValidator:
             if k not in allowed
         ]
 
+    def _unit(self, row: dict[str, Any], errors: list[FieldError], n: int) -> str | None:
+        """The row's unit code, which must be one of ``scope.units`` when the batch names some:
+        in every dataset, person or registry, rows (and deletes) alike."""
+        unit = self._required(row, "unit_code", errors, n)
+        if unit is not None and self.units is not None and unit not in self.units:
+            errors.append(
+                FieldError(
+                    row=n,
+                    field="unit_code",
+                    code="outside_scope",
+                    message="is not one of the units the batch's scope names",
+                )
+            )
+        return unit  # type: ignore[no-any-return]
+
     def _period(self, row: dict[str, Any], errors: list[FieldError], n: int) -> str | None:
         value = row.get("period")
         if value is None:
@@ -251,17 +266,7 @@ class RowValidator:
                 errors.append(
                     FieldError(row=n, field="id_number", code=exc.code, message=exc.message)
                 )
-        unit = self._required(row, "unit_code", errors, n)
-        if unit is not None and self.units is not None and unit not in self.units:
-            errors.append(
-                FieldError(
-                    row=n,
-                    field="unit_code",
-                    code="outside_scope",
-                    message="is not one of the units the batch's scope names",
-                )
-            )
-        return id18, given, unit
+        return id18, given, self._unit(row, errors, n)
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -403,7 +408,7 @@ class RowValidator:
                 *([period] if period is not None else ()),
                 *values,
             )
-        unit = self._required(row, "unit_code", errors, n)
+        unit = self._unit(row, errors, n)
         region = self._required(row, "region", errors, n) if "region" in self.allowed else None
         if self._parent is not None and unit is not None and values[self._parent] == unit:
             errors.append(
@@ -442,7 +447,7 @@ class RowValidator:
             record_key = self.keyring.record_key(self._dataset, *key)
             head: Staged = (n, 1, record_key, unit[2:8], None, None, None, unit)
             return head + (None,) * (width - len(head))
-        unit = self._required(row, "unit_code", errors, n)
+        unit = self._unit(row, errors, n)
         names = [unit]
         for name in spec.key[1:]:
             names.append(self._required(row, name, errors, n))
