@@ -61,6 +61,20 @@ class TestProblemInstance:
         assert response.json()["instance"] == "/api/v1/persons/{id_number}"
         _no_id(response.text)
 
+    def test_an_unknown_dataset_segment_is_not_echoed(
+        self, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """A department system that puts the person's ID number in the dataset's place (a URL
+        template filled in the wrong order) got a 404 whose `detail` repeated the segment,
+        ID number and all ("There is no dataset '2301…'"). Now the detail names the datasets
+        there are, not the segment sent."""
+        number = f.id_number(7)
+        for path in (f"/api/v1/datasets/{number}/records", f"/api/v1/datasets/{ID_NUMBER}/x"):
+            response = client.get(path, headers=headers_for("hr"))
+            assert response.status_code == 404
+            assert number not in response.text and number[:17] not in response.text
+            _no_id(response.text)
+
 
 def _items(client: TestClient, headers_for: HeadersFor, **params: Any) -> list[dict[str, Any]]:
     client.app.state.auth.recorder.flush()  # type: ignore[attr-defined]

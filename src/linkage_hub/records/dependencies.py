@@ -47,7 +47,10 @@ async def dataset_of(
     try:
         return Dataset(dataset)
     except ValueError:
-        raise NotFound(f"There is no dataset {dataset[:40]!r}.") from None
+        # The segment is not repeated: a URL template filled in the wrong order puts a
+        # person's ID number here.
+        names = ", ".join(d.value for d in Dataset)
+        raise NotFound(f"There is no such dataset; the datasets are {names}.") from None
 
 
 DatasetDep = Annotated[Dataset, Depends(dataset_of)]
