@@ -1,12 +1,14 @@
 """The opaque cursor of keyset pagination over an integer position (a row id, a sequence).
 
 One codec for every list that pages by position, each list with its own kind
-(``<kind>:<position>``): the change feed (``v1``), the records of a dataset
-(``records.<dataset>``), the audit log (``audit``), the access records (``ar``, newest first),
-the reconciliation runs (``run``) and a subscription's delivery attempts (``attempt``). A
-cursor that does not decode, names another list, or holds a position no database column can
-hold is a 422 naming the parameter, never a 500. The discrepancy list pages by a (severity
-rank, id) pair: :func:`encode_pair_cursor`.
+(``<kind>:<position>``): the change feed (``v1``), the audit log (``audit``), the access
+records (``ar``, newest first), the reconciliation runs (``run``) and a subscription's
+delivery attempts (``attempt``). A cursor that does not decode, names another list, or holds
+a position no database column can hold is a 422 naming the parameter, never a 500. The
+discrepancy list pages by a (severity rank, id) pair: :func:`encode_pair_cursor`. The records
+of a dataset (``records.<dataset>``) page by record key, :func:`encode_key_cursor`: a record
+keeps its key across versions, where a version row's id changes, so a record updated between
+two pages was listed again; a row-id cursor issued before is refused (422).
 
 Until each list had its kind, the change feed, the record lists and the audit log all issued
 ``v1:<position>``, so one list's cursor was taken by another: a record list's ``next_cursor``
@@ -60,14 +62,41 @@ def decode_cursor(cursor: str | None, field: str = "cursor", kind: str = CHANGES
         if position > MAX_POSITION:
             raise ValueError
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            f"The parameter {field} is not valid.",
-            errors=[
-                FieldError(field=field, code="cursor", message="is not a cursor this list issued")
-            ],
-            total_errors=1,
-        ) from None
+        raise _not_a_cursor(field) from None
     return position
+
+
+# A record key (``Keyring.record_key``): 32 lower-case hex digits.
+_RECORD_KEY = frozenset("0123456789abcdef")
+
+
+def encode_key_cursor(record_key: str, kind: str) -> str:
+    """A cursor after the record ``record_key`` of a list ordered by record key."""
+    return _encode(f"{kind}:{record_key}".encode())
+
+
+def decode_key_cursor(cursor: str | None, kind: str, field: str = "cursor") -> str:
+    """The record key in ``cursor`` ('' when there is none: before every key). A cursor of
+    the position these lists issued before they paged by record key (digits) is refused."""
+    if not cursor:
+        return ""
+    try:
+        if len(cursor) > _MAX_LENGTH:
+            raise ValueError
+        prefix, _, value = _decode(cursor).decode("ascii").partition(":")
+        if prefix != kind or len(value) != 32 or not _RECORD_KEY.issuperset(value):
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _not_a_cursor(field) from None
+    return value
+
+
+def _not_a_cursor(field: str) -> InvalidInput:
+    return InvalidInput(
+        f"The parameter {field} is not valid.",
+        errors=[FieldError(field=field, code="cursor", message="is not a cursor this list issued")],
+        total_errors=1,
+    )
 
 
 def encode_pair_cursor(rank: int, key: str) -> str:

@@ -286,6 +286,8 @@ class TestCursors:
             ("/api/v1/discrepancies", "cursor", json.dumps([1, "a\x00b"]).encode()),
             ("/api/v1/discrepancies", "cursor", b"[" * 5000),
             ("/api/v1/datasets/roster/records", "cursor", b"records.roster:" + b"1" * 5000),
+            # a record list's cursor from before it paged by record key: a row id
+            ("/api/v1/datasets/roster/records", "cursor", b"records.roster:5"),
             # a bulletin cursor's rank is a day: past the calendar's last, fromordinal raised
             ("/api/v1/bulletins", "cursor", json.dumps([10**9, "a"]).encode()),
             ("/api/v1/bulletins", "cursor", json.dumps([2**63 - 1, "a"]).encode()),

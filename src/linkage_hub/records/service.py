@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from linkage_hub.audit.service import record_change
 from linkage_hub.auth.context import RequestContext
 from linkage_hub.auth.principal import Principal
-from linkage_hub.cursors import decode_cursor, encode_cursor
+from linkage_hub.cursors import decode_key_cursor, encode_key_cursor
 from linkage_hub.domain import PERSON_DATASETS, Dataset
 from linkage_hub.errors import (
     FieldError,
@@ -141,7 +141,8 @@ def _page_statement(
 ) -> Select[Any]:
     t = spec.table
     stmt = select(*record_columns(spec)).where(
-        t.c.region.between(bindparam("lo"), bindparam("hi")), t.c.id > bindparam("after")
+        t.c.region.between(bindparam("lo"), bindparam("hi")),
+        t.c.record_key > bindparam("after"),
     )
     if historical:
         moment = bindparam("moment", type_=t.c.recorded_at.type)
@@ -156,7 +157,11 @@ def _page_statement(
         stmt = stmt.where(t.c.person_key.in_(bindparam("person_keys", expanding=True)))
     if period:
         stmt = stmt.where(t.c.period == bindparam("period"))
-    return stmt.order_by(t.c.id).limit(bindparam("limit"))
+    # By record key, not by version row id: an update between two pages gives the record a
+    # new row (a larger id), which paging by id listed again. A key is the record's for all
+    # its versions, so each record comes once, and none that was there is skipped. (The
+    # current rows' unique index on record_key serves the order, as the primary key did.)
+    return stmt.order_by(t.c.record_key).limit(bindparam("limit"))
 
 
 def list_records(
@@ -175,7 +180,7 @@ def list_records(
     limit: int = 100,
 ) -> Shown:
     spec = spec_for(dataset)
-    after = decode_cursor(cursor, kind=f"records.{dataset.value}")
+    after = decode_key_cursor(cursor, kind=f"records.{dataset.value}")
     bounds = read_bounds(principal, region)
     if bounds is None:
         return Shown(items=[], person_keys=set())
@@ -210,7 +215,9 @@ def list_records(
     return Shown(
         items=as_seen(session, spec, principal, items),
         person_keys=_person_keys(spec, rows),
-        next_cursor=encode_cursor(rows[-1].id, f"records.{dataset.value}") if more else None,
+        next_cursor=(
+            encode_key_cursor(rows[-1].record_key, f"records.{dataset.value}") if more else None
+        ),
     )
 
 
