@@ -146,9 +146,13 @@ def push_batch(
       snapshot it would close everything. An empty batch is `{"records": []}`, or a CSV
       header row alone. A parameter that takes one value (`mode`, `region`, `period`,
       `dry_run`) given twice with different values is refused too, and so is a JSON body's
-      `mode` or `scope.region`/`scope.period` that differs from the query parameter.
+      `mode` or `scope.region`/`scope.period`/`scope.units` that differs from the query
+      parameter. `scope.units` (or `units`) names at least one unit: an empty list is a 422
+      `empty` (to cover the whole region, leave it out). A JSON body's member other than
+      `mode`, `scope`, `records` and `deletes` is refused by its name (`unknown_field`).
     - A record equal to its current version makes no new version (`unchanged`).
-    - A row naming a unit outside your region (or the scope) is a bad row; a unit missing
+    - A row (or delete) naming a unit outside your region (or outside `scope.units`, in
+      every dataset: `outside_scope`) is a bad row; a unit missing
       from the registry is not (reconciliation reports it). A record's `region` is its
       unit's region in the registry (else the one in the unit code); a `units` batch that
       moves a unit to another region moves the unit's current records with it.
@@ -211,7 +215,10 @@ async def list_records(
     ] = False,
 ) -> Response:
     """The current records of a dataset in your region (or, with `as_of`, the records the
-    hub held at that moment, in the regions they had then), keyset-paginated in a stable order.
+    hub held at that moment, in the regions they had then), keyset-paginated by record key:
+    following `next_cursor` lists each record once, even one updated between two pages, and
+    skips none that was there when the first page was read (one added meanwhile may or may not
+    come). A cursor issued before the list paged by record key is a 422: start again.
 
     `version`, `batch_id`, `client_id` and `recorded_at` are those of the last version that
     changed a field you read: a change of `gross_pay` alone is no new version to a department

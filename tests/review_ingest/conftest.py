@@ -1,1 +1,0 @@
-from tests.records.conftest import deferred, direct, push, read  # noqa: F401
