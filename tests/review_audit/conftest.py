@@ -1,0 +1,1 @@
+from tests.reports.conftest import push, read, unit  # noqa: F401
