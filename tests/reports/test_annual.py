@@ -5,16 +5,21 @@ numbers."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from linkage_hub.db import Database
 from tests.conftest import HeadersFor, hub_today
 from tests.reconciliation.test_api import run_and_wait
-from tests.reports.conftest import U1
+from tests.records import factory as f
+from tests.records.conftest import Push
+from tests.reports.conftest import U1, registry_row
 
 ANNUAL = "/api/v1/reports/annual"
 YEAR = hub_today().year
@@ -142,6 +147,131 @@ class TestTheYear:
             ANNUAL, params={"unit_code": U1, "year": YEAR}, headers=headers_for("audit", "230200")
         )
         assert outside.status_code == 404
+
+
+def backdate(
+    database: Database, finding_id: str, first_seen: dt.datetime, **at: dt.datetime
+) -> None:
+    """Rewrite a finding's history as it would stand had the hub been running since then: first
+    seen at ``first_seen`` (its ``open`` event too), each ``to_status=time`` event moved."""
+    with database.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE reconciliation_finding SET first_seen_at = :t WHERE id = :id"),
+            {"t": first_seen, "id": finding_id},
+        )
+        for status, when in {"open": first_seen, **at}.items():
+            conn.execute(
+                text(
+                    "UPDATE reconciliation_event SET at = :t "
+                    "WHERE finding_id = :id AND to_status = :s"
+                ),
+                {"t": when, "id": finding_id, "s": status},
+            )
+
+
+def over_quota(client: TestClient, office: dict[str, str]) -> dict[str, Any]:
+    (over,) = client.get(
+        "/api/v1/discrepancies", params={"rule": "OVER_QUOTA", "unit_code": U1}, headers=office
+    ).json()["items"]
+    return dict(over)
+
+
+def quota(approved: int, document_no: str) -> list[dict[str, Any]]:
+    return [
+        registry_row(
+            "quotas", establishment_type="administrative", approved=approved,
+            document_no=document_no,
+        )
+    ]  # fmt: skip
+
+
+class TestFindingsByTheirHistory:
+    """ "Open at any time in the year" is read from a finding's history, not from its current
+    columns. The report took first seen → resolved_at, else the waiver, else now: a reopen
+    clears resolved_at and a run's resolution of a waived finding overwrites its waiver, so a
+    finding resolved (or waived) before a year and found again (or resolved) after it was
+    listed in that year, as open, with the wrong fate. Now the open stretches between its
+    events decide, and the fate and days open are those of the stretch in the year."""
+
+    def test_resolved_before_the_year_and_reopened_after_it_is_not_in_that_year(
+        self,
+        unit: None,
+        push: Push,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+    ) -> None:
+        office, today = headers_for("establishment"), hub_today().isoformat()
+        run_and_wait(client, office, as_of=today)  # three on a quota of two: OVER_QUOTA opens
+        over = over_quota(client, office)
+        assert push("quotas", quota(3, "哈编〔2026〕8号")).status_code == 201
+        run_and_wait(client, office, as_of=today)  # resolved
+        assert push("quotas", quota(2, "哈编〔2026〕9号")).status_code == 201
+        run_and_wait(client, office, as_of=today)  # reopened
+        now = client.get(f"/api/v1/discrepancies/{over['id']}", headers=office).json()
+        assert now["status"] == "reopened"
+        # First found in March two years ago, resolved that June, found again today.
+        first = dt.datetime(YEAR - 2, 3, 1, 2, 0, tzinfo=dt.UTC)
+        resolved = dt.datetime(YEAR - 2, 6, 1, 2, 0, tzinfo=dt.UTC)
+        backdate(database, over["id"], first, resolved=resolved)
+        audit = headers_for("audit")
+
+        last_year = annual(client, audit, year=YEAR - 1).json()
+        assert over["id"] not in [x["id"] for x in last_year["findings"]]
+        tenure = client.get(
+            "/api/v1/reports/tenure",
+            params={"id_number": f.id_number(1), "unit_code": U1,
+                    "from": f"{YEAR - 1}-01-01", "to": f"{YEAR - 1}-12-31"},
+            headers=audit,
+        )  # fmt: skip
+        assert tenure.status_code == 200, tenure.text
+        assert "OVER_QUOTA" not in [x["rule"] for x in tenure.json()["findings"]]
+        # Two years ago it was open from March and resolved in June: 92 days.
+        (then,) = [x for x in annual(client, audit, year=YEAR - 2).json()["findings"]
+                   if x["id"] == over["id"]]  # fmt: skip
+        assert (then["closed_as"], then["closed_at"][:10], then["days_open"]) == (
+            "resolved", f"{YEAR - 2}-06-01", 92,
+        )  # fmt: skip
+        (this,) = [x for x in annual(client, audit).json()["findings"] if x["id"] == over["id"]]
+        assert (this["status"], this["closed_as"], this["closed_at"]) == ("reopened", None, None)
+        assert this["days_open"] == 92  # and the hours since it was found again today
+
+    def test_waived_before_the_year_and_resolved_after_it_is_not_in_that_year(
+        self,
+        unit: None,
+        push: Push,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+    ) -> None:
+        """A waived finding that no longer holds is resolved by the next run: it was closed
+        (an accepted exception) from its waiver on, not open until the run resolved it."""
+        office, today = headers_for("establishment"), hub_today().isoformat()
+        run_and_wait(client, office, as_of=today)
+        over = over_quota(client, office)
+        waived = client.post(
+            f"/api/v1/discrepancies/{over['id']}/transitions",
+            json={"to": "waived", "reason": "临时借调，经批准", "document_no": "哈编〔2024〕3号"},
+            headers=office,
+        )
+        assert waived.status_code == 200, waived.text
+        assert push("quotas", quota(3, "哈编〔2026〕8号")).status_code == 201
+        run_and_wait(client, office, as_of=today)
+        now = client.get(f"/api/v1/discrepancies/{over['id']}", headers=office).json()
+        assert now["status"] == "resolved"
+        # Found in March two years ago and waived that April; the run resolved it today.
+        first = dt.datetime(YEAR - 2, 3, 1, 2, 0, tzinfo=dt.UTC)
+        waived_at = dt.datetime(YEAR - 2, 4, 1, 2, 0, tzinfo=dt.UTC)
+        backdate(database, over["id"], first, waived=waived_at)
+        audit = headers_for("audit")
+
+        last_year = annual(client, audit, year=YEAR - 1).json()
+        assert over["id"] not in [x["id"] for x in last_year["findings"]]
+        (then,) = [x for x in annual(client, audit, year=YEAR - 2).json()["findings"]
+                   if x["id"] == over["id"]]  # fmt: skip
+        assert (then["closed_as"], then["closed_at"][:10], then["days_open"]) == (
+            "waived", f"{YEAR - 2}-04-01", 31,
+        )  # fmt: skip
 
 
 class TestDownloads:

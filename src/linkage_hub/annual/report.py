@@ -5,9 +5,10 @@
   establishment type ``approved`` and ``on_roster``, of those ``employed`` and ``paid``; the
   leader posts approved and the leaders in office, by level.
 - ``findings``: every finding about the unit or a person with a current record in it that was
-  open at any time in the year (first seen before its end, not resolved or waived before its
-  start), with its fate (``closed_as``: resolved or waived, or still open) and the latest
-  joint meeting of the year or before that decided it (``meeting_id``).
+  open at any time in the year (an open spell of its history overlaps the year:
+  :func:`linkage_hub.reports.tenure.unit_findings`), with its fate (``closed_as``: how that
+  spell ended, resolved or waived, or still open) and the latest joint meeting of the year or
+  before that decided it (``meeting_id``).
 - ``meetings``: those meetings.
 - ``cases``: 12310 cases about the unit (filed naming it, or linked to it) open at any time in
   the year, for the establishment office and audit (who read cases); their category, status

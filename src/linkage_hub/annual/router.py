@@ -79,10 +79,11 @@ def annual_report(
     """The annual audit of a unit (机构编制年度审计): month by month its approved quota by
     establishment type against those on the roster, employed and paid, its leader posts and
     leaders in office; every finding about the unit or its people open at any time in the
-    year, with its fate and the joint meeting that decided it; the 12310 cases about the unit
-    (establishment office and audit); and the position at 31 December as the staffing report
-    of that day gives it. The current year is counted to today. The XLSX opens with a title
-    block for the audit file."""
+    year (by its history: a finding resolved or waived before the year and found again after
+    it is not), with its fate then and the joint meeting that decided it; the 12310 cases
+    about the unit (establishment office and audit); and the position at 31 December as the
+    staffing report of that day gives it. The current year is counted to today. The XLSX
+    opens with a title block for the audit file."""
     try:
         unit = normalise_unit_code(unit_code)
     except IdentifierError:

@@ -230,9 +230,11 @@ def tenure_report(
     For the leader's cadre record in the unit (`from` and `to` default to its `appointed_on`
     and `removed_on`, or today): month by month, the unit's approved quota, people on the
     roster, people paid, approved leader posts and leaders in office; and every finding about
-    the unit or its people whose open interval overlaps the tenure, with when it was first
-    found, whether and when it was resolved or waived, and how many days it stayed open.
-    The XLSX begins with a title block (unit, leader, tenure, date) for the audit file.
+    the unit or its people that was open (open, acknowledged or reopened, by its history) at
+    some time in the tenure, with when it was first found, whether and when that spell ended
+    resolved or waived, and how many days it had been open by then. A resolved or waived
+    finding found again later is not open in between. The XLSX begins with a title block
+    (unit, leader, tenure, date) for the audit file.
     """
     return build_tenure_report(
         session,

@@ -68,9 +68,15 @@ class TenureFindingOut(BaseModel):
     name: str | None
     summary_zh: str
     opened_at: dt.datetime
-    closed_at: dt.datetime | None = Field(description="When it was resolved or waived.")
+    closed_at: dt.datetime | None = Field(
+        description="When its last open spell in the period was resolved or waived; null while "
+        "that spell lasts."
+    )
     closed_as: Literal["resolved", "waived"] | None
-    days_open: int = Field(description="Days from first found to resolved/waived, or to now.")
+    days_open: int = Field(
+        description="Days it was open from first found to closed_at, or to now; days when it "
+        "was resolved or waived in between do not count."
+    )
 
 
 class TenureReport(BaseModel):

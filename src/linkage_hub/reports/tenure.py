@@ -209,11 +209,24 @@ def unit_findings(
     now: dt.datetime,
 ) -> list[TenureFinding]:
     """Every finding inside ``bounds`` (the caller's region: a finding the caller cannot open
-    is in no report) about the unit or a person with a current record in it, whose open
-    interval (first seen → resolved or waived, or now) overlaps the days [first, last]."""
+    is in no report) about the unit or a person with a current record in it that was open at
+    some time in the days [first, last].
+
+    When a finding was open is read from its history (``reconciliation_event``: every run and
+    transition writes one), not from its current columns: a reopen clears ``resolved_at`` and
+    a run's resolution of a waived finding overwrites its waiver, so first seen → resolved or
+    waived → now would count a finding resolved before the days and reopened after them, or
+    waived before them and resolved after them, as open throughout. Each event starts a
+    stretch that lasts until the next (the last until now); a stretch is open when its status
+    is ``open``, ``reopened`` or ``acknowledged``. Of the last open stretch that overlaps the
+    days, the event that ended it gives ``closed_at`` and ``closed_as`` (none while it lasts);
+    ``days_open`` counts the open stretches from first found to then."""
     refuse_while_rotating(session, "the tenure report")
     start = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    seconds = _SECONDS[session.get_bind().dialect.name].format(
+        a="s.seg_start", b="COALESCE(s.seg_end, :now)"
+    )
     sql = text(f"""
 WITH people AS (
   {
@@ -222,18 +235,39 @@ WITH people AS (
             for t in ("records_roster", "records_cadre", "records_employment", "records_payroll")
         )
     }
-), waived AS (
-  SELECT e.finding_id, MAX(e.at) AS at FROM reconciliation_event e
-  WHERE e.to_status = 'waived' GROUP BY e.finding_id
+), candidate AS (
+  SELECT f.id FROM reconciliation_finding f
+  WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
+    AND f.region BETWEEN :lo AND :hi
+    AND f.first_seen_at < :end
+), seg AS (
+  SELECT e.finding_id, e.to_status, e.at AS seg_start,
+         LEAD(e.at) OVER (PARTITION BY e.finding_id ORDER BY e.at, e.id) AS seg_end,
+         ROW_NUMBER() OVER (PARTITION BY e.finding_id ORDER BY e.at, e.id) AS rn,
+         CASE WHEN e.to_status IN ({_LIVE}) THEN 1 ELSE 0 END AS live
+  FROM reconciliation_event e JOIN candidate c ON c.id = e.finding_id
+), hit AS (
+  SELECT s.finding_id, MAX(s.rn) AS rn FROM seg s
+  WHERE s.live = 1 AND s.seg_start < :end AND COALESCE(s.seg_end, :now) >= :start
+  GROUP BY s.finding_id
+), fate AS (
+  SELECT h.finding_id,
+         (SELECT MIN(s.rn) FROM seg s
+          WHERE s.finding_id = h.finding_id AND s.live = 0 AND s.rn > h.rn) AS rn
+  FROM hit h
+), spell AS (
+  SELECT s.finding_id,
+         MAX(CASE WHEN s.rn = t.rn THEN s.seg_start END) AS closed_at,
+         MAX(CASE WHEN s.rn = t.rn THEN s.to_status END) AS closed_as,
+         SUM(CASE WHEN s.live = 1 AND (t.rn IS NULL OR s.rn < t.rn) THEN {seconds} END)
+           AS open_seconds
+  FROM seg s JOIN fate t ON t.finding_id = s.finding_id
+  GROUP BY s.finding_id
 )
 SELECT f.id, f.rule, f.severity, f.status, f.unit_code, f.person_key, f.summary_zh,
-       f.first_seen_at, f.resolved_at, w.at AS waived_at, f.region
+       f.first_seen_at, sp.closed_at, sp.closed_as, sp.open_seconds, f.region
 FROM reconciliation_finding f
-LEFT JOIN waived w ON w.finding_id = f.id AND f.status = 'waived'
-WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
-  AND f.region BETWEEN :lo AND :hi
-  AND f.first_seen_at < :end
-  AND COALESCE(f.resolved_at, w.at, :now) >= :start
+JOIN spell sp ON sp.finding_id = f.id
 ORDER BY f.first_seen_at, f.id
 """).bindparams(
         bindparam("end", type_=DateTime(timezone=True)),
@@ -241,7 +275,7 @@ ORDER BY f.first_seen_at, f.id
         bindparam("now", type_=DateTime(timezone=True)),
     )
     stamp = DateTime(timezone=True)
-    sql = sql.columns(first_seen_at=stamp, resolved_at=stamp, waived_at=stamp)  # type: ignore[assignment]
+    sql = sql.columns(first_seen_at=stamp, closed_at=stamp)  # type: ignore[assignment]
     rows = session.execute(
         sql,
         {
@@ -256,11 +290,7 @@ ORDER BY f.first_seen_at, f.id
     people = _people(session, keyring, [r[5] for r in rows if r[5]], bounds)
     out: list[TenureFinding] = []
     for row in rows:
-        fid, rule, severity, status, unit, person, summary, seen, resolved, waived_at, region = row
-        opened = aware(seen)
-        closed = aware(resolved) if resolved else aware(waived_at) if waived_at else None
-        closed_as = "resolved" if resolved else "waived" if waived_at else None
-        days = ((closed or now) - opened).days
+        fid, rule, severity, status, unit, person, summary, seen, closed, how, secs, region = row
         number, name = people.get(person, (None, None)) if person else (None, None)
         out.append(
             TenureFinding(
@@ -272,15 +302,24 @@ ORDER BY f.first_seen_at, f.id
                 number,
                 name,
                 summary,
-                opened,
-                closed,
-                closed_as,
-                days,
+                aware(seen),
+                aware(closed) if closed else None,
+                how,
+                int((secs or 0) // 86400),
                 person if number else None,
                 region,
             )
         )
     return out
+
+
+# The statuses of an open finding; ``resolved`` and ``waived`` close it.
+_LIVE = "'open', 'reopened', 'acknowledged'"
+# Seconds from {a} to {b}, two timestamps (SQLite keeps them as text).
+_SECONDS = {
+    "postgresql": "EXTRACT(EPOCH FROM ({b} - {a}))",
+    "sqlite": "(julianday({b}) - julianday({a})) * 86400.0",
+}
 
 
 def _people(

@@ -1,1 +1,0 @@
-from tests.reports.conftest import push, read, unit  # noqa: F401
