@@ -73,6 +73,33 @@ class TestMonths:
         assert order.status_code == 422
 
 
+class TestOrder:
+    """A tenure that starts after it ends is refused (422 ``order``). It was only when both
+    ends were given: with one defaulted from the cadre record (``from`` = appointed_on, ``to``
+    = removed_on or today) the order was checked before the default was filled, and an
+    inverted tenure came back 200 saying ``"from": "2026-03-01", "to": "2026-02-01"`` with no
+    months. The order is now checked after the defaults, naming the end that was given."""
+
+    def test_a_to_before_the_appointment_or_a_from_after_today(
+        self, unit: None, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        # Person 1 was appointed principal on 2026-03-01 (tests/reports/conftest.py).
+        for params, field in (
+            ({"to": "2026-02-01"}, "to"),
+            ({"from": "2999-01-01"}, "from"),
+            ({"from": "2999-01-01", "to": "2999-12-31"}, "from"),  # to is capped at today
+        ):
+            response = client.get(
+                TENURE,
+                params={"id_number": f.id_number(1), "unit_code": U1, **params},
+                headers=headers_for("audit"),
+            )
+            assert response.status_code == 422, (params, response.text[:300])
+            assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [
+                (field, "order")
+            ]
+
+
 class TestFindings:
     def test_findings_open_during_the_tenure_with_their_fate(
         self, unit: None, push: Push, client: TestClient, headers_for: HeadersFor

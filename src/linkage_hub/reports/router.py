@@ -235,6 +235,10 @@ def tenure_report(
     resolved or waived, and how many days it had been open by then. A resolved or waived
     finding found again later is not open in between. The XLSX begins with a title block
     (unit, leader, tenure, date) for the audit file.
+
+    A tenure that starts after it ends is refused (422 `order`), also when one end is
+    defaulted: a `to` before the appointment names `to`, a `from` after the removal (or
+    today, where `to` is capped) names `from`.
     """
     return build_tenure_report(
         session,

@@ -78,6 +78,7 @@ def build_tenure_report(
     )
     if found is None:
         raise NotFound("No cadre record of this person in this unit in your region.")
+    _check_order(found, from_, to)
     months = tenure.tenure_months(session, unit, found.start, found.end)
     findings = tenure.tenure_findings(
         session, keyring, found, principal.region_bounds, settings.zone, utcnow()
@@ -95,6 +96,29 @@ def build_tenure_report(
         reads.add_all((f.person_key for f in shown), {f.region for f in shown})
         return JSONResponse(report.model_dump(mode="json"))
     return _download(found, months, findings, format, settings, reads)
+
+
+def _check_order(found: tenure.Tenure, from_: dt.date | None, to: dt.date | None) -> None:
+    """422 ``order`` when the tenure starts after it ends once its ends are defaulted from
+    the cadre record (``from`` appointed_on, ``to`` removed_on or today, and capped at
+    today): a ``to`` before the appointment or a ``from`` after the removal is refused as a
+    ``from`` after ``to`` is, not answered with a negative span. The field named is the one
+    given (``from`` when both or neither were)."""
+    if found.start <= found.end:
+        return
+    if from_ is None and to is None:
+        message = "the appointment (from's default) lies after the removal or today"
+    elif from_ is None:
+        message = "to lies before the appointment (from's default)"
+    elif to is None:
+        message = "from lies after the removal or today (to's default)"
+    else:
+        message = "from lies after today"  # to is capped at today
+    field = "to" if from_ is None and to is not None else "from"
+    raise InvalidInput(
+        f"{message[0].upper()}{message[1:]}.",
+        errors=[FieldError(field=field, code="order", message=message)],
+    )
 
 
 def _download(
