@@ -119,13 +119,11 @@ def run_backend(backend: str, province: prov.Province, work: Path, n: int) -> di
         (prov.load_postgres if backend == "postgres" else prov.load_sqlite_url)(url, province)
         db = Database(settings)
         hidden_parents = classify(db)
-        with db.transaction() as session:
-            period = staffing.payroll_period(session, REGION, DAY)
         baselines, publishes = [], []
         for _ in range(3):  # alternate, take the best of three of each
             with db.transaction() as session:
                 baselines.append(
-                    timed(lambda: staffing.staffing_rows(session, REGION, DAY, period))[0]
+                    timed(lambda: staffing.staffing_rows(session, REGION, DAY))[0]
                 )
             with db.transaction() as session:
                 seconds, made = timed(lambda: disclosures.publish(session, OFFICE, REGION, DAY))

@@ -116,6 +116,39 @@ class TestTheYear:
         assert [{k: r[k] for k in keys} for r in body["year_end"]] == expected
         assert body["year_end"][0]["light"] == "over"
 
+    def test_the_year_end_of_a_county_unit_while_a_sibling_county_is_ahead(
+        self, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """``year_end`` promises the unit's rows of the staffing report on 31 December, but
+        the two picked the payroll period by different regions: the staffing report by the
+        region asked for (the city's latest, November, pushed by a sibling county), the
+        annual report by the unit's own (October). The city's auditor read the county unit's
+        person unpaid in one report and paid in the other. Now both take the unit's region."""
+        county_a, county_b = "230102", "230103"
+        ua, ub = f.unit_code(21, region=county_a), f.unit_code(22, region=county_b)
+        units = [f.unit(21, region=county_a), f.unit(22, region=county_b)]
+        assert push("units", units).status_code == 201
+        quota = {"unit_code": ua, "establishment_type": "institutional", "approved": 2,
+                 "document_no": "哈编〔2026〕1号", "effective_on": "2026-01-01"}  # fmt: skip
+        assert push("quotas", [quota]).status_code == 201
+        assert push("roster", [f.roster(31, 21, region=county_a)]).status_code == 201
+        for n, unit, region, month in ((31, ua, county_a, 10), (32, ub, county_b, 11)):
+            period = f"{YEAR}-{month}"
+            line = f.payroll(n, period=period) | {"unit_code": unit}
+            scope = {"region": region, "period": period}
+            assert push("payroll", [line], scope=scope, region=region).status_code == 201
+
+        city_audit = headers_for("audit", "230100")
+        body = annual(client, city_audit, unit_code=ua).json()
+        staffing = client.get(
+            "/api/v1/reports/staffing", params={"as_of": body["year_end_as_of"]}, headers=city_audit
+        ).json()["items"]
+        keys = ("establishment_type", "approved", "on_roster", "employed", "paid", "difference",
+                "payroll_period")  # fmt: skip
+        expected = [{k: r[k] for k in keys} for r in staffing if r["unit_code"] == ua]
+        assert [r["paid"] for r in expected] == [1]  # paid in October, its county's latest
+        assert [{k: r[k] for k in keys} for r in body["year_end"]] == expected
+
     def test_cases_only_for_those_who_read_them(
         self, audited: dict[str, str], client: TestClient, headers_for: HeadersFor
     ) -> None:

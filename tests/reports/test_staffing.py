@@ -84,6 +84,32 @@ class TestCounts:
         (one,) = [r for r in body["items"] if r["unit_code"] == U1]
         assert one["paid"] == 1  # person 3, paid in September
 
+    def test_each_unit_counts_its_own_regions_payroll_period(
+        self, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """``paid`` used the latest period of the region asked for: when one county's finance
+        had pushed November and its sibling only October, the city's report counted the
+        sibling's people unpaid (no November lines for them yet), while the annual report and
+        the console's unit page, which take the unit's own region, counted them paid. Now
+        every row counts the period of its unit's region and says which (``payroll_period``)."""
+        ua, ub = f.unit_code(21, region="230102"), f.unit_code(22, region="230103")
+        units = [f.unit(21, region="230102"), f.unit(22, region="230103")]
+        assert push("units", units).status_code == 201
+        roster = [f.roster(31, 21, region="230102"), f.roster(32, 22, region="230103")]
+        assert push("roster", roster).status_code == 201
+        for n, unit, region, period in (
+            (31, ua, "230102", "2026-10"),
+            (32, ub, "230103", "2026-11"),
+        ):
+            line = f.payroll(n, period=period) | {"unit_code": unit}
+            scope = {"region": region, "period": period}
+            assert push("payroll", [line], scope=scope, region=region).status_code == 201
+
+        body = staffing(client, headers_for("audit"), as_of="2026-11-30").json()
+        rows = {r["unit_code"]: (r["paid"], r["payroll_period"]) for r in body["items"]}
+        assert rows == {ua: (1, "2026-10"), ub: (1, "2026-11")}
+        assert body["payroll_period"] == "2026-11"  # the latest of the region asked for
+
     def test_a_district_sees_only_its_units(
         self, city: None, client: TestClient, headers_for: HeadersFor
     ) -> None:

@@ -185,6 +185,7 @@ def _year_end(unit: UnitFacts, december: UnitMonth | None) -> list[StaffingRepor
                 unit_code=unit.unit_code,
                 unit_name=unit.name or "",
                 region=unit.region,
+                payroll_period=december.payroll_period,
                 **q.model_dump(),
             )
         )

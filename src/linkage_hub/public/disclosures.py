@@ -124,8 +124,7 @@ def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]
     public = {u["unit_code"] for u in units}
     quotas: dict[str, list[dict[str, Any]]] = defaultdict(list)
     documents = _documents(session, "registry_quota", "establishment_type", region, day)
-    period = staffing.payroll_period(session, region, day)
-    for row in staffing.staffing_rows(session, region, day, period):
+    for row in staffing.staffing_rows(session, region, day):
         if row.unit_code in public:
             quotas[row.unit_code].append(
                 {

@@ -95,19 +95,22 @@ def staffing_report(
     the same unit in the payroll period), `difference` = `on_roster - approved` and `light`:
     `over` 超编, `full` 满编, `under` 缺编. Computed for the day `as_of` from the departments'
     business dates (entered and exited, hired and left, quota effective dates), so a past day
-    shows how things stood then; the payroll period is the latest one not after `as_of`.
+    shows how things stood then. `paid` counts the payroll period of the unit's own region: the
+    latest period not after `as_of`'s month in which that region has payroll lines (the row's
+    `payroll_period`), so a county's people are not counted unpaid because a sibling county's
+    finance has pushed a later month; it is the period the annual report's `year_end` and the
+    console's unit page count. The top-level `payroll_period` is the latest in the whole region.
     `format=csv` gives UTF-8 with a byte-order mark for Excel; `format=xlsx` a workbook with a
     frozen header row.
     """
     region = report_region(principal, region)
     as_of = report_day(settings, as_of)
-    period = staffing.payroll_period(session, region, as_of)
-    rows = staffing.staffing_rows(session, region, as_of, period)
+    rows = staffing.staffing_rows(session, region, as_of)
     if format is ReportFormat.json:
         report = StaffingReport(
             region=region,
             as_of=as_of,
-            payroll_period=period,
+            payroll_period=staffing.payroll_period(session, region, as_of),
             items=[StaffingReportRow.from_row(r) for r in rows],
         )
         return JSONResponse(report.model_dump(mode="json"))

@@ -21,6 +21,10 @@ class StaffingReportRow(BaseModel):
     on_roster: int
     employed: int
     paid: int
+    payroll_period: str | None = Field(
+        description="The payroll period `paid` counts: the latest one not after `as_of`'s month "
+        "for which the unit's own region has payroll lines (null: none)."
+    )
     difference: int
     light: Literal["over", "full", "under"]
     light_zh: str
@@ -36,6 +40,7 @@ class StaffingReportRow(BaseModel):
             on_roster=row.on_roster,
             employed=row.employed,
             paid=row.paid,
+            payroll_period=row.payroll_period,
             difference=row.difference,
             light=row.light,
             light_zh=LIGHTS[row.light],
@@ -45,7 +50,10 @@ class StaffingReportRow(BaseModel):
 class StaffingReport(BaseModel):
     region: str
     as_of: dt.date
-    payroll_period: str | None
+    payroll_period: str | None = Field(
+        description="The latest payroll period not after `as_of`'s month with lines anywhere in "
+        "the region; each row's `paid` counts its own unit's region's `payroll_period`."
+    )
     items: list[StaffingReportRow]
 
 

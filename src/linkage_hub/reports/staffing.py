@@ -5,9 +5,11 @@ One SQL statement, for the day ``as_of`` by the departments' business dates (see
 :mod:`linkage_hub.reports.validtime`): units registered that day; the quota version in force;
 roster entries on the roster that day; ``employed`` and ``paid`` count the row's roster people
 whom HR lists as employed that day in the same unit, and whom finance pays in the same unit in
-the payroll period (the latest period not after ``as_of``'s month for which the region has
-payroll lines). A roster entry in a unit that is not registered is an ``UNREGISTERED_UNIT``
-finding, not a staffing row.
+the unit's payroll period: the latest period not after ``as_of``'s month for which the *unit's*
+region has payroll lines — the rule of :mod:`linkage_hub.reports.unit_months` (the annual
+report's ``year_end``, the console's unit page), so a county's people are not counted unpaid
+because a sibling county's finance is a month ahead. A roster entry in a unit that is not
+registered is an ``UNREGISTERED_UNIT`` finding, not a staffing row.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class StaffingRow:
     on_roster: int
     employed: int
     paid: int
+    payroll_period: str | None  # the unit's region's period that ``paid`` counts
 
     @property
     def difference(self) -> int:
@@ -57,6 +60,8 @@ class StaffingRow:
 
 
 def payroll_period(session: Session, region: str, as_of: dt.date) -> str | None:
+    """The latest period not after ``as_of``'s month with payroll lines anywhere in ``region``
+    (the report's headline; each row counts its own unit's region's period)."""
     lo, hi = region_bounds(region)
     value = session.execute(
         text(
@@ -68,15 +73,33 @@ def payroll_period(session: Session, region: str, as_of: dt.date) -> str | None:
     return str(value) if value else None
 
 
-def staffing_rows(
-    session: Session, region: str, as_of: dt.date, period: str | None
-) -> list[StaffingRow]:
+def staffing_rows(session: Session, region: str, as_of: dt.date) -> list[StaffingRow]:
+    """The rows of ``region`` on ``as_of``.
+
+    The payroll periods are found per region of the units (a few, not per unit): the hub's
+    periods are walked from the latest not after the month down, one index step each
+    (``hub_periods``: a few dozen values, never the lines), and each region takes the latest
+    in which it has a line (one index seek on period and region) — the walk
+    :mod:`linkage_hub.reports.unit_months` does for one unit."""
     refuse_while_rotating(session, "the staffing report")
     quotas = vt.effective_version("registry_quota", ":day")
     sql = text(f"""
-WITH units AS (
+WITH RECURSIVE units AS (
   SELECT u.unit_code, u.name, u.region FROM registry_unit u
   WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi AND {vt.registered("u", ":day")}
+), hub_periods(period) AS (
+  SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL AND p.period <= :month
+  UNION ALL
+  SELECT (SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL
+            AND p.period < h.period)
+  FROM hub_periods h WHERE h.period IS NOT NULL
+), periods AS (
+  SELECT g.region, (
+    SELECT MAX(h.period) FROM hub_periods h WHERE h.period IS NOT NULL AND EXISTS (
+      SELECT 1 FROM records_payroll p WHERE p.closed_at IS NULL AND p.period = h.period
+         AND p.region BETWEEN g.region AND {_region_top("g.region")})
+  ) AS period
+  FROM (SELECT DISTINCT region FROM units) g
 ), quota AS (
   SELECT q.unit_code, q.establishment_type, q.approved FROM {quotas} q
   JOIN units ON units.unit_code = q.unit_code
@@ -84,10 +107,12 @@ WITH units AS (
   SELECT r.unit_code, r.establishment_type, COUNT(*) AS on_roster,
          COUNT(e.person_key) AS employed, COUNT(p.person_key) AS paid
   FROM records_roster r
+  JOIN units ON units.unit_code = r.unit_code
+  JOIN periods ON periods.region = units.region
   LEFT JOIN records_employment e ON e.person_key = r.person_key AND e.unit_code = r.unit_code
        AND e.closed_at IS NULL AND {vt.employed("e", ":day")}
   LEFT JOIN records_payroll p ON p.person_key = r.person_key AND p.unit_code = r.unit_code
-       AND p.closed_at IS NULL AND p.period = :period AND p.status = 'paid'
+       AND p.closed_at IS NULL AND p.period = periods.period AND p.status = 'paid'
   WHERE r.closed_at IS NULL AND r.region BETWEEN :lo AND :hi AND {vt.on_roster("r", ":day")}
   GROUP BY r.unit_code, r.establishment_type
 ), cells AS (
@@ -96,9 +121,10 @@ WITH units AS (
 )
 SELECT c.unit_code, units.name, units.region, c.establishment_type,
        COALESCE(quota.approved, 0), COALESCE(counts.on_roster, 0),
-       COALESCE(counts.employed, 0), COALESCE(counts.paid, 0)
+       COALESCE(counts.employed, 0), COALESCE(counts.paid, 0), periods.period
 FROM cells c
 JOIN units ON units.unit_code = c.unit_code
+JOIN periods ON periods.region = units.region
 LEFT JOIN quota ON quota.unit_code = c.unit_code
      AND quota.establishment_type = c.establishment_type
 LEFT JOIN counts ON counts.unit_code = c.unit_code
@@ -106,5 +132,15 @@ LEFT JOIN counts ON counts.unit_code = c.unit_code
 ORDER BY c.unit_code, c.establishment_type
 """).bindparams(bindparam("day", type_=Date))
     lo, hi = region_bounds(region)
-    params = {"lo": lo, "hi": hi, "day": as_of, "period": period or ""}
+    params = {"lo": lo, "hi": hi, "day": as_of, "month": as_of.strftime("%Y-%m")}
     return [StaffingRow(*row) for row in session.execute(sql, params)]
+
+
+def _region_top(region: str) -> str:
+    """SQL for the highest code inside the region in column ``region``: the upper end of
+    :func:`linkage_hub.versioning.region_bounds` (the lower end is the code itself)."""
+    return (
+        f"CASE WHEN SUBSTR({region}, 3, 4) = '0000' THEN SUBSTR({region}, 1, 2) || '9999' "
+        f"WHEN SUBSTR({region}, 5, 2) = '00' THEN SUBSTR({region}, 1, 4) || '99' "
+        f"ELSE {region} END"
+    )
