@@ -123,10 +123,12 @@ def run_backend(backend: str, province: prov.Province, work: Path, n: int) -> di
         for _ in range(3):  # alternate, take the best of three of each
             with db.transaction() as session:
                 baselines.append(
-                    timed(lambda: staffing.staffing_rows(session, REGION, DAY))[0]
+                    timed(lambda: staffing.staffing_rows(session, REGION, DAY, settings.zone))[0]
                 )
             with db.transaction() as session:
-                seconds, made = timed(lambda: disclosures.publish(session, OFFICE, REGION, DAY))
+                seconds, made = timed(
+                    lambda: disclosures.publish(session, OFFICE, REGION, DAY, settings.zone)
+                )
                 publishes.append(seconds)
                 units = made.unit_count
         with db.transaction() as session:

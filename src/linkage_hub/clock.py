@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import overload
+from zoneinfo import ZoneInfo
 
 
 def utcnow() -> dt.datetime:
@@ -30,3 +31,12 @@ def wall_clock(value: dt.datetime | None, zone: dt.tzinfo) -> dt.datetime | None
     """``value`` as the clock on the wall in ``zone`` shows it, without a zone: what a
     spreadsheet cell holds (Excel has no time zones)."""
     return value.astimezone(zone).replace(tzinfo=None) if value else None
+
+
+def local_day(stored: str | None, zone: str) -> str | None:
+    """The ISO date in ``zone`` of a time SQLite stored as UTC text: SQLite's ``hub_day(t,
+    zone)`` (:mod:`linkage_hub.db` registers it), which PostgreSQL does with ``AT TIME ZONE``.
+    SQLite knows no zones but fixed offsets, which a zone with summer time has not."""
+    if stored is None:
+        return None
+    return aware(dt.datetime.fromisoformat(stored)).astimezone(ZoneInfo(zone)).date().isoformat()

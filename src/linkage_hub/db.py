@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
 
+from linkage_hub.clock import local_day
 from linkage_hub.settings import Settings
 
 T = TypeVar("T")
@@ -84,6 +85,7 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function("hub_day", 2, local_day, deterministic=True)
 
     return on_connect
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
-from tests.conftest import HeadersFor
+from linkage_hub.db import Database
+from tests.conftest import HeadersFor, hub_today
 from tests.records import factory as f
 from tests.records.conftest import Push
 
@@ -165,6 +168,34 @@ class TestHistory:
         assert unit_one("2026-10-14") == (3, 3)  # the new quota in force
         assert unit_one("2026-10-15") == (3, 2)  # person 3 left that day
         assert staffing(client, headers_for("audit"), as_of="2019-12-31").json()["items"] == []
+
+    def test_a_quota_without_effective_on_counts_from_the_hub_day_it_was_recorded(
+        self, push: Push, client: TestClient, headers_for: HeadersFor, database: Database
+    ) -> None:
+        """A quota version pushed without ``effective_on`` counts from the day it was recorded.
+        That day was the UTC date of ``recorded_at``, not the date in the hub's zone that every
+        ``as_of`` is in: a quota recorded at 07:00 in Harbin (23:00 UTC the day before) was in
+        force the day before anyone approved it. Now the day is taken in the hub's zone."""
+        u = f.unit_code(41)
+        assert push("units", [f.unit(41, kind="institution")]).status_code == 201
+        undated = {k: v for k, v in quota(u, 5).items() if k != "effective_on"}
+        assert push("quotas", [undated]).status_code == 201
+        assert push("roster", [f.roster(51, 41)]).status_code == 201
+        local = hub_today() - dt.timedelta(days=10)
+        harbin = dt.timezone(dt.timedelta(hours=8))
+        recorded = dt.datetime.combine(local, dt.time(7, 0), tzinfo=harbin)
+        with database.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE registry_quota SET recorded_at = :t WHERE unit_code = :u"),
+                {"t": recorded.astimezone(dt.UTC), "u": u},
+            )
+
+        def approved(day: dt.date) -> list[int]:
+            body = staffing(client, headers_for("audit"), as_of=day.isoformat()).json()
+            return [r["approved"] for r in body["items"] if r["unit_code"] == u]
+
+        assert approved(local - dt.timedelta(days=1)) == [0]  # not yet approved
+        assert approved(local) == [5]
 
 
 class TestDownloads:

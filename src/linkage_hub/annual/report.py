@@ -119,7 +119,7 @@ def build(
     """The report, and its findings as found (with the person keys the read is recorded by)."""
     today = settings.today()
     first, last = dt.date(year, 1, 1), min(dt.date(year, 12, 31), today)
-    counted = unit_months(session, principal, unit_code, first, last)
+    counted = unit_months(session, principal, unit_code, first, last, settings.zone)
     unit = counted.unit
     found = tenure.unit_findings(
         session, keyring, unit.unit_code, first, last, principal.region_bounds, settings.zone,

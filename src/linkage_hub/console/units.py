@@ -68,7 +68,8 @@ def unit_page(
     except IdentifierError:
         raise NotFound("No such unit.") from None
     today = settings.today()
-    result = unit_months(session, principal, code, months_back(today, MONTHS - 1), today)
+    first = months_back(today, MONTHS - 1)
+    result = unit_months(session, principal, code, first, today, settings.zone)
     findings, more = live_findings(session, principal, code, keyring, today)
     shown = [i for i in findings if i.id_number]
     person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})

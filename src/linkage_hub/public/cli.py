@@ -22,7 +22,7 @@ def publish_region(db: Database, region: str, day: dt.date, actor: str) -> tuple
     """Publish ``region`` as of ``day`` in one transaction; (id, units)."""
     office = Principal(actor, actor, Department.establishment, region)
     with db.transaction() as session:
-        made = publish(session, office, region, day)
+        made = publish(session, office, region, day, db.settings.zone)
         return made.id, made.unit_count
 
 

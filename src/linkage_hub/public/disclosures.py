@@ -33,6 +33,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Date, String, TextClause, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
@@ -91,9 +92,9 @@ ORDER BY u.unit_code
 
 
 def _documents(
-    session: Session, table: str, key: str, region: str, day: dt.date
+    session: Session, table: str, key: str, region: str, day: dt.date, zone: ZoneInfo
 ) -> dict[tuple[str, str], tuple[int, str | None]]:
-    versions = vt.effective_version(table, ":day")
+    versions = vt.effective_version(table, ":day", session.get_bind().dialect.name)
     sql = text(
         f"SELECT v.unit_code, v.{key}, v.approved, v.document_no FROM {versions} v "
         "WHERE v.region BETWEEN :lo AND :hi"
@@ -101,7 +102,7 @@ def _documents(
     lo, hi = region_bounds(region)
     return {
         (r.unit_code, r[1]): (r.approved, r.document_no)
-        for r in session.execute(sql, {"lo": lo, "hi": hi, "day": day})
+        for r in session.execute(sql, {"lo": lo, "hi": hi, "day": day} | vt.zone_param(zone))
     }
 
 
@@ -117,14 +118,15 @@ GROUP BY c.unit_code, c.leader_level
     return {(r[0], r[1]): int(r[2]) for r in session.execute(sql, {"lo": lo, "hi": hi, "day": day})}
 
 
-def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]:
-    """The region's public units as they stand on ``day`` (a few set-based statements)."""
+def compute(session: Session, region: str, day: dt.date, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The region's public units as they stand on ``day`` (a few set-based statements; days
+    in the hub's time ``zone``)."""
     found = _units(session, region, day)
     units = [u for u in found if u["inside"]]
     public = {u["unit_code"] for u in units}
     quotas: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    documents = _documents(session, "registry_quota", "establishment_type", region, day)
-    for row in staffing.staffing_rows(session, region, day):
+    documents = _documents(session, "registry_quota", "establishment_type", region, day, zone)
+    for row in staffing.staffing_rows(session, region, day, zone):
         if row.unit_code in public:
             quotas[row.unit_code].append(
                 {
@@ -136,7 +138,7 @@ def compute(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]
                     )[1],
                 }
             )
-    posts = _documents(session, "registry_leader_post", "level", region, day)
+    posts = _documents(session, "registry_leader_post", "level", region, day, zone)
     serving = _serving(session, region, day)
     children: dict[str, list[dict[str, str]]] = defaultdict(list)
     for unit in found:
@@ -197,10 +199,12 @@ def _masked(unit: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def publish(session: Session, principal: Principal, region: str, day: dt.date) -> Disclosure:
+def publish(
+    session: Session, principal: Principal, region: str, day: dt.date, zone: ZoneInfo
+) -> Disclosure:
     """Snapshot the region's public units as of ``day``: one row per unit, in one transaction,
     and an audit entry."""
-    units = compute(session, region, day)
+    units = compute(session, region, day, zone)
     disclosure = Disclosure(
         id=uuid.uuid4().hex,
         region=region,

@@ -107,7 +107,9 @@ def publish_disclosure(
     region = region_input(body.region)
     ensure_in_region(principal, region)
     ensure_known_region(session, region)
-    return _out(disclosures.publish(session, principal, region, _day(settings, body.as_of)))
+    return _out(
+        disclosures.publish(session, principal, region, _day(settings, body.as_of), settings.zone)
+    )
 
 
 @router.get(
@@ -157,7 +159,7 @@ def preview_disclosure(
     region = region_input(region)
     ensure_in_region(principal, region)
     day = _day(settings, as_of)
-    units = disclosures.compute(session, region, day)
+    units = disclosures.compute(session, region, day, settings.zone)
     return Preview(region=region, as_of=day, units=[PublicUnit(**u) for u in units])
 
 

@@ -105,7 +105,7 @@ def staffing_report(
     """
     region = report_region(principal, region)
     as_of = report_day(settings, as_of)
-    rows = staffing.staffing_rows(session, region, as_of)
+    rows = staffing.staffing_rows(session, region, as_of, settings.zone)
     if format is ReportFormat.json:
         report = StaffingReport(
             region=region,

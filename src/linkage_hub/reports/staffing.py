@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
@@ -73,8 +74,10 @@ def payroll_period(session: Session, region: str, as_of: dt.date) -> str | None:
     return str(value) if value else None
 
 
-def staffing_rows(session: Session, region: str, as_of: dt.date) -> list[StaffingRow]:
-    """The rows of ``region`` on ``as_of``.
+def staffing_rows(
+    session: Session, region: str, as_of: dt.date, zone: ZoneInfo
+) -> list[StaffingRow]:
+    """The rows of ``region`` on ``as_of`` (a day in the hub's time ``zone``).
 
     The payroll periods are found per region of the units (a few, not per unit): the hub's
     periods are walked from the latest not after the month down, one index step each
@@ -82,7 +85,7 @@ def staffing_rows(session: Session, region: str, as_of: dt.date) -> list[Staffin
     in which it has a line (one index seek on period and region) — the walk
     :mod:`linkage_hub.reports.unit_months` does for one unit."""
     refuse_while_rotating(session, "the staffing report")
-    quotas = vt.effective_version("registry_quota", ":day")
+    quotas = vt.effective_version("registry_quota", ":day", session.get_bind().dialect.name)
     sql = text(f"""
 WITH RECURSIVE units AS (
   SELECT u.unit_code, u.name, u.region FROM registry_unit u
@@ -133,6 +136,7 @@ ORDER BY c.unit_code, c.establishment_type
 """).bindparams(bindparam("day", type_=Date))
     lo, hi = region_bounds(region)
     params = {"lo": lo, "hi": hi, "day": as_of, "month": as_of.strftime("%Y-%m")}
+    params |= vt.zone_param(zone)
     return [StaffingRow(*row) for row in session.execute(sql, params)]
 
 

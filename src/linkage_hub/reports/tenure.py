@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
@@ -59,16 +60,20 @@ def month_values(months: list[tuple[str, dt.date]], dialect: str) -> tuple[str, 
 
 
 def tenure_months(
-    session: Session, unit_code: str, start: dt.date, end: dt.date
+    session: Session, unit_code: str, start: dt.date, end: dt.date, zone: ZoneInfo
 ) -> list[TenureMonth]:
     months = months_between(start, end)
     if not months:
         return []
     values, params = month_values(months, session.get_bind().dialect.name)
     params["unit"] = unit_code
+    params |= vt.zone_param(zone)
     unit = "v.unit_code = :unit"
-    quotas = vt.effective_version("registry_quota", "m.month_end", months=True, where=unit)
-    posts = vt.effective_version("registry_leader_post", "m.month_end", months=True, where=unit)
+    dialect = session.get_bind().dialect.name
+    quotas = vt.effective_version("registry_quota", "m.month_end", dialect, months=True, where=unit)
+    posts = vt.effective_version(
+        "registry_leader_post", "m.month_end", dialect, months=True, where=unit
+    )
     sql = text(f"""
 WITH {values},
 quota_m AS (SELECT q.month, SUM(q.approved) AS n FROM {quotas} q GROUP BY q.month),

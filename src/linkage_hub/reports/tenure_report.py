@@ -79,7 +79,7 @@ def build_tenure_report(
     if found is None:
         raise NotFound("No cadre record of this person in this unit in your region.")
     _check_order(found, from_, to)
-    months = tenure.tenure_months(session, unit, found.start, found.end)
+    months = tenure.tenure_months(session, unit, found.start, found.end, settings.zone)
     findings = tenure.tenure_findings(
         session, keyring, found, principal.region_bounds, settings.zone, utcnow()
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, text
@@ -102,21 +103,29 @@ class UnitMonths(_Shape):
 
 
 def unit_months(
-    session: Session, principal: Principal, unit_code: str, first: dt.date, last: dt.date
+    session: Session,
+    principal: Principal,
+    unit_code: str,
+    first: dt.date,
+    last: dt.date,
+    zone: ZoneInfo,
 ) -> UnitMonths:
     """The unit's facts and every month touching [first, last], each counted on its last day
-    (capped at ``last``: pass today to count the current month as of today)."""
+    (capped at ``last``: pass today to count the current month as of today; days are in the
+    hub's time ``zone``)."""
     refuse_while_rotating(session, "a unit's monthly staffing")
     unit = unit_facts(session, principal, unit_code)
     months = months_between(first, last)
     if not months:
         return UnitMonths(unit=unit, months=[])
-    values, params = month_values(months, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    values, params = month_values(months, dialect)
     lo, hi = principal.region_bounds
     plo, phi = region_bounds(unit.region)
     params |= {"unit": unit.unit_code, "lo": lo, "hi": hi, "plo": plo, "phi": phi}
-    staffing = session.execute(text(_staffing_sql(values)), params).all()
-    leaders = session.execute(text(_leaders_sql(values)), params).all()
+    params |= vt.zone_param(zone)
+    staffing = session.execute(text(_staffing_sql(values, dialect)), params).all()
+    leaders = session.execute(text(_leaders_sql(values, dialect)), params).all()
     return UnitMonths(unit=unit, months=_assemble(months, staffing, leaders))
 
 
@@ -172,7 +181,7 @@ def unit_facts(session: Session, principal: Principal, unit_code: str) -> UnitFa
     return UnitFacts(unit_code=unit_code, region=str(region), registered=False)
 
 
-def _staffing_sql(values: str) -> str:
+def _staffing_sql(values: str, dialect: str) -> str:
     """Per month × establishment type: the staffing report's cells for the unit, and per month
     its payroll period and whether the unit was registered (months without cells included).
 
@@ -187,6 +196,7 @@ def _staffing_sql(values: str) -> str:
     quotas = vt.effective_version(
         "registry_quota",
         "m.month_end",
+        dialect,
         months=True,
         where="v.unit_code = :unit",
         current="c.unit_code = :unit",
@@ -240,7 +250,7 @@ ORDER BY m.month, c.establishment_type
 """
 
 
-def _leaders_sql(values: str) -> str:
+def _leaders_sql(values: str, dialect: str) -> str:
     """Per month × level: leader posts in force and leaders (cadres) in office.
 
     The post versions are checked against the unit's current posts only (a unit's posts, not
@@ -249,6 +259,7 @@ def _leaders_sql(values: str) -> str:
     posts = vt.effective_version(
         "registry_leader_post",
         "m.month_end",
+        dialect,
         months=True,
         where="v.unit_code = :unit",
         current="c.unit_code = :unit",

@@ -10,6 +10,24 @@ ISO text in a VALUES list: both databases compare ISO dates correctly either way
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+ZONE = "hub_zone"  # the bound parameter :hub_zone of effective_version: the hub's time zone
+
+
+def zone_param(zone: ZoneInfo) -> dict[str, str]:
+    """Bind this beside a statement holding :func:`effective_version`."""
+    return {ZONE: zone.key}
+
+
+def recorded_day(v: str, dialect: str) -> str:
+    """SQL for the date (ISO text) on which version ``v`` was recorded, in the hub's time zone
+    (``:hub_zone``), the zone every ``as_of`` is in: the UTC date would put a version recorded
+    before 08:00 in Harbin on the day before."""
+    if dialect == "postgresql":
+        return f"CAST(CAST({v}.recorded_at AT TIME ZONE :{ZONE} AS DATE) AS TEXT)"
+    return f"hub_day({v}.recorded_at, :{ZONE})"  # linkage_hub.clock.local_day
+
 
 def on_roster(r: str, day: str) -> str:
     return (
@@ -42,11 +60,18 @@ def registered(u: str, day: str) -> str:
 
 
 def effective_version(
-    table: str, day: str, *, months: bool = False, where: str = "1=1", current: str | None = None
+    table: str,
+    day: str,
+    dialect: str,
+    *,
+    months: bool = False,
+    where: str = "1=1",
+    current: str | None = None,
 ) -> str:
     """The version of each record of ``table`` in force on ``day``: of all recorded versions,
     the one with the latest ``effective_on`` not after the day (a version without one counts
-    from the day it was recorded). Records deleted since (no current version) are left out.
+    from the day it was recorded, in the hub's zone: bind :func:`zone_param`). Records deleted
+    since (no current version) are left out.
 
     With ``months=True`` it is computed for every row of a ``months(month, month_end)`` CTE
     (``day`` is then ``m.month_end``) and carries a ``month`` column. ``current`` narrows the
@@ -56,7 +81,7 @@ def effective_version(
     unit's records, not of every current record. Keep it uncorrelated (no ``v.``): PostgreSQL
     then builds the list once instead of costing a lookup per version. Returns a subquery.
     """
-    effective = "COALESCE(CAST(v.effective_on AS TEXT), SUBSTR(CAST(v.recorded_at AS TEXT), 1, 10))"
+    effective = f"COALESCE(CAST(v.effective_on AS TEXT), {recorded_day('v', dialect)})"
     source = f"months m JOIN {table} v ON {where}" if months else f"{table} v"
     narrowed = f" AND {current}" if current else ""
     month = "m.month AS month, " if months else ""
