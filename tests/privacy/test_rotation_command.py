@@ -30,7 +30,8 @@ def findings(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
     return {item["id"]: item["status"] for item in items}
 
 
-def rotate(settings: Settings) -> subprocess.CompletedProcess[str]:
+def command_env(settings: Settings) -> dict[str, str]:
+    """The environment of a ``linkage-hub`` command on the test's database and key file."""
     env = {
         **os.environ,
         "LINKAGE_DATABASE_URL": settings.database_url,
@@ -39,9 +40,13 @@ def rotate(settings: Settings) -> subprocess.CompletedProcess[str]:
         "LINKAGE_RECORD_KEY_SECRET": "test-record-key-secret",
     }
     env.pop("LINKAGE_ID_KEYS", None)
+    return env
+
+
+def rotate(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(COMMAND), "keys", "rotate", "--batch-size", "2"],
-        env=env,
+        env=command_env(settings),
         capture_output=True,
         text=True,
         timeout=120,

@@ -12,7 +12,6 @@ the old version for good, while ``keys status`` says no row is left under it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from typing import Any
 
@@ -25,21 +24,9 @@ from linkage_hub.ciphers import version_of
 from linkage_hub.db import Base, Database
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
-from tests.privacy.test_rotation_command import COMMAND, rotate
+from tests.privacy.test_rotation_command import COMMAND, command_env, rotate
 from tests.records import factory as f
 from tests.records.conftest import Push
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "LINKAGE_DATABASE_URL": settings.database_url,
-        "LINKAGE_DATA_DIR": str(settings.data_dir),
-        "LINKAGE_SIGNING_KEY": "test-signing-key-" + "x" * 32,
-        "LINKAGE_RECORD_KEY_SECRET": "test-record-key-secret",
-    }
-    env.pop("LINKAGE_ID_KEYS", None)
-    return env
 
 
 def test_rotation_reseals_the_12310_reports(
@@ -74,7 +61,7 @@ def test_rotation_reseals_the_12310_reports(
     assert "now under key version 2" in done.stdout
     status = subprocess.run(
         [str(COMMAND), "keys", "status"],
-        env=_env(settings),
+        env=command_env(settings),
         capture_output=True,
         text=True,
         timeout=60,
