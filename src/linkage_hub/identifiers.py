@@ -93,11 +93,16 @@ def mask_citizen_id(number: str) -> str:
 
 
 _ID_LIKE = re.compile(r"\d{15,17}[\dXxＸｘ]?")
-# What people and word processors put between the groups of a number: any space (a tab, a
-# no-break space from WPS or Word, the ideographic space, a line break), a hyphen, dash or minus,
-# and the invisible joiners and zero-width spaces a paste can carry.
-_SEP = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+# What people and word processors put between the groups of a number: a space of any width (a
+# tab, a no-break space from WPS or Word, the ideographic space), a hyphen, dash or minus, and
+# the invisible joiners and zero-width spaces a paste can carry. Not a line break: dates one a
+# line are a list, not a number.
+_SEP = (
+    r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+    r"\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+)
 _ID_SEPARATOR = re.compile(_SEP)
+_DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d")
 # A run of 15 or more digits written with single separators (a date or a phone number may sit
 # right before an ID number in the same run: each window of whole groups is tried).
 _ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEP}?\d){{14,}}(?:{_SEP}?[XxＸｘ])?(?!\d)")
@@ -106,26 +111,31 @@ _ID_GROUP = re.compile(r"[\dXxＸｘ]+")
 
 def _looks_like_id(digits: str) -> bool:
     """Whether a run of digits written with separators reads as an ID number: 15 or 18
-    characters, a region code, a birth date (month and day in range). A run without
+    characters, a region code, a birth date that is a day of the calendar. A run without
     separators is masked whatever it holds; one with them needs this much, so two dates
     (``2026-10-01 2026-11-01``) or a sum of money are left alone."""
     digits = digits.translate(_FULLWIDTH)
     if len(digits) == 18:
-        century, month, day = digits[6:8], digits[10:12], digits[12:14]
-        if century not in ("18", "19", "20"):
+        born = digits[6:14]
+        if born[:2] not in ("18", "19", "20"):
             return False
     elif len(digits) == 15:
-        month, day = digits[8:10], digits[10:12]
+        born = "19" + digits[6:12]
     else:
         return False
-    return (
-        digits[0] in "12345678"
-        and digits[:17].isdigit()
-        and month.isdigit()
-        and 1 <= int(month) <= 12
-        and day.isdigit()
-        and 1 <= int(day) <= 31
-    )
+    if digits[0] not in "12345678" or not digits[:17].isdigit():
+        return False
+    try:
+        dt.date(int(born[:4]), int(born[4:6]), int(born[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+def _separator_kinds(window: str) -> set[str]:
+    """The kinds of separator in ``window``: each dash its own, every space and invisible
+    joiner one (a paste mixes no-break and thin spaces, zero-width ones, unseen)."""
+    return {s if s in _DASHES else " " for s in _ID_SEPARATOR.findall(window)}
 
 
 def _mask_spaced(match: re.Match[str]) -> str:
@@ -145,8 +155,14 @@ def _mask_spaced(match: re.Match[str]) -> str:
             digits = _ID_SEPARATOR.sub("", window)
             whole = i == 0 and j == len(groups) - 1
             # A legacy 15-digit number only as the whole run: inside a longer one, a window of
-            # 15 digits of a grouped sum would read as one too often.
-            if (length == 18 or (length == 15 and whole)) and _looks_like_id(digits):
+            # 15 digits of a grouped sum would read as one too often. A number in groups is
+            # written with one kind of separator: a window mixing them spans dates written
+            # in a row (2019-12-31 2020-01-01 2021-01-01 read 12 31 2020 01 01 2021 01).
+            if (
+                (length == 18 or (length == 15 and whole))
+                and len(_separator_kinds(window)) <= 1
+                and _looks_like_id(digits)
+            ):
                 out += [run[done : groups[i][0]], mask_citizen_id(digits)]
                 done, i = groups[j][1], j
                 break

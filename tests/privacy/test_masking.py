@@ -34,12 +34,11 @@ class TestMaskingUnits:
             ("2301-0219-9001-0112-34", "2301**********1234"),
             ("230102-19900101-1234", "2301**********1234"),
             ("２３０１０２\u3000１９９００１０１\u3000１２３４", "２３０１**********１２３４"),
-            # pasted from a word processor: no-break, narrow and thin spaces, a tab, a line
-            # break, an en dash, zero-width spaces and joiners (found by a review, 2026-12-06)
+            # pasted from a word processor: no-break, narrow and thin spaces, a tab, an en
+            # dash, zero-width spaces and joiners (found by a review, 2026-12-06)
             ("230102\u00a019900101\u00a01234", "2301**********1234"),
             ("230102\u202f19900101\u20091234", "2301**********1234"),
             ("230102\t19900101\t1234", "2301**********1234"),
-            ("230102\n19900101\n1234", "2301**********1234"),
             ("230102\u201319900101\u20131234", "2301**********1234"),
             ("230102\u200b19900101\u200d1234", "2301**********1234"),
             ("2301021990\u206001011234", "2301**********1234"),
@@ -73,6 +72,14 @@ class TestMaskingUnits:
             "1 234 567 890 123 456",  # a sum, 16 digits
             "230102 19901301 1234",  # month 13: not a birth date
             "930102 19900101 1234",  # no region code starts with 9
+            "230102 19900230 1234",  # 30 February: no birth date
+            # dates in a row: a window from mid-date (12 31 2020 01 01 2021 01) has 18 digits
+            # and read as a number born 2001-01-20 once the separators took in line breaks,
+            # tabs and dashes (found by a review of that change, 2026-12-06)
+            "2019-12-31\n2020-01-01\n2021-01-01",
+            "2019-12-31–2020-01-01–2021-01-01",
+            "2019-12-31\t2020-01-01\t2021-01-01",
+            "2019-12-31 2020-01-01 2021-01-01",
         ],
     )
     def test_grouped_digits_that_are_no_number_stay(self, text: str) -> None:

@@ -13,7 +13,7 @@ from linkage_hub.db import Database
 from linkage_hub.public import disclosures
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from tests.conftest import HeadersFor
-from tests.public.conftest import CITY, City
+from tests.public.conftest import CITY, City, organ
 from tests.records import factory as f
 
 PUBLIC = {"bureau", "office", "school", "county_a", "county_b"}
@@ -350,3 +350,21 @@ def test_a_public_read_runs_without_jit_on_postgresql(database: Database) -> Non
         assert session.execute(text("SHOW jit")).scalar_one() == "off"
     with database.transaction() as session:
         assert session.execute(text("SHOW jit")).scalar_one() == "on"
+
+
+def test_dates_in_a_units_functions_are_published_as_written(
+    client: TestClient, headers_for: HeadersFor
+) -> None:
+    """The masking of ID numbers in a unit's text (2026-12-06) must leave ordinary dates
+    alone: three dates one a line read as a number born 2001-01-20 (a review of that change
+    found the public page showing ``2019-1231**********2101-01``)."""
+    functions = "机构改革时间节点：\n2019-12-31\n2020-01-01\n2021-01-01"
+    unit = organ(41, name="市机构编制委员会办公室", functions=functions)
+    office = headers_for("establishment", CITY)
+    pushed = client.post("/api/v1/datasets/units/batches", json={"records": [unit]}, headers=office)
+    assert pushed.status_code == 201, pushed.text
+    published = client.post("/api/v1/disclosures", json={"region": CITY}, headers=office)
+    assert published.status_code == 201, published.text
+    answer = client.get(f"/public/v1/disclosures/{CITY}/units/{unit['unit_code']}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["functions"] == functions
