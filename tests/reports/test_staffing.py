@@ -113,6 +113,29 @@ class TestCounts:
         assert rows == {ua: (1, "2026-10"), ub: (1, "2026-11")}
         assert body["payroll_period"] == "2026-11"  # the latest of the region asked for
 
+    def test_a_city_unit_counts_the_city_units_period_not_its_counties(
+        self, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """A city-level unit's period was looked for in every line of 230100–230199, its
+        counties' too: a county a month ahead made the city's own units count their people
+        unpaid (a review of the fix above found it). Now the lines of units registered in
+        that very region."""
+        city_unit, county_unit = f.unit_code(41), f.unit_code(42, region="230102")
+        assert push("units", [f.unit(41), f.unit(42, region="230102")]).status_code == 201
+        roster = [f.roster(51, 41), f.roster(52, 42, region="230102")]
+        assert push("roster", roster).status_code == 201
+        for n, unit, region, period in (
+            (51, city_unit, "230100", "2026-10"),  # the city's finance: October
+            (52, county_unit, "230102", "2026-11"),  # a county's finance: already November
+        ):
+            line = f.payroll(n, period=period) | {"unit_code": unit}
+            scope = {"region": region, "period": period}
+            assert push("payroll", [line], scope=scope, region=region).status_code == 201
+
+        body = staffing(client, headers_for("audit"), as_of="2026-11-30").json()
+        rows = {r["unit_code"]: (r["paid"], r["payroll_period"]) for r in body["items"]}
+        assert rows == {city_unit: (1, "2026-10"), county_unit: (1, "2026-11")}
+
     def test_a_district_sees_only_its_units(
         self, city: None, client: TestClient, headers_for: HeadersFor
     ) -> None:

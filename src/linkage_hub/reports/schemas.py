@@ -23,7 +23,8 @@ class StaffingReportRow(BaseModel):
     paid: int
     payroll_period: str | None = Field(
         description="The payroll period `paid` counts: the latest one not after `as_of`'s month "
-        "for which the unit's own region has payroll lines (null: none)."
+        "for which units of the unit's own region (that very code, not the regions below it) have "
+        "payroll lines (null: none)."
     )
     difference: int
     light: Literal["over", "full", "under"]

@@ -100,7 +100,7 @@ WITH RECURSIVE units AS (
   SELECT g.region, (
     SELECT MAX(h.period) FROM hub_periods h WHERE h.period IS NOT NULL AND EXISTS (
       SELECT 1 FROM records_payroll p WHERE p.closed_at IS NULL AND p.period = h.period
-         AND p.region BETWEEN g.region AND {_region_top("g.region")})
+         AND p.region = g.region)
   ) AS period
   FROM (SELECT DISTINCT region FROM units) g
 ), quota AS (
@@ -138,13 +138,3 @@ ORDER BY c.unit_code, c.establishment_type
     params = {"lo": lo, "hi": hi, "day": as_of, "month": as_of.strftime("%Y-%m")}
     params |= vt.zone_param(zone)
     return [StaffingRow(*row) for row in session.execute(sql, params)]
-
-
-def _region_top(region: str) -> str:
-    """SQL for the highest code inside the region in column ``region``: the upper end of
-    :func:`linkage_hub.versioning.region_bounds` (the lower end is the code itself)."""
-    return (
-        f"CASE WHEN SUBSTR({region}, 3, 4) = '0000' THEN SUBSTR({region}, 1, 2) || '9999' "
-        f"WHEN SUBSTR({region}, 5, 2) = '00' THEN SUBSTR({region}, 1, 4) || '99' "
-        f"ELSE {region} END"
-    )

@@ -37,7 +37,6 @@ from linkage_hub.reports.tenure import (
     month_values,  # the VALUES list of month ends
     months_between,
 )
-from linkage_hub.versioning import region_bounds
 
 LEVELS = ("principal", "deputy")
 PERSON_TABLES = ("records_roster", "records_cadre", "records_employment", "records_payroll")
@@ -121,8 +120,7 @@ def unit_months(
     dialect = session.get_bind().dialect.name
     values, params = month_values(months, dialect)
     lo, hi = principal.region_bounds
-    plo, phi = region_bounds(unit.region)
-    params |= {"unit": unit.unit_code, "lo": lo, "hi": hi, "plo": plo, "phi": phi}
+    params |= {"unit": unit.unit_code, "lo": lo, "hi": hi, "unit_region": unit.region}
     params |= vt.zone_param(zone)
     staffing = session.execute(text(_staffing_sql(values, dialect)), params).all()
     leaders = session.execute(text(_leaders_sql(values, dialect)), params).all()
@@ -212,7 +210,7 @@ hub_periods(period) AS (
 ), region_periods AS MATERIALIZED (
   SELECT h.period FROM hub_periods h WHERE h.period IS NOT NULL AND EXISTS (
     SELECT 1 FROM records_payroll p WHERE p.closed_at IS NULL AND p.period = h.period
-       AND p.region BETWEEN :plo AND :phi)
+       AND p.region = :unit_region)
 ), periods AS (
   SELECT m.month, m.month_end,
          (SELECT MAX(rp.period) FROM region_periods rp WHERE rp.period <= m.month) AS period,
