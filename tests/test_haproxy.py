@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +50,7 @@ class Stub:
     release: threading.Event = field(default_factory=threading.Event)
     forwarded: list[str] = field(default_factory=list)
     held: int = 0
+    posted: int = 0  # POSTs whose headers reached the process
 
     def serve(self) -> http.server.ThreadingHTTPServer:
         stub = self
@@ -67,6 +69,13 @@ class Stub:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                stub.posted += 1
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -194,6 +203,24 @@ def test_the_proxy_admits_as_the_hub_does(front: Front) -> None:
         assert [f.result().status_code for f in [*held, queued]] == [200] * 5
     # The hub learns the client's address from the proxy (LINKAGE_TRUSTED_PROXIES).
     assert all(value == "127.0.0.1" for s in front.stubs for value in s.forwarded)
+
+
+def test_a_body_trickling_in_holds_no_hub_process(front: Front) -> None:
+    """A 12310 form sent a byte at a time: the proxy forwarded its headers at once, so the
+    request took one of a hub process's slots (``maxconn``) for as long as its sender liked.
+    Now (``option http-buffer-request``) the proxy waits for the body, within ``timeout
+    http-request``, before it asks a hub process."""
+    host, port = front.base.removeprefix("http://").split(":")
+    body = b"category=other&region=230100&facts=" + b"x" * 60
+    with socket.create_connection((host, int(port)), timeout=5) as slow:
+        head = f"POST /public/12310 HTTP/1.1\r\nHost: hub\r\nContent-Length: {len(body)}\r\n"
+        slow.sendall(head.encode() + b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+        slow.sendall(body[:10])
+        time.sleep(0.5)
+        assert sum(s.posted for s in front.stubs) == 0  # no hub process holds it yet
+        slow.sendall(body[10:])
+        assert slow.recv(64).startswith(b"HTTP/1.1 204")
+    assert sum(s.posted for s in front.stubs) == 1
 
 
 def test_a_flood_of_forged_tokens_from_one_address_is_one_caller(front: Front) -> None:
