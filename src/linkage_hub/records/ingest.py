@@ -338,6 +338,10 @@ class Pusher:
             else []
         )
         if self.direct is None:
+            # Under the dataset's merge lock (merge takes it again): a batch of the same
+            # records that commits first was recorded earlier, so no version is closed at
+            # a time before it was recorded.
+            queries.lock_dataset(self.session, self.spec)
             now = dt.datetime.now(dt.UTC)
         if dry_run:
             savepoint = session.begin_nested()
