@@ -102,7 +102,6 @@ _SEP = (
     r"\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
 )
 _ID_SEPARATOR = re.compile(_SEP)
-_DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d")
 # A run of 15 or more digits written with single separators (a date or a phone number may sit
 # right before an ID number in the same run: each window of whole groups is tried).
 _ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEP}?\d){{14,}}(?:{_SEP}?[XxＸｘ])?(?!\d)")
@@ -132,12 +131,6 @@ def _looks_like_id(digits: str) -> bool:
     return True
 
 
-def _separator_kinds(window: str) -> set[str]:
-    """The kinds of separator in ``window``: each dash its own, every space and invisible
-    joiner one (a paste mixes no-break and thin spaces, zero-width ones, unseen)."""
-    return {s if s in _DASHES else " " for s in _ID_SEPARATOR.findall(window)}
-
-
 def _mask_spaced(match: re.Match[str]) -> str:
     """Every window of whole groups of the run that reads as an ID number, masked (written
     without its separators); the rest of the run as it was. A window ends at 18 digits, so
@@ -155,12 +148,13 @@ def _mask_spaced(match: re.Match[str]) -> str:
             digits = _ID_SEPARATOR.sub("", window)
             whole = i == 0 and j == len(groups) - 1
             # A legacy 15-digit number only as the whole run: inside a longer one, a window of
-            # 15 digits of a grouped sum would read as one too often. A number in groups is
-            # written with one kind of separator: a window mixing them spans dates written
-            # in a row (2019-12-31 2020-01-01 2021-01-01 read 12 31 2020 01 01 2021 01).
+            # 15 digits of a grouped sum would read as one too often. A number in groups opens
+            # with its region code, three digits or more: a window opening with a group of two
+            # starts inside a date of dates written in a row (2019-12-31 2020-01-01 2021-01-01
+            # read 12 31 2020 01 01 2021 01, "born 2001-01-20").
             if (
                 (length == 18 or (length == 15 and whole))
-                and len(_separator_kinds(window)) <= 1
+                and groups[i][1] - groups[i][0] >= 3
                 and _looks_like_id(digits)
             ):
                 out += [run[done : groups[i][0]], mask_citizen_id(digits)]
