@@ -130,7 +130,13 @@ class Factory:
             region=region,
         )
 
-    def quota(self, code: str, establishment_type: str, approved: int) -> str:
+    def quota(
+        self,
+        code: str,
+        establishment_type: str,
+        approved: int,
+        effective_on: dt.date | None = None,
+    ) -> str:
         return self._insert(
             RegistryQuota,
             "quotas",
@@ -139,10 +145,13 @@ class Factory:
             establishment_type=establishment_type,
             approved=approved,
             document_no="哈编〔2026〕1号",
+            effective_on=effective_on,
             region=self._region(code),
         )
 
-    def leader_posts(self, code: str, level: str, approved: int) -> str:
+    def leader_posts(
+        self, code: str, level: str, approved: int, effective_on: dt.date | None = None
+    ) -> str:
         return self._insert(
             RegistryLeaderPost,
             "leader_posts",
@@ -150,6 +159,7 @@ class Factory:
             unit_code=code,
             level=level,
             approved=approved,
+            effective_on=effective_on,
             region=self._region(code),
         )
 

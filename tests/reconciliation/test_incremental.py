@@ -56,6 +56,7 @@ from tests.records.test_unit_counts import assert_kept
 CITY, COUNTIES = "230100", ("230102", "230103")
 PROVINCE, ELSEWHERE = "230000", "230200"  # the province, and another city in it
 PERIOD, EARLIER = "2026-10", "2026-09"
+EFFECTIVE = st.sampled_from([None, -30, 0, 1, 30])
 JSON = "application/json"
 OWNER = {"units": "establishment", "quotas": "establishment", "leader_posts": "establishment"}
 OWNER |= {"roster": "establishment", "employment": "hr", "payroll": "finance"}
@@ -357,8 +358,10 @@ OPS = st.one_of(
     st.tuples(st.just("single_delete"), st.sampled_from(PERSON_SETS), st.integers(0, 40)),
     st.tuples(st.just("unit"), st.integers(0, len(UNITS) - 1), variants),
     st.tuples(st.just("unit"), st.integers(0, len(UNITS) - 1), st.just(5)),  # a move
-    st.tuples(st.just("quota"), st.integers(0, len(UNITS) - 1), st.integers(0, 3)),
-    st.tuples(st.just("posts"), st.integers(0, len(UNITS) - 1), st.integers(0, 2)),
+    # the last member: effective_on, in days from today (None: no date); a version in force
+    # from tomorrow is not counted yet, by either kind of run
+    st.tuples(st.just("quota"), st.integers(0, len(UNITS) - 1), st.integers(0, 3), EFFECTIVE),
+    st.tuples(st.just("posts"), st.integers(0, len(UNITS) - 1), st.integers(0, 2), EFFECTIVE),
     st.tuples(st.just("settle")),
     st.tuples(st.just("earlier"), persons, person_units, variants, st.booleans()),
     st.tuples(
@@ -400,16 +403,17 @@ def apply(hub: Hub, op: Op) -> None:
         _, u, v = op
         hub.push("units", [unit_row(u, v)])
     elif kind == "quota":
-        _, u, approved = op
+        _, u, approved, *when = op
+        dated = effective(hub, *when)
         row = {"unit_code": unit_code(u), "establishment_type": "institutional"}
-        hub.push("quotas", [row | {"approved": approved}])
+        hub.push("quotas", [row | {"approved": approved} | dated])
         row = {"unit_code": unit_code(u), "establishment_type": "administrative"}
-        hub.push("quotas", [row | {"approved": approved}])
+        hub.push("quotas", [row | {"approved": approved} | dated])
     elif kind == "posts":
-        _, u, approved = op
+        _, u, approved, *when = op
         for level in ("principal", "deputy"):
             row = {"unit_code": unit_code(u), "level": level, "approved": approved}
-            hub.push("leader_posts", [row])
+            hub.push("leader_posts", [row | effective(hub, *when)])
     elif kind == "settle":
         hub.settle()
     elif kind == "earlier":  # a payroll line of the period before, or its deletion
@@ -445,6 +449,13 @@ def apply(hub: Hub, op: Op) -> None:
             and (one is None or r["unit_code"] == scope["units"][0])
         ]
         hub.push(dataset, rows, scope=scope)
+
+
+def effective(hub: Hub, days: int | None = None) -> dict[str, str]:
+    """A quota's or leader post's ``effective_on``, ``days`` from the runs' as-of date."""
+    if days is None:
+        return {}
+    return {"effective_on": (hub.today + dt.timedelta(days=days)).isoformat()}
 
 
 @pytest.fixture

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
+
+from linkage_hub.db import Database
+from linkage_hub.reconciliation.models import Evidence
+from linkage_hub.registry.models import RegistryQuota
 from tests.reconciliation.conftest import Reconcile, World
 from tests.reconciliation.factory import Factory, citizen_id, unit_code
 
@@ -138,6 +143,81 @@ class TestOverQuota:
         world.f.unit(gone, status="abolished", abolished_on=D(2026, 6, 30))
         world.f.consistent(P, gone)
         assert reconcile().rules_for(gone) == {"UNREGISTERED_UNIT"}
+
+
+class TestApprovalsInForce:
+    """OVER_QUOTA and OVER_LEADER_POSTS count what is approved on the run's as-of date (AS_OF
+    2026-10-31): a version whose effective_on is later is not in force yet; an undated one is."""
+
+    def test_a_raise_from_next_month_leaves_the_unit_over_until_then(
+        self, world: World, reconcile: Reconcile, database: Database
+    ) -> None:
+        world.f.quota(world.organ2, "administrative", 1, effective_on=D(2026, 1, 1))
+        key = world.f.quota(world.organ2, "administrative", 2, effective_on=D(2026, 11, 16))
+        world.f.consistent(P, world.organ2)
+        world.f.consistent(Q, world.organ2)
+        finding = reconcile().one("OVER_QUOTA", world.organ2)
+        assert "实名在编 2 人，超过核定编制 1 名" in finding.summary_zh
+        with database.transaction() as session:
+            first = session.scalars(
+                select(RegistryQuota.version).where(
+                    RegistryQuota.record_key == key, RegistryQuota.approved == 1
+                )
+            ).one()
+            evidence = {
+                (e.dataset, e.record_key, e.version)
+                for e in session.scalars(select(Evidence).where(Evidence.finding_id == finding.id))
+            }
+        assert ("quotas", key, first) in evidence  # the version in force, not the current one
+        assert reconcile(as_of=D(2026, 11, 16)).rules_for(world.organ2) == set()
+
+    def test_a_quota_from_next_month_is_none_yet(self, world: World, reconcile: Reconcile) -> None:
+        fresh = unit_code(8)
+        world.f.unit(fresh, kind="organ")
+        world.f.quota(fresh, "administrative", 5, effective_on=D(2026, 11, 2))
+        world.f.consistent(P, fresh)
+        finding = reconcile().one("OVER_QUOTA", fresh)
+        assert "超过核定编制 0 名" in finding.summary_zh
+        assert reconcile(as_of=D(2026, 11, 2)).rules_for(fresh) == set()
+
+    def test_a_cut_counts_from_its_day(self, world: World, reconcile: Reconcile) -> None:
+        world.f.quota(world.organ2, "administrative", 2, effective_on=D(2025, 1, 1))
+        world.f.quota(world.organ2, "administrative", 1, effective_on=D(2026, 10, 31))
+        world.f.consistent(P, world.organ2)
+        world.f.consistent(Q, world.organ2)
+        assert reconcile(as_of=D(2026, 10, 30)).rules_for(world.organ2) == set()
+        assert reconcile().one("OVER_QUOTA", world.organ2)  # on its day exactly
+
+    def test_an_undated_quota_is_in_force_before_it_was_recorded(
+        self, world: World, reconcile: Reconcile
+    ) -> None:
+        # recorded 2026-11-01 (the factory's NOW), after a run as of 2026-10-30: the latest
+        # undated version counts, not "no quota"
+        world.f.quota(world.organ2, "administrative", 1)
+        world.f.consistent(P, world.organ2)
+        world.f.consistent(Q, world.organ2)
+        finding = reconcile(as_of=D(2026, 10, 30)).one("OVER_QUOTA", world.organ2)
+        assert "超过核定编制 1 名" in finding.summary_zh
+
+    def test_a_deleted_quota_counts_as_zero_whatever_its_date(
+        self, world: World, reconcile: Reconcile
+    ) -> None:
+        key = world.f.quota(world.organ2, "administrative", 2, effective_on=D(2025, 1, 1))
+        world.f.consistent(P, world.organ2)
+        world.f.close(RegistryQuota, key)
+        assert reconcile().one("OVER_QUOTA", world.organ2)
+
+    def test_leader_posts_cut_from_next_month_are_not_over_yet(
+        self, world: World, reconcile: Reconcile
+    ) -> None:
+        world.f.leader_posts(world.organ, "principal", 2, effective_on=D(2025, 1, 1))
+        world.f.leader_posts(world.organ, "principal", 1, effective_on=D(2026, 11, 2))
+        for person in (P, Q):
+            world.f.consistent(person, world.organ)
+            world.f.cadre(person, world.organ, leader_level="principal")
+        assert reconcile().rules_for(world.organ) == set()
+        finding = reconcile(as_of=D(2026, 11, 2)).one("OVER_LEADER_POSTS", world.organ)
+        assert "超过核定领导职数 1 名" in finding.summary_zh
 
 
 class TestOverLeaderPosts:

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, Date, String, TextClause, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from linkage_hub import validtime as vt
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import utcnow
@@ -45,7 +46,6 @@ from linkage_hub.errors import NotFound, invalid_field
 from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from linkage_hub.reports import staffing
-from linkage_hub.reports import validtime as vt
 from linkage_hub.versioning import region_bounds
 
 LEVELS = ("principal", "deputy")

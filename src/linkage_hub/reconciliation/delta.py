@@ -26,9 +26,10 @@ records. What else moves an answer makes the run a full one (:meth:`Since.needs_
 
 - **no watermark** for the region (never settled, or invalidated — see :func:`invalidate`);
 - **other parameters**: a new as-of date (LATE_EXIT's working-day clock, a unit abolished as
-  of a date), another payroll period, exit grace or holidays. The date-driven work is
-  therefore the full run's: the first run of a new day is full — normally the scheduled
-  nightly run — and the day's incremental runs share its as-of date;
+  of a date, a quota or leader posts coming into force), another payroll period, exit grace
+  or holidays. The date-driven work is therefore the full run's: the first run of a new day
+  is full — normally the scheduled nightly run — and the day's incremental runs share its
+  as-of date;
 - **other rules**: coverage changed (a dataset's first records in the region, or its last
   ones gone), so gating would run or skip other rules.
 """

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from linkage_hub import validtime as vt
 from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation import delta, merge, staging
 from linkage_hub.reconciliation.queries import PERSON_RULES, rule_sql
@@ -102,9 +103,12 @@ class Outcome:
     batch_ids: list[str] = field(default_factory=list)  # an incremental run's batches
 
 
-def bind_parameters(params: RunParameters, run_id: str, now: dt.datetime) -> dict[str, Any]:
+def bind_parameters(
+    params: RunParameters, run_id: str, now: dt.datetime, zone: str
+) -> dict[str, Any]:
     lo, hi = region_bounds(params.region)
     return {
+        vt.ZONE: zone,  # the day a version without effective_on was recorded (rc_approved)
         "lo": lo,
         "hi": hi,
         "period": params.period,
@@ -124,11 +128,14 @@ def reconcile(
     now: dt.datetime,
     since: delta.Since | None = None,
     feed_seq: int | None = None,
+    *,
+    zone: str,
 ) -> Outcome:
     """Run every rule the coverage allows and merge the findings; the caller commits.
     ``since``: an incremental run from that watermark, in full when it cannot be exact
     (:mod:`linkage_hub.reconciliation.delta`). ``feed_seq``: the change feed's position when
-    the run's parameters were fixed (``Run.feed_seq``); the run settles the feed up to it."""
+    the run's parameters were fixed (``Run.feed_seq``); the run settles the feed up to it.
+    ``zone``: the hub's time zone, in which ``params.as_of`` is a day."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # One GROUP BY over a million persons: keep its hash table in memory. Parallel workers
@@ -141,13 +148,13 @@ def reconcile(
         # region? LIMIT 1") became sequential scans of every dataset, 1.7 s of a 2 s
         # single-record run at 1 M persons (bench/settle.py). Plan every statement for its values.
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        return _reconcile(session, dialect, params, run_id, now, since, feed_seq)
+        return _reconcile(session, dialect, params, run_id, now, since, feed_seq, zone)
     # Staging tables live in memory. SQLite would rather build a throw-away index over a
     # million records than use the partial indexes the evidence joins are written for.
     _temp_store_in_memory(session)
     session.execute(text("PRAGMA automatic_index = OFF"))
     try:
-        return _reconcile(session, dialect, params, run_id, now, since, feed_seq)
+        return _reconcile(session, dialect, params, run_id, now, since, feed_seq, zone)
     finally:
         session.execute(text("PRAGMA automatic_index = ON"))  # the connection goes back to the pool
 
@@ -171,9 +178,10 @@ def _reconcile(
     run_id: str,
     now: dt.datetime,
     since: delta.Since | None,
-    feed_seq: int | None = None,
+    feed_seq: int | None,
+    zone: str,
 ) -> Outcome:
-    bound = bind_parameters(params, run_id, now)
+    bound = bind_parameters(params, run_id, now, zone)
     # Read before the records: later changes come again. A run created earlier settles only
     # to where the feed stood when its period was chosen (never below its watermark).
     high = delta.high_water(session) if feed_seq is None else feed_seq

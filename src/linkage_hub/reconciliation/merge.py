@@ -270,13 +270,13 @@ def evidence_statements(dialect: str, ran: Iterable[RuleCode]) -> list[str]:
 def _unit_evidence(dialect: str) -> tuple[str, ...]:
     current_in_region = f"t.closed_at IS NULL AND {in_region(dialect)}"
     return (
-        # OVER_QUOTA: the quota and the active roster entries of that type
+        # OVER_QUOTA: the quota version in force (rc_approved) and the active roster entries
         "SELECT f.finding_id, 'quotas', t.record_key, t.version "
         + per_finding(
             "rc_found f",
-            "registry_quota",
-            "t.unit_code = f.unit_code AND t.establishment_type = f.establishment_type "
-            "AND t.closed_at IS NULL AND f.rule = 'OVER_QUOTA'",
+            "rc_approved",
+            "t.unit_code = f.unit_code AND t.category = f.establishment_type "
+            "AND t.dataset = 'quotas' AND f.rule = 'OVER_QUOTA'",
         ),
         "SELECT f.finding_id, 'roster', t.record_key, t.version "
         + per_finding(
@@ -285,12 +285,12 @@ def _unit_evidence(dialect: str) -> tuple[str, ...]:
             f"t.unit_code = f.unit_code AND {current_in_region} AND t.status = 'active' "
             "AND t.establishment_type = f.establishment_type AND f.rule = 'OVER_QUOTA'",
         ),
-        # OVER_LEADER_POSTS: the approved posts and the serving cadres at that level
+        # OVER_LEADER_POSTS: the posts in force (rc_approved) and the serving cadres at that level
         "SELECT f.finding_id, 'leader_posts', t.record_key, t.version "
         + per_finding(
             "rc_found f",
-            "registry_leader_post",
-            "t.unit_code = f.unit_code AND t.level = f.level AND t.closed_at IS NULL "
+            "rc_approved",
+            "t.unit_code = f.unit_code AND t.category = f.level AND t.dataset = 'leader_posts' "
             "AND f.rule = 'OVER_LEADER_POSTS'",
         ),
         "SELECT f.finding_id, 'cadres', t.record_key, t.version "

@@ -246,7 +246,8 @@ WHERE {spec.predicate}"""
 
 
 def over_quota_sql() -> str:
-    """OVER_QUOTA: active roster entries of a registered unit × type above the approved quota.
+    """OVER_QUOTA: active roster entries of a registered unit × type above the approved quota
+    in force on the as-of date (``rc_approved``, see :mod:`staging`; none in force counts as 0).
 
     A person on the rosters of several units counts once in each of them (that is also
     DUPLICATE_ESTABLISHMENT); at the quota exactly is not over. Decision: a unit's own entries
@@ -267,13 +268,14 @@ FROM (SELECT t.unit_code, {r_type} AS r_type, SUM(t.n_roster) AS n
       FROM rc_unit_tally t WHERE t.r_type <> 0
       GROUP BY t.unit_code, t.r_type) a
 JOIN rc_unit u ON u.unit_code = a.unit_code AND u.registered = 1
-LEFT JOIN registry_quota q
-  ON q.unit_code = a.unit_code AND q.establishment_type = a.r_type AND q.closed_at IS NULL
+LEFT JOIN rc_approved q
+  ON q.unit_code = a.unit_code AND q.category = a.r_type AND q.dataset = 'quotas'
 WHERE a.n > COALESCE(q.approved, 0)"""
 
 
 def over_leader_posts_sql() -> str:
-    """OVER_LEADER_POSTS: active cadres of a registered unit × level above the approved posts.
+    """OVER_LEADER_POSTS: active cadres of a registered unit × level above the approved posts
+    in force on the as-of date (as OVER_QUOTA's quota).
 
     A leader with posts in several units counts once in each; removed cadres do not count;
     at the approved number exactly is not over.
@@ -293,8 +295,8 @@ FROM (SELECT t.unit_code, {c_level} AS c_level, SUM(t.n_leaders) AS n
       FROM rc_unit_tally t WHERE t.c_level <> 0
       GROUP BY t.unit_code, t.c_level) a
 JOIN rc_unit u ON u.unit_code = a.unit_code AND u.registered = 1
-LEFT JOIN registry_leader_post lp
-  ON lp.unit_code = a.unit_code AND lp.level = a.c_level AND lp.closed_at IS NULL
+LEFT JOIN rc_approved lp
+  ON lp.unit_code = a.unit_code AND lp.category = a.c_level AND lp.dataset = 'leader_posts'
 WHERE a.n > COALESCE(lp.approved, 0)"""
 
 

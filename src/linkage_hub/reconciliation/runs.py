@@ -333,7 +333,15 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 since = None
                 if run.kind == INCREMENTAL:
                     since = delta.since(session, run.region, parameters)
-                outcome = reconcile(session, params, run_id, utcnow(), since, run.feed_seq)
+                outcome = reconcile(
+                    session,
+                    params,
+                    run_id,
+                    utcnow(),
+                    since,
+                    run.feed_seq,
+                    zone=db.settings.timezone,
+                )
                 if not outcome.incremental:
                     delta.invalidate(session, run.region, parameters)
                 run.batches = [RunBatch(batch_id=b) for b in outcome.batch_ids]

@@ -24,6 +24,7 @@ from sqlalchemy import Date, DateTime, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
+from linkage_hub import validtime as vt
 from linkage_hub.db import NEW_ID
 from linkage_hub.domain import ALLOWED_TYPES, EXIT_STATUSES
 
@@ -342,6 +343,39 @@ GROUP BY pu.unit_code, {field("r_type")}, {field("c_level")}
 """
 
 
+# --- rc_approved: the quotas and leader posts in force on the run's as-of date ----------------
+#
+# OVER_QUOTA and OVER_LEADER_POSTS compare a unit's head count with what was approved for it on
+# the as-of date: of each quota's (leader post's) versions the one with the latest
+# ``effective_on`` not after it (:func:`linkage_hub.validtime.effective_version`), as the
+# staffing, tenure and unit reports show that day (a version without ``effective_on`` counts
+# from the day it was recorded, in the hub's zone). One difference: when no version is in
+# force but some are undated (recorded after the as-of date), the run takes the latest of
+# those, so a run as of a day before undated quotas were pushed does not find every unit over
+# a quota of 0; for today's runs the two agree. A raise approved from next month leaves a
+# unit over its quota until then; a cut takes effect on its day. Only the units the tally
+# counts are looked up (an incremental run's dirty units, by the current-unit index). The
+# as-of date is the same for every incremental run of a day (a new day's first run is full,
+# :mod:`linkage_hub.reconciliation.delta`), so the day a version comes into force is the full
+# run's work, as LATE_EXIT's clock is.
+APPROVALS = (
+    ("quotas", "registry_quota", "establishment_type"),
+    ("leader_posts", "registry_leader_post", "level"),
+)
+
+
+def approved_sql(dialect: str) -> str:
+    """``rc_approved (unit_code, dataset, category, record_key, version, approved)``."""
+    counted = "c.unit_code IN (SELECT unit_code FROM rc_unit_tally)"
+    return " UNION ALL ".join(
+        f"SELECT a.unit_code, '{dataset}' AS dataset, a.{column} AS category, a.record_key, "
+        f"a.version, a.approved FROM "
+        + vt.effective_version(table, ":as_of", dialect, current=counted, undated_in_force=True)
+        + " a"
+        for dataset, table, column in APPROVALS
+    )
+
+
 # the same codes over the stored head counts' category (see linkage_hub.records.tally)
 STORED_TYPE = _code("s.category", TYPE_CODES, 7)
 STORED_LEVEL = _code("s.category", LEVEL_CODES, 0)
@@ -371,6 +405,7 @@ TEMP_TABLES = (
     "rc_person",
     "rc_person_core",
     "rc_unit_tally",
+    "rc_approved",
     "rc_pu",
     "rc_unit",
     "rc_gone",
@@ -410,6 +445,8 @@ def build(
     lap("staging:person_unit")
     tally_sql = tally if tally is not None else unit_tally()
     session.execute(sql(temp_table(dialect, "rc_unit_tally", tally_sql)), params)
+    session.execute(sql(temp_table(dialect, "rc_approved", approved_sql(dialect))), params)
+    session.execute(text("CREATE INDEX rc_approved_unit ON rc_approved (unit_code, category)"))
     lap("staging:unit_tally")
     predicates = person_predicates or ["1 = 0"]
     session.execute(

@@ -2,7 +2,7 @@
 roster, employed and paid — the core invariant 编制数、实有人员数、财政供养人员数相对应.
 
 One SQL statement, for the day ``as_of`` by the departments' business dates (see
-:mod:`linkage_hub.reports.validtime`): units registered that day; the quota version in force;
+:mod:`linkage_hub.validtime`): units registered that day; the quota version in force;
 roster entries on the roster that day; ``employed`` and ``paid`` count the row's roster people
 whom HR lists as employed that day in the same unit, and whom finance pays in the same unit in
 the unit's payroll period: the latest period not after ``as_of``'s month for which the *unit's*
@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
+from linkage_hub import validtime as vt
 from linkage_hub.privacy.state import refuse_while_rotating
-from linkage_hub.reports import validtime as vt
 from linkage_hub.versioning import region_bounds
 
 HEADER_ZH = [

@@ -2,7 +2,7 @@
 (离任审计) — how the unit used its quota while the leader was in office.
 
 Month by month over the tenure, on each month's last day (the tenure's last day for its last
-month), by business dates (:mod:`linkage_hub.reports.validtime`): ``approved`` and
+month), by business dates (:mod:`linkage_hub.validtime`): ``approved`` and
 ``leader_posts`` from the quota and leader-post versions in force, ``on_roster`` and
 ``leaders`` (cadres at level principal or deputy) in office that day, ``paid`` the unit's
 payroll lines of that month with status ``paid``.
@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
+from linkage_hub import validtime as vt
 from linkage_hub.clock import aware
 from linkage_hub.keys import Keyring
 from linkage_hub.privacy.state import refuse_while_rotating
-from linkage_hub.reports import validtime as vt
 
 
 @dataclass(frozen=True, slots=True)

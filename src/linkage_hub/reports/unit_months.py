@@ -3,7 +3,7 @@ the annual audit report (``GET /api/v1/reports/annual``, issue 21).
 
 Each month is counted on its last day (the ``last`` day for the last month) with the staffing
 report's definitions (:mod:`linkage_hub.reports.staffing`, by business dates through
-:mod:`linkage_hub.reports.validtime`), so the month of today shows exactly the staffing rows of
+:mod:`linkage_hub.validtime`), so the month of today shows exactly the staffing rows of
 the unit as of today: per establishment type the quota version in force (``approved``) and the
 roster entries of that day (``on_roster``); of those, whom HR lists as employed that day in the
 unit (``employed``) and whom finance pays in the unit in the month's payroll period (``paid``:
@@ -28,11 +28,11 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, aliased
 
+from linkage_hub import validtime as vt
 from linkage_hub.auth.principal import Principal
 from linkage_hub.errors import NotFound
 from linkage_hub.privacy.state import refuse_while_rotating
 from linkage_hub.registry.models import RegistryUnit
-from linkage_hub.reports import validtime as vt
 from linkage_hub.reports.tenure import (
     month_values,  # the VALUES list of month ends
     months_between,

@@ -1,4 +1,4 @@
-"""Business-date ("valid time") predicates shared by the reports.
+"""Business-date ("valid time") predicates shared by the reports, the public face and the rules.
 
 Reports answer "how did things stand on day D" from the hub's current knowledge of the
 departments' business dates (entered_on, exited_on, hired_on, status_on, appointed_on,
@@ -67,6 +67,7 @@ def effective_version(
     months: bool = False,
     where: str = "1=1",
     current: str | None = None,
+    undated_in_force: bool = False,
 ) -> str:
     """The version of each record of ``table`` in force on ``day``: of all recorded versions,
     the one with the latest ``effective_on`` not after the day (a version without one counts
@@ -79,17 +80,28 @@ def effective_version(
     ``c.unit_code = :unit`` when ``where`` holds the versions to one unit of a table whose
     natural key holds the unit: the current versions' partial index then serves a list of the
     unit's records, not of every current record. Keep it uncorrelated (no ``v.``): PostgreSQL
-    then builds the list once instead of costing a lookup per version. Returns a subquery.
+    then builds the list once instead of costing a lookup per version.
+    ``undated_in_force``: for a reconciliation run, when no version is in force on the day
+    but some have no ``effective_on`` (recorded after the day), the latest of those is taken:
+    a run as of a day before undated quotas were pushed would otherwise find every unit over a
+    quota of 0. Whenever a version is in force the answer is the reports'. Returns a subquery.
     """
     effective = f"COALESCE(CAST(v.effective_on AS TEXT), {recorded_day('v', dialect)})"
     source = f"months m JOIN {table} v ON {where}" if months else f"{table} v"
+    in_force = f"{effective} <= CAST({day} AS TEXT)"
+    order = f"{effective} DESC, v.version DESC"
+    if undated_in_force:  # the versions in force first, then the latest undated one
+        order = f"CASE WHEN {in_force} THEN 1 ELSE 0 END DESC, {order}"
+        in_force = (
+            f"(v.effective_on IS NULL OR CAST(v.effective_on AS TEXT) <= CAST({day} AS TEXT))"
+        )
     narrowed = f" AND {current}" if current else ""
     month = "m.month AS month, " if months else ""
     partition = "m.month, v.record_key" if months else "v.record_key"
     return f"""(SELECT * FROM (
   SELECT {month}v.*, ROW_NUMBER() OVER (PARTITION BY {partition}
-                                 ORDER BY {effective} DESC, v.version DESC) AS pick
+                                 ORDER BY {order}) AS pick
   FROM {source}
-  WHERE {where} AND {effective} <= CAST({day} AS TEXT)
+  WHERE {where} AND {in_force}
     AND v.record_key IN (SELECT c.record_key FROM {table} c WHERE c.closed_at IS NULL{narrowed})
 ) ranked WHERE pick = 1)"""
