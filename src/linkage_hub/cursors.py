@@ -99,16 +99,25 @@ def _not_a_cursor(field: str) -> InvalidInput:
     )
 
 
-def encode_pair_cursor(rank: int, key: str) -> str:
-    """A cursor after the row ``(rank, key)`` of a list ordered by both."""
-    return _encode(json.dumps([rank, key]).encode())
+def encode_pair_cursor(rank: int, key: str, kind: str | None = None) -> str:
+    """A cursor after the row ``(rank, key)`` of a list ordered by both. Each list but the
+    discrepancy list (whose cursors departmental systems hold, unkinded) names its ``kind``,
+    so one list's cursor sent to another is refused instead of paging it from a wrong place."""
+    return _encode(json.dumps([rank, key] if kind is None else [kind, rank, key]).encode())
 
 
-def decode_pair_cursor(cursor: str) -> tuple[int, str]:
+def decode_pair_cursor(cursor: str, kind: str | None = None) -> tuple[int, str]:
     try:
         if len(cursor) > 200:
             raise ValueError
-        rank, key = json.loads(_decode(cursor))
+        decoded = json.loads(_decode(cursor))
+        if not isinstance(decoded, list):
+            raise ValueError
+        if kind is not None:
+            if len(decoded) != 3 or decoded[0] != kind:
+                raise ValueError
+            decoded = decoded[1:]
+        rank, key = decoded
         # In range for the database and plain ASCII: a huge rank or a NUL in the key would
         # reach the driver and fail there (a 500).
         if not (type(rank) is int and 0 <= rank <= MAX_POSITION):

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from linkage_hub.cursors import encode_pair_cursor
 from linkage_hub.records import offload
 from tests.conftest import HeadersFor
 from tests.records import factory as f
@@ -509,6 +510,36 @@ class TestCursorsOfOtherLists:
                     assert response.status_code == 200, (name, response.text)
                 else:
                     problem(response, None, parameter, "cursor")
+
+    def test_the_numbered_lists_refuse_each_others_cursors(
+        self, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """The discrepancy, meeting and 12310 case lists and the publications page by a
+        (rank, id) pair: a discrepancy cursor sent to the meeting list was read as a meeting
+        number and answered an empty 200. Each list but the discrepancies (whose unkinded
+        cursors departmental systems hold) now names its kind."""
+        establishment = headers_for("establishment")  # reads all four lists
+        key = "0" * 32
+        issued = {
+            "discrepancies": encode_pair_cursor(1, key),
+            "meetings": encode_pair_cursor(1, key, "meetings"),
+            "cases": encode_pair_cursor(1, key, "cases"),
+            "disclosures": encode_pair_cursor(1, key, "disclosures"),
+        }
+        for name in issued:
+            path = f"/api/v1/{name}"
+            for other, cursor in issued.items():
+                response = client.get(path, params={"cursor": cursor}, headers=establishment)
+                if other == name:
+                    assert response.status_code == 200, (name, response.text)
+                else:
+                    problem(response, None, "cursor")
+        units = encode_pair_cursor(0, "x", "units")
+        response = client.get("/public/v1/disclosures/230102", params={"cursor": units})
+        assert response.status_code in (200, 404), response.text  # 404: nothing published
+        for cursor in (issued["discrepancies"], issued["disclosures"]):
+            response = client.get("/public/v1/disclosures/230102", params={"cursor": cursor})
+            problem(response, None, "cursor")
 
     def test_a_feed_position_held_from_before_still_reads_on(
         self, client: TestClient, headers_for: HeadersFor, push: Push

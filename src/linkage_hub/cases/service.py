@@ -293,12 +293,12 @@ def _page(
         condition = overdue_condition(today)
         query = query.where(condition if overdue else ~condition)
     if cursor:
-        number, _ = decode_pair_cursor(cursor)
+        number, _ = decode_pair_cursor(cursor, "cases")
         query = query.where(Case.number < number)
     rows = list(session.scalars(query.order_by(Case.number.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, encode_pair_cursor(rows[-1].number, rows[-1].id) if more else None
+    return rows, encode_pair_cursor(rows[-1].number, rows[-1].id, "cases") if more else None
 
 
 def listed(

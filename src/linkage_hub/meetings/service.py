@@ -167,14 +167,14 @@ def page(
     if region is not None:
         query = query.where(Meeting.region.between(*region_bounds(region)))
     if cursor:
-        number, _ = decode_pair_cursor(cursor)
+        number, _ = decode_pair_cursor(cursor, "meetings")
         query = query.where(Meeting.number < number)
     rows = list(session.scalars(query.order_by(Meeting.number.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     counts = _counts(session, [m.id for m in rows])
     items = [out(m, *counts.get(m.id, (0, 0))) for m in rows]
-    return items, encode_pair_cursor(rows[-1].number, rows[-1].id) if more else None
+    return items, encode_pair_cursor(rows[-1].number, rows[-1].id, "meetings") if more else None
 
 
 def _counts(session: Session, ids: list[str]) -> dict[str, tuple[int, int]]:

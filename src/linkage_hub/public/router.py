@@ -127,7 +127,7 @@ def list_disclosures(
     """Publications of your region and below, newest first."""
     after = None
     if cursor:
-        micros, key = decode_pair_cursor(cursor)
+        micros, key = decode_pair_cursor(cursor, "disclosures")
         if not 0 <= micros < LATEST_MICROS:
             raise invalid_field("cursor", "cursor", "is not a cursor this list issued")
         after = (EPOCH + dt.timedelta(microseconds=micros), key)
@@ -138,7 +138,9 @@ def list_disclosures(
     if more:
         last = rows[-1]
         epoch = last.published_at - EPOCH
-        next_cursor = encode_pair_cursor(epoch // dt.timedelta(microseconds=1), last.id)
+        next_cursor = encode_pair_cursor(
+            epoch // dt.timedelta(microseconds=1), last.id, "disclosures"
+        )
     return DisclosurePage(items=[_out(d) for d in rows], next_cursor=next_cursor)
 
 
@@ -203,9 +205,9 @@ def public_disclosure(
     `no-cache`: a unit classified since is withdrawn from caches at once)."""
     region = region_input(region)
     chosen = disclosures.publication_input(publication, date)
+    after = decode_pair_cursor(cursor, "units")[1] if cursor else None
     hidden = disclosures.hidden_codes(session)
     published = disclosures.latest(session, region, date, settings.zone, hidden, chosen)
-    after = decode_pair_cursor(cursor)[1] if cursor else None
 
     def build() -> Response:
         if limit is None:
@@ -224,7 +226,7 @@ def public_disclosure(
             "as_of": published.as_of.isoformat(),
             "published_at": published.published_at.isoformat().replace("+00:00", "Z"),
             "units": units,
-            "next_cursor": encode_pair_cursor(0, units[-1]["unit_code"]) if more else None,
+            "next_cursor": encode_pair_cursor(0, units[-1]["unit_code"], "units") if more else None,
         }
         return JSONResponse(body)
 
