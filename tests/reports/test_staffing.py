@@ -233,8 +233,10 @@ class TestDownloads:
         assert response.content.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
         assert rows[0][:4] == ["单位代码", "单位名称", "编制类型", "核定编制"]
+        assert rows[0][6:8] == ["统发工资", "工资期间"]
         assert [
-            [r[0], int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]), r[8]] for r in rows[1:]
+            [r[0], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7], int(r[8]), r[9]]
+            for r in rows[1:]
         ] == [
             [
                 i["unit_code"],
@@ -242,11 +244,13 @@ class TestDownloads:
                 i["on_roster"],
                 i["employed"],
                 i["paid"],
+                i["payroll_period"] or "",  # the period each row's `paid` counts
                 i["difference"],
                 i["light_zh"],
             ]
             for i in items
         ]
+        assert any(i["payroll_period"] for i in items)
 
     def test_xlsx_matches_json(
         self, city: None, client: TestClient, headers_for: HeadersFor
@@ -258,13 +262,14 @@ class TestDownloads:
         sheet = book.active
         assert sheet is not None and sheet.freeze_panes == "A2"
         values = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
-        assert [[v[0], v[3], v[4], v[5], v[6], v[7]] for v in values] == [
+        assert [[v[0], v[3], v[4], v[5], v[6], v[7] or None, v[8]] for v in values] == [
             [
                 i["unit_code"],
                 i["approved"],
                 i["on_roster"],
                 i["employed"],
                 i["paid"],
+                i["payroll_period"],
                 i["difference"],
             ]
             for i in items

@@ -101,7 +101,7 @@ def staffing_report(
     finance has pushed a later month; it is the period the annual report's `year_end` and the
     console's unit page count. The top-level `payroll_period` is the latest in the whole region.
     `format=csv` gives UTF-8 with a byte-order mark for Excel; `format=xlsx` a workbook with a
-    frozen header row.
+    frozen header row; each row of both names its period (工资期间).
     """
     region = report_region(principal, region)
     as_of = report_day(settings, as_of)
@@ -123,6 +123,7 @@ def staffing_report(
             r.on_roster,
             r.employed,
             r.paid,
+            r.payroll_period or "",  # the period `paid` counts: the unit's region's
             r.difference,
             staffing.LIGHTS[r.light],
         ]

@@ -26,10 +26,10 @@ from linkage_hub.privacy.state import refuse_while_rotating
 from linkage_hub.versioning import region_bounds
 
 HEADER_ZH = [
-    "单位代码", "单位名称", "编制类型", "核定编制", "实名在编", "在职(人社)", "统发工资", "差额",
-    "状态",
+    "单位代码", "单位名称", "编制类型", "核定编制", "实名在编", "在职(人社)", "统发工资",
+    "工资期间", "差额", "状态",
 ]  # fmt: skip
-WIDTHS = [22, 36, 16, 10, 10, 12, 10, 8, 8]
+WIDTHS = [22, 36, 16, 10, 10, 12, 10, 10, 8, 8]
 LIGHTS = {"over": "超编", "full": "满编", "under": "缺编"}
 TYPE_ZH = {
     "administrative": "行政编制",
