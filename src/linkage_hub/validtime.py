@@ -69,10 +69,13 @@ def effective_version(
     current: str | None = None,
     undated_in_force: bool = False,
 ) -> str:
-    """The version of each record of ``table`` in force on ``day``: of all recorded versions,
-    the one with the latest ``effective_on`` not after the day (a version without one counts
-    from the day it was recorded, in the hub's zone: bind :func:`zone_param`). Records deleted
-    since (no current version) are left out.
+    """The version of each record of ``table`` in force on ``day``: of the recorded versions
+    whose ``effective_on`` is not after the day (a version without one counts from the day it
+    was recorded, in the hub's zone: bind :func:`zone_param`), the one recorded last. A later
+    version corrects an earlier one: a quota pushed as 8 from June and corrected to 5 from
+    February is 5 from February on, not 8 again from June (the version with the latest
+    ``effective_on`` won until 2026-12-06). Records deleted since (no current version) are
+    left out.
 
     With ``months=True`` it is computed for every row of a ``months(month, month_end)`` CTE
     (``day`` is then ``m.month_end``) and carries a ``month`` column. ``current`` narrows the
@@ -89,7 +92,7 @@ def effective_version(
     effective = f"COALESCE(CAST(v.effective_on AS TEXT), {recorded_day('v', dialect)})"
     source = f"months m JOIN {table} v ON {where}" if months else f"{table} v"
     in_force = f"{effective} <= CAST({day} AS TEXT)"
-    order = f"{effective} DESC, v.version DESC"
+    order = "v.version DESC"
     if undated_in_force:  # the versions in force first, then the latest undated one
         order = f"CASE WHEN {in_force} THEN 1 ELSE 0 END DESC, {order}"
         in_force = (

@@ -346,8 +346,8 @@ GROUP BY pu.unit_code, {field("r_type")}, {field("c_level")}
 # --- rc_approved: the quotas and leader posts in force on the run's as-of date ----------------
 #
 # OVER_QUOTA and OVER_LEADER_POSTS compare a unit's head count with what was approved for it on
-# the as-of date: of each quota's (leader post's) versions the one with the latest
-# ``effective_on`` not after it (:func:`linkage_hub.validtime.effective_version`), as the
+# the as-of date: of each quota's (leader post's) versions in force then, the one recorded
+# last (:func:`linkage_hub.validtime.effective_version`), as the
 # staffing, tenure and unit reports show that day (a version without ``effective_on`` counts
 # from the day it was recorded, in the hub's zone). One difference: when no version is in
 # force but some are undated (recorded after the as-of date), the run takes the latest of
