@@ -20,6 +20,7 @@ from linkage_hub.audit.chain import GENESIS, canonical, link
 from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.db import insert_rows
 from linkage_hub.domain import Department
+from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.observability import current_client_request_id, current_request_id
 
 AUDIT_LOCK = 0x4C48_4155  # "LHAU", pg_advisory_xact_lock key of appends
@@ -57,6 +58,13 @@ class Entry:
     client_request_id: str | None = None
     regions: frozenset[str] = frozenset()  # of the records a read sent, besides ``region``
     recorded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+def typed(text: str | None) -> str | None:
+    """Free text a person typed (a reason, a document or minutes number, a name) as an entry's
+    detail may keep it: the log is append-only and never purged, so an ID number quoted in it
+    is masked on the way in (``2301**********1234``), never kept in clear for good."""
+    return None if text is None else mask_id_numbers_in(text)
 
 
 def operator() -> str:

@@ -50,7 +50,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.service import record_client_change
+from linkage_hub.audit.service import record_client_change, typed
 from linkage_hub.auth.hashing import (
     dummy_hash,
     dummy_password_hash,
@@ -180,7 +180,11 @@ def audit_client_change(
         action=action,
         client_id=client.client_id,
         region=client.region,
-        detail={"department": client.department, "name": client.name, "scopes": client.scopes},
+        detail={
+            "department": client.department,
+            "name": typed(client.name),
+            "scopes": client.scopes,
+        },
         actor=actor,
     )
 

@@ -126,7 +126,7 @@ def convene(session: Session, principal: Principal, body: MeetingIn) -> Meeting:
             target_type="meeting",
             target_id=meeting.id,
             detail={
-                "minutes_no": meeting.minutes_no,
+                "minutes_no": audit.typed(meeting.minutes_no),
                 "held_on": meeting.held_on.isoformat(),
                 "departments": meeting.attending,
                 "findings": len(body.finding_ids),
@@ -373,7 +373,7 @@ def decide(
             meeting.region,
             target_type="meeting",
             target_id=meeting.id,
-            detail={"minutes_no": meeting.minutes_no, **summary},
+            detail={"minutes_no": audit.typed(meeting.minutes_no), **summary},
         ),
     )
     return meeting

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.service import record_finding_change
+from linkage_hub.audit.service import record_finding_change, typed
 from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import utcnow
 from linkage_hub.domain import Department
@@ -197,8 +197,8 @@ def apply_transition(
         detail={
             "from": event_from,
             "to": change.to,
-            "reason": change.reason,
-            "document_no": change.document_no,
+            "reason": typed(change.reason),
+            "document_no": typed(change.document_no),
             "responsible_department": finding.responsible_department,
             "due_on": finding.due_on.isoformat() if finding.due_on else None,
             **change.context,
