@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from tests.audit.test_audit_log import tamper
 from tests.conftest import HeadersFor
+from tests.records import factory as f
+from tests.records.conftest import Push
 from tests.security.regions import CITY, COUNTY, LEADER, OTHER, SPREAD, Regions
 
 LOG = "/api/v1/audit-log"
@@ -120,6 +122,31 @@ class TestTheRegionOfThePeopleSeesTheRead:
         # 230103's auditor sees the city's reads of its people, never the county's own reads
         regions.get(f"/api/v1/persons/{SPREAD}", "hr", COUNTY)
         assert not [e for e in _log(regions, OTHER) if e["region"] == COUNTY]
+
+
+class TestAPersonOfAnotherRegionDoesNotExist:
+    def test_a_county_auditor_cannot_probe_a_sibling_countys_people(
+        self, regions: Regions, push: Push
+    ) -> None:
+        """City finance reads a payroll list holding 230102's and 230103's people: 230102's
+        auditor finds the read by its own people, and by a person only of 230103 finds nothing,
+        exactly as by a number the hub never saw (else it learns who is paid in its sibling)."""
+        elsewhere = f.id_number(7)
+        line = f.payroll(7) | {"unit_code": f.unit_code(3, region=OTHER)}
+        scope = {"region": CITY, "period": "2026-10"}
+        assert push("payroll", [line], scope=scope).status_code == 201
+        listed = regions.get("/api/v1/datasets/payroll/records", "finance", CITY, limit=1000)
+        assert listed.status_code == 200
+        assert elsewhere in listed.text and LEADER in listed.text
+        route = "GET /api/v1/datasets/{dataset}/records"
+        assert [e["target_id"] for e in _log(regions, COUNTY, id_number=LEADER)] == [route]
+        assert _log(regions, COUNTY, id_number=elsewhere) == []
+        every = regions.get(LOG, "audit", COUNTY, id_number=elsewhere)  # any action
+        assert every.status_code == 200 and every.json()["items"] == []
+        assert _log(regions, COUNTY, id_number=f.id_number(99)) == []
+        # The sibling's own auditor and the city's still find it.
+        for auditor in (OTHER, CITY):
+            assert [e["target_id"] for e in _log(regions, auditor, id_number=elsewhere)] == [route]
 
 
 class TestTheChainCoversTheRegions:

@@ -3,7 +3,9 @@
 A person is matched by person key (under every key version the keyring holds): entries that
 name the person, and batches that wrote or closed one of the person's versions
 (``person_batches``, the ids of those batches as a subquery: the dataset tables belong to the
-records room, above this one — see ``linkage_hub.records.service.batches_of_persons``).
+records room, above this one — see ``linkage_hub.records.service.batches_of_persons``). A
+person is matched only when they have (or had) a record version in the auditor's region
+(``person_here``, likewise a subquery): anyone else is answered like a person the hub never saw.
 
 An entry is in an auditor's view when its region, or one of the regions of the records a read
 sent (``audit_log_region``), lies in the auditor's region: a read across regions is seen by
@@ -33,6 +35,7 @@ def list_entries(
     department: str | None = None,
     person_keys: list[str] | None = None,
     person_batches: Any = None,
+    person_here: Any = None,
     action: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
@@ -64,6 +67,10 @@ def list_entries(
         where.append(AuditEntry.recorded_at < until.astimezone(dt.UTC))
     if person_keys is not None:
         named = select(AuditPerson.seq).where(AuditPerson.person_key.in_(person_keys))
+        # A person with no record in the auditor's region does not exist for it: a city's read
+        # that sent a sibling county's people along with the auditor's must not answer for them.
+        if person_here is not None:
+            where.append(person_here.subquery().select().exists())
         where.append(
             or_(
                 AuditEntry.seq.in_(named),

@@ -116,6 +116,20 @@ def batches_of_persons(person_keys: list[str]) -> Any:
     return union(*parts)
 
 
+def persons_in_region(person_keys: list[str], bounds: tuple[str, str]) -> Any:
+    """The keys among these that have (or had) a version in the region (a subquery: the audit
+    log's person filter answers only for people of the auditor's region)."""
+    lo, hi = bounds
+    return union(
+        *(
+            select(t.c.person_key).where(
+                t.c.person_key.in_(person_keys), t.c.region.between(lo, hi)
+            )
+            for t in (spec_for(dataset).table for dataset in sorted(PERSON_DATASETS))
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Shown:
     """Records as a read sends them, with the person keys of the rows they came from (for the

@@ -19,7 +19,13 @@ from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
 from linkage_hub.inputs import BoundedDateTime
-from linkage_hub.records.service import MAX_LIMIT, batches_of_persons, person_keys_of, read_bounds
+from linkage_hub.records.service import (
+    MAX_LIMIT,
+    batches_of_persons,
+    person_keys_of,
+    persons_in_region,
+    read_bounds,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -57,12 +63,13 @@ def list_audit_log(
 
     `client_id` matches what a client did and what was done to it; `department` the acting
     department; `id_number` the entries naming the person and the batches that wrote or closed
-    one of the person's records; `region` a region inside yours. A read is in the view of the
-    reader's region and of every region whose records it sent (`regions`): a region's auditor
-    sees every read of its people, whoever read them. Entries never hold ID numbers: persons
-    are named by keyed hash. Each entry carries its `hash` and the `prev_hash` it covers (see
-    `/audit-log/verify`); `request_id` is the hub's own id of the request, `client_request_id`
-    the caller's `X-Request-ID` when it sent a safe one.
+    one of the person's records — a person with no record (now or before) in your region is
+    answered like a number the hub never saw, an empty page; `region` a region inside yours. A
+    read is in the view of the reader's region and of every region whose records it sent
+    (`regions`): a region's auditor sees every read of its people, whoever read them. Entries
+    never hold ID numbers: persons are named by keyed hash. Each entry carries its `hash` and
+    the `prev_hash` it covers (see `/audit-log/verify`); `request_id` is the hub's own id of the
+    request, `client_request_id` the caller's `X-Request-ID` when it sent a safe one.
     """
     bounds = read_bounds(principal, region)
     if bounds is None:
@@ -78,6 +85,7 @@ def list_audit_log(
         department=department.value if department else None,
         person_keys=keys,
         person_batches=batches_of_persons(keys) if keys is not None else None,
+        person_here=persons_in_region(keys, bounds) if keys is not None else None,
         action=action,
         since=from_ if from_ is None or from_.tzinfo else from_.replace(tzinfo=zone),
         until=to if to is None or to.tzinfo else to.replace(tzinfo=zone),
