@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from linkage_hub.clientaddr import source_address
+from linkage_hub.clientaddr import forwarded_scheme, source_address
 
 
-def scope(peer: str | None, forwarded: str | None = None) -> dict[str, Any]:
+def scope(
+    peer: str | None, forwarded: str | None = None, proto: str | None = None
+) -> dict[str, Any]:
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded is not None else []
-    return {"client": (peer, 5000) if peer else None, "headers": headers}
+    if proto is not None:
+        headers.append((b"x-forwarded-proto", proto.encode()))
+    return {"client": (peer, 5000) if peer else None, "headers": headers, "scheme": "http"}
 
 
 class TestSourceAddress:
@@ -36,3 +40,27 @@ class TestSourceAddress:
 
     def test_no_client_at_all(self) -> None:
         assert source_address(scope(None)) == "unknown"
+
+
+class TestForwardedScheme:
+    def test_the_requests_own_without_proxies(self) -> None:
+        assert forwarded_scheme(scope("10.0.0.7", proto="https")) == "http"
+
+    def test_a_header_from_an_untrusted_peer_is_ignored(self) -> None:
+        assert forwarded_scheme(scope("10.0.0.7", proto="https"), ["192.168.0.0/16"]) == "http"
+
+    def test_a_trusted_proxy_names_it(self) -> None:
+        assert forwarded_scheme(scope("192.168.1.1", proto="HTTPS"), ["192.168.0.0/16"]) == "https"
+
+    def test_the_nearest_proxys_word_counts(self) -> None:
+        got = forwarded_scheme(scope("192.168.1.1", proto="http, https"), ["192.168.1.1"])
+        assert got == "https"
+        got = forwarded_scheme(scope("192.168.1.1", proto="https, http"), ["192.168.1.1"])
+        assert got == "http"
+
+    def test_anything_but_http_or_https_is_the_requests_own(self) -> None:
+        for said in ("javascript", "", "https x"):
+            assert forwarded_scheme(scope("192.168.1.1", proto=said), ["192.168.1.1"]) == "http"
+
+    def test_no_client_at_all(self) -> None:
+        assert forwarded_scheme(scope(None, proto="https"), ["192.168.1.1"]) == "http"

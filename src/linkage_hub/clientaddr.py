@@ -1,10 +1,15 @@
-"""The source address of a request: the one home of "who is on the other end of the wire".
+"""The source address and scheme of a request: the one home of "who is on the other end of
+the wire".
 
 Behind a reverse proxy every request comes from the proxy. Only when the peer is one of the
 proxies the deployment trusts (``LINKAGE_TRUSTED_PROXIES``: addresses or networks) is
 ``X-Forwarded-For`` believed, read from the right: the first hop that is not a trusted proxy is
 the client. A header from anyone else is ignored, so a client cannot choose its own address
 (the address feeds throttling and the access record).
+
+The scheme follows the same rule: a proxy that ends TLS talks plain HTTP to the hub, and only a
+trusted one's ``X-Forwarded-Proto`` says the browser used https (the console's origin check
+and its cookie's ``Secure`` flag depend on it).
 """
 
 from __future__ import annotations
@@ -52,3 +57,24 @@ def source_address(scope: Scope, trusted_proxies: Iterable[str] = ()) -> str:
             except ValueError:
                 return UNKNOWN  # a proxy we trust passed on garbage: do not invent an address
     return peer
+
+
+SCHEMES = frozenset({"http", "https"})
+
+
+def forwarded_scheme(scope: Scope, trusted_proxies: Iterable[str] = ()) -> str:
+    """The scheme the client used: the request's own, or, when the peer is a trusted proxy,
+    the last ``X-Forwarded-Proto`` value (the nearest proxy's word) if it is http or https."""
+    own = str(scope.get("scheme", "http"))
+    client = scope.get("client")
+    networks = _networks(tuple(trusted_proxies))
+    if not client or not networks or not _trusted(str(client[0]), networks):
+        return own
+    said = [
+        part.strip().lower()
+        for name, value in scope.get("headers", ())
+        if name == b"x-forwarded-proto"
+        for part in value.decode("latin-1").split(",")
+    ]
+    said = [part for part in said if part]
+    return said[-1] if said and said[-1] in SCHEMES else own

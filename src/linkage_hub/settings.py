@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies (addresses or networks, JSON list) whose X-Forwarded-For "
-        "names the client's address; from anyone else the header is ignored.",
+        "names the client's address and whose X-Forwarded-Proto the scheme the browser used "
+        "(a proxy that ends TLS: https); from anyone else the headers are ignored.",
     )
 
     # Operators' listener (issue 13): metrics and readiness off the departments' port
@@ -275,7 +276,7 @@ class Settings(BaseSettings):
     console_secure_cookie: bool | None = Field(
         default=None,
         description="Mark the console's cookie Secure (sent over https only). Unset: Secure "
-        "unless the hub is reached as localhost or a loopback address.",
+        "unless the hub is reached as localhost or a loopback address over plain http.",
     )
 
     @field_validator("bulletin_cron")

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from linkage_hub.app import create_app
 from linkage_hub.audit.models import AuditEntry
 from linkage_hub.auth.models import ConsoleSession
 from linkage_hub.auth.sessions import COOKIE
@@ -85,6 +86,58 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(
     assert other_site.status_code == 403
     assert person.get("/console/login").status_code == 200  # still signed in
     assert person.post("/console/logout").status_code == 303
+
+
+def test_behind_a_trusted_proxy_that_ends_tls_the_console_takes_https_forms(
+    settings: Settings, database: Database
+) -> None:
+    """`serve` speaks plain HTTP, so TLS ends in a proxy in front. The browser's forms come with
+    `Origin: https://<host>`; the hub, reached over http, refused every one of them (sign-in
+    first). A trusted proxy's `X-Forwarded-Proto` now names the scheme; anyone else's is
+    ignored."""
+    host = "hub.example.gov.cn"
+    proxied = settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    app = create_app(proxied, database=database)
+    with database.transaction() as session:
+        create_user(
+            session,
+            username="wang",
+            name="王",
+            department="audit",
+            region="230100",
+            password=PASSWORD,
+        )
+    through_tls = {
+        "Origin": f"https://{host}",
+        "X-Forwarded-For": "198.51.100.7",
+        "X-Forwarded-Proto": "https",
+    }
+    form = {"username": "wang", "password": PASSWORD}
+
+    def browser(peer: str) -> TestClient:
+        return TestClient(
+            app, base_url=f"http://{host}", raise_server_exceptions=False, client=(peer, 40000)
+        )
+
+    stranger = browser("203.0.113.9")  # served while the proxy's client runs the app
+    with browser("127.0.0.1") as proxy:
+        signed_in = proxy.post(
+            "/console/login", data=form, headers=through_tls, follow_redirects=False
+        )
+        assert signed_in.status_code == 303
+        assert "Secure" in signed_in.headers["set-cookie"]
+        # The Secure cookie, as the browser sends it over https to the proxy.
+        session = {**through_tls, "Cookie": f"{COOKIE}={signed_in.cookies[COOKIE]}"}
+        csrf = Console.csrf_of(proxy.get("/console/", headers=session).text)
+        out = proxy.post(
+            "/console/logout", data={"csrf_token": csrf}, headers=session, follow_redirects=False
+        )
+        assert out.status_code == 303 and out.headers["location"] == "/console/login"
+        # Not from a trusted proxy: the header is the caller's own word, the scheme stays http.
+        claimed = stranger.post(
+            "/console/login", data=form, headers=through_tls, follow_redirects=False
+        )
+        assert claimed.status_code == 403 and "请从本站登录页登录" in claimed.text
 
 
 def test_signing_out_ends_the_session_on_the_server(

@@ -8,13 +8,16 @@ Decisions (issue 19):
   end a session at once in every hub process. ``seen_at`` moves at most once a minute, so a busy
   page costs a read, not a write.
 - **The cookie** is ``HttpOnly``, ``SameSite=Strict``, ``Path=/console`` and ``Secure`` unless the
-  hub is reached as localhost (``LINKAGE_CONSOLE_SECURE_COOKIE`` overrides). It is honoured on
-  ``/console/`` routes only: the API stays bearer-only, so no API route can be driven by a
-  browser's ambient cookie.
+  hub is reached as localhost over plain HTTP (``LINKAGE_CONSOLE_SECURE_COOKIE`` overrides). It
+  is honoured on ``/console/`` routes only: the API stays bearer-only, so no API route can be
+  driven by a browser's ambient cookie.
 - **CSRF.** Every console form carries a token derived from the session's (HMAC-SHA256 of it):
   nothing more to store, different for every session, useless without the cookie it is bound
   to. A state-changing console request must carry it, and an ``Origin`` header, when sent, must
   be the hub's own; ``SameSite=Strict`` is the third wall.
+- **Behind a proxy that ends TLS** the hub is reached over plain HTTP, so the scheme the browser
+  used (for the origin and the ``Secure`` flag) is the trusted proxy's ``X-Forwarded-Proto``
+  (:func:`linkage_hub.clientaddr.forwarded_scheme`: from ``LINKAGE_TRUSTED_PROXIES`` only).
 - **One policy.** The principal a session yields is the person's account (``user:<username>``)
   with its department, region and scopes, checked by :mod:`linkage_hub.auth.policy` against the
   same table as a token's.
@@ -34,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from linkage_hub.auth.models import AuthClient, ConsoleSession
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.scopes import parse_scopes
+from linkage_hub.clientaddr import forwarded_scheme
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
@@ -55,11 +59,17 @@ def csrf_token(session_token: str) -> str:
     return hmac.new(session_token.encode(), b"console csrf", hashlib.sha256).hexdigest()
 
 
+def scheme(request: Request) -> str:
+    """The scheme the browser used (``X-Forwarded-Proto`` from a trusted proxy only)."""
+    settings: Settings = request.app.state.settings
+    return forwarded_scheme(request.scope, settings.trusted_proxies)
+
+
 def secure_cookie(request: Request) -> bool:
     settings: Settings = request.app.state.settings
     if settings.console_secure_cookie is not None:
         return settings.console_secure_cookie
-    return (request.url.hostname or "") not in LOOPBACK
+    return scheme(request) == "https" or (request.url.hostname or "") not in LOOPBACK
 
 
 def open_session(db: Database, client_id: str, secret_version: int, address: str | None) -> str:
@@ -160,6 +170,6 @@ async def check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is None:  # not a browser's cross-site form post (those always send Origin)
         return
-    own = f"{request.url.scheme}://{request.url.netloc}"
+    own = f"{scheme(request)}://{request.url.netloc}"
     if origin != own:
         raise Forbidden("The form was not sent from this console.")
