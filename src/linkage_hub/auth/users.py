@@ -13,8 +13,9 @@ systems, not typed in a browser.
 Passwords: at least 12 characters, hashed with scrypt at the password cost
 (:func:`linkage_hub.auth.hashing.hash_password`). An operator sets one from standard input, or
 hands the person a one-time link (valid a day, used once, kept only as a SHA-256) through which
-they choose it themselves. A new password ends the person's open sessions (``secret_version``)
-and clears their lockout.
+they choose it themselves. A new password ends the person's open sessions (``secret_version``),
+clears their lockout and retires every outstanding link, however it was set: a link that went
+astray must not take the account over after the password was set another way.
 """
 
 from __future__ import annotations
@@ -158,11 +159,7 @@ def password_link(
     if not user.active:
         raise ClientError(f"user {username} is disabled")
     now = now or utcnow()
-    session.execute(
-        update(PasswordLink)
-        .where(PasswordLink.client_id == user.client_id, PasswordLink.used_at.is_(None))
-        .values(used_at=now)
-    )
+    _retire_links(session, user.client_id, now)
     token = secrets.token_urlsafe(32)
     session.add(
         PasswordLink(
@@ -196,7 +193,8 @@ def set_password(
     now: dt.datetime | None = None,
     actor: str | None = None,
 ) -> AuthClient:
-    """Set a person's password (through a link, the link is used up); their sessions end."""
+    """Set a person's password (through a link or not, every outstanding link is used up);
+    their sessions end."""
     password = check_password(password)
     now = now or utcnow()
     user = _user(session, username)
@@ -206,11 +204,7 @@ def set_password(
         holder = link_holder(session, link_token, now)
         if holder is None or holder.client_id != user.client_id:
             raise ClientError("the link is not valid any more; ask for a new one")
-        session.execute(
-            update(PasswordLink)
-            .where(PasswordLink.token_hash == token_hash(link_token))
-            .values(used_at=now)
-        )
+    _retire_links(session, user.client_id, now)
     user.secret_hash = hash_password(password)
     user.secret_rotated_at = now
     user.secret_version += 1
@@ -218,6 +212,14 @@ def set_password(
     _end_sessions(session, user.client_id, now)
     audit_client_change(session, "user.password", user, actor)
     return user
+
+
+def _retire_links(session: Session, client_id: str, now: dt.datetime) -> None:
+    session.execute(
+        update(PasswordLink)
+        .where(PasswordLink.client_id == client_id, PasswordLink.used_at.is_(None))
+        .values(used_at=now)
+    )
 
 
 def _end_sessions(session: Session, client_id: str, now: dt.datetime) -> None:

@@ -1,0 +1,84 @@
+"""API2:2023 Broken Authentication — taking a person's console account back with `linkage-hub
+users password U`, whose help promises: "Print a new one-time link for the person to choose a
+password (earlier links stop working), or set it from standard input. Their sessions end."
+
+- A password set from standard input (or through a link) used up only the link it came
+  through: an account made with a link, whose link the operator then thought went astray and
+  replaced by `--password-stdin`, could still be taken over by whoever held the stray link, for
+  the rest of its day. Now every outstanding link of the account is retired, however the
+  password is set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from linkage_hub.cli import main
+from linkage_hub.db import Database
+from linkage_hub.settings import Settings, get_settings
+from tests.console.conftest import PASSWORD, Console
+
+Users = Callable[..., tuple[int, Any, str]]
+
+
+@pytest.fixture
+def users(
+    settings: Settings,
+    database: Database,  # cleans the PostgreSQL test database afterwards
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Users]:
+    """``users(*argv, stdin=...)``: ``linkage-hub users ...`` in-process on the test database."""
+    monkeypatch.setenv("LINKAGE_DATABASE_URL", settings.sqlalchemy_url)
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, Any, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        code = main(["users", *argv])
+        out, err = capsys.readouterr()
+        return code, (json.loads(out) if out.strip() else None), err
+
+    yield run
+    get_settings.cache_clear()
+
+
+def _path(link: str) -> str:
+    return link.split("127.0.0.1:8000", 1)[1]
+
+
+class TestAStrayLink:
+    def test_a_password_set_from_standard_input_retires_it(
+        self, client: TestClient, app: FastAPI, users: Users
+    ) -> None:
+        code, made, err = users(
+            "create",
+            "--department",
+            "audit",
+            "--region",
+            "230100",
+            "--name",
+            "赵",
+            "--username",
+            "zhao",
+        )
+        assert code == 0, err
+        stray = _path(made["password_link"])
+        code, _, err = users("password", "zhao", "--password-stdin", stdin=PASSWORD + "\n")
+        assert code == 0, err
+        assert Console(app, "zhao").sign_in().status_code == 303
+        stolen = "somebody else's password"
+        taken = client.post(stray, data={"password": stolen, "confirm": stolen})
+        assert taken.status_code == 404
+        assert Console(app, "zhao").sign_in(stolen).status_code == 401
+        assert Console(app, "zhao").sign_in().status_code == 303
