@@ -7,6 +7,9 @@ password (earlier links stop working), or set it from standard input. Their sess
   replaced by `--password-stdin`, could still be taken over by whoever held the stray link, for
   the rest of its day. Now every outstanding link of the account is retired, however the
   password is set.
+- The link form wrote a new link and ended nothing: an operator resetting a stolen account
+  this way left the thief's session open until the link was used (up to a day, or for ever).
+  Now a new link ends the person's sessions.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from fastapi.testclient import TestClient
 from linkage_hub.cli import main
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings, get_settings
-from tests.console.conftest import PASSWORD, Console
+from tests.console.conftest import PASSWORD, Console, ConsoleAs, console_as
+
+__all__ = ["console_as"]  # the fixture
 
 Users = Callable[..., tuple[int, Any, str]]
 
@@ -82,3 +87,23 @@ class TestAStrayLink:
         assert taken.status_code == 404
         assert Console(app, "zhao").sign_in(stolen).status_code == 401
         assert Console(app, "zhao").sign_in().status_code == 303
+
+
+class TestANewLink:
+    def test_ends_the_persons_sessions_as_the_help_says(
+        self,
+        console_as: ConsoleAs,
+        users: Users,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        thief = console_as("audit", "230100", username="li")
+        assert thief.get("/console/").status_code == 200
+        with pytest.raises(SystemExit):
+            main(["users", "password", "--help"])
+        assert "Their sessions end" in " ".join(capsys.readouterr().out.split())
+        code, reset, err = users("password", "li")
+        assert code == 0, err
+        assert "/console/password/" in reset["password_link"]
+        after = thief.get("/console/")
+        assert after.status_code == 303
+        assert after.headers["location"].startswith("/console/login")

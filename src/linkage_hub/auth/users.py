@@ -15,7 +15,8 @@ Passwords: at least 12 characters, hashed with scrypt at the password cost
 hands the person a one-time link (valid a day, used once, kept only as a SHA-256) through which
 they choose it themselves. A new password ends the person's open sessions (``secret_version``),
 clears their lockout and retires every outstanding link, however it was set: a link that went
-astray must not take the account over after the password was set another way.
+astray must not take the account over after the password was set another way. A new link ends
+the sessions too.
 """
 
 from __future__ import annotations
@@ -154,12 +155,15 @@ def disable_user(
 def password_link(
     session: Session, username: str, *, now: dt.datetime | None = None, actor: str | None = None
 ) -> str:
-    """A one-time token for ``/console/password/{token}``; earlier unused links stop working."""
+    """A one-time token for ``/console/password/{token}``; earlier unused links stop working and
+    the person's sessions end (an operator resetting a stolen account must not leave the thief
+    signed in)."""
     user = _user(session, username)
     if not user.active:
         raise ClientError(f"user {username} is disabled")
     now = now or utcnow()
     _retire_links(session, user.client_id, now)
+    _end_sessions(session, user.client_id, now)
     token = secrets.token_urlsafe(32)
     session.add(
         PasswordLink(
