@@ -11,6 +11,10 @@ naming the field (and the row, in a batch), with nothing applied:
 - dates and times outside 1900-01-01 … 2999-12-31 in every date or time parameter and every
   date of a pushed record (code ``date_range``);
 - cursors holding a huge integer, or anything else they were not issued with.
+
+The token endpoint answers in OAuth's terms instead: a client id holding a NUL (in the form or
+in HTTP Basic) reached the client lookup, which PostgreSQL's driver refuses — a 500 for a
+caller not yet authenticated; now `401 invalid_client`, as for any client id that is not one.
 """
 
 from __future__ import annotations
@@ -176,6 +180,34 @@ class TestLoneSurrogates:
 
 
 FAR = ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-12:00", "1899-12-31T23:59:59Z"]
+
+
+class TestClientCredentials:
+    TOKEN = "/oauth/token"
+
+    @pytest.mark.parametrize("client_id", ["lhc_\x00abc", "\x00", "lhc_\uffff"])
+    def test_in_the_form(self, client: TestClient, client_id: str) -> None:
+        answer = client.post(
+            self.TOKEN,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": "x" * 20,
+            },
+        )
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"] == "invalid_client"
+
+    def test_in_http_basic(self, client: TestClient) -> None:
+        for raw_id in ("lhc_\x00abc", "lhc_%00abc"):
+            basic = base64.b64encode(f"{raw_id}:{'x' * 20}".encode()).decode()
+            answer = client.post(
+                self.TOKEN,
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": f"Basic {basic}"},
+            )
+            assert answer.status_code == 401, answer.text
+            assert answer.json()["error"] == "invalid_client"
 
 
 class TestDatesOutOfRange:

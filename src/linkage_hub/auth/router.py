@@ -28,7 +28,7 @@ from linkage_hub.errors import (
     Unauthorized,
     problem_responses,
 )
-from linkage_hub.inputs import BoundedAwareDateTime
+from linkage_hub.inputs import BoundedAwareDateTime, has_invalid_unicode
 
 router = APIRouter(tags=["auth"])
 
@@ -110,7 +110,8 @@ def issue_token(
             "Only the client_credentials grant is supported.", error="unsupported_grant_type"
         )
     cid, secret = _client_credentials(request, client_id, client_secret)
-    if not cid or len(cid) > 64 or len(secret) > 200:
+    # No client id holds a NUL or a non-character, and PostgreSQL cannot compare text with a NUL.
+    if not cid or len(cid) > 64 or len(secret) > 200 or "\x00" in cid or has_invalid_unicode(cid):
         raise _invalid_client("The client credentials are not valid.")
     outcome = authenticate(db, cid, secret, source_address(request.scope, settings.trusted_proxies))
     if isinstance(outcome, Locked):
