@@ -10,10 +10,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from linkage_hub.auth.hashing import verify_secret
+from linkage_hub.auth.models import AuthClient
+from linkage_hub.auth.users import create_user
 from linkage_hub.cli import main
 from linkage_hub.db import Database
 from linkage_hub.settings import Settings, get_settings
 from tests.auth.helpers import assert_problem, request_token
+from tests.console.conftest import PASSWORD
 
 Run = Callable[..., tuple[int, Any, str]]
 
@@ -131,3 +135,28 @@ class TestListRevokeRotate:
     def test_an_unknown_client(self, run: Run, action: str) -> None:
         code, _, err = run(action, "lhc_nobody")
         assert code == 1 and "no client lhc_nobody" in err
+
+    @pytest.mark.parametrize("action", ["revoke", "rotate-secret"])
+    def test_a_persons_account_is_no_client(
+        self, run: Run, database: Database, action: str
+    ) -> None:
+        """The two kinds never cross: `rotate-secret user:<name>` replaced the person's password
+        with a client secret (hashed at the client cost, not the password cost) and printed it
+        to the operator, and it signed in to the console as the person; `revoke` disabled the
+        account as a client (`users disable` is the person's door)."""
+        with database.transaction() as session:
+            create_user(
+                session,
+                username="chen",
+                name="陈",
+                department="establishment",
+                region="230000",
+                password=PASSWORD,
+            )
+        code, out, err = run(action, "user:chen")
+        assert code == 1 and out is None and "no client user:chen" in err
+        with database.transaction() as session:
+            person = session.get(AuthClient, "user:chen")
+            assert person is not None
+            assert person.active and person.secret_version == 1
+            assert verify_secret(PASSWORD, person.secret_hash)

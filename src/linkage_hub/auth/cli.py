@@ -277,7 +277,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     revoke = commands.add_parser(
         "revoke",
         help="revoke a client for good",
-        description="Revoke a client: no new tokens; its tokens stop working within a minute.",
+        description="Revoke a client: no new tokens; its tokens stop working within a minute. "
+        "People's accounts are not clients: see `users disable`.",
     )
     revoke.add_argument("client_id")
     revoke.set_defaults(handler=_revoke)
@@ -286,7 +287,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "rotate-secret",
         help="give a client a new secret (printed once)",
         description="Replace a client's secret. The old secret stops working at once; tokens "
-        "issued before stop working within a minute.",
+        "issued before stop working within a minute. People's accounts are not clients: see "
+        "`users password`.",
     )
     rotate.add_argument("client_id")
     rotate.set_defaults(handler=_rotate)

@@ -196,6 +196,10 @@ def list_clients(session: Session) -> list[AuthClient]:
 
 
 def _get(session: Session, client_id: str) -> AuthClient:
+    """A departmental client, locked for a change. A person's account is none: its secret is a
+    password, set and revoked by :mod:`linkage_hub.auth.users` alone."""
+    if client_id.startswith(PERSON_ID_PREFIX):
+        raise ClientNotFound(f"no client {client_id} (people's accounts: linkage-hub users)")
     client = session.get(AuthClient, client_id, with_for_update=True)
     if client is None:
         raise ClientNotFound(f"no client {client_id}")
