@@ -61,6 +61,9 @@ class TestServe:
             ("LINKAGE_EXIT_GRACE_WORKING_DAYS", "-1"),
             ("LINKAGE_EXIT_GRACE_WORKING_DAYS", "100000"),
             ("LINKAGE_HOLIDAYS", '["2026-10-01", "not a date"]'),
+            # A typed-wrong proxy started a hub that was ready, then answered 500 to every
+            # request that needed the client's address (tokens, the API, the public pages).
+            ("LINKAGE_TRUSTED_PROXIES", '["10.0.0.0/8", "127.0.0.l"]'),
         ],
     )
     def test_a_setting_out_of_bounds_is_named_in_one_line(

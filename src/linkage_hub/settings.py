@@ -7,6 +7,7 @@ Without ``LINKAGE_DATABASE_URL`` the hub keeps an embedded SQLite file (``linkag
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -283,6 +284,18 @@ class Settings(BaseSettings):
     @classmethod
     def _bulletin_cron(cls, value: str | None) -> str | None:
         return value.strip() or None if value else None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        # Parsed again for every request (linkage_hub.clientaddr): a typo must stop the start,
+        # not make every request that needs the client's address fail.
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an address or network") from None
+        return value
 
     @field_validator("timezone")
     @classmethod
