@@ -64,6 +64,11 @@ class TestServe:
             # A typed-wrong proxy started a hub that was ready, then answered 500 to every
             # request that needed the client's address (tokens, the API, the public pages).
             ("LINKAGE_TRUSTED_PROXIES", '["10.0.0.0/8", "127.0.0.l"]'),
+            # An unknown zone raised ZoneInfoNotFoundError, a KeyError pydantic let through as
+            # a traceback; an unknown level failed later, in logging or uvicorn.
+            ("LINKAGE_TIMEZONE", "Asia/Shangai"),
+            ("LINKAGE_LOG_LEVEL", "banana"),
+            ("LINKAGE_DB_POOL_SIZE", "0"),
         ],
     )
     def test_a_setting_out_of_bounds_is_named_in_one_line(
@@ -89,6 +94,18 @@ class TestServe:
         env.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
         assert cli.main(["serve", "--port", "18999"]) == 0
         assert seen["limit_concurrency"] == 250 and seen["timeout_keep_alive"] == 3
+
+    def test_the_log_level_is_read_in_any_case(
+        self, env: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        import uvicorn
+
+        env.setenv("LINKAGE_LOG_LEVEL", "warning")
+        get_settings.cache_clear()
+        seen: dict[str, object] = {}
+        env.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+        assert cli.main(["serve", "--port", "18999"]) == 0
+        assert get_settings().log_level == "WARNING" and seen["log_level"] == "warning"
 
 
 class TestOpenAPI:

@@ -10,7 +10,7 @@ import datetime as dt
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,9 +29,16 @@ class Settings(BaseSettings):
         default_factory=Path.cwd, description="Home of the SQLite file and keys."
     )
     timezone: str = "Asia/Shanghai"
-    log_level: str = "INFO"
+    log_level: str = Field(
+        default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)."
+    )
     sqlite_busy_timeout_ms: int = 30_000
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections one hub process keeps open; as many more may open "
+        "at a peak.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies (addresses or networks, JSON list) whose X-Forwarded-For "
@@ -300,8 +307,20 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except ZoneInfoNotFoundError:  # a KeyError, which pydantic would let through
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        # The levels both logging and uvicorn know (uvicorn has no WARN, logging no TRACE)
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
 
     @property
     def is_embedded(self) -> bool:
