@@ -69,6 +69,11 @@ class TestServe:
             ("LINKAGE_TIMEZONE", "Asia/Shangai"),
             ("LINKAGE_LOG_LEVEL", "banana"),
             ("LINKAGE_DB_POOL_SIZE", "0"),
+            # Parsed only when `serve`'s lifespan started its schedulers: a traceback there,
+            # and every other command took them.
+            ("LINKAGE_BULLETIN_CRON", "0 8 1 * * *"),
+            ("LINKAGE_SCHEDULE_CRON", "0 24 * * *"),
+            ("LINKAGE_SCHEDULE_CRON", "0 0 30 2 *"),
         ],
     )
     def test_a_setting_out_of_bounds_is_named_in_one_line(

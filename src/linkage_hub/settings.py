@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from linkage_hub.ciphers import Algorithm
+from linkage_hub.cron import CronSchedule
 
 
 class Settings(BaseSettings):
@@ -287,10 +288,15 @@ class Settings(BaseSettings):
         "unless the hub is reached as localhost or a loopback address over plain http.",
     )
 
-    @field_validator("bulletin_cron")
+    @field_validator("bulletin_cron", "schedule_cron")
     @classmethod
-    def _bulletin_cron(cls, value: str | None) -> str | None:
-        return value.strip() or None if value else None
+    def _cron(cls, value: str | None) -> str | None:
+        # Checked here, not when a scheduler thread starts: in `serve` that was a traceback,
+        # and every other command accepted the expression.
+        expression = value.strip() or None if value else None
+        if expression is not None:
+            CronSchedule.parse(expression).next_after(dt.datetime(2000, 1, 1))  # ever matches
+        return expression
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -35,13 +35,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.principal import Principal
+from linkage_hub.cron import CronSchedule
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
 from linkage_hub.errors import NotFound, invalid_field
 from linkage_hub.notifications.models import Bulletin
 from linkage_hub.outbox import write as outbox
-from linkage_hub.reconciliation.cron import CronSchedule
 from linkage_hub.reconciliation.models import Event, Finding, Run, Watermark
 from linkage_hub.reconciliation.rules import is_working_day
 from linkage_hub.reconciliation.service import overdue_condition

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
+from linkage_hub.cron import CronSchedule
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict, InvalidInput
-from linkage_hub.reconciliation.cron import CronSchedule
 from linkage_hub.reconciliation.runs import RunLock, create_run, execute_run
 
 log = logging.getLogger(__name__)
