@@ -1,4 +1,7 @@
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,7 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 from linkage_hub.migrations import downgrade, head_revision, upgrade
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import PostgresServer, make_settings
 
 
 class TestMigrations:
@@ -47,6 +50,41 @@ class TestMigrations:
 
     def test_there_is_one_head(self, tmp_path: Path) -> None:
         assert head_revision(make_settings("sqlite://", tmp_path)) is not None
+
+
+class TestReplicasStartingTogether:
+    def test_migrating_one_postgres_at_once_all_succeed(
+        self, postgres_server: PostgresServer | None, tmp_path: Path
+    ) -> None:
+        """The Dockerfile runs `linkage-hub migrate` at every start: replicas started together
+        raced through the same migrations, and all but one failed ("duplicate key value",
+        "relation ... already exists") and never served."""
+        if postgres_server is None:
+            pytest.skip("an advisory lock is PostgreSQL's")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
+        env["LINKAGE_DATA_DIR"] = str(tmp_path)
+        for _round in range(2):  # the race is not lost every time
+            url = postgres_server.create("lh_migrate_race")
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "linkage_hub.cli", "migrate"],
+                    cwd=tmp_path,
+                    env=env | {"LINKAGE_DATABASE_URL": url},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(3)
+            ]
+            errors = [p.communicate(timeout=120)[1].strip() for p in procs]
+            assert [err for p, err in zip(procs, errors, strict=True) if p.returncode] == []
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    versions = conn.execute(text("SELECT version_num FROM alembic_version"))
+                    assert versions.scalars().all() == [head_revision(make_settings(url, tmp_path))]
+            finally:
+                engine.dispose()
 
 
 class TestEmbeddedFile:
