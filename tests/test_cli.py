@@ -113,6 +113,47 @@ class TestServe:
         assert get_settings().log_level == "WARNING" and seen["log_level"] == "warning"
 
 
+DATABASE_COMMANDS = pytest.mark.parametrize(
+    "command",
+    [
+        ["clients", "create", "--department", "finance", "--region", "230100", "--name", "F"],
+        ["users", "list"],
+        ["keys", "status"],
+        ["audit-log", "head"],
+    ],
+    ids=lambda command: "-".join(command[:2]),
+)
+
+
+class TestDatabaseCommands:
+    """`clients`, `users`, `keys` and `audit-log` opened the database directly: on a new
+    embedded hub the first `clients create` failed with "no such table", and on PostgreSQL
+    they ran against a schema behind."""
+
+    @DATABASE_COMMANDS
+    def test_a_new_embedded_hub_is_migrated_first(
+        self, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+    ) -> None:
+        assert cli.main(command) == 0, capsys.readouterr().err
+
+    @DATABASE_COMMANDS
+    def test_a_postgres_schema_behind_is_refused(
+        self,
+        env: pytest.MonkeyPatch,
+        backend: str,
+        empty_database_url: str,
+        capsys: pytest.CaptureFixture[str],
+        command: list[str],
+    ) -> None:
+        if backend != "postgres":
+            pytest.skip("the embedded default migrates itself")
+        env.setenv("LINKAGE_DATABASE_URL", empty_database_url)
+        get_settings.cache_clear()
+        assert cli.main(command) == 1
+        err = capsys.readouterr().err.strip()
+        assert "run `linkage-hub migrate`" in err and "\n" not in err
+
+
 class TestOpenAPI:
     def test_writes_the_document(self, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         out = tmp_path / "o.json"

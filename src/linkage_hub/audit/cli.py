@@ -6,15 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from linkage_hub.commands import CommandError
+from linkage_hub.commands import CommandError, open_database
 from linkage_hub.settings import Settings
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.audit.service import verify
-    from linkage_hub.db import Database
 
-    db = Database(settings)
+    db = open_database(settings)
     try:
         with db.read_sessions() as session:
             result = verify(session, anchor=args.anchor)
@@ -29,9 +28,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def _head(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.audit.service import head
-    from linkage_hub.db import Database
 
-    db = Database(settings)
+    db = open_database(settings)
     try:
         with db.read_sessions() as session:
             found = head(session)

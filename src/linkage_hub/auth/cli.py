@@ -32,16 +32,14 @@ from linkage_hub.auth.users import (
     password_link,
     set_password,
 )
-from linkage_hub.commands import CommandError
+from linkage_hub.commands import CommandError, open_database
 from linkage_hub.domain import Department
 from linkage_hub.settings import Settings
 
 
 @contextmanager
 def _transaction(settings: Settings) -> Iterator[Session]:
-    from linkage_hub.db import Database
-
-    db = Database(settings)
+    db = open_database(settings)
     try:
         with db.transaction() as session:
             yield session

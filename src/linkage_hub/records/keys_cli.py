@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from linkage_hub.ciphers import Algorithm, CipherError
-from linkage_hub.commands import CommandError
+from linkage_hub.commands import CommandError, open_database
 from linkage_hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,11 +47,10 @@ def _keyring(db: Database, settings: Settings) -> Keyring:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from linkage_hub.db import Database
     from linkage_hub.privacy.state import pending_rotation
     from linkage_hub.records.rotation import rows_by_version
 
-    db = Database(settings)
+    db = open_database(settings)
     try:
         keyring = _keyring(db, settings)
         with db.read_sessions() as session:
@@ -98,12 +97,11 @@ class _Bar:
 
 
 def _rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from linkage_hub.db import Database
     from linkage_hub.keys import KeySetError, add_key_version
     from linkage_hub.privacy.state import pending_rotation
     from linkage_hub.records import rotation
 
-    db = Database(settings)
+    db = open_database(settings)
     bar = _Bar()
     try:
         keyring = _keyring(db, settings)
