@@ -99,8 +99,19 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         downgrade(settings, args.downgrade)
     else:
         upgrade(settings, args.revision)
-    print(f"migrated {settings.sqlalchemy_url.split('@')[-1]} to {args.downgrade or args.revision}")
+    print(f"migrated {_database_named(settings)} to {args.downgrade or args.revision}")
     return 0
+
+
+def _database_named(settings: Settings) -> str:
+    """The database, for output: its host, port and name, never the user or the query (libpq
+    takes a password as ``?password=`` too, as secret stores often render it)."""
+    from sqlalchemy.engine import URL, make_url
+
+    url = make_url(settings.sqlalchemy_url)
+    return URL.create(
+        url.drivername, host=url.host, port=url.port, database=url.database
+    ).render_as_string()
 
 
 def openapi_document(settings: Settings) -> str:
