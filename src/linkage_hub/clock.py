@@ -14,6 +14,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def next_month(today: dt.date) -> str:
+    """The month after ``today``'s, ``YYYY-MM``: the latest payroll period the hub takes (pay
+    may be prepared a month ahead; a later one is a typo) and a default run may judge."""
+    return f"{today.year + 1}-01" if today.month == 12 else f"{today.year}-{today.month + 1:02d}"
+
+
 @overload
 def aware(value: dt.datetime) -> dt.datetime: ...
 @overload

@@ -49,7 +49,7 @@ from linkage_hub.reconciliation.onwrite import OnWrite, widest
 from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
-from tests.conftest import HeadersFor, make_settings
+from tests.conftest import HeadersFor, hub_today, make_settings
 from tests.records import factory as f
 from tests.records.test_unit_counts import assert_kept
 
@@ -180,7 +180,7 @@ class Hub:
         None when the hub holds nothing in the region."""
         try:
             with self.db.transaction() as session:
-                period = latest_period(session, CITY)
+                period = latest_period(session, CITY, hub_today())
                 run, lock = runs.create_run(
                     session,
                     self.db,

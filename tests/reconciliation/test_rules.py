@@ -515,3 +515,12 @@ class TestCoverage:
         world.f.payroll(P, world.organ, period="2026-09")
         result = reconcile(period=None)
         assert result.run.period == "2026-10"
+
+    def test_the_default_period_is_never_after_next_month(
+        self, world: World, reconcile: Reconcile
+    ) -> None:
+        """A line of a mistyped far month (kept from before the hub refused them) does not
+        become every default run's period."""
+        world.f.payroll(P, world.organ, period="2062-11")
+        result = reconcile(period=None)
+        assert result.run.period == "2026-10"

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from linkage_hub.clock import next_month
 from linkage_hub.db import Database
 from linkage_hub.records.models import Batch, Change, RosterRecord
-from tests.conftest import HeadersFor
+from tests.conftest import HeadersFor, hub_today
 from tests.records import factory as f
 from tests.records.conftest import Push, Read
 
@@ -356,6 +357,22 @@ class TestSnapshot:
         other = push("payroll", [f.payroll(1, period="2026-09")], scope={"period": "2026-10"})
         assert other.status_code == 422
         assert other.json()["errors"][0]["code"] == "outside_scope"
+
+    def test_a_period_after_next_month_is_refused(self, push: Push) -> None:
+        """A mistyped year (2062-11 for 2026-11) would become the latest period, the one
+        every default run judges (tests/reconciliation/test_rules.py); next month is taken:
+        pay is prepared ahead."""
+        for mode in ("upsert", "snapshot"):
+            typo = push(
+                "payroll", [f.payroll(1, period="2062-11")], mode=mode, scope={"period": "2062-11"}
+            )
+            assert typo.status_code == 422, typo.text
+            assert [(e["field"], e["code"]) for e in typo.json()["errors"]] == [
+                ("scope.period", "future")
+            ]
+        ahead = next_month(hub_today())
+        line = f.payroll(1, period=ahead)
+        assert push("payroll", [line], scope={"period": ahead}).status_code == 201
 
 
 class TestCaps:

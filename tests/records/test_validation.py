@@ -119,10 +119,33 @@ class TestFields:
             fields.period("2026-13")
         with pytest.raises(fields.FieldInvalid):
             fields.count(True)
+        fields.not_future("2026-12", TODAY)  # next month: pay prepared ahead
+        with pytest.raises(fields.FieldInvalid):
+            fields.not_future("2027-01", TODAY)
         assert fields.count_text("12") == 12
         with pytest.raises(fields.FieldInvalid):
             fields.boolean("true")
         assert fields.boolean_text("false") is False
+
+
+class TestFuturePeriods:
+    """A payroll line of a month after next is refused wherever it comes from (a batch row, a
+    single PUT, whose period is the record's); a delete of one is not: a line pushed before
+    the hub refused them must be removable."""
+
+    def test_a_row_of_a_period_after_next_month_is_refused(self, keyring: Keyring) -> None:
+        for scope in (None, "2062-11"):
+            line = f.payroll(1, period="2062-11")
+            staged = validate(keyring, Dataset.payroll, line, period=scope)
+            assert isinstance(staged, list)
+            assert [(e.row, e.field, e.code) for e in staged] == [(1, "period", "future")]
+        staged = validate(keyring, Dataset.payroll, f.payroll(1, period="2026-12"), period=None)
+        assert not isinstance(staged, list)
+
+    def test_a_delete_of_one_is_not(self, keyring: Keyring) -> None:
+        validator = RowValidator(spec_for(Dataset.payroll), keyring, today=TODAY)
+        key = {"period": "2062-11", "id_number": f.id_number(1), "unit_code": f.unit_code(1)}
+        assert not isinstance(validator.delete(key, 1), list)
 
 
 SAMPLES: dict[Dataset, dict[str, Any]] = {

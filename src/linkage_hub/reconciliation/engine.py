@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from linkage_hub import validtime as vt
+from linkage_hub.clock import next_month
 from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation import delta, merge, staging
 from linkage_hub.reconciliation.queries import PERSON_RULES, rule_sql
@@ -79,14 +80,17 @@ def coverage(session: Session, lo: str, hi: str, period: str | None) -> frozense
     return frozenset(covered)
 
 
-def latest_period(session: Session, region: str) -> str | None:
+def latest_period(session: Session, region: str, today: dt.date | None) -> str | None:
+    """The latest period with current payroll lines in ``region``, not after ``today``'s next
+    month: a line of a far month (pushed before the hub refused them) does not become every
+    default run's period. ``today`` None: of any month (whether the region holds pay)."""
     lo, hi = region_bounds(region)
     value = session.execute(
         text(
             "SELECT MAX(period) FROM records_payroll "
-            "WHERE closed_at IS NULL AND region BETWEEN :lo AND :hi"
+            "WHERE closed_at IS NULL AND region BETWEEN :lo AND :hi AND period <= :latest"
         ),
-        {"lo": lo, "hi": hi},
+        {"lo": lo, "hi": hi, "latest": next_month(today) if today else "9999-12"},
     ).scalar()
     return str(value) if value is not None else None
 

@@ -186,7 +186,7 @@ def region_is_known(session: Session, region: str) -> bool:
     any dataset (payroll: of its latest period), or findings a run could settle (a region whose
     records were all closed still has findings to resolve). Every test is an indexed probe."""
     lo, hi = region_bounds(region)
-    if coverage(session, lo, hi, latest_period(session, region)):
+    if coverage(session, lo, hi, latest_period(session, region, None)):
         return True
     finding = select(Finding.id).where(Finding.region.between(lo, hi)).limit(1)
     return session.scalar(finding) is not None
@@ -263,7 +263,7 @@ def create_run(
     # payroll lines) must come again in the next run, not count as settled by this one.
     feed_seq = delta.high_water(session)
     if period is None:
-        period = latest_period(session, region)
+        period = latest_period(session, region, settings.today())
     as_of = as_of or settings.today()
     params = RunParameters(
         region=region,
@@ -362,7 +362,8 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 warnings = run_warnings(outcome.counts, outcome.skipped)
                 if outcome.full_because:
                     warnings.append(read_in_full(outcome.full_because))
-                behind = period_behind(session, run, outcome.ran)  # a query: flushes the run
+                # a query: flushes the run
+                behind = period_behind(session, run, outcome.ran, db.settings.today())
                 run.warnings = [*warnings, *([behind] if behind else [])]  # one assignment
                 for warning in run.warnings:
                     log.log(
@@ -415,7 +416,9 @@ def run_warnings(
     return []
 
 
-def period_behind(session: Session, run: Run, ran: list[RuleCode]) -> dict[str, str] | None:
+def period_behind(
+    session: Session, run: Run, ran: list[RuleCode], today: dt.date
+) -> dict[str, str] | None:
     """A warning when the run judged pay (a rule that needs payroll ran) of a month older
     than the latest its province holds. A run's period defaults to its own region's latest
     (DOMAIN.md), so while finance's lines of a new month have reached one region and not
@@ -430,7 +433,7 @@ def period_behind(session: Session, run: Run, ran: list[RuleCode]) -> dict[str, 
     province = run.region[:2] + "0000"
     if run.period is None or province == run.region or PAY_RULES.isdisjoint(ran):
         return None
-    latest = latest_period(session, province)
+    latest = latest_period(session, province, today)
     if latest is None or latest <= run.period:
         return None
     return {

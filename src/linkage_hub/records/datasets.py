@@ -146,7 +146,8 @@ class PayrollInput(RecordInput):
     period: str | None = Field(
         None,
         pattern=PERIOD_PATTERN,
-        description="YYYY-MM; defaults to the batch's scope period.",
+        description="YYYY-MM, not after next month (422 `future`); defaults to the batch's "
+        "scope period.",
         examples=["2026-10"],
     )
     id_number: str = ID_NUMBER

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from linkage_hub.clock import next_month
 from linkage_hub.identifiers import (
     PERIOD_PATTERN,
     IdentifierError,
@@ -118,6 +119,16 @@ def period(value: Any) -> str:
     if type(value) is not str or not _PERIOD.fullmatch(value):
         raise FieldInvalid("period", "must be a month YYYY-MM of 1900-01 to 2999-12")
     return value
+
+
+FUTURE_PERIOD = "future"
+
+
+def not_future(value: str, today: dt.date) -> None:
+    """Refuse a payroll period after next month: a mistyped year (2062-11 for 2026-11) would
+    otherwise become the latest period, the one every default run judges."""
+    if value > next_month(today):
+        raise FieldInvalid(FUTURE_PERIOD, f"must not be after next month, {next_month(today)}")
 
 
 def boolean(value: Any) -> bool:

@@ -148,7 +148,8 @@ def push_batch(
       `dry_run`) given twice with different values is refused too, and so is a JSON body's
       `mode` or `scope.region`/`scope.period`/`scope.units` that differs from the query
       parameter. `scope.units` (or `units`) names at least one unit: an empty list is a 422
-      `empty` (to cover the whole region, leave it out). A JSON body's member other than
+      `empty` (to cover the whole region, leave it out). A payroll `period` after next month
+      (China Standard Time) is refused (422 `future`). A JSON body's member other than
       `mode`, `scope`, `records` and `deletes` is refused by its name (`unknown_field`).
     - A record equal to its current version makes no new version (`unchanged`).
     - A row (or delete) naming a unit outside your region (or outside `scope.units`, in

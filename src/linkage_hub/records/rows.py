@@ -115,7 +115,7 @@ class RowReader:
     def from_body(
         self, body: SpooledBody, fmt: BodyFormat, options: QueryOptions
     ) -> tuple[BatchScope, Iterator[Staged]]:
-        spec = self.spec
+        spec, today = self.spec, self.settings.today()
         if body.size == 0 or (fmt is BodyFormat.ndjson and not ndjson_has_lines(body.file)):
             # Nothing at all (or line breaks alone: an empty export) is a failed upload, not
             # "no records": in snapshot mode it would close everything in scope. An empty
@@ -134,19 +134,19 @@ class RowReader:
             )
         if fmt is BodyFormat.json:
             batch = json_members(body.file)
-            scope = resolve_scope(spec, self.principal, batch.members, options)
+            scope = resolve_scope(spec, self.principal, batch.members, options, today)
             items: Iterable[tuple[bool, int, Any]] = (
                 (key == "deletes", row, item)
                 for key, row, item in json_items(body.file, batch.records)
             )
             text_cells = False
         else:
-            scope = resolve_scope(spec, self.principal, {}, options)
+            scope = resolve_scope(spec, self.principal, {}, options, today)
             text_cells = fmt is BodyFormat.csv
         validator = RowValidator(
             spec,
             self.keyring,
-            today=self.settings.today(),
+            today=today,
             period=scope.period,
             units=frozenset(scope.units) if scope.units else None,
             text_cells=text_cells,

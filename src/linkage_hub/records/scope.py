@@ -3,6 +3,7 @@ fingerprint that an ``Idempotency-Key`` is bound to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from linkage_hub.domain import Dataset
 from linkage_hub.errors import FieldError, InvalidInput
 from linkage_hub.identifiers import IdentifierError, normalise_region, normalise_unit_code
 from linkage_hub.records.datasets import DatasetSpec
-from linkage_hub.records.fields import FieldInvalid
+from linkage_hub.records.fields import FieldInvalid, not_future
 from linkage_hub.records.fields import period as check_period
 from linkage_hub.records.parsing import BodyFormat
 from linkage_hub.records.schemas import BatchMode
@@ -72,10 +73,15 @@ def refuse_conflicting(parameters: Iterable[tuple[str, str]]) -> None:
 
 
 def resolve_scope(
-    spec: DatasetSpec, principal: Principal, members: dict[str, Any], options: QueryOptions
+    spec: DatasetSpec,
+    principal: Principal,
+    members: dict[str, Any],
+    options: QueryOptions,
+    today: dt.date,
 ) -> BatchScope:
     """The scope from the JSON body's ``mode``/``scope`` (no other member gets this far:
-    ``parsing.json_members`` refuses it by its name) or the query parameters."""
+    ``parsing.json_members`` refuses it by its name) or the query parameters. A payroll
+    period after ``today``'s next month is refused (:func:`fields.not_future`)."""
     raw_mode = members.get("mode", options.mode or BatchMode.upsert)
     try:
         mode = BatchMode(raw_mode)
@@ -104,6 +110,7 @@ def resolve_scope(
             raise _scope_error("scope.period", "missing", "is required for payroll")
         try:
             period = check_period(period)
+            not_future(period, today)
         except FieldInvalid as exc:
             raise _scope_error("scope.period", exc.code, exc.message) from None
     elif period is not None:
