@@ -173,6 +173,7 @@ class Factory:
         establishment_type: str = "administrative",
         status: str = "active",
         exited_on: dt.date | None = None,
+        entered_on: dt.date | None = None,
         name: str = "张三",
     ) -> str:
         person = self._person(id_number, unit, name)
@@ -183,6 +184,7 @@ class Factory:
             establishment_type=establishment_type,
             status=status,
             exited_on=exited_on,
+            entered_on=entered_on,
             exit_reason="retirement" if status == "exited" else None,
             **person,
         )

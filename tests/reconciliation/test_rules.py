@@ -397,6 +397,17 @@ class TestEstablishedNotPaid:
         world.f.employment(P, world.self_funded, category="institution_staff")
         assert reconcile().person_rules(world.key(P)) == set()
 
+    def test_an_entry_after_the_period_is_not(self, world: World, reconcile: Reconcile) -> None:
+        """Entered on 2026-11-16, judged against pay of 2026-10 (the latest finance pushed):
+        they were owed none. PAID_AFTER_EXIT compares the roster's dates with the period too."""
+        world.f.roster(P, world.organ, entered_on=D(2026, 11, 16))
+        world.f.employment(P, world.organ)
+        world.f.roster(Q, world.organ, entered_on=D(2026, 10, 31))  # the period's last day
+        world.f.employment(Q, world.organ)
+        result = reconcile(period="2026-10", as_of=D(2026, 11, 20))
+        assert result.person_rules(world.key(P)) == set()
+        assert result.person_rules(world.key(Q)) == {"ESTABLISHED_NOT_PAID"}
+
 
 class TestCadreWithoutEstablishment:
     def test_leader_not_on_the_roster(self, world: World, reconcile: Reconcile) -> None:

@@ -117,6 +117,7 @@ def bind_parameters(
         "hi": hi,
         "period": params.period,
         "period_start": params.period_start,
+        "period_end": params.period_end,
         "as_of": params.as_of,
         "late_exit_before": params.late_exit_before,
         "grace": str(params.exit_grace_working_days),

@@ -174,8 +174,10 @@ PERSON_RULES: dict[RuleCode, PersonRule] = {
     ),
     R.ESTABLISHED_NOT_PAID: PersonRule(
         "Active on the roster of at least one registered unit whose funding is not `self`,"
-        " and paid by no unit (in the run's region and period). Decision: a paid line in any"
-        ' unit, even another than the funded one, is "paid".',
+        " entered on or before the period's last day (or with no entry date), and paid by no"
+        " unit (in the run's region and period). Decisions: a paid line in any unit, even"
+        ' another than the funded one, is "paid"; one who entered after the period was owed'
+        " no pay in it.",
         "p.r_funded > 0 AND p.p_paid_n = 0",
         "p.funded_unit",
         f"'实名制花名册在编（财政拨款单位），但 ' || {PERIOD} || ' 工资统发无此人'",

@@ -137,6 +137,14 @@ class RunParameters:
         return dt.date(int(year), int(month), 1)
 
     @property
+    def period_end(self) -> dt.date | None:
+        """The period's last day."""
+        start = self.period_start
+        if start is None:
+            return None
+        return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+    @property
     def late_exit_before(self) -> dt.date:
         """An HR exit that took effect before this date is overdue on the as-of date."""
         return exit_deadline(self.as_of, self.exit_grace_working_days, self.holidays)

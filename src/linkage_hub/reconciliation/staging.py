@@ -31,6 +31,7 @@ from linkage_hub.domain import ALLOWED_TYPES, EXIT_STATUSES
 _TYPED: dict[str, TypeEngine[Any]] = {
     "as_of": Date(),
     "period_start": Date(),
+    "period_end": Date(),
     "late_exit_before": Date(),
     "now": DateTime(timezone=True),
 }
@@ -100,6 +101,7 @@ for _name, _width in (
     ("r_any", 1), ("r_act", 1), ("h_any", 1), ("h_act", 1), ("h_career", 1), ("c_any", 1),
     ("c_act", 1), ("c_lead", 1), ("c_csr", 1), ("p_any", 1), ("p_paid", 1), ("p_budget", 1),
     ("r_type", 3), ("p_type", 3), ("c_level", 2), ("r_undated", 1), ("h_undated", 1),
+    ("r_later", 1),
 ):  # fmt: skip
     FIELDS[_name] = (_shift, 2**_width - 1)
     _shift += _width
@@ -145,7 +147,8 @@ ROSTER_BRANCH = _branch(
     "records_roster",
     "",
     f"{_set('r_any')} + CASE WHEN status = 'active' THEN {_set('r_act')} + "
-    f"{_set('r_type', _code('establishment_type', TYPE_CODES, 7))} "
+    f"{_set('r_type', _code('establishment_type', TYPE_CODES, 7))} + "
+    f"CASE WHEN entered_on > :period_end THEN {_set('r_later')} ELSE 0 END "
     f"WHEN exited_on IS NULL THEN {_set('r_undated')} ELSE 0 END",
     r_exit="CASE WHEN status = 'exited' THEN exited_on END",
 )
@@ -207,7 +210,10 @@ MIXED_HERE = (
     f" OR ({R_TYPE} = {_INSTITUTIONAL} AND u.registered = 1 AND u.csm = 0"
     f" AND {field('c_csr')} = 1))"
 )
-FUNDED_HERE = f"{field('r_act')} = 1 AND u.registered = 1 AND u.self_funded = 0"
+# An entry that began after the run's period owed no pay in it (ESTABLISHED_NOT_PAID).
+FUNDED_HERE = (
+    f"{field('r_act')} = 1 AND {field('r_later')} = 0 AND u.registered = 1 AND u.self_funded = 0"
+)
 BUDGET_IN_SELF = f"{field('p_budget')} = 1 AND u.self_funded = 1"
 ACTIVE_HERE = f"{field('r_act')} + {field('h_act')} + {field('c_act')} + {field('p_paid')}"
 
