@@ -51,6 +51,25 @@ class TestMonths:
         body = tenure(client, headers_for("audit")).json()
         assert body["to"] == hub_today().isoformat()
 
+    def test_defaults_to_the_last_day_in_office(
+        self, unit: None, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """Removed on 2026-06-15, the first day out of office (as leaders in office count
+        it): the tenure ends on 2026-06-14, and June counts the leader audited."""
+        removed = f.cadre(
+            1,
+            leader_level="principal",
+            position="局长",
+            appointed_on="2026-03-01",
+            removed_on="2026-06-15",
+            status="removed",
+        )
+        assert push("cadres", [removed]).status_code == 201
+        body = tenure(client, headers_for("audit")).json()
+        assert (body["from"], body["to"]) == ("2026-03-01", "2026-06-14")
+        months = {m["month"]: m["leaders"] for m in body["months"]}
+        assert (months["2026-05"], months["2026-06"]) == (2, 2)
+
     def test_unknown_outside_or_invalid(
         self, unit: None, client: TestClient, headers_for: HeadersFor
     ) -> None:

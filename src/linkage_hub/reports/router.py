@@ -223,7 +223,8 @@ def tenure_report(
         BoundedDate | None, Query(alias="from", description="Default: the cadre's appointed_on.")
     ] = None,
     to: Annotated[
-        BoundedDate | None, Query(description="Default: the cadre's removed_on, or today.")
+        BoundedDate | None,
+        Query(description="Default: the day before the cadre's removed_on, or today."),
     ] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
     mask: Annotated[bool, Query(description=MASK_DESCRIPTION)] = False,
@@ -232,13 +233,14 @@ def tenure_report(
     unit used its quota while the leader was in office.
 
     For the leader's cadre record in the unit (`from` and `to` default to its `appointed_on`
-    and `removed_on`, or today): month by month, the unit's approved quota, people on the
-    roster, people paid, approved leader posts and leaders in office; and every finding about
-    the unit or its people that was open (open, acknowledged or reopened, by its history) at
-    some time in the tenure, with when it was first found, whether and when that spell ended
-    resolved or waived, and how many days it had been open by then. A resolved or waived
-    finding found again later is not open in between. The XLSX begins with a title block
-    (unit, leader, tenure, date) for the audit file.
+    and the day before its `removed_on`, the last day in office, or today): month by month,
+    the unit's approved quota, people on the roster, people paid, approved leader posts and
+    leaders in office; and every finding about the unit or its people that was open (open,
+    acknowledged or reopened, by its history) at some time in the tenure, with when it was
+    first found, whether and when that spell ended resolved or waived, and how many days it
+    had been open by then. A resolved or waived finding found again later is not open in
+    between. The XLSX begins with a title block (unit, leader, tenure, date) for the audit
+    file.
 
     A tenure that starts after it ends is refused (422 `order`), also when one end is
     defaulted: a `to` before the appointment names `to`, a `from` after the removal (or

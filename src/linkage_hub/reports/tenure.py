@@ -169,7 +169,10 @@ WHERE c.person_key IN :persons AND c.unit_code = :unit AND c.closed_at IS NULL
         return None
     person_key, name, position, appointed_on, removed_on, region, unit_name = row
     first = start or _as_date(appointed_on) or today
-    last = end or _as_date(removed_on) or today
+    # removed_on is the first day out of office (validtime.in_office): the tenure's last day
+    # is the day before, so the last month counts the leader audited.
+    removed = _as_date(removed_on)
+    last = end or (removed - dt.timedelta(days=1) if removed else today)
     return Tenure(
         unit_code,
         unit_name,
