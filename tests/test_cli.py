@@ -74,6 +74,9 @@ class TestServe:
             ("LINKAGE_BULLETIN_CRON", "0 8 1 * * *"),
             ("LINKAGE_SCHEDULE_CRON", "0 24 * * *"),
             ("LINKAGE_SCHEDULE_CRON", "0 0 30 2 *"),
+            # A schedule without regions started, reconciled nothing and said nothing; a
+            # mistyped region failed only at the scheduled hour.
+            ("LINKAGE_SCHEDULE_REGIONS", '["230100", "23O100"]'),
         ],
     )
     def test_a_setting_out_of_bounds_is_named_in_one_line(
@@ -86,6 +89,19 @@ class TestServe:
         assert cli.main(["reconcile", "--region", "230100"]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"linkage-hub reconcile: setting {name}: ") and "\n" not in err
+
+    def test_a_schedule_without_regions_is_refused(
+        self, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        env.setenv("LINKAGE_SCHEDULE_CRON", "0 2 * * *")
+        env.delenv("LINKAGE_SCHEDULE_REGIONS", raising=False)
+        get_settings.cache_clear()
+        assert cli.main(["reconcile", "--region", "230100"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            "linkage-hub reconcile: setting LINKAGE_SCHEDULE_REGIONS: Value error, is empty, "
+            "so LINKAGE_SCHEDULE_CRON would reconcile no region"
+        )
 
     def test_connection_limits_come_from_the_settings(
         self, env: pytest.MonkeyPatch, tmp_path: Path

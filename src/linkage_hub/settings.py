@@ -12,11 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from linkage_hub.ciphers import Algorithm
 from linkage_hub.cron import CronSchedule
+from linkage_hub.identifiers import IdentifierError, normalise_region
 
 
 class Settings(BaseSettings):
@@ -122,7 +123,7 @@ class Settings(BaseSettings):
     )
     holidays: list[dt.date] = Field(default_factory=list)
     schedule_cron: str | None = None
-    schedule_regions: list[str] = Field(default_factory=list)
+    schedule_regions: list[str] = Field(default_factory=list, validate_default=True)
 
     # Incremental reconciliation (issue 16)
     reconcile_on_write: bool = Field(
@@ -297,6 +298,22 @@ class Settings(BaseSettings):
         if expression is not None:
             CronSchedule.parse(expression).next_after(dt.datetime(2000, 1, 1))  # ever matches
         return expression
+
+    @field_validator("schedule_regions")
+    @classmethod
+    def _schedule_regions(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        # A schedule with no regions ran nothing and said nothing; a mistyped region failed
+        # only at the scheduled hour. (Whether a region exists is the run's to say: it needs
+        # the registry.)
+        regions = []
+        for region in value:
+            try:
+                regions.append(normalise_region(region))
+            except IdentifierError as exc:
+                raise ValueError(f"{region!r}: {exc.message}") from None
+        if info.data.get("schedule_cron") and not regions:
+            raise ValueError("is empty, so LINKAGE_SCHEDULE_CRON would reconcile no region")
+        return regions
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -9,7 +9,8 @@ password (earlier links stop working), or set it from standard input. Their sess
   password is set.
 - The link form wrote a new link and ended nothing: an operator resetting a stolen account
   this way left the thief's session open until the link was used (up to a day, or for ever).
-  Now a new link ends the person's sessions.
+  Now a new link ends the person's sessions, and the old password: the thief, signed out,
+  signed in again with it until the link was used.
 """
 
 from __future__ import annotations
@@ -107,3 +108,22 @@ class TestANewLink:
         after = thief.get("/console/")
         assert after.status_code == 303
         assert after.headers["location"].startswith("/console/login")
+
+    def test_ends_the_old_password_too(
+        self, app: FastAPI, client: TestClient, console_as: ConsoleAs, users: Users
+    ) -> None:
+        """The thief, signed out, signed in again with the stolen password: the link form left
+        it working until the person used the link (up to a day). Now it stops at once, and the
+        password chosen through the link is the one that works."""
+        console_as("audit", "230100", username="wu")
+        assert Console(app, "wu").sign_in().status_code == 303
+        code, reset, err = users("password", "wu")
+        assert code == 0, err
+        assert Console(app, "wu").sign_in().status_code == 401
+        chosen = "a new password of wu's own"
+        done = client.post(
+            _path(reset["password_link"]), data={"password": chosen, "confirm": chosen}
+        )
+        assert done.status_code in (200, 303), done.text
+        assert Console(app, "wu").sign_in(chosen).status_code == 303
+        assert Console(app, "wu").sign_in().status_code == 401

@@ -16,7 +16,8 @@ hands the person a one-time link (valid a day, used once, kept only as a SHA-256
 they choose it themselves. A new password ends the person's open sessions (``secret_version``),
 clears their lockout and retires every outstanding link, however it was set: a link that went
 astray must not take the account over after the password was set another way. A new link ends
-the sessions too.
+the sessions too, and the old password with them: an operator resetting a stolen account must
+not leave the thief a password to sign in again with.
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ def create_user(
     session.add(user)
     session.flush()
     audit_client_change(session, "user.create", user, actor)
-    link = None if password else password_link(session, username, now=now, actor=actor)
+    link = None
+    if not password:
+        link = password_link(session, username, now=now, actor=actor, void_password=False)
     return CreatedUser(user, link)
 
 
@@ -153,16 +156,26 @@ def disable_user(
 
 
 def password_link(
-    session: Session, username: str, *, now: dt.datetime | None = None, actor: str | None = None
+    session: Session,
+    username: str,
+    *,
+    now: dt.datetime | None = None,
+    actor: str | None = None,
+    void_password: bool = True,
 ) -> str:
-    """A one-time token for ``/console/password/{token}``; earlier unused links stop working and
-    the person's sessions end (an operator resetting a stolen account must not leave the thief
-    signed in)."""
+    """A one-time token for ``/console/password/{token}``; earlier unused links stop working,
+    the person's sessions end and their password stops working (an operator resetting a stolen
+    account must not leave the thief signed in, nor able to sign in again). ``void_password``
+    is false only for a new account, whose password is already one nobody holds."""
     user = _user(session, username)
     if not user.active:
         raise ClientError(f"user {username} is disabled")
     now = now or utcnow()
     _retire_links(session, user.client_id, now)
+    if void_password:
+        user.secret_hash = hash_password(secrets.token_hex())
+        user.secret_rotated_at = now
+        user.secret_version += 1
     _end_sessions(session, user.client_id, now)
     token = secrets.token_urlsafe(32)
     session.add(
