@@ -101,13 +101,25 @@ def person_keys_of(keyring: Keyring, id_number: str, today: dt.date) -> list[str
         raise invalid("id_number", exc.code, exc.message) from None
 
 
+def _every_version(dataset: Dataset, column: str, *where: Any) -> list[Select[Any]]:
+    """``column`` of every version (current and closed) of ``dataset`` matching ``where``, as
+    two selects: the current versions through the person-key index on them, the closed ones
+    through the one on closed versions (``ix_<table>_closed_person_key``). One select over all
+    versions matches neither partial index, and read the whole table."""
+    t = spec_for(dataset).table
+    return [
+        select(t.c[column]).where(*where, t.c.closed_at.is_(None)),
+        select(t.c[column]).where(*where, t.c.closed_batch_id.is_not(None)),
+    ]
+
+
 def batches_of_persons(person_keys: list[str]) -> Any:
     """The ids of the batches that wrote or closed a version of these persons (a subquery: the
     audit log's person filter, ``linkage_hub.audit.queries.list_entries``)."""
     parts: list[Select[Any]] = []
     for dataset in sorted(PERSON_DATASETS):
         t = spec_for(dataset).table
-        parts.append(select(t.c.batch_id).where(t.c.person_key.in_(person_keys)))
+        parts += _every_version(dataset, "batch_id", t.c.person_key.in_(person_keys))
         parts.append(
             select(t.c.closed_batch_id).where(
                 t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
@@ -120,14 +132,13 @@ def persons_in_region(person_keys: list[str], bounds: tuple[str, str]) -> Any:
     """The keys among these that have (or had) a version in the region (a subquery: the audit
     log's person filter answers only for people of the auditor's region)."""
     lo, hi = bounds
-    return union(
-        *(
-            select(t.c.person_key).where(
-                t.c.person_key.in_(person_keys), t.c.region.between(lo, hi)
-            )
-            for t in (spec_for(dataset).table for dataset in sorted(PERSON_DATASETS))
+    parts: list[Select[Any]] = []
+    for dataset in sorted(PERSON_DATASETS):
+        t = spec_for(dataset).table
+        parts += _every_version(
+            dataset, "person_key", t.c.person_key.in_(person_keys), t.c.region.between(lo, hi)
         )
-    )
+    return union(*parts)
 
 
 @dataclass(frozen=True, slots=True)
