@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 
 from linkage_hub import cli
+from linkage_hub.app import create_app
 from linkage_hub.settings import get_settings
 
 
@@ -139,6 +141,67 @@ DATABASE_COMMANDS = pytest.mark.parametrize(
     ],
     ids=lambda command: "-".join(command[:2]),
 )
+
+
+class TestServeDemo:
+    @pytest.mark.parametrize(
+        ("module", "step", "runs"),
+        [
+            ("linkage_hub.reconciliation.cli", "reconcile_demo", 1),
+            ("linkage_hub.records.demo", "demo_finished", 2),  # after the accounts were made
+        ],
+    )
+    def test_a_start_cut_short_is_finished_by_the_next(
+        self, env: pytest.MonkeyPatch, tmp_path: Path, module: str, step: str, runs: int
+    ) -> None:
+        """A newcomer's Ctrl-C after the city was loaded: the next `serve --demo` found a
+        database that was not empty and skipped the rest, so the first look showed no findings
+        and there were no console accounts (or none whose passwords anyone had)."""
+        import importlib
+
+        import uvicorn
+
+        env.setattr(uvicorn, "run", lambda app, **options: None)
+        target = importlib.import_module(module)
+        real = getattr(target, step)
+
+        def interrupted(*args: object) -> None:
+            raise KeyboardInterrupt
+
+        env.setattr(target, step, interrupted)
+        assert cli.main(["serve", "--demo", "--port", "18997"]) == 130
+        assert (tmp_path / "demo-pending").exists()
+
+        env.setattr(target, step, real)
+        assert cli.main(["serve", "--demo", "--port", "18997"]) == 0
+        engine = create_engine(f"sqlite:///{tmp_path / 'linkage-hub.db'}")
+        with engine.connect() as conn:
+            statuses = conn.exec_driver_sql(
+                "SELECT status FROM reconciliation_run WHERE requested_by = 'demo'"
+            ).all()
+            found = conn.exec_driver_sql("SELECT COUNT(*) FROM reconciliation_finding").scalar()
+        engine.dispose()
+        assert statuses == [("succeeded",)] * runs and found
+        accounts = json.loads((tmp_path / "demo-accounts.json").read_text())
+        assert {a["username"] for a in accounts} >= {"demo.audit", "demo.county"}
+        assert not (tmp_path / "demo-pending").exists()
+        app = create_app(get_settings())
+        with TestClient(app) as client:
+            [audit] = [a for a in accounts if a["username"] == "demo.audit"]
+            signed = client.post(
+                "/console/login",
+                data={"username": "demo.audit", "password": audit["password"]},
+                follow_redirects=False,
+            )
+            assert signed.status_code == 303, signed.text
+
+        # Finished: a third start leaves the database alone (no further run).
+        assert cli.main(["serve", "--demo", "--port", "18997"]) == 0
+        engine = create_engine(f"sqlite:///{tmp_path / 'linkage-hub.db'}")
+        with engine.connect() as conn:
+            again = conn.exec_driver_sql("SELECT COUNT(*) FROM reconciliation_run").scalar()
+        engine.dispose()
+        assert again == runs
 
 
 class TestDatabaseCommands:

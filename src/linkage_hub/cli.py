@@ -33,12 +33,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             from linkage_hub.auth.users import create_demo_accounts
             from linkage_hub.public.cli import publish_demo
             from linkage_hub.reconciliation.cli import reconcile_demo
-            from linkage_hub.records.demo import load_demo_if_empty
+            from linkage_hub.records.demo import demo_finished, load_demo_if_empty
 
             if load_demo_if_empty(settings, db):
                 reconcile_demo(db)
                 publish_demo(db)
                 accounts = create_demo_accounts(db, settings.secrets_dir)
+                demo_finished(settings)
                 print(
                     f"demo console accounts (http://{args.host}:{args.port}/console/) in {accounts}"
                 )

@@ -33,6 +33,10 @@ from linkage_hub.settings import Settings
 
 PROVINCE = "230000"  # the demo pushes as province-wide clients: the city and its districts
 DEMO_CLIENTS_FILE = "demo-clients.json"
+# Beside the database while ``serve --demo`` sets the demo up: a start stopped half-way (a
+# newcomer's Ctrl-C during the load) left a database that was not empty, and the next start
+# skipped the rest (no run, no findings, no accounts) and said nothing.
+DEMO_PENDING_FILE = "demo-pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +153,21 @@ def is_empty(db: Database) -> bool:
 
 
 def load_demo_if_empty(settings: Settings, db: Database) -> bool:
-    """Load the demo city when the database holds no records yet (``serve --demo``); whether
-    it did."""
-    if not is_empty(db):
+    """Load the demo city when the database holds no records yet, or when an earlier ``serve
+    --demo`` stopped before :func:`demo_finished` (``serve --demo``); whether it did, and so
+    whether the demo's later steps (the run, the publication, the accounts) are owed. Loading
+    again over a part-loaded city is safe: every push is a snapshot of its dataset. (A second
+    set of demo clients is made; ``demo-clients.json`` names the new one.)"""
+    pending = settings.secrets_dir / DEMO_PENDING_FILE
+    if not is_empty(db) and not pending.exists():
         return False
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    pending.touch()
     load_city(settings, db, generate_city())
     print(f"demo city loaded; client credentials in {settings.secrets_dir / DEMO_CLIENTS_FILE}")
     return True
+
+
+def demo_finished(settings: Settings) -> None:
+    """Every step of ``serve --demo`` is done: a later start leaves the database alone."""
+    (settings.secrets_dir / DEMO_PENDING_FILE).unlink(missing_ok=True)
