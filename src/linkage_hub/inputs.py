@@ -8,7 +8,9 @@ plane, U+FFFE/U+FFFF … U+10FFFE/U+10FFFF) is never text a department means to 
 and U+FFFF are not allowed in XML, so one of them in a unit name made the XLSX reports
 unreadable. A lone surrogate (``"\\ud800"`` in JSON) is not a character at all: no UTF-8
 encoder (the database drivers', the JSON response's) can write it. Both are refused with the
-code ``invalid_unicode``.
+code ``invalid_unicode``. An ID number a person types into free text (a comment, a reason, a
+document or minutes number) is masked as it enters (:data:`CleanText`): it lives only in the
+encrypted columns, never in clear in what the text is copied into.
 
 **Dates and times.** Every date or time parameter (``as_of``, ``from``, ``to`` of the record
 lists, the audit log, the access records, the reports and reconciliation runs) must lie in
@@ -28,6 +30,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
 from pydantic_core import PydanticCustomError
+
+from linkage_hub.identifiers import mask_id_numbers_in
 
 INVALID_UNICODE = "invalid_unicode"
 INVALID_UNICODE_MESSAGE = "must not contain Unicode non-characters or lone surrogates"
@@ -50,12 +54,17 @@ def has_invalid_unicode(value: str) -> bool:
 
 
 def _clean_text(value: Any) -> Any:
-    if isinstance(value, str) and has_invalid_unicode(value):
+    if not isinstance(value, str):
+        return value
+    if has_invalid_unicode(value):
         raise PydanticCustomError(INVALID_UNICODE, INVALID_UNICODE_MESSAGE)
-    return value
+    return mask_id_numbers_in(value)
 
 
-#: A free-text field of a request model (a comment, a reason): no non-characters.
+#: A free-text field of a request model (a comment, a reason, a document or minutes number): no
+#: non-characters, and an ID number typed in it masked (``2301**********1234``) as it enters.
+#: An ID number lives only in the encrypted columns; from here the text is copied into rows,
+#: history answers, webhook payloads and the audit log, so this is the one place to mask it.
 CleanText = AfterValidator(_clean_text)
 
 

@@ -174,7 +174,7 @@ class TestTheForms:
     def test_an_id_number_typed_into_a_comment_is_masked_in_the_thread(
         self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor
     ) -> None:
-        """The API keeps the comment as written (audited reads); the page masks the number."""
+        """The number is masked as the comment enters: in the page and in the API's thread."""
         headers = headers_for("audit", CITY)
         detail = _person_finding(client, headers, "PAID_AFTER_EXIT")
         audit = console_as("audit", CITY)
@@ -188,7 +188,7 @@ class TestTheForms:
         masked = mask_citizen_id(number)
         assert f"经核对，{masked} 已于十月离职<br>请财政局停发（{masked}）" in page
         (comment,) = api_detail(client, headers, detail["id"])["comments"]
-        assert comment["body"] == body
+        assert comment["body"] == f"经核对，{masked} 已于十月离职\n请财政局停发（{masked}）"
 
     def test_an_empty_comment_is_a_422_page(
         self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor

@@ -47,7 +47,9 @@ def convene(
     the departments attending (yours always among them) and its agenda of live findings of
     the region. A finding that is not one (resolved, unknown, in another region) is a 422
     naming its row in `finding_ids`, and no meeting is made. With an `Idempotency-Key`, a
-    retry of the same meeting returns the first answer instead of the 409."""
+    retry of the same meeting returns the first answer instead of the 409. An ID number in
+    the title or minutes number (or later in a decision's reason or a comment) is kept masked
+    (`2301**********1234`)."""
 
     def make() -> MeetingDetail:
         meeting = service.convene(session, principal, body)

@@ -354,7 +354,8 @@ def comment(
 ) -> CommentOut:
     """Add to the joint-meeting thread (会商) of a finding. Any department of the region,
     audit included, may comment. With an `Idempotency-Key`, a retry of the same comment
-    returns the first, posted once."""
+    returns the first, posted once. An ID number in the body is kept masked
+    (`2301**********1234`), as it is everywhere outside the person's record."""
 
     def make() -> CommentOut:
         return lifecycle.add_comment(session, principal, finding_id, body.body)
@@ -399,7 +400,8 @@ def transition(
     - `open` (back from `acknowledged` or `waived`): by the establishment office or audit.
 
     `resolved` and `reopened` are set by reconciliation runs only. A change that does not
-    fit the current status is 409."""
+    fit the current status is 409. An ID number in `reason` or `document_no` is kept masked
+    (`2301**********1234`) in the history, the webhook event and the audit log."""
     changed = lifecycle.transition(session, principal, finding_id, body, keyring, settings.today())
     if changed.id_number:
         person_reads(request).add(changed.person_key, changed.region)
