@@ -150,3 +150,30 @@ def test_the_search_reads_a_persons_versions_by_index(
     assert any("_closed_person_key" in line for line in plan), plan
     with database.transaction() as session:
         assert set(session.scalars(statement)) == expected
+
+
+def test_a_read_as_of_a_moment_reaches_a_persons_versions_by_index(database: Database) -> None:
+    """``GET /datasets/{d}/records?id_number=&as_of=`` (the record of a person at a moment)
+    reads the person's versions through the same two indexes, not every version of the
+    region: any version, current or closed, may be the one of the moment."""
+    from linkage_hub.domain import Dataset
+    from linkage_hub.records.datasets import spec_for
+    from linkage_hub.records.service import _page_statement
+
+    _fill(database)
+    spec = spec_for(Dataset.roster)
+    statement = _page_statement(
+        spec, historical=True, unit=False, persons=True, period=False
+    ).params(lo="230100", hi="230199", after="", moment=utcnow(), limit=101, person_keys=KEYS)
+    plan = _plan(database, statement)
+    reads = [line for line in plan if "records_roster" in line]
+    assert any("_closed_person_key" in line for line in reads), plan
+    assert any("_current_person_key" in line for line in reads), plan
+    if database.dialect == "sqlite":
+        assert not any(line.startswith("SCAN records_roster") for line in reads), plan
+    else:
+        assert not any(line.startswith("Seq Scan") for line in reads), plan
+    with database.transaction() as session:
+        rows = session.execute(statement).all()
+    # The moment is now: the current second versions of the two persons, once each.
+    assert sorted((r.person_key, r.version) for r in rows) == [(k, 2) for k in KEYS]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, select, union
+from sqlalchemy import Integer, Row, Select, Table, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
@@ -101,12 +101,11 @@ def person_keys_of(keyring: Keyring, id_number: str, today: dt.date) -> list[str
         raise invalid("id_number", exc.code, exc.message) from None
 
 
-def _every_version(dataset: Dataset, column: str, *where: Any) -> list[Select[Any]]:
-    """``column`` of every version (current and closed) of ``dataset`` matching ``where``, as
-    two selects: the current versions through the person-key index on them, the closed ones
-    through the one on closed versions (``ix_<table>_closed_person_key``). One select over all
-    versions matches neither partial index, and read the whole table."""
-    t = spec_for(dataset).table
+def _every_version(t: Table, column: str, *where: Any) -> list[Select[Any]]:
+    """``column`` of every version (current and closed) of ``t`` matching ``where`` (a person
+    key condition), as two selects: the current versions through the person-key index on them,
+    the closed ones through the one on closed versions (``ix_<table>_closed_person_key``). One
+    select over all versions matches neither partial index, and read the whole table."""
     return [
         select(t.c[column]).where(*where, t.c.closed_at.is_(None)),
         select(t.c[column]).where(*where, t.c.closed_batch_id.is_not(None)),
@@ -119,7 +118,7 @@ def batches_of_persons(person_keys: list[str]) -> Any:
     parts: list[Select[Any]] = []
     for dataset in sorted(PERSON_DATASETS):
         t = spec_for(dataset).table
-        parts += _every_version(dataset, "batch_id", t.c.person_key.in_(person_keys))
+        parts += _every_version(t, "batch_id", t.c.person_key.in_(person_keys))
         parts.append(
             select(t.c.closed_batch_id).where(
                 t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
@@ -136,7 +135,7 @@ def persons_in_region(person_keys: list[str], bounds: tuple[str, str]) -> Any:
     for dataset in sorted(PERSON_DATASETS):
         t = spec_for(dataset).table
         parts += _every_version(
-            dataset, "person_key", t.c.person_key.in_(person_keys), t.c.region.between(lo, hi)
+            t, "person_key", t.c.person_key.in_(person_keys), t.c.region.between(lo, hi)
         )
     return union(*parts)
 
@@ -179,14 +178,18 @@ def _page_statement(
     if unit:
         stmt = stmt.where(t.c.unit_code == bindparam("unit_code"))
     if persons:
-        stmt = stmt.where(t.c.person_key.in_(bindparam("person_keys", expanding=True)))
+        named = t.c.person_key.in_(bindparam("person_keys", expanding=True))
+        if historical:  # any version may be the one of the moment: reach them by the person
+            stmt = stmt.where(t.c.id.in_(union(*_every_version(t, "id", named))))
+        else:
+            stmt = stmt.where(named)
     if period:
         stmt = stmt.where(t.c.period == bindparam("period"))
     # By record key, not by version row id: an update between two pages gives the record a
     # new row (a larger id), which paging by id listed again. A key is the record's for all
     # its versions, so each record comes once, and none that was there is skipped. (The
     # current rows' unique index on record_key serves the order, as the primary key did.)
-    return stmt.order_by(t.c.record_key).limit(bindparam("limit"))
+    return stmt.order_by(t.c.record_key).limit(bindparam("limit", type_=Integer))
 
 
 def list_records(
