@@ -53,9 +53,10 @@ class AuditPerson(Base):
 
 
 class AuditRegion(Base):
-    """The regions of the records a read sent (part of the entry's hash). The entry's own
-    ``region`` is the reader's; an auditor whose region holds any of these sees it too, so a
-    region's auditor sees every read of its people, whoever read them."""
+    """The regions of the records a read sent, or of the versions a write (a batch, a single
+    record) wrote or closed (part of the entry's hash). The entry's own ``region`` is the
+    reader's, or the batch's scope; an auditor whose region holds any of these sees it too,
+    so a region's auditor sees every read and every write of its people, whoever made them."""
 
     __tablename__ = "audit_log_region"
 

@@ -8,8 +8,8 @@ person is matched only when they have (or had) a record version in the auditor's
 (``person_here``, likewise a subquery): anyone else is answered like a person the hub never saw.
 
 An entry is in an auditor's view when its region, or one of the regions of the records a read
-sent (``audit_log_region``), lies in the auditor's region: a read across regions is seen by
-the reader's auditors and by those of the people read.
+sent or a write wrote or closed (``audit_log_region``), lies in the auditor's region: a read or
+a batch across regions is seen by the actor's auditors and by those of the people concerned.
 """
 
 from __future__ import annotations

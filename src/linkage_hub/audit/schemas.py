@@ -22,8 +22,10 @@ class AuditLogItem(BaseModel):
     )
     regions: list[str] = Field(
         default_factory=list,
-        description="For a read: the other regions whose records it sent. The auditors of "
-        "each of them see the entry too.",
+        description="The other regions whose records the entry concerns: for a read, those "
+        "whose records it sent; for a batch.push, record.replace or record.delete, those of "
+        "the versions it wrote or closed (a record moved with its unit: both regions). The "
+        "auditors of each of them see the entry too, with its detail (the batch's counts).",
     )
     target_type: str | None = Field(description="batch, record, client, route or finding.")
     target_id: str | None

@@ -56,7 +56,8 @@ class Entry:
     person_keys: frozenset[str] = frozenset()
     request_id: str | None = None
     client_request_id: str | None = None
-    regions: frozenset[str] = frozenset()  # of the records a read sent, besides ``region``
+    # of the records a read sent or a batch wrote or closed, besides ``region``
+    regions: frozenset[str] = frozenset()
     recorded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -165,11 +166,31 @@ def by(principal: Actor, action: str, region: str, **fields: Any) -> Entry:
 
 
 def record_batch(
-    session: Session, principal: Actor, *, batch_id: str, region: str, detail: dict[str, Any]
+    session: Session,
+    principal: Actor,
+    *,
+    batch_id: str,
+    region: str,
+    detail: dict[str, Any],
+    regions: Iterable[str] = (),
 ) -> int:
-    """A pushed batch (its persons are found through the versions it wrote or closed)."""
+    """A pushed batch (its persons are found through the versions it wrote or closed).
+
+    ``region`` is the batch's scope; ``regions`` those of the versions it wrote or closed (a
+    record moved with its unit: the region it left and the one it entered), so that the
+    auditor of each region whose people a city's batch wrote sees the batch, as a read is
+    shown to the regions whose records it sent. The entry's ``detail`` holds the counts of
+    the whole batch, across every region it wrote: those auditors see them too, an aggregate
+    that names no person and no other region's record (acceptable, as for a read's
+    ``person_records``). An entry whose versions all lie in ``region`` carries none."""
     entry = by(
-        principal, "batch.push", region, target_type="batch", target_id=batch_id, detail=detail
+        principal,
+        "batch.push",
+        region,
+        target_type="batch",
+        target_id=batch_id,
+        detail=detail,
+        regions=frozenset(regions) - {region},
     )
     return append(session, entry)
 
@@ -184,10 +205,16 @@ def record_change(
     region: str,
     person_key: str | None,
     detail: dict[str, Any],
+    regions: Iterable[str] = (),
 ) -> int:
-    """A single record replaced (``record.replace``) or closed (``record.delete``)."""
+    """A single record replaced (``record.replace``) or closed (``record.delete``), filed
+    under the record's region and ``regions``, those of the versions the change wrote or
+    closed besides it (a unit that a PUT moved: the region it entered, see
+    :func:`record_batch`)."""
     target = f"{dataset}/{record_key}"
-    return _change(session, principal, action, region, "record", target, person_key, detail)
+    return _change(
+        session, principal, action, region, "record", target, person_key, detail, regions
+    )
 
 
 def record_unit_moves(
@@ -262,6 +289,7 @@ def _change(
     target_id: str,
     person_key: str | None,
     detail: dict[str, Any],
+    regions: Iterable[str] = (),
 ) -> int:
     """A change by a departmental client to one target concerning at most one person."""
     entry = by(
@@ -272,6 +300,7 @@ def _change(
         target_id=target_id,
         detail=detail,
         person_keys=frozenset([person_key]) if person_key else frozenset(),
+        regions=frozenset(regions) - {region},
     )
     return append(session, entry)
 

@@ -44,18 +44,28 @@ def append(session: Session, *, type: str, region: str, now: dt.datetime, **colu
     session.info[EVENTS_WRITTEN] = True
 
 
-def append_select(session: Session, select_sql: str, params: dict[str, Any]) -> None:
+def append_select(
+    session: Session, select_sql: str, params: dict[str, Any], *, returning: str | None = None
+) -> list[Any]:
     """Events from a query: ``select_sql`` yields the columns of :data:`COLUMNS` after the
-    event id (given here), so a run's thousand findings are one statement."""
+    event id (given here), so a run's thousand findings are one statement. ``returning``: a
+    column of the events written, returned a value per event (``RETURNING``, same statement)."""
     take_order_lock(session)
     new_id = NEW_ID[session.get_bind().dialect.name]
     statement = select_sql.replace("SELECT ", f"SELECT {new_id}, ", 1)
-    clause = text(f"INSERT INTO outbox_event ({COLUMNS}) {statement}")
+    tail = f" RETURNING {returning}" if returning is not None else ""
+    clause = text(f"INSERT INTO outbox_event ({COLUMNS}) {statement}{tail}")
     if "now" in params:
         clause = clause.bindparams(bindparam("now", type_=UtcDateTime()))
     result = session.execute(clause, params)
+    if returning is not None:
+        values = list(result.scalars())
+        if values:
+            session.info[EVENTS_WRITTEN] = True
+        return values
     if getattr(result, "rowcount", 1):
         session.info[EVENTS_WRITTEN] = True
+    return []
 
 
 def json_object(dialect: str, *pairs: tuple[str, str]) -> str:

@@ -75,6 +75,8 @@ class Pusher:
         # (version, batch_id, client_id, recorded_at) when rows are copied straight into the
         # version table (see apply), else None
         self.direct: tuple[int, str, str, Any] | None = None
+        # the regions of the versions the applied batch wrote or closed (see publish_changes)
+        self.regions: frozenset[str] = frozenset()
 
     # -- idempotency --------------------------------------------------------------------------
 
@@ -378,7 +380,9 @@ class Pusher:
             queries.advance_ids(session, self.spec)
         # a table that held no version before the batch (its ids start above 0): count it whole
         first = self.direct is not None or self.after_id == 0
-        publish.publish_changes(session, self.spec, now, batch_id, self.after_id, loaded=first)
+        self.regions = publish.publish_changes(
+            session, self.spec, now, batch_id, self.after_id, loaded=first
+        )
         if self.direct is not None:
             queries.drop_stage_view(session)
         else:
@@ -418,14 +422,20 @@ def push_body(
         digest=digest,
         large=fmt is not BodyFormat.json and body.size >= DIRECT_LOAD_BYTES,
     )
-    audit_batch(ctx.session, ctx.principal, scope, result)
+    audit_batch(ctx.session, ctx.principal, scope, result, pusher.regions)
     return result, False
 
 
 def audit_batch(
-    session: Session, principal: Principal, scope: BatchScope, result: BatchResult
+    session: Session,
+    principal: Principal,
+    scope: BatchScope,
+    result: BatchResult,
+    regions: frozenset[str],
 ) -> None:
-    """The batch's audit-log entry (none for a dry run: nothing was written)."""
+    """The batch's audit-log entry (none for a dry run: nothing was written), filed under the
+    scope's region and ``regions``, those of the versions it wrote or closed
+    (:attr:`Pusher.regions`)."""
     if result.batch_id is None:
         return
     detail = result.model_dump(mode="json", include=COUNTS | {"dataset", "mode"})
@@ -435,7 +445,14 @@ def audit_batch(
         # the list itself), so the permanent log does not grow with the list.
         digest = hashlib.sha256("\n".join(scope.units).encode()).hexdigest()
         detail["scope"]["units"] = {"count": len(scope.units), "sha256": digest}
-    record_batch(session, principal, batch_id=result.batch_id, region=scope.region, detail=detail)
+    record_batch(
+        session,
+        principal,
+        batch_id=result.batch_id,
+        region=scope.region,
+        detail=detail,
+        regions=regions,
+    )
 
 
 COUNTS = {"received", "inserted", "updated", "unchanged", "closed"}
@@ -474,5 +491,5 @@ def push_records(
             yield True, n, key
 
     result = pusher.apply(scope, pusher.reader.validated(items(), validator))
-    audit_batch(session, principal, scope, result)
+    audit_batch(session, principal, scope, result, pusher.regions)
     return result

@@ -237,11 +237,17 @@ def publish_changes(
     after_id: int,
     *,
     loaded: bool = False,
-) -> int:
+) -> frozenset[str]:
     """Write the batch's change-feed rows, last thing before commit. The batch's new
     versions are those of its batch_id above ``after_id`` (:func:`last_id` before the merge).
     The units' head counts (:mod:`linkage_hub.records.tally`) take the batch's changes too;
     ``loaded``: the table held no version before the batch (count the table instead).
+
+    Returns the regions of the feed rows written, that is of every version the batch wrote
+    or closed (a moved record's in both regions): the regions its ``batch.push`` audit entry
+    is filed under besides the pusher's (:func:`linkage_hub.audit.service.record_batch`).
+    They come from the ``records.changed`` events, one per region already, so knowing them
+    costs no statement.
 
     On PostgreSQL the transaction first takes the feed's advisory lock, held until commit:
     seq values are then drawn in commit order, so a reader polling ``seq > cursor`` cannot
@@ -260,9 +266,8 @@ def publish_changes(
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
     params = {"now": now, "batch_id": batch_id, "ds": spec.name, "after": after_id}
     seq_before = int(session.scalar(text("SELECT COALESCE(MAX(seq), 0) FROM records_change")))
-    left = 0
     if spec.name == "units":
-        left = session.execute(
+        session.execute(
             typed_sql(
                 f"{_FEED_INSERT}SELECT :ds, o.record_key, o.version, 'close', o.region, "
                 f":batch_id, :now FROM {t} AS o JOIN {t} AS n ON n.record_key = o.record_key "
@@ -272,8 +277,8 @@ def publish_changes(
                 "batch_id",
             ),
             params,
-        ).rowcount  # type: ignore[attr-defined]
-    inserted = session.execute(
+        )
+    session.execute(
         typed_sql(
             f"{_FEED_INSERT}SELECT :ds, record_key, version, 'upsert', region, :batch_id, :now "
             f"FROM {t} WHERE id > :after AND batch_id = :batch_id ORDER BY id",
@@ -282,7 +287,7 @@ def publish_changes(
         ),
         params,
     )
-    closed = session.execute(
+    session.execute(
         typed_sql(
             f"{_FEED_INSERT}SELECT :ds, t.record_key, t.version, 'close', t.region, :batch_id, "
             f":now FROM {t} AS t WHERE t.closed_batch_id = :batch_id AND NOT EXISTS "
@@ -299,18 +304,19 @@ def publish_changes(
         tally.count_loaded(session, spec.name)
     elif spec.name in ("units", *tally.COUNTED):  # a units batch may move counted records
         tally.apply(session, batch_id=batch_id, after_seq=seq_before)
-    announce_batch(session, spec.name, batch_id, now, seq_before)
-    return int(left) + int(inserted.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
+    return announce_batch(session, spec.name, batch_id, now, seq_before)
 
 
 def announce_batch(
     session: Session, dataset: str, batch_id: str, now: dt.datetime, seq_before: int
-) -> None:
+) -> frozenset[str]:
     """A ``records.changed`` event per region and dataset the batch's feed rows are in (none
     for a batch that changed nothing): the count, the feed range and, for a single change,
     its record key. Under the feed's lock, so the batch's rows are exactly those after
     ``seq_before``. For a dataset with hidden fields, an event per region and audience
-    instead, of the changes that audience sees (see the module's docstring).
+    instead, of the changes that audience sees (see the module's docstring); the audience
+    that reads every field sees every change, so the events' regions are the feed rows'.
+    Returns those regions (``RETURNING`` of the events' inserts).
 
     A units batch that moves a unit writes the feed rows of the unit's records too
     (:func:`propagate_unit_regions`), each of its own dataset: each dataset's rows are
@@ -327,16 +333,20 @@ def announce_batch(
             )
         )
         names += [d for d in PERSON_AND_REGISTRY_TABLES.values() if d in touched]
+    regions: set[str] = set()
     for name in names:
         spec = spec_for(Dataset(name))
         params = {"ds": name, "batch_id": batch_id, "now": now, "after": seq_before}
         kinds = audiences(spec)
         if len(kinds) == 1:
-            outbox.append_select(session, _announcement(session, spec, None), params)
+            sql = _announcement(session, spec, None)
+            regions.update(outbox.append_select(session, sql, params, returning="region"))
             continue
         for hidden in kinds:
             tagged = {**params, "tag": ",".join(hidden)}
-            outbox.append_select(session, _announcement(session, spec, hidden), tagged)
+            sql = _announcement(session, spec, hidden)
+            regions.update(outbox.append_select(session, sql, tagged, returning="region"))
+    return frozenset(regions)
 
 
 def _announcement(session: Session, spec: DatasetSpec, hidden: tuple[str, ...] | None) -> str:

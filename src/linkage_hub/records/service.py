@@ -351,9 +351,10 @@ def replace_record(
             total_errors=1,
         )
     scope = BatchScope(BatchMode.upsert, principal.region, period)
-    result = _pusher(ctx, dataset).apply(scope, iter([staged]))
+    pusher = _pusher(ctx, dataset)
+    result = pusher.apply(scope, iter([staged]))
     shown, tag = get_record(session, keyring, principal, dataset, record_key)
-    _audit_change(session, principal, spec, row, "record.replace", result)
+    _audit_change(session, principal, spec, row, "record.replace", result, pusher.regions)
     return shown, tag, result
 
 
@@ -364,7 +365,10 @@ def _audit_change(
     row: Row[Any],
     action: str,
     result: BatchResult,
+    regions: frozenset[str],
 ) -> None:
+    """Filed under the record's region and those of the versions the change wrote or
+    closed (a unit moved by a PUT: the region it entered, and its records')."""
     record_change(
         session,
         principal,
@@ -372,6 +376,7 @@ def _audit_change(
         dataset=spec.name,
         record_key=row.record_key,
         region=row.region,
+        regions=regions,
         person_key=row.person_key if spec.person else None,
         detail={
             "batch_id": result.batch_id,
@@ -399,8 +404,9 @@ def delete_record(
     staged = validator.delete(key, 1)
     assert not isinstance(staged, list), staged
     scope = BatchScope(BatchMode.upsert, principal.region, period)
-    result = _pusher(ctx, dataset).apply(scope, iter([staged]))
-    _audit_change(session, principal, spec, row, "record.delete", result)
+    pusher = _pusher(ctx, dataset)
+    result = pusher.apply(scope, iter([staged]))
+    _audit_change(session, principal, spec, row, "record.delete", result, pusher.regions)
     return result
 
 

@@ -65,8 +65,11 @@ def list_audit_log(
     department; `id_number` the entries naming the person and the batches that wrote or closed
     one of the person's records — a person with no record (now or before) in your region is
     answered like a number the hub never saw, an empty page; `region` a region inside yours. A
-    read is in the view of the reader's region and of every region whose records it sent
-    (`regions`): a region's auditor sees every read of its people, whoever read them. Entries
+    read is in the view of the reader's region and of every region whose records it sent, a
+    write (`batch.push`, `record.replace`, `record.delete`) in the view of its scope's region
+    and of every region whose records it wrote or closed (`regions`; a record moved with its
+    unit: both): a region's auditor sees every read and write of its people, whoever made
+    them, a batch with the counts of all it wrote (no person of another region). Entries
     never hold ID numbers: persons are named by keyed hash. Each entry carries its `hash` and
     the `prev_hash` it covers (see `/audit-log/verify`); `request_id` is the hub's own id of the
     request, `client_request_id` the caller's `X-Request-ID` when it sent a safe one.
