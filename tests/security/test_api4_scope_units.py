@@ -243,3 +243,63 @@ class TestRegistryRows:
         answer = push("roster", [f.roster(1, 1), f.roster(2, 2)], scope={"units": [f.unit_code(1)]})
         assert answer.status_code == 422
         assert answer.json()["errors"][0]["code"] == "outside_scope"
+
+
+class TestABlankRegion:
+    """`?region=` (a nightly job's empty county variable) or `"region": ""`, `[]`, `{}`, `0`,
+    `false` in the body were read as "the caller's region": a city's snapshot of one county's
+    rows closed the roster of every other county of the city (found by the sync-contract
+    review of 2026-12-06). As for `units=`, a blank region is a 422 `empty` naming
+    `scope.region` (a value of another type: `type`), and nothing changes; `null` or no
+    region still means the caller's."""
+
+    @pytest.fixture
+    def two_counties(self, push: Push, read: Read) -> None:
+        rows = [
+            f.roster(1, unit_code=f.unit_code(1, region=COUNTY)),
+            f.roster(2, unit_code=f.unit_code(2, region=SIBLING)),
+        ]
+        assert push("roster", rows).status_code == 201
+        assert len(read("roster")) == 2
+
+    def test_a_blank_query_parameter_is_refused(
+        self,
+        two_counties: None,
+        read: Read,
+        client: TestClient,
+        headers_for: HeadersFor,
+    ) -> None:
+        answer = client.post(
+            "/api/v1/datasets/roster/batches",
+            params={"mode": "snapshot", "region": ""},
+            content=json.dumps(f.roster(1, unit_code=f.unit_code(1, region=COUNTY))) + "\n",
+            headers={**headers_for("establishment"), "content-type": "application/x-ndjson"},
+        )
+        assert errors(answer) == [("scope.region", "empty")]
+        assert len(read("roster")) == 2
+
+    @pytest.mark.parametrize(
+        ("region", "code"),
+        [
+            ("", "empty"),
+            ("  ", "empty"),
+            ([], "type"),
+            ({}, "type"),
+            (0, "format"),
+            (False, "type"),
+        ],
+    )
+    def test_a_blank_or_wrong_body_region_is_refused(
+        self, two_counties: None, push: Push, read: Read, region: Any, code: str
+    ) -> None:
+        rows = [f.roster(1, unit_code=f.unit_code(1, region=COUNTY))]
+        answer = push("roster", rows, mode="snapshot", scope={"region": region})
+        assert errors(answer) == [("scope.region", code)]
+        assert len(read("roster")) == 2
+
+    def test_null_is_the_callers_region(self, two_counties: None, push: Push, read: Read) -> None:
+        rows = [f.roster(1, unit_code=f.unit_code(1, region=COUNTY))]
+        answer = push("roster", rows, mode="snapshot", scope={"region": None})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["closed"] == 1  # the city-wide snapshot closed the other county's
+        assert len(read("roster")) == 1

@@ -97,7 +97,16 @@ def resolve_scope(
         # as the same parameter given twice is (refuse_conflicting).
         if name in scope and given is not None and str(scope[name]) != given:
             raise _given_twice(f"scope.{name}")
-    raw_region = scope.get("region", options.region) or principal.region
+    raw_region = scope.get("region", options.region)
+    if raw_region is None:  # not given: the caller's region
+        raw_region = principal.region
+    elif isinstance(raw_region, bool) or not isinstance(raw_region, str | int):
+        raise _scope_error("scope.region", "type", "is a region code")
+    elif not str(raw_region).strip():
+        # As for units: a blank region (`region=`, `"region": ""`) is a job's empty variable,
+        # not "the caller's region" — a snapshot of that closed the records of every region
+        # the rows did not name.
+        raise _scope_error("scope.region", "empty", "is blank; leave it out for your region")
     try:
         region = normalise_region(str(raw_region))
     except IdentifierError as exc:
