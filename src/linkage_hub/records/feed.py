@@ -14,6 +14,7 @@ dataset's version table when read.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +31,10 @@ from linkage_hub.records.seen import as_seen
 from linkage_hub.records.service import read_bounds
 from linkage_hub.records.shaping import record_columns, shape
 
+# Feed rows read per round: a page of few items still reads enough rows at once to step over
+# a run of changes hidden from the caller (a month's pay raises, to HR) in few statements.
+ROUND_ROWS = 500
+
 
 def read_changes(
     session: Session,
@@ -41,18 +46,43 @@ def read_changes(
     region: str | None,
     limit: int,
 ) -> tuple[ChangePage, int]:
-    """A page of changes after ``since``; also the number of person records in it."""
+    """A page of changes after ``since``; also the number of person records in it.
+
+    Changes hidden from the caller (a new version that changed only fields it may not see)
+    are stepped over, and the page goes on reading until it holds ``limit`` changes or the
+    feed ends: an empty page means the caller has caught up. (A page cut at ``limit`` before
+    the hidden ones used to come back empty with more changes behind it, and a follower that
+    stops at an empty page missed them.)"""
     after = decode_cursor(since, "since", kind=CHANGES)
     bounds = read_bounds(principal, region)
     if bounds is None:
         return ChangePage(items=[], next_cursor=encode_cursor(after, CHANGES)), 0
-    stmt = select(Change).where(Change.seq > after, Change.region.between(*bounds))
+    stmt = select(Change).where(Change.region.between(*bounds))
     if dataset is not None:
         stmt = stmt.where(Change.dataset == dataset.value)
-    changes = session.scalars(stmt.order_by(Change.seq).limit(limit)).all()
-    if not changes:
-        return ChangePage(items=[], next_cursor=encode_cursor(after, CHANGES)), 0
+    rows = max(limit, ROUND_ROWS)
+    items: list[ChangeItem] = []
+    cursor = after
+    while len(items) < limit:
+        changes = session.scalars(
+            stmt.where(Change.seq > cursor).order_by(Change.seq).limit(rows)
+        ).all()
+        for change, item in zip(changes, _shown(session, keyring, principal, changes), strict=True):
+            if len(items) == limit:
+                break
+            cursor = change.seq
+            if item is not None:
+                items.append(item)
+        if len(changes) < rows:
+            break
+    persons = sum(1 for item in items if item.dataset in PERSON_DATASETS)
+    return ChangePage(items=items, next_cursor=encode_cursor(cursor, CHANGES)), persons
 
+
+def _shown(
+    session: Session, keyring: Keyring, principal: Principal, changes: Sequence[Change]
+) -> list[ChangeItem | None]:
+    """Each change as the caller sees it, or None for one hidden from it."""
     by_dataset: dict[str, list[int]] = defaultdict(list)
     for change in changes:
         by_dataset[change.dataset].append(change.seq)
@@ -80,9 +110,10 @@ def read_changes(
         record = records.get(c.seq)
         return c.op == ChangeOp.upsert and record is not None and record["version"] != c.version
 
-    shown = [c for c in changes if not hidden_change(c)]
-    items = [
-        ChangeItem(
+    return [
+        None
+        if hidden_change(c)
+        else ChangeItem(
             seq=c.seq,
             dataset=Dataset(c.dataset),
             record_key=c.record_key,
@@ -93,7 +124,5 @@ def read_changes(
             recorded_at=aware(c.recorded_at),
             record=records.get(c.seq),
         )
-        for c in shown
+        for c in changes
     ]
-    persons = sum(1 for c in shown if Dataset(c.dataset) in PERSON_DATASETS)
-    return ChangePage(items=items, next_cursor=encode_cursor(changes[-1].seq, CHANGES)), persons

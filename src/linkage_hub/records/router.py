@@ -369,7 +369,8 @@ def list_changes(
     or a record closed by a delete or a snapshot (`close`), each with the version's record.
 
     Keep a synchronised copy by polling with `since` set to the last `next_cursor`: no change
-    is ever skipped, even when batches commit out of order.
+    is ever skipped, even when batches commit out of order. A page holds `limit` changes
+    unless the feed ends first: an empty page means you have caught up.
 
     When a unit moves to another region, the unit and every current record of it leave one
     region and enter the other: the region left reads a `close` of each, the region entered
@@ -378,7 +379,8 @@ def list_changes(
     version had, which never changes.
 
     A department that cannot read a field (`gross_pay`: all but finance and audit) reads no
-    change for a version that changed only that field (see the record's `version`)."""
+    change for a version that changed only that field (see the record's `version`); the page
+    steps over such changes and goes on reading, so it is not cut short by them."""
     page, persons = feed.read_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
