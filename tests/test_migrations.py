@@ -1,12 +1,18 @@
+import datetime as dt
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
+from linkage_hub.audit.chain import GENESIS, canonical, link
+from linkage_hub.audit.service import AUDIT_PERSON_TABLE, AUDIT_REGION_TABLE, AUDIT_TABLE, verify
+from linkage_hub.db import Database
 from linkage_hub.migrations import downgrade, head_revision, upgrade
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
@@ -159,3 +165,76 @@ class TestUnitCounts:
             ("roster", "U1", "230100", "worker", 1),
             ("roster", "U1", "230102", "institutional", 1),
         ]
+
+
+class TestAuditMacs:
+    @pytest.mark.parametrize("configured", [None, "an-audit-key-from-the-secret-store"])
+    def test_the_upgrade_gives_every_entry_already_logged_its_mac(
+        self, empty_database_url: str, tmp_path: Path, configured: str | None
+    ) -> None:
+        """0024 adds the MAC and fills it for the whole log, under the key the hub will use
+        (``LINKAGE_AUDIT_KEY``, else the generated key file): verify then passes, demanding a
+        MAC of every entry, and the log is append-only again."""
+        # With the generated key, more than one chunk of the backfill (CHUNK is 50,000), so
+        # that the ranges are seen to join up.
+        entries = 50_003 if configured is None else 5
+        settings = make_settings(empty_database_url, tmp_path, audit_key=configured)
+        upgrade(settings, "0023_closed_person_index")
+        engine = create_engine(empty_database_url)
+        try:
+            with engine.begin() as conn:
+                _log_as_before_0024(conn, entries)
+        finally:
+            engine.dispose()
+        upgrade(settings)
+
+        db = Database(settings)
+        try:
+            key_file = settings.secrets_dir / "linkage-hub.audit.key"
+            if configured:
+                assert db.audit_key() == configured.encode() and not key_file.exists()
+            else:
+                assert key_file.read_bytes().strip() == db.audit_key()
+            with db.read_sessions() as session:
+                result = verify(session, key=db.audit_key())
+                assert result.ok, result.reason
+                assert result.entries == entries
+                assert not verify(session, key=b"not the key").ok
+            with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+                conn.execute(text("UPDATE audit_log SET mac = NULL WHERE seq = 2"))
+            downgrade(settings, "0023_closed_person_index")
+            upgrade(settings)
+        finally:
+            db.dispose()
+
+
+def _log_as_before_0024(conn: Connection, n: int) -> None:
+    """Entries as the hub appended them before 0024: chained, with persons and regions."""
+    recorded_at = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    rows: list[dict[str, Any]] = []
+    persons: list[dict[str, Any]] = []
+    regions: list[dict[str, Any]] = []
+    prev = GENESIS
+    for seq in range(1, n + 1):
+        values: dict[str, Any] = {
+            "seq": seq,
+            "recorded_at": recorded_at + dt.timedelta(seconds=seq),
+            "action": "read",
+            "actor": "client-1",
+            "department": "hr",
+            "region": "230100",
+            "target_type": "route",
+            "target_id": "GET /api/v1/persons/{id_number}",
+            "detail": {"status": 200, "person_records": 1},
+            "request_id": f"r{seq}",
+            "client_request_id": None,
+        }
+        keys, read = [f"k{seq % 7}"], ["230102"] if seq % 3 == 0 else []
+        digest = link(prev, canonical(**values, person_keys=keys, regions=read))
+        rows.append({**values, "prev_hash": prev, "hash": digest})
+        persons += [{"seq": seq, "person_key": k} for k in keys]
+        regions += [{"seq": seq, "region": r} for r in read]
+        prev = digest
+    conn.execute(AUDIT_TABLE.insert(), rows)
+    conn.execute(AUDIT_PERSON_TABLE.insert(), persons)
+    conn.execute(AUDIT_REGION_TABLE.insert(), regions)

@@ -26,6 +26,7 @@ from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
 
 from linkage_hub.clock import local_day
+from linkage_hub.keys import audit_key
 from linkage_hub.settings import Settings
 
 T = TypeVar("T")
@@ -202,6 +203,8 @@ NEW_ID = {
 
 CHANGES_PUBLISHED = "linkage.changes_published"  # session.info: this transaction wrote the feed
 EVENTS_WRITTEN = "linkage.events_written"  # session.info: it appended to the outbox
+# session.info: a callable giving the audit log's MAC key (every session of a Database has it)
+AUDIT_KEY = "linkage.audit_key"
 
 
 class Database:
@@ -216,7 +219,10 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._audit_key: bytes | None = None
+        # The key is loaded when first needed: a command may make the data directory after.
+        info = {AUDIT_KEY: self.audit_key}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.change_listeners: list[Callable[[], None]] = []
         self.event_listeners: list[Callable[[], None]] = []
         event.listen(self.sessions, "after_commit", self._after_commit)
@@ -228,8 +234,14 @@ class Database:
             self.read_engine = self.engine
             # Same pool; psycopg's autocommit is a flag on the connection, no round trip.
             statement_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
-        self.statement_sessions = sessionmaker(statement_engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
+        self.statement_sessions = sessionmaker(statement_engine, expire_on_commit=False, info=info)
+
+    def audit_key(self) -> bytes:
+        """The key of the audit log's entry MACs (``LINKAGE_AUDIT_KEY`` or its key file)."""
+        if self._audit_key is None:
+            self._audit_key = audit_key(self.settings)
+        return self._audit_key
 
     @property
     def dialect(self) -> str:

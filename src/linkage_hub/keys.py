@@ -53,6 +53,13 @@ def load_or_create_secret(settings: Settings, name: str, configured: str | None)
     return value.encode()
 
 
+def audit_key(settings: Settings) -> bytes:
+    """The key of the audit log's entry MACs (:mod:`linkage_hub.audit`): ``LINKAGE_AUDIT_KEY``,
+    else ``<secrets_dir>/linkage-hub.audit.key`` (made on first use)."""
+    configured = settings.audit_key.get_secret_value() if settings.audit_key else None
+    return load_or_create_secret(settings, "audit", configured)
+
+
 # --- ID number keys -------------------------------------------------------------------------
 
 

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     record_key_secret: str | None = Field(
         default=None, description="Secret behind opaque record keys; generated if unset."
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's entry MACs (HMAC-SHA256 over each entry's seq and "
+        "hash); generated beside the database if unset. Every process and `linkage-hub "
+        "migrate` need the same; lost, the log no longer verifies.",
+    )
 
     # Datasets (issue 4)
     max_body_bytes: int = 512 * 1024 * 1024

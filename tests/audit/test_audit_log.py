@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from linkage_hub.audit.chain import canonical, link
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.audit.service import verify
 from linkage_hub.auth.service import revoke_client
 from linkage_hub.cli import main
@@ -58,6 +60,44 @@ def tamper(database: Database, statement: str) -> None:
             conn.execute(text(statement))
             for _, sql in triggers:
                 conn.execute(text(sql))
+
+
+def rehash(database: Database, statement: str, since: int) -> None:
+    """Alter the log as an attacker with the database but without the audit key would: make
+    the change, then recompute with plain SHA-256 the hash of every entry from ``since`` on
+    and each next entry's prev_hash, so that the chain is whole again."""
+    tamper(database, statement)
+    with database.read_sessions() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        keys = session.execute(select(AuditPerson.seq, AuditPerson.person_key)).all()
+        regions = session.execute(select(AuditRegion.seq, AuditRegion.region)).all()
+    updates = []
+    prev = next(e.prev_hash for e in rows if e.seq == since)
+    for e in rows:
+        if e.seq < since:
+            continue
+        body = canonical(
+            seq=e.seq,
+            recorded_at=e.recorded_at,
+            action=e.action,
+            actor=e.actor,
+            department=e.department,
+            region=e.region,
+            target_type=e.target_type,
+            target_id=e.target_id,
+            detail=e.detail,
+            request_id=e.request_id,
+            person_keys=[k for s, k in keys if s == e.seq],
+            client_request_id=e.client_request_id,
+            regions=[r for s, r in regions if s == e.seq],
+        )
+        digest = link(prev, body)
+        updates.append(
+            f"UPDATE audit_log SET prev_hash = '{prev}', hash = '{digest}' WHERE seq = {e.seq}"
+        )
+        prev = digest
+    for update in updates:
+        tamper(database, update)
 
 
 class TestWhatIsAppended:
@@ -206,7 +246,7 @@ class TestChain:
             with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as c:
                 c.execute(text("TRUNCATE audit_log"))
         with database.read_sessions() as session:
-            assert verify(session).ok
+            assert verify(session, key=database.audit_key()).ok
 
     @pytest.mark.parametrize(
         ("statement", "reason"),
@@ -218,6 +258,8 @@ class TestChain:
                 "UPDATE audit_log SET hash = 'x', prev_hash = 'y' WHERE seq = {seq}",
                 "prev_hash",
             ),
+            ("UPDATE audit_log SET mac = NULL WHERE seq = {seq}", "it has no mac"),
+            (f"UPDATE audit_log SET mac = '{'0' * 64}' WHERE seq = {{seq}}", "mac does not"),
         ],
     )
     def test_verify_names_the_first_broken_entry(
@@ -274,3 +316,69 @@ class TestChain:
         assert main(["audit-log", "verify"]) == 0  # a shorter chain is still a chain...
         assert main(["audit-log", "verify", "--anchor", head["hash"]]) == 1  # ...but not ours
         assert "anchored hash" in capsys.readouterr().err
+
+    def test_entries_rehashed_without_the_key_fail_their_mac(
+        self,
+        push: Push,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        settings: Settings,
+        entries: Callable[..., Any],
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Someone who can write the database (the triggers switched off) alters an entry and
+        recomputes its hash and every later one: the chain is whole again, and only the
+        entry's MAC, which needs the audit key, shows it."""
+        push("roster", [f.roster(1), f.roster(2)])
+        client.get(f"/api/v1/persons/{f.id_number(1)}", headers=headers_for("hr"))
+        log = entries()
+        target = next(e["seq"] for e in log if e["action"] == "batch.push")
+        assert target < log[-1]["seq"]  # later entries to rehash too
+
+        rehash(database, f"UPDATE audit_log SET detail = NULL WHERE seq = {target}", target)
+        broken = client.get(f"{LOG}/verify", headers=headers_for("audit", "230000")).json()
+        assert not broken["ok"]
+        assert broken["first_broken_seq"] == target
+        assert "mac does not match" in broken["reason"]
+        assert "without the audit key" in broken["reason"]
+
+        monkeypatch.setattr("linkage_hub.cli.get_settings", lambda: settings)
+        assert main(["audit-log", "verify"]) == 1
+        assert f"entry {target}: its mac does not match" in capsys.readouterr().err
+
+    def test_a_fresh_hub_verifies_under_its_key_alone(
+        self,
+        push: Push,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        settings: Settings,
+        entries: Callable[..., Any],
+    ) -> None:
+        push("roster", [f.roster(1)])
+        log = entries()
+        verified = client.get(f"{LOG}/verify", headers=headers_for("audit", "230000")).json()
+        assert verified["ok"] and verified["entries"] == len(log) >= 2
+        with database.read_sessions() as session:
+            macs = session.scalars(select(AuditEntry.mac)).all()
+            assert len(macs) == len(log) and all(m and len(m) == 64 for m in macs)
+            assert verify(session, key=database.audit_key()).ok
+            other = verify(session, key=b"another hub's audit key")
+        assert not other.ok and other.broken_seq == 1 and "mac does not" in str(other.reason)
+        # generated beside the database, owner-only, like the hub's other keys
+        key_file = settings.secrets_dir / "linkage-hub.audit.key"
+        assert key_file.read_bytes().strip() == database.audit_key()
+        assert key_file.stat().st_mode & 0o077 == 0
+
+    def test_the_mac_is_hmac_sha256_of_seq_and_hash(self) -> None:
+        """What an operator checking the log outside the hub computes (primed pads in the hub)."""
+        import hashlib
+        import hmac
+
+        from linkage_hub.audit.chain import mac
+
+        for key in (b"k", b"x" * 64, b"y" * 65):
+            expected = hmac.new(key, f"7\n{'ab' * 32}".encode(), hashlib.sha256).hexdigest()
+            assert mac(key, 7, "ab" * 32) == expected

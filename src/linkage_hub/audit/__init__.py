@@ -6,6 +6,18 @@ Module contract:
   transaction, as late as possible (it serialises writers until commit). The entry's hash
   covers the previous entry's hash, so altering, inserting or removing an entry breaks the
   chain from there on (``service.verify``). Persons are named by person key, never ID number.
+- Each entry also carries ``mac``, HMAC-SHA256 under the audit key of its ``seq`` and ``hash``
+  (``chain.mac``; the key is ``LINKAGE_AUDIT_KEY``, else ``linkage-hub.audit.key`` made once in
+  the secrets directory, and reaches ``append`` through the session of
+  :class:`linkage_hub.db.Database`). The chain alone shows a change by someone who left the
+  later hashes as they were; anyone who can write the database could alter an entry and
+  recompute every later SHA-256. The MAC is what they cannot recompute without the key:
+  ``service.verify(session, key=...)`` demands a matching MAC of every entry (migration 0024
+  gave the older ones theirs). What the key does not cover: removing the newest entries (a
+  shorter chain, every MAC valid: anchor the head outside the hub) and anyone who holds the
+  key and the database both. Keep the key like the ID keys, apart from database backups:
+  lost, no entry's MAC can be checked and verify cannot pass again. Rotating it is not built
+  (it would mean re-MACing the whole log under a new key).
 - Helpers for the rooms that write: ``record_batch``, ``record_change`` (single records),
   ``record_client_change``, ``record_finding_change`` (reconciliation transitions and
   comments).

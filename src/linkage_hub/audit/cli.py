@@ -16,7 +16,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         with db.read_sessions() as session:
-            result = verify(session, anchor=args.anchor)
+            result = verify(session, key=db.audit_key(), anchor=args.anchor)
     finally:
         db.dispose()
     if not result.ok:

@@ -14,7 +14,8 @@ from linkage_hub.db import Base, UtcDateTime
 
 class AuditEntry(Base):
     """One entry. ``seq`` counts from 1 without holes (drawn under the append lock);
-    ``hash`` = SHA-256 over ``prev_hash`` and the canonical JSON of the entry (see chain)."""
+    ``hash`` = SHA-256 over ``prev_hash`` and the canonical JSON of the entry (see chain);
+    ``mac`` = HMAC-SHA256 of ``seq`` and ``hash`` under the audit key."""
 
     __tablename__ = "audit_log"
 
@@ -32,6 +33,9 @@ class AuditEntry(Base):
     client_request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 of seq and hash under the audit key (chain.mac). Nullable only because the
+    # column was added to a filled table; migration 0024 gave every entry one, verify demands it.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_log_region_seq", "region", "seq"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hmac
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -16,9 +17,9 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.chain import GENESIS, canonical, link
+from linkage_hub.audit.chain import GENESIS, canonical, link, mac
 from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
-from linkage_hub.db import insert_rows
+from linkage_hub.db import AUDIT_KEY, insert_rows
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.observability import current_client_request_id, current_request_id
@@ -84,6 +85,7 @@ def append(session: Session, entry: Entry) -> int:
 def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
     if not entries:
         return []
+    key = audit_key_of(session)  # before the lock: the first use may read the key file
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
     last = session.execute(
@@ -117,7 +119,7 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
         digest = link(
             prev, canonical(**values, person_keys=entry.person_keys, regions=entry.regions)
         )
-        rows.append({**values, "prev_hash": prev, "hash": digest})
+        rows.append({**values, "prev_hash": prev, "hash": digest, "mac": mac(key, seq, digest)})
         keys = sorted(entry.person_keys)
         person_seqs += [seq] * len(keys)
         person_keys += keys
@@ -129,6 +131,15 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
     if regions:
         insert_rows(session, AUDIT_REGION_TABLE, regions)
     return [r["seq"] for r in rows]
+
+
+def audit_key_of(session: Session) -> bytes:
+    """The audit key a session of the hub's :class:`linkage_hub.db.Database` carries."""
+    key_of = session.info.get(AUDIT_KEY)
+    if key_of is None:
+        raise RuntimeError("no audit key: append from a session of linkage_hub.db.Database")
+    key: bytes = key_of()
+    return key
 
 
 def _insert_persons(session: Session, seqs: list[int], keys: list[str]) -> None:
@@ -401,10 +412,12 @@ def _chunks(
         after = hi
 
 
-def verify(session: Session, *, anchor: str | None = None) -> Verification:
-    """Recompute the whole chain; the first entry that does not fit is named with the reason.
-    With ``anchor`` (a head hash kept outside the hub), also check that it is still in the
-    chain: removing the newest entries leaves a consistent but shorter chain."""
+def verify(session: Session, *, key: bytes, anchor: str | None = None) -> Verification:
+    """Recompute the whole chain and every entry's MAC under ``key`` (the audit key); the
+    first entry that does not fit is named with the reason. The chain alone shows a change
+    made by someone who did not recompute the later hashes; the MAC, one who did but has no
+    key. With ``anchor`` (a head hash kept outside the hub), also check that it is still in
+    the chain: removing the newest entries leaves a consistent but shorter chain."""
     current = head(session)
     prev, expected, count = GENESIS, 1, 0
     found = anchor is None
@@ -433,6 +446,10 @@ def verify(session: Session, *, anchor: str | None = None) -> Verification:
                 )
                 if link(prev, body) != entry.hash:
                     reason = "its contents do not match its hash (the entry was altered)"
+                elif entry.mac is None:
+                    reason = "it has no mac"
+                elif not hmac.compare_digest(entry.mac, mac(key, entry.seq, entry.hash)):
+                    reason = "its mac does not match: altered by someone without the audit key"
             if reason is not None:
                 return Verification(False, count, current, entry.seq, reason)
             count += 1

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from linkage_hub.audit import queries, service
 from linkage_hub.audit.schemas import AuditLogPage, ChainHead, ChainVerification
 from linkage_hub.auth.policy import CurrentPrincipal
-from linkage_hub.db import DbSession
+from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import problem_responses
@@ -104,12 +104,15 @@ def list_audit_log(
     response_model=ChainVerification,
     responses=problem_responses(401, 403),
 )
-def verify_audit_log(principal: CurrentPrincipal, session: DbSession) -> ChainVerification:
-    """Recompute the whole hash chain (every region: the chain is one) and name the first
-    entry that does not fit — altered, inserted or missing — with the reason. Compare `head`
-    with a head hash kept outside the hub (`linkage-hub audit-log head`) to see that no entry
-    was removed from the end."""
-    result = service.verify(session)
+def verify_audit_log(
+    principal: CurrentPrincipal, session: DbSession, db: DatabaseDep
+) -> ChainVerification:
+    """Recompute the whole hash chain (every region: the chain is one) and every entry's MAC
+    under the hub's audit key, and name the first entry that does not fit — altered, inserted
+    or missing, or with a MAC that does not match (altered by someone who recomputed the
+    hashes without the key) — with the reason. Compare `head` with a head hash kept outside
+    the hub (`linkage-hub audit-log head`) to see that no entry was removed from the end."""
+    result = service.verify(session, key=db.audit_key())
     return verification_of(result)
 
 
