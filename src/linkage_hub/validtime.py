@@ -75,7 +75,10 @@ def effective_version(
     version corrects an earlier one: a quota pushed as 8 from June and corrected to 5 from
     February is 5 from February on, not 8 again from June (the version with the latest
     ``effective_on`` won until 2026-12-06). Records deleted since (no current version) are
-    left out.
+    left out, and so are the versions of a record before it was last deleted: a quota pushed
+    by mistake and deleted is not in force again for its old days when the same unit and type
+    are pushed anew from a later day (a delete closes a version that no successor of the same
+    batch follows; an update's batch writes the successor).
 
     With ``months=True`` it is computed for every row of a ``months(month, month_end)`` CTE
     (``day`` is then ``m.month_end``) and carries a ``month`` column. ``current`` narrows the
@@ -99,12 +102,18 @@ def effective_version(
             f"(v.effective_on IS NULL OR CAST(v.effective_on AS TEXT) <= CAST({day} AS TEXT))"
         )
     narrowed = f" AND {current}" if current else ""
+    # The record's current life: its versions after the last one a delete closed.
+    deleted_before = f"""NOT EXISTS (
+      SELECT 1 FROM {table} d WHERE d.record_key = v.record_key AND d.version >= v.version
+         AND d.closed_batch_id IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM {table} s WHERE s.record_key = d.record_key
+              AND s.version = d.version + 1 AND s.batch_id = d.closed_batch_id))"""
     month = "m.month AS month, " if months else ""
     partition = "m.month, v.record_key" if months else "v.record_key"
     return f"""(SELECT * FROM (
   SELECT {month}v.*, ROW_NUMBER() OVER (PARTITION BY {partition}
                                  ORDER BY {order}) AS pick
   FROM {source}
-  WHERE {where} AND {in_force}
+  WHERE {where} AND {in_force} AND {deleted_before}
     AND v.record_key IN (SELECT c.record_key FROM {table} c WHERE c.closed_at IS NULL{narrowed})
 ) ranked WHERE pick = 1)"""

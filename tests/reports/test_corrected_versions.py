@@ -49,6 +49,32 @@ def test_the_staffing_report_shows_the_correction(
     assert unit_one(client, audit, "2026-10-31") == (5, 6)
 
 
+def test_a_deleted_quota_is_not_in_force_again_when_the_record_is_pushed_anew(
+    push: Push, client: TestClient, headers_for: HeadersFor
+) -> None:
+    """The office pushes quota 8 from 2026-01-01 by mistake and deletes the record: the
+    staffing report of 2026-03-31 rightly shows approved 0. Later it approves 5 from
+    2026-07-01 and pushes that. The auditor was then told that on 2026-03-31 the unit had 8
+    approved: the push revived the record key, and every version before the delete counted
+    again (found by the reports review of 2026-12-06)."""
+    assert push("units", [f.unit(1)]).status_code == 201
+    assert push("roster", [f.roster(1)]).status_code == 201
+    assert push("quotas", [quota(8, "2026-01-01")]).status_code == 201
+    audit = headers_for("audit")
+    assert unit_one(client, audit, "2026-03-31") == (8, 1)
+    gone = push("quotas", [], deletes=[{"unit_code": U1, "establishment_type": "institutional"}])
+    assert gone.status_code == 201, gone.text
+    assert unit_one(client, audit, "2026-03-31") == (0, 1)
+    assert push("quotas", [quota(5, "2026-07-01", "哈编〔2026〕7号")]).status_code == 201
+    assert unit_one(client, audit, "2026-08-31") == (5, 1)
+    assert unit_one(client, audit, "2026-03-31") == (0, 1)
+    # An update (not a delete) keeps the record's earlier versions: 5 corrected to 6 from
+    # 2026-09-01 leaves 5 in force for August.
+    assert push("quotas", [quota(6, "2026-09-01", "哈编〔2026〕9号")]).status_code == 201
+    assert unit_one(client, audit, "2026-08-31") == (5, 1)
+    assert unit_one(client, audit, "2026-09-30") == (6, 1)
+
+
 def test_the_disclosure_publishes_the_correction(
     push: Push, client: TestClient, headers_for: HeadersFor
 ) -> None:
