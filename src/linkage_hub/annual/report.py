@@ -4,11 +4,12 @@
   day with the staffing report's definitions (:mod:`linkage_hub.reports.unit_months`): per
   establishment type ``approved`` and ``on_roster``, of those ``employed`` and ``paid``; the
   leader posts approved and the leaders in office, by level.
-- ``findings``: every finding about the unit or a person with a current record in it that was
-  open at any time in the year (an open spell of its history overlaps the year:
-  :func:`linkage_hub.reports.tenure.unit_findings`), with its fate (``closed_as``: how that
-  spell ended, resolved or waived, or still open) and the latest joint meeting of the year or
-  before that decided it (``meeting_id``).
+- ``findings``: every finding about the unit, or about one of its people in the year (on its
+  roster, employed or in office on some day of it, or paid by it for one of its months)
+  whatever unit it names, that was open at any time in the year (an open spell of its history
+  overlaps the year: :func:`linkage_hub.reports.tenure.unit_findings`), with its fate
+  (``closed_as``: how that spell ended, resolved or waived, or still open) and the latest
+  joint meeting of the year or before that decided it (``meeting_id``).
 - ``meetings``: those meetings.
 - ``cases``: 12310 cases about the unit (filed naming it, or linked to it) open at any time in
   the year, for the establishment office and audit (who read cases); their category, status

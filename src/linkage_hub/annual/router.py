@@ -78,12 +78,15 @@ def annual_report(
 ) -> Response:
     """The annual audit of a unit (机构编制年度审计): month by month its approved quota by
     establishment type against those on the roster, employed and paid, its leader posts and
-    leaders in office; every finding about the unit or its people open at any time in the
-    year (by its history: a finding resolved or waived before the year and found again after
-    it is not), with its fate then and the joint meeting that decided it; the 12310 cases
-    about the unit (establishment office and audit); and the position at 31 December as the
-    staffing report of that day gives it. The current year is counted to today. The XLSX
-    opens with a title block for the audit file."""
+    leaders in office; every finding open at any time in the year (by its history: a finding
+    resolved or waived before the year and found again after it is not) that names the unit,
+    or that is about one of its people that year — someone on its roster, employed or in
+    office in it on some day of the year, or paid by it for a month of the year — whatever unit
+    the finding names (someone who left before 1 January brings none), with its fate then and
+    the joint meeting that decided it; the 12310 cases about the unit (establishment office
+    and audit); and the position at 31 December as the staffing report of that day gives it.
+    The current year is counted to today. The XLSX opens with a title block for the audit
+    file."""
     try:
         unit = normalise_unit_code(unit_code)
     except IdentifierError:

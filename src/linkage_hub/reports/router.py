@@ -235,12 +235,13 @@ def tenure_report(
     For the leader's cadre record in the unit (`from` and `to` default to its `appointed_on`
     and the day before its `removed_on`, the last day in office, or today): month by month,
     the unit's approved quota, people on the roster, people paid, approved leader posts and
-    leaders in office; and every finding about the unit or its people that was open (open,
-    acknowledged or reopened, by its history) at some time in the tenure, with when it was
-    first found, whether and when that spell ended resolved or waived, and how many days it
-    had been open by then. A resolved or waived finding found again later is not open in
-    between. The XLSX begins with a title block (unit, leader, tenure, date) for the audit
-    file.
+    leaders in office; and every finding that was open (open, acknowledged or reopened, by its
+    history) at some time in the tenure and names the unit or is about one of its people in
+    the tenure (on its roster, employed or in office in it on some day of the tenure, or paid
+    by it for a month of it; whatever unit the finding names), with when it was first found,
+    whether and when that spell ended resolved or waived, and how many days it had been open
+    by then. A resolved or waived finding found again later is not open in between. The XLSX
+    begins with a title block (unit, leader, tenure, date) for the audit file.
 
     A tenure that starts after it ends is refused (422 `order`), also when one end is
     defaulted: a `to` before the appointment names `to`, a `from` after the removal (or

@@ -13,11 +13,12 @@ Every query is one statement over a VALUES list of months, whatever the tenure's
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import Date, DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
 from linkage_hub import validtime as vt
@@ -217,8 +218,12 @@ def unit_findings(
     now: dt.datetime,
 ) -> list[TenureFinding]:
     """Every finding inside ``bounds`` (the caller's region: a finding the caller cannot open
-    is in no report) about the unit or a person with a current record in it that was open at
-    some time in the days [first, last].
+    is in no report) about the unit or one of its people in the days [first, last] that was
+    open at some time in those days. The unit's people then are those with a current record
+    of it that overlaps the days (:data:`_PEOPLE`): on its roster, employed or in office (a
+    cadre) on at least one of them, by the business dates of :mod:`linkage_hub.validtime`, or
+    paid by it for a month touching them. A finding about such a person is in whatever unit it
+    names; someone who left the unit before the first day brings none.
 
     When a finding was open is read from its history (``reconciliation_event``: every run and
     transition writes one), not from its current columns: a reopen clears ``resolved_at`` and
@@ -237,12 +242,7 @@ def unit_findings(
     )
     sql = text(f"""
 WITH people AS (
-  {
-        " UNION ".join(
-            f"SELECT person_key FROM {t} WHERE unit_code = :unit AND closed_at IS NULL"
-            for t in ("records_roster", "records_cadre", "records_employment", "records_payroll")
-        )
-    }
+  {_PEOPLE}
 ), candidate AS (
   SELECT f.id FROM reconciliation_finding f
   WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
@@ -278,6 +278,8 @@ FROM reconciliation_finding f
 JOIN spell sp ON sp.finding_id = f.id
 ORDER BY f.first_seen_at, f.id
 """).bindparams(
+        bindparam("first", type_=Date),
+        bindparam("last", type_=Date),
         bindparam("end", type_=DateTime(timezone=True)),
         bindparam("start", type_=DateTime(timezone=True)),
         bindparam("now", type_=DateTime(timezone=True)),
@@ -288,6 +290,10 @@ ORDER BY f.first_seen_at, f.id
         sql,
         {
             "unit": unit_code,
+            "first": first,
+            "last": last,
+            "first_month": f"{first:%Y-%m}",
+            "last_month": f"{last:%Y-%m}",
             "lo": bounds[0],
             "hi": bounds[1],
             "start": start,
@@ -320,6 +326,35 @@ ORDER BY f.first_seen_at, f.id
         )
     return out
 
+
+def _overlaps(held: Callable[[str, str], str], a: str, start: str) -> str:
+    """SQL: the record ``a`` is ``held`` (a :mod:`linkage_hub.validtime` predicate) on some day
+    of [:first, :last]. Each of those holds from its start column (``start``, none: always
+    before) until its record's end, so it holds on some day of the range exactly when it
+    holds on the first day, or it starts inside the range and holds on its start day. Reusing
+    the day predicates keeps their status rules (an exit without its date never held) here."""
+    return (
+        f"(({held(a, ':first')}) OR ({a}.{start} > :first AND {a}.{start} <= :last"
+        f" AND {held(a, f'{a}.{start}')}))"
+    )
+
+
+# The people of the unit :unit in the days [:first, :last] (payroll periods :first_month to
+# :last_month). Each branch keeps ``unit_code = :unit AND closed_at IS NULL`` as it stands, so
+# the partial current_unit_code indexes serve it.
+_PEOPLE = "\n  UNION ".join(
+    (
+        "SELECT r.person_key FROM records_roster r WHERE r.unit_code = :unit"
+        f" AND r.closed_at IS NULL AND {_overlaps(vt.on_roster, 'r', 'entered_on')}",
+        "SELECT e.person_key FROM records_employment e WHERE e.unit_code = :unit"
+        f" AND e.closed_at IS NULL AND {_overlaps(vt.employed, 'e', 'hired_on')}",
+        "SELECT c.person_key FROM records_cadre c WHERE c.unit_code = :unit"
+        f" AND c.closed_at IS NULL AND {_overlaps(vt.in_office, 'c', 'appointed_on')}",
+        "SELECT p.person_key FROM records_payroll p WHERE p.unit_code = :unit"
+        " AND p.closed_at IS NULL AND p.status = 'paid'"
+        " AND p.period BETWEEN :first_month AND :last_month",
+    )
+)
 
 # The statuses of an open finding; ``resolved`` and ``waived`` close it.
 _LIVE = "'open', 'reopened', 'acknowledged'"
