@@ -29,33 +29,48 @@ def recorded_day(v: str, dialect: str) -> str:
     return f"hub_day({v}.recorded_at, :{ZONE})"  # linkage_hub.clock.local_day
 
 
-def on_roster(r: str, day: str) -> str:
+def _until_recorded(a: str, day: str, dialect: str) -> str:
+    """SQL: the version ``a`` was recorded after ``day``. An exit, removal or abolition pushed
+    without its date ends on the day the hub recorded the version that says so: before it the
+    record counts as it did, as a quota without ``effective_on`` counts from its recorded day
+    (:func:`effective_version`). A later correction of such a record (its name, say) moves
+    the day to the correction's; the department fixes it by sending the date."""
+    return f"{recorded_day(a, dialect)} > CAST({day} AS TEXT)"
+
+
+def on_roster(r: str, day: str, dialect: str) -> str:
+    """The roster record ``r`` holds a place on ``day``: entered by then and not exited by
+    then (an undated exit: not recorded by then). These predicates need :func:`zone_param`."""
     return (
         f"({r}.entered_on IS NULL OR {r}.entered_on <= {day}) AND "
-        f"({r}.status = 'active' OR {r}.exited_on > {day})"
+        f"({r}.status = 'active' OR {r}.exited_on > {day} OR "
+        f"({r}.exited_on IS NULL AND {_until_recorded(r, day, dialect)}))"
     )
 
 
-def employed(e: str, day: str) -> str:
+def employed(e: str, day: str, dialect: str) -> str:
     return (
         f"({e}.hired_on IS NULL OR {e}.hired_on <= {day}) AND "
-        f"({e}.status = 'active' OR {e}.status_on > {day})"
+        f"({e}.status = 'active' OR {e}.status_on > {day} OR "
+        f"({e}.status_on IS NULL AND {_until_recorded(e, day, dialect)}))"
     )
 
 
-def in_office(c: str, day: str) -> str:
+def in_office(c: str, day: str, dialect: str) -> str:
     return (
         f"({c}.appointed_on IS NULL OR {c}.appointed_on <= {day}) AND "
-        f"({c}.status = 'active' OR {c}.removed_on > {day}) AND "
+        f"({c}.status = 'active' OR {c}.removed_on > {day} OR "
+        f"({c}.removed_on IS NULL AND {_until_recorded(c, day, dialect)})) AND "
         f"({c}.removed_on IS NULL OR {c}.removed_on > {day})"
     )
 
 
-def registered(u: str, day: str) -> str:
+def registered(u: str, day: str, dialect: str) -> str:
     return (
         f"({u}.established_on IS NULL OR {u}.established_on <= {day}) AND "
         f"({u}.abolished_on IS NULL OR {u}.abolished_on > {day}) AND "
-        f"({u}.status = 'active' OR {u}.abolished_on IS NOT NULL)"
+        f"({u}.status = 'active' OR {u}.abolished_on IS NOT NULL OR "
+        f"{_until_recorded(u, day, dialect)})"
     )
 
 

@@ -70,16 +70,17 @@ WITH RECURSIVE hidden(unit_code) AS (
 )"""
 
 
-def _units(session: Session, region: str, day: dt.date) -> list[dict[str, Any]]:
+def _units(session: Session, region: str, day: dt.date, zone: ZoneInfo) -> list[dict[str, Any]]:
     """The region's public units on ``day``, and (``inside`` false) the public units of other
     regions whose parent is one of the region's units: a unit's internal bodies are its child
     units wherever they sit (DOMAIN.md), so a county's page lists the one registered in its
     sibling as the city's page does (code and name only)."""
+    dialect = session.get_bind().dialect.name
     sql = text(f"""{HIDDEN}
 SELECT u.unit_code, u.name, u.kind, u.funding, u.parent_code, u.functions, u.region,
        CASE WHEN u.region BETWEEN :lo AND :hi THEN 1 ELSE 0 END AS inside
 FROM registry_unit u
-WHERE u.closed_at IS NULL AND {vt.registered("u", ":day")}
+WHERE u.closed_at IS NULL AND {vt.registered("u", ":day", dialect)}
   AND (u.region BETWEEN :lo AND :hi OR u.parent_code IN (
     SELECT p.unit_code FROM registry_unit p
     WHERE p.closed_at IS NULL AND p.region BETWEEN :lo AND :hi))
@@ -87,8 +88,8 @@ WHERE u.closed_at IS NULL AND {vt.registered("u", ":day")}
 ORDER BY u.unit_code
 """).bindparams(bindparam("day", type_=Date))
     lo, hi = region_bounds(region)
-    rows = session.execute(sql, {"lo": lo, "hi": hi, "day": day}).mappings()
-    return [dict(row) for row in rows]
+    params = {"lo": lo, "hi": hi, "day": day} | vt.zone_param(zone)
+    return [dict(row) for row in session.execute(sql, params).mappings()]
 
 
 def _documents(
@@ -106,22 +107,26 @@ def _documents(
     }
 
 
-def _serving(session: Session, region: str, day: dt.date) -> dict[tuple[str, str], int]:
+def _serving(
+    session: Session, region: str, day: dt.date, zone: ZoneInfo
+) -> dict[tuple[str, str], int]:
+    dialect = session.get_bind().dialect.name
     sql = text(f"""
 SELECT c.unit_code, c.leader_level, COUNT(DISTINCT c.person_key)
 FROM records_cadre c
 WHERE c.closed_at IS NULL AND c.region BETWEEN :lo AND :hi
-  AND c.leader_level IN ('principal', 'deputy') AND {vt.in_office("c", ":day")}
+  AND c.leader_level IN ('principal', 'deputy') AND {vt.in_office("c", ":day", dialect)}
 GROUP BY c.unit_code, c.leader_level
 """).bindparams(bindparam("day", type_=Date))
     lo, hi = region_bounds(region)
-    return {(r[0], r[1]): int(r[2]) for r in session.execute(sql, {"lo": lo, "hi": hi, "day": day})}
+    params = {"lo": lo, "hi": hi, "day": day} | vt.zone_param(zone)
+    return {(r[0], r[1]): int(r[2]) for r in session.execute(sql, params)}
 
 
 def compute(session: Session, region: str, day: dt.date, zone: ZoneInfo) -> list[dict[str, Any]]:
     """The region's public units as they stand on ``day`` (a few set-based statements; days
     in the hub's time ``zone``)."""
-    found = _units(session, region, day)
+    found = _units(session, region, day, zone)
     units = [u for u in found if u["inside"]]
     public = {u["unit_code"] for u in units}
     quotas: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -139,7 +144,7 @@ def compute(session: Session, region: str, day: dt.date, zone: ZoneInfo) -> list
                 }
             )
     posts = _documents(session, "registry_leader_post", "level", region, day, zone)
-    serving = _serving(session, region, day)
+    serving = _serving(session, region, day, zone)
     children: dict[str, list[dict[str, str]]] = defaultdict(list)
     for unit in found:
         if unit["parent_code"] in public:

@@ -85,11 +85,13 @@ def staffing_rows(
     in which it has a line (one index seek on period and region) — the walk
     :mod:`linkage_hub.reports.unit_months` does for one unit."""
     refuse_while_rotating(session, "the staffing report")
-    quotas = vt.effective_version("registry_quota", ":day", session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    quotas = vt.effective_version("registry_quota", ":day", dialect)
     sql = text(f"""
 WITH RECURSIVE units AS (
   SELECT u.unit_code, u.name, u.region FROM registry_unit u
-  WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi AND {vt.registered("u", ":day")}
+  WHERE u.closed_at IS NULL AND u.region BETWEEN :lo AND :hi
+    AND {vt.registered("u", ":day", dialect)}
 ), hub_periods(period) AS (
   SELECT MAX(p.period) FROM records_payroll p WHERE p.closed_at IS NULL AND p.period <= :month
   UNION ALL
@@ -113,10 +115,11 @@ WITH RECURSIVE units AS (
   JOIN units ON units.unit_code = r.unit_code
   JOIN periods ON periods.region = units.region
   LEFT JOIN records_employment e ON e.person_key = r.person_key AND e.unit_code = r.unit_code
-       AND e.closed_at IS NULL AND {vt.employed("e", ":day")}
+       AND e.closed_at IS NULL AND {vt.employed("e", ":day", dialect)}
   LEFT JOIN records_payroll p ON p.person_key = r.person_key AND p.unit_code = r.unit_code
        AND p.closed_at IS NULL AND p.period = periods.period AND p.status = 'paid'
-  WHERE r.closed_at IS NULL AND r.region BETWEEN :lo AND :hi AND {vt.on_roster("r", ":day")}
+  WHERE r.closed_at IS NULL AND r.region BETWEEN :lo AND :hi
+    AND {vt.on_roster("r", ":day", dialect)}
   GROUP BY r.unit_code, r.establishment_type
 ), cells AS (
   SELECT unit_code, establishment_type FROM quota

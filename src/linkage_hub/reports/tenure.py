@@ -82,7 +82,7 @@ posts_m AS (SELECT p.month, SUM(p.approved) AS n FROM {posts} p GROUP BY p.month
 roster_m AS (
   SELECT m.month, COUNT(r.id) AS n FROM months m
   JOIN records_roster r ON r.unit_code = :unit AND r.closed_at IS NULL
-   AND {vt.on_roster("r", "m.month_end")}
+   AND {vt.on_roster("r", "m.month_end", dialect)}
   GROUP BY m.month
 ), paid_m AS (
   SELECT m.month, COUNT(p.id) AS n FROM months m
@@ -92,7 +92,7 @@ roster_m AS (
 ), leaders_m AS (
   SELECT m.month, COUNT(c.id) AS n FROM months m
   JOIN records_cadre c ON c.unit_code = :unit AND c.closed_at IS NULL
-   AND c.leader_level IN ('principal', 'deputy') AND {vt.in_office("c", "m.month_end")}
+   AND c.leader_level IN ('principal', 'deputy') AND {vt.in_office("c", "m.month_end", dialect)}
   GROUP BY m.month
 )
 SELECT m.month, COALESCE(quota_m.n, 0), COALESCE(roster_m.n, 0), COALESCE(paid_m.n, 0),
@@ -148,17 +148,23 @@ def find_tenure(
     start: dt.date | None,
     end: dt.date | None,
     today: dt.date,
+    zone: ZoneInfo,
 ) -> Tenure | None:
-    """The leader's cadre record in the unit (inside ``bounds``), dates defaulted from it."""
+    """The leader's cadre record in the unit (inside ``bounds``), dates defaulted from it. A
+    removal pushed without ``removed_on`` ends the tenure the day before the hub recorded it
+    (:func:`linkage_hub.validtime.in_office`)."""
     row = session.execute(
         text("""
-SELECT c.person_key, c.name, c.position, c.appointed_on, c.removed_on, c.region,
+SELECT c.person_key, c.name, c.position, c.appointed_on, c.removed_on, c.region, c.status,
+       c.recorded_at,
        (SELECT u.name FROM registry_unit u WHERE u.unit_code = c.unit_code
           AND u.closed_at IS NULL) AS unit_name
 FROM records_cadre c
 WHERE c.person_key IN :persons AND c.unit_code = :unit AND c.closed_at IS NULL
   AND c.region BETWEEN :lo AND :hi
-""").bindparams(bindparam("persons", expanding=True)),
+""")
+        .bindparams(bindparam("persons", expanding=True))
+        .columns(recorded_at=DateTime(timezone=True)),
         {
             "persons": keyring.person_keys(id_number),
             "unit": unit_code,
@@ -168,11 +174,13 @@ WHERE c.person_key IN :persons AND c.unit_code = :unit AND c.closed_at IS NULL
     ).first()
     if row is None:
         return None
-    person_key, name, position, appointed_on, removed_on, region, unit_name = row
+    person_key, name, position, appointed_on, removed_on, region, status, recorded, unit_name = row
     first = start or _as_date(appointed_on) or today
     # removed_on is the first day out of office (validtime.in_office): the tenure's last day
     # is the day before, so the last month counts the leader audited.
     removed = _as_date(removed_on)
+    if removed is None and status == "removed":
+        removed = aware(recorded).astimezone(zone).date()
     last = end or (removed - dt.timedelta(days=1) if removed else today)
     return Tenure(
         unit_code,
@@ -220,7 +228,7 @@ def unit_findings(
     """Every finding inside ``bounds`` (the caller's region: a finding the caller cannot open
     is in no report) about the unit or one of its people in the days [first, last] that was
     open at some time in those days. The unit's people then are those with a current record
-    of it that overlaps the days (:data:`_PEOPLE`): on its roster, employed or in office (a
+    of it that overlaps the days (:func:`_unit_people`): on its roster, employed or in office (a
     cadre) on at least one of them, by the business dates of :mod:`linkage_hub.validtime`, or
     paid by it for a month touching them. A finding about such a person is in whatever unit it
     names; someone who left the unit before the first day brings none.
@@ -237,12 +245,11 @@ def unit_findings(
     refuse_while_rotating(session, "the tenure report")
     start = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-    seconds = _SECONDS[session.get_bind().dialect.name].format(
-        a="s.seg_start", b="COALESCE(s.seg_end, :now)"
-    )
+    dialect = session.get_bind().dialect.name
+    seconds = _SECONDS[dialect].format(a="s.seg_start", b="COALESCE(s.seg_end, :now)")
     sql = text(f"""
 WITH people AS (
-  {_PEOPLE}
+  {_unit_people(dialect)}
 ), candidate AS (
   SELECT f.id FROM reconciliation_finding f
   WHERE (f.unit_code = :unit OR f.person_key IN (SELECT person_key FROM people))
@@ -299,7 +306,8 @@ ORDER BY f.first_seen_at, f.id
             "start": start,
             "end": end.astimezone(dt.UTC),
             "now": now,
-        },
+        }
+        | vt.zone_param(zone),
     ).all()
     people = _people(session, keyring, [r[5] for r in rows if r[5]], bounds)
     out: list[TenureFinding] = []
@@ -327,34 +335,40 @@ ORDER BY f.first_seen_at, f.id
     return out
 
 
-def _overlaps(held: Callable[[str, str], str], a: str, start: str) -> str:
+def _overlaps(held: Callable[[str, str, str], str], a: str, start: str, dialect: str) -> str:
     """SQL: the record ``a`` is ``held`` (a :mod:`linkage_hub.validtime` predicate) on some day
     of [:first, :last]. Each of those holds from its start column (``start``, none: always
     before) until its record's end, so it holds on some day of the range exactly when it
     holds on the first day, or it starts inside the range and holds on its start day. Reusing
-    the day predicates keeps their status rules (an exit without its date never held) here."""
+    the day predicates keeps their status rules (an exit without its date holds until the
+    hub recorded it) here."""
     return (
-        f"(({held(a, ':first')}) OR ({a}.{start} > :first AND {a}.{start} <= :last"
-        f" AND {held(a, f'{a}.{start}')}))"
+        f"(({held(a, ':first', dialect)}) OR ({a}.{start} > :first AND {a}.{start} <= :last"
+        f" AND {held(a, f'{a}.{start}', dialect)}))"
     )
 
 
-# The people of the unit :unit in the days [:first, :last] (payroll periods :first_month to
-# :last_month). Each branch keeps ``unit_code = :unit AND closed_at IS NULL`` as it stands, so
-# the partial current_unit_code indexes serve it.
-_PEOPLE = "\n  UNION ".join(
-    (
-        "SELECT r.person_key FROM records_roster r WHERE r.unit_code = :unit"
-        f" AND r.closed_at IS NULL AND {_overlaps(vt.on_roster, 'r', 'entered_on')}",
-        "SELECT e.person_key FROM records_employment e WHERE e.unit_code = :unit"
-        f" AND e.closed_at IS NULL AND {_overlaps(vt.employed, 'e', 'hired_on')}",
-        "SELECT c.person_key FROM records_cadre c WHERE c.unit_code = :unit"
-        f" AND c.closed_at IS NULL AND {_overlaps(vt.in_office, 'c', 'appointed_on')}",
-        "SELECT p.person_key FROM records_payroll p WHERE p.unit_code = :unit"
-        " AND p.closed_at IS NULL AND p.status = 'paid'"
-        " AND p.period BETWEEN :first_month AND :last_month",
+def _unit_people(dialect: str) -> str:
+    """The people of the unit :unit in the days [:first, :last] (payroll periods :first_month
+    to :last_month). Each branch keeps ``unit_code = :unit AND closed_at IS NULL`` as it
+    stands, so the partial current_unit_code indexes serve it."""
+    roster = _overlaps(vt.on_roster, "r", "entered_on", dialect)
+    hr = _overlaps(vt.employed, "e", "hired_on", dialect)
+    office = _overlaps(vt.in_office, "c", "appointed_on", dialect)
+    return "\n  UNION ".join(
+        (
+            "SELECT r.person_key FROM records_roster r WHERE r.unit_code = :unit"
+            f" AND r.closed_at IS NULL AND {roster}",
+            "SELECT e.person_key FROM records_employment e WHERE e.unit_code = :unit"
+            f" AND e.closed_at IS NULL AND {hr}",
+            "SELECT c.person_key FROM records_cadre c WHERE c.unit_code = :unit"
+            f" AND c.closed_at IS NULL AND {office}",
+            "SELECT p.person_key FROM records_payroll p WHERE p.unit_code = :unit"
+            " AND p.closed_at IS NULL AND p.status = 'paid'"
+            " AND p.period BETWEEN :first_month AND :last_month",
+        )
     )
-)
+
 
 # The statuses of an open finding; ``resolved`` and ``waived`` close it.
 _LIVE = "'open', 'reopened', 'acknowledged'"

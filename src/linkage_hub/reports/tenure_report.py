@@ -74,7 +74,7 @@ def build_tenure_report(
         )
     today = settings.today()
     found = tenure.find_tenure(
-        session, keyring, number, unit, principal.region_bounds, from_, to, today
+        session, keyring, number, unit, principal.region_bounds, from_, to, today, settings.zone
     )
     if found is None:
         raise NotFound("No cadre record of this person in this unit in your region.")

@@ -215,7 +215,7 @@ hub_periods(period) AS (
   SELECT m.month, m.month_end,
          (SELECT MAX(rp.period) FROM region_periods rp WHERE rp.period <= m.month) AS period,
          (SELECT COUNT(*) FROM registry_unit u WHERE u.unit_code = :unit
-            AND u.closed_at IS NULL AND {vt.registered("u", "m.month_end")}) AS registered
+            AND u.closed_at IS NULL AND {vt.registered("u", "m.month_end", dialect)}) AS registered
   FROM months m
 ), quota AS (
   SELECT q.month, q.establishment_type, q.approved FROM {quotas} q
@@ -224,14 +224,14 @@ hub_periods(period) AS (
          COUNT(CASE WHEN EXISTS (
            SELECT 1 FROM records_employment e WHERE e.person_key = r.person_key
               AND e.unit_code = r.unit_code AND e.closed_at IS NULL
-              AND {vt.employed("e", "m.month_end")}) THEN 1 END) AS employed,
+              AND {vt.employed("e", "m.month_end", dialect)}) THEN 1 END) AS employed,
          COUNT(CASE WHEN EXISTS (
            SELECT 1 FROM records_payroll p WHERE p.person_key = r.person_key
               AND p.unit_code = r.unit_code AND p.closed_at IS NULL
               AND p.period = m.period AND p.status = 'paid') THEN 1 END) AS paid
   FROM periods m
   JOIN records_roster r ON r.unit_code = :unit AND r.closed_at IS NULL
-   AND r.region BETWEEN :lo AND :hi AND {vt.on_roster("r", "m.month_end")}
+   AND r.region BETWEEN :lo AND :hi AND {vt.on_roster("r", "m.month_end", dialect)}
   GROUP BY m.month, r.establishment_type
 ), cells AS (
   SELECT month, establishment_type FROM quota
@@ -270,7 +270,7 @@ serving AS (
   FROM records_cadre c CROSS JOIN months m
   WHERE c.unit_code = :unit AND c.closed_at IS NULL
    AND c.region BETWEEN :lo AND :hi AND c.leader_level IN ('principal', 'deputy')
-   AND {vt.in_office("c", "m.month_end")}
+   AND {vt.in_office("c", "m.month_end", dialect)}
   GROUP BY m.month, c.leader_level
 ), cells AS (
   SELECT month, level FROM posts UNION SELECT month, level FROM serving
