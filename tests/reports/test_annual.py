@@ -359,7 +359,37 @@ class TestDownloads:
         assert "年度审计" in rows[0][0] and U1 in rows[1][0]
         for header in ("月份", "编制类型", "问题编号", "会议编号", "举报编号"):
             assert any(r and r[0] == header for r in rows), header
-        october = next(r for r in rows if r and r[0] == f"{YEAR}-10" and len(r) == 10)
+        october = next(r for r in rows if r and r[0] == f"{YEAR}-10" and len(r) == 11)
         m = next(x for x in body["months"] if x["month"] == f"{YEAR}-10")
         assert october[2:6] == [str(m[k]) for k in ("approved", "on_roster", "employed", "paid")]
         assert any(audited["finding"] in r for r in rows)
+
+
+def test_the_downloads_say_which_months_the_unit_was_not_registered(
+    push: Push, client: TestClient, headers_for: HeadersFor
+) -> None:
+    """A unit abolished in March of last year: its later months still count the roster it
+    kept (people on an abolished unit's roster are worth an auditor's eye) but the JSON's
+    ``registered: false`` was the only sign the unit no longer existed; the CSV and the
+    workbook, which auditors circulate, had no column for it (found in the 2026-12-06 review
+    of the reports). Now each month row ends with 登记状态."""
+    abolished = f.unit(1, kind="organ", status="abolished", abolished_on=f"{YEAR - 1}-03-15")
+    assert push("units", [abolished]).status_code == 201
+    assert push("roster", [f.roster(1)]).status_code == 201
+    audit = headers_for("audit")
+    body = annual(client, audit, year=YEAR - 1).json()
+    expected = [(m["month"], "已登记" if m["registered"] else "未登记") for m in body["months"]]
+    assert expected[2:4] == [(f"{YEAR - 1}-03", "未登记"), (f"{YEAR - 1}-04", "未登记")]
+    assert expected[1] == (f"{YEAR - 1}-02", "已登记")
+    book = openpyxl.load_workbook(
+        io.BytesIO(annual(client, audit, year=YEAR - 1, format="xlsx").content)
+    )
+    rows = list(book["月度编制"].iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(rows) if r[0] == "月份")
+    assert rows[start][10] == "登记状态"
+    assert [(r[0], r[10]) for r in rows[start + 1 :]] == expected
+    text_ = annual(client, audit, year=YEAR - 1, format="csv").content.decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text_)))
+    header = next(i for i, r in enumerate(lines) if r and r[0] == "月份" and len(r) == 11)
+    assert lines[header][10] == "登记状态"
+    assert [(r[0], r[10]) for r in lines[header + 1 : header + 13]] == expected

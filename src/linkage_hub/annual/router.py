@@ -37,7 +37,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 MONTH_HEADER = [
     "月份", "统计日", "核定编制", "实名在编", "人社在职", "统发工资", "正职职数", "正职在任",
-    "副职职数", "副职在任",
+    "副职职数", "副职在任", "登记状态",
 ]  # fmt: skip
 TYPE_HEADER = ["月份", "编制类型", "核定编制", "实名在编", "人社在职", "统发工资"]
 FINDING_HEADER = [
@@ -132,6 +132,7 @@ def _download(
             m.month, m.as_of, m.approved, m.on_roster, m.employed, m.paid,
             m.leader_posts.get("principal", 0), m.leaders.get("principal", 0),
             m.leader_posts.get("deputy", 0), m.leaders.get("deputy", 0),
+            "已登记" if m.registered else "未登记",
         ]
         for m in r.months
     ]  # fmt: skip
@@ -190,7 +191,7 @@ def _download(
         MONTH_HEADER,
         months,
         sheet_name="月度编制",
-        widths=[10, 12, 10, 10, 10, 10, 10, 10, 10, 10],
+        widths=[10, 12, 10, 10, 10, 10, 10, 10, 10, 10, 10],
         title_lines=title,
         extra_sheets=[
             Sheet("按编制类型", TYPE_HEADER, by_type, widths=[10, 14, 10, 10, 10, 10]),
