@@ -101,15 +101,27 @@ class Metrics:
 SECRET_PATH = "/console/password/"  # noqa: S105 - a path; what follows it is the secret
 
 
+# Query parameters whose values are credentials: the hub takes none in a query string, but
+# some OAuth libraries send the client's secret there, and the refused request is logged.
+SECRET_PARAMS = frozenset({"client_secret", "password", "secret", "token", "access_token"})
+
+
 def masked_target(scope: Scope) -> str:
     """The request's path and query string with every ID number in them masked
     (``/api/v1/persons/2301**********1234``), decoded first so no encoding hides one; a
-    one-time password link's token is cut off (``/console/password/***``)."""
+    one-time password link's token is cut off (``/console/password/***``), and so is the
+    value of a query parameter named like a credential (:data:`SECRET_PARAMS`)."""
     path = unquote(str(scope.get("path", "")))
     if path.startswith(SECRET_PATH):
         path = SECRET_PATH + "***"
-    # A form's spaces come as '+' (a number typed in groups, "230102+19800101+0073").
-    query = unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    parts = []
+    for part in bytes(scope.get("query_string", b"")).decode("latin-1").split("&"):
+        name, eq, value = part.partition("=")
+        if value and unquote_plus(name).strip().lower() in SECRET_PARAMS:
+            value = "***"
+        # A form's spaces come as '+' (a number typed in groups, "230102+19800101+0073").
+        parts.append(unquote_plus(name + eq + value))
+    query = "&".join(parts)
     target = f"{path}?{query}" if query else path
     return mask_id_numbers_in(target)[:500]
 

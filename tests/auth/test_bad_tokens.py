@@ -227,6 +227,25 @@ class TestClientState:
         fresh = bearer(token_for(client, auditor[0], new_secret))
         assert client.get(PROTECTED, headers=fresh).status_code == 200
 
+    def test_the_new_secrets_token_works_at_once_in_a_process_that_cached_the_old(
+        self, app: FastAPI, client: TestClient, database: Database, auditor: tuple[str, str]
+    ) -> None:
+        """A process that had just verified one of the client's tokens kept its version of the
+        client (secret 1) for the cache's window, and refused every token of the new secret
+        (secret 2) as "revoked or rotated" meanwhile, in each process: the department that
+        rotated its secret as the README says was locked out for up to a minute (found by
+        the auth review of 2026-12-06). A token newer than the cache now re-reads the client;
+        the old secret's tokens still end within the window, as before."""
+        cache = _runtime(app).clients
+        assert cache.ttl_seconds > 0
+        old = bearer(token_for(client, *auditor))
+        assert client.get(PROTECTED, headers=old).status_code == 200  # cached: secret 1
+        with database.transaction() as session:
+            new_secret = rotate_secret(session, auditor[0]).client_secret
+        fresh = bearer(token_for(client, auditor[0], new_secret))
+        assert client.get(PROTECTED, headers=fresh).status_code == 200
+        _assert_refused(client, old)  # the re-read cached secret 2: the old token is done
+
 
 class TestGarbage:
     @pytest.mark.parametrize(

@@ -99,6 +99,19 @@ class TestIssuing:
         response = request_token(client, client_id, secret, scope="read write")
         assert assert_problem(response, 400)["error"] == "invalid_scope"
 
+    def test_an_empty_scope_is_refused_not_read_as_every_scope(
+        self, client: TestClient, database: Database
+    ) -> None:
+        """``scope=`` reached the handler as no scope at all (FastAPI reads an empty form
+        field as absent) and got every scope the client holds, ``write`` included, while
+        ``scope=%20`` was refused: a system that builds its scope list from an empty set asked
+        for nothing and got everything (found by the auth review of 2026-12-06)."""
+        client_id, secret = new_client(database, "finance")
+        for asked in ("", " "):
+            response = request_token(client, client_id, secret, scope=asked)
+            assert assert_problem(response, 400)["error"] == "invalid_scope", asked
+        assert request_token(client, client_id, secret).status_code == 200  # none sent: all
+
     def test_a_client_created_with_fewer_scopes_gets_only_those(
         self, client: TestClient, database: Database
     ) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from linkage_hub.db import Database
 from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.privacy.masking import mask_exports, mask_record
 from linkage_hub.settings import Settings
+from tests.auth.helpers import new_client
 from tests.conftest import HeadersFor
 from tests.records import factory as f
 from tests.records.conftest import Push, Read
@@ -133,3 +135,21 @@ class TestOverHttp:
         assert '"target": "/api/v1/persons/2301**********' in err
         assert "id_number=2301**********" in err
         assert number not in err and number.lower() not in err
+
+    def test_a_client_secret_in_the_query_string_is_not_logged(
+        self, client: TestClient, database: Database, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Some OAuth libraries send the client's credentials in the query string. The hub
+        refuses that, yet the request's log line carried the query string with only ID
+        numbers masked: the secret, which the hub keeps only as a hash and shows once, lay
+        in the logs in clear (found by the auth review of 2026-12-06)."""
+        client_id, secret = new_client(database, "finance", "230100")
+        response = client.post(
+            "/oauth/token",
+            params={"client_id": client_id, "client_secret": secret, "Password": "p w"},
+            data={"grant_type": "client_credentials"},
+        )
+        assert response.status_code == 401
+        err = capsys.readouterr().err
+        assert f"client_id={client_id}&client_secret=***&Password=***" in err
+        assert secret not in err and "p w" not in err and "p+w" not in err

@@ -57,11 +57,16 @@ async def get_principal_or_none(request: Request) -> Principal | None:
         raise _invalid(str(exc)) from None
     cached = runtime.clients.fresh(claims.client_id)
     # On the event loop while the cache answers; a miss (once a minute per client) asks the
-    # database from a worker thread.
+    # database from a worker thread. So does a token newer than the cache: the hub signed it
+    # after a secret rotation (or the client's creation) this process has not seen yet, and
+    # the new secret's tokens work at once (the old one's stop within the cache's seconds).
+    behind = cached is not None and (
+        cached[0] is None or cached[0].secret_version < claims.secret_version
+    )
     client = (
         cached[0]
-        if cached is not None
-        else await run_in_threadpool(runtime.clients.get, claims.client_id)
+        if cached is not None and not behind
+        else await run_in_threadpool(runtime.clients.load, claims.client_id)
     )
     if client is None or not client.active or client.secret_version != claims.secret_version:
         raise _invalid("The client was revoked or its secret rotated; request a new token.")

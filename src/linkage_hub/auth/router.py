@@ -7,7 +7,7 @@ import binascii
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 
 from linkage_hub.auth.dependencies import REALM
 from linkage_hub.auth.policy import CurrentPrincipal
@@ -67,6 +67,13 @@ def _client_credentials(
     return form_id, form_secret
 
 
+async def _scope_sent(request: Request) -> bool:
+    """Whether the form holds a ``scope`` field at all, blank or not: FastAPI hands an empty
+    one (``scope=``) over as absent, which would grant every scope the client holds to a
+    system that asked for none. The form is the one FastAPI already read (Starlette keeps it)."""
+    return "scope" in await request.form()
+
+
 @router.post(
     "/oauth/token",
     operation_id="issue_token",
@@ -85,6 +92,7 @@ def issue_token(
     scope: Annotated[
         str | None, Form(description="Ask for fewer scopes (space-separated).")
     ] = None,
+    scope_sent: Annotated[bool, Depends(_scope_sent)] = False,
 ) -> TokenResponse:
     """Get an access token for a departmental system (OAuth 2.0 client credentials grant).
 
@@ -124,7 +132,8 @@ def issue_token(
         raise _invalid_client("The client credentials are not valid.")
     client = outcome.client
     granted = client.scopes
-    if scope is not None:
+    if scope is not None or scope_sent:
+        scope = scope or ""
         wanted = parse_scopes(scope[:200])
         if not wanted or not wanted <= granted or len(scope) > 200:
             raise BadRequest(

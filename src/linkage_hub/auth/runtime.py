@@ -53,6 +53,10 @@ class ClientCache:
         cached = self.fresh(client_id)
         if cached is not None:
             return cached[0]
+        return self.load(client_id)
+
+    def load(self, client_id: str) -> ClientState | None:
+        """The client's state read from the database (blocking), and cached."""
         now = self.clock()
         with self.db.read_sessions() as session:
             state = client_state(session, client_id)
