@@ -20,8 +20,10 @@ from tests.console.conftest import ConsoleAs, console_as, demo_city
 from tests.console.test_findings import api_findings
 from tests.records import factory as f
 from tests.records.conftest import Push
+from tests.security.regions import CITY, SPREAD, Regions
 
 NUMBER = f.id_number(7)  # 230102 19800101 007x
+LIVE = re.compile(r'id="live-total"><a href="[^"]*"><span class="n">(\d+)</span>')
 
 
 def _digits_in(text: str, number: str) -> bool:
@@ -134,6 +136,26 @@ class TestNoIdNumberInAConsoleAddress:
         assert refused.status_code == 422
         download = officer.get("/console/reports/discrepancies", params={"id_number": NUMBER})
         assert download.status_code == 422
+
+    def test_the_overview_refuses_an_id_number_in_its_address(
+        self, regions: Regions, console_as: ConsoleAs
+    ) -> None:
+        """The overview (``/console/``) reads the same discrepancy filters as the findings list
+        and never refused ``?id_number=``: it answered with that one person's live findings
+        (counts by rule, department and unit) instead of the region's — a person looked up by
+        URL, outside the person search's POST. Now the 422 of the list, from the same
+        dependency (``forms.no_id_number``)."""
+        officer = console_as("audit", CITY)
+        assert officer.get("/console/findings", params={"id_number": SPREAD}).status_code == 422
+        overview = officer.get("/console/", params={"id_number": SPREAD})
+        region = officer.get("/console/")
+        assert overview.status_code == 422, (
+            overview.status_code,
+            LIVE.findall(overview.text),
+            LIVE.findall(region.text),
+        )
+        assert SPREAD not in overview.text
+        assert LIVE.findall(region.text)  # the region's overview still answers
 
     def test_the_report_page_puts_no_id_number_field_in_a_get_form(
         self, console_as: ConsoleAs

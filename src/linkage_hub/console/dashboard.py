@@ -3,7 +3,10 @@
 Every figure comes from :func:`linkage_hub.reconciliation.summary.summarise`, the service behind
 ``GET /api/v1/discrepancies/summary``, called with the same filters plus ``live=true``: the
 dashboard counts what is still to be done, and each count links to the findings list that pages
-exactly those findings. The trend is an SVG drawn here (no script, nothing loaded).
+exactly those findings. It reads the API's filters, ``id_number`` included, and refuses that one
+as the findings list does (:func:`~linkage_hub.console.forms.no_id_number`): the overview is
+of a region, and a person's findings are on the person search. The trend is an SVG drawn here
+(no script, nothing loaded).
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from linkage_hub.auth.policy import CurrentPrincipal
-from linkage_hub.console.forms import BlankFieldsAbsent
+from linkage_hub.console.forms import BlankFieldsAbsent, no_id_number
 from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
 from linkage_hub.reconciliation.dependencies import DiscrepancyFilters
@@ -64,7 +67,7 @@ def trend_chart(points: list[TrendPoint], zone: object) -> Chart | None:
     )
 
 
-@router.get("/")
+@router.get("/", dependencies=[Depends(no_id_number)])
 def dashboard(
     request: Request,
     session: DbSession,

@@ -24,30 +24,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from linkage_hub.annual.router import annual_report
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
-from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form
+from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form, no_id_number
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
-from linkage_hub.errors import FieldError, InvalidInput
 from linkage_hub.inputs import BoundedDate
 from linkage_hub.reports.router import discrepancy_report, staffing_report
 from linkage_hub.reports.streaming import ReportFormat
 from linkage_hub.reports.tenure_report import build_tenure_report
 
 router = APIRouter(prefix="/console/reports", route_class=BlankFieldsAbsent)
-
-
-def no_id_number(id_number: Annotated[str | None, Query(include_in_schema=False)] = None) -> None:
-    if id_number is not None:
-        raise InvalidInput(
-            "ID numbers do not go into console addresses; search on /console/persons.",
-            errors=[FieldError(field="id_number", code="not_here", message="not accepted here")],
-        )
 
 
 for path, endpoint, refuse_id in (

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -25,12 +25,11 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
-from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form
+from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form, no_id_number
 from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import DATASET_OWNER, Department
-from linkage_hub.errors import FieldError, InvalidInput
 from linkage_hub.identifiers import mask_citizen_id
 from linkage_hub.reconciliation import lifecycle, service
 from linkage_hub.reconciliation.dependencies import DiscrepancyFilters
@@ -68,7 +67,7 @@ def _names(
     return {finding_id: name for finding_id, name in rows}
 
 
-@router.get("/findings")
+@router.get("/findings", dependencies=[Depends(no_id_number)])
 def findings_page(
     request: Request,
     session: DbSession,
@@ -78,11 +77,6 @@ def findings_page(
     settings: SettingsDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    if filters.person_keys is not None:  # the shared dependency reads one; the console must not
-        raise InvalidInput(
-            "ID numbers do not go into console addresses; search on /console/persons.",
-            errors=[FieldError(field="id_number", code="not_here", message="not accepted here")],
-        )
     items, next_cursor = service.list_findings(
         session,
         principal,

@@ -6,15 +6,20 @@ empty value made a mistake. A person who left a filter empty asked for no filter
 GET routes therefore drop blank query parameters before FastAPI reads them, so the very same
 endpoint functions (the report downloads are the API's own) see an absent parameter and apply
 its default.
+
+No ID number goes into a console address: it would stay in the browser's history and in a
+``next=`` after a session ends. The pages and downloads that read the API's discrepancy filters
+(which take ``id_number``) refuse it with :func:`no_id_number`; a person's findings are on the
+person search, a posted form.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
@@ -52,3 +57,14 @@ def invalid_form(exc: ValidationError) -> InvalidInput:
     ]
     named = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return InvalidInput(f"The form is not valid ({named}).", errors=errors)
+
+
+def no_id_number(id_number: Annotated[str | None, Query(include_in_schema=False)] = None) -> None:
+    """A route dependency of every console GET that reads the discrepancy filters: ``?id_number=``
+    is a 422 naming the field (never the value), checked before the filters turn it into a
+    person key."""
+    if id_number is not None:
+        raise InvalidInput(
+            "ID numbers do not go into console addresses; search on /console/persons.",
+            errors=[FieldError(field="id_number", code="not_here", message="not accepted here")],
+        )
