@@ -1,7 +1,8 @@
 """API3 in the console: ID numbers shown or logged in full outside a person page's audited
 "show" — typed by people into free text beside the masked fields (a reporter's unit name, a
-case step's reason, a waiver's document number), into a report form's address in groups (the
-access log), or asked of the problem list by address."""
+case step's reason, a waiver's document number), written by a department's system into a
+record's free text (a 控编单编号, a 批准文号, a 职务, a unit's name), into a report form's
+address in groups (the access log), or asked of the overview or the problem list by address."""
 
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from linkage_hub.cases.models import Case
+from linkage_hub.console.pages import field_text
 from linkage_hub.db import Database
 from tests.conftest import HeadersFor
 from tests.console.conftest import ConsoleAs, console_as, demo_city
 from tests.console.test_findings import api_findings
+from tests.reconciliation.test_api import run_and_wait
 from tests.records import factory as f
 from tests.records.conftest import Push
 from tests.security.regions import CITY, SPREAD, Regions
 
 NUMBER = f.id_number(7)  # 230102 19800101 007x
+OTHER = f.id_number(8)
+REF = re.compile(r'name="ref" value="([^"]+)"')
 LIVE = re.compile(r'id="live-total"><a href="[^"]*"><span class="n">(\d+)</span>')
 
 
@@ -208,3 +213,129 @@ class TestACasesStepReasons:
         assert "需调取" in page.text and "核查当事人" in page.text
         assert NUMBER not in page.text
         assert NUMBER not in console_as("audit", "230100").get(path).text
+
+
+def _ran(client: TestClient, headers_for: HeadersFor) -> None:
+    run = run_and_wait(client, headers_for("establishment", "230100"), region="230100")
+    assert run["status"] == "succeeded", run
+
+
+def _finding(client: TestClient, headers_for: HeadersFor, rule: str) -> dict[str, Any]:
+    items: list[dict[str, Any]] = client.get(
+        "/api/v1/discrepancies",
+        params={"rule": rule},
+        headers=headers_for("establishment", "230100"),
+    ).json()["items"]
+    (finding,) = items
+    return finding
+
+
+class TestARecordsFreeText:
+    """ID numbers a departmental system wrote into a record's free-text field were shown in
+    full on console pages, beside the same number masked: the evidence cards of a finding and
+    the record cards of a person page masked only the field named ``id_number`` (now every
+    field but the unit codes, ``pages.field_text``), and the unit page and the overview printed
+    a unit's name as sent."""
+
+    @pytest.fixture
+    def typed(self, push: Push) -> None:
+        assert push("units", [f.unit(1), f.unit(2)]).status_code == 201
+        # a clerk typed the person's ID number into the quota notice number (控编单编号), on
+        # two units' rosters: DUPLICATE_ESTABLISHMENT
+        roster = [f.roster(7, unit, quota_notice_no=f"控编{NUMBER}") for unit in (1, 2)]
+        assert push("roster", roster).status_code == 201
+        # and someone else's into the cadre's position (职务)
+        assert push("cadres", [f.cadre(7, position=f"科员（原{OTHER}）")]).status_code == 201
+
+    def test_a_findings_evidence_card_masks_a_number_typed_into_a_record(
+        self,
+        typed: None,
+        client: TestClient,
+        headers_for: HeadersFor,
+        console_as: ConsoleAs,
+    ) -> None:
+        _ran(client, headers_for)
+        finding = _finding(client, headers_for, "DUPLICATE_ESTABLISHMENT")
+        page = console_as("establishment", "230100").get(f"/console/findings/{finding['id']}")
+        assert page.status_code == 200
+        assert "控编" in page.text  # the card shows the field
+        assert NUMBER not in page.text  # ... but not the number in full: no "show" was asked
+        assert f.unit_code(1) in page.text  # a unit code is a code, never masked
+
+    def test_a_unit_code_of_digits_alone_is_shown_as_it_is(self) -> None:
+        """A unified social credit code may be 18 digits: a code, never masked as a number."""
+        code = "123201004660000007"
+        assert field_text("unit_code", code) == code
+        assert field_text("parent_code", code) == code
+        assert code not in field_text("quota_notice_no", code)
+
+    def test_a_person_page_masks_a_number_in_a_record_field_without_show(
+        self, typed: None, console_as: ConsoleAs
+    ) -> None:
+        """The number at the top is masked until the audited "显示完整身份证号"; the card
+        beside it gave it away unlogged."""
+        page = console_as("establishment", "230100").post("/console/persons", {"id_number": NUMBER})
+        assert page.status_code == 200, page.text
+        assert "控编" in page.text and "科员" in page.text
+        assert NUMBER not in page.text
+        assert OTHER not in page.text
+
+    def test_show_reveals_the_persons_number_not_the_numbers_in_the_fields(
+        self, typed: None, console_as: ConsoleAs
+    ) -> None:
+        """Decision: "show" is the audited reveal of this person's ``id_number``; a number in a
+        record's free text may be anyone's (here another person's, in the 职务) and stays
+        masked after it."""
+        officer = console_as("organization", "230100")
+        masked = officer.post("/console/persons", {"id_number": NUMBER})
+        (ref,) = REF.findall(masked.text)
+        shown = officer.post("/console/persons", {"ref": ref, "reveal": "1"})
+        assert shown.status_code == 200, shown.text
+        assert NUMBER in shown.text  # the person's own number, revealed
+        assert "科员" in shown.text
+        assert OTHER not in shown.text
+
+    def test_an_over_quota_findings_evidence_masks_the_quotas_document_number(
+        self, push: Push, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs
+    ) -> None:
+        """The 批准文号 (document_no) the project masks on the public face and in the
+        console's disclosure preview was shown in full on the finding page's evidence card."""
+        assert push("units", [f.unit(1)]).status_code == 201
+        quota = {
+            "unit_code": f.unit_code(1),
+            "establishment_type": "institutional",
+            "approved": 1,
+            "document_no": f"编发{NUMBER}号",
+        }
+        assert push("quotas", [quota]).status_code == 201
+        assert push("roster", [f.roster(7), f.roster(8)]).status_code == 201
+        _ran(client, headers_for)
+        finding = _finding(client, headers_for, "OVER_QUOTA")
+        page = console_as("hr", "230100").get(f"/console/findings/{finding['id']}")
+        assert page.status_code == 200
+        assert "编发" in page.text  # the quota's card is shown
+        assert NUMBER not in page.text
+
+    def test_a_units_name_is_masked_on_the_unit_pages_and_the_overview(
+        self, push: Push, client: TestClient, headers_for: HeadersFor, console_as: ConsoleAs
+    ) -> None:
+        """The unit page printed the unit's name and its parent's, and the overview's units
+        ranked by findings their names, as the registry holds them; the public face masks
+        them."""
+        parent = f.unit(1, name=f"某局（{NUMBER}）")
+        child = f.unit(2, parent_code=f.unit_code(1))
+        assert push("units", [parent, child]).status_code == 201
+        quota = {"unit_code": f.unit_code(1), "establishment_type": "institutional", "approved": 1}
+        assert push("quotas", [quota]).status_code == 201
+        assert push("roster", [f.roster(7), f.roster(8)]).status_code == 201  # OVER_QUOTA
+        _ran(client, headers_for)
+        officer = console_as("establishment", "230100")
+        for path in (
+            f"/console/units/{f.unit_code(1)}",
+            f"/console/units/{f.unit_code(2)}",
+            "/console/",
+        ):
+            page = officer.get(path)
+            assert page.status_code == 200, path
+            assert "某局" in page.text, path
+            assert NUMBER not in page.text, path

@@ -9,7 +9,8 @@ from ``GET /api/v1/discrepancies``. The form posts build the API's own input mod
 leaves out the forms that cannot succeed.
 
 ID numbers never go into a console URL (the list has no ``id_number`` filter: people search
-persons on ``/console/persons``, by form post) and are shown masked.
+persons on ``/console/persons``, by form post) and are shown masked, those a department's system
+wrote into a record's free text too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form, no_id_number
-from linkage_hub.console.pages import render
+from linkage_hub.console.pages import field_text, render
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import DATASET_OWNER, Department
@@ -126,11 +127,17 @@ def _shown(value: Any) -> str:
 
 def _evidence(detail: FindingDetail) -> list[dict[str, Any]]:
     """Each evidence record as a card shows it: owner department, fields as text, ID numbers
-    masked (the full number is in the API's answer, for programs)."""
+    masked, the ``id_number`` field's and any typed into another field (:func:`field_text`;
+    the full record is in the API's answer, for programs)."""
     cards = []
     for e in detail.evidence:
         fields = [
-            (key, mask_citizen_id(str(value)) if key == "id_number" and value else _shown(value))
+            (
+                key,
+                mask_citizen_id(str(value))
+                if key == "id_number" and value
+                else field_text(key, _shown(value)),
+            )
             for key, value in e.record.items()
         ]
         cards.append({"e": e, "department": DATASET_OWNER[e.dataset], "fields": fields})

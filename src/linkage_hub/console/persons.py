@@ -11,6 +11,11 @@ entry naming the person by person key (``GET /api/v1/audit-log?id_number=`` find
 button cannot carry the number itself — the masked page would then hold it in full — so it
 carries ``ref``: the number sealed with the ID key together with this session's CSRF token,
 useless in any other session and opaque to whoever reads the page's source.
+
+"Show" reveals the person's number, the ``id_number`` of their records, and nothing more. An ID
+number a department's system wrote into a record's free text (a 控编单编号, a 职务) stays
+masked after it, as on every console page: it may be anyone's, and the ``person.reveal`` entry
+names this person alone.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.sessions import csrf_token, session_token
 from linkage_hub.ciphers import CipherError, version_of
-from linkage_hub.console.pages import render
+from linkage_hub.console.pages import field_text, render
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import FieldError, InvalidInput, NotFound
@@ -121,6 +126,8 @@ def open_ref(keyring: Keyring, request: Request, ref: str) -> str:
 
 
 def _shown(dataset: str, key: str, value: Any) -> str:
+    """A record's value as the card shows it: in Chinese, any ID number typed into it masked
+    (:func:`field_text`), revealed or not."""
     if key == "status" and value == "active":
         return ACTIVE_ZH.get(dataset, "有效")
     if value is None or value == "":
@@ -129,7 +136,8 @@ def _shown(dataset: str, key: str, value: Any) -> str:
         return "是" if value else "否"
     if key == "establishment_type":
         return TYPE_ZH.get(str(value), str(value))
-    return VALUES_ZH.get(str(value), str(value)) if isinstance(value, str) else str(value)
+    text = VALUES_ZH.get(str(value), str(value)) if isinstance(value, str) else str(value)
+    return field_text(key, text)
 
 
 def _cards(records: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
