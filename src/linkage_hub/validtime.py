@@ -38,31 +38,73 @@ def _until_recorded(a: str, day: str, dialect: str) -> str:
     return f"{recorded_day(a, dialect)} > CAST({day} AS TEXT)"
 
 
-def on_roster(r: str, day: str, dialect: str) -> str:
-    """The roster record ``r`` holds a place on ``day``: entered by then and not exited by
-    then (an undated exit: not recorded by then). These predicates need :func:`zone_param`."""
+def _deleted_since(v: str, table: str) -> str:
+    """SQL: a delete closed version ``v`` of ``table`` or one after it: a version a batch
+    closed without writing its successor (an update's batch writes it). Versions before a
+    record's last delete belong to an earlier life of the key, not to the record as it is."""
+    return f"""EXISTS (
+      SELECT 1 FROM {table} d WHERE d.record_key = {v}.record_key AND d.version >= {v}.version
+         AND d.closed_batch_id IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM {table} s WHERE s.record_key = d.record_key
+              AND s.version = d.version + 1 AND s.batch_id = d.closed_batch_id))"""
+
+
+def _held(a: str, day: str, dialect: str, start: str, end: str) -> str:
+    """SQL: the current version ``a`` holds on ``day``: started by then (or undated) and not
+    ended by then (an undated end: not recorded by then)."""
     return (
-        f"({r}.entered_on IS NULL OR {r}.entered_on <= {day}) AND "
-        f"({r}.status = 'active' OR {r}.exited_on > {day} OR "
-        f"({r}.exited_on IS NULL AND {_until_recorded(r, day, dialect)}))"
+        f"({a}.{start} IS NULL OR {a}.{start} <= {day}) AND "
+        f"({a}.status = 'active' OR {a}.{end} > {day} OR "
+        f"({a}.{end} IS NULL AND {_until_recorded(a, day, dialect)}))"
     )
+
+
+def _earlier_spell(a: str, day: str, table: str, start: str, end: str) -> str:
+    """SQL: the record of the current version ``a`` held on ``day`` in an earlier spell.
+
+    Someone who left a unit and came back has one record there (the natural key is the
+    person and the unit) whose current version starts on the return: read alone, it took
+    them out of every day before it. A spell ends where the record, ended (not active),
+    became active again in the next version, written by the same batch (an update, not a
+    delete and a new push: versions before a record's last delete are an earlier life of the
+    key). That ended version, the last recorded before the return, says when the spell began
+    and ended; earlier versions of the spell are its corrections. Only a record whose current
+    spell starts after the day and that has more than one version is looked for.
+
+    A bound day (``:day``) makes the spells one set, read once from the closed versions (the
+    partial closed_batch_id index) and hashed: a probe per record made PostgreSQL cost every
+    row of a report with a subplan, and plan (and JIT-compile) for it. A day taken from a row
+    (``m.month_end``, one unit's months) is probed per record by ``record_key``, version."""
+    spell = f"""SELECT ended.record_key FROM {table} ended JOIN {table} back
+     ON back.record_key = ended.record_key AND back.version = ended.version + 1
+    AND back.batch_id = ended.closed_batch_id
+  WHERE ended.closed_batch_id IS NOT NULL AND ended.status <> 'active'
+    AND back.status = 'active' AND (ended.{start} IS NULL OR ended.{start} <= {day})
+    AND ended.{end} > {day} AND NOT {_deleted_since("ended", table)}"""
+    if day.startswith(":"):
+        found = f"{a}.record_key IN ({spell})"
+    else:
+        found = f"EXISTS ({spell} AND ended.record_key = {a}.record_key)"
+    return f"({a}.{start} > {day} AND {a}.version > 1 AND {found})"
+
+
+def on_roster(r: str, day: str, dialect: str) -> str:
+    """The roster record whose current version is ``r`` holds a place on ``day``: entered by
+    then and not exited by then (an undated exit: not recorded by then), in its current spell
+    or an earlier one. These predicates need :func:`zone_param`."""
+    here = _held(r, day, dialect, "entered_on", "exited_on")
+    return f"(({here}) OR {_earlier_spell(r, day, 'records_roster', 'entered_on', 'exited_on')})"
 
 
 def employed(e: str, day: str, dialect: str) -> str:
-    return (
-        f"({e}.hired_on IS NULL OR {e}.hired_on <= {day}) AND "
-        f"({e}.status = 'active' OR {e}.status_on > {day} OR "
-        f"({e}.status_on IS NULL AND {_until_recorded(e, day, dialect)}))"
-    )
+    here = _held(e, day, dialect, "hired_on", "status_on")
+    return f"(({here}) OR {_earlier_spell(e, day, 'records_employment', 'hired_on', 'status_on')})"
 
 
 def in_office(c: str, day: str, dialect: str) -> str:
-    return (
-        f"({c}.appointed_on IS NULL OR {c}.appointed_on <= {day}) AND "
-        f"({c}.status = 'active' OR {c}.removed_on > {day} OR "
-        f"({c}.removed_on IS NULL AND {_until_recorded(c, day, dialect)})) AND "
-        f"({c}.removed_on IS NULL OR {c}.removed_on > {day})"
-    )
+    here = _held(c, day, dialect, "appointed_on", "removed_on")
+    earlier = _earlier_spell(c, day, "records_cadre", "appointed_on", "removed_on")
+    return f"(({here} AND ({c}.removed_on IS NULL OR {c}.removed_on > {day})) OR {earlier})"
 
 
 def registered(u: str, day: str, dialect: str) -> str:
@@ -118,11 +160,7 @@ def effective_version(
         )
     narrowed = f" AND {current}" if current else ""
     # The record's current life: its versions after the last one a delete closed.
-    deleted_before = f"""NOT EXISTS (
-      SELECT 1 FROM {table} d WHERE d.record_key = v.record_key AND d.version >= v.version
-         AND d.closed_batch_id IS NOT NULL AND NOT EXISTS (
-           SELECT 1 FROM {table} s WHERE s.record_key = d.record_key
-              AND s.version = d.version + 1 AND s.batch_id = d.closed_batch_id))"""
+    deleted_before = f"NOT {_deleted_since('v', table)}"
     month = "m.month AS month, " if months else ""
     partition = "m.month, v.record_key" if months else "v.record_key"
     return f"""(SELECT * FROM (
