@@ -161,7 +161,8 @@ class Settings(BaseSettings):
     webhook_allow_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts (names or addresses) a subscription may reach over plain http or "
-        "in private, loopback and link-local ranges; every other target must be public https.",
+        "at addresses that are not public (private, loopback, link-local, shared 100.64.0.0/10); "
+        "every other target must be public https.",
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
     webhook_disable_after_days: float = Field(

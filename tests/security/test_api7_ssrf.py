@@ -1,7 +1,8 @@
 """API7 Server Side Request Forgery: webhooks are the hub's only outbound calls.
 
 Without ``LINKAGE_WEBHOOK_ALLOW_HOSTS`` a department cannot point the hub at anything but a
-public ``https`` address: not loopback, private, link-local (the cloud metadata address) or
+public ``https`` address (``is_global``): not loopback, private, link-local or shared (the cloud
+metadata addresses 169.254.169.254 and 100.100.100.200), IPv6 mapping of any of those, or
 unspecified, not plain http, not a URL with credentials. The same checks run again at each
 delivery (a subscription stored before the allow-list changed, or a host whose DNS answer
 changed, is refused then), and the hub follows no redirect.
@@ -130,3 +131,41 @@ def test_delivery_checks_again_and_follows_no_redirect(
     assert len(receiver.received) == 1
     log = client.get(f"{SUBS}/{sub['id']}/deliveries", headers=headers).json()["items"]
     assert log[0]["status_code"] == 307 and log[0]["error"] == "answered 307"
+
+
+SHARED_SPACE = [
+    "https://100.100.100.200/latest/meta-data/ram/security-credentials/",
+    "https://100.64.0.1/hook",
+    "https://[::ffff:100.100.100.200]/hook",  # IPv4-mapped
+    "https://[64:ff9b::6464:64c8]/hook",  # NAT64 of 100.100.100.200
+    "https://[2002:6464:64c8::1]/hook",  # 6to4 of 100.100.100.200
+    "https://[::a00:1]/hook",  # IPv4-compatible 10.0.0.1
+    "https://[64:ff9b:1::a00:1]/hook",  # local-use NAT64 (RFC 8215)
+]
+
+
+@pytest.mark.parametrize("url", SHARED_SPACE)
+def test_a_shared_address_space_target_is_refused(
+    client: TestClient, headers_for: HeadersFor, url: str
+) -> None:
+    """SSRF: the shared address space 100.64.0.0/10 (RFC 6598) is not a public address.
+
+    sender._public refused what ``ipaddress`` calls private, loopback, link-local, multicast,
+    reserved or unspecified. Python's ``is_private`` is False for 100.64.0.0/10 (neither
+    private nor global), so a subscription could point the hub at carrier-grade-NAT /
+    cloud-internal addresses (Alibaba Cloud, and the government clouds built on it, put their
+    internal services there: 100.100.100.200 is its instance metadata, 100.100.2.136 its DNS),
+    and /deliveries then reported each attempt's connect or TLS error - a port scan of the
+    internal range. Now only global addresses are accepted, an IPv6 address judged as the IPv4
+    one it maps."""
+    answer = client.post(
+        SUBS, json={"url": url, "events": ["finding.opened"]}, headers=headers_for("hr")
+    )
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["url"]
+
+
+def test_a_global_address_inside_an_ipv6_one_is_accepted() -> None:
+    """NAT64 and 6to4 of a public IPv4 address stay reachable."""
+    assert check_target("https://[64:ff9b::5db8:d822]/hook", []) == "64:ff9b::5db8:d822"
+    assert check_target("https://[2002:5db8:d822::1]/hook", []) == "2002:5db8:d822::1"

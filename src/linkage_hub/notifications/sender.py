@@ -1,8 +1,9 @@
 """One delivery POST, with the guards a hub that calls out of a government network needs.
 
 - ``https`` only, except to hosts in ``LINKAGE_WEBHOOK_ALLOW_HOSTS``;
-- the host is resolved here and every address checked: private, loopback, link-local,
-  multicast, reserved and unspecified addresses are refused unless the host is allowed; the
+- the host is resolved here and every address checked: only global addresses are accepted
+  (not private, loopback, link-local, shared 100.64.0.0/10, multicast, reserved, unspecified,
+  nor an IPv6 address mapping such an IPv4 one) unless the host is allowed; the
   connection then goes to the address that was checked (the clients of :func:`client` connect
   to it for the URL's host name, which stays in ``Host`` and in TLS's server name and
   certificate check), so a second DNS answer cannot swap in an internal address between the
@@ -64,11 +65,21 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 def _public(address: str) -> bool:
+    """Whether ``address`` is one the whole Internet routes to (``is_global``), judged as the
+    IPv4 address it carries when it is an IPv6 one mapping one (``::ffff:a.b.c.d``, 6to4,
+    Teredo, NAT64).
+
+    Refusing what is private, loopback and so on left out what is neither private nor global:
+    the shared address space 100.64.0.0/10 (RFC 6598), where Alibaba Cloud and the government
+    clouds built on it put their internal services (100.100.100.200 is its instance
+    metadata). Accepting only what is global refuses it, and any other special-purpose range,
+    without naming each; the checks after ``is_global`` refuse what this Python's tables still
+    call global (multicast, IPv4-compatible ``::a.b.c.d`` and local-use NAT64 in ``::/8``,
+    site-local ``fec0::/10``)."""
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
         address.split("%", 1)[0]
     )
     if isinstance(ip, ipaddress.IPv6Address):
-        # An IPv4 address carried inside an IPv6 one is judged as the IPv4 address.
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is None and ip in _NAT64:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
@@ -76,7 +87,7 @@ def _public(address: str) -> bool:
             ip = embedded
         elif ip.is_site_local:
             return False
-    return not (
+    return ip.is_global and not (
         ip.is_private
         or ip.is_loopback
         or ip.is_link_local
@@ -172,9 +183,7 @@ def check_target(url: str, allow_hosts: list[str], timeout: float | None = None)
     if not _allowed(host, allow_hosts):
         for address in addresses:
             if not _public(address):
-                raise TargetRefused(
-                    f"the host {host} resolves to a private, loopback or link-local address"
-                )
+                raise TargetRefused(f"the host {host} resolves to an address that is not public")
     return addresses[0]
 
 
