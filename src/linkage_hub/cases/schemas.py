@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from linkage_hub.identifiers import REGION_PATTERN
+from linkage_hub.inputs import CleanText
 
 REGION = REGION_PATTERN
 UNIT_CODE = r"^[0-9A-Z]{18}$"
@@ -128,11 +130,15 @@ class ReportStatus(BaseModel):
 
 
 class TransitionIn(BaseModel):
+    """A step the office takes. An ID number typed into ``reason`` or ``reply`` is masked as it
+    enters (``2301**********1234``), as in a finding's transition: the text is copied to the
+    case's steps, what audit reads and the reporter's follow-up, never in clear."""
+
     model_config = ConfigDict(extra="forbid")
 
     to: Step
-    reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
-    reply: str | None = Field(
+    reason: Annotated[str | None, CleanText] = Field(default=None, max_length=2000, pattern=NO_NUL)
+    reply: Annotated[str | None, CleanText] = Field(
         default=None, max_length=5000, pattern=NO_NUL, description="The reporter sees it."
     )
     due_on: dt.date | None = Field(

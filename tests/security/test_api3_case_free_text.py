@@ -1,4 +1,4 @@
-"""12310 cases: an ID number the office types into a step's reason or the reply.
+"""API3: an ID number a 12310 office types into a case step's reason or the reply.
 
 inputs.py: "An ID number a person types into free text (a comment, a reason, a document or
 minutes number) is masked as it enters ... it lives only in the encrypted columns, never in clear
@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from linkage_hub.cases.models import Case
+from linkage_hub.cases.models import Case, CaseStep
 from linkage_hub.db import Database
 from tests.conftest import HeadersFor
 
@@ -59,3 +59,8 @@ def test_an_id_number_typed_into_a_case_reason_or_reply_is_masked_for_audit(
     clear = [k for k in ("reply", "extension_reason") if ID in (body[k] or "")]
     clear += [f"steps[{s['action']}].reason" for s in body["steps"] if ID in (s["reason"] or "")]
     assert clear == [], f"the office's typed ID number reaches audit in clear in {clear}"
+    with database.transaction() as session:
+        case = session.scalars(select(Case).where(Case.id == cid)).one()
+        stored = [case.reply, case.extension_reason]
+        stored += session.scalars(select(CaseStep.reason).where(CaseStep.case_id == cid)).all()
+    assert [s for s in stored if s and ID in s] == [], "stored in clear"
