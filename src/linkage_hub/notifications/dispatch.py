@@ -38,6 +38,9 @@ is not sent.
 subscriptions are leased for :data:`LEASE` in one statement (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so processes claiming together take different rows): no two processes send one
 delivery at the same time, and a process that dies mid-send leaves a lease that runs out.
+A delivery waiting to be sent whose event its subscription no longer asks for (its region,
+events or filters were changed since the fan-out) is dropped, never sent nor replayed
+(:func:`drop_unmatched`, run by the change and again when a claim is loaded).
 A claim's outcomes are written, and its unsent deliveries handed back, only where the lease is
 still the one that claim set (:func:`record_many`, :func:`release`): a worker that lost its
 lease (it stalled past it, and another worker claimed and sent the deliveries) writes nothing
@@ -122,11 +125,17 @@ def dispatch(session: Session, now: dt.datetime | None = None) -> int:
 
 
 def _matching(sub: Subscription, high: int) -> Any:
+    """The events after ``sub``'s cursor, up to ``high``, that it asks for."""
+    return and_(OutboxEvent.id > sub.cursor, OutboxEvent.id <= high, matches(sub))
+
+
+def matches(sub: Subscription) -> Any:
+    """The condition on an outbox event that ``sub`` asks for it, as it stands now: its event
+    types, its region, its filters and its owner's audience. The one home of the matching: the
+    fan-out, and what a changed subscription drops (:func:`drop_unmatched`) and replays."""
     e = OutboxEvent
     filters = sub.filters or {}
-    conditions = [
-        e.id > sub.cursor,
-        e.id <= high,
+    conditions: list[Any] = [
         e.type.in_(sub.events),
         e.region.between(sub.region_lo, sub.region_hi),
     ]
@@ -141,6 +150,57 @@ def _matching(sub: Subscription, high: int) -> Any:
             conditions.append(or_(column.is_(None), column.in_(values)))
     conditions.append(_audience(Department(sub.department)))
     return and_(*conditions)
+
+
+#: What ``/deliveries`` says of a delivery dropped unsent (``attempt`` 0, no status code).
+DROPPED = (
+    "not sent: the subscription was changed (region, events or filters) "
+    "and no longer asks for this event"
+)
+
+
+def drop_unmatched(session: Session, sub: Subscription, now: dt.datetime) -> int:
+    """Drop the deliveries of ``sub`` still waiting to be sent (paused, due or retrying) whose
+    event it no longer asks for, after a change of its region, events or filters; returns how
+    many. The dispatcher gave them out under the old criteria and the worker sends what it is
+    given, so a subscription narrowed to one county would otherwise still receive its
+    sibling's queued events. Each is left ``dropped`` (never claimed; replayed only if the
+    subscription asks for it again) with an entry in the attempt log (``attempt`` 0,
+    :data:`DROPPED`), so a receiver that sees its ``seq`` skipped finds why in
+    ``/deliveries``. A POST already under way ends as it may, but its lease is taken, so its
+    outcome is not written over the drop."""
+    e = OutboxEvent
+    ids = list(
+        session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.subscription_id == sub.id,
+                Delivery.status == "pending",
+                ~select(e.id).where(e.id == Delivery.outbox_id, matches(sub)).exists(),
+            )
+            .values(status="dropped", lease_until=None)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if ids:
+        logged = (
+            select(
+                Delivery.subscription_id,
+                Delivery.id,
+                e.event_id,
+                Delivery.seq,
+                literal(0),
+                literal(now, type_=Attempt.at.type),
+                literal(0),
+                literal(DROPPED),
+            )
+            .join(e, e.id == Delivery.outbox_id)
+            .where(Delivery.id.in_(ids))
+        )
+        columns = ["subscription_id", "delivery_id", "event_id", "seq", "attempt", "at"]
+        session.execute(insert(Attempt).from_select([*columns, "latency_ms", "error"], logged))
+    return len(ids)
 
 
 def _audience(department: Department) -> Any:
@@ -249,7 +309,10 @@ def _still_leased(session: Session, dues: list[Due]) -> set[int]:
 
 
 def load(session: Session, ids: list[int]) -> list[Due]:
-    """What to send for each claimed delivery: the URL, the secrets (sealed) and the body."""
+    """What to send for each claimed delivery: the URL, the secrets (sealed) and the body.
+    A delivery whose event its subscription no longer asks for is dropped, not sent
+    (:func:`drop_unmatched`): the change drops those queued before it, this those a fan-out
+    running beside the change gave out under the old criteria."""
     rows = session.execute(
         select(Delivery, Subscription, OutboxEvent, AuthClient.region)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
@@ -258,6 +321,27 @@ def load(session: Session, ids: list[int]) -> list[Due]:
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     ).all()
+    subs = {sub.id: sub for _, sub, _, _ in rows}
+    if subs:
+        wanted = set(
+            session.scalars(
+                select(Delivery.id)
+                .join(OutboxEvent, OutboxEvent.id == Delivery.outbox_id)
+                .where(
+                    Delivery.id.in_(ids),
+                    or_(
+                        *(
+                            and_(Delivery.subscription_id == sub.id, matches(sub))
+                            for sub in subs.values()
+                        )
+                    ),
+                )
+            )
+        )
+        now = utcnow()
+        for sub_id in {sub.id for delivery, sub, _, _ in rows if delivery.id not in wanted}:
+            drop_unmatched(session, subs[sub_id], now)
+        rows = [row for row in rows if row[0].id in wanted]
     events = [event for _, _, event, _ in rows]
     keys = _record_keys(session, events)
     places = _places(session, events)

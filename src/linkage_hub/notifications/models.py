@@ -51,7 +51,9 @@ class Subscription(Base):
 
 class Delivery(Base):
     """One event for one subscription: ``pending`` until a 2xx (``delivered``) or the retries
-    run out (``failed``). ``lease_until`` is the claim of the process sending it."""
+    run out (``failed``), or ``dropped`` unsent when the subscription's region, events or
+    filters changed and no longer match it. ``lease_until`` is the claim of the process
+    sending it."""
 
     __tablename__ = "notification_delivery"
 
@@ -77,7 +79,8 @@ class Delivery(Base):
 
 
 class Attempt(Base):
-    """Every POST the hub made, answered or not."""
+    """Every POST the hub made, answered or not, and every delivery dropped unsent
+    (``attempt`` 0, the reason in ``error``)."""
 
     __tablename__ = "notification_attempt"
 

@@ -63,8 +63,9 @@ def create_subscription(
     The answer holds the signing `secret` (`whsec_...`), shown this once. Deliveries are
     `POST url` signed by Standard Webhooks (`webhook-id`, `webhook-timestamp`,
     `webhook-signature`), body `{"type", "timestamp", "seq", "data"}`; `seq` counts from 1
-    per subscription without gaps. `data` holds ids, keys, rule, severity, region, unit and
-    links, never an ID number, a name or pay: fetch what you may see through the API.
+    per subscription without gaps (but those a change of the filters dropped). `data` holds
+    ids, keys, rule, severity, region, unit and links, never an ID number, a name or pay:
+    fetch what you may see through the API.
 
     The URL must be `https` to a public address (hosts in `LINKAGE_WEBHOOK_ALLOW_HOSTS`
     excepted); a 2xx is success, a 410 disables the subscription, anything else is retried
@@ -137,7 +138,9 @@ def change_subscription(
 ) -> SubscriptionOut:
     """Change the URL, events, filters or description; `"active": false` pauses (events
     keep their `seq` and are sent on resume), `true` resumes (also after the hub disabled
-    it)."""
+    it). Changing the events or filters drops the deliveries still waiting that the
+    subscription no longer asks for: their `seq` is skipped, and `/deliveries` lists each
+    (`attempt` 0, `error` saying why)."""
     sub = service.change(session, settings, principal, subscription_id, body)
     return service.out(sub)
 
@@ -185,7 +188,8 @@ def list_deliveries(
     limit: Limit = 100,
 ) -> AttemptPage:
     """Every delivery attempt, newest first: `event_id`, `seq`, `attempt`, `at`,
-    `status_code`, `latency_ms`, `error`."""
+    `status_code`, `latency_ms`, `error`. A delivery dropped unsent by a change of the
+    filters is listed with `attempt` 0 and the reason."""
     items, next_cursor = service.attempts(
         session, principal, subscription_id, limit=limit, cursor=cursor
     )
@@ -202,7 +206,8 @@ def list_deliveries(
 def replay(
     subscription_id: str, body: ReplayIn, session: DbSession, principal: CurrentPrincipal
 ) -> ReplayOut:
-    """Send again every event from `from_seq` on, with its first `webhook-id` and `seq`."""
+    """Send again every event from `from_seq` on that the subscription asks for now (its
+    current region, events and filters), with its first `webhook-id` and `seq`."""
     return ReplayOut(replayed=service.replay(session, principal, subscription_id, body.from_seq))
 
 

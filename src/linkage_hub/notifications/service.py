@@ -3,8 +3,10 @@
 A subscription starts at the outbox's newest event: it receives what happens after it was made,
 with ``seq`` from 1. Its region lies inside its owner's (a region outside is a 404, as for any
 region the caller cannot see). Pausing (``active: false``) stops sending, not counting: events
-keep their ``seq`` while paused and are sent on resume, so a receiver sees no gap. Every change
-is in the audit log (the URL's host only: a query string may carry the receiver's token).
+keep their ``seq`` while paused and are sent on resume, so a receiver sees no gap. Changing
+the region, events or filters drops the waiting deliveries the subscription no longer asks for
+(their ``seq`` skipped, the reason in ``/deliveries``). Every change is in the audit log (the
+URL's host only: a query string may carry the receiver's token).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from linkage_hub.cursors import (
 )
 from linkage_hub.domain import Department
 from linkage_hub.errors import FieldError, Forbidden, InvalidInput, NotFound
+from linkage_hub.notifications import dispatch
 from linkage_hub.notifications.models import Attempt, Delivery, Subscription
 from linkage_hub.notifications.schemas import (
     CASE_EVENTS,
@@ -186,6 +189,13 @@ def change(
         sub.region = region
         sub.region_lo, sub.region_hi = region_bounds(region)
         sub.filters = _stored_filters(body.filters)
+    dropped = 0
+    if {"events", "filters"} & given:
+        # Before the subscription's row is written: rows are locked in the worker's order
+        # (its deliveries, then the subscription), so a change and a worker recording an
+        # outcome never wait on each other.
+        with session.no_autoflush:
+            dropped = dispatch.drop_unmatched(session, sub, utcnow())
     if "description" in given:
         sub.description = body.description
     if "active" in given and body.active is not None:
@@ -193,7 +203,8 @@ def change(
         if body.active:
             sub.disabled_reason, sub.failing_since = None, None
     sub.updated_at = utcnow()
-    _audit(session, principal, "subscription.change", sub, changed=sorted(given))
+    extra = {"dropped": dropped} if dropped else {}
+    _audit(session, principal, "subscription.change", sub, changed=sorted(given), **extra)
     return sub
 
 
@@ -219,7 +230,9 @@ def rotate(
 
 
 def replay(session: Session, principal: Principal, subscription_id: str, from_seq: int) -> int:
-    """Queue every delivery from ``from_seq`` on again (same event ids and seq)."""
+    """Queue every delivery from ``from_seq`` on again (same event ids and seq) whose event the
+    subscription asks for now: one given out before its region, events or filters were
+    narrowed, sent then or dropped since, is not sent again."""
     sub = get(session, principal, subscription_id)
     if from_seq > sub.last_seq:
         raise InvalidInput(
@@ -230,7 +243,13 @@ def replay(session: Session, principal: Principal, subscription_id: str, from_se
         )
     result = session.execute(
         update(Delivery)
-        .where(Delivery.subscription_id == sub.id, Delivery.seq >= from_seq)
+        .where(
+            Delivery.subscription_id == sub.id,
+            Delivery.seq >= from_seq,
+            select(OutboxEvent.id)
+            .where(OutboxEvent.id == Delivery.outbox_id, dispatch.matches(sub))
+            .exists(),
+        )
         .values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
     )
     count = int(getattr(result, "rowcount", 0) or 0)
