@@ -163,6 +163,9 @@ class TestOthers:
         self, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor, database: Any
     ) -> None:
         cid = case_id(database, file(client, NAMED | {"region": COUNTY}))
+        # The county's office is in the hub (without one, the city would work the case:
+        # tests/public/test_case_without_office.py).
+        county = headers_for("establishment", COUNTY)
         city = console_as("establishment", CITY)
         page = city.get(f"/console/cases/{cid}")
         assert page.status_code == 200
@@ -172,7 +175,6 @@ class TestOthers:
         assert refused.status_code == 403 and refused.headers["content-type"].startswith(
             "text/html"
         )
-        county = headers_for("establishment", COUNTY)
         assert api_case(client, county, cid)["status"] == "received"
         assert len(api_case(client, county, cid)["steps"]) == 1
 

@@ -20,7 +20,7 @@ from linkage_hub.domain import Department
 from linkage_hub.errors import HubError
 from linkage_hub.keys import Keyring
 from linkage_hub.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import HeadersFor, make_settings
 from tests.public.conftest import CITY
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.usefixtures("province_served")]
@@ -49,10 +49,15 @@ def together(*work: Any) -> list[Any]:
 
 
 def test_two_steps_on_one_case_never_both_start_from_the_same_status(
-    backend: str, client: TestClient, database: Database, settings: Settings
+    backend: str,
+    client: TestClient,
+    database: Database,
+    settings: Settings,
+    headers_for: HeadersFor,
 ) -> None:
     if backend != "postgres":
         pytest.skip("SQLite has one writer at a time")
+    headers_for("establishment", CITY)  # the city's office is in the hub: it handles the case
     keyring = Keyring(settings)
     for _ in range(5):
         with database.transaction() as session:

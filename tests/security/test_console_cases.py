@@ -79,6 +79,9 @@ class TestNoReporterButForTheHandlingOffice:
         headers_for: HeadersFor,
     ) -> None:
         county_case, city_case = named_cases
+        # The county's office is in the hub, so it handles the county's case (a county without
+        # one has its cases worked by the city: tests/public/test_case_without_office.py).
+        handler = console_as("establishment", COUNTY)
         city_office = console_as("establishment", CITY)  # handles its own case, not the county's
         for viewer, seen in (
             (city_office, {county_case, city_case}),
@@ -100,7 +103,6 @@ class TestNoReporterButForTheHandlingOffice:
                     name, phone = contact
                     assert name not in text and phone not in text, (viewer.username, path)
         assert CONTACTS[1][1] in city_office.get(f"/console/cases/{city_case}").text
-        handler = console_as("establishment", COUNTY)
         assert CONTACTS[0][1] in handler.get(f"/console/cases/{county_case}").text
 
 

@@ -192,7 +192,8 @@ def transition_case(
     settings: SettingsDep,
     keyring: KeyringDep,
 ) -> CaseDetail:
-    """Move a case (the establishment office handling it).
+    """Move a case (the establishment office handling it: of the case's handling region, or
+    the nearest office above when the hub has none there).
 
     - `accepted` (from received); `refused` with `refusal` (`out_of_scope`, `court_matter`,
       `personnel_dispute`, `repeat` with optional `duplicate_of`, `disclosure_request`) and an

@@ -6,12 +6,12 @@ the day after receipt: a proposal — handle it (``in_progress``), assign it to 
 one extension of at most 30 more, whose reason the reporter sees. A case is *overdue* when a
 deadline it has not met has passed (one SQL condition over the stored due dates).
 
-**Who sees what.** The establishment office whose region holds the case's handling office
-works it; audit reads the cases of its region; nobody else sees one. The reporter's name and
-phone are sealed at rest and shown only to the establishment office handling the case, and
-every such reveal is in the audit log. The reporter sees status, due date, the extension's
-reason and the public reply, by tracking code and secret — a wrong secret is a 404, like a
-code that does not exist.
+**Who sees what.** The establishment office of the case's handling region works it (or, if
+the hub has none there, the nearest office above: :func:`handling_office`); audit reads the
+cases of its region; nobody else sees one. The reporter's name and phone are sealed at rest
+and shown only to the establishment office handling the case, and every such reveal is in the
+audit log. The reporter sees status, due date, the extension's reason and the public reply, by
+tracking code and secret — a wrong secret is a 404, like a code that does not exist.
 
 **Every step** is a :class:`CaseStep`, an audit-log entry and a ``case.opened`` /
 ``case.transitioned`` event for subscribers.
@@ -31,6 +31,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
+from linkage_hub.auth.models import AuthClient
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cases.models import Case, CaseLink, CaseStep
 from linkage_hub.cases.schemas import (
@@ -368,11 +369,35 @@ def out(case: Case, today: dt.date, keyring: Keyring) -> CaseOut:
     )
 
 
-def handles(principal: Principal, case: Case) -> bool:
-    """The establishment office handling the case: of exactly its handling region. Offices
-    above it read the case (supervision) but neither work it nor see the reporter."""
-    return (
-        principal.department is Department.establishment and principal.region == case.handler_region
+def handling_office(session: Session, case: Case) -> str:
+    """The region whose establishment office works the case: its handling region's, or, when
+    the hub has no establishment office there (no active client or console account of that
+    department and region), the nearest region above that has one — the city, then the
+    province. A report is taken for any county of a city the hub serves, so without this a
+    county that does not use the hub got cases every office could read and none could work.
+    Looked up at each step, not fixed at filing: an office that joins the hub takes its
+    region's cases over, and one revoked hands them up. A region no office above serves
+    keeps its own (nobody works it until one is made)."""
+    region = case.handler_region
+    chain = list(dict.fromkeys((region, region[:4] + "00", region[:2] + "0000")))
+    offices = set(
+        session.scalars(
+            select(AuthClient.region).where(
+                AuthClient.department == Department.establishment.value,
+                AuthClient.region.in_(chain),
+                AuthClient.active.is_(True),
+                AuthClient.revoked_at.is_(None),
+            )
+        )
+    )
+    return next((r for r in chain if r in offices), region)
+
+
+def handles(session: Session, principal: Principal, case: Case) -> bool:
+    """The establishment office handling the case (:func:`handling_office`). Offices above
+    it read the case (supervision) but neither work it nor see the reporter."""
+    return principal.department is Department.establishment and principal.region == (
+        handling_office(session, case)
     )
 
 
@@ -388,7 +413,7 @@ def detail(
     only. Each read is in the audit log (the facts may name people): ``case.contact_read``
     when the contact was shown, ``case.read`` otherwise."""
     contact = None
-    if case.contact is not None and handles(principal, case):
+    if case.contact is not None and handles(session, principal, case):
         contact = Contact(**json.loads(keyring.reveal_id(case.contact)))
     action = "case.read" if contact is None else "case.contact_read"
     record(audit.by(principal, action, case.handler_region, target_type="case", target_id=case.id))

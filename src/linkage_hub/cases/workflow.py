@@ -44,7 +44,7 @@ def _working(session: Session, principal: Principal, case_id: str) -> Case:
     """The case, locked, for the office handling it. An office above sees it (403: it may
     read, not work it); anyone else gets the 404 of a case that does not exist."""
     case = get(session, principal, case_id, lock=True)
-    if not handles(principal, case):
+    if not handles(session, principal, case):
         raise Forbidden("Only the establishment office handling the case may work it.")
     return case
 

@@ -137,7 +137,7 @@ def case_page(
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     case = service.get(session, principal, case_id)
-    handled = service.handles(principal, case)
+    handled = service.handles(session, principal, case)
     record = partial(record_read, request, session)
     detail = service.detail(session, principal, keyring, case, settings.today(), record)
     return render(
