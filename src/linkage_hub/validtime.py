@@ -49,18 +49,26 @@ def _deleted_since(v: str, table: str) -> str:
               AND s.version = d.version + 1 AND s.batch_id = d.closed_batch_id))"""
 
 
-def _held(a: str, day: str, dialect: str, start: str, end: str) -> str:
-    """SQL: the current version ``a`` holds on ``day``: started by then (or undated) and not
-    ended by then (an undated end: not recorded by then)."""
+def _ends_after(a: str, end: str, day: str, dialect: str) -> str:
+    """SQL: version ``a``'s end (``end``) is after ``day``; an undated end is the day the hub
+    recorded ``a`` (:func:`_until_recorded`)."""
+    return f"({a}.{end} > {day} OR ({a}.{end} IS NULL AND {_until_recorded(a, day, dialect)}))"
+
+
+def _held(a: str, first: str, last: str, dialect: str, start: str, end: str) -> str:
+    """SQL: the current version ``a`` holds on some day of [``first``, ``last``]: started by
+    ``last`` (or undated), and active or ended after ``first``."""
     return (
-        f"({a}.{start} IS NULL OR {a}.{start} <= {day}) AND "
-        f"({a}.status = 'active' OR {a}.{end} > {day} OR "
-        f"({a}.{end} IS NULL AND {_until_recorded(a, day, dialect)}))"
+        f"({a}.{start} IS NULL OR {a}.{start} <= {last}) AND "
+        f"({a}.status = 'active' OR {_ends_after(a, end, first, dialect)})"
     )
 
 
-def _earlier_spell(a: str, day: str, table: str, start: str, end: str) -> str:
-    """SQL: the record of the current version ``a`` held on ``day`` in an earlier spell.
+def _earlier_spell(
+    a: str, first: str, last: str, dialect: str, table: str, start: str, end: str, probe: bool
+) -> str:
+    """SQL: the record of the current version ``a`` held on some day of [``first``, ``last``]
+    in an earlier spell.
 
     Someone who left a unit and came back has one record there (the natural key is the
     person and the unit) whose current version starts on the return: read alone, it took
@@ -68,42 +76,66 @@ def _earlier_spell(a: str, day: str, table: str, start: str, end: str) -> str:
     became active again in the next version, written by the same batch (an update, not a
     delete and a new push: versions before a record's last delete are an earlier life of the
     key). That ended version, the last recorded before the return, says when the spell began
-    and ended; earlier versions of the spell are its corrections. Only a record whose current
-    spell starts after the day and that has more than one version is looked for.
+    and ended (an undated end: the day it was recorded); earlier versions of the spell are its
+    corrections. Only a record whose current spell starts after ``first`` and that has more
+    than one version is looked for.
 
-    A bound day (``:day``) makes the spells one set, read once from the closed versions (the
-    partial closed_batch_id index) and hashed: a probe per record made PostgreSQL cost every
-    row of a report with a subplan, and plan (and JIT-compile) for it. A day taken from a row
-    (``m.month_end``, one unit's months) is probed per record by ``record_key``, version."""
+    Over a region (bound days, ``:day``) the spells are one set, read once from the closed
+    versions (the partial closed_batch_id index) and hashed: a probe per record made
+    PostgreSQL cost every row of a report with a subplan, and plan (and JIT-compile) for it.
+    Over one unit's records (``probe``), or with a day taken from a row (``m.month_end``),
+    each record is probed by ``record_key``, version: a few probes, not the province's
+    closed versions."""
     spell = f"""SELECT ended.record_key FROM {table} ended JOIN {table} back
      ON back.record_key = ended.record_key AND back.version = ended.version + 1
     AND back.batch_id = ended.closed_batch_id
   WHERE ended.closed_batch_id IS NOT NULL AND ended.status <> 'active'
-    AND back.status = 'active' AND (ended.{start} IS NULL OR ended.{start} <= {day})
-    AND ended.{end} > {day} AND NOT {_deleted_since("ended", table)}"""
-    if day.startswith(":"):
+    AND back.status = 'active' AND (ended.{start} IS NULL OR ended.{start} <= {last})
+    AND {_ends_after("ended", end, first, dialect)} AND NOT {_deleted_since("ended", table)}"""
+    if not probe and first.startswith(":") and last.startswith(":"):
         found = f"{a}.record_key IN ({spell})"
     else:
         found = f"EXISTS ({spell} AND ended.record_key = {a}.record_key)"
-    return f"({a}.{start} > {day} AND {a}.version > 1 AND {found})"
+    return f"({a}.{start} > {first} AND {a}.version > 1 AND {found})"
 
 
-def on_roster(r: str, day: str, dialect: str) -> str:
-    """The roster record whose current version is ``r`` holds a place on ``day``: entered by
-    then and not exited by then (an undated exit: not recorded by then), in its current spell
-    or an earlier one. These predicates need :func:`zone_param`."""
-    here = _held(r, day, dialect, "entered_on", "exited_on")
-    return f"(({here}) OR {_earlier_spell(r, day, 'records_roster', 'entered_on', 'exited_on')})"
+def on_roster(
+    r: str, day: str, dialect: str, *, until: str | None = None, probe: bool = False
+) -> str:
+    """The roster record whose current version is ``r`` holds a place on ``day`` (with
+    ``until``: on some day of [``day``, ``until``]): entered by then and not exited by then
+    (an undated exit: not recorded by then), in its current spell or an earlier one
+    (``probe``: ``r`` is one unit's records, see :func:`_earlier_spell`). These predicates
+    need :func:`zone_param`."""
+    last = until or day
+    here = _held(r, day, last, dialect, "entered_on", "exited_on")
+    earlier = _earlier_spell(
+        r, day, last, dialect, "records_roster", "entered_on", "exited_on", probe
+    )
+    return f"(({here}) OR {earlier})"
 
 
-def employed(e: str, day: str, dialect: str) -> str:
-    here = _held(e, day, dialect, "hired_on", "status_on")
-    return f"(({here}) OR {_earlier_spell(e, day, 'records_employment', 'hired_on', 'status_on')})"
+def employed(
+    e: str, day: str, dialect: str, *, until: str | None = None, probe: bool = False
+) -> str:
+    last = until or day
+    here = _held(e, day, last, dialect, "hired_on", "status_on")
+    earlier = _earlier_spell(
+        e, day, last, dialect, "records_employment", "hired_on", "status_on", probe
+    )
+    return f"(({here}) OR {earlier})"
 
 
-def in_office(c: str, day: str, dialect: str) -> str:
-    here = _held(c, day, dialect, "appointed_on", "removed_on")
-    earlier = _earlier_spell(c, day, "records_cadre", "appointed_on", "removed_on")
+def in_office(
+    c: str, day: str, dialect: str, *, until: str | None = None, probe: bool = False
+) -> str:
+    """A cadre in office: as :func:`on_roster`, and an active record with a past
+    ``removed_on`` is not (removed_on is the first day out of office)."""
+    last = until or day
+    here = _held(c, day, last, dialect, "appointed_on", "removed_on")
+    earlier = _earlier_spell(
+        c, day, last, dialect, "records_cadre", "appointed_on", "removed_on", probe
+    )
     return f"(({here} AND ({c}.removed_on IS NULL OR {c}.removed_on > {day})) OR {earlier})"
 
 

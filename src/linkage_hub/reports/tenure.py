@@ -13,7 +13,6 @@ Every query is one statement over a VALUES list of months, whatever the tenure's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -335,26 +334,13 @@ ORDER BY f.first_seen_at, f.id
     return out
 
 
-def _overlaps(held: Callable[[str, str, str], str], a: str, start: str, dialect: str) -> str:
-    """SQL: the record ``a`` is ``held`` (a :mod:`linkage_hub.validtime` predicate) on some day
-    of [:first, :last]. Each of those holds from its start column (``start``, none: always
-    before) until its record's end, so it holds on some day of the range exactly when it
-    holds on the first day, or it starts inside the range and holds on its start day. Reusing
-    the day predicates keeps their status rules (an exit without its date holds until the
-    hub recorded it) here."""
-    return (
-        f"(({held(a, ':first', dialect)}) OR ({a}.{start} > :first AND {a}.{start} <= :last"
-        f" AND {held(a, f'{a}.{start}', dialect)}))"
-    )
-
-
 def _unit_people(dialect: str) -> str:
     """The people of the unit :unit in the days [:first, :last] (payroll periods :first_month
     to :last_month). Each branch keeps ``unit_code = :unit AND closed_at IS NULL`` as it
     stands, so the partial current_unit_code indexes serve it."""
-    roster = _overlaps(vt.on_roster, "r", "entered_on", dialect)
-    hr = _overlaps(vt.employed, "e", "hired_on", dialect)
-    office = _overlaps(vt.in_office, "c", "appointed_on", dialect)
+    roster = vt.on_roster("r", ":first", dialect, until=":last", probe=True)
+    hr = vt.employed("e", ":first", dialect, until=":last", probe=True)
+    office = vt.in_office("c", ":first", dialect, until=":last", probe=True)
     return "\n  UNION ".join(
         (
             "SELECT r.person_key FROM records_roster r WHERE r.unit_code = :unit"
