@@ -58,10 +58,13 @@ async def get_principal_or_none(request: Request) -> Principal | None:
     cached = runtime.clients.fresh(claims.client_id)
     # On the event loop while the cache answers; a miss (once a minute per client) asks the
     # database from a worker thread. So does a token newer than the cache: the hub signed it
-    # after a secret rotation (or the client's creation) this process has not seen yet, and
-    # the new secret's tokens work at once (the old one's stop within the cache's seconds).
-    behind = cached is not None and (
-        cached[0] is None or cached[0].secret_version < claims.secret_version
+    # after a secret rotation this process has not seen yet, and the new secret's tokens work
+    # at once (the old one's stop within the cache's seconds). A cached "no such client" is
+    # not re-read: the hub issues no token before the client exists.
+    behind = (
+        cached is not None
+        and cached[0] is not None
+        and cached[0].secret_version < claims.secret_version
     )
     client = (
         cached[0]
