@@ -99,6 +99,24 @@ def _earlier_spell(
     return f"({a}.{start} > {first} AND {a}.version > 1 AND {found})"
 
 
+# Each dataset whose records hold over days: its table, and the columns its spells begin and
+# end with.
+_SPELLS = {
+    "roster": ("records_roster", "entered_on", "exited_on"),
+    "employment": ("records_employment", "hired_on", "status_on"),
+    "cadres": ("records_cadre", "appointed_on", "removed_on"),
+}
+
+
+def _holds(dataset: str, a: str, day: str, dialect: str, until: str | None, probe: bool) -> str:
+    table, start, end = _SPELLS[dataset]
+    last = until or day
+    here = _held(a, day, last, dialect, start, end)
+    if dataset == "cadres":  # removed_on is the first day out of office, whatever the status
+        here = f"{here} AND ({a}.removed_on IS NULL OR {a}.removed_on > {day})"
+    return f"(({here}) OR {_earlier_spell(a, day, last, dialect, table, start, end, probe)})"
+
+
 def on_roster(
     r: str, day: str, dialect: str, *, until: str | None = None, probe: bool = False
 ) -> str:
@@ -107,36 +125,22 @@ def on_roster(
     (an undated exit: not recorded by then), in its current spell or an earlier one
     (``probe``: ``r`` is one unit's records, see :func:`_earlier_spell`). These predicates
     need :func:`zone_param`."""
-    last = until or day
-    here = _held(r, day, last, dialect, "entered_on", "exited_on")
-    earlier = _earlier_spell(
-        r, day, last, dialect, "records_roster", "entered_on", "exited_on", probe
-    )
-    return f"(({here}) OR {earlier})"
+    return _holds("roster", r, day, dialect, until, probe)
 
 
 def employed(
     e: str, day: str, dialect: str, *, until: str | None = None, probe: bool = False
 ) -> str:
-    last = until or day
-    here = _held(e, day, last, dialect, "hired_on", "status_on")
-    earlier = _earlier_spell(
-        e, day, last, dialect, "records_employment", "hired_on", "status_on", probe
-    )
-    return f"(({here}) OR {earlier})"
+    """As :func:`on_roster`, for an HR record: hired by then, its status not yet ended."""
+    return _holds("employment", e, day, dialect, until, probe)
 
 
 def in_office(
     c: str, day: str, dialect: str, *, until: str | None = None, probe: bool = False
 ) -> str:
-    """A cadre in office: as :func:`on_roster`, and an active record with a past
-    ``removed_on`` is not (removed_on is the first day out of office)."""
-    last = until or day
-    here = _held(c, day, last, dialect, "appointed_on", "removed_on")
-    earlier = _earlier_spell(
-        c, day, last, dialect, "records_cadre", "appointed_on", "removed_on", probe
-    )
-    return f"(({here} AND ({c}.removed_on IS NULL OR {c}.removed_on > {day})) OR {earlier})"
+    """As :func:`on_roster`, for a cadre record: and an active record with a past
+    ``removed_on`` is not in office (removed_on is the first day out of office)."""
+    return _holds("cadres", c, day, dialect, until, probe)
 
 
 def registered(u: str, day: str, dialect: str) -> str:
