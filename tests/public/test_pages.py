@@ -73,6 +73,57 @@ def test_the_form_files_a_report_and_the_follow_up_shows_it(
     assert status.status_code == 200 and "已收到，待受理" in status.text
 
 
+def _receipt(page: str) -> tuple[str, str]:
+    code = re.search(r'id="receipt-code">([^<]+)<', page)
+    secret = re.search(r'id="receipt-secret">([^<]+)<', page)
+    assert code and secret, page
+    return code.group(1), secret.group(1)
+
+
+def _token(page: str) -> str:
+    found = re.search(r'name="submission" value="([^"]+)"', page)
+    assert found, "the form carries no submission token"
+    return found.group(1)
+
+
+def cases_stored(database: Database) -> int:
+    with database.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Case)) or 0)
+
+
+def test_a_form_sent_twice_files_one_case_and_shows_its_receipt_again(
+    client: TestClient, database: Database
+) -> None:
+    token = _token(client.get("/public/12310").text)
+    assert token != _token(client.get("/public/12310").text)  # a token per page
+    first = client.post("/public/12310", data=FORM | {"submission": token})
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    again = client.post("/public/12310", data=FORM | {"submission": token})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert _receipt(again.text) == _receipt(first.text) and "此前已经提交" in again.text
+    assert again.headers["cache-control"] == "no-store"
+    assert cases_stored(database) == 1
+    # Another report from the same page (edited after the first was filed) is filed.
+    edited = client.post("/public/12310", data=FORM | {"submission": token, "facts": "另一件事"})
+    assert edited.status_code == 201 and _receipt(edited.text) != _receipt(first.text)
+    # A form without the token (an old page, a script) files each time, as before.
+    assert client.post("/public/12310", data=FORM).status_code == 201
+    assert client.post("/public/12310", data=FORM).status_code == 201
+    assert cases_stored(database) == 4
+
+
+def test_a_corrected_form_keeps_its_token_and_files_once(
+    client: TestClient, database: Database
+) -> None:
+    token = _token(client.get("/public/12310").text)
+    bad = client.post("/public/12310", data=FORM | {"submission": token, "category": ""})
+    assert bad.status_code == 422 and _token(bad.text) == token
+    fixed = client.post("/public/12310", data=FORM | {"submission": _token(bad.text)})
+    again = client.post("/public/12310", data=FORM | {"submission": token})
+    assert fixed.status_code == again.status_code == 201
+    assert _receipt(fixed.text) == _receipt(again.text) and cases_stored(database) == 1
+
+
 def test_a_bad_form_comes_back_with_the_errors_and_the_text_kept(
     client: TestClient, database: Database
 ) -> None:

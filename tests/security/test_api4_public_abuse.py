@@ -66,6 +66,59 @@ def test_reports_per_address_and_per_day_are_capped(settings: Settings, database
         assert stored(database) == 4
 
 
+def test_only_a_filed_report_counts_against_the_hour(
+    settings: Settings, database: Database
+) -> None:
+    """A reporter on a bad line or with a typo keeps their places: a refused form (422) and a
+    retry answered with the first receipt give their place back; a filed report keeps it."""
+    with limited(settings, database, public_reports_per_hour=2) as client:
+        for _ in range(3):
+            assert client.post("/public/v1/reports", json=REPORT | {"facts": ""}).status_code == 422
+            assert client.post("/public/12310", data=REPORT | {"facts": ""}).status_code == 422
+        key = {"Idempotency-Key": "retry-1"}
+        first = client.post("/public/v1/reports", json=REPORT, headers=key)
+        assert first.status_code == 201
+        for _ in range(3):
+            retry = client.post("/public/v1/reports", json=REPORT, headers=key)
+            assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+        assert client.post("/public/12310", data=REPORT).status_code == 201
+        past = client.post("/public/v1/reports", json=REPORT | {"facts": "第三件"})
+        assert past.status_code == 429 and int(past.headers["retry-after"]) >= 1
+        assert stored(database) == 2
+
+
+def test_past_the_hour_a_retry_still_gets_its_receipt_and_nothing_new_is_filed(
+    settings: Settings, database: Database
+) -> None:
+    with limited(settings, database, public_reports_per_hour=1) as client:
+        key = {"Idempotency-Key": "bad-line"}
+        first = client.post("/public/v1/reports", json=REPORT, headers=key)
+        assert first.status_code == 201
+        retry = client.post("/public/v1/reports", json=REPORT, headers=key)
+        assert retry.status_code == 201 and retry.json() == first.json()
+        other = client.post("/public/v1/reports", json=REPORT | {"facts": "另一件"}, headers=key)
+        assert other.status_code == 429
+        assert other.headers["content-type"] == "application/problem+json"
+        unkeyed = client.post("/public/v1/reports", json=REPORT)
+        form = client.post("/public/12310", data=REPORT | {"submission": "page-token"})
+        assert unkeyed.status_code == form.status_code == 429
+        assert "retry-after" in form.headers and form.headers["content-type"].startswith(
+            "text/html"
+        )
+        assert stored(database) == 1
+
+
+def test_a_burst_of_reports_cannot_pass_the_hour_together() -> None:
+    """The place is taken before the work runs: reports in flight at once count at once."""
+    window = Window(2, 3600.0)
+    assert window.hit("a", 1.0) is None and window.hit("a", 1.0) is None
+    assert window.hit("a", 1.0) is not None
+    window.forget("a", 1.0)  # one of the two filed nothing
+    assert window.hit("a", 2.0) is None and window.hit("a", 3.0) is not None
+    window.forget("b", 1.0)  # an address it never saw: nothing to give back
+    window.forget("a", 99.0)
+
+
 def test_a_body_over_the_cap_is_413_and_stores_nothing(
     client: TestClient, database: Database
 ) -> None:

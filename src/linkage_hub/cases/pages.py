@@ -1,11 +1,16 @@
 """The 12310 pages: the report form (``/public/12310``) and the follow-up by tracking code,
 rendered with the public pages' templates and filed through the same service as ``POST
 /public/v1/reports``. The tracking secret travels only in a form body, never in a URL (so never
-in an access log or a Referer); these pages are ``no-store``."""
+in an access log or a Referer); these pages are ``no-store``.
+
+Each form page carries a token of its own (``submission``, hidden), sent as the report's
+idempotency key: the same report sent twice from one page (a double click, a resend after a
+dropped connection, the browser's back button) files one case and shows its receipt again."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -18,9 +23,11 @@ from linkage_hub.cases.schemas import CATEGORY_ZH, STATUS_ZH, Category, ReportIn
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import HubError, InvalidInput, NotFound
+from linkage_hub.idempotency import REPLAYED
 from linkage_hub.public import disclosures
 from linkage_hub.public.caching import private
 from linkage_hub.public.pages import error_page, render
+from linkage_hub.public.shield import report_limit
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/public", include_in_schema=False)
@@ -34,6 +41,7 @@ FIELD_ZH = {
     "contact_phone": "请填写有效的电话号码。",
 }
 CATEGORIES = [(c.value, CATEGORY_ZH[c]) for c in Category]
+SUBMISSION_MAX = 200  # an Idempotency-Key's length; a longer token is not one of ours
 
 
 def _form_page(
@@ -56,7 +64,11 @@ def _form_page(
 def report_form(
     request: Request, session: DbSession, region: str | None = None, unit_code: str | None = None
 ) -> Response:
-    form = {"region": (region or "")[:6], "unit_code": (unit_code or "")[:18]}
+    form = {
+        "region": (region or "")[:6],
+        "unit_code": (unit_code or "")[:18],
+        "submission": secrets.token_urlsafe(16),
+    }
     return _form_page(request, session, form, {}, 200)
 
 
@@ -108,9 +120,19 @@ def submit_report(
             )
         )
     errors: dict[str, str] = {}
+    answer = Response()
+    submission = form.get("submission") or None
     try:
         report = _report(form)
-        case, secret = cases.file_report(session, settings, keyring, report)
+        receipt = cases.file_once(
+            session,
+            settings,
+            keyring,
+            answer,
+            report,
+            key=submission if submission and len(submission) <= SUBMISSION_MAX else None,
+            over_limit=report_limit(request),
+        )
     except ValidationError as exc:
         for e in exc.errors():
             loc = [str(x) for x in e["loc"]]
@@ -124,17 +146,20 @@ def submit_report(
         return _form_page(request, session, form, errors, 422)
     except HubError as error:
         return error_page(request, error)
-    return private(
-        render(
-            request,
-            "report_done.html",
-            201,
-            nav="12310",
-            tracking_code=case.tracking_code,
-            secret=secret,
-            due_on=case.propose_due,
-        )
+    replayed = answer.headers.get(REPLAYED) is not None
+    page = render(
+        request,
+        "report_done.html",
+        201,
+        nav="12310",
+        tracking_code=receipt.tracking_code,
+        secret=receipt.secret,
+        due_on=receipt.due_on,
+        replayed=replayed,
     )
+    if replayed:
+        page.headers[REPLAYED] = "true"
+    return private(page)
 
 
 @router.get("/12310/lookup")

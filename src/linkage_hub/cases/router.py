@@ -27,9 +27,10 @@ from linkage_hub.cases.schemas import (
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
 from linkage_hub.errors import problem_responses
-from linkage_hub.idempotency import IdempotencyKey, once
+from linkage_hub.idempotency import IdempotencyKey
 from linkage_hub.keys import Keyring
 from linkage_hub.public.caching import private
+from linkage_hub.public.shield import report_limit
 from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -58,6 +59,7 @@ def _detail(
 )
 def file_report(
     body: ReportIn,
+    request: Request,
     response: Response,
     session: DbSession,
     settings: SettingsDep,
@@ -69,33 +71,24 @@ def file_report(
     The answer is a `tracking_code` and a `secret`, shown this once: with both, `GET
     /public/v1/reports/{tracking_code}` (header `X-Report-Secret`) shows the status, the due
     date and the reply. A name and phone, if given, are encrypted at rest and seen only by the
-    establishment office handling the case. Limits: a few reports an hour per address, a
-    daily cap for everyone (503 with `Retry-After` past it), and a body must arrive within
-    `LINKAGE_PUBLIC_BODY_SECONDS` (10 s; 408 past it, the connection closed).
+    establishment office handling the case. Limits: a few reports filed an hour per address
+    (429; a refused or repeated report does not count), a daily cap for everyone (503 with
+    `Retry-After` past it), and a body must arrive within `LINKAGE_PUBLIC_BODY_SECONDS` (10 s;
+    408 past it, the connection closed).
 
     `Idempotency-Key`: a retry with the same key and the very same report returns the first
-    receipt (header `Idempotent-Replayed: true`) and files no second case. The key counts
-    only with the report it came with: the same key with another report files that one."""
+    receipt (header `Idempotent-Replayed: true`), files no second case, and is answered even
+    past the hour's limit. The key counts only with the report it came with: the same key with
+    another report files that one."""
     private(response)
-
-    def make() -> ReportReceipt:
-        case, secret = service.file_report(session, settings, keyring, body)
-        return ReportReceipt(
-            tracking_code=case.tracking_code, secret=secret, due_on=case.propose_due
-        )
-
-    return once(
+    return service.file_once(
         session,
-        keyring,
         settings,
+        keyring,
         response,
-        scope=None,
-        route="file_report",
+        body,
         key=idempotency_key,
-        request=body.model_dump(mode="json"),
-        status=201,
-        model=ReportReceipt,
-        make=make,
+        over_limit=report_limit(request),
     )
 
 

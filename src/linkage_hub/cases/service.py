@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fastapi import Response
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,7 @@ from linkage_hub.cases.schemas import (
     LinkOut,
     Refusal,
     ReportIn,
+    ReportReceipt,
     ReportStatus,
     Status,
     StepOut,
@@ -50,7 +52,8 @@ from linkage_hub.clock import utcnow
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.dependencies import region_input
 from linkage_hub.domain import Department
-from linkage_hub.errors import NotFound, ServiceUnavailable, invalid_field
+from linkage_hub.errors import HubError, NotFound, ServiceUnavailable, invalid_field
+from linkage_hub.idempotency import once
 from linkage_hub.identifiers import mask_id_numbers_in, region_contains
 from linkage_hub.keys import Keyring
 from linkage_hub.outbox import write as outbox
@@ -200,6 +203,46 @@ def file_report(
         ),
     )
     return case, secret
+
+
+def file_once(
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    response: Response,
+    body: ReportIn,
+    *,
+    key: str | None,
+    over_limit: HubError | None,
+) -> ReportReceipt:
+    """File ``body`` once per key: both doors (``POST /public/v1/reports`` with its
+    ``Idempotency-Key``, the 12310 form with the token of the page it was sent from) answer a
+    retry of the very same report with the first receipt and file no second case.
+    ``over_limit``: the address has filed its hour's reports (:func:`linkage_hub.public.shield.
+    report_limit`); raised only where a case would be filed, so a retry still gets its
+    receipt."""
+
+    def make() -> ReportReceipt:
+        if over_limit is not None:
+            raise over_limit
+        case, secret = file_report(session, settings, keyring, body)
+        return ReportReceipt(
+            tracking_code=case.tracking_code, secret=secret, due_on=case.propose_due
+        )
+
+    return once(
+        session,
+        keyring,
+        settings,
+        response,
+        scope=None,
+        route="file_report",
+        key=key,
+        request=body.model_dump(mode="json"),
+        status=201,
+        model=ReportReceipt,
+        make=make,
+    )
 
 
 def announce(session: Session, case: Case, type: str, now: dt.datetime, **data: Any) -> None:

@@ -2,9 +2,16 @@
 requests in flight, decided before any database work.
 
 - **Per address** (:class:`Window`): ``LINKAGE_PUBLIC_REQUESTS_PER_MINUTE`` requests a minute to
-  anything under ``/public``, and ``LINKAGE_PUBLIC_REPORTS_PER_HOUR`` report submissions an hour;
+  anything under ``/public``, and ``LINKAGE_PUBLIC_REPORTS_PER_HOUR`` reports filed an hour;
   past either, 429 with ``Retry-After``. The address is :func:`linkage_hub.clientaddr.
   source_address` (``X-Forwarded-For`` only from ``LINKAGE_TRUSTED_PROXIES``).
+- **A report counts when it is filed.** A submission takes a place in the hour's window before
+  it runs (so a burst cannot pass the limit together) and gives it back unless it filed a case:
+  a form sent back for a typo (422), a retry answered with the first receipt (``Idempotent-
+  Replayed``), a refusal. Past the limit a submission still reaches the route, marked
+  (:func:`report_limit`): a retry of a report already filed gets its receipt again; anything
+  that would file a case is 429. A reporter on a bad line loses neither the receipt nor a
+  place.
 - **In flight**: at most ``LINKAGE_PUBLIC_CONCURRENCY`` public requests per process at once;
   the next gets a 503 with ``Retry-After: 1`` at once instead of waiting for a worker thread the
   departments' API needs. One address holds a share of them, the hub's own rule
@@ -49,6 +56,8 @@ from linkage_hub.settings import Settings
 MAX_ADDRESSES = 100_000
 PREFIX = "/public"
 REPORT_PATHS = frozenset({"/public/v1/reports", "/public/12310"})
+OVER_LIMIT = "linkage_hub.report_wait"  # in the scope: seconds until this address may file
+REPLAYED = b"idempotent-replayed"  # linkage_hub.idempotency.REPLAYED, as ASGI sends it
 
 
 class Window:
@@ -76,6 +85,13 @@ class Window:
             times.append(now)
             return None
 
+    def forget(self, key: str, when: float) -> None:
+        """Give back the event :meth:`hit` counted for ``key`` at ``when``."""
+        with self._lock:
+            times = self._times.get(key)
+            if times is not None and when in times:
+                times.remove(when)
+
 
 class PublicShield:
     """ASGI middleware over ``/public``: limits first, then the body, then a slot, then the
@@ -97,10 +113,38 @@ class PublicShield:
             await self.app(scope, receive, send)
             return
         address = source_address(scope, self.settings.trusted_proxies)
-        error = self._refusal(scope, path, address)
-        if error is not None:
-            await _refuse(error, scope, receive, send)
+        now = time.monotonic()
+        wait = self.requests.hit(address, now)
+        if wait is not None:
+            await _refuse(_too_many(wait), scope, receive, send)
             return
+        counted: float | None = None  # when this submission took its place in the window
+        if scope.get("method") == "POST" and path in REPORT_PATHS:
+            wait = self.reports.hit(address, now)
+            if wait is None:
+                counted = now
+            else:
+                scope[OVER_LIMIT] = wait
+        if counted is None:
+            await self._admitted(scope, receive, send, address)
+            return
+        filed = False
+
+        async def watched(message: Message) -> None:
+            nonlocal filed
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                filed = message["status"] == 201 and REPLAYED not in names
+            await send(message)
+
+        try:
+            await self._admitted(scope, receive, watched, address)
+        finally:
+            if not filed:
+                self.reports.forget(address, counted)
+
+    async def _admitted(self, scope: Scope, receive: Receive, send: Send, address: str) -> None:
+        """The body in time, then a slot, then the app."""
         if scope.get("method") == "POST":
             arrived = await _body_in_time(
                 receive, self.settings.public_body_bytes, self.settings.public_body_seconds
@@ -126,17 +170,19 @@ class PublicShield:
         finally:
             self.slots.release(caller)
 
-    def _refusal(self, scope: Scope, path: str, address: str) -> HubError | None:
-        now = time.monotonic()
-        wait = self.requests.hit(address, now)
-        if wait is None and scope.get("method") == "POST" and path in REPORT_PATHS:
-            wait = self.reports.hit(address, now)
-        if wait is None:
-            return None
-        return TooManyRequests(
-            "Too many requests from this address; please wait before trying again.",
-            headers={"Retry-After": str(wait)},
-        )
+
+def _too_many(wait: int) -> TooManyRequests:
+    return TooManyRequests(
+        "Too many requests from this address; please wait before trying again.",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def report_limit(request: Request) -> TooManyRequests | None:
+    """The 429 a report route raises before it files a case, when the address has filed its
+    hour's reports (see the module): a retry answered from its first receipt never asks."""
+    wait = request.scope.get(OVER_LIMIT)
+    return None if wait is None else _too_many(int(wait))
 
 
 async def _body_in_time(receive: Receive, cap: int, seconds: float) -> list[Message] | None:
