@@ -112,6 +112,19 @@ def lock_key(keyed: str) -> int:
     return zlib.crc32(keyed.encode()) - 2**31
 
 
+def named(
+    keyring: Keyring, scope: str | None, route: str, key: str, request: Any
+) -> tuple[str, str, str]:
+    """(owner, the key's full name, the request's digest) of an answer: the name is
+    ``scope\x1froute\x1fkey``, and for the public also the digest (see the module)."""
+    digest = keyring.keyed_digest(
+        json.dumps([route, request], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    )
+    owner = PUBLIC if scope is None else scope
+    keyed = f"{owner}\x1f{route}\x1f{key}" + (f"\x1f{digest}" if scope is None else "")
+    return owner, keyed, digest
+
+
 def _reused() -> InvalidInput:
     return InvalidInput(
         "This Idempotency-Key was used for a different request.",
@@ -139,26 +152,26 @@ def once(
     status: int,
     model: type[M],
     make: Callable[[], M],
+    wait: bool = False,
 ) -> M:
     """``make()``'s answer, or with ``key`` the first answer to it (see the module).
 
     ``scope`` is the client id, None for the public; ``route`` the operation id; ``request``
     what the answer depends on (path parameters and the validated body, as JSON values);
-    ``status`` the route's status code."""
+    ``status`` the route's status code. ``wait``: a retry while the first is running waits
+    for it and gets its answer instead of a 409 (a form sent twice by a double click: the
+    browser shows only the second answer)."""
     if key is None:
         return make()
-    digest = keyring.keyed_digest(
-        json.dumps([route, request], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    )
-    owner = PUBLIC if scope is None else scope
-    keyed = f"{owner}\x1f{route}\x1f{key}" + (f"\x1f{digest}" if scope is None else "")
+    owner, keyed, digest = named(keyring, scope, route, key, request)
     key_hash = keyring.keyed_digest(keyed)
     if session.get_bind().dialect.name == "postgresql":
-        got = session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:space, :key)"),
-            {"space": LOCK_SPACE, "key": lock_key(keyed)},
-        ).scalar_one()
-        if not got:
+        lock = {"space": LOCK_SPACE, "key": lock_key(keyed)}
+        if wait:
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), lock)
+        elif not session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:space, :key)"), lock
+        ).scalar_one():
             raise Conflict("A request with this Idempotency-Key is still being answered.")
     now = utcnow()
     first = session.get(IdempotentAnswer, (owner, route, key_hash))

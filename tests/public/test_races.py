@@ -3,14 +3,18 @@ the daily cap of 12310 reports holds (SQLite has one writer at a time: nothing t
 
 from __future__ import annotations
 
+import re
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from linkage_hub import idempotency
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cases import service, workflow
 from linkage_hub.cases.models import Case, CaseStep
@@ -111,3 +115,43 @@ def test_the_daily_cap_holds_when_reports_arrive_together(
     refused = [r for r in results if isinstance(r, HubError)]
     assert len(filed) == 2 and len(refused) == 4
     assert all(r.status == 503 for r in refused)
+
+
+def test_a_form_sent_twice_at_once_files_once_and_both_answers_are_its_receipt(
+    backend: str, client: TestClient, database: Database, settings: Settings
+) -> None:
+    """A double click: the browser shows only the second answer, so the second waits for the
+    first and gets its receipt (a 409 would show an error page for a report that was filed).
+    The first is held at the key's lock until both have arrived."""
+    if backend != "postgres":
+        pytest.skip("SQLite has one writer at a time")
+    keyring = Keyring(settings)
+    body = REPORT.model_dump(mode="json")
+    _owner, keyed, _digest = idempotency.named(keyring, None, "file_report", "page-1", body)
+    form = {"category": "ghost_pay", "region": CITY, "facts": "并发", "submission": "page-1"}
+    with database.transaction() as holder:
+        holder.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"),
+            {"space": idempotency.LOCK_SPACE, "key": idempotency.lock_key(keyed)},
+        )
+        pending = together_started(
+            lambda: client.post("/public/12310", data=form),
+            lambda: client.post("/public/12310", data=form),
+        )
+        time.sleep(0.5)  # both are now waiting at the lock the holder has
+    first, second = (p.result(timeout=30) for p in pending)
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    receipt = re.compile(r'id="receipt-code">([^<]+)<')
+    assert receipt.search(first.text).group(1) == receipt.search(second.text).group(1)  # type: ignore[union-attr]
+    assert sorted(r.headers.get("Idempotent-Replayed", "") for r in (first, second)) == ["", "true"]
+    with database.transaction() as session:
+        assert len(session.scalars(select(Case.id)).all()) == 1
+
+
+def together_started(*work: Any) -> list[Future[Any]]:
+    """Start each callable in a thread of its own; their futures."""
+    pool = ThreadPoolExecutor(len(work))
+    try:
+        return [pool.submit(fn) for fn in work]
+    finally:
+        pool.shutdown(wait=False)

@@ -4,8 +4,10 @@ rendered with the public pages' templates and filed through the same service as 
 in an access log or a Referer); these pages are ``no-store``.
 
 Each form page carries a token of its own (``submission``, hidden), sent as the report's
-idempotency key: the same report sent twice from one page (a double click, a resend after a
-dropped connection, the browser's back button) files one case and shows its receipt again."""
+idempotency key: the same report sent twice from one page (a double click, a reload of the
+receipt, a resend after a dropped connection) files one case and shows its receipt again; the
+second of a double click waits for the first. (The back button fetches the form anew, with a
+new token: a report sent from there again is a new one.)"""
 
 from __future__ import annotations
 
@@ -132,6 +134,7 @@ def submit_report(
             report,
             key=submission if submission and len(submission) <= SUBMISSION_MAX else None,
             over_limit=report_limit(request),
+            wait=True,
         )
     except ValidationError as exc:
         for e in exc.errors():

@@ -214,13 +214,15 @@ def file_once(
     *,
     key: str | None,
     over_limit: HubError | None,
+    wait: bool = False,
 ) -> ReportReceipt:
     """File ``body`` once per key: both doors (``POST /public/v1/reports`` with its
     ``Idempotency-Key``, the 12310 form with the token of the page it was sent from) answer a
     retry of the very same report with the first receipt and file no second case.
     ``over_limit``: the address has filed its hour's reports (:func:`linkage_hub.public.shield.
     report_limit`); raised only where a case would be filed, so a retry still gets its
-    receipt."""
+    receipt. ``wait``: the form's, whose second click waits for the first's receipt
+    (:func:`linkage_hub.idempotency.once`)."""
 
     def make() -> ReportReceipt:
         if over_limit is not None:
@@ -242,6 +244,7 @@ def file_once(
         status=201,
         model=ReportReceipt,
         make=make,
+        wait=wait,
     )
 
 
