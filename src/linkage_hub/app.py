@@ -43,6 +43,7 @@ from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
 from linkage_hub.reconciliation.router import router as reconciliation_router
 from linkage_hub.records import offload
 from linkage_hub.records import router as records_router
+from linkage_hub.records.rotation import check_key_set
 from linkage_hub.reports.audit_log import router as audit_router
 from linkage_hub.reports.router import router as reports_router
 from linkage_hub.settings import Settings, get_settings
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_key_set(db, settings)  # before anything seals; `serve` has said it in one line
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         offload.start(settings)

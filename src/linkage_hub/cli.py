@@ -27,8 +27,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.ops_port == args.port:
         raise CommandError("LINKAGE_OPS_PORT must differ from --port")
+    from linkage_hub.records.keys_cli import require_key_set
+
     db = open_database(settings)
     try:
+        require_key_set(db, settings)
         if args.demo:
             from linkage_hub.auth.users import create_demo_accounts
             from linkage_hub.public.cli import publish_demo
@@ -92,10 +95,17 @@ def _serve_with_ops_port(
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from linkage_hub.db import Database
     from linkage_hub.migrations import downgrade, upgrade
+    from linkage_hub.records.keys_cli import require_key_set
 
     if settings.is_embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings)
+    try:  # the first step of every start in the Dockerfile: a missing key set stops it here
+        require_key_set(db, settings)
+    finally:
+        db.dispose()
     if args.downgrade:
         downgrade(settings, args.downgrade)
     else:

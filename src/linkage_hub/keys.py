@@ -140,15 +140,24 @@ def _write_owner_only(path: Path, text: str, *, exclusive: bool) -> bool:
         temporary.unlink(missing_ok=True)
 
 
-def load_key_set(settings: Settings) -> KeySet:
-    """The configured key set; on first start (no setting, no file) a new one, saved."""
+def configured_key_set(settings: Settings) -> KeySet | None:
+    """The key set of ``LINKAGE_ID_KEYS`` or of the key file; None when neither is there."""
     if settings.id_keys is not None:
         return KeySet.parse(settings.id_keys.get_secret_value())
-    path = id_key_path(settings)
     try:
-        return KeySet.parse(path.read_text(encoding="utf-8"))
+        return KeySet.parse(id_key_path(settings).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        pass
+        return None
+
+
+def load_key_set(settings: Settings) -> KeySet:
+    """The configured key set; on first start (no setting, no file) a new one, saved. Only a
+    database that holds nothing sealed has a first start: the hub and the commands that seal
+    check that before they make a keyring (:func:`linkage_hub.records.rotation.check_key_set`)."""
+    configured = configured_key_set(settings)
+    if configured is not None:
+        return configured
+    path = id_key_path(settings)
     fresh = KeySet(1, {1: KeyVersion(1, settings.id_cipher, secrets.token_bytes(32))})
     if not _write_owner_only(path, fresh.dumps(), exclusive=True):
         return KeySet.parse(path.read_text(encoding="utf-8"))  # another process made it
@@ -208,9 +217,14 @@ class Keyring:
         return stat.st_mtime_ns, stat.st_size
 
     def reload(self) -> None:
+        """Install the key set as configured now. A key file gone since the start (a volume
+        unmounted, a file moved) leaves the installed set in place: generating a new one there
+        would seal new ID numbers under a key no other process has."""
         with self._lock:
             self._stamp = self._file_stamp()
-            self._install(load_key_set(self._settings))
+            keys = configured_key_set(self._settings)
+            if keys is not None:
+                self._install(keys)
 
     def refresh(self) -> None:
         """Pick up a new key version from the key file (``keys rotate`` adds one), checking at

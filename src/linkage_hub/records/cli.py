@@ -31,10 +31,12 @@ Planted discrepancies (rule: findings expected for region 230000):
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.records.demo import DEMO_CLIENTS_FILE, is_empty, load_city
     from linkage_hub.records.demo_data import PERIOD, generate_city
+    from linkage_hub.records.keys_cli import require_key_set
 
     persons = args.persons or SIZES[args.size]
     db = open_database(settings)
     try:
+        require_key_set(db, settings)  # --force seals beside what is stored
         if not is_empty(db) and not args.force:
             raise CommandError("the database already holds records (use --force to push anyway)")
         started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""``linkage-hub keys status`` and ``linkage-hub keys rotate``."""
+"""``linkage-hub keys status`` and ``linkage-hub keys rotate``, and the check of the ID key set
+that ``serve``, ``migrate`` and ``demo`` make before they start."""
 
 from __future__ import annotations
 
@@ -16,34 +17,27 @@ if TYPE_CHECKING:
     from linkage_hub.keys import Keyring
 
 
+def require_key_set(db: Database, settings: Settings) -> None:
+    """:func:`linkage_hub.records.rotation.check_key_set`, refused in one line."""
+    from linkage_hub.keys import KeySetError
+    from linkage_hub.records.rotation import check_key_set
+
+    try:
+        check_key_set(db, settings)
+    except KeySetError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _keyring(db: Database, settings: Settings) -> Keyring:
     """The key set that opens the stored ID numbers, or a one-line refusal before anything is
     written. A wrong ``LINKAGE_ID_KEY_FILE`` (a typo, another machine's path) would otherwise
     get a fresh key set made there, and ``keys rotate`` would record a rotation to a version
     of it before failing on the first row: reconciliation refused from then on, and no command
     to undo it."""
-    from linkage_hub.keys import Keyring, id_key_path
-    from linkage_hub.records.rotation import stored_samples
+    from linkage_hub.keys import Keyring
 
-    with db.read_sessions() as session:
-        samples = stored_samples(session)
-    path = id_key_path(settings)
-    if settings.id_keys is None and samples and not path.exists():
-        raise CommandError(
-            f"no ID key file at {path}, yet the database holds sealed ID numbers: set "
-            "LINKAGE_ID_KEY_FILE (or LINKAGE_ID_KEYS) to the key set they were sealed with"
-        )
-    keyring = Keyring(settings)
-    for stored in samples:
-        try:
-            keyring.reveal_id(stored)
-        except CipherError:
-            version = stored.split(":", 1)[0]
-            raise CommandError(
-                f"the ID key set does not open the stored ID numbers (key version "
-                f"{version.removeprefix('v')}): check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
-            ) from None
-    return keyring
+    require_key_set(db, settings)
+    return Keyring(settings)
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

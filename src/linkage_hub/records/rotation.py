@@ -30,17 +30,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import Table, delete, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from linkage_hub.ciphers import version_of
+from linkage_hub.ciphers import CipherError, VersionCipher, version_of
 from linkage_hub.db import Database
 from linkage_hub.domain import PERSON_DATASETS
-from linkage_hub.keys import Keyring
+from linkage_hub.keys import Keyring, KeySetError, configured_key_set, id_key_path
 from linkage_hub.privacy.models import KeyRotation, PersonKeyMap
 from linkage_hub.privacy.state import pending_rotation
 from linkage_hub.records.datasets import spec_for
+from linkage_hub.settings import Settings
 
 PERSON_TABLES: tuple[Table, ...] = tuple(spec_for(d).table for d in sorted(PERSON_DATASETS))
 
@@ -126,16 +127,62 @@ def rows_by_version(session: Session, versions: list[int]) -> dict[str, int]:
 
 
 def stored_samples(session: Session) -> list[str]:
-    """The first and last stored ID number of each person table (by ``id``): enough to tell
-    whether a key set opens what is stored, the oldest rows and the newest, before a command
-    writes anything."""
+    """The first and last stored value of each table holding values sealed with the ID keys (by
+    primary key): the person tables' ID numbers and the :data:`SEALED` columns. Enough to tell
+    whether a key set opens what is stored, the oldest rows and the newest, in two indexed reads
+    a table (the hub does it at every start). A table the schema lacks yet holds nothing."""
+    present = set(inspect(session.connection()).get_table_names())
     out: list[str] = []
     for t in PERSON_TABLES:
-        for order in (t.c.id.asc(), t.c.id.desc()):
-            value = session.scalar(select(t.c.id_number).order_by(order).limit(1))
-            if value is not None:
-                out.append(value)
+        if t.name in present:
+            for order in (t.c.id.asc(), t.c.id.desc()):
+                value = session.scalar(select(t.c.id_number).order_by(order).limit(1))
+                if value is not None:
+                    out.append(value)
+    for s in SEALED:
+        if s.table in present:
+            for direction in ("ASC", "DESC"):
+                by = ", ".join(f"{k} {direction}" for k in s.key)
+                row = session.execute(
+                    text(f"SELECT {', '.join(s.columns)} FROM {s.table} ORDER BY {by} LIMIT 1")
+                ).first()
+                out += [value for value in row or () if value is not None]
     return out
+
+
+def check_key_set(db: Database, settings: Settings) -> None:
+    """Refuse (:class:`KeySetError`, naming the settings) an ID key set that does not open the
+    values the database holds sealed, or its absence; nothing is written, no key set generated.
+
+    The hub's start and every command that seals call it. Without it a process started without
+    its key set (a second replica or a container without its volume: the key file is generated
+    beside the database; a mistyped ``LINKAGE_ID_KEY_FILE``) generated a fresh one, numbered v1
+    like the real one, and served: every stored ID number answered 500, and new ones were sealed
+    and person keys hashed under a key no other process has. A database holding nothing sealed
+    passes: its first process generates the key set."""
+    with db.read_sessions() as session:
+        samples = stored_samples(session)
+    if not samples:
+        return
+    keys = configured_key_set(settings)
+    if keys is None:
+        raise KeySetError(
+            f"no ID key file at {id_key_path(settings)}, yet the database holds sealed ID "
+            "numbers: set LINKAGE_ID_KEY_FILE (or LINKAGE_ID_KEYS) to the key set they were "
+            "sealed with"
+        )
+    ciphers = {v: VersionCipher(k) for v, k in keys.versions.items()}
+    for stored in samples:
+        try:
+            version = version_of(stored)
+            if version:  # 0: stored before encryption, `keys rotate` seals it
+                ciphers[version].open(stored)
+        except (KeyError, CipherError):
+            named = stored.split(":", 1)[0].removeprefix("v")
+            raise KeySetError(
+                f"the ID key set does not open the stored ID numbers (key version {named}): "
+                "check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
+            ) from None
 
 
 def cancel_unstarted(db: Database, rotation_id: int) -> bool:

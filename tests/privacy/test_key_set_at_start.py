@@ -1,0 +1,101 @@
+"""A hub or command started without the ID key set its database was sealed with refuses to
+start, and generates no key set.
+
+The hub made a fresh key set whenever its key file was missing: a second replica or a container
+without its volume (the file is generated beside the database), or a mistyped
+``LINKAGE_ID_KEY_FILE``, got a new "v1", reported ready, answered 500 for every stored ID number,
+and sealed new ones and hashed person keys under a key no other process has.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from linkage_hub.app import create_app
+from linkage_hub.cli import main
+from linkage_hub.db import Database
+from linkage_hub.keys import Keyring, KeySetError, id_key_path, load_key_set
+from linkage_hub.settings import Settings
+from tests.conftest import make_settings
+from tests.records import factory as f
+from tests.records.conftest import Push
+
+
+def _without_key_set(settings: Settings, backend: str, tmp_path: Path) -> Settings:
+    if backend == "postgres":  # a second replica, a container without its volume
+        return settings.model_copy(update={"data_dir": tmp_path / "replica"})
+    return settings.model_copy(update={"id_key_file": tmp_path / "typo" / "id-keys.json"})
+
+
+def test_a_hub_without_its_key_set_refuses_to_start(
+    push: Push, settings: Settings, backend: str, tmp_path: Path
+) -> None:
+    assert push("roster", [f.roster(1)]).status_code == 201
+    other = _without_key_set(settings, backend, tmp_path)
+    db = Database(other)
+    try:
+        app = create_app(other, database=db)
+        with pytest.raises(KeySetError, match="LINKAGE_ID_KEY_FILE"), TestClient(app):
+            pass
+    finally:
+        db.dispose()
+    assert not id_key_path(other).exists()
+
+
+def test_a_hub_with_another_key_set_refuses_to_start(
+    push: Push, settings: Settings, tmp_path: Path
+) -> None:
+    assert push("roster", [f.roster(1)]).status_code == 201
+    other = settings.model_copy(update={"id_key_file": tmp_path / "other.json"})
+    load_key_set(other)  # valid, numbered v1, not this database's
+    db = Database(other)
+    try:
+        app = create_app(other, database=db)
+        with pytest.raises(KeySetError, match=r"\(key version 1\)"), TestClient(app):
+            pass
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "18999"], ["migrate"], ["demo"]])
+def test_commands_without_the_key_set_refuse_in_one_line(
+    push: Push,
+    settings: Settings,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    import uvicorn
+
+    assert push("roster", [f.roster(1)]).status_code == 201
+    other = _without_key_set(settings, backend, tmp_path)
+    monkeypatch.setattr("linkage_hub.cli.get_settings", lambda: other)
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: pytest.fail("serve started"))
+    capsys.readouterr()
+    assert main(command) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"linkage-hub {command[0]}: no ID key file at"), err
+    assert "LINKAGE_ID_KEY_FILE" in err and "\n" not in err
+    assert not id_key_path(other).exists()
+
+
+def test_a_new_database_migrates_starts_and_makes_its_key_set(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(empty_database_url, tmp_path / "new")
+    monkeypatch.setattr("linkage_hub.cli.get_settings", lambda: settings)
+    assert main(["migrate"]) == 0
+    assert not id_key_path(settings).exists()  # migrate seals nothing: it makes no key set
+    db = Database(settings)
+    try:
+        with TestClient(create_app(settings, database=db)) as client:
+            assert client.get("/health/ready").status_code == 200
+        assert Keyring(settings).current_version == 1  # made on first use, as before
+    finally:
+        db.dispose()
+    assert id_key_path(settings).exists()
