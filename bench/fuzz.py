@@ -57,7 +57,7 @@ def main() -> int:
             database_url=url,
             data_dir=Path(folder),
             signing_key="fuzz-signing-key-" + "x" * 32,
-            record_key_secret="fuzz-record-key-secret",
+            record_key_secret="fuzz-record-key-secret-" + "x" * 32,
             log_level="WARNING",
         )
         try:

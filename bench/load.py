@@ -66,7 +66,7 @@ def hub_env(url: str, data_dir: Path) -> dict[str, str]:
         LINKAGE_DATABASE_URL=url,
         LINKAGE_DATA_DIR=str(data_dir),
         LINKAGE_SIGNING_KEY="load-signing-key-" + "x" * 32,
-        LINKAGE_RECORD_KEY_SECRET="load-record-key-secret",
+        LINKAGE_RECORD_KEY_SECRET="load-record-key-secret-" + "x" * 32,
         LINKAGE_LOG_LEVEL="WARNING",
     )
     return env

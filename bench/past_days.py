@@ -108,7 +108,7 @@ def run_backend(backend: str, province: prov.Province, work: Path, every: int) -
             database_url=url,
             data_dir=work,
             signing_key="bench-signing-key-" + "x" * 32,
-            record_key_secret="bench-record-key",
+            record_key_secret="bench-record-key-" + "x" * 32,
             reconcile_on_write=False,
             bulletin_cron=None,
             deliver_in_process=False,

@@ -59,7 +59,7 @@ def settings_for(url: str, data_dir: Path) -> Settings:
         database_url=url,
         data_dir=data_dir,
         signing_key="bench-signing-key-" + "x" * 32,
-        record_key_secret="bench-record-key",
+        record_key_secret="bench-record-key-" + "x" * 32,
         reconcile_on_write=False,
         bulletin_cron=None,
         deliver_in_process=False,

@@ -691,7 +691,9 @@ def bench_backend(
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    settings = Settings(database_url=url, data_dir=work, record_key_secret="bench")
+    settings = Settings(
+        database_url=url, data_dir=work, record_key_secret="bench-record-key-" + "x" * 32
+    )
     try:
         upgrade(settings)
         start = time.perf_counter()

@@ -56,7 +56,7 @@ def make_settings(url: str, data_dir: Path, **overrides: object) -> Settings:
         database_url=url,
         data_dir=data_dir,
         signing_key="test-signing-key-" + "x" * 32,
-        record_key_secret="test-record-key-secret",
+        record_key_secret="test-record-key-secret-" + "x" * 32,
         **overrides,  # type: ignore[arg-type]
     )
 

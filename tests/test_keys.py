@@ -46,8 +46,8 @@ class TestGeneratedSecrets:
 
 class TestKeyring:
     def test_keys_are_keyed_stable_and_free_of_the_number(self, tmp_path: Path) -> None:
-        ring = Keyring(Settings(data_dir=tmp_path / "a", record_key_secret="one"))
-        other = Keyring(Settings(data_dir=tmp_path / "b", record_key_secret="two"))
+        ring = Keyring(Settings(data_dir=tmp_path / "a", record_key_secret="one" * 11))
+        other = Keyring(Settings(data_dir=tmp_path / "b", record_key_secret="two" * 11))
         assert ring.person_key(NUMBER) == ring.person_key(NUMBER)
         assert ring.person_key(NUMBER) != other.person_key(NUMBER)
         assert len(ring.person_key(NUMBER)) == 32 and NUMBER not in ring.person_key(NUMBER)

@@ -19,6 +19,10 @@ from linkage_hub.ciphers import Algorithm
 from linkage_hub.cron import CronSchedule
 from linkage_hub.identifiers import IdentifierError, normalise_region
 
+# The shortest secret given as a string: the token signing key's seed (linkage_hub.auth.tokens)
+# and the record, audit and webhook keys (HMAC keys: a short one is guessed offline).
+SECRET_MIN_CHARACTERS = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINKAGE_", extra="ignore")
@@ -78,7 +82,8 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="How often buffered access records are written."
     )
     record_key_secret: str | None = Field(
-        default=None, description="Secret behind opaque record keys; generated if unset."
+        default=None,
+        description="Secret behind opaque record keys (32+ characters); generated if unset.",
     )
     audit_key: SecretStr | None = Field(
         default=None,
@@ -321,6 +326,22 @@ class Settings(BaseSettings):
         if info.data.get("schedule_cron") and not regions:
             raise ValueError("is empty, so LINKAGE_SCHEDULE_CRON would reconcile no region")
         return regions
+
+    @field_validator("record_key_secret", "audit_key", "webhook_key")
+    @classmethod
+    def _long_secret(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        # Any non-empty string was taken: with "a" as the record key secret, anyone holding a
+        # record key (every department, every webhook payload) could brute-force the ID number
+        # behind it; a guessable audit key lets whoever writes the database forge the log's
+        # MACs, a guessable webhook key opens every subscription's secret. An empty one (a bare
+        # `LINKAGE_AUDIT_KEY=`) silently fell back to a generated file.
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if secret is not None and len(secret) < SECRET_MIN_CHARACTERS:
+            raise ValueError(
+                f"must be a random string of at least {SECRET_MIN_CHARACTERS} characters "
+                "(unset, one is generated beside the database)"
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -37,7 +37,7 @@ def command_env(settings: Settings) -> dict[str, str]:
         "LINKAGE_DATABASE_URL": settings.database_url,
         "LINKAGE_DATA_DIR": str(settings.data_dir),
         "LINKAGE_SIGNING_KEY": "test-signing-key-" + "x" * 32,
-        "LINKAGE_RECORD_KEY_SECRET": "test-record-key-secret",
+        "LINKAGE_RECORD_KEY_SECRET": "test-record-key-secret-" + "x" * 32,
     }
     env.pop("LINKAGE_ID_KEYS", None)
     return env

@@ -348,7 +348,7 @@ def operator_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterato
     monkeypatch.setenv("LINKAGE_DATABASE_URL", settings.sqlalchemy_url)
     monkeypatch.setenv("LINKAGE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("LINKAGE_SIGNING_KEY", "test-signing-key-" + "x" * 32)
-    monkeypatch.setenv("LINKAGE_RECORD_KEY_SECRET", "test-record-key-secret")
+    monkeypatch.setenv("LINKAGE_RECORD_KEY_SECRET", "test-record-key-secret-" + "x" * 32)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

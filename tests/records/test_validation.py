@@ -26,7 +26,7 @@ TODAY = dt.date(2026, 11, 27)
 
 @pytest.fixture
 def keyring(tmp_path: Path) -> Keyring:
-    return Keyring(Settings(data_dir=tmp_path, record_key_secret="s"))
+    return Keyring(Settings(data_dir=tmp_path, record_key_secret="s" * 32))
 
 
 def opened(keyring: Keyring, staged: Any) -> tuple[Any, ...]:
@@ -76,7 +76,7 @@ class TestIdNumbers:
             assert opened(keyring, staged)[5] == parse_citizen_id(number, today=TODAY).number
 
     def test_keys_are_the_keyed_hmac(self, keyring: Keyring) -> None:
-        secret = b"s"
+        secret = b"s" * 32
         version = keyring.current  # HMAC-SHA256 under the ID key version's derived key
         expected = hmac.new(version._mac_key, b"11010519491231002X", hashlib.sha256)
         assert keyring.person_key("11010519491231002X") == expected.hexdigest()[:32]

@@ -40,7 +40,7 @@ from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import IdentifierError, normalise_region
 from linkage_hub.keys import load_or_create_secret
-from linkage_hub.settings import Settings
+from linkage_hub.settings import SECRET_MIN_CHARACTERS, Settings
 
 ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JOSE "typ", not a secret
@@ -80,10 +80,10 @@ def _b64url(raw: bytes) -> str:
 
 
 def _derive_key(seed: bytes) -> ec.EllipticCurvePrivateKey:
-    if len(seed) < 32:
+    if len(seed) < SECRET_MIN_CHARACTERS:
         raise ValueError(
             "LINKAGE_SIGNING_KEY must be a PEM EC P-256 private key "
-            "or a random string of at least 32 characters"
+            f"or a random string of at least {SECRET_MIN_CHARACTERS} characters"
         )
     okm = HKDF(
         algorithm=hashes.SHA256(), length=48, salt=b"linkage-hub", info=b"token signing ES256"
