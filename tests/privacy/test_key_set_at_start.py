@@ -99,3 +99,24 @@ def test_a_new_database_migrates_starts_and_makes_its_key_set(
     finally:
         db.dispose()
     assert id_key_path(settings).exists()
+
+
+def test_a_database_of_plain_id_numbers_starts_without_a_key_set(
+    push: Push, database: Database, settings: Settings, backend: str, tmp_path: Path
+) -> None:
+    """ID numbers stored before encryption (key version 0, as a bulk load or an old hub wrote
+    them) need no key to open: the hub starts, and `keys rotate` seals them later. (The first
+    version of the check counted them as sealed, and refused.)"""
+    from sqlalchemy import text
+
+    assert push("roster", [f.roster(1)]).status_code == 201
+    with database.transaction() as session:
+        session.execute(text("UPDATE records_roster SET id_number = '110105194912310021'"))
+        session.execute(text("DELETE FROM idempotent_answer"))
+    other = _without_key_set(settings, backend, tmp_path)
+    db = Database(other)
+    try:
+        with TestClient(create_app(other, database=db)) as client:
+            assert client.get("/health/ready").status_code == 200
+    finally:
+        db.dispose()

@@ -161,8 +161,8 @@ def check_key_set(db: Database, settings: Settings) -> None:
     and person keys hashed under a key no other process has. A database holding nothing sealed
     passes: its first process generates the key set."""
     with db.read_sessions() as session:
-        samples = stored_samples(session)
-    if not samples:
+        samples = [s for s in stored_samples(session) if not _plain(s)]
+    if not samples:  # nothing sealed (values stored before encryption need no key)
         return
     keys = configured_key_set(settings)
     if keys is None:
@@ -174,15 +174,21 @@ def check_key_set(db: Database, settings: Settings) -> None:
     ciphers = {v: VersionCipher(k) for v, k in keys.versions.items()}
     for stored in samples:
         try:
-            version = version_of(stored)
-            if version:  # 0: stored before encryption, `keys rotate` seals it
-                ciphers[version].open(stored)
+            ciphers[version_of(stored)].open(stored)
         except (KeyError, CipherError):
             named = stored.split(":", 1)[0].removeprefix("v")
             raise KeySetError(
                 f"the ID key set does not open the stored ID numbers (key version {named}): "
                 "check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
             ) from None
+
+
+def _plain(stored: str) -> bool:
+    """A value stored before encryption (key version 0), which ``keys rotate`` seals."""
+    try:
+        return version_of(stored) == 0
+    except CipherError:
+        return False  # malformed: let the check refuse it
 
 
 def cancel_unstarted(db: Database, rotation_id: int) -> bool:
