@@ -69,6 +69,10 @@ PROVINCE = "230000"
 PERIOD = "2026-10"
 AS_OF = dt.date(2026, 10, 31)
 RECORDED = "2026-11-01 08:00:00+00:00"
+# Quotas and leader posts in force from this day: recorded after AS_OF without it, they were in
+# force on no day a report asks about (a report's quota join found nothing; runs, which fall
+# back to undated versions, still found them).
+APPROVED_ON = "2020-01-01"
 PERSONS_PER_UNIT = 50
 KINDS = ("organ", "institution", "political_legal_organ", "civil_service_managed_institution")
 KIND_TYPE = {
@@ -104,8 +108,8 @@ COLUMNS = {
         *["unit_code", "name", "kind", "funding", "parent_code", "classified"],
         *["internal_unit_limit", "status", "abolished_on"],
     ],
-    "registry_quota": [*COMMON, "unit_code", "establishment_type", "approved"],
-    "registry_leader_post": [*COMMON, "unit_code", "level", "approved"],
+    "registry_quota": [*COMMON, "unit_code", "establishment_type", "approved", "effective_on"],
+    "registry_leader_post": [*COMMON, "unit_code", "level", "approved", "effective_on"],
     "records_roster": [*PERSON, "establishment_type", "status", "exited_on"],
     "records_employment": [*PERSON, "category", "status", "status_on"],
     "records_cadre": [*PERSON, "leader_level", "civil_servant_registered", "status"],
@@ -170,9 +174,9 @@ def generate(persons: int) -> Province:
         )  # fmt: skip
         head = PERSONS_PER_UNIT + 2
         approved = head - 4 if i % 500 == 7 else head  # some units over quota
-        p.add("registry_quota", region, code, KIND_TYPE[kind], approved)
-        p.add("registry_leader_post", region, code, "principal", 1)
-        p.add("registry_leader_post", region, code, "deputy", 1 if i % 400 == 9 else 2)
+        p.add("registry_quota", region, code, KIND_TYPE[kind], approved, APPROVED_ON)
+        p.add("registry_leader_post", region, code, "principal", 1, APPROVED_ON)
+        p.add("registry_leader_post", region, code, "deputy", 1 if i % 400 == 9 else 2, APPROVED_ON)
 
     counts = dict.fromkeys(range(PLANTS), 0)
     multi_counts = dict.fromkeys(range(MULTI_PLANTS), 0)
@@ -437,9 +441,10 @@ def generate_shape(shape: Shape, persons: int | None = None) -> Province:
             p.add("registry_unit", region, code, f"单位{i}", kind, "full", None, False, None,
                   "active", None)  # fmt: skip
         if "quotas" in shape.datasets:
-            p.add("registry_quota", region, code, KIND_TYPE[kind], shape.persons_per_unit + 2)
+            approved = shape.persons_per_unit + 2
+            p.add("registry_quota", region, code, KIND_TYPE[kind], approved, APPROVED_ON)
         if "leader_posts" in shape.datasets:
-            p.add("registry_leader_post", region, code, "principal", 1)
+            p.add("registry_leader_post", region, code, "principal", 1, APPROVED_ON)
     every = round(1 / shape.share) if shape.share else 0
     counts = dict.fromkeys(CITY_PLANTS, 0)
     for j in range(persons):
