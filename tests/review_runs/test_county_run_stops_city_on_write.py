@@ -40,8 +40,9 @@ def _wait(h: Hub, run_id: str) -> dict[str, Any]:
     [
         {"as_of": -1},  # re-check the county as of yesterday
         {"period": "2026-09"},  # re-check the county's previous payroll month
+        {},  # no parameters at all, while a new payroll month has reached 230103 only
     ],
-    ids=["as_of_yesterday", "earlier_period"],
+    ids=["as_of_yesterday", "earlier_period", "defaults_new_month_elsewhere"],
 )
 def test_write_in_other_county_is_settled_after_a_county_run(
     hub: Hub, county_body: dict[str, Any]
@@ -49,8 +50,15 @@ def test_write_in_other_county_is_settled_after_a_county_run(
     """Should: the city (settled by a full run, so an on-write target) stays settled after
     writes, whatever one county's operator re-checked; a paid line of a person on no roster in
     county 230103 is a PAID_WITHOUT_ESTABLISHMENT finding after the hub's on-write step.
-    Does: after the establishment office ran county 230102 with another as-of date or period,
-    the on-write step runs only 230102; the finding is never opened."""
+    Does: after the establishment office ran county 230102 with another as-of date or period
+    (also a plain run with default parameters, when the county's latest payroll month differs
+    from the city's), the on-write step runs only 230102; the finding is never opened."""
+    if not county_body:
+        # finance's November lines have reached county 230103 and not yet 230102: the city's
+        # default period is 2026-11, county 230102's is 2026-10 (README, period_behind)
+        line = person_row("payroll", 2, 3, 1, hub.today, "2026-11")
+        assert hub.push("payroll", [line]) == 201
+        hub.settle()
     body: dict[str, Any] = {"region": COUNTIES[0]}
     if "as_of" in county_body:
         body["as_of"] = (hub.today + dt.timedelta(days=county_body["as_of"])).isoformat()
@@ -63,7 +71,8 @@ def test_write_in_other_county_is_settled_after_a_county_run(
     assert _wait(hub, answer.json()["run_id"])["status"] == "succeeded"
 
     # finance pays, in county 230103, a person no roster holds
-    assert hub.push("payroll", [person_row("payroll", 30, 3, 1, hub.today)]) == 201
+    period = "2026-10" if county_body else "2026-11"
+    assert hub.push("payroll", [person_row("payroll", 30, 3, 1, hub.today, period)]) == 201
     hub.settle()  # what the hub's on-write thread runs after the write
 
     found = hub.client.get(
