@@ -37,7 +37,8 @@ def _wait(h: Hub, run_id: str) -> dict[str, Any]:
 def test_a_run_of_a_period_after_next_month_is_refused(hub: Hub) -> None:
     """Should: 422 naming `period` (code `future`), as for `as_of` and for payroll batches;
     nothing changes. Does: 202; the run succeeds with no warning and resolves live findings
-    (e.g. UNIT_MISMATCH, NAME_MISMATCH) that only the typo made disappear."""
+    that only the typo made disappear (here a MIXED_ESTABLISHMENT finding of kind (b), roster
+    type against a paid line; the next ordinary run reopens it)."""
     answer = hub.client.post(
         "/api/v1/reconciliation/runs",
         json={"region": CITY, "period": "2062-11"},  # a typo of 2026-11
