@@ -24,7 +24,7 @@ subjects. Each subject's findings are computed from all of its records, as a
 full run computes them, so the result is exact — for the rules whose answer depends only on
 records. What else moves an answer makes the run a full one (:meth:`Since.needs_full`):
 
-- **no watermark** for the region (never settled, or invalidated — see :func:`invalidate`);
+- **no watermark** for the region (never settled), or a dropped one (see :func:`invalidate`);
 - **other parameters**: a new as-of date (LATE_EXIT's working-day clock, a unit abolished as
   of a date, a quota or leader posts coming into force), another payroll period, exit grace
   or holidays. The date-driven work is therefore the full run's: the first run of a new day
@@ -259,7 +259,8 @@ def rules_text(ran: list[RuleCode]) -> str:
 @dataclass(frozen=True, slots=True)
 class Since:
     """Where an incremental run of a region starts: its watermark (``after`` is ``None`` when
-    the region was never settled) and the run's own parameters, canonical."""
+    the region was never settled or its watermark was dropped) and the run's own parameters,
+    canonical."""
 
     after: int | None
     settled_under: str | None  # the watermark's parameters
@@ -269,7 +270,7 @@ class Since:
     def needs_full(self, ran: list[RuleCode]) -> str | None:
         """Why the run must read the whole region (``None``: it may run incrementally)."""
         if self.after is None:
-            return "no_watermark"
+            return "no_watermark" if self.settled_under is None else "watermark_dropped"
         if self.settled_under != self.parameters:
             return "parameters_changed"
         if self.settled_rules != rules_text(ran):
@@ -299,8 +300,10 @@ def advance(
 def invalidate(session: Session, region: str, parameters: str) -> None:
     """A full run of ``region`` under other parameters changed findings that a wider or
     narrower region's watermark counts as settled under its own: drop those watermarks (their
-    next incremental run is a full one). Runs under the same parameters settle each subject
-    as the other region would, and leave the watermarks be."""
+    next incremental run is a full one). A dropped watermark keeps its row, with no ``seq``:
+    the on-write step takes its targets from these rows, and a city must stay one after a
+    county inside it was run as of another day. Runs under the same parameters settle each
+    subject as the other region would, and leave the watermarks be."""
     lo, hi = region_bounds(region)
     ancestors = {region[:2] + "0000", region[:4] + "00"} - {region}  # province, city
     overlapping = select(Watermark).where(
@@ -309,4 +312,4 @@ def invalidate(session: Session, region: str, parameters: str) -> None:
     )
     for mark in session.scalars(overlapping):  # a handful of regions
         if mark.parameters != parameters:
-            session.delete(mark)
+            mark.seq = None

@@ -105,12 +105,14 @@ class Watermark(Base):
     (``records_change.seq``) is reflected in them, under ``parameters`` (period, as-of date,
     exit grace, holidays) and with ``rules`` run. Written by every run that succeeds; an
     incremental run reconciles what changed after ``seq`` and is exact only under the same
-    parameters and rules (:mod:`linkage_hub.reconciliation.delta`)."""
+    parameters and rules (:mod:`linkage_hub.reconciliation.delta`). ``seq`` is null once a
+    full run under other parameters over an overlapping region dropped it: the row stays, so
+    the region stays a target of the on-write step, and its next run is a full one."""
 
     __tablename__ = "reconciliation_watermark"
 
     region: Mapped[str] = mapped_column(String(6), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     run_id: Mapped[str] = mapped_column(String(32))
     parameters: Mapped[str] = mapped_column(Text)  # canonical JSON, compared as text
     rules: Mapped[str] = mapped_column(Text)  # the rules run, comma-separated, sorted

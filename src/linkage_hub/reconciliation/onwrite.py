@@ -9,7 +9,8 @@ One thread per hub process keeps the findings of its **target regions** settled:
   index scan of the change feed's region index, a probe per province). Writes outside every
   target wait for a run of their region, which makes that region a target too;
 - a target is behind when the change feed's newest ``seq`` is above its watermark (or it has
-  none): it gets an incremental run, which covers every change since the watermark whoever
+  none, or a run under other parameters dropped it: the region stays a target): it gets an
+  incremental run, which covers every change since the watermark whoever
   wrote it, and runs in full when it cannot be exact (:mod:`linkage_hub.reconciliation.delta`).
 
 When: a transaction of this process that wrote the feed wakes the thread as it commits
@@ -141,7 +142,8 @@ class OnWrite:
         targets = self.configured or widest(marks) or provinces(self.db)
         ran = []
         for region in targets:
-            if marks.get(region, -1) >= high or self._tried.get(region) == high:
+            seq = marks.get(region)
+            if (seq is not None and seq >= high) or self._tried.get(region) == high:
                 continue
             run_id = self._run(region, high)
             if run_id is not None:

@@ -447,6 +447,8 @@ def period_behind(
 READ_IN_FULL = "read_in_full"  # an incremental run that read the whole region
 _WHY_FULL = {
     "no_watermark": "no earlier run had settled this region",
+    "watermark_dropped": "a full run under other parameters over an overlapping region changed "
+    "findings this region had settled",
     "parameters_changed": "the as-of date, payroll period, exit grace or holidays differ from "
     "the run that last settled this region (the first run of a day is a full one)",
     "coverage_changed": "a dataset's first records arrived in the region or its last ones "

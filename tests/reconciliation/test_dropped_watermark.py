@@ -1,13 +1,13 @@
-"""A county run under other parameters silently switches off reconciliation-on-write for the
-rest of its city.
+"""A full run under other parameters drops the watermarks of the regions it overlaps; each of
+those regions stays a target of the on-write step, and its next run is a full one.
 
 README ("Full and incremental runs"): after every write the hub reconciles what the write
-touched by itself, for the widest regions a run has settled; "a full run under other
-parameters over an overlapping region drops that region's watermark, so its next run is full
-too". The city's next run never comes: ``OnWrite.settle`` picks its targets from the
-watermarks (``widest(marks)``), and the city's mark is gone, so only the county is a target
-from then on. Writes in the city's other counties are no longer settled by the hub — a ghost
-pay line (critical, 及时通报) stays unfound until someone runs the city by hand.
+touched, for the widest regions a run has settled; "a full run under other parameters over an
+overlapping region drops that region's watermark, so its next run is full too". The on-write
+step took its targets from the regions holding a watermark, so a county run as of yesterday,
+of an earlier period, or of its own latest period while a new month had reached a sibling
+county, took the city off the targets: writes in the city's other counties were no longer
+reconciled until someone ran the city by hand.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.reconciliation.test_incremental import CITY, COUNTIES, Hub, hub, id_number, person_row
+from tests.reconciliation.test_incremental import (
+    CITY,
+    COUNTIES,
+    Hub,
+    hub,
+    id_number,
+    person_row,
+    runs_listed,
+)
 
 __all__ = ["hub"]
 
@@ -44,15 +52,13 @@ def _wait(h: Hub, run_id: str) -> dict[str, Any]:
     ],
     ids=["as_of_yesterday", "earlier_period", "defaults_new_month_elsewhere"],
 )
-def test_write_in_other_county_is_settled_after_a_county_run(
+def test_the_city_stays_settled_after_a_county_run_under_other_parameters(
     hub: Hub, county_body: dict[str, Any]
 ) -> None:
-    """Should: the city (settled by a full run, so an on-write target) stays settled after
-    writes, whatever one county's operator re-checked; a paid line of a person on no roster in
-    county 230103 is a PAID_WITHOUT_ESTABLISHMENT finding after the hub's on-write step.
-    Does: after the establishment office ran county 230102 with another as-of date or period
-    (also a plain run with default parameters, when the county's latest payroll month differs
-    from the city's), the on-write step runs only 230102; the finding is never opened."""
+    """The city (settled by a full run, so an on-write target) stays settled after writes,
+    whatever one county's operator re-checked: a paid line of a person on no roster in county
+    230103 is a PAID_WITHOUT_ESTABLISHMENT finding after the hub's on-write step, whose run of
+    the city reads it in full and says why."""
     if not county_body:
         # finance's November lines have reached county 230103 and not yet 230102: the city's
         # default period is 2026-11, county 230102's is 2026-10 (README, period_behind)
@@ -82,3 +88,5 @@ def test_write_in_other_county_is_settled_after_a_county_run(
     )
     assert found.status_code == 200, found.text
     assert len(found.json()["items"]) == 1, "the write in 230103 was never reconciled"
+    [city_run] = runs_listed(hub, region=CITY, kind="incremental")[:1]
+    assert any(w["code"] == "read_in_full" for w in city_run["warnings"]), city_run
