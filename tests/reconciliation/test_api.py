@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from linkage_hub.clock import next_month
 from linkage_hub.db import Database
 from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation.runs import create_run
@@ -111,6 +112,22 @@ class TestRuns:
         assert client.get(RUNS, headers=headers).json()["items"] == []
         today = settings.today().isoformat()
         ran = client.post(RUNS, json={"region": "230100", "as_of": today}, headers=headers)
+        assert ran.status_code == 202, ran.text
+
+    def test_a_run_of_a_period_after_next_month_is_422_and_queues_nothing(
+        self, world: World, client: TestClient, headers_for: HeadersFor, settings: Settings
+    ) -> None:
+        """2062-11 is a typo of 2026-11, refused in a payroll batch as in a run: the run found
+        no pay, skipped the pay rules without a warning and resolved the findings that paid
+        lines had made, for the next ordinary run to reopen (found by a review, 2026-12-06)."""
+        headers = headers_for("establishment", "230100")
+        answer = client.post(RUNS, json={"region": "230100", "period": "2062-11"}, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert [(e["field"], e["code"]) for e in answer.json()["errors"]] == [("period", "future")]
+        assert client.get(RUNS, headers=headers).json()["items"] == []
+        ahead = next_month(settings.today())  # pay may be prepared a month ahead
+        ran = client.post(RUNS, json={"region": "230100", "period": ahead}, headers=headers)
         assert ran.status_code == 202, ran.text
 
     def test_one_run_per_region_at_a_time(

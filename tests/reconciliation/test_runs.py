@@ -196,6 +196,15 @@ class TestCommandLine:
         with database.transaction() as session:
             assert list(session.scalars(select(Run))) == []
 
+    def test_a_run_of_a_period_after_next_month_is_refused(
+        self, world: World, database: Database, settings: Settings
+    ) -> None:
+        """The bound payroll batches keep (a review, 2026-12-06, found the run accepted)."""
+        with pytest.raises(CommandError, match="--period 2062-11: period must not be after"):
+            reconcile_cli._reconcile(self._args(period="2062-11"), settings)
+        with database.transaction() as session:
+            assert list(session.scalars(select(Run))) == []
+
     def test_a_run_in_progress_fails_with_the_reason(
         self, world: World, database: Database, settings: Settings
     ) -> None:

@@ -23,9 +23,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="run the reconciliation rules for a region",
         description="Run every reconciliation rule for a region (and everything below it) and "
         "update the findings. Prints the run as JSON; exits 0 when the run succeeded, 1 with "
-        "the reason otherwise (a region the hub holds nothing in, another run of an "
-        f"overlapping region in progress, a failed rule, no database), {EXIT_ALL_SKIPPED} when "
-        "it succeeded with every rule skipped (no department's records in the region).",
+        "the reason otherwise (a region the hub holds nothing in, a period after next month "
+        "or an as-of date after today, another run of an overlapping region in progress, a "
+        f"failed rule, no database), {EXIT_ALL_SKIPPED} when it succeeded with every rule "
+        "skipped (no department's records in the region).",
     )
     reconcile.add_argument("--region", required=True, help="division code, e.g. 230100")
     reconcile.add_argument("--period", help="payroll period YYYY-MM (default: the latest)")
@@ -60,7 +61,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
             )
         except HubError as exc:
             field = exc.errors[0].field if exc.errors else "region"
-            shown = body.as_of if field == "as_of" else body.region
+            shown = {"as_of": body.as_of, "period": body.period}.get(field, body.region)
             raise CommandError(
                 f"--{field.replace('_', '-')} {shown}: {exc.detail or exc.title}"
             ) from None

@@ -114,9 +114,10 @@ def start_run_once(
     A region the hub holds no units, records or findings in (a mistyped code) is 422.
 
     `period` defaults to the latest payroll period finance pushed for the region (never after
-    next month), `as_of` to today (China Standard Time); an `as_of` after today is 422
-    (`future`). One run per region at a time: while a run of this region, a region containing
-    it or a region inside it is queued or running, the answer is 409.
+    next month), `as_of` to today (China Standard Time); a `period` after next month (a typo:
+    payroll batches refuse it too) or an `as_of` after today is 422 (`future`). One run per
+    region at a time: while a run of this region, a region containing it or a region inside
+    it is queued or running, the answer is 409.
 
     `Idempotency-Key`: a retry with the same key and body returns the first answer (the
     first run's id, header `Idempotent-Replayed: true`) and starts nothing."""

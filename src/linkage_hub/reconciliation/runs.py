@@ -57,6 +57,7 @@ from linkage_hub.reconciliation import announce, delta
 from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
+from linkage_hub.records.fields import FieldInvalid, not_future
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
@@ -233,6 +234,16 @@ def create_run(
             "as_of lies in the future.",
             errors=[FieldError(field="as_of", code="future", message="as_of lies in the future")],
         )
+    if period is not None:
+        # The month payroll batches refuse: a run of it finds no pay, skips the pay rules and
+        # resolves the findings paid lines made, for the next ordinary run to reopen.
+        try:
+            not_future(period, settings.today())
+        except FieldInvalid as exc:
+            raise InvalidInput(
+                f"period {exc.message}.",
+                errors=[FieldError(field="period", code=exc.code, message=exc.message)],
+            ) from None
     if db.dialect == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(:ns, :key)"),
