@@ -311,6 +311,13 @@ class Settings(BaseSettings):
             CronSchedule.parse(expression).next_after(dt.datetime(2000, 1, 1))  # ever matches
         return expression
 
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: list[dt.date]) -> list[dt.date]:
+        # Part of every run's parameters, compared as text with a region's watermark: two
+        # processes listing the same days in another order would read every region in full.
+        return sorted(set(value))
+
     @field_validator("schedule_regions")
     @classmethod
     def _schedule_regions(cls, value: list[str], info: ValidationInfo) -> list[str]:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from linkage_hub.reconciliation.rules import RULES, RuleCode, exit_deadline
+import pytest
+
+from linkage_hub.reconciliation import delta
+from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters, exit_deadline
+from linkage_hub.reconciliation.runs import parameters_json
+from linkage_hub.settings import Settings
 
 
 class TestWorkingDays:
@@ -21,6 +27,28 @@ class TestWorkingDays:
 
     def test_zero_grace(self) -> None:
         assert exit_deadline(dt.date(2026, 10, 30), 0) == dt.date(2026, 10, 30)
+
+    def test_the_same_holidays_in_another_order_are_the_same_run_parameters(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Two hub processes configured with the same holidays, listed in another order or one
+        twice, settle under the same parameters: else each process's incremental run reads
+        the region in full and drops the other's watermarks (a review, 2026-12-06)."""
+
+        def parameters(holidays: str) -> str:
+            monkeypatch.setenv("LINKAGE_HOLIDAYS", holidays)
+            settings = Settings(data_dir=tmp_path)
+            params = RunParameters(
+                region="230100",
+                period="2026-10",
+                as_of=dt.date(2026, 10, 30),
+                exit_grace_working_days=10,
+                holidays=tuple(settings.holidays),
+            )
+            return delta.canonical(parameters_json(params))
+
+        one = parameters('["2026-10-01", "2026-10-02"]')
+        assert parameters('["2026-10-02", "2026-10-01", "2026-10-02"]') == one
 
 
 def test_the_catalogue_has_the_seventeen_rules() -> None:
