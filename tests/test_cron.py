@@ -24,6 +24,10 @@ class TestCron:
             ("0 3 * * 0", T(2026, 10, 30, 0, 0), T(2026, 11, 1, 3, 0)),  # Sunday
             ("0 3 * * 7", T(2026, 10, 30, 0, 0), T(2026, 11, 1, 3, 0)),
             ("0 0 13 * 5", T(2026, 10, 30, 0, 1), T(2026, 11, 6, 0, 0)),  # 13th or a Friday
+            # a field starting with * is unrestricted, as in Vixie cron: odd days that are
+            # Mondays (2026-11-02 is an even Monday), not every odd day and every Monday
+            ("0 0 */2 * 1", T(2026, 10, 30, 0, 1), T(2026, 11, 9, 0, 0)),
+            ("0 0 13 * */2", T(2026, 10, 30, 0, 1), T(2026, 12, 13, 0, 0)),  # a Sunday 13th
             ("5,35 8-9 * 2 *", T(2026, 10, 30, 0, 0), T(2027, 2, 1, 8, 5)),
         ],
     )

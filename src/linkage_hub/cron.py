@@ -1,8 +1,9 @@
 """A small parser for standard five-field cron expressions (minute hour day month weekday).
 
 Supports ``*``, numbers, ranges ``a-b``, steps ``*/n`` and ``a-b/n``, and lists ``a,b``;
-weekday 0 and 7 are Sunday. As in cron, when both day-of-month and weekday are restricted a
-day matches either. Written here rather than adding a dependency for forty lines.
+weekday 0 and 7 are Sunday. As in Vixie cron, a day-of-month or weekday field that starts with
+``*`` (``*/2`` too) is unrestricted; when both are restricted a day matches either. Written
+here rather than adding a dependency for forty lines.
 """
 
 from __future__ import annotations
@@ -60,18 +61,20 @@ class CronSchedule:
         ]
         weekdays = frozenset(d % 7 for d in fields[4])
         return cls(
-            fields[0], fields[1], fields[2], fields[3], weekdays, parts[2] == "*", parts[4] == "*"
+            fields[0],
+            fields[1],
+            fields[2],
+            fields[3],
+            weekdays,
+            parts[2].startswith("*"),
+            parts[4].startswith("*"),
         )
 
     def _day_matches(self, day: dt.date) -> bool:
         in_month = day.day in self.days
         in_week = (day.isoweekday() % 7) in self.weekdays
-        if self.any_day and self.any_weekday:
-            return True
-        if self.any_day:
-            return in_week
-        if self.any_weekday:
-            return in_month
+        if self.any_day or self.any_weekday:
+            return in_month and in_week
         return in_month or in_week
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
