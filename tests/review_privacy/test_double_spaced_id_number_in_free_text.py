@@ -69,3 +69,16 @@ def test_a_number_in_groups_with_wider_separators_is_masked(
     }
     leaked = sorted(where for where, text in places.items() if SPREAD in digits_only(text))
     assert leaked == [], f"the ID number is kept in clear in {leaked}"
+
+
+def test_a_number_in_groups_with_two_spaces_in_a_query_is_masked_in_the_access_log(
+    regions: Regions, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Should: the access log's ``target`` masks the number (``observability.masked_target``
+    decodes the query and masks it, as for ``230102+19800101+0073``). Does: a number typed
+    with two spaces between its groups (``110105++19491231++002X``) is logged whole."""
+    typed = grouped(SPREAD, "  ")
+    response = regions.get("/api/v1/datasets/roster/records", "audit", CITY, id_number=typed)
+    assert response.status_code in (200, 422), response.text
+    lines = [r.getMessage() + " " + str(getattr(r, "target", "")) for r in caplog.records]
+    assert not [line for line in lines if SPREAD in digits_only(line)], "logged in full"
