@@ -61,3 +61,24 @@ def test_a_username_that_is_an_id_number_does_not_reach_the_minutes(
         if ID_NUMBER.lower() in text.lower()
     ]
     assert leaks == [], f"the ID number {ID_NUMBER} is in clear in: {leaks}"
+
+
+def test_a_username_that_is_an_id_number_does_not_reach_the_audit_log(
+    found: dict[str, Any],  # noqa: F811
+    client: TestClient,
+    headers_for: HeadersFor,
+    console_as: ConsoleAs,  # noqa: F811
+) -> None:
+    """Should: "An entry holds no ID number" (README, What is logged) — the meeting.comment
+    entry's actor is masked or the username refused. Does: the entry names the actor
+    `user:<the ID number>` in clear, and `GET /api/v1/audit-log` returns it."""
+    office = headers_for("establishment", COUNTY)
+    meeting = convene(client, office, found["county"], departments=("finance",)).json()
+    finance = console_as("finance", COUNTY, username=ID_NUMBER.lower())
+    said = finance.post(f"/console/meetings/{meeting['id']}/comments", {"body": "财政局：已核实"})
+    assert said.status_code == 303, said.text
+    log = client.get(
+        "/api/v1/audit-log", params={"limit": 1000}, headers=headers_for("audit", COUNTY)
+    )
+    assert log.status_code == 200, log.text
+    assert ID_NUMBER.lower() not in log.text.lower()
