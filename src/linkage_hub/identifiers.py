@@ -102,9 +102,13 @@ _SEP = (
     r"\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
 )
 _ID_SEPARATOR = re.compile(_SEP)
-# A run of 15 or more digits written with single separators (a date or a phone number may sit
-# right before an ID number in the same run: each window of whole groups is tried).
-_ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEP}?\d){{14,}}(?:{_SEP}?[XxＸｘ])?(?!\d)")
+# A run of 15 or more digits with up to three separators between two of them: two spaces to
+# line numbers up, " - " between groups (one separator let those through in clear). Digits
+# and separators are disjoint classes, so a run is read one way and the match stays linear.
+# A date or a phone number may sit right before an ID number in the same run: each window of
+# whole groups is tried.
+_SEPS = rf"{_SEP}{{0,3}}"
+_ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEPS}\d){{14,}}(?:{_SEPS}[XxＸｘ])?(?!\d)")
 _ID_GROUP = re.compile(r"[\dXxＸｘ]+")
 
 
@@ -141,25 +145,23 @@ def _mask_spaced(match: re.Match[str]) -> str:
     groups = [(g.start(), g.end()) for g in _ID_GROUP.finditer(run)]
     out, done, i = [], 0, 0
     while i < len(groups):
+        # A number in groups opens with its region code, three digits or more: a window opening
+        # with a group of two starts inside a date of dates written in a row (2019-12-31
+        # 2020-01-01 2021-01-01 read 12 31 2020 01 01 2021 01, "born 2001-01-20").
+        if groups[i][1] - groups[i][0] < 3:
+            i += 1
+            continue
         length, j = 0, i
         while j < len(groups) and length <= 18:
             length += groups[j][1] - groups[j][0]
-            window = run[groups[i][0] : groups[j][1]]
-            digits = _ID_SEPARATOR.sub("", window)
-            whole = i == 0 and j == len(groups) - 1
             # A legacy 15-digit number only as the whole run: inside a longer one, a window of
-            # 15 digits of a grouped sum would read as one too often. A number in groups opens
-            # with its region code, three digits or more: a window opening with a group of two
-            # starts inside a date of dates written in a row (2019-12-31 2020-01-01 2021-01-01
-            # read 12 31 2020 01 01 2021 01, "born 2001-01-20").
-            if (
-                (length == 18 or (length == 15 and whole))
-                and groups[i][1] - groups[i][0] >= 3
-                and _looks_like_id(digits)
-            ):
-                out += [run[done : groups[i][0]], mask_citizen_id(digits)]
-                done, i = groups[j][1], j
-                break
+            # 15 digits of a grouped sum would read as one too often.
+            if length == 18 or (length == 15 and i == 0 and j == len(groups) - 1):
+                digits = _ID_SEPARATOR.sub("", run[groups[i][0] : groups[j][1]])
+                if _looks_like_id(digits):
+                    out += [run[done : groups[i][0]], mask_citizen_id(digits)]
+                    done, i = groups[j][1], j
+                    break
             j += 1
         i += 1
     return "".join([*out, run[done:]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,11 @@ class TestMaskingUnits:
             ("230102\u201319900101\u20131234", "2301**********1234"),
             ("230102\u200b19900101\u200d1234", "2301**********1234"),
             ("2301021990\u206001011234", "2301**********1234"),
+            # a short run of separators: two spaces to align, " - " between groups (found by
+            # a review, 2026-12-06)
+            ("110105  19491231  002X", "1101**********002X"),
+            ("110105 - 19491231 - 002X", "1101**********002X"),
+            ("230102\u3000\u300019900101 \u20141234", "2301**********1234"),
         ],
     )
     def test_a_number_typed_in_groups_is_masked(self, typed: str, masked: str) -> None:
@@ -61,6 +67,16 @@ class TestMaskingUnits:
 
     def test_a_long_run_of_groups_is_read_in_linear_time(self) -> None:
         assert mask_id_numbers_in("12 " * 11_000) == "12 " * 11_000
+
+    @pytest.mark.parametrize("unit", ["1 ", "12  ", "123 - ", "1234567 ", "12345678901234   "])
+    def test_100_kb_of_digits_and_separators_is_read_fast(self, unit: str) -> None:
+        """Every log line and every free text goes through the masking: a hostile body of
+        digits and separators must not hold a request (it took seconds a run of single
+        digits)."""
+        text = unit * (100_000 // len(unit))
+        started = time.perf_counter()
+        mask_id_numbers_in(text)
+        assert time.perf_counter() - started < 1
 
     def test_a_legacy_number_in_groups_and_an_x_are_masked(self) -> None:
         assert mask_id_numbers_in("230102 900101 123") == "2301*******1123"
@@ -82,6 +98,8 @@ class TestMaskingUnits:
             "2019-12-31–2020-01-01–2021-01-01",
             "2019-12-31\t2020-01-01\t2021-01-01",
             "2019-12-31 2020-01-01 2021-01-01",
+            "2019-12-31 - 2020-01-01 - 2021-01-01",  # a span of dates
+            "138 0013 8000  138 0013 8000",  # two phone numbers aligned
         ],
     )
     def test_grouped_digits_that_are_no_number_stay(self, text: str) -> None:

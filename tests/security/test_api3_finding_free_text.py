@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from linkage_hub.db import Database
@@ -104,3 +105,55 @@ class TestTypedIdNumbersAreMaskedAsTheyEnter:
         transitioned = queued(database, finding["id"])["finding.transitioned"]
         assert CITYWIDE not in json.dumps(transitioned, ensure_ascii=False)
         assert transitioned["document_no"] == f"联席〔2026〕{masked}号"
+
+
+def grouped(number: str, sep: str) -> str:
+    return f"{number[:6]}{sep}{number[6:14]}{sep}{number[14:]}"
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in text if c.isdigit() or c in "Xx")
+
+
+class TestNumbersInWidelySeparatedGroups:
+    """A number typed in groups with two spaces (as people align numbers, or a word processor
+    justifies them) or `` - `` between them: the masking took one separator between two digits
+    only, so these were kept whole in the thread, the history, the audit log, the webhook
+    payload and the access log (found by a review, 2026-12-06)."""
+
+    @pytest.mark.parametrize("sep", ["  ", " - "], ids=["two-spaces", "spaced-hyphen"])
+    def test_a_comment_and_a_waiver(self, regions: Regions, database: Database, sep: str) -> None:
+        finding = regions.finding("DUPLICATE_PAYROLL", SPREAD)
+        office = regions.headers_for("establishment", CITY)
+        typed = grouped(SPREAD, sep)
+        url = f"/api/v1/discrepancies/{finding['id']}"
+        commented = regions.client.post(
+            f"{url}/comments", json={"body": f"请核实 {typed} 的借调文件"}, headers=office
+        )
+        assert commented.status_code == 201, commented.text
+        assert commented.json()["body"] == f"请核实 {mask_citizen_id(SPREAD)} 的借调文件"
+        waived = regions.client.post(
+            f"{url}/transitions",
+            json={"to": "waived", "reason": f"经核实，{typed} 系借调人员", "document_no": typed},
+            headers=office,
+        )
+        assert waived.status_code == 200, waived.text
+
+        shown = detail(regions, finding["id"])
+        log = regions.get("/api/v1/audit-log", "audit", CITY, limit=1000).json()["items"]
+        places = {
+            "history": json.dumps(shown["history"], ensure_ascii=False),
+            "comments": json.dumps(shown["comments"], ensure_ascii=False),
+            "audit-log": json.dumps([e["detail"] for e in log], ensure_ascii=False),
+            "webhook": json.dumps(queued(database, finding["id"]), ensure_ascii=False),
+        }
+        assert [where for where, text in places.items() if SPREAD in digits_of(text)] == []
+
+    def test_a_query_in_the_access_log(
+        self, regions: Regions, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        typed = grouped(SPREAD, "  ")  # sent as 110105++19491231++002X
+        response = regions.get("/api/v1/datasets/roster/records", "audit", CITY, id_number=typed)
+        assert response.status_code in (200, 422), response.text
+        lines = [f"{r.getMessage()} {getattr(r, 'target', '')}" for r in caplog.records]
+        assert [line for line in lines if SPREAD in digits_of(line)] == []
