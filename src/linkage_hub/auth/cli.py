@@ -197,7 +197,7 @@ def register_users(sub: argparse._SubParsersAction[Any]) -> None:
     create.add_argument("--department", required=True, choices=[str(d) for d in Department])
     create.add_argument("--region", required=True, help="six-digit division code")
     create.add_argument("--name", required=True, help="the person's name")
-    create.add_argument("--username", required=True, help="a-z, 0-9, '.', '_', '-'")
+    create.add_argument("--username", required=True, help="a-z, 0-9, '.', '_', '-'; no ID number")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

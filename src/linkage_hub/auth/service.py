@@ -3,7 +3,8 @@
 Throttling (decided in issue 12): failed token requests are counted in ``auth_throttle``, in the
 database so that every hub process sharing it sees the same counts, under two keys:
 
-- **(client id as sent, source address)**: after ``LOCK_AFTER`` consecutive failures that pair
+- **(client id as sent, source address)** (an ID number in the id masked: :func:`throttle_key`):
+  after ``LOCK_AFTER`` consecutive failures that pair
   is locked for ``LOCK_BASE_SECONDS × 2^(failures − LOCK_AFTER)``, at most ``LOCK_MAX_SECONDS``;
   while locked even the right secret is refused (429 with ``Retry-After``) without running the
   hash. A stranger guessing from elsewhere therefore locks only himself out: the department's
@@ -63,7 +64,7 @@ from linkage_hub.auth.scopes import DEPARTMENT_SCOPES, Scope, format_scopes, par
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
-from linkage_hub.identifiers import normalise_region
+from linkage_hub.identifiers import mask_id_numbers_in, normalise_region
 
 LOCK_AFTER = 5
 ADDRESS_LOCK_AFTER = 20
@@ -232,7 +233,7 @@ def rotate_secret(
     client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = now
     client.secret_version += 1  # tokens name the version they were issued under
-    session.execute(delete(AuthThrottle).where(AuthThrottle.client_id == client_id))
+    session.execute(delete(AuthThrottle).where(AuthThrottle.client_id == throttle_key(client_id)))
     session.flush()
     audit_client_change(session, "client.rotate_secret", client, actor)
     return CreatedClient(client, secret)
@@ -270,6 +271,14 @@ def lock_seconds(failures: int, lock_after: int = LOCK_AFTER) -> int:
     return min(LOCK_BASE_SECONDS << min(failures - lock_after, 20), LOCK_MAX_SECONDS)
 
 
+def throttle_key(client_id: str) -> str:
+    """The id an attempt is counted under in ``auth_throttle``: as sent, with an ID number in it
+    masked. The id is whatever was typed, and people type their ID number as a username (their
+    login name in other systems); a failure is kept for a day, and not in clear. Two numbers
+    masked alike share a count, from one address only."""
+    return mask_id_numbers_in(client_id)
+
+
 def authenticate(
     db: Database,
     client_id: str,
@@ -288,6 +297,7 @@ def authenticate(
     failure must be recorded even though the request fails.
     """
     now = now or utcnow()
+    key = throttle_key(client_id)
     own_kind = client_id.startswith(PERSON_ID_PREFIX) == person
     with db.read_sessions() as session, session.begin():
         client = session.get(AuthClient, client_id) if own_kind else None
@@ -297,27 +307,27 @@ def authenticate(
         locks = session.execute(
             select(AuthThrottle.client_id, AuthThrottle.failures, AuthThrottle.locked_until)
             .where(AuthThrottle.address == address)
-            .where(AuthThrottle.client_id.in_((client_id, ADDRESS)))
+            .where(AuthThrottle.client_id.in_((key, ADDRESS)))
         ).all()
     until = max((row.locked_until for row in locks if row.locked_until is not None), default=None)
     if until is not None and until > now:
         return Locked(math.ceil((until - now).total_seconds()))
     if person:
         try:
-            _charge(db, client_id, address, now)
+            _charge(db, key, address, now)
         except _LockedMeanwhile as locked:
             return Locked(locked.seconds)
     dummy = dummy_password_hash() if person else dummy_hash()
     verified = verify_secret(secret, stored if stored is not None else dummy)
     if not (verified and active and state is not None):
         # A person's attempt was counted against its pair before the hash.
-        _count_failure(db, client_id, address, now, keys=(ADDRESS,) if person else None)
+        _count_failure(db, key, address, now, keys=(ADDRESS,) if person else None)
         return Rejected()
-    if person or any(row.client_id == client_id and row.failures for row in locks):
+    if person or any(row.client_id == key and row.failures for row in locks):
         with db.transaction() as session:
             session.execute(
                 delete(AuthThrottle)
-                .where(AuthThrottle.client_id == client_id)
+                .where(AuthThrottle.client_id == key)
                 .where(AuthThrottle.address == address)
             )
     return Authenticated(state)

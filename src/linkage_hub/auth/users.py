@@ -43,10 +43,12 @@ from linkage_hub.auth.service import (
     ClientNotFound,
     audit_client_change,
     checked_identity,
+    throttle_key,
 )
 from linkage_hub.clock import utcnow
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
+from linkage_hub.identifiers import mask_id_numbers_in
 
 USER_PREFIX = PERSON_ID_PREFIX
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,57}")
@@ -69,6 +71,20 @@ def check_username(username: str) -> str:
         raise ClientError(
             "username: 2 to 58 characters of a-z, 0-9, '.', '_' and '-', starting with a "
             "letter or digit"
+        )
+    return username
+
+
+def check_new_username(username: str) -> str:
+    """A new account's username: no ID number in it. The username is the person's identity,
+    ``user:<username>``, the actor of every audit entry of theirs (kept for good), the client of
+    every access-log line, the voice in a meeting's record and minutes: none of these can mask
+    it afterwards, and people do use their ID number as a login name."""
+    username = check_username(username)
+    if mask_id_numbers_in(username) != username:
+        raise ClientError(
+            "username: an ID number cannot be a username (it would be written in the audit log "
+            "and the logs in clear); choose another"
         )
     return username
 
@@ -102,7 +118,7 @@ def create_user(
     now: dt.datetime | None = None,
     actor: str | None = None,
 ) -> CreatedUser:
-    username = check_username(username)
+    username = check_new_username(username)
     department, region, name = checked_identity(department, region, name)
     if session.get(AuthClient, user_id(username)) is not None:
         raise ClientError(f"username {username} is taken (usernames are never reused)")
@@ -225,7 +241,9 @@ def set_password(
     user.secret_hash = hash_password(password)
     user.secret_rotated_at = now
     user.secret_version += 1
-    session.execute(delete(AuthThrottle).where(AuthThrottle.client_id == user.client_id))
+    session.execute(
+        delete(AuthThrottle).where(AuthThrottle.client_id == throttle_key(user.client_id))
+    )
     _end_sessions(session, user.client_id, now)
     audit_client_change(session, "user.password", user, actor)
     return user

@@ -1,0 +1,83 @@
+"""API3: a person's ID number as a console username, or typed at a sign-in.
+
+The username is the person's identity ``user:<username>``: the actor of every audit entry of
+theirs (append-only, never purged), the client of every access-log line, the voice of their
+comments in a meeting's record and minutes workbook. None of these can mask it afterwards, and
+people do use their ID number as a login name. ``users create`` took one (a-z, 0-9: a number with
+a lower-case ``x`` passed), and then wrote it in clear in all those places; now it is refused
+when the account is made. A failed sign-in (or token request) with an ID number typed as the
+name kept ``user:<number>`` in ``auth_throttle`` for a day; now it is counted masked, and still
+locks (found by the privacy and meetings reviews, 2026-12-06).
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from linkage_hub.auth.models import AuthClient, AuthThrottle
+from linkage_hub.auth.service import ClientError
+from linkage_hub.auth.users import create_user
+from linkage_hub.db import Database
+from linkage_hub.identifiers import mask_citizen_id
+from tests.auth.helpers import request_token
+from tests.console.conftest import PASSWORD, Console
+from tests.security.test_api2_password_resets import Users, users
+
+__all__ = ["users"]  # the fixture
+
+NUMBER = "11010519491231002x"  # valid (DOMAIN.md vector), lower-case x, as usernames are
+
+
+def throttled(database: Database) -> list[str]:
+    with database.transaction() as session:
+        return list(session.scalars(select(AuthThrottle.client_id)))
+
+
+@pytest.mark.parametrize(
+    "username", [NUMBER, NUMBER.upper(), "zhang." + NUMBER, "110105-19491231-002x"]
+)
+def test_an_id_number_is_refused_as_a_username(database: Database, username: str) -> None:
+    with database.transaction() as session, pytest.raises(ClientError, match=r"^username: "):
+        create_user(
+            session,
+            username=username,
+            name="张三",
+            department="audit",
+            region="230100",
+            password=PASSWORD,
+        )
+    with database.transaction() as session:
+        assert session.scalars(select(AuthClient.client_id)).all() == []
+
+
+def test_users_create_refuses_it_in_one_line(users: Users) -> None:
+    argv = ["--department", "finance", "--region", "230102", "--name", "张三"]
+    code, made, err = users("create", *argv, "--username", NUMBER)
+    assert code != 0 and made is None
+    assert "username: an ID number cannot be a username" in err and NUMBER not in err
+    code, _, err = users("create", *argv, "--username", "zhang.san")  # the same, named
+    assert code == 0, err
+
+
+def test_a_sign_in_with_an_id_number_is_counted_masked_and_locks(
+    client: TestClient, app: FastAPI, database: Database
+) -> None:
+    guesser = Console(app, NUMBER.upper())
+    assert guesser.sign_in("wrong password here").status_code == 401
+    kept = throttled(database)
+    assert f"user:{mask_citizen_id(NUMBER)}" in kept
+    assert not [k for k in kept if NUMBER in k.lower()], kept
+    for _ in range(4):
+        assert guesser.sign_in("wrong password here").status_code == 401
+    assert guesser.sign_in().status_code == 429
+    assert Console(app, "somebody.else").sign_in().status_code == 401  # the name, not the address
+
+
+def test_a_token_request_with_an_id_number_as_client_id_is_counted_masked(
+    client: TestClient, database: Database
+) -> None:
+    assert request_token(client, NUMBER, "lhs_guess").status_code == 401
+    assert not [k for k in throttled(database) if NUMBER in k.lower()]
