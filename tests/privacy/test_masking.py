@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from linkage_hub.db import Database
-from linkage_hub.identifiers import mask_id_numbers_in
+from linkage_hub.identifiers import mask_citizen_id, mask_id_numbers_in
 from linkage_hub.privacy.masking import mask_exports, mask_record
 from linkage_hub.settings import Settings
 from tests.auth.helpers import new_client
@@ -108,6 +108,13 @@ class TestMaskingUnits:
     def test_records_and_the_export_setting(self, tmp_path: Path) -> None:
         record = {"id_number": "230102199001011234", "id_number_given": None, "name": "张三"}
         assert mask_record(record) == {**record, "id_number": "2301**********1234"}
+        typed = {"position": "借调（230102199001011234）", "unit_code": "123456789012345678"}
+        keys = {"record_key": "6faaeb6c0012345678901234508b8c3a", "approved": 3}
+        assert mask_record({**typed, **keys}) == {
+            "position": "借调（2301**********1234）",  # free text
+            "unit_code": "123456789012345678",  # a code: 18 digits, no ID number
+            **keys,  # a key the hub made may hold 15 digits in a row
+        }
         assert record["id_number"] == "230102199001011234"  # a copy
         assert not mask_exports(Settings(data_dir=tmp_path), False)
         assert mask_exports(Settings(data_dir=tmp_path), True)
@@ -171,3 +178,50 @@ class TestOverHttp:
         err = capsys.readouterr().err
         assert f"client_id={client_id}&client_secret=***&Password=***" in err
         assert secret not in err and "p w" not in err and "p+w" not in err
+
+    def test_a_masked_list_masks_numbers_typed_into_free_text(
+        self, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """A number a department's system wrote into a cadre's 职务 or a roster line's 控编单编号
+        came whole in a ``mask=true`` list: only the ``id_number`` fields were masked (found by
+        a review, 2026-12-06). Masked as the console shows them."""
+        other = f.id_number(77)
+        assert push("cadres", [f.cadre(1, position=f"借调（原 {other} 岗位）")]).status_code == 201
+        assert push("roster", [f.roster(1, quota_notice_no=f"控编{other}")]).status_code == 201
+        for dataset, field, shown in (
+            ("cadres", "position", f"借调（原 {mask_citizen_id(other)} 岗位）"),
+            ("roster", "quota_notice_no", f"控编{mask_citizen_id(other)}"),
+        ):
+            listed = client.get(
+                f"/api/v1/datasets/{dataset}/records",
+                params={"mask": "true"},
+                headers=headers_for("audit", "230100"),
+            )
+            assert listed.status_code == 200, listed.text
+            [record] = listed.json()["items"]
+            assert record[field] == shown and record["unit_code"] == f.unit_code(1)
+            assert other not in listed.text and f.id_number(1) not in listed.text
+
+    def test_a_masked_tenure_report_masks_the_position(
+        self, push: Push, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        other = f.id_number(77)
+        leader = f.cadre(
+            1, position=f"局长（{other} 代）", leader_level="principal", appointed_on="2025-01-01"
+        )
+        assert push("cadres", [leader]).status_code == 201
+        for fmt in ("json", "csv"):
+            report = client.get(
+                "/api/v1/reports/tenure",
+                params={
+                    "id_number": f.id_number(1),
+                    "unit_code": f.unit_code(1),
+                    "mask": "true",
+                    "format": fmt,
+                },
+                headers=headers_for("audit", "230100"),
+            )
+            assert report.status_code == 200, report.text
+            text = report.content.decode("utf-8-sig")
+            assert f"局长（{mask_citizen_id(other)} 代）" in text
+            assert other not in text and f.id_number(1) not in text

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from linkage_hub.cases.models import Case
-from linkage_hub.console.pages import field_text
 from linkage_hub.db import Database
+from linkage_hub.privacy.masking import mask_text
 from tests.conftest import HeadersFor
 from tests.console.conftest import ConsoleAs, console_as, demo_city
 from tests.console.test_findings import api_findings
@@ -234,8 +234,8 @@ class TestARecordsFreeText:
     """ID numbers a departmental system wrote into a record's free-text field were shown in
     full on console pages, beside the same number masked: the evidence cards of a finding and
     the record cards of a person page masked only the field named ``id_number`` (now every
-    field but the unit codes, ``pages.field_text``), and the unit page and the overview printed
-    a unit's name as sent."""
+    field but the unit codes, ``privacy.masking.mask_text``), and the unit page and the
+    overview printed a unit's name as sent."""
 
     @pytest.fixture
     def typed(self, push: Push) -> None:
@@ -265,9 +265,9 @@ class TestARecordsFreeText:
     def test_a_unit_code_of_digits_alone_is_shown_as_it_is(self) -> None:
         """A unified social credit code may be 18 digits: a code, never masked as a number."""
         code = "123201004660000007"
-        assert field_text("unit_code", code) == code
-        assert field_text("parent_code", code) == code
-        assert code not in field_text("quota_notice_no", code)
+        assert mask_text("unit_code", code) == code
+        assert mask_text("parent_code", code) == code
+        assert code not in mask_text("quota_notice_no", code)
 
     def test_a_person_page_masks_a_number_in_a_record_field_without_show(
         self, typed: None, console_as: ConsoleAs

@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.console.forms import BlankFieldsAbsent, invalid_form, no_id_number
-from linkage_hub.console.pages import field_text, render
+from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import DATASET_OWNER, Department
 from linkage_hub.identifiers import mask_citizen_id
+from linkage_hub.privacy.masking import mask_text
 from linkage_hub.reconciliation import lifecycle, service
 from linkage_hub.reconciliation.dependencies import DiscrepancyFilters
 from linkage_hub.reconciliation.models import Finding
@@ -127,8 +128,8 @@ def _shown(value: Any) -> str:
 
 def _evidence(detail: FindingDetail) -> list[dict[str, Any]]:
     """Each evidence record as a card shows it: owner department, fields as text, ID numbers
-    masked, the ``id_number`` field's and any typed into another field (:func:`field_text`;
-    the full record is in the API's answer, for programs)."""
+    masked, the ``id_number`` field's and any typed into another field (:func:`mask_text`; the
+    full record is in the API's answer, for programs)."""
     cards = []
     for e in detail.evidence:
         fields = [
@@ -136,7 +137,7 @@ def _evidence(detail: FindingDetail) -> list[dict[str, Any]]:
                 key,
                 mask_citizen_id(str(value))
                 if key == "id_number" and value
-                else field_text(key, _shown(value)),
+                else mask_text(key, _shown(value)),
             )
             for key, value in e.record.items()
         ]

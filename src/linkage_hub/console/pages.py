@@ -114,20 +114,6 @@ def _lines(text: str) -> Markup:
 
 _env.filters.update(masked=mask_id_numbers_in, lines=_lines)
 
-#: A record's fields that hold a code the hub validated, never typed text: a unified social
-#: credit code may be 18 digits, which would read as an ID number.
-CODE_FIELDS = frozenset({"unit_code", "parent_code"})
-
-
-def field_text(key: str, text: str) -> str:
-    """A record's field as a console page shows it, any ID number in it masked. A record's free
-    text (a roster line's 控编单编号, a quota's 批准文号, a cadre's 职务, a unit's name) is the
-    department's as sent, and a number its system wrote there is anyone's: shown in full on no
-    console page, the person page after "show" included (that reveals the person's own
-    ``id_number``, not the fields)."""
-    return text if key in CODE_FIELDS else mask_id_numbers_in(text)
-
-
 SHOWN_ERRORS = 20  # of a refused form's fields, on its error page (the API's problem has all)
 STYLESHEET = (files("linkage_hub.console") / "assets" / "console.css").read_bytes()
 

@@ -31,13 +31,14 @@ from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.auth.sessions import csrf_token, session_token
 from linkage_hub.ciphers import CipherError, version_of
-from linkage_hub.console.pages import field_text, render
+from linkage_hub.console.pages import render
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import FieldError, InvalidInput, NotFound
 from linkage_hub.keys import Keyring
 from linkage_hub.persons import service
 from linkage_hub.persons.service import SIDE_BY_SIDE
+from linkage_hub.privacy.masking import mask_text
 from linkage_hub.reconciliation.rules import RULES_BY_CODE
 from linkage_hub.reports.staffing import TYPE_ZH
 
@@ -127,7 +128,8 @@ def open_ref(keyring: Keyring, request: Request, ref: str) -> str:
 
 def _shown(dataset: str, key: str, value: Any) -> str:
     """A record's value as the card shows it: in Chinese, any ID number typed into it masked
-    (:func:`field_text`), revealed or not."""
+    (:func:`mask_text`), revealed or not: "show" reveals the
+    person's own ``id_number``, not a number typed into the fields."""
     if key == "status" and value == "active":
         return ACTIVE_ZH.get(dataset, "有效")
     if value is None or value == "":
@@ -137,7 +139,7 @@ def _shown(dataset: str, key: str, value: Any) -> str:
     if key == "establishment_type":
         return TYPE_ZH.get(str(value), str(value))
     text = VALUES_ZH.get(str(value), str(value)) if isinstance(value, str) else str(value)
-    return field_text(key, text)
+    return mask_text(key, text)
 
 
 def _cards(records: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

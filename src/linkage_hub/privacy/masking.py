@@ -3,6 +3,9 @@
 Departments send and receive full ID numbers: they need them to match their own records. A
 report or list that goes further (to a meeting, a leader, another office) can be masked: by the
 caller (``mask=true``) or, for every report download, by the hub (``LINKAGE_MASK_EXPORTS``).
+Masked means no full ID number anywhere in it: the ``id_number`` fields, and any number a
+department's system or a person wrote into a free-text field (a cadre's 职务, a roster line's
+控编单编号, a unit's name). The console shows every record so, masked or not.
 """
 
 from __future__ import annotations
@@ -10,10 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from linkage_hub.identifiers import mask_citizen_id
+from linkage_hub.identifiers import mask_citizen_id, mask_id_numbers_in
 from linkage_hub.settings import Settings
 
 ID_FIELDS = ("id_number", "id_number_given")
+#: A record's fields that hold a code the hub validated or a key it made, never typed text: a
+#: unified social credit code may be 18 digits, and a hex key may hold a run of 15, which would
+#: read as an ID number. Every other text field is free text.
+CODE_FIELDS = frozenset(
+    {"unit_code", "parent_code", "record_key", "person_key", "batch_id", "client_id"}
+)
 
 
 def mask_exports(settings: Settings, requested: bool) -> bool:
@@ -21,14 +30,22 @@ def mask_exports(settings: Settings, requested: bool) -> bool:
     return requested or settings.mask_exports
 
 
+def mask_text(name: str, text: str) -> str:
+    """Field ``name`` of a record with any ID number in it masked, unless it is a code. A
+    record's free text is the department's as sent, and a number its system wrote there is
+    anyone's, not the record's person's."""
+    return text if name in CODE_FIELDS else mask_id_numbers_in(text)
+
+
 def mask_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``record`` with its ID number fields masked (None stays None)."""
-    masked = dict(record)
-    for name in ID_FIELDS:
-        value = masked.get(name)
-        if isinstance(value, str):
-            masked[name] = mask_citizen_id(value)
-    return masked
+    """A copy of ``record`` with its ID number fields masked, and any number typed into its
+    free text (None stays None)."""
+    return {
+        name: (mask_citizen_id(value) if name in ID_FIELDS else mask_text(name, value))
+        if isinstance(value, str)
+        else value
+        for name, value in record.items()
+    }
 
 
 def mask_records(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -13,7 +13,7 @@ from linkage_hub.auth.context import Context
 from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.db import DbSession, StatementSession, run_in_session
 from linkage_hub.dependencies import KeyringDep, SettingsDep
-from linkage_hub.domain import PERSON_DATASETS, Dataset
+from linkage_hub.domain import Dataset
 from linkage_hub.errors import problem_responses
 from linkage_hub.identifiers import PERIOD_PATTERN
 from linkage_hub.inputs import BoundedDateTime
@@ -226,7 +226,8 @@ async def list_records(
     that cannot read pay (its ETag stays the same too).
 
     ID numbers come in full (your system needs them to match); `mask=true` masks them for a
-    list that circulates further. Every read of person records is entered in the audit log."""
+    list that circulates further, and any typed into a record's text (a cadre's position, a
+    unit's name), not the unit codes. Every read of person records is entered in the audit log."""
     shown = await run_in_session(
         session,
         lambda: service.list_records(
@@ -246,7 +247,7 @@ async def list_records(
     )
     note_person_reads(request, keyring, dataset, shown.items, shown.person_keys)
     items = shown.items
-    if mask and dataset in PERSON_DATASETS:
+    if mask:
         items = [mask_record(r) for r in items]
     return json_response({"items": items, "next_cursor": shown.next_cursor})
 

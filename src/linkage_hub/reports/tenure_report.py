@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
@@ -18,12 +18,11 @@ from linkage_hub.clock import utcnow, wall_clock
 from linkage_hub.errors import FieldError, InvalidInput, NotFound
 from linkage_hub.identifiers import (
     IdentifierError,
-    mask_citizen_id,
     normalise_citizen_id,
     normalise_unit_code,
 )
 from linkage_hub.keys import Keyring
-from linkage_hub.privacy.masking import mask_exports
+from linkage_hub.privacy.masking import mask_exports, mask_record
 from linkage_hub.reports import discrepancies, tenure
 from linkage_hub.reports.schemas import TenureReport
 from linkage_hub.reports.streaming import ReportFormat, download
@@ -84,12 +83,9 @@ def build_tenure_report(
         session, keyring, found, principal.region_bounds, settings.zone, utcnow()
     )
     reads.add(found.person_key, found.region)  # the leader, in the title block
-    if mask_exports(settings, mask):
-        found = replace(found, id_number=mask_citizen_id(found.id_number))
-        findings = [
-            replace(f, id_number=mask_citizen_id(f.id_number)) if f.id_number else f
-            for f in findings
-        ]
+    if mask_exports(settings, mask):  # the leader's position and the summaries too
+        found = replace(found, **mask_record(asdict(found)))
+        findings = [replace(f, **mask_record(asdict(f))) for f in findings]
     if format is ReportFormat.json:
         report = TenureReport.build(found, months, findings, today)
         shown = [f for f in findings if f.id_number]
