@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from linkage_hub.domain import Dataset
 from linkage_hub.identifiers import REGION_PATTERN
+from linkage_hub.inputs import CleanText
 from linkage_hub.reconciliation.rules import RuleCode, Severity
 
 REGION = REGION_PATTERN
@@ -56,7 +57,10 @@ class Filters(BaseModel):
 
 Events = Annotated[list[EventType], Field(min_length=1, max_length=len(EventType))]
 Url = Annotated[str, Field(min_length=8, max_length=2000)]
-Description = Annotated[str | None, Field(default=None, max_length=500, pattern=r"^[^\x00]*$")]
+# Typed by a person, so free text as a comment is: an ID number in it masked as it enters.
+Description = Annotated[
+    str | None, Field(default=None, max_length=500, pattern=r"^[^\x00]*$"), CleanText
+]
 
 
 class SubscriptionIn(BaseModel):
