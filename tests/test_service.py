@@ -68,6 +68,7 @@ class TestHealth:
             "database": None,
             "schema_revision": None,
             "expected_revision": None,
+            "id_keys": None,
         }
 
     def test_ready_when_migrated(self, client: TestClient) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 
 from linkage_hub import __version__, apidocs, health
 from linkage_hub.annual.router import router as annual_router
@@ -121,6 +124,9 @@ SWITCH_INTERVAL_SECONDS = 0.001
 GC_YOUNG_THRESHOLD = 20_000
 
 
+log = logging.getLogger(__name__)
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -132,7 +138,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        check_key_set(db, settings)  # before anything seals; `serve` has said it in one line
+        try:  # before anything seals; `serve` has said it in one line
+            check_key_set(db, settings)
+        except SQLAlchemyError:  # the database is down: started, not ready (/health/ready)
+            log.warning("database unreachable at start: the ID key set is checked on first use")
+            app.state.key_check = partial(check_key_set, db, settings)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         offload.start(settings)

@@ -8,16 +8,18 @@ executor); the principal and the permission come from :mod:`linkage_hub.auth.pol
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from linkage_hub.errors import invalid_field
+from linkage_hub.errors import ServiceUnavailable, invalid_field
 from linkage_hub.identifiers import IdentifierError, normalise_region
-from linkage_hub.keys import Keyring
+from linkage_hub.keys import Keyring, KeySetError
 from linkage_hub.settings import Settings
 
+log = logging.getLogger(__name__)
 _keyring_lock = threading.Lock()
 
 
@@ -26,14 +28,32 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def check_keys(state: Any) -> None:
+    """Run the check of the ID key set against the database that the start could not make
+    (``state.key_check``, set when the database was down: :func:`linkage_hub.app.create_app`),
+    once it passes; refused (503) while the key set does not open what the database holds:
+    nothing is sealed under a key set made by mistake."""
+    check = getattr(state, "key_check", None)
+    if check is None:
+        return
+    try:
+        check()
+    except KeySetError as exc:
+        log.error("%s", exc)
+        raise ServiceUnavailable("The hub's ID key set does not match its database.") from None
+    state.key_check = None
+
+
 def keyring_of(request: Request) -> Keyring:
-    """One keyring per app, made on first use (``linkage-hub openapi`` never needs one)."""
+    """One keyring per app, made on first use (``linkage-hub openapi`` never needs one), after
+    the key set's check (:func:`check_keys`)."""
     state = request.app.state
     keyring: Keyring | None = getattr(state, "keyring", None)
     if keyring is None:
         with _keyring_lock:
             keyring = getattr(state, "keyring", None)
             if keyring is None:
+                check_keys(state)
                 keyring = Keyring(settings_of(request))
                 state.keyring = keyring
     keyring.refresh()  # a key version added by `linkage-hub keys rotate`

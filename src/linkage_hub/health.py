@@ -17,7 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from linkage_hub.db import Database, get_database
-from linkage_hub.errors import NotFound, problem_response, problem_responses
+from linkage_hub.dependencies import check_keys
+from linkage_hub.errors import (
+    NotFound,
+    ServiceUnavailable,
+    problem_response,
+    problem_responses,
+)
 from linkage_hub.migrations import current_revision, head_revision
 
 router = APIRouter(tags=["service"])
@@ -28,6 +34,7 @@ class Health(BaseModel):
     database: str | None = None
     schema_revision: str | None = None
     expected_revision: str | None = None
+    id_keys: str | None = None
 
 
 @router.get("/health/live", operation_id="health_live", response_model=Health)
@@ -40,17 +47,23 @@ def live() -> Health:
     "/health/ready",
     operation_id="health_ready",
     response_model=Health,
-    responses={503: {"model": Health, "description": "Not ready: database or schema"}},
+    responses={503: {"model": Health, "description": "Not ready: database, schema or ID key set"}},
 )
-def ready(db: Annotated[Database, Depends(get_database)]) -> JSONResponse:
-    """Ready to serve: the database answers and its schema is at the newest migration."""
+def ready(request: Request, db: Annotated[Database, Depends(get_database)]) -> JSONResponse:
+    """Ready to serve: the database answers, its schema is at the newest migration, and the
+    ID key set opens what it holds (checked at start, or here when the database was down
+    then: `id_keys` is `mismatch` while it does not)."""
     expected = head_revision(db.settings)
     try:
         with db.read_engine.connect() as connection:
             connection.execute(text("SELECT 1"))
             revision = current_revision(connection)
+        check_keys(request.app.state)
     except SQLAlchemyError:
         body = Health(status="unavailable", database="unreachable", expected_revision=expected)
+        return JSONResponse(body.model_dump(), status_code=503)
+    except ServiceUnavailable:
+        body = Health(status="unavailable", database="ok", id_keys="mismatch")
         return JSONResponse(body.model_dump(), status_code=503)
     ok = revision == expected
     body = Health(

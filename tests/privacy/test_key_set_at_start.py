@@ -120,3 +120,38 @@ def test_a_database_of_plain_id_numbers_starts_without_a_key_set(
             assert client.get("/health/ready").status_code == 200
     finally:
         db.dispose()
+
+
+def test_a_hub_started_while_its_database_was_down_checks_its_key_set_before_it_seals(
+    push: Push, settings: Settings, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process started while the database was down comes up not ready (as before the check)
+    and makes the check when the database answers: not ready while the key set does not open
+    what is stored, and nothing sealed (a 12310 report is refused, no key file made)."""
+    from sqlalchemy.exc import OperationalError
+
+    from linkage_hub.records.rotation import check_key_set
+
+    assert push("roster", [f.roster(1)]).status_code == 201
+    other = _without_key_set(settings, backend, tmp_path)
+    starts: list[int] = []
+
+    def down_at_start(db: Database, s: Settings) -> None:
+        starts.append(1)
+        if len(starts) == 1:
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("down"))
+        check_key_set(db, s)
+
+    monkeypatch.setattr("linkage_hub.app.check_key_set", down_at_start)
+    db = Database(other)
+    try:
+        with TestClient(create_app(other, database=db), raise_server_exceptions=False) as client:
+            ready = client.get("/health/ready")
+            assert ready.status_code == 503 and ready.json()["id_keys"] == "mismatch"
+            report = {"category": "ghost_pay", "region": "230100", "facts": "举报"}
+            filed = client.post("/public/v1/reports", json=report)
+            assert filed.status_code == 503, filed.text
+            assert filed.headers["content-type"] == "application/problem+json"
+    finally:
+        db.dispose()
+    assert not id_key_path(other).exists()
