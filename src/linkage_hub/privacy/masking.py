@@ -23,6 +23,13 @@ ID_FIELDS = ("id_number", "id_number_given")
 CODE_FIELDS = frozenset(
     {"unit_code", "parent_code", "record_key", "person_key", "batch_id", "client_id"}
 )
+#: Fields whose values the hub validated against a short list (a rule, a status, a region
+#: code, an establishment type): no typed text, so no pass of the masker (a masked download
+#: masks each row as it streams: each field read costs ~0.1 µs a character).
+CHOSEN_FIELDS = frozenset(
+    {"id", "run_id", "rule", "severity", "status", "region", "establishment_type", "level"}
+    | {"responsible_department", "kind", "funding", "category", "leader_level", "period"}
+)
 
 
 def mask_exports(settings: Settings, requested: bool) -> bool:
@@ -34,7 +41,7 @@ def mask_text(name: str, text: str) -> str:
     """Field ``name`` of a record with any ID number in it masked, unless it is a code. A
     record's free text is the department's as sent, and a number its system wrote there is
     anyone's, not the record's person's."""
-    return text if name in CODE_FIELDS else mask_id_numbers_in(text)
+    return text if name in CODE_FIELDS or name in CHOSEN_FIELDS else mask_id_numbers_in(text)
 
 
 def mask_record(record: dict[str, Any]) -> dict[str, Any]:
