@@ -142,7 +142,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             check_key_set(db, settings)
         except SQLAlchemyError:  # the database is down: started, not ready (/health/ready)
             log.warning("database unreachable at start: the ID key set is checked on first use")
-            app.state.key_check = partial(check_key_set, db, settings)
+        # And again before the first keyring is made: another process may have sealed since
+        # (a second replica started with the first on a new database, before either sealed),
+        # and a key set generated then would be another "v1".
+        app.state.key_check = partial(check_key_set, db, settings)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         offload.start(settings)

@@ -29,10 +29,10 @@ def settings_of(request: Request) -> Settings:
 
 
 def check_keys(state: Any) -> None:
-    """Run the check of the ID key set against the database that the start could not make
-    (``state.key_check``, set when the database was down: :func:`linkage_hub.app.create_app`),
-    once it passes; refused (503) while the key set does not open what the database holds:
-    nothing is sealed under a key set made by mistake."""
+    """Run the check of the ID key set against the database (``state.key_check``:
+    :func:`linkage_hub.app.create_app`), until it passes once: before the first keyring is
+    made, and at ``/health/ready``. Refused (503) while the key set does not open what the
+    database holds: nothing is sealed under a key set made by mistake."""
     check = getattr(state, "key_check", None)
     if check is None:
         return

@@ -155,3 +155,24 @@ def test_a_hub_started_while_its_database_was_down_checks_its_key_set_before_it_
     finally:
         db.dispose()
     assert not id_key_path(other).exists()
+
+
+def test_a_hub_started_before_anything_was_sealed_checks_again_before_it_seals(
+    push: Push, settings: Settings, backend: str, tmp_path: Path
+) -> None:
+    """A replica started without its key set while the database held nothing sealed (a new
+    deployment, both started together) passed the start's check; once the other had sealed,
+    its first report generated a fresh "v1" and sealed under it (201). The check runs again
+    before the first keyring is made. (Found by the review of this session's changes.)"""
+    other = _without_key_set(settings, backend, tmp_path)
+    db = Database(other)
+    try:
+        with TestClient(create_app(other, database=db), raise_server_exceptions=False) as late:
+            assert push("roster", [f.roster(1)]).status_code == 201  # the first hub seals
+            report = {"category": "ghost_pay", "region": "230100", "facts": "举报"}
+            filed = late.post("/public/v1/reports", json=report, headers={"Idempotency-Key": "k"})
+            assert filed.status_code == 503, filed.text
+            assert late.get("/health/ready").json()["id_keys"] == "mismatch"
+    finally:
+        db.dispose()
+    assert not id_key_path(other).exists()
