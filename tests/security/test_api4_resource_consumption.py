@@ -11,8 +11,10 @@ before sending it), so the tests see exactly how much of a body the hub consumed
 
 from __future__ import annotations
 
+import csv
+import io
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -20,9 +22,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from linkage_hub.app import create_app
+from linkage_hub.db import Database
 from linkage_hub.errors import MAX_ERRORS, PROBLEM_JSON
+from linkage_hub.records import offload
+from linkage_hub.records.parsing import RECORD_WINDOW
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
+from tests.records import factory
 from tests.security.asgi import Answer, http_scope
 
 CHUNK = 1024
@@ -236,3 +243,111 @@ class TestUnknownBatchMembers:
             ("x0", "unknown_field")
         ]
         assert peak < 4 * len(body), (peak, len(body))
+
+
+ROSTER = "/api/v1/datasets/roster/batches"
+LONG_BODY = 4 * 1024 * 1024
+
+
+@pytest.fixture
+def in_process(settings: Settings, database: Database) -> Iterator[TestClient]:
+    """Rows checked in the request's own thread (``LINKAGE_INGEST_PROCESSES=0``), where the
+    memory can be traced."""
+    app = create_app(settings.model_copy(update={"ingest_processes": 0}), database=database)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def traced_push(client: TestClient, body: bytes, headers: dict[str, str]) -> tuple[Any, int]:
+    """The answer to a roster push of ``body`` and the traced memory peak while it ran."""
+    client.get("/api/v1/datasets/roster/records", headers=headers)  # warm up
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        answer = client.post(ROSTER, params={"region": "230100"}, content=body, headers=headers)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return answer, peak
+
+
+def _long_ndjson() -> bytes:
+    """Three roster records, a fourth padded with a megabyte of blanks (valid JSON, and a
+    valid record if decoded), a fifth."""
+    lines = factory.ndjson([factory.roster(n) for n in range(5)]).splitlines(keepends=True)
+    lines[3] = lines[3][:-2] + b" " * RECORD_WINDOW + b"}\n"
+    return b"".join(lines)
+
+
+def _long_csv() -> bytes:
+    """The same as CSV, the fourth row of quoted cells that each hold a line break: a row may
+    span lines, and every line of this one is short."""
+    records = [factory.roster(n) for n in range(5)]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records[:3])
+    out.write(",".join(['"x\n"'] * (RECORD_WINDOW // 4)) + "\n")
+    writer.writerows(records[3:])
+    return out.getvalue().encode()
+
+
+LONG_ROWS: dict[str, Callable[[], bytes]] = {
+    "application/x-ndjson": _long_ndjson,
+    "text/csv": _long_csv,
+}
+
+
+class TestLongRecords:
+    """A record is never a megabyte long: the JSON reader refuses a value longer than its
+    window (``parsing.RECORD_WINDOW``), and an NDJSON line or a CSV row longer than it is
+    refused, by its row number, before it is decoded or split into cells."""
+
+    def test_one_long_ndjson_line_is_refused_before_it_is_decoded(
+        self, in_process: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """An NDJSON line had no bound: one line of 4 MB of `[[],[],…]` was decoded whole into
+        a million and a half lists (a traced peak of ~94 MiB, over 20 times the body, growing
+        with the line up to the 512 MB batch cap) only to be refused as not a record. Now a
+        line over the window is a 422 naming its row, read no further than the window."""
+        headers = {**headers_for("establishment"), "content-type": "application/x-ndjson"}
+        line = b"[" + b"[]," * (LONG_BODY // 3) + b"[]]\n"
+        answer, peak = traced_push(in_process, line, headers)
+        assert answer.status_code == 422, answer.text[:300]
+        assert [(e["row"], e["field"], e["code"]) for e in answer.json()["errors"]] == [
+            (1, "record", "too_long")
+        ]
+        assert peak < 4 * len(line), f"peak {peak / 2**20:.0f} MiB, body {len(line) / 2**20:.0f}"
+
+    def test_a_csv_row_of_commas_is_refused_before_it_is_split(
+        self, in_process: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """A CSV data row had no bound on its cells (the header has, 200): a row of 4 MB of
+        commas was built into four million cells before its width was compared with the
+        header's (a traced peak of ~41 MiB, ten times the body, growing with the row up to the
+        512 MB batch cap). Now a row over the window is a 422 naming its row before the CSV
+        reader splits it."""
+        headers = {**headers_for("establishment"), "content-type": "text/csv"}
+        body = b"id_number,unit_code,name\n" + b"," * LONG_BODY + b"\n"
+        answer, peak = traced_push(in_process, body, headers)
+        assert answer.status_code == 422, answer.text[:300]
+        assert [(e["row"], e["field"], e["code"]) for e in answer.json()["errors"]] == [
+            (1, "row", "too_long")
+        ]
+        assert peak < 4 * len(body), f"peak {peak / 2**20:.0f} MiB, body {len(body) / 2**20:.0f}"
+
+    @pytest.mark.parametrize("media", sorted(LONG_ROWS))
+    def test_a_long_row_is_refused_by_its_number_in_the_worker_pool_too(
+        self, client: TestClient, headers_for: HeadersFor, media: str
+    ) -> None:
+        """A large body's rows are checked in the worker pool (``LINKAGE_INGEST_PROCESSES``);
+        its lines are read in the request's thread, so the cap holds there as well, and the
+        rows before the long one are not stored."""
+        body = LONG_ROWS[media]()
+        assert len(body) >= offload.OFFLOAD_BYTES
+        headers = {**headers_for("establishment"), "content-type": media}
+        answer = client.post(ROSTER, params={"region": "230100"}, content=body, headers=headers)
+        assert answer.status_code == 422, answer.text[:300]
+        assert [(e["row"], e["code"]) for e in answer.json()["errors"]] == [(4, "too_long")]
+        listing = client.get("/api/v1/datasets/roster/records", headers=headers_for("audit"))
+        assert listing.json()["items"] == []

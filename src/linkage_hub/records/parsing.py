@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import IO, Any
 
 import msgspec
@@ -34,6 +35,12 @@ SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # No dataset has more than a few dozen fields: a wider CSV header is refused as one error
 # rather than one error a cell (a megabyte of commas would be a million of them).
 MAX_CSV_COLUMNS = 200
+# A record is never a megabyte long. The JSON reader decodes from a window of this many
+# characters and refuses a value that does not fit in it; an NDJSON line (bytes) or a CSV row
+# (characters) longer than it is refused before it is decoded or split, as one error: decoded
+# whole, a line of 4 MB of ``[],`` is a million lists and a row of 4 MB of commas four million
+# cells, ten or twenty times the body, and a batch may be 512 MB.
+RECORD_WINDOW = 1 << 20
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 _LINE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -94,6 +101,16 @@ def _syntax(row: int | None, message: str) -> InvalidInput:
     )
 
 
+def _too_long(row: int, field: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        "The body could not be parsed.",
+        errors=[
+            FieldError(row=row, field=field, code="too_long", message=f"{message}; no record is")
+        ],
+        total_errors=1,
+    )
+
+
 def json_body(raw: bytes) -> Any:
     """A small JSON body (a single record)."""
     try:
@@ -119,9 +136,12 @@ def ndjson_rows(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
 def ndjson_lines(file: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     """(line number, the line's bytes) for each non-blank line, undecoded. A byte-order mark
     before the first line is dropped, as JSON and CSV bodies are read (``utf-8-sig``): Windows
-    tools write one."""
+    tools write one. A line longer than :data:`RECORD_WINDOW` refuses the batch, read no
+    further than the window."""
     file.seek(0)
-    for number, line in enumerate(file, start=1):
+    for number, line in enumerate(iter(partial(file.readline, RECORD_WINDOW + 1), b""), 1):
+        if len(line) > RECORD_WINDOW:
+            raise _too_long(number, "record", f"the line is longer than {RECORD_WINDOW} bytes")
         if number == 1:
             line = line.removeprefix(codecs.BOM_UTF8)
         if line and not line.isspace():
@@ -175,13 +195,17 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, Any]]]:
     another width than the header gives a :class:`BadRow`."""
     file.seek(0)
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    lines = _RowLines(text)
+    reader = csv.reader(lines)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise _syntax(None, "a CSV body needs a header row of field names") from None
+    except _RowTooLong:
+        raise _syntax(None, f"the CSV header is longer than {RECORD_WINDOW} characters") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise _syntax(None, f"the CSV header cannot be read ({type(exc).__name__})") from None
+    lines.chars = 0
     if len(header) > MAX_CSV_COLUMNS:
         raise _syntax(
             None, f"the CSV header has {len(header)} cells; no dataset has over {MAX_CSV_COLUMNS}"
@@ -206,6 +230,7 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, Any]]]:
         number = 0
         try:
             for cells in reader:
+                lines.chars = 0
                 number += 1
                 if not cells:
                     continue
@@ -218,10 +243,35 @@ def csv_rows(file: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, Any]]]:
                 )
         except (UnicodeDecodeError, csv.Error) as exc:
             raise _syntax(number + 1, f"the CSV cannot be read ({type(exc).__name__})") from None
+        except _RowTooLong:
+            message = f"the row is longer than {RECORD_WINDOW} characters"
+            raise _too_long(number + 1, "row", message) from None
         finally:
             text.detach()
 
     return header, rows()
+
+
+class _RowTooLong(Exception):
+    pass
+
+
+class _RowLines:
+    """The lines of a CSV body, as :func:`csv.reader` asks for them, refusing a row (its lines
+    since the reader's last row: a quoted cell may hold line breaks) of more than
+    :data:`RECORD_WINDOW` characters before the reader splits it into cells. The reader reads
+    no line past the row it returns; whoever takes a row sets :attr:`chars` back to 0."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self.readline = partial(text.readline, RECORD_WINDOW + 1)
+        self.chars = 0
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self.readline():
+            self.chars += len(line)
+            if self.chars > RECORD_WINDOW:
+                raise _RowTooLong
+            yield line
 
 
 class _CsvWidth(BadRow):
@@ -243,7 +293,7 @@ class _CsvWidth(BadRow):
 class _Reader:
     """Incremental JSON over a text stream: values are decoded one at a time from a window."""
 
-    def __init__(self, stream: IO[str], chunk: int = 1 << 20) -> None:
+    def __init__(self, stream: IO[str], chunk: int = RECORD_WINDOW) -> None:
         self.stream = stream
         self.chunk = chunk
         self.buf = ""
