@@ -167,6 +167,19 @@ def _mask_spaced(match: re.Match[str]) -> str:
     return "".join([*out, run[done:]])
 
 
+def _mask_unspaced(match: re.Match[str]) -> str:
+    """A run of 15+ digits masked, unless it opens an 18-character unified social credit code
+    standing on its own that does not read as an ID number: a code whose organisation part
+    is digits (``12230100400000123X``) is a unit's, quoted in full in a report's summary."""
+    start = match.start()
+    code = match.string[start : start + 18]
+    after = match.string[start + 18 : start + 19]
+    alone = not _is_code_char(match.string[start - 1 : start]) and not _is_code_char(after)
+    if alone and _is_unit_code(code) and not _looks_like_id(code):
+        return match.group(0)
+    return mask_citizen_id(match.group(0))
+
+
 def mask_id_numbers_in(text: str) -> str:
     """Every run that could be an ID number (15+ digits, full-width too, an ``X`` at the end)
     masked as :func:`mask_citizen_id` does: for paths and query strings in logs, and free text
@@ -174,7 +187,7 @@ def mask_id_numbers_in(text: str) -> str:
     ideographic spaces) is masked too when it reads as one (:func:`_looks_like_id`), written
     without its separators."""
     text = _ID_SPACED.sub(_mask_spaced, text)
-    return _ID_LIKE.sub(lambda m: mask_citizen_id(m.group(0)), text)
+    return _ID_LIKE.sub(_mask_unspaced, text)
 
 
 # --- Unified social credit codes --------------------------------------------------------------
@@ -204,6 +217,17 @@ def normalise_unit_code(value: str) -> str:
     if not text[2:8].isdigit():
         raise IdentifierError("format", "characters 3-8 of a unit code are a region code")
     return text
+
+
+def _is_unit_code(text: str) -> bool:
+    try:
+        return normalise_unit_code(text) == text.upper()
+    except IdentifierError:
+        return False
+
+
+def _is_code_char(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
 def unit_code_region(code: str) -> str:

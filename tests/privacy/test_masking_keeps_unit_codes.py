@@ -18,7 +18,9 @@ CODE = BODY + uscc_check_char(BODY)
 
 
 def test_a_masked_discrepancy_report_keeps_the_unit_code_in_the_summary(
-    push: Push, client: TestClient, headers_for: HeadersFor  # noqa: F811
+    push: Push,  # noqa: F811
+    client: TestClient,
+    headers_for: HeadersFor,
 ) -> None:
     """Should: a masked report masks ID numbers only; the unit's code, shown in full in the
     unit_code column, is shown in full in the summary too. Does: the summary reads
