@@ -102,14 +102,17 @@ _SEP = (
     r"\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
 )
 _ID_SEPARATOR = re.compile(_SEP)
-# A run of 15 or more digits with up to three separators between two of them: two spaces to
-# line numbers up, " - " between groups (one separator let those through in clear). Digits
-# and separators are disjoint classes, so a run is read one way and the match stays linear.
-# A date or a phone number may sit right before an ID number in the same run: each window of
+# A run of 15 or more digits with up to four separators between two of them: spaces to line
+# numbers up, " - " or " -- " between groups (fewer let those through in clear). Digits and
+# separators are disjoint classes, so a run is read one way and the match stays linear. A
+# date or a phone number may sit right before an ID number in the same run: each window of
 # whole groups is tried.
-_SEPS = rf"{_SEP}{{0,3}}"
+_SEPS = rf"{_SEP}{{0,4}}"
 _ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEPS}\d){{14,}}(?:{_SEPS}[XxＸｘ])?(?!\d)")
 _ID_GROUP = re.compile(r"[\dXxＸｘ]+")
+# 18 digits one a box that read as a region code and a date of birth: found in a run of boxes
+# in one pass (100 KB of boxes has 50,000 windows), then read by :func:`_looks_like_id`.
+_BOXED_ID = re.compile(r"[1-8]\d{5}(?:18|19|20)\d\d[01]\d[0-3]\d{4}[\dXxＸｘ]")
 
 
 def _looks_like_id(digits: str) -> bool:
@@ -147,8 +150,24 @@ def _mask_spaced(match: re.Match[str]) -> str:
     while i < len(groups):
         # A number in groups opens with its region code, three digits or more: a window opening
         # with a group of two starts inside a date of dates written in a row (2019-12-31
-        # 2020-01-01 2021-01-01 read 12 31 2020 01 01 2021 01, "born 2001-01-20").
-        if groups[i][1] - groups[i][0] < 3:
+        # 2020-01-01 2021-01-01 read 12 31 2020 01 01 2021 01, "born 2001-01-20"). Or it is
+        # written one digit a box, as printed forms have it: 18 groups of one.
+        width = groups[i][1] - groups[i][0]
+        if width == 1:
+            end = i
+            while end < len(groups) and groups[end][1] - groups[end][0] == 1:
+                end += 1
+            boxes = "".join(run[start] for start, _ in groups[i:end])
+            at = 0
+            while box := _BOXED_ID.search(boxes, at):
+                at = box.start() + 1
+                if _looks_like_id(box.group(0)):
+                    first, last = groups[i + box.start()][0], groups[i + box.end() - 1][1]
+                    out += [run[done:first], mask_citizen_id(box.group(0))]
+                    done, at = last, box.end()
+            i = end
+            continue
+        if width < 3:
             i += 1
             continue
         length, j = 0, i

@@ -25,7 +25,10 @@ OTHER = f.id_number(77)  # 230102198001010779-like: someone else's number typed 
     ids=["digit-per-box", "four-spaces", "double-dash"],
 )
 def test_a_masked_list_masks_a_spaced_number_in_free_text(
-    typed: str, push: Push, client: TestClient, headers_for: HeadersFor  # noqa: F811
+    typed: str,
+    push: Push,  # noqa: F811
+    client: TestClient,
+    headers_for: HeadersFor,
 ) -> None:
     """Should: GET /api/v1/datasets/cadres/records?mask=true shows no full ID number: the one
     typed into the cadre's position is masked. Does: it comes in clear (only its separators
