@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from linkage_hub.annual.report import AnnualReport, build
 from linkage_hub.auth.access import PersonReads
@@ -24,8 +25,8 @@ from linkage_hub.clock import wall_clock
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
-from linkage_hub.identifiers import IdentifierError, mask_citizen_id, normalise_unit_code
-from linkage_hub.privacy.masking import mask_exports
+from linkage_hub.identifiers import IdentifierError, normalise_unit_code
+from linkage_hub.privacy.masking import mask_exports, mask_record
 from linkage_hub.reports import discrepancies
 from linkage_hub.reports.staffing import TYPE_ZH
 from linkage_hub.reports.streaming import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ReportFormat, download
@@ -34,6 +35,7 @@ from linkage_hub.reports.xlsx import Cell, Sheet
 from linkage_hub.settings import Settings
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+M = TypeVar("M", bound=BaseModel)
 
 MONTH_HEADER = [
     "月份", "统计日", "核定编制", "实名在编", "人社在职", "统发工资", "正职职数", "正职在任",
@@ -100,12 +102,28 @@ def annual_report(
     report, found = build(session, keyring, settings, principal, unit, year)
     reads = person_reads(request)
     if mask_exports(settings, mask):
-        for f in report.findings:
-            f.id_number = mask_citizen_id(f.id_number) if f.id_number else None
+        report = _masked(report)
     if format is ReportFormat.json:
         _note(found, reads)
         return JSONResponse(report.model_dump(mode="json"))
     return _download(report, found, format, settings, reads)
+
+
+def _masked(r: AnnualReport) -> AnnualReport:
+    """The report with no full ID number in it: the findings' id_number, and any number typed
+    into the unit's or its parent's name, a summary, a meeting's title or a year-end row."""
+
+    def mask(model: M) -> M:
+        return model.model_copy(update=mask_record(dict(model)))
+
+    return r.model_copy(
+        update={
+            "unit": mask(r.unit),
+            "findings": [mask(f) for f in r.findings],
+            "meetings": [mask(m) for m in r.meetings],
+            "year_end": [mask(y) for y in r.year_end],
+        }
+    )
 
 
 def _note(found: list[TenureFinding], reads: PersonReads) -> None:

@@ -22,6 +22,7 @@ ID_FIELDS = ("id_number", "id_number_given")
 #: read as an ID number. Every other text field is free text.
 CODE_FIELDS = frozenset(
     {"unit_code", "parent_code", "record_key", "person_key", "batch_id", "client_id"}
+    | {"meeting_id", "tracking_code"}
 )
 #: Fields whose values the hub validated against a short list (a rule, a status, a region
 #: code, an establishment type): no typed text, so no pass of the masker (a masked download

@@ -18,7 +18,10 @@ OTHER = f.id_number(77)
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_a_masked_annual_report_masks_a_number_in_the_units_name(
-    fmt: str, push: Push, client: TestClient, headers_for: HeadersFor  # noqa: F811
+    fmt: str,
+    push: Push,  # noqa: F811
+    client: TestClient,
+    headers_for: HeadersFor,
 ) -> None:
     """Should: with mask=true the unit's name reads "...2301**********0779..." as the masked
     records list and the masked tenure report show it. Does: the full number."""
