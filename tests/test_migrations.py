@@ -238,3 +238,33 @@ def _log_as_before_0024(conn: Connection, n: int) -> None:
     conn.execute(AUDIT_TABLE.insert(), rows)
     conn.execute(AUDIT_PERSON_TABLE.insert(), persons)
     conn.execute(AUDIT_REGION_TABLE.insert(), regions)
+
+
+class TestThrottleMasked:
+    def test_a_lockout_written_in_clear_still_locks_masked(self, tmp_path: Path) -> None:
+        """0026: failed sign-ins are counted under the id masked (auth.service.throttle_key);
+        the rows written before, under a username that is an ID number, are carried over, so a
+        lockout standing at the upgrade still locks and no clear number stays. (Found by the
+        review of 2026-12-06's changes: the upgrade unlocked such an account.)"""
+        path, settings = _file_at(tmp_path, "0025_watermark_dropped")
+        row = "INSERT INTO auth_throttle (client_id, address, failures, locked_until, failed_at) "
+        row += "VALUES (?, ?, ?, ?, ?)"
+        at, later = "2026-12-07 00:00:00.000000", "2026-12-07 01:00:00.000000"
+        with sqlite3.connect(path) as conn:
+            conn.executemany(
+                row,
+                [
+                    ("user:11010519491231002x", "10.0.0.1", 6, later, at),  # locked, in clear
+                    ("user:11010519491231002x", "10.0.0.2", 2, None, at),
+                    ("user:1101**********002x", "10.0.0.2", 3, None, later),  # merged into
+                    ("user:zhang.san", "10.0.0.1", 1, None, at),  # untouched
+                ],
+            )
+        upgrade(settings)
+        with sqlite3.connect(path) as conn:
+            got = sorted(conn.execute("SELECT * FROM auth_throttle").fetchall())
+        assert got == [
+            ("user:1101**********002x", "10.0.0.1", 6, later, at),
+            ("user:1101**********002x", "10.0.0.2", 3, None, later),
+            ("user:zhang.san", "10.0.0.1", 1, None, at),
+        ]
