@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +17,7 @@ from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.errors import FieldError, InvalidInput, NotFound, problem_responses
 from linkage_hub.identifiers import (
     IdentifierError,
+    mask_id_numbers_in,
     normalise_region,
 )
 from linkage_hub.inputs import BoundedDate
@@ -106,6 +108,8 @@ def staffing_report(
     region = report_region(principal, region)
     as_of = report_day(settings, as_of)
     rows = staffing.staffing_rows(session, region, as_of, settings.zone)
+    if settings.mask_exports:  # no person in it, but a unit's name is typed text
+        rows = [replace(r, unit_name=mask_id_numbers_in(r.unit_name)) for r in rows]
     if format is ReportFormat.json:
         report = StaffingReport(
             region=region,
