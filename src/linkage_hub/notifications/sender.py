@@ -98,13 +98,18 @@ def _public(address: str) -> bool:
 
 
 def check_url(url: str, allow_hosts: list[str]) -> tuple[str, str, int]:
-    """The URL's scheme, host and port, or :class:`TargetRefused` (no DNS lookup)."""
+    """The URL's scheme, host and port, or :class:`TargetRefused` (no DNS lookup).
+
+    httpx parses the URL too, when the POST is built, and refuses more than ``urlsplit`` (a
+    control character in the path): the URL is refused here if either cannot read it, so a
+    subscription cannot hold a URL no delivery could ever be sent to."""
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
         raise TargetRefused("the URL cannot be parsed") from exc
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:

@@ -127,6 +127,16 @@ class Deliverer:
         return len(outcomes)
 
     def send(self, item: dispatch.Due) -> Outcome:
+        """One delivery's attempt. Whatever goes wrong in it is that attempt's failure: an
+        error escaping here would leave the whole claim's outcomes unwritten, other
+        subscribers' deliveries unsent or sent again when the lease runs out."""
+        try:
+            return self._send(item)
+        except Exception as exc:
+            log.exception("webhook delivery %s failed", item.delivery_id)
+            return Outcome(None, 0, f"failed: {type(exc).__name__}")
+
+    def _send(self, item: dispatch.Due) -> Outcome:
         now = utcnow()
         try:
             in_use = [self.sealer.open(item.secret)]
