@@ -9,19 +9,26 @@ sent with no attempt recorded (and so sent again when the lease ran out).
   accepts): subscribed (201), then ``httpx.InvalidURL`` (not an ``httpx.HTTPError``) at every
   delivery. Now refused when subscribing or changing the URL (422 naming ``url``), and one
   stored before is that delivery's refused attempt.
+- **A receiver's odd ``Retry-After``** on its 503 (``²``, which ``str.isdigit`` takes for a
+  digit and ``float`` cannot read; a date whose year overflows): the error escaped the round.
+  Now only ASCII digits or an HTTP date are read, anything else ignored.
 - **Anything else one delivery raises** is that delivery's failed attempt, never the claim's.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from linkage_hub.db import Database
-from linkage_hub.notifications import worker
+from linkage_hub.notifications import sender, worker
 from linkage_hub.notifications.models import Subscription
 from linkage_hub.notifications.worker import Deliverer
 from linkage_hub.settings import Settings
@@ -139,3 +146,66 @@ def test_an_error_in_one_delivery_is_that_deliverys_failed_attempt(
     ]
     [failed] = _attempts(client, headers_for("organization"), other)
     assert failed["status_code"] is None and failed["error"] == "failed: RuntimeError", failed
+
+
+@pytest.fixture
+def odd_retry_after() -> Iterator[str]:
+    """A receiver answering every POST 503 with ``Retry-After: \\xb2`` (latin-1 '²')."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(503)
+            self.send_header("Retry-After", "\u00b2")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_receivers_odd_retry_after_is_its_own_failed_attempt(
+    client: TestClient,
+    headers_for: HeadersFor,
+    database: Database,
+    receiver: Receiver,  # noqa: F811
+    odd_retry_after: str,
+) -> None:
+    honest, other = _two_subscribers(client, headers_for, receiver.url, odd_retry_after)
+    Deliverer(database).drain()
+    assert len(receiver.received) == 1
+    assert [a["status_code"] for a in _attempts(client, headers_for("establishment"), honest)] == [
+        204
+    ]
+    assert [a["status_code"] for a in _attempts(client, headers_for("organization"), other)] == [
+        503
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (b"120", 120.0),
+        (b" 7 ", 7.0),
+        (b"Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # past: now
+        (b"Sun Nov  6 08:49:37 1994", 0.0),
+        (b"\xb2", None),  # '\u00b2': a digit to str.isdigit, not to float
+        (b"\xd9\xa3", None),  # an Arabic-Indic three, read as latin-1
+        (b"1.5", None),
+        (b"-1", None),
+        (b"", None),
+        (b"Mon, 01 Jan 99999999999999999999 00:00:00 GMT", None),  # OverflowError
+        (b"Mon, 01 Jan 2026 99:00:00 GMT", None),
+    ],
+)
+def test_retry_after_is_ascii_seconds_or_an_http_date(value: bytes, seconds: float | None) -> None:
+    answer = httpx.Response(503, headers=[(b"retry-after", value)])
+    assert sender._retry_after(answer) == seconds

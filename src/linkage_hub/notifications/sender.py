@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import datetime as dt
 import ipaddress
 import socket
 import ssl
@@ -32,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpcore
@@ -193,17 +195,21 @@ def check_target(url: str, allow_hosts: list[str], timeout: float | None = None)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds a 429's or 503's ``Retry-After`` asks for: ASCII digits or an HTTP date
+    (RFC 9110, 10.2.3), anything else ignored. The receiver writes it, so nothing in it may
+    raise: ``str.isdigit`` takes '²' for a digit and ``float`` does not, and a date's year
+    can overflow; either once stopped the whole claim's deliveries."""
     if response.status_code not in (429, 503):
         return None
     value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
-        from email.utils import parsedate_to_datetime
-
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:  # an HTTP date is in GMT whatever its form says
+            when = when.replace(tzinfo=dt.UTC)
         return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
