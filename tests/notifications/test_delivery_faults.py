@@ -164,15 +164,16 @@ def test_a_claim_the_lease_cannot_cover_is_handed_back_unsent(
     settings: Settings,
     receiver: Receiver,
 ) -> None:
-    """With a 60 s timeout a POST could outlive the 60 s lease: the worker sends none of the
-    claim rather than race another worker for it, and hands it back at once."""
+    """With a lease too short for the timeout (given by hand: :func:`worker.lease_for` makes
+    none) a POST could outlive it: the worker sends none of the claim rather than race another
+    worker for it, and hands it back at once."""
 
     headers = headers_for("establishment")
     subscribe(client, headers, receiver)
     push_units(client, headers, range(1, 3))
     slow = Database(settings.model_copy(update={"webhook_timeout_seconds": 60.0}))
     try:
-        assert Deliverer(slow).round() == 0
+        assert Deliverer(slow, lease=dt.timedelta(seconds=60)).round() == 0
     finally:
         slow.dispose()
     assert receiver.received == []

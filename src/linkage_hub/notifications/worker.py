@@ -10,12 +10,12 @@ loses at most a lease (its deliveries are sent again, with the same ``webhook-id
 lease runs out).
 
 Each POST is over within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (:func:`sender.client`), so a
-POST started :data:`SLACK` seconds and a timeout before the lease ends, ends inside it; the
-deliveries whose turn comes later are handed back unsent. Should the worker stall all the same
-(a paused process, a slow database), the outcomes of deliveries whose lease has been taken
-over are not written (:func:`dispatch.record_many`). A receiver that answers 410 Gone gets no
-more POSTs in the round: its subscription's other deliveries are handed back, and wait for a
-resume.
+POST started :data:`SLACK` seconds and a timeout before the lease (:func:`lease_for`) ends,
+ends inside it; the deliveries whose turn comes later are handed back unsent. Should the
+worker stall all the same (a paused process, a slow database), the outcomes of deliveries
+whose lease has been taken over are not written (:func:`dispatch.record_many`). A receiver
+that answers 410 Gone gets no more POSTs in the round: its subscription's other deliveries
+are handed back, and wait for a resume.
 """
 
 from __future__ import annotations
@@ -35,17 +35,26 @@ from linkage_hub.notifications.signing import Sealer, signatures
 
 log = logging.getLogger(__name__)
 
-CLAIM = 100  # deliveries leased at a time (sent well inside the 60 s lease)
+CLAIM = 100  # deliveries leased at a time (sent well inside the lease)
 SLACK = 5.0  # seconds of the lease kept for DNS, the clock and the database
+
+
+def lease_for(timeout: float, slack: float = SLACK) -> dt.timedelta:
+    """A claim's lease: :data:`dispatch.LEASE`, or twice the timeout and the slack when that
+    is longer, so POSTs are started for at least as long as one may take. A fixed 60 s lease
+    with a timeout the settings accept (up to 60 s) left no time to start one: over 55 s
+    nothing was ever delivered."""
+    return max(dispatch.LEASE, dt.timedelta(seconds=2 * timeout + slack))
 
 
 class Deliverer:
     def __init__(
-        self, db: Database, *, lease: dt.timedelta = dispatch.LEASE, slack: float = SLACK
+        self, db: Database, *, lease: dt.timedelta | None = None, slack: float = SLACK
     ) -> None:
         self.db = db
-        self.lease, self.slack = lease, slack
         settings = db.settings
+        self.slack = slack
+        self.lease = lease or lease_for(settings.webhook_timeout_seconds, slack)
         self.sealer = Sealer(settings)
         self.allow_hosts = list(settings.webhook_allow_hosts)
         self.poll = settings.webhook_poll_seconds
