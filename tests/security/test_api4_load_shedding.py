@@ -295,3 +295,41 @@ class TestPeopleBehindOneAddress:
         both = http_scope("GET", "/console/", {"cookie": person["cookie"] + "; lh_console=x"})
         both["app"] = app
         assert known_caller(both) is None
+
+    @pytest.mark.parametrize("authorization", ["Basic eA==", "Bearer " + "A" * 43])
+    def test_a_person_is_one_caller_whatever_other_headers_they_send(
+        self, small_app: tuple[FastAPI, TestClient], database: Database, authorization: str
+    ) -> None:
+        """A non-bearer or never-verified ``Authorization`` header once made the person's
+        request count by address (the console serving it as the person): one person held the
+        whole bound. Now a resolved session cookie is the person's whatever else comes."""
+        app, _client = small_app
+        person = self._person(app, database, "li.office")
+
+        async def probe() -> list[Answer]:
+            return [
+                await call(app, "GET", "/console/", person),
+                await call(app, "GET", "/console/", {**person, "authorization": authorization}),
+            ]
+
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        (plain, with_header), held = run_with_held(
+            app, [{**person, **form}], probe, "/console/persons"
+        )
+        assert plain.status == 503, plain.body  # their share
+        assert with_header.status == 503, (with_header.status, with_header.body[:200])
+        assert held[0].status == 403
+
+    def test_a_second_cookie_header_does_not_hide_the_session(
+        self, small_app: tuple[FastAPI, TestClient], database: Database
+    ) -> None:
+        """Starlette reads every ``Cookie`` header; only the last was read here, so a second
+        one without the session cookie made the person's request count by address."""
+        from linkage_hub.auth.runtime import known_caller
+
+        app, _client = small_app
+        person = self._person(app, database, "qian.office")
+        scope = http_scope("GET", "/console/", person)
+        scope["headers"].append((b"cookie", b"x=1"))
+        scope["app"] = app
+        assert known_caller(scope) == "client:user:qian.office"

@@ -98,24 +98,29 @@ def auth_runtime(request: Request) -> AuthRuntime:
 
 
 def known_caller(scope: Scope) -> str | None:
-    """``client:<id>`` for a request whose bearer token this process has verified before, or
-    whose console session cookie it has resolved before, else ``None``: how
-    :mod:`linkage_hub.loadshed` tells callers apart before authentication, with one dictionary
-    lookup and nothing a forged token or cookie could claim."""
-    cookie = None
+    """``client:<id>`` for a request whose console session cookie this process has resolved
+    to a person, or else whose bearer token it has verified before; else ``None``: how
+    :mod:`linkage_hub.loadshed` tells callers apart before authentication, with dictionary
+    lookups and nothing a forged token or cookie could claim.
+
+    The cookie comes first, whatever else the request carries: console routes authenticate by
+    it alone, so a person's request with an ``Authorization`` header added (or a second
+    ``Cookie`` header) is still that person's, and not counted by address past their share."""
+    runtime: AuthRuntime = scope["app"].state.auth
+    cookies: dict[str, str] = {}
+    authorization = None
     for name, value in scope.get("headers") or ():
-        if name == b"authorization":
-            if value[:7].lower() != b"bearer ":
-                return None
-            runtime: AuthRuntime = scope["app"].state.auth
-            client = runtime.keys.known_client(value[7:].decode("latin-1").strip())
-            return None if client is None else "client:" + client
         if name == b"cookie":
-            cookie = value
-    if cookie is None:
+            # read as Starlette reads them, so this is the cookie the session check will read
+            # (every Cookie header; the last of two with one name)
+            cookies.update(cookie_parser(value.decode("latin-1")))
+        elif name == b"authorization" and authorization is None:
+            authorization = value
+    token = cookies.get(COOKIE)
+    person = None if token is None else runtime.console_callers.get(token)
+    if person is not None:
+        return "client:" + person
+    if authorization is None or authorization[:7].lower() != b"bearer ":
         return None
-    # Starlette's own parser, so this reads the cookie the session check will (the last of
-    # two with one name)
-    token = cookie_parser(cookie.decode("latin-1")).get(COOKIE)
-    person = None if token is None else scope["app"].state.auth.console_callers.get(token)
-    return None if person is None else "client:" + person
+    client = runtime.keys.known_client(authorization[7:].decode("latin-1").strip())
+    return None if client is None else "client:" + client
