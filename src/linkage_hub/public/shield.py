@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from linkage_hub import idempotency
 from linkage_hub.clientaddr import source_address
 from linkage_hub.errors import (
     HubError,
@@ -57,7 +58,7 @@ MAX_ADDRESSES = 100_000
 PREFIX = "/public"
 REPORT_PATHS = frozenset({"/public/v1/reports", "/public/12310"})
 OVER_LIMIT = "linkage_hub.report_wait"  # in the scope: seconds until this address may file
-REPLAYED = b"idempotent-replayed"  # linkage_hub.idempotency.REPLAYED, as ASGI sends it
+REPLAYED = idempotency.REPLAYED.lower().encode()  # as an ASGI header name
 
 
 class Window:
