@@ -170,6 +170,13 @@ class Settings(BaseSettings):
         "every other target must be public https.",
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    webhook_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Receivers a delivery worker sends to at once (each receiver's deliveries "
+        "one after the other, in order): a receiver that hangs holds up only its own.",
+    )
     webhook_disable_after_days: float = Field(
         default=5.0,
         gt=0,

@@ -55,7 +55,19 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.models import AuthClient
@@ -265,16 +277,26 @@ def claim(
     return sorted(ids)
 
 
-def release(session: Session, dues: list[Due]) -> None:
+def release(session: Session, dues: list[Due], *, after: int | None = None) -> None:
     """Hand claimed deliveries back unsent: due again for any worker (those whose lease is
-    still this claim's; another worker's lease is left alone)."""
-    if dues:
-        session.execute(
-            update(Delivery)
-            .where(_leased(dues))
-            .values(lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    still this claim's; another worker's lease is left alone). ``after``: a delivery whose
+    receiver did not answer (recorded in this transaction); the deliveries handed back wait
+    for its next attempt too, their own attempts uncounted."""
+    if not dues:
+        return
+    values: dict[str, Any] = {"lease_until": None}
+    if after is not None:
+        retry = session.scalar(select(Delivery.next_attempt_at).where(Delivery.id == after))
+        if retry is not None:
+            values["next_attempt_at"] = case(
+                (Delivery.next_attempt_at < retry, retry), else_=Delivery.next_attempt_at
+            )
+    session.execute(
+        update(Delivery)
+        .where(_leased(dues))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _leased(dues: list[Due]) -> Any:

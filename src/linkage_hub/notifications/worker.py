@@ -4,10 +4,14 @@ One thread in every hub process (``LINKAGE_DELIVER_IN_PROCESS``, default on), or
 ``linkage-hub deliver``. A transaction of this process that appended to the outbox wakes it
 as it commits; events of other processes (and retries falling due) are found by looking every
 ``LINKAGE_WEBHOOK_POLL_SECONDS``. Several workers share the work (see :mod:`dispatch`). A
-claim's deliveries are sent one after the other on one keep-alive client, then their outcomes
+claim's deliveries are sent on one keep-alive client, each subscription's one after the other
+in order and up to ``LINKAGE_WEBHOOK_CONCURRENCY`` subscriptions at once, then their outcomes
 recorded in one short transaction, so a slow receiver holds no database lock and a crash
 loses at most a lease (its deliveries are sent again, with the same ``webhook-id``, when the
-lease runs out).
+lease runs out). One after the other, a receiver that hung held up every other department's
+deliveries by a timeout for each of its own; now it holds up only its own, and only once: a
+delivery that got no answer at all (timed out, refused, unreachable) hands the rest of its
+subscription's claim back to wait for its own next attempt, uncounted.
 
 Each POST is over within ``LINKAGE_WEBHOOK_TIMEOUT_SECONDS`` (:func:`sender.client`), so a
 POST started :data:`SLACK` seconds and a timeout before the lease (:func:`lease_for`) ends,
@@ -24,6 +28,8 @@ import datetime as dt
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,6 +53,16 @@ def lease_for(timeout: float, slack: float = SLACK) -> dt.timedelta:
     return max(dispatch.LEASE, dt.timedelta(seconds=2 * timeout + slack))
 
 
+@dataclass
+class _Run:
+    """A claim's deliveries to one subscription, and what became of them."""
+
+    items: list[dispatch.Due] = field(default_factory=list)
+    outcomes: list[tuple[dispatch.Due, Outcome, dt.datetime]] = field(default_factory=list)
+    unsent: list[dispatch.Due] = field(default_factory=list)
+    unanswered: int | None = None  # the delivery that got no answer, if one did not
+
+
 class Deliverer:
     def __init__(
         self, db: Database, *, lease: dt.timedelta | None = None, slack: float = SLACK
@@ -61,6 +77,9 @@ class Deliverer:
         self.timeout = settings.webhook_timeout_seconds
         self.disable_after = dt.timedelta(days=settings.webhook_disable_after_days)
         self.client = client(settings.webhook_timeout_seconds)
+        self.pool = ThreadPoolExecutor(
+            settings.webhook_concurrency, thread_name_prefix="webhook-send"
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,6 +98,7 @@ class Deliverer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(30)
+        self.pool.shutdown(wait=True)
         self.client.close()
 
     def wake(self) -> None:
@@ -111,22 +131,19 @@ class Deliverer:
             due = dispatch.load(session, ids)
         # Start a POST only while it surely ends inside the lease (each takes at most the
         # timeout); what is left is handed back unsent for the next claim, this worker's or
-        # not. After a 410 Gone, nothing more to that subscription: its deliveries wait.
+        # not. Each subscription's in order, several subscriptions at once (:class:`_Run`).
         deadline = claimed + self.lease.total_seconds() - self.timeout - self.slack
-        outcomes, unsent, gone = [], [], set()
+        runs: dict[str, _Run] = {}
         for item in due:
-            if item.subscription_id in gone or time.monotonic() > deadline:
-                unsent.append(item)
-                continue
-            outcome = self.send(item)
-            outcomes.append((item, outcome, utcnow()))
-            if outcome.status_code == 410:
-                gone.add(item.subscription_id)
+            runs.setdefault(item.subscription_id, _Run()).items.append(item)
+        list(self.pool.map(lambda run: self.send_run(run, deadline), runs.values()))
+        outcomes = [outcome for run in runs.values() for outcome in run.outcomes]
         # One transaction for the claim's outcomes (a commit each cost more than the POST:
         # bench/RESULTS.md, "Notifications"); a crash before it sends them again, same ids.
         with self.db.transaction() as session:
             written = dispatch.record_many(session, outcomes, disable_after=self.disable_after)
-            dispatch.release(session, unsent)
+            for run in runs.values():
+                dispatch.release(session, run.unsent, after=run.unanswered)
         if written < len(outcomes):
             log.warning(
                 "webhook delivery: the lease ran out mid-round; %d outcomes left to the "
@@ -134,6 +151,24 @@ class Deliverer:
                 len(outcomes) - written,
             )
         return len(outcomes)
+
+    def send_run(self, run: _Run, deadline: float) -> None:
+        """One subscription's deliveries of the claim, in order. After a 410 Gone, nothing
+        more to it: its deliveries wait for a resume. After no answer at all, the rest wait
+        for that delivery's next attempt (:func:`dispatch.release`)."""
+        for n, item in enumerate(run.items):
+            if time.monotonic() > deadline:
+                run.unsent.extend(run.items[n:])
+                return
+            outcome = self.send(item)
+            run.outcomes.append((item, outcome, utcnow()))
+            if outcome.status_code == 410:
+                run.unsent.extend(run.items[n + 1 :])
+                return
+            if outcome.status_code is None:
+                run.unanswered = item.delivery_id
+                run.unsent.extend(run.items[n + 1 :])
+                return
 
     def send(self, item: dispatch.Due) -> Outcome:
         """One delivery's attempt. Whatever goes wrong in it is that attempt's failure: an
