@@ -3,6 +3,7 @@ thread for the departments attending, the decision form all or nothing, the minu
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 from typing import Any
@@ -136,6 +137,37 @@ class TestMeetingPages:
         # Finance attended but does not record decisions.
         finance = console_as("finance", COUNTY)
         assert finance.post(f"{path}/decisions", {f"to.{c}": "open"}).status_code == 403
+
+    def test_a_due_date_already_past_is_refused_on_the_form(
+        self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        office_api = headers_for("establishment", COUNTY)
+        [found] = client.get(
+            "/api/v1/discrepancies",
+            params={"department": "finance", "region": COUNTY, "status": "open"},
+            headers=office_api,
+        ).json()["items"][:1]
+        held = hub_today() - dt.timedelta(days=20)
+        made = client.post(
+            "/api/v1/meetings",
+            json={
+                "region": COUNTY, "held_on": held.isoformat(), "title": "县编制核查联席会议",
+                "minutes_no": "县联席〔2026〕4号", "departments": ["finance"],
+                "finding_ids": [found["id"]],
+            },
+            headers=office_api,
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        a = found["id"]
+        path = f"/console/meetings/{made.json()['id']}"
+        yesterday = (hub_today() - dt.timedelta(days=1)).isoformat()
+        refused = console_as("establishment", COUNTY).post(
+            f"{path}/decisions",
+            {f"to.{a}": "acknowledged", f"responsible.{a}": "finance", f"due.{a}": yesterday},
+        )
+        assert refused.status_code == 422
+        assert f"{a} · due_on" in refused.text
+        assert status(client, headers_for, a) == "open"
 
     def test_the_minutes_download_is_the_apis(
         self, demo_city: Any, console_as: ConsoleAs, client: TestClient, headers_for: HeadersFor

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from linkage_hub.db import Database
 from linkage_hub.outbox.models import OutboxEvent
 from linkage_hub.reconciliation.models import Event
+from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor, hub_today
 from tests.notifications.test_webhooks import ghost_pay, run
 
@@ -412,9 +413,44 @@ class TestDeciding:
         assert answer.status_code == 409
 
 
+class TestPastDueDate:
+    def test_a_due_date_already_past_is_refused(
+        self, found: dict[str, Any], client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        # Held 20 days ago: yesterday is after the meeting, but already past when deciding.
+        office = headers_for("establishment", COUNTY)
+        a, b, _ = found["county"]
+        held = hub_today() - dt.timedelta(days=20)
+        meeting = convene(client, office, [a, b], held_on=held).json()
+        path = f"{MEETINGS}/{meeting['id']}/decisions"
+        yesterday = (hub_today() - dt.timedelta(days=1)).isoformat()
+        past = [
+            {"finding_id": a, "to": "acknowledged", "responsible_department": "finance",
+             "due_on": yesterday},
+            {"finding_id": b, "to": "acknowledged", "responsible_department": "finance"},
+        ]  # fmt: skip
+        answer = client.post(path, json={"decisions": past}, headers=office)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert [(e["row"], e["field"], e["code"]) for e in answer.json()["errors"]] == [
+            (1, "due_on", "past")
+        ]
+        assert finding(client, headers_for, a)["status"] == "open"
+        assert finding(client, headers_for, b)["status"] == "open"
+        # Due today (the hub's today) is still in time.
+        today = [past[0] | {"due_on": hub_today().isoformat()}, past[1]]
+        answer = client.post(path, json={"decisions": today}, headers=office)
+        assert answer.status_code == 200, answer.text
+        assert finding(client, headers_for, a)["due_on"] == hub_today().isoformat()
+
+
 class TestOverdue:
     def test_acknowledged_past_its_due_date_is_overdue_everywhere(
-        self, found: dict[str, Any], client: TestClient, headers_for: HeadersFor
+        self,
+        found: dict[str, Any],
+        client: TestClient,
+        headers_for: HeadersFor,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         office = headers_for("establishment", COUNTY)
         a, b, _ = found["county"]
@@ -422,13 +458,19 @@ class TestOverdue:
         meeting = convene(client, office, [a, b], held_on=held).json()
         decisions = [
             {"finding_id": a, "to": "acknowledged", "responsible_department": "finance",
-             "due_on": (held + dt.timedelta(days=10)).isoformat()},  # passed
+             "due_on": (held + dt.timedelta(days=10)).isoformat()},  # passed since
             {"finding_id": b, "to": "acknowledged", "responsible_department": "finance",
              "due_on": hub_today().isoformat()},  # due today: still in time
         ]  # fmt: skip
-        answer = client.post(
-            f"{MEETINGS}/{meeting['id']}/decisions", json={"decisions": decisions}, headers=office
-        )
+        # Decided on the day of the meeting, when both dates lay ahead (a date already past
+        # is refused: TestPastDueDate); read today.
+        with monkeypatch.context() as then:
+            then.setattr(Settings, "today", lambda _self: held)
+            answer = client.post(
+                f"{MEETINGS}/{meeting['id']}/decisions",
+                json={"decisions": decisions},
+                headers=office,
+            )
         assert answer.status_code == 200, answer.text
         audit = headers_for("audit")
         overdue = client.get(FINDINGS, params={"overdue": "true"}, headers=audit).json()["items"]

@@ -131,7 +131,7 @@ def decide(
     number as `document_no`:
 
     - `acknowledged` with `responsible_department` (an answerable department of the finding
-      that attended) and optionally `due_on` (not before the meeting): past it the finding
+      that attended) and optionally `due_on` (not before the meeting nor today): past it the finding
       is `overdue` in lists, reports and bulletins;
     - `waived` with a `reason`;
     - `open`: an acknowledged or waived finding goes back to open.

@@ -63,7 +63,7 @@ class DecisionIn(BaseModel):
     )
     due_on: BoundedDate | None = Field(
         default=None,
-        description="With `acknowledged`: the date it is due, not before the meeting.",
+        description="With `acknowledged`: the date it is due, not before the meeting nor today.",
     )
 
 

@@ -312,7 +312,7 @@ def decide(
                 _error(row, "finding_id", "unknown", "is no finding of the meeting's region")
             )
         else:
-            errors += _decision_errors(row, decision, findings[decision.finding_id], meeting)
+            errors += _decision_errors(row, decision, findings[decision.finding_id], meeting, today)
     if errors:
         if all(e.code == "status" for e in errors):
             raise Conflict(
@@ -380,9 +380,11 @@ def decide(
 
 
 def _decision_errors(
-    row: int, decision: DecisionIn, finding: Finding, meeting: Meeting
+    row: int, decision: DecisionIn, finding: Finding, meeting: Meeting, today: dt.date
 ) -> list[FieldError]:
-    """What today's rules say against one decision (empty: it may be applied)."""
+    """What today's rules say against one decision (empty: it may be applied). ``today`` is
+    the hub's (``Settings.today``, its time zone): a due date before it is already past, as
+    for an acknowledgement outside a meeting (``reconciliation.lifecycle``)."""
     errors: list[FieldError] = []
     to = decision.to
     if to is DecisionTo.acknowledged:
@@ -404,6 +406,8 @@ def _decision_errors(
             errors.append(_error(row, "responsible_department", "not_attending", "did not attend"))
         if decision.due_on is not None and decision.due_on < meeting.held_on:
             errors.append(_error(row, "due_on", "before_meeting", "lies before the meeting"))
+        elif decision.due_on is not None and decision.due_on < today:
+            errors.append(_error(row, "due_on", "past", "lies in the past"))
     else:
         for name in ("responsible_department", "due_on"):
             if getattr(decision, name) is not None:
