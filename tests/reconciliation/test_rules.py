@@ -365,6 +365,31 @@ class TestLateExit:
         world.f.payroll(P, world.organ)
         assert reconcile().person_rules(world.key(P)) == set()
 
+    def test_a_transfer_exited_in_time_is_not(self, world: World, reconcile: Reconcile) -> None:
+        # Moved from organ2 to organ: HR's transfer out of organ2 took effect 11 working days
+        # before the as-of date, the roster entry there was exited on the 10th, and the
+        # person is active on organ's roster, employed and paid there. Nothing is late.
+        world.f.employment(P, world.organ2, status="transferred_out", status_on=D(2026, 10, 15))
+        world.f.roster(P, world.organ2, status="exited", exited_on=D(2026, 10, 16))
+        world.f.roster(P, world.organ, entered_on=D(2026, 10, 16))
+        world.f.employment(P, world.organ)
+        world.f.payroll(P, world.organ)
+        assert reconcile(as_of=D(2026, 10, 30)).person_rules(world.key(P)) == set()
+
+    def test_a_transfer_with_the_old_entry_still_active_is_two_entries_not_late(
+        self, world: World, reconcile: Reconcile
+    ) -> None:
+        # The same move with organ2's roster entry never exited: HR holds an active record
+        # (organ), so the rule, which reads "HR has no active record", does not hold; the
+        # entry left behind is DUPLICATE_ESTABLISHMENT, the establishment office's.
+        world.f.employment(P, world.organ2, status="transferred_out", status_on=D(2026, 10, 15))
+        world.f.roster(P, world.organ2)
+        world.f.roster(P, world.organ, entered_on=D(2026, 10, 16))
+        world.f.employment(P, world.organ)
+        world.f.payroll(P, world.organ)
+        found = reconcile(as_of=D(2026, 10, 30)).person_rules(world.key(P))
+        assert found == {"DUPLICATE_ESTABLISHMENT"}
+
 
 class TestEstablishedNotEmployed:
     def test_on_the_roster_unknown_to_hr(self, world: World, reconcile: Reconcile) -> None:
