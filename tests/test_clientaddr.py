@@ -64,3 +64,16 @@ class TestForwardedScheme:
 
     def test_no_client_at_all(self) -> None:
         assert forwarded_scheme(scope(None, proto="https"), ["192.168.1.1"]) == "http"
+
+
+def test_limits_count_an_ipv6_address_by_its_network() -> None:
+    from linkage_hub.clientaddr import limit_key
+
+    assert limit_key("2001:db8:5:6::1") == limit_key("2001:db8:5:6:ffff:ffff:ffff:ffff")
+    assert limit_key("2001:db8:5:6::1") == "2001:db8:5:6::/64"
+    assert limit_key("2001:db8:5:7::1") != limit_key("2001:db8:5:6::1")
+    assert limit_key("::ffff:198.51.100.20") == "198.51.100.20"
+    assert limit_key("198.51.100.20") == "198.51.100.20"
+    assert limit_key("198.51.100.21") != limit_key("198.51.100.20")
+    assert limit_key("unknown") == "unknown"
+    assert limit_key("fe80::1%eth0") in {"fe80::/64", "fe80::1%eth0"}  # scoped: never an error

@@ -7,6 +7,11 @@ proxies the deployment trusts (``LINKAGE_TRUSTED_PROXIES``: addresses or network
 the client. A header from anyone else is ignored, so a client cannot choose its own address
 (the address feeds throttling and the access record).
 
+Limits per address (the public line's windows, the admission share, sign-in lockouts) count
+under :func:`limit_key`: an IPv6 address's /64, not the address, since one subscriber or host
+is given a whole /64 and could otherwise take a fresh share with each of 2^64 addresses. The
+access record keeps the address itself.
+
 The scheme follows the same rule: a proxy that ends TLS talks plain HTTP to the hub, and only a
 trusted one's ``X-Forwarded-Proto`` says the browser used https (the console's origin check
 and its cookie's ``Secure`` flag depend on it).
@@ -57,6 +62,22 @@ def source_address(scope: Scope, trusted_proxies: Iterable[str] = ()) -> str:
             except ValueError:
                 return UNKNOWN  # a proxy we trust passed on garbage: do not invent an address
     return peer
+
+
+@lru_cache(maxsize=4096)
+def limit_key(address: str) -> str:
+    """What a per-address limit counts ``address`` under: an IPv4 address itself (also when
+    written IPv4-mapped, ``::ffff:a.b.c.d``); an IPv6 address's /64 network; anything else
+    (``"unknown"``, a Unix socket's name) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 SCHEMES = frozenset({"http", "https"})

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from linkage_hub.clientaddr import source_address
+from linkage_hub.clientaddr import limit_key, source_address
 from linkage_hub.errors import PROBLEM_JSON, ServiceUnavailable
 
 NEVER_SHED = frozenset({"/health/live", "/health/ready", "/metrics"})
@@ -138,7 +138,9 @@ class LoadShedMiddleware:
         if admission is None or scope["type"] != "http" or scope.get("path") in NEVER_SHED:
             await self.app(scope, receive, send)
             return
-        caller = self.caller_of(scope) or "address:" + source_address(scope, self.trusted_proxies)
+        caller = self.caller_of(scope) or "address:" + limit_key(
+            source_address(scope, self.trusted_proxies)
+        )
         reason = admission.admit(caller)
         if reason is not None:
             self.metrics.shed.labels(reason).inc()

@@ -17,7 +17,7 @@ from linkage_hub.auth.runtime import auth_runtime
 from linkage_hub.auth.schemas import AccessRecordPage, Jwk, Jwks, TokenResponse
 from linkage_hub.auth.scopes import format_scopes, parse_scopes
 from linkage_hub.auth.service import Authenticated, Locked, authenticate
-from linkage_hub.clientaddr import source_address
+from linkage_hub.clientaddr import limit_key, source_address
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.dependencies import SettingsDep
@@ -121,7 +121,8 @@ def issue_token(
     # No client id holds a NUL or a non-character, and PostgreSQL cannot compare text with a NUL.
     if not cid or len(cid) > 64 or len(secret) > 200 or "\x00" in cid or has_invalid_unicode(cid):
         raise _invalid_client("The client credentials are not valid.")
-    outcome = authenticate(db, cid, secret, source_address(request.scope, settings.trusted_proxies))
+    address = limit_key(source_address(request.scope, settings.trusted_proxies))
+    outcome = authenticate(db, cid, secret, address)
     if isinstance(outcome, Locked):
         raise TooManyRequests(
             "Too many failed attempts; try again later.",

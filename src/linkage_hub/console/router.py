@@ -27,7 +27,7 @@ from linkage_hub.auth.sessions import (
     session_token,
 )
 from linkage_hub.auth.users import USER_PREFIX, check_username, link_holder, set_password, user_id
-from linkage_hub.clientaddr import source_address
+from linkage_hub.clientaddr import limit_key, source_address
 from linkage_hub.console.pages import STYLESHEET, render, safe_next
 from linkage_hub.db import Database, DatabaseDep, DbSession
 from linkage_hub.dependencies import SettingsDep
@@ -71,7 +71,7 @@ async def login(
     except ClientError:
         name = "-"  # checked like an unknown account: same cost, same answer
     outcome = await run_in_threadpool(
-        authenticate, db, user_id(name), password, address, person=True
+        authenticate, db, user_id(name), password, limit_key(address), person=True
     )
     if isinstance(outcome, Locked):
         page = render(

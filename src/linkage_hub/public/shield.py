@@ -4,7 +4,8 @@ requests in flight, decided before any database work.
 - **Per address** (:class:`Window`): ``LINKAGE_PUBLIC_REQUESTS_PER_MINUTE`` requests a minute to
   anything under ``/public``, and ``LINKAGE_PUBLIC_REPORTS_PER_HOUR`` reports filed an hour;
   past either, 429 with ``Retry-After``. The address is :func:`linkage_hub.clientaddr.
-  source_address` (``X-Forwarded-For`` only from ``LINKAGE_TRUSTED_PROXIES``).
+  source_address` (``X-Forwarded-For`` only from ``LINKAGE_TRUSTED_PROXIES``), an IPv6 one
+  counted by its /64 (:func:`linkage_hub.clientaddr.limit_key`).
 - **A report counts when it is filed.** A submission takes a place in the hour's window before
   it runs (so a burst cannot pass the limit together) and gives it back unless it filed a case:
   a form sent back for a typo (422), a retry answered with the first receipt (``Idempotent-
@@ -42,7 +43,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linkage_hub import idempotency
-from linkage_hub.clientaddr import source_address
+from linkage_hub.clientaddr import limit_key, source_address
 from linkage_hub.errors import (
     HubError,
     RequestTimeout,
@@ -113,7 +114,7 @@ class PublicShield:
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
-        address = source_address(scope, self.settings.trusted_proxies)
+        address = limit_key(source_address(scope, self.settings.trusted_proxies))
         now = time.monotonic()
         wait = self.requests.hit(address, now)
         if wait is not None:
