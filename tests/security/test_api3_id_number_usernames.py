@@ -17,12 +17,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from linkage_hub.audit.models import AuditEntry
+from linkage_hub.auth import users as users_module
 from linkage_hub.auth.models import AuthClient, AuthThrottle
 from linkage_hub.auth.service import ClientError
 from linkage_hub.auth.users import create_user
 from linkage_hub.db import Database
 from linkage_hub.identifiers import mask_citizen_id
 from tests.auth.helpers import request_token
+from tests.conftest import HeadersFor
 from tests.console.conftest import PASSWORD, Console
 from tests.security.test_api2_password_resets import Users, users
 
@@ -81,3 +84,43 @@ def test_a_token_request_with_an_id_number_as_client_id_is_counted_masked(
 ) -> None:
     assert request_token(client, NUMBER, "lhs_guess").status_code == 401
     assert not [k for k in throttled(database) if NUMBER in k.lower()]
+
+
+def test_an_account_named_by_an_id_number_before_the_rule_is_logged_masked(
+    client: TestClient,
+    app: FastAPI,
+    database: Database,
+    headers_for: HeadersFor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An account made before ID numbers were refused as names keeps its name (there is no
+    rename), so it went on writing ``user:<number>`` in clear as the actor of every audit
+    entry, append-only and never purged. Its new entries are now masked, and an auditor
+    asking by the name finds them."""
+    monkeypatch.setattr(users_module, "check_new_username", lambda name: name)
+    with database.transaction() as session:
+        create_user(
+            session,
+            username=NUMBER,
+            name="张三",
+            department="audit",
+            region="230100",
+            password=PASSWORD,
+        )
+    monkeypatch.undo()
+    assert Console(app, NUMBER).sign_in().status_code == 303
+    with database.transaction() as session:
+        logged = session.execute(
+            select(AuditEntry.actor, AuditEntry.target_id).where(
+                AuditEntry.action == "user.sign_in"
+            )
+        ).all()
+        everything = session.scalars(select(AuditEntry.actor)).all()
+    masked = f"user:{mask_citizen_id(NUMBER)}"
+    assert logged == [(masked, masked)]
+    assert not [a for a in everything if NUMBER in a.lower()]
+    auditor = headers_for("audit", "230100")
+    found = client.get("/api/v1/audit-log", params={"client_id": f"user:{NUMBER}"}, headers=auditor)
+    assert found.status_code == 200, found.text
+    assert sorted(i["action"] for i in found.json()["items"]) == ["user.create", "user.sign_in"]
+    assert NUMBER not in found.text.lower()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
+from linkage_hub.audit.service import named as logged_name
 from linkage_hub.cursors import decode_cursor, encode_cursor
 
 CURSOR_KIND = "audit"
@@ -51,10 +52,11 @@ def list_entries(
         AuditEntry.seq > after,
     ]
     if client_id is not None:
+        names = {client_id, logged_name(client_id)}  # a name that is an ID number: masked
         where.append(
             or_(
-                AuditEntry.actor == client_id,
-                and_(AuditEntry.target_type == "client", AuditEntry.target_id == client_id),
+                AuditEntry.actor.in_(names),
+                and_(AuditEntry.target_type == "client", AuditEntry.target_id.in_(names)),
             )
         )
     if department is not None:

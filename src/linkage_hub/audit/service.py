@@ -69,6 +69,14 @@ def typed(text: str | None) -> str | None:
     return None if text is None else mask_id_numbers_in(text)
 
 
+def named(client_id: str) -> str:
+    """A client id as the log keeps it: a console account named by an ID number before such
+    names were refused (``user:<number>``) is kept masked like any typed number, in every
+    entry it writes from now on; the filter by client id (:mod:`audit.queries`) masks the
+    name asked for alike."""
+    return mask_id_numbers_in(client_id)
+
+
 def operator() -> str:
     """The actor of a command-line change: ``cli:<operating-system user>``."""
     try:
@@ -104,11 +112,15 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
             "seq": seq,
             "recorded_at": entry.recorded_at.astimezone(dt.UTC),
             "action": entry.action,
-            "actor": entry.actor,
+            "actor": named(entry.actor),
             "department": entry.department,
             "region": entry.region,
             "target_type": entry.target_type,
-            "target_id": entry.target_id,
+            "target_id": (
+                named(entry.target_id)
+                if entry.target_type == "client" and entry.target_id is not None
+                else entry.target_id
+            ),
             "detail": entry.detail,
             # Both ids from one source: the entry's own request, or the one running now.
             "request_id": entry.request_id or default_request,
