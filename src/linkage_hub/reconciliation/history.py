@@ -44,7 +44,17 @@ def list_runs(
     if filters.status is not None:
         query = query.where(Run.status == filters.status)
     if filters.batch_id is not None:
-        covered = select(RunBatch.run_id).where(RunBatch.batch_id == filters.batch_id)
+        # Only a batch the caller may open (``GET /batches/{id}``) filters: a county's run lists
+        # the city's batch to the city alone (``openable_batches``), and asking by its id must
+        # not tell the county that the batch changed its region. Any other id: no run covered it.
+        covered = (
+            select(RunBatch.run_id)
+            .join(Batch, Batch.batch_id == RunBatch.batch_id)
+            .where(
+                RunBatch.batch_id == filters.batch_id,
+                Batch.scope_region.between(*principal.region_bounds),
+            )
+        )
         query = query.where(Run.id.in_(covered))
     if before:
         query = query.where(Run.seq < before)

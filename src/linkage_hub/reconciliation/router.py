@@ -181,7 +181,8 @@ def get_runs(
     """The reconciliation runs of your region, newest first, keyset-paginated (`limit`,
     opaque `cursor`): full runs (asked for by the API, `linkage-hub reconcile` or the
     built-in schedule) and the incremental runs the hub starts after writes, each with the
-    `batch_ids` it covered (`?batch_id=` finds the run that settled a push); an incremental
+    `batch_ids` it covered (`?batch_id=` finds the run that settled a push you may open,
+    `GET /batches/{batch_id}`; another batch's id answers an empty page); an incremental
     run that had to read the whole region (a new as-of date, period or coverage) says so in
     its `warnings` (`read_in_full`).
     Each item is what `GET /reconciliation/runs/{run_id}` shows.
