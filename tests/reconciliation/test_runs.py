@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import threading
 from pathlib import Path
@@ -29,6 +30,7 @@ from linkage_hub.reconciliation.runs import (
     run_is_alive,
 )
 from linkage_hub.settings import Settings
+from tests.conftest import HeadersFor
 from tests.reconciliation.conftest import Reconcile, World
 from tests.reconciliation.factory import citizen_id
 
@@ -277,3 +279,101 @@ class TestScheduleInTheApp:
             scheduler = app.state.reconciliation_scheduler
             assert scheduler is not None and scheduler._thread.is_alive()
         assert not scheduler._thread.is_alive()
+
+
+class TestAnAcceptedRunThatNeverStarted:
+    """A run answered 202 whose background task never ran must not hold its region: the next
+    run, the schedule and the on-write step would all be refused while it stays ``queued``."""
+
+    RUNS = "/api/v1/reconciliation/runs"
+    BODY = {"region": "230100", "period": "2026-10", "as_of": "2026-10-31"}  # noqa: RUF012
+
+    def _accepted(self, client: TestClient, headers: dict[str, str]) -> str:
+        response = client.post(self.RUNS, json=self.BODY, headers=headers)
+        assert response.status_code == 202, response.text
+        return str(response.json()["run_id"])
+
+    def _region_is_free(
+        self, client: TestClient, headers: dict[str, str], database: Database, stuck: str
+    ) -> None:
+        from tests.reconciliation.test_api import run_and_wait
+
+        assert run_and_wait(client, headers)["status"] == "succeeded"
+        failed = client.get(f"{self.RUNS}/{stuck}", headers=headers).json()
+        assert failed["status"] == "failed", failed
+        assert failed["error"]
+        slot = dt.datetime(2026, 10, 31, 2, 0, tzinfo=dt.UTC)
+        assert Scheduler(database, "0 2 * * *", ["230100"]).run_slot("230100", slot) == (
+            "succeeded"
+        )
+
+    def test_when_the_process_died_after_answering(
+        self,
+        world: World,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Killed between the answer and the task: its run lock dies with it."""
+        from linkage_hub.reconciliation.executor import RunExecutor
+
+        world.f.payroll(P, world.organ)
+        monkeypatch.setattr(RunExecutor, "start", lambda self, run_id, lock: lock.release())
+        headers = headers_for("establishment")
+        stuck = self._accepted(client, headers)
+        assert _status(database, stuck) == "queued"
+        monkeypatch.undo()
+        self._region_is_free(client, headers, database, stuck)
+        assert "stopped" in client.get(f"{self.RUNS}/{stuck}", headers=headers).json()["error"]
+
+    def test_when_its_thread_could_not_start(
+        self,
+        world: World,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The process lives on (a thread limit reached): the run must not stay queued, its lock
+        held by a process that will never run it."""
+        world.f.payroll(P, world.organ)
+
+        from types import SimpleNamespace
+
+        from linkage_hub.reconciliation import executor
+
+        class Refused(threading.Thread):
+            def start(self) -> None:
+                raise RuntimeError("can't start new thread")
+
+        # the executor's threads only: the test client's worker threads start as ever
+        monkeypatch.setattr(
+            executor, "threading", SimpleNamespace(**{**vars(threading), "Thread": Refused})
+        )
+        headers = headers_for("establishment")
+        stuck = self._accepted(client, headers)
+        monkeypatch.undo()
+        self._region_is_free(client, headers, database, stuck)
+        error = client.get(f"{self.RUNS}/{stuck}", headers=headers).json()["error"]
+        assert "can't start new thread" in error
+
+    def test_when_its_task_was_dropped(
+        self,
+        world: World,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The process lives on and the task was never called (the answer's background tasks
+        skipped): the lock it would have released is garbage, and must not hold the region."""
+        from linkage_hub.reconciliation.executor import RunExecutor
+
+        world.f.payroll(P, world.organ)
+        monkeypatch.setattr(RunExecutor, "start", lambda self, run_id, lock: None)
+        headers = headers_for("establishment")
+        stuck = self._accepted(client, headers)
+        monkeypatch.undo()
+        gc.collect()  # the dropped lock is garbage whenever the collector comes round
+        self._region_is_free(client, headers, database, stuck)

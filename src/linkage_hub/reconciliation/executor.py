@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from linkage_hub.cron import CronSchedule
 from linkage_hub.db import Database
 from linkage_hub.errors import Conflict, InvalidInput
-from linkage_hub.reconciliation.runs import RunLock, create_run, execute_run
+from linkage_hub.reconciliation.runs import RunLock, create_run, execute_run, fail_run
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,21 @@ class RunExecutor:
         )
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except Exception as exc:  # e.g. "can't start new thread": the process lives on
+            # The 202 is answered and whoever asked polls the run. It must not stay queued
+            # with its lock held by a process that will never run it: the region would answer
+            # 409, and the schedule and the on-write step skip it, until a restart.
+            with self._lock:
+                self._threads.discard(thread)  # join() at shutdown cannot join it
+            lock.release()
+            log.exception("reconciliation run %s could not start", run_id)
+            error = f"the run could not start: {type(exc).__name__}: {exc}"
+            try:
+                fail_run(self.db, run_id, error, unstarted=True)
+            except Exception:  # its lock is free: the next run of the region fails it
+                log.exception("reconciliation run %s not marked failed", run_id)
 
     def _run(self, run_id: str, lock: RunLock) -> None:
         try:

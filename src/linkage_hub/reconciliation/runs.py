@@ -29,6 +29,8 @@ Liveness: the process executing a run holds a lock for it from creation to the e
 a session advisory lock on a dedicated connection; SQLite: ``flock`` on a file beside the
 database). A ``queued``/``running`` run whose lock is free belongs to a dead process and is
 marked ``failed`` — at start-up, at ``linkage-hub reconcile`` and before refusing a new run.
+A lock dropped unreleased in a live process (an accepted run whose task never ran) is released
+when it is collected; a run whose thread could not start is failed at once (:mod:`.executor`).
 """
 
 from __future__ import annotations
@@ -81,10 +83,14 @@ class RunLock(Protocol):
 class _PgLock:
     def __init__(self, conn: Connection, run_id: str) -> None:
         self.conn, self.run_id = conn, run_id
+        self.released = False
 
     def release(self) -> None:
         # The connection goes back to the pool, and session locks outlive a returned
         # connection: unlock explicitly, and drop the connection if that fails.
+        if self.released:
+            return
+        self.released = True
         try:
             self.conn.execute(
                 text("SELECT pg_advisory_unlock(:ns, hashtext(:id))"),
@@ -96,15 +102,34 @@ class _PgLock:
         finally:
             self.conn.close()
 
+    def __del__(self) -> None:
+        # Dropped unreleased (its run's task never ran, this process lives on): end the
+        # connection, and the session lock with it, so the run is seen dead, not held forever.
+        # No SQL here: the collector may run this on any thread.
+        if not self.released:
+            self.released = True
+            with contextlib.suppress(Exception):
+                self.conn.invalidate()
+
 
 class _FileLock:
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self.fd = path, fd
+        self.released = False
 
     def release(self) -> None:
+        if self.released:  # once: a second close could close another file's reused number
+            return
+        self.released = True
         with contextlib.suppress(OSError):
             self.path.unlink()
         os.close(self.fd)
+
+    def __del__(self) -> None:
+        # Dropped unreleased: an open descriptor keeps the flock, and the run would look alive
+        # for as long as this process lives.
+        with contextlib.suppress(OSError):
+            self.release()
 
 
 def _lock_path(settings: Settings, run_id: str) -> Path:
@@ -389,16 +414,23 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
             return "succeeded"
         except Exception as exc:
             log.exception("reconciliation run %s failed", run_id)
-            with db.transaction() as session:
-                run = session.get(Run, run_id)
-                if run is not None:
-                    run.status, run.finished_at = "failed", utcnow()
-                    run.error = f"{type(exc).__name__}: {_one_line(exc)}"[:500]
-                    announce.run_ended(session, run, run.finished_at)
-                    audit_run(session, run)
+            fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}")
             return "failed"
     finally:
         lock.release()
+
+
+def fail_run(db: Database, run_id: str, error: str, *, unstarted: bool = False) -> None:
+    """Mark a run ``failed`` with ``error``, announced and audited, in its own transaction;
+    ``unstarted``: only if it is still ``queued`` (a run whose thread could not start)."""
+    with db.transaction() as session:
+        run = session.get(Run, run_id)
+        if run is None or (unstarted and run.status != "queued"):
+            return
+        run.status, run.finished_at = "failed", utcnow()
+        run.error = error[:500]
+        announce.run_ended(session, run, run.finished_at)
+        audit_run(session, run)
 
 
 def _log_level(run: Run, warning: dict[str, str]) -> int:
