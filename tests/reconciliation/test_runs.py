@@ -377,3 +377,52 @@ class TestAnAcceptedRunThatNeverStarted:
         monkeypatch.undo()
         gc.collect()  # the dropped lock is garbage whenever the collector comes round
         self._region_is_free(client, headers, database, stuck)
+
+
+class TestARunWhoseLockIsLostMidway:
+    def test_is_not_failed_under_it_nor_overlapped(
+        self,
+        world: World,
+        database: Database,
+        settings: Settings,
+        backend: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """PostgreSQL: the run lock's connection ends while the run goes (``idle_session_timeout``,
+        a restarted pooler). Another process then took the run for dead, failed it and started
+        an overlapping run, and the first still merged its findings and ended ``succeeded``
+        over its own failure. The run's transaction holds its row: it is alive while it does."""
+        if backend != "postgres":
+            pytest.skip("a flock is not lost while its process lives")
+        from linkage_hub.reconciliation import runs as runs_module
+
+        world.f.payroll(P, world.organ)
+        other = Database(settings)  # another hub process
+        seen: dict[str, object] = {}
+        real = runs_module.reconcile
+
+        def midway(*args: object, **kwargs: object) -> object:
+            lock.release()  # the lock's connection is gone; this run goes on
+            seen["failed"] = recover(other)
+            try:
+                with other.transaction() as session:
+                    _, second = create_run(
+                        session, other, region="230102", period=None, as_of=None, requested_by="t"
+                    )
+                second.release()
+                seen["second"] = "queued"
+            except Conflict:
+                seen["second"] = "409"
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        with database.transaction() as session:
+            run, lock = create_run(
+                session, database, region="230100", period=None, as_of=None, requested_by="t"
+            )
+        monkeypatch.setattr(runs_module, "reconcile", midway)
+        try:
+            status = execute_run(database, run.id, lock)
+        finally:
+            other.dispose()
+        assert (seen["failed"], seen["second"]) == ([], "409")
+        assert status == "succeeded" == _status(database, run.id)

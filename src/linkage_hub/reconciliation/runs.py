@@ -29,8 +29,11 @@ Liveness: the process executing a run holds a lock for it from creation to the e
 a session advisory lock on a dedicated connection; SQLite: ``flock`` on a file beside the
 database). A ``queued``/``running`` run whose lock is free belongs to a dead process and is
 marked ``failed`` — at start-up, at ``linkage-hub reconcile`` and before refusing a new run.
-A lock dropped unreleased in a live process (an accepted run whose task never ran) is released
-when it is collected; a run whose thread could not start is failed at once (:mod:`.executor`).
+The run's own transaction also holds its row (PostgreSQL, ``FOR UPDATE``): a run whose lock's
+connection ended under it is skipped, not failed, while it goes, and a run failed before its
+transaction began is not merged. A lock dropped unreleased in a live process (an accepted run
+whose task never ran) is released when it is collected; a run whose thread could not start is
+failed at once (:mod:`.executor`).
 """
 
 from __future__ import annotations
@@ -181,7 +184,9 @@ def run_is_alive(db: Database, run_id: str) -> bool:
 
 def fail_dead_runs(session: Session, db: Database, region: str | None = None) -> list[str]:
     """Mark ``failed`` the active runs (overlapping ``region``) whose process is gone."""
-    query = select(Run).where(Run.status.in_(ACTIVE))
+    # SKIP LOCKED (PostgreSQL): a run whose transaction holds its row is going, whatever its
+    # lock says (the lock's connection may have ended under a live run); SQLite ignores it.
+    query = select(Run).where(Run.status.in_(ACTIVE)).with_for_update(skip_locked=True)
     if region is not None:
         lo, hi = region_bounds(region)
         query = query.where(
@@ -350,14 +355,18 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
     """Run a queued run to the end; returns its final status. Never raises for a rule error."""
     try:
         with db.transaction() as session:
-            run = session.get(Run, run_id)
+            run = session.get(Run, run_id, with_for_update=True)
             if run is None or run.status != "queued":
                 return run.status if run else "failed"
             run.status, run.started_at = "running", utcnow()
         try:
             with db.transaction() as session:
-                run = session.get(Run, run_id)
-                assert run is not None
+                # Held to the commit (PostgreSQL): another process that finds this run's lock
+                # free (its connection ended) skips the row instead of failing the run and
+                # starting an overlapping one; a run failed before this point is not merged.
+                run = session.get(Run, run_id, with_for_update=True)
+                if run is None or run.status != "running":
+                    return run.status if run else "failed"
                 params = RunParameters(
                     region=run.region,
                     period=run.period,
