@@ -29,7 +29,8 @@ Liveness: the process executing a run holds a lock for it from creation to the e
 a session advisory lock on a dedicated connection; SQLite: ``flock`` on a file beside the
 database). A ``queued``/``running`` run whose lock is free belongs to a dead process and is
 marked ``failed`` — at start-up, at ``linkage-hub reconcile`` and before refusing a new run.
-The run's own transaction also holds its row (PostgreSQL, ``FOR UPDATE``): a run whose lock's
+The run's own transaction also holds its row (PostgreSQL, ``FOR NO KEY UPDATE``, which leaves
+rows that refer to the run free to be written beside it): a run whose lock's
 connection ended under it is skipped, not failed, while it goes, and a run failed before its
 transaction began is not merged. A lock dropped unreleased in a live process (an accepted run
 whose task never ran) is released when it is collected; a run whose thread could not start is
@@ -186,7 +187,9 @@ def fail_dead_runs(session: Session, db: Database, region: str | None = None) ->
     """Mark ``failed`` the active runs (overlapping ``region``) whose process is gone."""
     # SKIP LOCKED (PostgreSQL): a run whose transaction holds its row is going, whatever its
     # lock says (the lock's connection may have ended under a live run); SQLite ignores it.
-    query = select(Run).where(Run.status.in_(ACTIVE)).with_for_update(skip_locked=True)
+    query = (
+        select(Run).where(Run.status.in_(ACTIVE)).with_for_update(skip_locked=True, key_share=True)
+    )
     if region is not None:
         lo, hi = region_bounds(region)
         query = query.where(
@@ -355,7 +358,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
     """Run a queued run to the end; returns its final status. Never raises for a rule error."""
     try:
         with db.transaction() as session:
-            run = session.get(Run, run_id, with_for_update=True)
+            run = session.get(Run, run_id, with_for_update={"key_share": True})
             if run is None or run.status != "queued":
                 return run.status if run else "failed"
             run.status, run.started_at = "running", utcnow()
@@ -364,7 +367,7 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 # Held to the commit (PostgreSQL): another process that finds this run's lock
                 # free (its connection ended) skips the row instead of failing the run and
                 # starting an overlapping one; a run failed before this point is not merged.
-                run = session.get(Run, run_id, with_for_update=True)
+                run = session.get(Run, run_id, with_for_update={"key_share": True})
                 if run is None or run.status != "running":
                     return run.status if run else "failed"
                 params = RunParameters(
