@@ -220,13 +220,16 @@ def test_a_one_time_link_sets_the_password_once(
 def test_sign_in_and_user_changes_are_in_the_audit_log(
     client: TestClient, console_as: ConsoleAs, database: Database
 ) -> None:
-    person = console_as("audit", "230100", username="qian")
+    person = console_as("finance", "230100", username="qian")
     with database.transaction() as session:
         entries = session.execute(
-            select(AuditEntry.action, AuditEntry.actor).where(AuditEntry.target_id == "user:qian")
+            select(AuditEntry.action, AuditEntry.actor, AuditEntry.department).where(
+                AuditEntry.target_id == "user:qian"
+            )
         ).all()
-    assert ("user.sign_in", "user:qian") in entries
-    assert "user.create" in {action for action, _ in entries}
+    # Under the person's department, as their other entries: a filter by department finds it.
+    assert ("user.sign_in", "user:qian", "finance") in entries
+    assert "user.create" in {action for action, _, _ in entries}
     assert person.username == "qian"
 
 
