@@ -18,14 +18,19 @@ from linkage_hub.settings import Settings
 from tests.conftest import make_settings
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
+def local_hooks(settings: Settings, **overrides: Any) -> Settings:
+    """``settings`` with webhooks allowed to reach 127.0.0.1 (the receivers here)."""
     return make_settings(
         settings.database_url or "",
         settings.data_dir,
         webhook_allow_hosts=["127.0.0.1"],
-        webhook_poll_seconds=0.1,
+        **overrides,
     )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return local_hooks(settings, webhook_poll_seconds=0.1)
 
 
 @dataclass

@@ -24,9 +24,9 @@ from linkage_hub.notifications.models import Attempt, Delivery
 from linkage_hub.notifications.sender import Outcome
 from linkage_hub.notifications.worker import Deliverer
 from linkage_hub.settings import Settings
-from tests.conftest import HeadersFor, make_settings
+from tests.conftest import HeadersFor
 from tests.net import free_port
-from tests.notifications.conftest import Receiver, verifies
+from tests.notifications.conftest import Receiver, local_hooks, verifies
 from tests.records.factory import unit
 from tests.robustness.test_faults import _serve
 
@@ -37,12 +37,7 @@ WAIT = 60.0
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The test's own app sends nothing: the processes and workers under test do."""
-    return make_settings(
-        settings.database_url or "",
-        settings.data_dir,
-        webhook_allow_hosts=["127.0.0.1"],
-        deliver_in_process=False,
-    )
+    return local_hooks(settings, deliver_in_process=False)
 
 
 def subscribe(client: TestClient, headers: dict[str, str], receiver: Receiver) -> str:

@@ -21,8 +21,8 @@ from linkage_hub.db import Database
 from linkage_hub.notifications.models import Attempt, Delivery
 from linkage_hub.notifications.worker import Deliverer
 from linkage_hub.settings import Settings
-from tests.conftest import HeadersFor, make_settings
-from tests.notifications.conftest import Receiver
+from tests.conftest import HeadersFor
+from tests.notifications.conftest import Receiver, local_hooks
 from tests.records.factory import unit
 
 SUBS = "/api/v1/subscriptions"
@@ -31,13 +31,7 @@ TIMEOUT = 3.0
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return make_settings(
-        settings.database_url or "",
-        settings.data_dir,
-        webhook_allow_hosts=["127.0.0.1"],
-        webhook_timeout_seconds=TIMEOUT,
-        deliver_in_process=False,
-    )
+    return local_hooks(settings, webhook_timeout_seconds=TIMEOUT, deliver_in_process=False)
 
 
 class Hanging:

@@ -15,8 +15,8 @@ from linkage_hub.db import Database
 from linkage_hub.notifications import dispatch, worker
 from linkage_hub.notifications.worker import SLACK, Deliverer
 from linkage_hub.settings import Settings
-from tests.conftest import HeadersFor, make_settings
-from tests.notifications.conftest import Receiver
+from tests.conftest import HeadersFor
+from tests.notifications.conftest import Receiver, local_hooks
 from tests.records.factory import unit
 
 SUBS = "/api/v1/subscriptions"
@@ -24,13 +24,8 @@ SUBS = "/api/v1/subscriptions"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return make_settings(
-        settings.database_url or "",
-        settings.data_dir,
-        webhook_allow_hosts=["127.0.0.1"],
-        webhook_timeout_seconds=60.0,  # the largest the settings accept
-        deliver_in_process=False,
-    )
+    # The largest timeout the settings accept.
+    return local_hooks(settings, webhook_timeout_seconds=60.0, deliver_in_process=False)
 
 
 def test_the_largest_timeout_accepted_still_delivers(

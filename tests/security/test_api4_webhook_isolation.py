@@ -32,8 +32,8 @@ from linkage_hub.notifications import sender, worker
 from linkage_hub.notifications.models import Subscription
 from linkage_hub.notifications.worker import Deliverer
 from linkage_hub.settings import Settings
-from tests.conftest import HeadersFor, make_settings
-from tests.notifications.conftest import Receiver, receiver  # noqa: F401
+from tests.conftest import HeadersFor
+from tests.notifications.conftest import Receiver, local_hooks, receiver  # noqa: F401
 from tests.records.factory import unit
 
 SUBS = "/api/v1/subscriptions"
@@ -41,12 +41,7 @@ SUBS = "/api/v1/subscriptions"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return make_settings(
-        settings.database_url or "",
-        settings.data_dir,
-        webhook_allow_hosts=["127.0.0.1"],
-        deliver_in_process=False,
-    )
+    return local_hooks(settings, deliver_in_process=False)
 
 
 def _two_subscribers(
