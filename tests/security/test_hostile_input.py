@@ -239,14 +239,20 @@ class TestDatesOutOfRange:
     def test_inside_the_range_still_answers(
         self, client: TestClient, headers_for: HeadersFor
     ) -> None:
-        for params in (
-            {"as_of": "1900-01-01T00:00:00+14:00"},
-            {"as_of": "2999-12-31T23:59:59-12:00"},
-        ):
-            response = client.get(
-                "/api/v1/datasets/roster/records", params=params, headers=headers_for("audit")
-            )
-            assert response.status_code == 200, response.text
+        response = client.get(
+            "/api/v1/datasets/roster/records",
+            params={"as_of": "1900-01-01T00:00:00+14:00"},
+            headers=headers_for("audit"),
+        )
+        assert response.status_code == 200, response.text
+        # The last moment of the range converts without overflow too; it is still to come,
+        # so it is refused as such (test_api1_as_of_settled.py), not as out of range.
+        response = client.get(
+            "/api/v1/datasets/roster/records",
+            params={"as_of": "2999-12-31T23:59:59-12:00"},
+            headers=headers_for("audit"),
+        )
+        problem(response, (None, "as_of", "future"))
 
     @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
     def test_tenure_report(

@@ -326,7 +326,9 @@ class Pusher:
         now = dt.datetime.now(dt.UTC)
         batch_id = str(uuid.uuid4())
         if large and not dry_run and queries.last_id(session, self.spec) == 0:
-            queries.lock_regions(session, self.spec)  # before the table's lock, and now
+            # Before the table's lock, and now; the merge lock too: every writer of the
+            # dataset holds it before its now, so a read as_of waits for it (queries.settle).
+            queries.lock_dataset(session, self.spec)
             if queries.defer_indexes(session, self.spec):
                 now = dt.datetime.now(dt.UTC)
                 stored = queries.stored_time(session, now)

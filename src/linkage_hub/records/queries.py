@@ -13,6 +13,7 @@ import zlib
 from typing import Any
 
 from sqlalchemy import DateTime, Index, String, bindparam, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
@@ -514,10 +515,65 @@ def lock_dataset(session: Session, spec: DatasetSpec) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     lock_regions(session, spec)  # always first: one lock order
-    key = zlib.crc32(spec.name.encode()) - 2**31
     session.execute(
-        text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": MERGE_LOCK_SPACE, "key": key}
+        text("SELECT pg_advisory_xact_lock(:space, :key)"),
+        {"space": MERGE_LOCK_SPACE, "key": _merge_key(spec)},
     )
+
+
+def _merge_key(spec: DatasetSpec) -> int:
+    return zlib.crc32(spec.name.encode()) - 2**31
+
+
+def settle(session: Session, spec: DatasetSpec) -> None:
+    """Wait until every writer of the dataset in flight has committed: a read ``as_of`` a
+    moment that has passed, made after this, answers what it will always answer.
+
+    A writer takes its ``now`` (the ``recorded_at`` of the versions it writes, the
+    ``closed_at`` of those it closes) after its locks and commits later; a read at a moment
+    between the two saw the state before the writer, and the same read after the commit the
+    writer's versions. Every writer of a version table takes the dataset's merge lock
+    (:func:`lock_dataset`; a direct load too) or, for a units batch moving the records of
+    other datasets (``publish.propagate_unit_regions``), the regions lock exclusive
+    (:func:`lock_regions`), before its ``now``. So, for a moment not after the clock when
+    this is called: a writer that held its lock before this got it has committed (the
+    next statement's snapshot holds its versions); one that locks after takes a ``now``
+    later than the moment, and its versions are not the moment's. (One clock: the hub's
+    processes are assumed to agree on the time, as every ``recorded_at`` already does.)
+
+    PostgreSQL: both locks taken *shared* in one statement, so readers never wait for one
+    another, only for a writer in flight. In the statement session of reads (autocommit)
+    they are released as the statement ends: the read holds nothing, writers do not wait for
+    it. SQLite: the writer holds the database's write lock from its ``BEGIN IMMEDIATE`` (so
+    before its ``now``); a WAL reader does not wait for it, so this takes and drops the write
+    lock on a connection of its own (``BEGIN IMMEDIATE``, ``ROLLBACK``; the busy timeout
+    bounds the wait). Call it before the session's first statement, whose snapshot the read
+    then uses. Only reads at a moment pay for it; current reads never wait."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock_shared(:regions), "
+                "pg_advisory_xact_lock_shared(:space, :key)"
+            ),
+            {"regions": REGIONS_LOCK, "space": MERGE_LOCK_SPACE, "key": _merge_key(spec)},
+        )
+        return
+    if bind.dialect.name != "sqlite":
+        return
+    raw = bind.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("ROLLBACK")
+        except bind.dialect.loaded_dbapi.OperationalError as exc:
+            # A writer held the lock past the busy timeout: a 503 like any statement's.
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
 
 
 def lock_regions(session: Session, spec: DatasetSpec) -> None:

@@ -192,6 +192,17 @@ def _page_statement(
     return stmt.order_by(t.c.record_key).limit(bindparam("limit", type_=Integer))
 
 
+def settled_moment(as_of: dt.datetime, settings: Settings) -> dt.datetime:
+    """``as_of`` in UTC (a naive time is in the hub's zone), refused when it lies after the
+    hub's clock: what the hub will have recorded by then is not known yet, so no answer for
+    it could stay the same (422 ``as_of`` ``future``). A moment that has passed is answered
+    once the writers in flight have committed (:func:`queries.settle`), the same forever."""
+    moment = (as_of if as_of.tzinfo else as_of.replace(tzinfo=settings.zone)).astimezone(dt.UTC)
+    if moment > dt.datetime.now(dt.UTC):
+        raise invalid("as_of", "future", "lies after the hub's clock: that moment is not settled")
+    return moment
+
+
 def list_records(
     session: Session,
     keyring: Keyring,
@@ -209,13 +220,13 @@ def list_records(
 ) -> Shown:
     spec = spec_for(dataset)
     after = decode_key_cursor(cursor, kind=f"records.{dataset.value}")
+    moment = None if as_of is None else settled_moment(as_of, settings)
     bounds = read_bounds(principal, region)
     if bounds is None:
         return Shown(items=[], person_keys=set())
     values: dict[str, Any] = {"lo": bounds[0], "hi": bounds[1], "after": after, "limit": limit + 1}
-    if as_of is not None:
-        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=settings.zone)
-        values["moment"] = moment.astimezone(dt.UTC)
+    if moment is not None:
+        values["moment"] = moment
     if unit_code is not None:
         try:
             values["unit_code"] = normalise_unit_code(unit_code)
@@ -236,6 +247,8 @@ def list_records(
         persons=id_number is not None,
         period=period is not None,
     )
+    if moment is not None:
+        queries.settle(session, spec)  # every writer whose now may be the moment's: committed
     rows = session.execute(stmt, values).all()
     more = len(rows) > limit
     rows = rows[:limit]
