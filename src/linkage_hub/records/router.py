@@ -207,7 +207,11 @@ async def list_records(
     id_number: Annotated[str | None, Query(description="Matches any accepted form.")] = None,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     as_of: Annotated[
-        BoundedDateTime | None, Query(description="RFC 3339: the state the hub held then.")
+        BoundedDateTime | None,
+        Query(
+            description="RFC 3339: the state the hub held then; not after the hub's clock "
+            "(422 `future`). The answer waits for writes in flight and never changes afterwards."
+        ),
     ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
