@@ -59,8 +59,10 @@ from linkage_hub.keys import Keyring
 from linkage_hub.outbox import write as outbox
 from linkage_hub.public.disclosures import hidden_codes
 from linkage_hub.public.models import Disclosure, DisclosureUnit
+from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import is_working_day
 from linkage_hub.reconciliation.runs import region_is_known
+from linkage_hub.registry.models import RegistryUnit
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
@@ -447,6 +449,25 @@ def handles(session: Session, principal: Principal, case: Case) -> bool:
     )
 
 
+def _link_opens(principal: Principal) -> Any:
+    """A link the caller may open, as an SQL condition: its finding filed, or its unit
+    registered, in the caller's region now. A case handed down to a county (or a unit moved
+    away since it was linked) must not name the city's or a sibling's finding or unit."""
+    lo, hi = principal.region_bounds
+    finding = select(Finding.id).where(
+        Finding.id == CaseLink.target, Finding.region.between(lo, hi)
+    )
+    unit = select(RegistryUnit.unit_code).where(
+        RegistryUnit.unit_code == CaseLink.target,
+        RegistryUnit.closed_at.is_(None),
+        RegistryUnit.region.between(lo, hi),
+    )
+    return or_(
+        and_(CaseLink.kind == "finding", finding.exists()),
+        and_(CaseLink.kind == "unit", unit.exists()),
+    )
+
+
 def detail(
     session: Session,
     principal: Principal,
@@ -464,7 +485,9 @@ def detail(
     action = "case.read" if contact is None else "case.contact_read"
     record(audit.by(principal, action, case.handler_region, target_type="case", target_id=case.id))
     links = session.scalars(
-        select(CaseLink).where(CaseLink.case_id == case.id).order_by(CaseLink.linked_at)
+        select(CaseLink)
+        .where(CaseLink.case_id == case.id, _link_opens(principal))
+        .order_by(CaseLink.linked_at)
     )
     steps = session.scalars(
         select(CaseStep).where(CaseStep.case_id == case.id).order_by(CaseStep.id)
