@@ -101,3 +101,13 @@ def test_a_case_handed_down_names_no_link_the_county_cannot_open(
     assert moved.status_code == 201, moved.text
     assert _links(client, county_office, cid) == set()
     assert ("unit", other_unit) in _links(client, _h.city_office, cid)
+    # A unit deleted from the registry since it was linked: the city that linked it keeps the
+    # link (where its last version was), the county is still shown nothing.
+    gone = client.post(
+        "/api/v1/datasets/units/batches",
+        json={"records": [], "deletes": [{"unit_code": city_unit}]},
+        headers=_h.city_office,
+    )
+    assert gone.status_code == 201 and gone.json()["closed"] == 1, gone.text
+    assert ("unit", city_unit) in _links(client, _h.city_office, cid)
+    assert ("unit", city_unit) not in _links(client, county_office, cid)

@@ -451,20 +451,21 @@ def handles(session: Session, principal: Principal, case: Case) -> bool:
 
 def _link_opens(principal: Principal) -> Any:
     """A link the caller may open, as an SQL condition: its finding filed, or its unit
-    registered, in the caller's region now. A case handed down to a county (or a unit moved
-    away since it was linked) must not name the city's or a sibling's finding or unit."""
+    registered, in the caller's region now (a unit abolished or deleted since: where its last
+    version was). A case handed down to a county (or a unit moved away since it was linked)
+    must not name the city's or a sibling's finding or unit."""
     lo, hi = principal.region_bounds
     finding = select(Finding.id).where(
         Finding.id == CaseLink.target, Finding.region.between(lo, hi)
     )
-    unit = select(RegistryUnit.unit_code).where(
-        RegistryUnit.unit_code == CaseLink.target,
-        RegistryUnit.closed_at.is_(None),
-        RegistryUnit.region.between(lo, hi),
-    )
+    mine = RegistryUnit.unit_code == CaseLink.target
+    current = select(RegistryUnit.region).where(mine, RegistryUnit.closed_at.is_(None))
+    last = select(RegistryUnit.region).where(mine).order_by(RegistryUnit.id.desc()).limit(1)
+    # COALESCE stops at the current version (indexed); only a unit with none reads further.
+    region = func.coalesce(current.scalar_subquery(), last.scalar_subquery())
     return or_(
         and_(CaseLink.kind == "finding", finding.exists()),
-        and_(CaseLink.kind == "unit", unit.exists()),
+        and_(CaseLink.kind == "unit", region.between(lo, hi)),
     )
 
 
