@@ -46,7 +46,7 @@ from linkage_hub.reconciliation import lifespan as reconciliation_lifespan
 from linkage_hub.reconciliation.router import router as reconciliation_router
 from linkage_hub.records import offload
 from linkage_hub.records import router as records_router
-from linkage_hub.records.rotation import check_key_set
+from linkage_hub.records.rotation import check_key_set, record_key_set
 from linkage_hub.reports.audit_log import router as audit_router
 from linkage_hub.reports.router import router as reports_router
 from linkage_hub.settings import Settings, get_settings
@@ -145,7 +145,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # And again before the first keyring is made: another process may have sealed since
         # (a second replica started with the first on a new database, before either sealed),
         # and a key set generated then would be another "v1".
-        app.state.key_check = partial(check_key_set, db, settings)
+        app.state.key_check = app.state.key_verify = partial(check_key_set, db, settings)
+        # The first keyring records its key set's fingerprint, or is refused (503) when another
+        # process recorded another set: two replicas that each generated one on a new database.
+        app.state.key_record = partial(record_key_set, db)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         offload.start(settings)

@@ -44,6 +44,22 @@ def check_keys(state: Any) -> None:
     state.key_check = None
 
 
+def record_keys(state: Any, keyring: Keyring) -> None:
+    """Record the new keyring's key set in the database (``state.key_record``:
+    :func:`linkage_hub.records.rotation.record_key_set`) before it seals anything; 503 when
+    another key set is recorded there (a second replica that generated its own on a new
+    database), and the keyring is not kept."""
+    record = getattr(state, "key_record", None)
+    if record is None:
+        return
+    try:
+        record(keyring.keys)
+    except KeySetError as exc:
+        log.error("%s", exc)
+        state.key_check = getattr(state, "key_verify", None)  # /health/ready: mismatch
+        raise ServiceUnavailable("The hub's ID key set does not match its database.") from None
+
+
 def keyring_of(request: Request) -> Keyring:
     """One keyring per app, made on first use (``linkage-hub openapi`` never needs one), after
     the key set's check (:func:`check_keys`)."""
@@ -55,6 +71,7 @@ def keyring_of(request: Request) -> Keyring:
             if keyring is None:
                 check_keys(state)
                 keyring = Keyring(settings_of(request))
+                record_keys(state, keyring)
                 state.keyring = keyring
     keyring.refresh()  # a key version added by `linkage-hub keys rotate`
     return keyring

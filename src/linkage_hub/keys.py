@@ -16,6 +16,8 @@ for a while two versions live side by side: see :mod:`linkage_hub.records.rotati
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -37,6 +39,7 @@ from linkage_hub.ciphers import (
 from linkage_hub.settings import Settings
 
 REFRESH_SECONDS = 2.0
+FINGERPRINT_LABEL = b"linkage-hub id key fingerprint\x1f"
 
 
 def load_or_create_secret(settings: Settings, name: str, configured: str | None) -> bytes:
@@ -104,6 +107,18 @@ class KeySet:
             },
             indent=2,
         )
+
+    def fingerprints(self) -> dict[int, str]:
+        """Each version's fingerprint: a keyed hash of a fixed label under the version's
+        secret (a key check value, never the key), which the database records
+        (:func:`linkage_hub.records.rotation.record_key_set`) so that a process with another
+        key set refuses before it seals."""
+        return {
+            v: hmac.new(
+                k.secret, FINGERPRINT_LABEL + k.algorithm.value.encode(), hashlib.sha256
+            ).hexdigest()
+            for v, k in self.versions.items()
+        }
 
     def with_new_version(self, algorithm: Algorithm) -> KeySet:
         version = max(self.versions) + 1
@@ -187,6 +202,7 @@ class Keyring:
       rotated with the ID keys: record keys are identifiers departments keep.
     """
 
+    keys: KeySet
     person_key: Callable[[str], str]
     seal_id: Callable[[str], str]
 
@@ -200,6 +216,7 @@ class Keyring:
         self._install(load_key_set(settings))
 
     def _install(self, keys: KeySet) -> None:
+        self.keys = keys
         ciphers = {v: VersionCipher(k) for v, k in keys.versions.items()}
         current = ciphers[keys.current]
         self._ciphers = ciphers

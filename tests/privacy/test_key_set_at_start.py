@@ -19,7 +19,7 @@ from linkage_hub.cli import main
 from linkage_hub.db import Database
 from linkage_hub.keys import Keyring, KeySetError, id_key_path, load_key_set
 from linkage_hub.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import HeadersFor, make_settings
 from tests.records import factory as f
 from tests.records.conftest import Push
 
@@ -113,6 +113,9 @@ def test_a_database_of_plain_id_numbers_starts_without_a_key_set(
     with database.transaction() as session:
         session.execute(text("UPDATE records_roster SET id_number = '110105194912310021'"))
         session.execute(text("DELETE FROM idempotent_answer"))
+        # As an old hub or a bulk load left it: no key set's fingerprint recorded (one that is
+        # recorded refuses another key set, sealed values or not: see the test below).
+        session.execute(text("DELETE FROM privacy_id_key"))
     other = _without_key_set(settings, backend, tmp_path)
     db = Database(other)
     try:
@@ -176,3 +179,96 @@ def test_a_hub_started_before_anything_was_sealed_checks_again_before_it_seals(
     finally:
         db.dispose()
     assert not id_key_path(other).exists()
+
+
+def test_two_hubs_started_together_on_a_new_database_seal_under_one_key_set(
+    client: TestClient,
+    push: Push,
+    headers_for: HeadersFor,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """Two replicas (each with its own volume) start on a new database: nothing is sealed yet,
+    so both pass the start-up check. The first to make its keyring records its key set's
+    fingerprint; the second, which generated another key set, refuses to seal (503) instead of
+    sealing ID numbers the first cannot open under person keys that never join."""
+    # Its own volume: on PostgreSQL the key file is kept in the data dir; on SQLite beside the
+    # database file, so there another LINKAGE_ID_KEY_FILE is what makes another key set.
+    replica = settings.model_copy(
+        update={"data_dir": tmp_path / "replica", "id_key_file": tmp_path / "replica.json"}
+    )
+    db = Database(replica)
+    try:
+        with TestClient(create_app(replica, database=db), raise_server_exceptions=False) as other:
+            assert other.get("/health/ready").status_code == 200  # nothing sealed: both ready
+            assert push("roster", [f.roster(1)]).status_code == 201  # the first seals
+            answer = other.post(
+                "/api/v1/datasets/roster/batches",
+                json={"records": [f.roster(2)]},
+                headers=headers_for("establishment"),
+            )
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert other.get("/health/ready").json()["id_keys"] == "mismatch"
+        records = client.get("/api/v1/datasets/roster/records", headers=headers_for("audit"))
+        assert records.status_code == 200, records.text
+        assert len(records.json()["items"]) == 1
+    finally:
+        db.dispose()
+
+
+def test_a_hub_with_another_key_set_refuses_to_start_before_anything_is_sealed(
+    client: TestClient, headers_for: HeadersFor, settings: Settings, tmp_path: Path
+) -> None:
+    """The first keyring records its key set's fingerprint: a process started later with
+    another key set refuses to start although nothing is sealed yet."""
+    lookup = client.get("/api/v1/datasets/roster/records", headers=headers_for("audit"))
+    assert lookup.status_code == 200, lookup.text  # the hub's keyring: its fingerprint recorded
+    other = settings.model_copy(update={"id_key_file": tmp_path / "other.json"})
+    load_key_set(other)
+    db = Database(other)
+    try:
+        app = create_app(other, database=db)
+        with (
+            pytest.raises(
+                KeySetError, match=r"not the one this database seals under \(key version 1\)"
+            ),
+            TestClient(app),
+        ):
+            pass
+    finally:
+        db.dispose()
+
+
+def test_processes_recording_key_sets_at_once_agree_on_one(
+    database: Database, settings: Settings
+) -> None:
+    """Four processes' first keyrings at the same moment, each with its own key set: one is
+    recorded, the other three are refused as another key set (not a duplicate-key 500)."""
+    import threading
+
+    from linkage_hub.ciphers import KeyVersion
+    from linkage_hub.keys import KeySet
+    from linkage_hub.records.rotation import record_key_set
+
+    sets = [KeySet(1, {1: KeyVersion(1, settings.id_cipher, bytes([i]) * 32)}) for i in range(4)]
+    barrier = threading.Barrier(len(sets))
+    outcomes: list[str] = []
+
+    def first_keyring(keys: KeySet) -> None:
+        barrier.wait()
+        try:
+            record_key_set(database, keys)
+        except KeySetError:
+            outcomes.append("refused")
+        except Exception as exc:  # the outcome is what the test asserts
+            outcomes.append(type(exc).__name__)
+        else:
+            outcomes.append("recorded")
+
+    threads = [threading.Thread(target=first_keyring, args=(k,)) for k in sets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["recorded", "refused", "refused", "refused"]

@@ -34,3 +34,17 @@ class PersonKeyMap(Base):
 
     old_key: Mapped[str] = mapped_column(String(32), primary_key=True)
     new_key: Mapped[str] = mapped_column(String(32))
+
+
+class IdKeyFingerprint(Base):
+    """The fingerprint of each ID key version the hub has sealed under (a keyed hash of a fixed
+    label, never the key: :meth:`linkage_hub.keys.KeySet.fingerprints`), recorded if absent
+    when a process makes its first keyring. A process whose key set holds another secret under
+    a recorded version, or none of the recorded versions, refuses to seal: two replicas started
+    together on a new database cannot each generate their own "v1"."""
+
+    __tablename__ = "privacy_id_key"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

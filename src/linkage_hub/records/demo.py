@@ -26,6 +26,7 @@ from linkage_hub.keys import Keyring
 from linkage_hub.records.demo_data import PERIOD, PREVIOUS_PERIOD, City, generate_city
 from linkage_hub.records.ingest import push_records
 from linkage_hub.records.models import RosterRecord
+from linkage_hub.records.rotation import record_key_set
 from linkage_hub.records.schemas import BatchMode, BatchResult
 from linkage_hub.records.scope import BatchScope
 from linkage_hub.registry.models import RegistryUnit
@@ -99,6 +100,7 @@ def load_city(
     """Push every dataset of ``city``; one transaction per dataset (payroll: per period)."""
     clients = create_demo_clients(settings, db)
     keyring = Keyring(settings)
+    record_key_set(db, keyring.keys)  # after the check `demo` and `serve --demo` make
     results: dict[str, BatchResult] = {}
     datasets = city.datasets()
     for dataset in ORDER:

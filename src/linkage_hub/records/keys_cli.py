@@ -34,10 +34,16 @@ def _keyring(db: Database, settings: Settings) -> Keyring:
     get a fresh key set made there, and ``keys rotate`` would record a rotation to a version
     of it before failing on the first row: reconciliation refused from then on, and no command
     to undo it."""
-    from linkage_hub.keys import Keyring
+    from linkage_hub.keys import Keyring, KeySetError
+    from linkage_hub.records.rotation import record_key_set
 
     require_key_set(db, settings)
-    return Keyring(settings)
+    keyring = Keyring(settings)
+    try:
+        record_key_set(db, keyring.keys)
+    except KeySetError as exc:
+        raise CommandError(str(exc)) from None
+    return keyring
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,6 +133,7 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
             except KeySetError as exc:
                 raise CommandError(str(exc)) from None
             keyring.reload()
+            rotation.record_key_set(db, keys)
             target = keys.current
             print(f"keys rotate: new key version {target} is current")
         rotation_id = rotation.start(db, target)

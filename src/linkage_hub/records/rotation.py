@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session
 from linkage_hub.ciphers import CipherError, VersionCipher, version_of
 from linkage_hub.db import Database
 from linkage_hub.domain import PERSON_DATASETS
-from linkage_hub.keys import Keyring, KeySetError, configured_key_set, id_key_path
-from linkage_hub.privacy.models import KeyRotation, PersonKeyMap
+from linkage_hub.keys import Keyring, KeySet, KeySetError, configured_key_set, id_key_path
+from linkage_hub.privacy.models import IdKeyFingerprint, KeyRotation, PersonKeyMap
 from linkage_hub.privacy.state import pending_rotation
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.settings import Settings
@@ -152,24 +152,26 @@ def stored_samples(session: Session) -> list[str]:
 
 def check_key_set(db: Database, settings: Settings) -> None:
     """Refuse (:class:`KeySetError`, naming the settings) an ID key set that does not open the
-    values the database holds sealed, or its absence; nothing is written, no key set generated.
+    values the database holds sealed, or that another key set's fingerprint is recorded against
+    (:func:`record_key_set`), or its absence; nothing is written, no key set generated.
 
     The hub's start and every command that seals call it. Without it a process started without
     its key set (a second replica or a container without its volume: the key file is generated
     beside the database; a mistyped ``LINKAGE_ID_KEY_FILE``) generated a fresh one, numbered v1
     like the real one, and served: every stored ID number answered 500, and new ones were sealed
     and person keys hashed under a key no other process has. A database holding nothing sealed
-    passes: its first process generates the key set."""
+    and no recorded fingerprint passes: its first process generates the key set."""
     with db.read_sessions() as session:
         samples = [s for s in stored_samples(session) if not _plain(s)]
-    if not samples:  # nothing sealed (values stored before encryption need no key)
+        recorded = _recorded(session)
+    if not samples and not recorded:  # nothing sealed (values stored before encryption need no key)
         return
     keys = configured_key_set(settings)
     if keys is None:
+        holds = "sealed ID numbers" if samples else "the fingerprint of its ID key set"
         raise KeySetError(
-            f"no ID key file at {id_key_path(settings)}, yet the database holds sealed ID "
-            "numbers: set LINKAGE_ID_KEY_FILE (or LINKAGE_ID_KEYS) to the key set they were "
-            "sealed with"
+            f"no ID key file at {id_key_path(settings)}, yet the database holds {holds}: set "
+            "LINKAGE_ID_KEY_FILE (or LINKAGE_ID_KEYS) to the key set they were sealed with"
         )
     ciphers = {v: VersionCipher(k) for v, k in keys.versions.items()}
     for stored in samples:
@@ -181,6 +183,64 @@ def check_key_set(db: Database, settings: Settings) -> None:
                 f"the ID key set does not open the stored ID numbers (key version {named}): "
                 "check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
             ) from None
+    _compare(recorded, keys)
+
+
+ID_KEY_LOCK = 0x4C48_494C  # "LHIL": processes record their key sets one at a time
+
+
+def record_key_set(db: Database, keys: KeySet) -> None:
+    """Record the fingerprints of ``keys`` (:meth:`KeySet.fingerprints`) that the database does
+    not hold yet, or refuse (:class:`KeySetError`) a key set that disagrees with what it holds;
+    called when a process makes its keyring, after :func:`check_key_set` and before it seals.
+
+    :func:`check_key_set` passes a database that holds nothing sealed, so two processes started
+    together on a new database (two replicas, two workers, each with its own volume) could each
+    generate a key set and seal under it: ID numbers the other cannot open (500s) and person
+    keys that never join (one person twice). Under one lock (PostgreSQL: an advisory lock;
+    SQLite: the write lock) the first records its set; the next must agree with it: every
+    version both hold has the same fingerprint, and they share one (a set whose versions are
+    all unknown is another one). Versions the database lacks (a key set rotated since) are
+    added, so a process with a stale key set refuses only over a version both hold."""
+    fingerprints = keys.fingerprints()
+    with db.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ID_KEY_LOCK})
+        recorded = _recorded(session)
+        _compare(recorded, keys)
+        now = dt.datetime.now(dt.UTC)
+        session.add_all(
+            IdKeyFingerprint(version=v, fingerprint=fp, recorded_at=now)
+            for v, fp in sorted(fingerprints.items())
+            if v not in recorded
+        )
+
+
+def _recorded(session: Session) -> dict[int, str]:
+    """The recorded fingerprints by version; none before the migration that makes the table
+    (``migrate`` checks the key set before it upgrades)."""
+    if not inspect(session.connection()).has_table(IdKeyFingerprint.__tablename__):
+        return {}
+    rows = session.execute(select(IdKeyFingerprint.version, IdKeyFingerprint.fingerprint))
+    return {version: fingerprint for version, fingerprint in rows}
+
+
+def _compare(recorded: dict[int, str], keys: KeySet) -> None:
+    if not recorded:
+        return
+    mine = keys.fingerprints()
+    for version in sorted(recorded.keys() & mine.keys()):
+        if recorded[version] != mine[version]:
+            raise KeySetError(
+                f"the ID key set is not the one this database seals under (key version "
+                f"{version}): check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
+            )
+    if not recorded.keys() & mine.keys():
+        versions = ", ".join(f"v{v}" for v in sorted(recorded))
+        raise KeySetError(
+            f"the ID key set holds none of the key versions this database seals under "
+            f"({versions}): check LINKAGE_ID_KEY_FILE or LINKAGE_ID_KEYS"
+        )
 
 
 def _plain(stored: str) -> bool:
