@@ -35,7 +35,11 @@ from linkage_hub.identifiers import mask_citizen_id, mask_id_numbers_in  # noqa:
 from linkage_hub.privacy.masking import ID_FIELDS, mask_record  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
-HOSTILE = ["1 ", "12 ", "123 - ", "1234567 ", "230102 19900101 1234 "]
+HOSTILE = [
+    *("1 ", "12 ", "123 - ", "1234567 ", "230102 19900101 1234 "),
+    # long runs of separators between digits, and the separators added on 2026-12-07
+    *("1" + " " * 40, "12.3/4，5\u00ad", "230102.19900101/1234，"),
+]
 
 
 def rows(n: int) -> list[dict[str, Any]]:

@@ -93,21 +93,27 @@ def mask_citizen_id(number: str) -> str:
 
 
 _ID_LIKE = re.compile(r"\d{15,17}[\dXxＸｘ]?")
-# What people and word processors put between the groups of a number: a space of any width (a
-# tab, a no-break space from WPS or Word, the ideographic space), a hyphen, dash or minus, and
-# the invisible joiners and zero-width spaces a paste can carry. Not a line break: dates one a
-# line are a list, not a number.
+# What people, word processors and other systems put between the groups of a number: a space
+# of any width (a tab, a no-break space from WPS or Word, the ideographic space), a hyphen, dash
+# or minus, a soft hyphen (hyphenation), the invisible joiners, zero-width spaces and direction
+# marks a paste can carry, and the punctuation of dates and codes: a point, a slash, a comma,
+# each full-width too, the enumeration comma and middle dots. Not a line break: dates one a line
+# are a list, not a number. Which groups make a number is :func:`_mask_spaced`'s to say (whole
+# groups, 18 digits, a region code, a birth date): dates, sums and phone numbers stay.
 _SEP = (
     r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
-    r"\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+    r"\-\u2010-\u2015\u2212\uff0d\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff"
+    r".,/\u00b7\u3001\u30fb\uff0c\uff0e\uff0f\uff65]"
 )
 _ID_SEPARATOR = re.compile(_SEP)
-# A run of 15 or more digits with up to four separators between two of them: spaces to line
-# numbers up, " - " or " -- " between groups (fewer let those through in clear). Digits and
-# separators are disjoint classes, so a run is read one way and the match stays linear. A
-# date or a phone number may sit right before an ID number in the same run: each window of
-# whole groups is tried.
-_SEPS = rf"{_SEP}{{0,4}}"
+# A run of 15 or more digits with any number of separators between two of them: spaces to line
+# numbers up, " - " between groups, a column of a justified line (a limit of four let five
+# through in clear, and any limit lets one more through). Digits and separators are disjoint
+# classes, so a run is read one way, and the match stays linear: a run that fails holds fewer
+# than 15 digits, so it is tried from fewer than 15 starts. A date or a phone number may sit
+# right before an ID number in the same run: each window of whole groups is tried.
+_SEPS = rf"{_SEP}*"
 _ID_SPACED = re.compile(rf"(?<!\d)\d(?:{_SEPS}\d){{14,}}(?:{_SEPS}[XxＸｘ])?(?!\d)")
 _ID_GROUP = re.compile(r"[\dXxＸｘ]+")
 # 18 digits one a box that read as a region code and a date of birth: found in a run of boxes
@@ -176,7 +182,7 @@ def _mask_spaced(match: re.Match[str]) -> str:
             # A legacy 15-digit number only as the whole run: inside a longer one, a window of
             # 15 digits of a grouped sum would read as one too often.
             if length == 18 or (length == 15 and i == 0 and j == len(groups) - 1):
-                digits = _ID_SEPARATOR.sub("", run[groups[i][0] : groups[j][1]])
+                digits = "".join(run[a:b] for a, b in groups[i : j + 1])
                 if _looks_like_id(digits):
                     out += [run[done : groups[i][0]], mask_citizen_id(digits)]
                     done, i = groups[j][1], j

@@ -121,7 +121,21 @@ class TestNumbersInWidelySeparatedGroups:
     only, so these were kept whole in the thread, the history, the audit log, the webhook
     payload and the access log (found by a review, 2026-12-06)."""
 
-    @pytest.mark.parametrize("sep", ["  ", " - "], ids=["two-spaces", "spaced-hyphen"])
+    @pytest.mark.parametrize(
+        "sep",
+        # five spaces (a justified line) and the separators the masking did not know: a soft
+        # hyphen, a point, a slash, the full-width comma (found by a review, 2026-12-07)
+        ["  ", " - ", "     ", "\u00ad", ".", "/", "\uff0c"],
+        ids=[
+            "two-spaces",
+            "spaced-hyphen",
+            "five-spaces",
+            "soft-hyphen",
+            "point",
+            "slash",
+            "fw-comma",
+        ],
+    )
     def test_a_comment_and_a_waiver(self, regions: Regions, database: Database, sep: str) -> None:
         finding = regions.finding("DUPLICATE_PAYROLL", SPREAD)
         office = regions.headers_for("establishment", CITY)
