@@ -71,8 +71,14 @@ def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
 
 
 def accept_request_id(incoming: str) -> bool:
-    """A caller's own request id is kept when it is short, plain and cannot hide an ID number."""
-    return bool(_SAFE_REQUEST_ID.match(incoming)) and not _DIGIT_RUN.search(incoming)
+    """A caller's own request id is kept when it is short, plain and cannot hide an ID number:
+    not 15 digits in a row, nor a number in groups (``110105-19491231-002X``, with points or
+    underscores too) as the masking reads one. It is echoed, logged and kept in the access
+    records and the append-only audit log, so it is refused rather than masked."""
+    if not _SAFE_REQUEST_ID.match(incoming) or _DIGIT_RUN.search(incoming):
+        return False
+    grouped = incoming.replace("_", "-")  # the masking's separators include '-' and '.'
+    return mask_id_numbers_in(grouped) == grouped
 
 
 class Metrics:

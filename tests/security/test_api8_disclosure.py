@@ -113,7 +113,15 @@ class TestRequestIds:
         assert {e["request_id"] for e in log} == set(ids)
         assert {e["client_request_id"] for e in log} == {"same-id"}
 
-    @pytest.mark.parametrize("given", [ID_NUMBER, "x" * 65, "a b", f"req-{ID_NUMBER[:15]}"])
+    @pytest.mark.parametrize(
+        "given",
+        [
+            *(ID_NUMBER, "x" * 65, "a b", f"req-{ID_NUMBER[:15]}"),
+            # in groups, with the separators a request id may hold: it was echoed, logged and
+            # kept in the access records and the audit log (found by a review, 2026-12-07)
+            *("110105-19491231-002X", "req.110105.19491231.002X", "110105_19491231_002X"),
+        ],
+    )
     def test_an_unsafe_one_is_not_kept(
         self, client: TestClient, headers_for: HeadersFor, given: str
     ) -> None:
