@@ -16,6 +16,11 @@ cost over the HTTP calls themselves.
 over the batch's change-feed rows) against the change-feed insert of the same N rows, which
 every push already makes, in the same transaction and run.
 
+``--subscriptions N`` (default 1) subscribes N departments' receivers to every event, and
+``--delay-ms D`` makes the receiver answer after D ms (a receiver across a network): the
+worker sends to up to ``LINKAGE_WEBHOOK_CONCURRENCY`` receivers at once, each one's in order,
+where the baseline's POSTs go one after the other.
+
 Figures are printed; RESULTS.md ("Notifications") records them with this command.
 """
 
@@ -51,7 +56,7 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.count = 0
         lock = threading.Lock()
         state = self
@@ -61,6 +66,8 @@ class Receiver:
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", "0")))
+                if delay:
+                    time.sleep(delay)
                 with lock:
                     state.count += 1
                 self.send_response(204)
@@ -98,8 +105,10 @@ def baseline(url: str, n: int) -> float:
         return time.perf_counter() - started
 
 
-def measure(backend: str, events: int) -> dict[str, float]:
-    receiver = Receiver()
+def measure(
+    backend: str, events: int, subscriptions: int = 1, delay: float = 0.0
+) -> dict[str, float]:
+    receiver = Receiver(delay)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         url = fresh_database(backend, data_dir)
@@ -114,7 +123,7 @@ def measure(backend: str, events: int) -> dict[str, float]:
         db = Database(settings)
         now = dt.datetime.now(dt.UTC)
         with db.transaction() as session:
-            session.add(
+            session.add_all(
                 Subscription(
                     id=uuid.uuid4().hex,
                     client_id="bench",
@@ -122,7 +131,7 @@ def measure(backend: str, events: int) -> dict[str, float]:
                     region="230100",
                     region_lo="230100",
                     region_hi="230199",
-                    url=receiver.url,
+                    url=f"{receiver.url}/{n}",
                     events=["records.changed"],
                     filters={},
                     description=None,
@@ -134,6 +143,7 @@ def measure(backend: str, events: int) -> dict[str, float]:
                     created_at=now,
                     updated_at=now,
                 )
+                for n in range(subscriptions)
             )
             session.execute(
                 text(
@@ -161,8 +171,8 @@ def measure(backend: str, events: int) -> dict[str, float]:
         worker.drain(timeout=3600)
         hub = time.perf_counter() - started
         worker.client.close()
-        assert receiver.count == events, (receiver.count, events)
-        base = baseline(receiver.url, events)
+        assert receiver.count == events * subscriptions, (receiver.count, events)
+        base = baseline(receiver.url, events * subscriptions)
         db.dispose()
         receiver.server.shutdown()
     return {"hub_s": hub, "baseline_s": base}
@@ -209,6 +219,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--outbox-rows", type=int, help="measure the outbox's cost instead")
+    parser.add_argument("--subscriptions", type=int, default=1)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="the receiver's answer time")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     if args.outbox_rows:
@@ -222,14 +234,18 @@ def main() -> int:
                 f"{m['announce_s'] / m['feed_s']:.1%} |"
             )
         return 0
-    print(f"{args.events} events, one subscription, one worker; load {os.getloadavg()[0]:.2f}")
-    print("| backend | hub s | events/s | baseline s (POSTs alone) | POSTs/s | × baseline |")
+    print(
+        f"{args.events} events, {args.subscriptions} subscription(s), receiver answering in "
+        f"{args.delay_ms:g} ms, one worker; load {os.getloadavg()[0]:.2f}"
+    )
+    print("| backend | hub s | deliveries/s | baseline s (POSTs alone) | POSTs/s | × baseline |")
     print("|---|---:|---:|---:|---:|---:|")
     for backend in backends:
-        m = measure(backend, args.events)
+        m = measure(backend, args.events, args.subscriptions, args.delay_ms / 1000)
+        sent = args.events * args.subscriptions
         print(
-            f"| {backend} | {m['hub_s']:.2f} | {args.events / m['hub_s']:,.0f} | "
-            f"{m['baseline_s']:.2f} | {args.events / m['baseline_s']:,.0f} | "
+            f"| {backend} | {m['hub_s']:.2f} | {sent / m['hub_s']:,.0f} | "
+            f"{m['baseline_s']:.2f} | {sent / m['baseline_s']:,.0f} | "
             f"{m['hub_s'] / m['baseline_s']:.2f} |"
         )
     return 0

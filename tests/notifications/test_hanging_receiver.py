@@ -1,4 +1,4 @@
-"""A receiver that hangs holds up only its own deliveries.
+"""Receivers do not wait on each other; a receiver that hangs holds up only its own deliveries.
 
 The worker sent a claim's deliveries one after the other: a department whose receiver hung
 cost every other department's deliveries a timeout for each of its own. Now each
@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from linkage_hub.db import Database
+from linkage_hub.notifications import dispatch
 from linkage_hub.notifications.models import Attempt, Delivery
 from linkage_hub.notifications.worker import Deliverer
 from linkage_hub.settings import Settings
@@ -123,3 +124,34 @@ def test_a_hanging_receiver_holds_up_only_its_own_deliveries(
     assert tried_ids == [mine[0].id]
     retry = mine[0].next_attempt_at
     assert all(row.next_attempt_at >= retry for row in mine[1:])  # not due before it
+
+
+def test_a_claim_is_shared_among_the_subscriptions_with_deliveries_due(
+    client: TestClient, headers_for: HeadersFor, database: Database, receiver: Receiver
+) -> None:
+    """A claim took the oldest deliveries of all: one subscription's fan-out comes in one
+    block, so a claim held its backlog alone and the others waited for its receiver."""
+    headers = headers_for("establishment")
+    first = subscribe(client, headers, receiver.url + "/first")
+    for n in range(12):
+        answer = client.post(
+            "/api/v1/datasets/units/batches", json={"records": [unit(n + 1)]}, headers=headers
+        )
+        assert answer.status_code == 201, answer.text
+    with database.transaction() as session:
+        dispatch.dispatch(session)  # twelve deliveries for the first subscription
+    second = subscribe(client, headers, receiver.url + "/second")
+    answer = client.post(
+        "/api/v1/datasets/units/batches", json={"records": [unit(13)]}, headers=headers
+    )
+    assert answer.status_code == 201, answer.text
+    with database.transaction() as session:
+        dispatch.dispatch(session)  # one more each
+        claimed = dispatch.claim(session, 4)
+        owners = session.execute(
+            select(Delivery.subscription_id, func.count())
+            .where(Delivery.id.in_(claimed))
+            .group_by(Delivery.subscription_id)
+        ).all()
+    # Two each, but the second has one due: the place it leaves goes to the first.
+    assert dict(owners) == {first: 3, second: 1}

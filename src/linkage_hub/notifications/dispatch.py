@@ -35,8 +35,9 @@ pay on one line and a status on another it gets one change and one record key. T
 is not sent.
 
 **Claim.** Due deliveries (pending, ``next_attempt_at`` passed, no live lease) of active
-subscriptions are leased for :data:`LEASE` in one statement (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so processes claiming together take different rows): no two processes send one
+subscriptions are leased for :data:`LEASE`, a share for each subscription with some due, one
+statement a subscription (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so processes claiming
+together take different rows): no two processes send one
 delivery at the same time, and a process that dies mid-send leaves a lease that runs out.
 A delivery waiting to be sent whose event its subscription no longer asks for (its region,
 events or filters were changed since the fan-out) is dropped, never sent nor replayed
@@ -250,6 +251,12 @@ def claim(
 ) -> list[int]:
     """Lease up to ``limit`` due deliveries for ``lease``; returns their ids (commit to hold
     the lease).
+
+    Shared out among the subscriptions with deliveries due (each its oldest first), so the
+    worker sends to several receivers at once (:mod:`worker`): taking the oldest ``limit``
+    of all, a claim held one subscription's backlog (its fan-out comes in one block) and its
+    receiver's pace set everyone's. A subscription with fewer due than its share leaves the
+    rest to the others.
     A revoked owner's deliveries stay pending and unsent, retries and replays too: revoking a
     client takes its system (or a leaked URL and secret) out of the hub at once."""
     now = now or utcnow()
@@ -264,16 +271,34 @@ def claim(
             Subscription.active.is_(True),
             AuthClient.revoked_at.is_(None),
         )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
     )
-    ids = session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()))
-        .values(lease_until=now + lease)
-        .returning(Delivery.id)
+    waiting = session.execute(
+        due.with_only_columns(Delivery.subscription_id, func.count())
+        .group_by(Delivery.subscription_id)
+        .order_by(func.min(Delivery.next_attempt_at), Delivery.subscription_id)
+        .limit(limit)
     ).all()
+    ids: list[int] = []
+    left = limit
+    # The fewest due first: what one does not need goes to the others (water-filling).
+    for n, (subscription_id, count) in enumerate(sorted(waiting, key=lambda row: row[1])):
+        share = min(count, -(-left // (len(waiting) - n)))
+        taken = session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(
+                    due.where(Delivery.subscription_id == subscription_id)
+                    .order_by(Delivery.next_attempt_at, Delivery.id)
+                    .limit(share)
+                    .with_for_update(skip_locked=True, of=Delivery)
+                    .scalar_subquery()
+                )
+            )
+            .values(lease_until=now + lease)
+            .returning(Delivery.id)
+        ).all()
+        ids += taken
+        left -= len(taken)
     return sorted(ids)
 
 

@@ -75,6 +75,13 @@ class Delivery(Base):
             sqlite_where=PENDING,
             postgresql_where=PENDING,
         ),
+        Index(
+            "ix_notification_delivery_subscription_due",
+            "subscription_id",
+            "next_attempt_at",
+            sqlite_where=PENDING,
+            postgresql_where=PENDING,
+        ),
     )
 
 
