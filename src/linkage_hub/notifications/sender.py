@@ -131,10 +131,13 @@ class LookupTimedOut(Exception):
 # slowly, and getaddrinfo takes no timeout. A lookup past its bound is abandoned and ends on its
 # own, when the resolver gives up. Threads are not pooled, so one subscriber's silent name
 # servers cannot hold the threads another subscriber's lookup would need; a host name with
-# :data:`MAX_LOOKUPS_PER_HOST` lookups still running gets no more until one ends, so the
-# abandoned threads are bounded by the distinct host names being delivered to.
+# :data:`MAX_LOOKUPS_PER_HOST` lookups still running starts no more until one ends, so the
+# abandoned threads are bounded by the distinct host names being delivered to; a lookup asked
+# for meanwhile waits for the last one started (its answer is the name's too). Refusing it
+# failed the third of several subscriptions behind one host name sent to at once
+# (``LINKAGE_WEBHOOK_CONCURRENCY``) without a lookup.
 MAX_LOOKUPS_PER_HOST = 2
-_running: dict[str, int] = {}
+_running: dict[str, tuple[int, concurrent.futures.Future[list[str]]]] = {}
 _running_lock = threading.Lock()
 
 
@@ -152,11 +155,12 @@ def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return [str(info[4][0]) for info in infos]
     key = host.lower()
-    with _running_lock:
-        if _running.get(key, 0) >= MAX_LOOKUPS_PER_HOST:
-            raise LookupTimedOut
-        _running[key] = _running.get(key, 0) + 1
     answer: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+    with _running_lock:
+        count, last = _running.get(key, (0, answer))
+        if count >= MAX_LOOKUPS_PER_HOST:
+            return _wait(last, timeout)
+        _running[key] = (count + 1, answer)
 
     def resolve() -> None:
         try:
@@ -166,11 +170,15 @@ def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
             answer.set_exception(exc)
         finally:
             with _running_lock:
-                left = _running.pop(key) - 1
-                if left:
-                    _running[key] = left
+                count, last = _running.pop(key)
+                if count > 1:
+                    _running[key] = (count - 1, last)
 
     threading.Thread(target=resolve, name="webhook-dns", daemon=True).start()
+    return _wait(answer, timeout)
+
+
+def _wait(answer: concurrent.futures.Future[list[str]], timeout: float) -> list[str]:
     try:
         return answer.result(timeout=max(timeout, 0.0))
     except concurrent.futures.TimeoutError as exc:
