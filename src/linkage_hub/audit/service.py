@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hmac
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -73,8 +74,12 @@ def named(client_id: str) -> str:
     """A client id as the log keeps it: a console account named by an ID number before such
     names were refused (``user:<number>``) is kept masked like any typed number, in every
     entry it writes from now on; the filter by client id (:mod:`audit.queries`) masks the
-    name asked for alike."""
-    return mask_id_numbers_in(client_id)
+    name asked for alike. An API client's id (``lhc_`` and 24 hex characters the hub drew)
+    stays as it is: its hex may hold 15 digits in a row, which would read as an ID number."""
+    return client_id if _API_CLIENT_ID.fullmatch(client_id) else mask_id_numbers_in(client_id)
+
+
+_API_CLIENT_ID = re.compile(r"lhc_[0-9a-f]{24}")  # auth.service.create_client's
 
 
 def operator() -> str:
