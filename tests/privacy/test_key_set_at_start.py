@@ -272,3 +272,26 @@ def test_processes_recording_key_sets_at_once_agree_on_one(
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["recorded", "refused", "refused", "refused"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_key_set_already_recorded_is_checked_without_the_write_lock(
+    database: Database, settings: Settings
+) -> None:
+    """Every start after the first finds its key set recorded: the check reads, and a writer
+    holding SQLite's write lock (a long push) does not make the process's first request wait
+    past the busy timeout into a 503. Another key set is still refused."""
+    from sqlalchemy import text
+
+    from linkage_hub.ciphers import KeyVersion
+    from linkage_hub.keys import KeySet
+    from linkage_hub.records.rotation import record_key_set
+
+    mine = KeySet(1, {1: KeyVersion(1, settings.id_cipher, b"\x01" * 32)})
+    other = KeySet(1, {1: KeyVersion(1, settings.id_cipher, b"\x02" * 32)})
+    record_key_set(database, mine)
+    with database.transaction() as session:
+        session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock, held
+        record_key_set(database, mine)  # answered from a read
+        with pytest.raises(KeySetError):
+            record_key_set(database, other)

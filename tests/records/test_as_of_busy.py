@@ -29,6 +29,9 @@ def test_a_writer_past_the_busy_timeout_is_a_503(
     client: TestClient, headers_for: HeadersFor, database: Database
 ) -> None:
     headers = headers_for("audit")
+    # The hub has served before: its key set's fingerprint is recorded (the one write a new
+    # database's first read makes, rotation.record_key_set), and reads then write nothing.
+    assert client.get("/api/v1/datasets/roster/records", headers=headers).status_code == 200
     moment = dt.datetime.now(dt.UTC).isoformat()
     with database.transaction() as session:
         session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock, held

@@ -201,8 +201,17 @@ def record_key_set(db: Database, keys: KeySet) -> None:
     SQLite: the write lock) the first records its set; the next must agree with it: every
     version both hold has the same fingerprint, and they share one (a set whose versions are
     all unknown is another one). Versions the database lacks (a key set rotated since) are
-    added, so a process with a stale key set refuses only over a version both hold."""
+    added, so a process with a stale key set refuses only over a version both hold.
+
+    A key set the database holds already (every start but the first) is checked by a read
+    alone: no write lock, so a process's first request does not wait for a writer in flight
+    (on SQLite it got a 503 past the busy timeout)."""
     fingerprints = keys.fingerprints()
+    with db.read_sessions() as session:
+        held = _recorded(session)
+    if held and fingerprints.keys() <= held.keys():
+        _compare(held, keys)
+        return
     with db.transaction() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ID_KEY_LOCK})
