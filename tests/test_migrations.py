@@ -258,12 +258,14 @@ class TestThrottleMasked:
                     ("user:11010519491231002x", "10.0.0.2", 2, None, at),
                     ("user:1101**********002x", "10.0.0.2", 3, None, later),  # merged into
                     ("user:zhang.san", "10.0.0.1", 1, None, at),  # untouched
+                    ("lhc_a110105491231002bcdefabc", "10.0.0.1", 2, None, at),  # the hub's id
                 ],
             )
         upgrade(settings)
         with sqlite3.connect(path) as conn:
             got = sorted(conn.execute("SELECT * FROM auth_throttle").fetchall())
         assert got == [
+            ("lhc_a110105491231002bcdefabc", "10.0.0.1", 2, None, at),
             ("user:1101**********002x", "10.0.0.1", 6, later, at),
             ("user:1101**********002x", "10.0.0.2", 3, None, later),
             ("user:zhang.san", "10.0.0.1", 1, None, at),

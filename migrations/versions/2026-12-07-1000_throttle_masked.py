@@ -11,8 +11,13 @@ before over, so a lockout standing at the upgrade still locks, and no clear numb
 row whose masked id the same address already holds is merged into it (the more failures, the
 later lock and failure). The table holds a day of failures: a loop over it is a few rows.
 Downgrade leaves the rows masked (their clear ids are not kept anywhere).
+
+An API client's own id (``lhc_`` and 24 hex characters) is left as it is: the hub counts it
+so (``throttle_key`` since 2026-12-07, as ``audit.service.named``). A database that ran this
+step before then holds such a row masked for at most a day, its lock no longer applied.
 """
 
+import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -35,6 +40,9 @@ throttle = sa.table(
 )
 
 
+_API_CLIENT_ID = re.compile(r"lhc_[0-9a-f]{24}")
+
+
 def _later(a: object, b: object) -> object:
     return b if a is None else a if b is None else max(a, b)  # type: ignore[type-var]
 
@@ -42,6 +50,8 @@ def _later(a: object, b: object) -> object:
 def upgrade() -> None:
     conn = op.get_bind()
     for row in conn.execute(sa.select(throttle)).all():
+        if _API_CLIENT_ID.fullmatch(row.client_id):
+            continue
         key = mask_id_numbers_in(row.client_id)
         if key == row.client_id:
             continue
