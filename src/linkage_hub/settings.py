@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         description="Working days a unit has to apply for exit (出编) before LATE_EXIT.",
     )
     holidays: list[dt.date] = Field(default_factory=list)
+    run_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        le=86_400,
+        description="Seconds a reconciliation run may take before it is stopped and failed "
+        "(`error_code` `timeout`, its findings left as they were), so a run that hangs (a "
+        "statement blocked, a stuck thread) frees its region.",
+    )
     schedule_cron: str | None = None
     schedule_regions: list[str] = Field(default_factory=list, validate_default=True)
 

@@ -165,3 +165,21 @@ class TestStartingARun:
             assert _run_count(database) == before
         finally:
             lock.release()
+
+
+def test_a_run_stopped_at_its_time_limit_says_so(
+    demo_city: Any, client: TestClient, database: Database, console_as: ConsoleAs
+) -> None:
+    """The run's ``error_code`` in Chinese, on its page and in the history."""
+    from linkage_hub.reconciliation.runs import TIMEOUT, Deadline, fail_run
+
+    with database.transaction() as session:
+        run, lock = create_run(
+            session, database, region="230102", period=None, as_of=None, requested_by="t"
+        )
+        run_id = run.id
+    lock.release()
+    fail_run(database, run_id, Deadline(0.2).message(), code=TIMEOUT)
+    person = console_as("establishment", "230100")
+    assert "比对超时" in person.get(f"/console/runs/{run_id}").text
+    assert "比对超时" in person.get("/console/runs").text

@@ -38,6 +38,12 @@ WARNING_ZH = {
     "read_in_full": "增量比对读取了全地区数据",
     "period_behind": "本次比对的工资月份早于本省最新月份",
 }
+ERROR_ZH = {
+    "error": "比对出错",
+    "timeout": "比对超时，已中止（未写入任何结果）",
+    "process_stopped": "运行比对的进程已停止",
+    "not_started": "比对未能启动",
+}
 RULE_ZH = {str(rule.code): rule.title_zh for rule in RULES}
 RULE_ORDER = {str(rule.code): n for n, rule in enumerate(RULES)}
 Short = Annotated[str | None, Form(max_length=20)]
@@ -65,6 +71,7 @@ def _totals(run: RunOut) -> dict[str, int]:
 LABELS: dict[str, Any] = {
     "run_kind_zh": lambda v: KIND_ZH.get(v, v),
     "warning_zh": lambda v: WARNING_ZH.get(v, v),
+    "error_zh": lambda v: ERROR_ZH.get(v, v),
     "rule_zh": lambda v: RULE_ZH.get(v, v),
     "duration": _duration,
     "totals": _totals,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from linkage_hub.db import Database
 
 EXIT_ALL_SKIPPED = 3  # the run succeeded, but no rule ran: nothing was checked
+EXIT_TIMEOUT = 4  # the run was stopped at LINKAGE_RUN_TIMEOUT_SECONDS: it may pass if retried
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "the reason otherwise (a region the hub holds nothing in, a period after next month "
         "or an as-of date after today, another run of an overlapping region in progress, a "
         f"failed rule, no database), {EXIT_ALL_SKIPPED} when it succeeded with every rule "
-        "skipped (no department's records in the region).",
+        f"skipped (no department's records in the region), {EXIT_TIMEOUT} when the run was "
+        "stopped at its time limit (LINKAGE_RUN_TIMEOUT_SECONDS).",
     )
     reconcile.add_argument("--region", required=True, help="division code, e.g. 230100")
     reconcile.add_argument("--period", help="payroll period YYYY-MM (default: the latest)")
@@ -40,7 +42,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from linkage_hub.audit.service import operator
     from linkage_hub.errors import HubError
     from linkage_hub.reconciliation.models import Run
-    from linkage_hub.reconciliation.runs import ALL_RULES_SKIPPED, recover, run_to_end
+    from linkage_hub.reconciliation.runs import ALL_RULES_SKIPPED, TIMEOUT, recover, run_to_end
     from linkage_hub.reconciliation.schemas import RunCreate, RunOut
 
     try:
@@ -70,6 +72,9 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
             assert done is not None
             out = RunOut.of(done)
         print(json.dumps(out.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str))
+        if out.status != "succeeded" and out.error_code == TIMEOUT:
+            print(f"linkage-hub reconcile: run {run_id} timed out: {out.error}", file=sys.stderr)
+            return EXIT_TIMEOUT
         if out.status != "succeeded":
             raise CommandError(f"run {run_id} failed: {out.error}")
         for warning in out.warnings:

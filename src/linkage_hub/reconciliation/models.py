@@ -54,6 +54,8 @@ class Run(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # Why a failed run failed: error | timeout | process_stopped | not_started (runs.py)
+    error_code: Mapped[str | None] = mapped_column(String(20))
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → {found, new, ...}
     skipped: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # rule → missing datasets
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # step → seconds

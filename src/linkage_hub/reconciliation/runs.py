@@ -35,6 +35,21 @@ connection ended under it is skipped, not failed, while it goes, and a run faile
 transaction began is not merged. A lock dropped unreleased in a live process (an accepted run
 whose task never ran) is released when it is collected; a run whose thread could not start is
 failed at once (:mod:`.executor`).
+
+Time limit: a run may take ``LINKAGE_RUN_TIMEOUT_SECONDS`` (:class:`Deadline`). A live run that
+hangs would otherwise hold its region for as long as its process lives (its lock is held: it is
+not dead). The limit is kept by the database where it can be: on PostgreSQL the run's
+transactions set ``statement_timeout``, ``lock_timeout`` and
+``idle_in_transaction_session_timeout`` to the time left, so a statement blocked or running on
+ends with an error; on SQLite a progress handler interrupts the statement running at the
+deadline. No statement starts after it. The run's transaction then rolls back (no finding of
+it is kept) and the run is ``failed`` with ``error_code`` ``timeout``, its lock freed. A run
+whose process is stuck outside a statement past its limit, with its row free (PostgreSQL ended
+its idle transaction), is failed ``timeout`` by the next run of its region.
+
+A failed run says why in ``error_code``: ``error`` (an error in the run, the text in ``error``),
+``timeout``, ``process_stopped`` (its process died), ``not_started`` (its thread could not
+start).
 """
 
 from __future__ import annotations
@@ -44,17 +59,19 @@ import datetime as dt
 import fcntl
 import logging
 import os
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
-from linkage_hub.clock import utcnow
+from linkage_hub.clock import aware, utcnow
 from linkage_hub.db import Database
 from linkage_hub.domain import Dataset
 from linkage_hub.errors import Conflict, FieldError, InvalidInput
@@ -78,6 +95,71 @@ COUNTS = ("found", "new", "resolved", "reopened")
 ALL_RULES_SKIPPED = "all_rules_skipped"  # the warning code of a run in which no rule ran
 PERIOD_BEHIND = "period_behind"  # a run judged pay of a month older than its province's latest
 PAY_RULES = frozenset(rule.code for rule in RULES if Dataset.payroll in rule.requires)
+# Why a failed run failed (``Run.error_code``)
+ERROR, TIMEOUT, PROCESS_STOPPED, NOT_STARTED = "error", "timeout", "process_stopped", "not_started"
+STOPPED = "the process running it stopped before it finished (crash or restart)"
+
+
+class RunTimedOut(Exception):
+    """A run's statement was about to start after its deadline."""
+
+
+class Deadline:
+    """The end of a run's time (``LINKAGE_RUN_TIMEOUT_SECONDS`` from its start)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def left_ms(self) -> int:
+        return max(1, int((self.at - time.monotonic()) * 1000))
+
+    def message(self) -> str:
+        return (
+            f"the run took longer than its limit of {self.seconds:g} s "
+            "(LINKAGE_RUN_TIMEOUT_SECONDS) and was stopped; its findings were left as they were"
+        )
+
+
+@contextlib.contextmanager
+def time_limited(session: Session, db: Database, deadline: Deadline) -> Iterator[None]:
+    """Hold the statements of ``session``'s transaction to ``deadline``: those that would start
+    after it raise :class:`RunTimedOut`; one running at it ends with the database's error."""
+    conn = session.connection()
+
+    def check(*_args: object) -> None:
+        if deadline.passed():
+            raise RunTimedOut(deadline.message())
+
+    if db.dialect == "postgresql":
+        # Transaction-local: they end with it, the pooled connection keeps none of them.
+        left = str(deadline.left_ms())
+        conn.execute(
+            text(
+                "SELECT set_config('statement_timeout', :ms, true),"
+                " set_config('lock_timeout', :ms, true),"
+                " set_config('idle_in_transaction_session_timeout', :ms, true)"
+            ),
+            {"ms": left},
+        )
+        event.listen(conn, "before_cursor_execute", check)
+        try:
+            yield
+        finally:
+            event.remove(conn, "before_cursor_execute", check)
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    # Called every 1,000 virtual machine steps: a non-zero answer interrupts the statement.
+    dbapi.set_progress_handler(lambda: 1 if deadline.passed() else 0, 1_000)
+    event.listen(conn, "before_cursor_execute", check)
+    try:
+        yield
+    finally:
+        event.remove(conn, "before_cursor_execute", check)
+        dbapi.set_progress_handler(None, 0)
 
 
 class RunLock(Protocol):
@@ -196,13 +278,21 @@ def fail_dead_runs(session: Session, db: Database, region: str | None = None) ->
             Run.region.between(lo, hi) | ((Run.region_lo <= region) & (Run.region_hi >= region))
         )
     failed = []
+    limit = dt.timedelta(seconds=db.settings.run_timeout_seconds)
+    now = utcnow()
     for run in session.scalars(query):  # a handful of active runs, not records
+        started = aware(run.started_at)
         if not run_is_alive(db, run.id):
-            run.status = "failed"
-            run.finished_at = utcnow()
-            run.error = "the process running it stopped before it finished (crash or restart)"
-            audit_run(session, run)
-            failed.append(run.id)
+            run.error, run.error_code = STOPPED, PROCESS_STOPPED
+        elif run.status == "running" and started is not None and started + limit < now:
+            # Alive past its limit with its row free: stuck outside its transaction.
+            run.error, run.error_code = Deadline(limit.total_seconds()).message(), TIMEOUT
+        else:
+            continue
+        run.status = "failed"
+        run.finished_at = now
+        audit_run(session, run)
+        failed.append(run.id)
     session.flush()
     return failed
 
@@ -355,15 +445,17 @@ def parameters_json(params: RunParameters) -> dict[str, Any]:
 
 
 def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
-    """Run a queued run to the end; returns its final status. Never raises for a rule error."""
+    """Run a queued run to the end; returns its final status. Never raises for a rule error.
+    Past ``LINKAGE_RUN_TIMEOUT_SECONDS`` it is stopped: ``failed``, ``error_code`` ``timeout``."""
+    deadline = Deadline(db.settings.run_timeout_seconds)
     try:
-        with db.transaction() as session:
+        with db.transaction() as session, time_limited(session, db, deadline):
             run = session.get(Run, run_id, with_for_update={"key_share": True})
             if run is None or run.status != "queued":
                 return run.status if run else "failed"
             run.status, run.started_at = "running", utcnow()
         try:
-            with db.transaction() as session:
+            with db.transaction() as session, time_limited(session, db, deadline):
                 # Held to the commit (PostgreSQL): another process that finds this run's lock
                 # free (its connection ended) skips the row instead of failing the run and
                 # starting an overlapping one; a run failed before this point is not merged.
@@ -424,6 +516,14 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 announce.run_ended(session, run, run.finished_at)
                 audit_run(session, run)
             return "succeeded"
+        except (RunTimedOut, OperationalError) as exc:
+            if not deadline.passed():
+                log.exception("reconciliation run %s failed", run_id)
+                fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}")
+                return "failed"
+            log.error("reconciliation run %s stopped at its time limit: %s", run_id, exc)
+            fail_run(db, run_id, deadline.message(), code=TIMEOUT)
+            return "failed"
         except Exception as exc:
             log.exception("reconciliation run %s failed", run_id)
             fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}")
@@ -432,15 +532,18 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
         lock.release()
 
 
-def fail_run(db: Database, run_id: str, error: str, *, unstarted: bool = False) -> None:
-    """Mark a run ``failed`` with ``error``, announced and audited, in its own transaction;
-    ``unstarted``: only if it is still ``queued`` (a run whose thread could not start)."""
+def fail_run(
+    db: Database, run_id: str, error: str, *, unstarted: bool = False, code: str = ERROR
+) -> None:
+    """Mark a run ``failed`` with ``error`` (and ``code``), announced and audited, in its own
+    transaction; ``unstarted``: only if it is still ``queued`` (a run whose thread could not
+    start, ``not_started``)."""
     with db.transaction() as session:
         run = session.get(Run, run_id)
         if run is None or (unstarted and run.status != "queued"):
             return
         run.status, run.finished_at = "failed", utcnow()
-        run.error = error[:500]
+        run.error, run.error_code = error[:500], NOT_STARTED if unstarted else code
         announce.run_ended(session, run, run.finished_at)
         audit_run(session, run)
 

@@ -138,6 +138,13 @@ class RunOut(BaseModel):
     finished_at: dt.datetime | None
     duration_seconds: float | None
     error: str | None
+    error_code: str | None = Field(
+        default=None,
+        description="Why a failed run failed: `error` (an error in the run: `error` says "
+        "which), `timeout` (it ran past `LINKAGE_RUN_TIMEOUT_SECONDS` and was stopped; its "
+        "findings were left as they were), `process_stopped` (the process running it died), "
+        "`not_started` (it could not start). Null unless `failed`.",
+    )
     parameters: dict[str, Any]
     rules: dict[str, RuleCounts] = Field(
         default_factory=dict, description="Per rule that ran: found, new, resolved, reopened."
@@ -173,6 +180,7 @@ class RunOut(BaseModel):
             finished_at=finished,
             duration_seconds=(finished - started).total_seconds() if started and finished else None,
             error=run.error,
+            error_code=run.error_code,
             parameters=dict(run.parameters),
             rules={k: RuleCounts(**v) for k, v in (run.counts or {}).items()},
             skipped=dict(run.skipped or {}),
