@@ -10,11 +10,29 @@ person is matched only when they have (or had) a record version in the auditor's
 An entry is in an auditor's view when its region, or one of the regions of the records a read
 sent or a write wrote or closed (``audit_log_region``), lies in the auditor's region: a read or
 a batch across regions is seen by the actor's auditors and by those of the people concerned.
+
+What an auditor is shown of an entry is what concerns its region, and nothing of a region it
+cannot read (outside the caller's region, a thing does not exist):
+
+- ``regions`` lists only those inside the auditor's region (a city's read of two counties names,
+  to each county's auditor, that county alone);
+- an entry filed under a region outside the auditor's (the city's read or batch, the province's
+  run that moved a record in) is *foreign*: the county's auditor sees that it happened, who did
+  it, when, through which route or batch, and which of its people it named (``persons`` counts
+  only those with a record, now or before, in its region: ``local_persons``), but not the
+  counts in ``detail``, which add up every region the read sent or the batch wrote (a sibling
+  county's roster size, say): ``detail`` keeps :data:`SHARED_DETAIL` alone. The chain is
+  verified by the hub (``/audit-log/verify``), so the shown entry need not hash to ``hash``.
+
+The actor's own ``region`` stays: it says who acted (the city above the county), not what of
+another region was read. A ``units.move`` entry is filed in both regions of the move: each
+county's copy names the other, the fact of where its own unit went.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -27,6 +45,22 @@ from linkage_hub.cursors import decode_cursor, encode_cursor
 
 CURSOR_KIND = "audit"
 
+# What a foreign entry's ``detail`` keeps: what was done, never how much (the counts add up
+# every region the read sent or the batch wrote). A batch's scope keeps its region and period.
+SHARED_DETAIL = frozenset({"dataset", "mode", "status", "batch_id"})
+SHARED_SCOPE = ("region", "period")
+
+
+def shared_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a foreign entry's ``detail`` an auditor of one of its regions is shown."""
+    if detail is None:
+        return None
+    shown = {k: v for k, v in detail.items() if k in SHARED_DETAIL}
+    scope = detail.get("scope")
+    if isinstance(scope, dict):
+        shown["scope"] = {k: scope.get(k) for k in SHARED_SCOPE}
+    return shown
+
 
 def list_entries(
     session: Session,
@@ -37,12 +71,18 @@ def list_entries(
     person_keys: list[str] | None = None,
     person_batches: Any = None,
     person_here: Any = None,
+    local_persons: Callable[[Any], Any] | None = None,
     action: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> AuditLogPage:
+    """One page of the auditor's view of region ``bounds`` (see the module docstring).
+    ``local_persons(keys)`` is, of the person keys selected by ``keys``, those that have (or
+    had) a record in ``bounds`` (a subquery over the dataset tables, from the records room):
+    a foreign entry's ``persons`` counts them alone. Without it, a foreign entry counts none."""
+    lo, hi = bounds
     after = decode_cursor(cursor, kind=CURSOR_KIND)
     read_there = select(AuditRegion.seq).where(
         AuditRegion.region.between(*bounds), AuditRegion.seq > after
@@ -87,20 +127,35 @@ def list_entries(
     )
     more = len(entries) > limit
     entries = entries[:limit]
+    foreign = {e.seq for e in entries if not lo <= e.region <= hi}
     counts: dict[int, int] = {}
     regions: dict[int, list[str]] = {}
     if entries:
+        own = [e.seq for e in entries if e.seq not in foreign]
+        if own:
+            counts = dict(
+                session.execute(
+                    select(AuditPerson.seq, func.count())
+                    .where(AuditPerson.seq.in_(own))
+                    .group_by(AuditPerson.seq)
+                ).all()
+            )
+        if foreign and local_persons is not None:
+            named_there = select(AuditPerson.person_key).where(AuditPerson.seq.in_(foreign))
+            counts |= dict(
+                session.execute(
+                    select(AuditPerson.seq, func.count())
+                    .where(
+                        AuditPerson.seq.in_(foreign),
+                        AuditPerson.person_key.in_(local_persons(named_there)),
+                    )
+                    .group_by(AuditPerson.seq)
+                ).all()
+            )
         seqs = [e.seq for e in entries]
-        counts = dict(
-            session.execute(
-                select(AuditPerson.seq, func.count())
-                .where(AuditPerson.seq.in_(seqs))
-                .group_by(AuditPerson.seq)
-            ).all()
-        )
         for seq, region in session.execute(
             select(AuditRegion.seq, AuditRegion.region)
-            .where(AuditRegion.seq.in_(seqs))
+            .where(AuditRegion.seq.in_(seqs), AuditRegion.region.between(lo, hi))
             .order_by(AuditRegion.seq, AuditRegion.region)
         ):
             regions.setdefault(seq, []).append(region)
@@ -115,7 +170,7 @@ def list_entries(
             regions=regions.get(e.seq, []),
             target_type=e.target_type,
             target_id=e.target_id,
-            detail=e.detail,
+            detail=shared_detail(e.detail) if e.seq in foreign else e.detail,
             persons=counts.get(e.seq, 0),
             request_id=e.request_id,
             client_request_id=e.client_request_id,

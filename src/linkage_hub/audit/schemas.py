@@ -25,12 +25,17 @@ class AuditLogItem(BaseModel):
         description="The other regions whose records the entry concerns: for a read, those "
         "whose records it sent; for a batch.push, record.replace or record.delete, those of "
         "the versions it wrote or closed (a record moved with its unit: both regions). The "
-        "auditors of each of them see the entry too, with its detail (the batch's counts).",
+        "auditors of each of them see the entry too, as it concerns their region: only the "
+        "regions inside theirs, and, for an entry filed under a region outside theirs, no "
+        "counts in its detail and only their own persons.",
     )
     target_type: str | None = Field(description="batch, record, client, route or finding.")
     target_id: str | None
     detail: dict[str, Any] | None = Field(description="Counts and codes; never an ID number.")
-    persons: int = Field(description="How many persons the entry names (by keyed hash).")
+    persons: int = Field(
+        description="How many persons the entry names (by keyed hash); of an entry filed "
+        "under a region outside yours, those with a record in your region."
+    )
     request_id: str | None = Field(
         description="The hub's own id of the request (unique; the response's X-Request-ID)."
     )

@@ -208,9 +208,9 @@ def record_batch(
     record moved with its unit: the region it left and the one it entered), so that the
     auditor of each region whose people a city's batch wrote sees the batch, as a read is
     shown to the regions whose records it sent. The entry's ``detail`` holds the counts of
-    the whole batch, across every region it wrote: those auditors see them too, an aggregate
-    that names no person and no other region's record (acceptable, as for a read's
-    ``person_records``). An entry whose versions all lie in ``region`` carries none."""
+    the whole batch, across every region it wrote: an auditor of one of ``regions`` outside
+    ``region`` is shown the entry without them (``queries.shared_detail``). An entry whose
+    versions all lie in ``region`` carries no ``regions``."""
     entry = by(
         principal,
         "batch.push",

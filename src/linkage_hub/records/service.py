@@ -127,9 +127,10 @@ def batches_of_persons(person_keys: list[str]) -> Any:
     return union(*parts)
 
 
-def persons_in_region(person_keys: list[str], bounds: tuple[str, str]) -> Any:
-    """The keys among these that have (or had) a version in the region (a subquery: the audit
-    log's person filter answers only for people of the auditor's region)."""
+def persons_in_region(person_keys: list[str] | Select[Any], bounds: tuple[str, str]) -> Any:
+    """The keys among these (a list, or a select of keys) that have (or had) a version in the
+    region (a subquery: the audit log's person filter answers only for people of the
+    auditor's region, and an entry filed outside it counts only them)."""
     lo, hi = bounds
     parts: list[Select[Any]] = []
     for dataset in sorted(PERSON_DATASETS):

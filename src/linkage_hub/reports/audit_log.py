@@ -69,7 +69,9 @@ def list_audit_log(
     write (`batch.push`, `record.replace`, `record.delete`) in the view of its scope's region
     and of every region whose records it wrote or closed (`regions`; a record moved with its
     unit: both): a region's auditor sees every read and write of its people, whoever made
-    them, a batch with the counts of all it wrote (no person of another region). Entries
+    them, as it concerns your region: `regions` lists those inside yours, and an entry filed
+    under a region outside yours (a city's read or batch, seen by a county) counts in `persons`
+    only your people and keeps no counts in `detail` (they add up every region). Entries
     never hold ID numbers: persons are named by keyed hash. Each entry carries its `hash` and
     the `prev_hash` it covers (see `/audit-log/verify`); `request_id` is the hub's own id of the
     request, `client_request_id` the caller's `X-Request-ID` when it sent a safe one.
@@ -89,6 +91,7 @@ def list_audit_log(
         person_keys=keys,
         person_batches=batches_of_persons(keys) if keys is not None else None,
         person_here=persons_in_region(keys, bounds) if keys is not None else None,
+        local_persons=lambda named: persons_in_region(named, bounds),
         action=action,
         since=from_ if from_ is None or from_.tzinfo else from_.replace(tzinfo=zone),
         until=to if to is None or to.tzinfo else to.replace(tzinfo=zone),
