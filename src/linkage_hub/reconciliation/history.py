@@ -18,6 +18,7 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.reconciliation.models import Run, RunBatch
 from linkage_hub.records.models import Batch
+from linkage_hub.records.visibility import batch_openable
 from linkage_hub.versioning import region_bounds
 
 CURSOR_KIND = "run"
@@ -50,10 +51,7 @@ def list_runs(
         covered = (
             select(RunBatch.run_id)
             .join(Batch, Batch.batch_id == RunBatch.batch_id)
-            .where(
-                RunBatch.batch_id == filters.batch_id,
-                Batch.scope_region.between(*principal.region_bounds),
-            )
+            .where(RunBatch.batch_id == filters.batch_id, batch_openable(principal))
         )
         query = query.where(Run.id.in_(covered))
     if before:
@@ -68,14 +66,13 @@ def openable_batches(session: Session, principal: Principal, runs: list[Run]) ->
     """The ids, among the batches ``runs`` covered, of those the caller may open (``GET
     /batches/{id}``: its scope inside the caller's region). A county's incremental run covers
     the city's batch that changed the county's records; the county reads the run, but the
-    batch is the city's, and its id is shown to those who can open it only. One query."""
+    batch is the city's, and its id is shown to those who can open it only
+    (:func:`linkage_hub.records.visibility.batch_openable`). One query."""
     ids = {b for run in runs for b in run.batch_ids}
     if not ids:
         return set()
     return set(
         session.scalars(
-            select(Batch.batch_id).where(
-                Batch.batch_id.in_(ids), Batch.scope_region.between(*principal.region_bounds)
-            )
+            select(Batch.batch_id).where(Batch.batch_id.in_(ids), batch_openable(principal))
         )
     )

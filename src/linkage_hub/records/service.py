@@ -56,7 +56,7 @@ from linkage_hub.records.shaping import (
     shape_all,
 )
 from linkage_hub.records.validation import RowValidator
-from linkage_hub.records.visibility import hidden_fields
+from linkage_hub.records.visibility import batch_openable, hidden_fields
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
@@ -429,8 +429,10 @@ def get_batch(session: Session, principal: Principal, batch_id: str) -> BatchRes
     from the caller (pay, for HR) is no new version to it (:func:`as_seen`), so it counts as
     ``unchanged`` (see :mod:`linkage_hub.records.publish`); the counts still add up to
     ``received``."""
-    batch = session.get(Batch, batch_id)
-    if batch is None or not principal.contains(batch.scope_region):
+    batch = session.scalars(
+        select(Batch).where(Batch.batch_id == batch_id, batch_openable(principal))
+    ).one_or_none()
+    if batch is None:  # unknown, or not the caller's to open: the same answer
         raise NotFound("No batch with this id in your region.")
     result = BatchResult.of(batch)
     spec = spec_for(Dataset(batch.dataset))
