@@ -11,8 +11,17 @@ from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from linkage_hub.audit.chain import GENESIS, canonical, link
-from linkage_hub.audit.service import AUDIT_PERSON_TABLE, AUDIT_REGION_TABLE, AUDIT_TABLE, verify
+from linkage_hub.audit.service import (
+    AUDIT_PERSON_TABLE,
+    AUDIT_REGION_TABLE,
+    AUDIT_TABLE,
+    AuditKeyMismatch,
+    Entry,
+    append,
+    verify,
+)
 from linkage_hub.db import Database
+from linkage_hub.keys import AuditKeySet
 from linkage_hub.migrations import downgrade, head_revision, upgrade
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
@@ -192,19 +201,60 @@ class TestAuditMacs:
         try:
             key_file = settings.secrets_dir / "linkage-hub.audit.key"
             if configured:
-                assert db.audit_key() == configured.encode() and not key_file.exists()
+                assert db.audit_keys().versions[1] == configured.encode()
+                assert not key_file.exists()
             else:
-                assert key_file.read_bytes().strip() == db.audit_key()
+                assert key_file.read_bytes().strip() == db.audit_keys().versions[1]
             with db.read_sessions() as session:
-                result = verify(session, key=db.audit_key())
+                result = verify(session, key_set=db.audit_keys())
                 assert result.ok, result.reason
                 assert result.entries == entries
-                assert not verify(session, key=b"not the key").ok
+                assert not verify(session, key_set=AuditKeySet(1, {1: b"not the key"})).ok
             with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
                 conn.execute(text("UPDATE audit_log SET mac = NULL WHERE seq = 2"))
             downgrade(settings, "0023_closed_person_index")
             upgrade(settings)
         finally:
+            db.dispose()
+
+    def test_0030_puts_every_entry_already_logged_under_key_version_1(
+        self, empty_database_url: str, tmp_path: Path
+    ) -> None:
+        """0030 versions the audit key: the entries logged before were all MAC'd under the one
+        key there was, and are version 1 after it (the single key is version 1: nothing for the
+        operator to do). The first append after the upgrade checks that version 1 is the log's
+        key before it records its fingerprint: a replica started with another key refuses."""
+        settings = make_settings(empty_database_url, tmp_path, audit_key="k" * 40)
+        upgrade(settings, "0023_closed_person_index")
+        engine = create_engine(empty_database_url)
+        try:
+            with engine.begin() as conn:
+                _log_as_before_0024(conn, 5)
+        finally:
+            engine.dispose()
+        upgrade(settings, "0029_run_error_code")
+        upgrade(settings)
+
+        other = Database(make_settings(empty_database_url, tmp_path / "b", audit_key="o" * 40))
+        db = Database(settings)
+        try:
+            with db.read_sessions() as session:
+                got = session.execute(text("SELECT key_version FROM audit_log ORDER BY seq"))
+                assert [v for (v,) in got] == [1] * 5
+                assert verify(session, key_set=db.audit_keys()).ok
+            with pytest.raises(AuditKeyMismatch), other.transaction() as session:
+                append(session, Entry(action="test.entry", actor="cli:test", region="230000"))
+            with db.transaction() as session:
+                append(session, Entry(action="test.entry", actor="cli:test", region="230000"))
+            with db.read_sessions() as session:
+                recorded = session.execute(text("SELECT version, fingerprint FROM audit_log_key"))
+                assert dict(recorded.all()) == db.audit_keys().fingerprints()
+                result = verify(session, key_set=db.audit_keys())
+                assert result.ok and result.entries == 6
+            downgrade(settings, "0029_run_error_code")
+            upgrade(settings)
+        finally:
+            other.dispose()
             db.dispose()
 
 

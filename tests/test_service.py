@@ -69,6 +69,7 @@ class TestHealth:
             "schema_revision": None,
             "expected_revision": None,
             "id_keys": None,
+            "audit_keys": None,
         }
 
     def test_ready_when_migrated(self, client: TestClient) -> None:

@@ -225,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line, not a traceback, for operators and cron mail
+        from linkage_hub.audit.service import AuditKeyMismatch
+
+        if isinstance(exc, AuditKeyMismatch):  # what to check, which the API does not say
+            print(f"linkage-hub {args.command}: {exc.reason}", file=sys.stderr)
+            return 1
         print(
             f"linkage-hub {args.command}: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr
         )

@@ -26,7 +26,7 @@ from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
 
 from linkage_hub.clock import local_day
-from linkage_hub.keys import audit_key
+from linkage_hub.keys import AuditKeyring, AuditKeySet
 from linkage_hub.settings import Settings
 
 T = TypeVar("T")
@@ -203,7 +203,7 @@ NEW_ID = {
 
 CHANGES_PUBLISHED = "linkage.changes_published"  # session.info: this transaction wrote the feed
 EVENTS_WRITTEN = "linkage.events_written"  # session.info: it appended to the outbox
-# session.info: a callable giving the audit log's MAC key (every session of a Database has it)
+# session.info: the audit log's keyring (keys.AuditKeyring; every session of a Database has it)
 AUDIT_KEY = "linkage.audit_key"
 
 
@@ -219,9 +219,9 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
-        self._audit_key: bytes | None = None
-        # The key is loaded when first needed: a command may make the data directory after.
-        info = {AUDIT_KEY: self.audit_key}
+        # The audit keys are loaded when first needed: a command may make the data directory after.
+        self.audit_keyring = AuditKeyring(settings)
+        info = {AUDIT_KEY: self.audit_keyring}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.change_listeners: list[Callable[[], None]] = []
         self.event_listeners: list[Callable[[], None]] = []
@@ -237,11 +237,10 @@ class Database:
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
         self.statement_sessions = sessionmaker(statement_engine, expire_on_commit=False, info=info)
 
-    def audit_key(self) -> bytes:
-        """The key of the audit log's entry MACs (``LINKAGE_AUDIT_KEY`` or its key file)."""
-        if self._audit_key is None:
-            self._audit_key = audit_key(self.settings)
-        return self._audit_key
+    def audit_keys(self) -> AuditKeySet:
+        """The audit log's MAC keys by version (``LINKAGE_AUDIT_KEYS``, ``LINKAGE_AUDIT_KEY``
+        or their key files: :func:`linkage_hub.keys.configured_audit_key_set`)."""
+        return self.audit_keyring.key_set()
 
     @property
     def dialect(self) -> str:

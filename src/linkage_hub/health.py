@@ -35,6 +35,7 @@ class Health(BaseModel):
     schema_revision: str | None = None
     expected_revision: str | None = None
     id_keys: str | None = None
+    audit_keys: str | None = None
 
 
 @router.get("/health/live", operation_id="health_live", response_model=Health)
@@ -47,12 +48,15 @@ def live() -> Health:
     "/health/ready",
     operation_id="health_ready",
     response_model=Health,
-    responses={503: {"model": Health, "description": "Not ready: database, schema or ID key set"}},
+    responses={
+        503: {"model": Health, "description": "Not ready: database, schema, ID or audit key set"}
+    },
 )
 def ready(request: Request, db: Annotated[Database, Depends(get_database)]) -> JSONResponse:
     """Ready to serve: the database answers, its schema is at the newest migration, and the
     ID key set opens what it holds (checked at start, or here when the database was down
-    then: `id_keys` is `mismatch` while it does not)."""
+    then: `id_keys` is `mismatch` while it does not), and the audit key set is the one the
+    audit log is MAC'd under (`audit_keys` is `mismatch` while not: nothing is appended)."""
     expected = head_revision(db.settings)
     try:
         with db.read_engine.connect() as connection:
@@ -66,6 +70,22 @@ def ready(request: Request, db: Annotated[Database, Depends(get_database)]) -> J
         body = Health(status="unavailable", database="ok", id_keys="mismatch")
         return JSONResponse(body.model_dump(), status_code=503)
     ok = revision == expected
+    audit_check = getattr(request.app.state, "audit_key_check", None)
+    if ok and audit_check is not None:
+        try:
+            audit_check()
+        except SQLAlchemyError:
+            body = Health(status="unavailable", database="unreachable", expected_revision=expected)
+            return JSONResponse(body.model_dump(), status_code=503)
+        except ServiceUnavailable:
+            body = Health(
+                status="unavailable",
+                database="ok",
+                schema_revision=revision,
+                expected_revision=expected,
+                audit_keys="mismatch",
+            )
+            return JSONResponse(body.model_dump(), status_code=503)
     body = Health(
         status="ok" if ok else "unavailable",
         database="ok",

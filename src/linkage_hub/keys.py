@@ -57,10 +57,173 @@ def load_or_create_secret(settings: Settings, name: str, configured: str | None)
 
 
 def audit_key(settings: Settings) -> bytes:
-    """The key of the audit log's entry MACs (:mod:`linkage_hub.audit`): ``LINKAGE_AUDIT_KEY``,
-    else ``<secrets_dir>/linkage-hub.audit.key`` (made on first use)."""
-    configured = settings.audit_key.get_secret_value() if settings.audit_key else None
-    return load_or_create_secret(settings, "audit", configured)
+    """Audit key version 1 (:func:`load_audit_key_set`): the key every entry was MAC'd under
+    before versions existed (migration ``0024_audit_mac`` fills the MACs with it)."""
+    keys = load_audit_key_set(settings)
+    if 1 not in keys.versions:
+        raise AuditKeyError("the audit key set has no version 1, which the older entries need")
+    return keys.versions[1]
+
+
+# --- the audit log's keys ---------------------------------------------------------------------
+
+AUDIT_FINGERPRINT_LABEL = b"linkage-hub audit key fingerprint\x1f"
+
+
+class AuditKeyError(ValueError):
+    """The configured audit key set is unusable (the message says why, never a key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKeySet:
+    """The audit log's MAC keys by version (:mod:`linkage_hub.audit`): new entries are MAC'd
+    under ``current``, each entry checked under the version it records. As JSON (like the ID
+    key set, without an algorithm: every version is HMAC-SHA256)
+    ``{"current": N, "versions": [{"version": N, "secret": "<base64>"}, ...]}``."""
+
+    current: int
+    versions: dict[int, bytes]
+
+    @classmethod
+    def parse(cls, text: str) -> AuditKeySet:
+        try:
+            doc = json.loads(text)
+            versions = {
+                int(v["version"]): base64.b64decode(v["secret"], validate=True)
+                for v in doc["versions"]
+            }
+            current = int(doc["current"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditKeyError(f"the audit key set is not valid ({type(exc).__name__})") from None
+        if current not in versions or any(len(k) < 32 for k in versions.values()):
+            raise AuditKeyError("the audit key set needs its current version and 32-byte secrets")
+        return cls(current, versions)
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "current": self.current,
+                "versions": [
+                    {"version": v, "secret": base64.b64encode(k).decode()}
+                    for v, k in sorted(self.versions.items())
+                ],
+            },
+            indent=2,
+        )
+
+    def fingerprints(self) -> dict[int, str]:
+        """Each version's fingerprint (a keyed hash of a fixed label, never the key), which the
+        database records (:func:`linkage_hub.audit.service.record_key_set`)."""
+        return {
+            v: hmac.new(k, AUDIT_FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+            for v, k in self.versions.items()
+        }
+
+    def with_new_version(self) -> AuditKeySet:
+        version = max(self.versions) + 1
+        return AuditKeySet(version, {**self.versions, version: secrets.token_bytes(32)})
+
+
+def audit_key_path(settings: Settings) -> Path:
+    return settings.audit_key_file or settings.secrets_dir / "linkage-hub.audit-keys.json"
+
+
+def audit_keys_from_environment(settings: Settings) -> str | None:
+    if settings.audit_keys is not None:
+        return "LINKAGE_AUDIT_KEYS"
+    return "LINKAGE_AUDIT_KEY" if settings.audit_key is not None else None
+
+
+def configured_audit_key_set(settings: Settings) -> AuditKeySet | None:
+    """``LINKAGE_AUDIT_KEYS``; else ``LINKAGE_AUDIT_KEY`` as version 1; else the key set file
+    (``LINKAGE_AUDIT_KEY_FILE``, written by ``audit-log rotate-key``); else the single key of
+    ``linkage-hub.audit.key`` as version 1. None when none of them is there."""
+    if settings.audit_keys is not None:
+        return AuditKeySet.parse(settings.audit_keys.get_secret_value())
+    if settings.audit_key is not None:
+        return AuditKeySet(1, {1: settings.audit_key.get_secret_value().encode()})
+    try:
+        return AuditKeySet.parse(audit_key_path(settings).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    try:
+        single = (settings.secrets_dir / "linkage-hub.audit.key").read_bytes().strip()
+    except FileNotFoundError:
+        return None
+    return AuditKeySet(1, {1: single})
+
+
+def load_audit_key_set(settings: Settings) -> AuditKeySet:
+    """The configured audit key set; on first use (nothing configured) a single key made in
+    ``linkage-hub.audit.key``, version 1."""
+    configured = configured_audit_key_set(settings)
+    if configured is not None:
+        return configured
+    return AuditKeySet(1, {1: load_or_create_secret(settings, "audit", None)})
+
+
+def add_audit_key_version(settings: Settings) -> AuditKeySet:
+    """A new current version in the audit key set file (the old ones stay: they check the
+    entries MAC'd under them). A single key file becomes version 1 of the set."""
+    source = audit_keys_from_environment(settings)
+    if source is not None:
+        raise AuditKeyError(
+            f"the audit key comes from {source}: add a new version to LINKAGE_AUDIT_KEYS in "
+            "the secret store, make it current, and restart every process"
+        )
+    updated = load_audit_key_set(settings).with_new_version()
+    _write_owner_only(audit_key_path(settings), updated.dumps(), exclusive=False)
+    return updated
+
+
+class AuditKeyring:
+    """The audit key set of one process, loaded on first use (a command may make the data
+    directory after) and picked up again when the key set file changes (``audit-log
+    rotate-key`` in another process), checked at most every ``REFRESH_SECONDS``.
+    ``confirmed`` is the set the database was seen to agree with
+    (:func:`linkage_hub.audit.service.check_key_set`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._keys: AuditKeySet | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+        self.confirmed: AuditKeySet | None = None
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if audit_keys_from_environment(self._settings) is not None:
+            return None
+        try:
+            stat = audit_key_path(self._settings).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def key_set(self) -> AuditKeySet:
+        keys, now = self._keys, time.monotonic()
+        if keys is not None and now - self._checked < REFRESH_SECONDS:
+            return keys
+        with self._lock:
+            self._checked = now
+            if self._keys is None:
+                self._stamp = self._file_stamp()
+                self._keys = load_audit_key_set(self._settings)
+            elif self._file_stamp() != self._stamp:
+                self._reload()
+            return self._keys
+
+    def reload(self) -> None:
+        """Install the key set as configured now; a key set file gone since leaves the
+        installed set in place (a new single key would MAC entries no one else can check)."""
+        with self._lock:
+            self._reload()
+
+    def _reload(self) -> None:
+        self._stamp = self._file_stamp()
+        keys = configured_audit_key_set(self._settings)
+        if keys is not None:
+            self._keys = keys
 
 
 # --- ID number keys -------------------------------------------------------------------------

@@ -89,7 +89,19 @@ class Settings(BaseSettings):
         default=None,
         description="Key of the audit log's entry MACs (HMAC-SHA256 over each entry's seq and "
         "hash); generated beside the database if unset. Every process and `linkage-hub "
-        "migrate` need the same; lost, the log no longer verifies.",
+        "migrate` need the same; lost, the log no longer verifies. It is audit key version 1; "
+        "for more versions (a rotation) set LINKAGE_AUDIT_KEYS instead.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="The versioned audit key set (JSON, like the ID keys'); default "
+        "linkage-hub.audit-keys.json beside the database, written by `linkage-hub audit-log "
+        "rotate-key` (until then the single key of linkage-hub.audit.key is version 1).",
+    )
+    audit_keys: SecretStr | None = Field(
+        default=None,
+        description="The audit key set JSON itself (from a secret store); never written to "
+        "disk. Not together with LINKAGE_AUDIT_KEY.",
     )
 
     # Datasets (issue 4)
@@ -362,6 +374,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must be a random string of at least {SECRET_MIN_CHARACTERS} characters "
                 "(unset, one is generated beside the database)"
+            )
+        return value
+
+    @field_validator("audit_keys")
+    @classmethod
+    def _one_audit_key_source(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        # Two sources of version 1 would let processes disagree on which one MACs the log.
+        if value is not None and info.data.get("audit_key") is not None:
+            raise ValueError(
+                "is set together with LINKAGE_AUDIT_KEY: put that key in the set as version 1 "
+                "and unset LINKAGE_AUDIT_KEY"
             )
         return value
 

@@ -18,6 +18,7 @@ from linkage_hub.audit.service import verify
 from linkage_hub.auth.service import revoke_client
 from linkage_hub.cli import main
 from linkage_hub.db import Database
+from linkage_hub.keys import AuditKeySet
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor
 from tests.records import factory as f
@@ -246,7 +247,7 @@ class TestChain:
             with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as c:
                 c.execute(text("TRUNCATE audit_log"))
         with database.read_sessions() as session:
-            assert verify(session, key=database.audit_key()).ok
+            assert verify(session, key_set=database.audit_keys()).ok
 
     @pytest.mark.parametrize(
         ("statement", "reason"),
@@ -364,12 +365,12 @@ class TestChain:
         with database.read_sessions() as session:
             macs = session.scalars(select(AuditEntry.mac)).all()
             assert len(macs) == len(log) and all(m and len(m) == 64 for m in macs)
-            assert verify(session, key=database.audit_key()).ok
-            other = verify(session, key=b"another hub's audit key")
+            assert verify(session, key_set=database.audit_keys()).ok
+            other = verify(session, key_set=AuditKeySet(1, {1: b"another hub's audit key"}))
         assert not other.ok and other.broken_seq == 1 and "mac does not" in str(other.reason)
         # generated beside the database, owner-only, like the hub's other keys
         key_file = settings.secrets_dir / "linkage-hub.audit.key"
-        assert key_file.read_bytes().strip() == database.audit_key()
+        assert database.audit_keys() == AuditKeySet(1, {1: key_file.read_bytes().strip()})
         assert key_file.stat().st_mode & 0o077 == 0
 
     def test_the_mac_is_hmac_sha256_of_seq_and_hash(self) -> None:

@@ -1,4 +1,4 @@
-"""``linkage-hub audit-log verify`` and ``linkage-hub audit-log head``."""
+"""``linkage-hub audit-log verify``, ``head`` and ``rotate-key``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from linkage_hub.settings import Settings
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from linkage_hub.audit.service import verify
+    from linkage_hub.audit.service import AuditKeyMismatch, key_set_of, verify
 
     db = open_database(settings)
     try:
         with db.read_sessions() as session:
-            result = verify(session, key=db.audit_key(), anchor=args.anchor)
+            result = verify(session, key_set=key_set_of(db), anchor=args.anchor)
+    except AuditKeyMismatch as exc:
+        raise CommandError(exc.reason) from None
     finally:
         db.dispose()
     if not result.ok:
@@ -42,10 +44,48 @@ def _head(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    """A new audit key version in the key set file, current from now on; the old versions stay
+    (they check the entries MAC'd under them). Refused when the keys come from the environment:
+    the secret store is the operator's to update."""
+    from linkage_hub.audit.service import AuditKeyMismatch, check_key_set, record_key_set
+    from linkage_hub.keys import (
+        AuditKeyError,
+        add_audit_key_version,
+        audit_key_path,
+        audit_keys_from_environment,
+    )
+
+    source = audit_keys_from_environment(settings)
+    if source is not None:
+        raise CommandError(
+            f"the audit key comes from {source}: add a new version to LINKAGE_AUDIT_KEYS in "
+            "the secret store, make it current, and restart every process"
+        )
+    db = open_database(settings)
+    try:
+        check_key_set(db)  # the set in use is the log's before a version joins it
+        keys = add_audit_key_version(settings)
+        db.audit_keyring.reload()
+        record_key_set(db)  # the new version's fingerprint: no other process can make its own
+    except AuditKeyError as exc:
+        raise CommandError(str(exc)) from None
+    except AuditKeyMismatch as exc:
+        raise CommandError(exc.reason) from None
+    finally:
+        db.dispose()
+    print(
+        f"audit-log rotate-key: version {keys.current} is current in {audit_key_path(settings)}; "
+        "the processes that read this file MAC under it within seconds (copy it to every host "
+        "that keeps its own; those pick it up then); entries of every version still verify"
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     log = sub.add_parser(
         "audit-log",
-        help="check the audit log's hash chain",
+        help="check the audit log's hash chain, rotate its key",
         description="Verify the audit log's hash chain, or print its head to anchor outside "
         "the hub (a later verify --anchor HASH shows that nothing was removed since).",
     )
@@ -55,3 +95,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     verify.set_defaults(handler=_verify)
     head = commands.add_parser("head", help="print the head: seq, hash, time, count (JSON)")
     head.set_defaults(handler=_head)
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="add a new audit key version to the key set file and make it current",
+        description="Add a new audit key version (32 random bytes) to the audit key set file "
+        "(LINKAGE_AUDIT_KEY_FILE, default linkage-hub.audit-keys.json beside the database) and "
+        "make it current; the old versions stay, so every entry still verifies. Refused when "
+        "the keys come from LINKAGE_AUDIT_KEYS or LINKAGE_AUDIT_KEY: update the secret store.",
+    )
+    rotate.set_defaults(handler=_rotate_key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linkage_hub.db import Base, UtcDateTime
@@ -15,7 +15,7 @@ from linkage_hub.db import Base, UtcDateTime
 class AuditEntry(Base):
     """One entry. ``seq`` counts from 1 without holes (drawn under the append lock);
     ``hash`` = SHA-256 over ``prev_hash`` and the canonical JSON of the entry (see chain);
-    ``mac`` = HMAC-SHA256 of ``seq`` and ``hash`` under the audit key."""
+    ``mac`` = HMAC-SHA256 of ``seq`` and ``hash`` under audit key version ``key_version``."""
 
     __tablename__ = "audit_log"
 
@@ -36,6 +36,8 @@ class AuditEntry(Base):
     # HMAC-SHA256 of seq and hash under the audit key (chain.mac). Nullable only because the
     # column was added to a filled table; migration 0024 gave every entry one, verify demands it.
     mac: Mapped[str | None] = mapped_column(String(64))
+    # The audit key version the MAC was made under (migration 0030: the older entries, 1).
+    key_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
     __table_args__ = (
         Index("ix_audit_log_region_seq", "region", "seq"),
@@ -68,3 +70,16 @@ class AuditRegion(Base):
     region: Mapped[str] = mapped_column(String(6), primary_key=True)
 
     __table_args__ = (Index("ix_audit_log_region_region_seq", "region", "seq"),)
+
+
+class AuditKeyFingerprint(Base):
+    """The fingerprint of each audit key version the log's entries are MAC'd under (a keyed
+    hash of a fixed label, never the key): a process whose key set disagrees refuses to append
+    (:func:`linkage_hub.audit.service.check_key_set`), so that no replica writes entries the
+    others' verify rejects."""
+
+    __tablename__ = "audit_log_key"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -111,11 +111,12 @@ def verify_audit_log(
     principal: CurrentPrincipal, session: DbSession, db: DatabaseDep
 ) -> ChainVerification:
     """Recompute the whole hash chain (every region: the chain is one) and every entry's MAC
-    under the hub's audit key, and name the first entry that does not fit — altered, inserted
-    or missing, or with a MAC that does not match (altered by someone who recomputed the
-    hashes without the key) — with the reason. Compare `head` with a head hash kept outside
-    the hub (`linkage-hub audit-log head`) to see that no entry was removed from the end."""
-    result = service.verify(session, key=db.audit_key())
+    under the hub's audit key (the version it was made under), and name the first entry that
+    does not fit — altered, inserted or missing, or with a MAC that does not match (altered by
+    someone who recomputed the hashes without the key), or of a key version the hub does not
+    hold — with the reason. Compare `head` with a head hash kept outside the hub
+    (`linkage-hub audit-log head`) to see that no entry was removed from the end."""
+    result = service.verify(session, key_set=service.key_set_of(db))
     return verification_of(result)
 
 
