@@ -200,6 +200,29 @@ class TestRotation:
             stale.dispose()
         assert versions(database) == [1, 2]
 
+    def test_a_process_that_holds_the_newer_version_appends_under_it(
+        self, database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A secret store rolled out in two steps: version 2 added to every process with 1
+        still current, then made current one process at a time. Once a switched process has
+        written under 2, one not switched yet appends under 2 as well, instead of being
+        refused for the rest of the roll-out; the chain never goes back to 1."""
+        write(database, 1)
+        assert rotate(settings, monkeypatch) == 0
+        database.audit_keyring.reload()
+        write(database, 1)  # the first process switched: an entry under version 2
+        both = database.audit_keys()
+        added = SecretStr(AuditKeySet(1, dict(both.versions)).dumps())  # 2 held, 1 current
+        behind = Database(settings.model_copy(update={"audit_keys": added}))
+        try:
+            check_key_set(behind)  # ready
+            write(behind, 2)
+        finally:
+            behind.dispose()
+        assert versions(database) == [1, 2, 2, 2]
+        with database.transaction() as session:
+            assert verify(session, key_set=both).ok
+
 
 class TestConfiguration:
     @pytest.mark.parametrize("variable", ["audit_key", "audit_keys"])

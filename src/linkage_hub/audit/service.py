@@ -112,13 +112,14 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
         .order_by(AuditEntry.seq.desc())
         .limit(1)
     ).one_or_none()
-    if last is not None and last.key_version > key_set.current:
+    version = key_set.current
+    if last is not None and last.key_version > version:
         keyring.reload()  # rotated by another process since this one last looked
         key_set = _key_set(keyring)
-        _refuse_behind(last.key_version, key_set)
+        version = appending_version(last.key_version, key_set)
     if keyring.confirmed is not key_set:  # under the lock: one appender records a new version
         _record_fingerprints(session, key_set)
-    key, version = key_set.versions[key_set.current], key_set.current
+    key = key_set.versions[version]
     seq, prev = (last.seq, last.hash) if last is not None else (0, GENESIS)
     rows: list[dict[str, Any]] = []
     person_seqs: list[int] = []
@@ -241,12 +242,17 @@ def _unrecorded(session: Session, keys: AuditKeySet) -> dict[int, str]:
     return missing
 
 
-def _refuse_behind(logged: int, key_set: AuditKeySet) -> None:
-    """Versions never go back along the chain (verify refuses it): else whoever holds a key
-    retired for a leak could rewrite an entry and MAC it and every later one under the old
-    version again. A process still on an older version than the log's newest entry (a key set
-    file not copied to its host, a secret store not updated, not restarted) appends nothing."""
-    if key_set.current < logged:
+def appending_version(logged: int, key_set: AuditKeySet) -> int:
+    """The version a new entry is MAC'd under, after one under ``logged``. Versions never go
+    back along the chain (verify refuses it): else whoever holds a key retired for a leak could
+    rewrite an entry and MAC it and every later one under the old version again. A process
+    whose current version is older but that holds ``logged`` (a secret store rolled out in two
+    steps: the new version added everywhere, then made current process by process) appends
+    under ``logged``; one that does not hold it (a key set file not copied to its host, a
+    secret store not updated, not restarted) appends nothing."""
+    if key_set.current >= logged:
+        return key_set.current
+    if logged not in key_set.versions:
         reason = (
             f"the audit log's newest entry is under audit key version {logged}, this process's "
             f"current version is {key_set.current}: give it the rotated key set "
@@ -254,6 +260,7 @@ def _refuse_behind(logged: int, key_set: AuditKeySet) -> None:
         )
         log.error("%s", reason)
         raise AuditKeyMismatch(reason)
+    return logged
 
 
 def _mismatch(what: str) -> AuditKeyMismatch:
@@ -290,7 +297,7 @@ def check_key_set(db: Database) -> None:
         if newest is not None and newest > keys.current:
             keyring.reload()
             keys = _key_set(keyring)
-            _refuse_behind(newest, keys)
+            appending_version(newest, keys)
         if keyring.confirmed is keys:
             return
         missing = _unrecorded(session, keys)
