@@ -143,12 +143,24 @@ def in_office(
     return _holds("cadres", c, day, dialect, until, probe)
 
 
+def not_abolished(u: str, day: str, dialect: str) -> str:
+    """SQL: the unit version ``u`` is not abolished on ``day``: ``abolished_on`` is the first
+    day abolished, whatever the status (a unit pushed ``abolished`` from a later day is
+    registered until then), and an abolition without its date takes effect on the day the hub
+    recorded it. The reports' :func:`registered` and the reconciliation rules' "registered"
+    (DOMAIN.md) both read this."""
+    return (
+        f"(CASE WHEN {u}.abolished_on IS NOT NULL THEN "
+        f"CASE WHEN {u}.abolished_on > {day} THEN 1 ELSE 0 END "
+        f"WHEN {u}.status = 'active' THEN 1 "
+        f"WHEN {_until_recorded(u, day, dialect)} THEN 1 ELSE 0 END = 1)"
+    )
+
+
 def registered(u: str, day: str, dialect: str) -> str:
     return (
         f"({u}.established_on IS NULL OR {u}.established_on <= {day}) AND "
-        f"({u}.abolished_on IS NULL OR {u}.abolished_on > {day}) AND "
-        f"({u}.status = 'active' OR {u}.abolished_on IS NOT NULL OR "
-        f"{_until_recorded(u, day, dialect)})"
+        f"{not_abolished(u, day, dialect)}"
     )
 
 

@@ -9,14 +9,16 @@ or after it moves into the city, in one burst with the move); a roster entry tha
 the period (ESTABLISHED_NOT_PAID's boundary); exits without a date (PAID_AFTER_EXIT and
 LATE_EXIT's unknown latest date); and a unit moved to any county of either city, to another
 parent (a tree deeper than two levels, a parent no registry holds), with another internal-unit
-limit, or abolished. After each sequence the on-write step settles the hub and full runs of
-every settled region change nothing (``test_incremental.assert_settled``).
+limit, or abolished (from a past day, or from a later one: still registered). After each
+sequence the on-write step settles the hub and full runs of every settled region change
+nothing (``test_incremental.assert_settled``).
 
 ``LINKAGE_INVARIANT_EXAMPLES`` sets how many sequences are drawn (default 40 per database).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from hypothesis import HealthCheck, given
@@ -57,7 +59,7 @@ SHAPES = st.one_of(
         st.integers(0, len(ti.UNITS) - 1),
         st.sampled_from(REGIONS),
         st.one_of(st.none(), st.integers(0, len(ti.UNITS))),  # len(UNITS): a unit not registered
-        st.integers(0, 3),  # internal-unit limit (0: none), or 3: abolished
+        st.integers(0, 4),  # internal-unit limit (0: none), or 3: abolished, 4: from tomorrow
     ),
 )
 
@@ -73,6 +75,9 @@ def act(hub: Hub, op: tuple[Any, ...]) -> None:
         row["parent_code"] = ti.unit_code(parent) if parent not in (None, u) else None
         if limit == 3:
             row |= {"status": "abolished", "abolished_on": "2026-01-31"}
+        if limit == 4:
+            tomorrow = hub.today + dt.timedelta(days=1)
+            row |= {"status": "abolished", "abolished_on": tomorrow.isoformat()}
         hub.push("units", [row])
     else:
         apply(hub, op)

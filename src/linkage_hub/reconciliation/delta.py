@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from linkage_hub import validtime as vt
 from linkage_hub.clock import utcnow
 from linkage_hub.domain import Dataset
 from linkage_hub.reconciliation import staging
@@ -104,7 +105,7 @@ def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
     union = "\nUNION ALL\n".join(units)
     flagged = (
         "SELECT g.unit_code, MAX(g.for_quota) AS for_quota, MAX(g.for_posts) AS for_posts, "
-        f"CASE WHEN EXISTS ({_REGISTERED}) THEN 0 ELSE 1 END AS unregistered "
+        f"CASE WHEN EXISTS ({_registered(dialect)}) THEN 0 ELSE 1 END AS unregistered "
         f"FROM (\n{union}\n) g GROUP BY g.unit_code"
     )
     session.execute(sql(temp_table(dialect, "rc_dirty_unit", flagged)), params)
@@ -167,10 +168,12 @@ def _flags(pair: str) -> str:
     return f"{quota} AS for_quota, {posts} AS for_posts"
 
 
-_REGISTERED = (
-    "SELECT 1 FROM registry_unit r WHERE r.unit_code = g.unit_code AND r.closed_at IS NULL "
-    "AND r.status = 'active' AND (r.abolished_on IS NULL OR r.abolished_on > :as_of)"
-)
+def _registered(dialect: str) -> str:
+    """The unit ``g`` is registered on the as-of date, as ``rc_unit`` says (staging)."""
+    return (
+        "SELECT 1 FROM registry_unit r WHERE r.unit_code = g.unit_code AND r.closed_at IS NULL "
+        f"AND {vt.not_abolished('r', ':as_of', dialect)}"
+    )
 
 
 def dirty(alias: str) -> str:

@@ -67,7 +67,7 @@ def _in(values: Iterable[str]) -> str:
 EXITS = _in(EXIT_STATUSES)
 
 
-def _unit_sql() -> str:
+def _unit_sql(dialect: str) -> str:
     # The unit facts the person pass compares with, as integers: string comparisons per
     # record cost more than the whole aggregation. ``allowed`` has bit n set for every
     # establishment type code n the unit's kind may use.
@@ -77,7 +77,7 @@ def _unit_sql() -> str:
     )
     return f"""
 SELECT unit_code, region, kind, funding, parent_code, internal_unit_limit,
-       CASE WHEN status = 'active' AND (abolished_on IS NULL OR abolished_on > :as_of)
+       CASE WHEN {vt.not_abolished("registry_unit", ":as_of", dialect)}
             THEN 1 ELSE 0 END AS registered,
        CASE WHEN funding = 'self' THEN 1 ELSE 0 END AS self_funded,
        CASE WHEN kind = 'civil_service_managed_institution' THEN 1 ELSE 0 END AS csm,
@@ -437,7 +437,7 @@ def build(
     replaces ``rc_unit_tally``'s query (an incremental run counts units its own way);
     ``new_ids`` gives every found subject a new finding id up front."""
     drop_temp_tables(session, dialect, TEMP_TABLES)
-    session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql())), params)
+    session.execute(sql(temp_table(dialect, "rc_unit", _unit_sql(dialect))), params)
     session.execute(text("CREATE UNIQUE INDEX rc_unit_code ON rc_unit (unit_code)"))
     session.execute(text("CREATE INDEX rc_unit_parent ON rc_unit (parent_code)"))
     if dialect == "postgresql":
