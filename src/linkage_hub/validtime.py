@@ -108,6 +108,21 @@ _SPELLS = {
 }
 
 
+def serving(c: str, day: str, dialect: str) -> str:
+    """SQL: the cadre version ``c`` is not out of office on ``day`` by its end: ``removed_on``
+    is the first day out of office, whatever the status (an active record with a past
+    ``removed_on`` is out, a removed one with a later ``removed_on`` still in), and a removal
+    without its date ends on the day the hub recorded it. A ``CASE``, so that the recorded day
+    is worked out only for undated removals. The reports' :func:`in_office` and the
+    reconciliation rules' "active cadre" on the as-of date both read this."""
+    return (
+        f"(CASE WHEN {c}.removed_on IS NOT NULL THEN "
+        f"CASE WHEN {c}.removed_on > {day} THEN 1 ELSE 0 END "
+        f"WHEN {c}.status = 'active' THEN 1 "
+        f"WHEN {_until_recorded(c, day, dialect)} THEN 1 ELSE 0 END = 1)"
+    )
+
+
 def _holds(dataset: str, a: str, day: str, dialect: str, until: str | None, probe: bool) -> str:
     table, start, end = _SPELLS[dataset]
     last = until or day

@@ -218,6 +218,7 @@ class Factory:
         leader_level: str = "none",
         civil_servant_registered: bool = False,
         status: str = "active",
+        removed_on: dt.date | None = None,
         name: str = "张三",
     ) -> str:
         person = self._person(id_number, unit, name)
@@ -228,6 +229,7 @@ class Factory:
             leader_level=leader_level,
             civil_servant_registered=civil_servant_registered,
             status=status,
+            removed_on=removed_on,
             **person,
         )
 

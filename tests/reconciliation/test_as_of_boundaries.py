@@ -1,10 +1,12 @@
-"""The rules and the reports agree on which unit is registered on a day, on both databases.
+"""The rules and the reports agree on who is in post and which unit is registered on a day,
+on both databases.
 
-DOMAIN.md's "registered unit" is read on the run's as-of date, by the departments' business
-dates, as the reports count it that day (:mod:`linkage_hub.validtime`): ``abolished_on`` is a
-unit's first day abolished whatever its status. Each case sets the date to the day before the
-as-of date, the as-of date itself and the day after, and checks the rule and the report (the
-staffing report) on the same day.
+DOMAIN.md's "active cadre" and "registered unit" are read on the run's as-of date, by the
+departments' business dates, as the reports count them that day (:mod:`linkage_hub.validtime`):
+``removed_on`` is a cadre's first day out of office whatever the record's status, and
+``abolished_on`` a unit's first day abolished whatever its status. Each case sets the date to
+the day before the as-of date, the as-of date itself and the day after, and checks the rule
+and the report (the unit's month, the staffing report) on the same day.
 """
 
 from __future__ import annotations
@@ -13,16 +15,74 @@ import datetime as dt
 
 import pytest
 
+from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database
+from linkage_hub.domain import Department
 from linkage_hub.reports.staffing import staffing_rows
+from linkage_hub.reports.unit_months import unit_months
 from linkage_hub.settings import Settings
 from tests.reconciliation.conftest import AS_OF, Reconcile, World
 from tests.reconciliation.factory import citizen_id, unit_code
 
-P = citizen_id(1)
+P, Q = citizen_id(1), citizen_id(2)
 DAY = dt.timedelta(days=1)
 # (offset of the date from the as-of date, counted on the as-of date)
 BOUNDARIES = [(-1, False), (0, False), (1, True)]
+OFFICE = Principal("office", "office", Department.establishment, "230100")
+
+
+def _leaders(database: Database, settings: Settings, unit: str, level: str) -> int:
+    with database.transaction() as session:
+        months = unit_months(session, OFFICE, unit, AS_OF, AS_OF, settings.zone).months
+    assert [m.as_of for m in months] == [AS_OF]
+    return months[0].leaders.get(level, 0)
+
+
+class TestCadreInPost:
+    @pytest.mark.parametrize("status", ["active", "removed"])
+    @pytest.mark.parametrize(("offset", "serving"), BOUNDARIES)
+    def test_removed_on_against_the_as_of_date(
+        self,
+        world: World,
+        reconcile: Reconcile,
+        database: Database,
+        settings: Settings,
+        status: str,
+        offset: int,
+        serving: bool,
+    ) -> None:
+        # organ has one principal post: P holds it, Q's record decides whether it is over
+        for person in (P, Q):
+            world.f.consistent(person, world.organ)
+        world.f.cadre(P, world.organ, leader_level="principal")
+        removed_on = AS_OF + offset * DAY
+        world.f.cadre(
+            Q, world.organ, leader_level="principal", status=status, removed_on=removed_on
+        )
+        found = reconcile().rules_for(world.organ)
+        assert found == ({"OVER_LEADER_POSTS"} if serving else set())
+        assert _leaders(database, settings, world.organ, "principal") == (2 if serving else 1)
+
+    @pytest.mark.parametrize(("offset", "serving"), BOUNDARIES)
+    def test_a_leader_without_establishment(
+        self, world: World, reconcile: Reconcile, offset: int, serving: bool
+    ) -> None:
+        world.f.cadre(P, world.organ, leader_level="deputy", removed_on=AS_OF + offset * DAY)
+        found = reconcile().person_rules(world.key(P))
+        assert found == ({"CADRE_WITHOUT_ESTABLISHMENT"} if serving else set())
+
+    def test_an_undated_removal_ends_on_the_day_it_was_recorded(
+        self, world: World, reconcile: Reconcile, database: Database, settings: Settings
+    ) -> None:
+        # the factory records every version on 2026-11-01, the day after AS_OF: on AS_OF the
+        # hub cannot place the removal yet, and the reports count the leader in office
+        for person in (P, Q):
+            world.f.consistent(person, world.organ)
+        world.f.cadre(P, world.organ, leader_level="principal")
+        world.f.cadre(Q, world.organ, leader_level="principal", status="removed")
+        assert reconcile().rules_for(world.organ) == {"OVER_LEADER_POSTS"}
+        assert _leaders(database, settings, world.organ, "principal") == 2
+        assert reconcile(as_of=dt.date(2026, 11, 2)).rules_for(world.organ) == set()
 
 
 class TestUnitRegistered:

@@ -894,3 +894,35 @@ def test_a_burst_of_batches_is_one_run(
             assert [r["run_id"] for r in runs_listed(hub, kind="incremental")] == [run["run_id"]]
     finally:
         db.dispose()
+
+
+def test_a_removal_dated_alone_recounts_the_units_leaders(hub: Hub) -> None:
+    """A cadre version that changes only ``removed_on`` (same unit, status and level) moves
+    the unit's count of serving leaders: removed_on is the first day out of office, whatever
+    the status. The on-write run counts the unit again, as a full run does."""
+    unit = unit_code(0)  # no principal there yet, one post
+    identity = f"OVER_LEADER_POSTS:{unit}:principal"
+    leaders = [
+        {"id_number": id_number(p), "unit_code": unit, "name": f"张{p}"}
+        | {"leader_level": "principal", "civil_servant_registered": False, "status": "active"}
+        for p in (40, 41)
+    ]
+
+    def status() -> str | None:
+        with hub.db.transaction() as session:
+            found = session.scalars(select(Finding).where(Finding.identity == identity)).first()
+            return found.status if found else None
+
+    assert hub.push("cadres", leaders) == 201
+    hub.settle()
+    assert status() == "open"  # two principals for the unit's one post
+    removed = leaders[1] | {"removed_on": hub.today.isoformat()}
+    assert hub.push("cadres", [removed]) == 201
+    hub.settle()
+    assert status() == "resolved"
+    assert_settled(hub)
+    later = leaders[1] | {"removed_on": (hub.today + dt.timedelta(days=1)).isoformat()}
+    assert hub.push("cadres", [later]) == 201
+    hub.settle()
+    assert status() == "reopened"
+    assert_settled(hub)

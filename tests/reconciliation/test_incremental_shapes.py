@@ -7,11 +7,12 @@ only between the two counties or, for the other city's unit, into the city. Adde
 with every operation of ``OPS``: a payroll line at any unit (the other city's included, before
 or after it moves into the city, in one burst with the move); a roster entry that begins after
 the period (ESTABLISHED_NOT_PAID's boundary); exits without a date (PAID_AFTER_EXIT and
-LATE_EXIT's unknown latest date); and a unit moved to any county of either city, to another
-parent (a tree deeper than two levels, a parent no registry holds), with another internal-unit
-limit, or abolished (from a past day, or from a later one: still registered). After each
-sequence the on-write step settles the hub and full runs of every settled region change
-nothing (``test_incremental.assert_settled``).
+LATE_EXIT's unknown latest date); a cadre record removed (``removed_on``, whatever its status)
+the day before, on or the day after the as-of date; and a unit moved to any county of either
+city, to another parent (a tree deeper than two levels, a parent no registry holds), with
+another internal-unit limit, or abolished (from a past day, or from a later one: still
+registered). After each sequence the on-write step settles the hub and full runs of
+every settled region change nothing (``test_incremental.assert_settled``).
 
 ``LINKAGE_INVARIANT_EXAMPLES`` sets how many sequences are drawn (default 40 per database).
 """
@@ -44,6 +45,8 @@ def person_row(dataset: str, p: int, u: int, v: int, today: Any) -> dict[str, An
         del row["exited_on"]
     if dataset == "employment" and row["status"] != "active" and v % 4 == 2:
         del row["status_on"]
+    if dataset == "cadres" and v % 7 < 3:  # in office on the as-of date only the day after
+        row["removed_on"] = (today + dt.timedelta(days=v % 7 - 1)).isoformat()
     return row
 
 

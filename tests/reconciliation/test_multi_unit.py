@@ -576,7 +576,9 @@ class TestOverLeaderPosts:
                 town.f.cadre(pid(1, n), unit, leader_level="deputy")
             for unit in full:
                 town.f.cadre(pid(2, n), unit, leader_level="deputy")
-                town.f.cadre(pid(3, n), unit, leader_level="deputy", status="removed")
+                town.f.cadre(
+                    pid(3, n), unit, leader_level="deputy", status="removed", removed_on=BEFORE
+                )
             over |= set(full)
         found = reconcile().live("OVER_LEADER_POSTS")
         assert {f.unit_code for f in found} == over
@@ -615,7 +617,7 @@ class TestUnregisteredUnit:
             for unit in inactive:
                 town.f.roster(pid(2, n), unit, status="exited", exited_on=BEFORE)
                 town.f.employment(pid(2, n), unit, status="retired", status_on=BEFORE)
-                town.f.cadre(pid(2, n), unit, status="removed")
+                town.f.cadre(pid(2, n), unit, status="removed", removed_on=BEFORE)
                 town.f.payroll(pid(2, n), unit, status="suspended")
             named |= set(active)
         found = reconcile().live("UNREGISTERED_UNIT")

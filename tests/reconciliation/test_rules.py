@@ -233,7 +233,9 @@ class TestOverLeaderPosts:
         world.f.consistent(P, world.organ)
         world.f.cadre(P, world.organ, leader_level="principal")
         world.f.consistent(Q, world.organ)
-        world.f.cadre(Q, world.organ, leader_level="principal", status="removed")
+        world.f.cadre(
+            Q, world.organ, leader_level="principal", status="removed", removed_on=D(2026, 9, 1)
+        )
         assert reconcile().rules_for(world.organ) == set()
 
     def test_no_posts_row_counts_as_zero(self, world: World, reconcile: Reconcile) -> None:

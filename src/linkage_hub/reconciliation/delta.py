@@ -125,16 +125,21 @@ def build(session: Session, dialect: str, params: Mapping[str, Any]) -> None:
 
 
 # The unit rules that count a person dataset: (dataset, the rule, the flag it sets, the
-# finding's column that names what is counted, the record's column for it). A unit is counted
-# again for the rule only if a changed record there can move the count, or can be evidence of
-# a live finding of the rule there.
+# finding's column that names what is counted, the record's column for it, the dates that
+# decide whether the record counts on the as-of date). A unit is counted again for the rule
+# only if a changed record there can move the count, or can be evidence of a live finding of
+# the rule there.
 _COUNTED = (
-    (Dataset.roster, RuleCode.OVER_QUOTA, "for_quota", "establishment_type", "establishment_type"),
-    (Dataset.cadres, RuleCode.OVER_LEADER_POSTS, "for_posts", "level", "leader_level"),
-)
+    (Dataset.roster, RuleCode.OVER_QUOTA, "for_quota", "establishment_type",
+     "establishment_type", ()),
+    (Dataset.cadres, RuleCode.OVER_LEADER_POSTS, "for_posts", "level", "leader_level",
+     ("removed_on",)),
+)  # fmt: skip
 
 
-def _counted(dataset: Dataset, rule: RuleCode, flag: str, found_as: str, column: str) -> str:
+def _counted(
+    dataset: Dataset, rule: RuleCode, flag: str, found_as: str, column: str, dates: tuple[str, ...]
+) -> str:
     """The units of ``dataset``'s changed records, dirty for ``rule`` unless the change cannot
     move its count: a new version (``upsert``) whose previous version, closed by the same
     batch, had the same unit, region, status and counted value (``column``), at a unit with no
@@ -146,8 +151,11 @@ def _counted(dataset: Dataset, rule: RuleCode, flag: str, found_as: str, column:
     # the version before, closed by the batch that wrote this one (not by an earlier delete:
     # a record deleted and pushed again counts anew), with the same counted facts
     same = "o.closed_batch_id = t.batch_id AND " + " AND ".join(
-        f"COALESCE(o.{c}, '') = COALESCE(t.{c}, '')"
-        for c in ("unit_code", "region", "status", column)
+        [
+            f"COALESCE(o.{c}, '') = COALESCE(t.{c}, '')"
+            for c in ("unit_code", "region", "status", column)
+        ]
+        + [f"(COALESCE(o.{c}, t.{c}) IS NULL OR o.{c} = t.{c})" for c in dates]
     )
     live = (
         f"SELECT 1 FROM reconciliation_finding f WHERE f.unit_code = t.unit_code "
@@ -203,7 +211,7 @@ def restrict_branch(branch: str) -> list[str]:
     ]
 
 
-def unit_tally(covered: frozenset[Dataset]) -> str:
+def unit_tally(covered: frozenset[Dataset], dialect: str) -> str:
     """``rc_unit_tally`` of an incremental run, in the columns of the full run's: the
     unregistered dirty units from ``rc_pu`` (which holds all their rows), and the head counts
     that the writes keep per unit (:mod:`linkage_hub.records.tally`) — the active roster by
@@ -234,6 +242,28 @@ def unit_tally(covered: frozenset[Dataset]) -> str:
             f"AND s.region BETWEEN :lo AND :hi{rows} AND s.unit_code IN "
             f"(SELECT unit_code FROM rc_dirty_unit WHERE {flag} = 1 AND unregistered = 0) "
             f"GROUP BY s.unit_code, {grouped} HAVING SUM(s.n) > 0"
+        )
+    if Dataset.cadres in covered:
+        # The stored counts are of the records with status active; an active cadre of the
+        # rules is one serving on the as-of date (staging.serving). Only an active record
+        # removed by then, or a removed one with a later or no removed_on, can differ: each
+        # such record at a dirty unit adds what the day changes (-1, +1), read through the
+        # current-unit index of the few units counted again.
+        serving = staging.serving("t", dialect)
+        level = staging.level_code("t.leader_level")
+        change = (
+            f"CASE WHEN {serving} THEN 1 ELSE 0 END "
+            "- CASE WHEN t.status = 'active' THEN 1 ELSE 0 END"
+        )
+        parts.append(
+            f"SELECT t.unit_code, 0, {level}, 0, SUM({change}), 1, 1, 0, 0 "
+            "FROM records_cadre t WHERE t.closed_at IS NULL AND t.region BETWEEN :lo AND :hi "
+            "AND t.leader_level IN ('principal', 'deputy') "
+            "AND (CASE WHEN t.status = 'active' THEN CASE WHEN t.removed_on <= :as_of "
+            "THEN 1 ELSE 0 END WHEN t.removed_on <= :as_of THEN 0 ELSE 1 END) = 1 "
+            "AND t.unit_code IN "
+            "(SELECT unit_code FROM rc_dirty_unit WHERE for_posts = 1 AND unregistered = 0) "
+            f"GROUP BY t.unit_code, {level}"
         )
     return "\nUNION ALL\n".join(parts)
 

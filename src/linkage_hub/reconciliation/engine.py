@@ -61,7 +61,7 @@ _COVERAGE = {
 _BRANCHES = {
     Dataset.roster: staging.ROSTER_BRANCH,
     Dataset.employment: staging.EMPLOYMENT_BRANCH,
-    Dataset.cadres: staging.CADRE_BRANCH,
+    Dataset.cadres: "",  # staging.cadre_branch(dialect): it reads the as-of date
     Dataset.payroll: staging.PAYROLL_BRANCH,
 }
 
@@ -215,7 +215,11 @@ def _reconcile(
 
     full_because = since.needs_full(ran) if since is not None else None
     incremental = since is not None and full_because is None
-    branches = [sql for dataset, sql in _BRANCHES.items() if dataset in covered]
+    branches = [
+        sql or staging.cadre_branch(dialect)
+        for dataset, sql in _BRANCHES.items()
+        if dataset in covered
+    ]
     persons, only, tally = "", "1 = 1", None
     if since is not None and since.after is not None:
         bound.update(after=since.after, high=high)
@@ -234,7 +238,7 @@ def _reconcile(
         staging.drop_temp_tables(session, dialect, delta.DIRTY_TABLES)
         delta.build(session, dialect, bound)
         branches = [part for branch in branches for part in delta.restrict_branch(branch)]
-        tally = delta.unit_tally(covered)
+        tally = delta.unit_tally(covered, dialect)
         persons, only = (
             "pu.person_key IN (SELECT person_key FROM rc_dirty_person)",
             delta.dirty("f"),

@@ -28,6 +28,7 @@ from linkage_hub.reconciliation.staging import (
     sql,
     temp_table,
 )
+from linkage_hub.reconciliation.staging import serving as cadre_serving
 
 Counts = dict[str, dict[str, int]]
 # The live findings the run files under another region (:func:`merge`): a temporary table
@@ -269,6 +270,7 @@ def evidence_statements(dialect: str, ran: Iterable[RuleCode]) -> list[str]:
 
 def _unit_evidence(dialect: str) -> tuple[str, ...]:
     current_in_region = f"t.closed_at IS NULL AND {in_region(dialect)}"
+    serving = cadre_serving("t", dialect)  # an active cadre on the as-of date
     return (
         # OVER_QUOTA: the quota version in force (rc_approved) and the active roster entries
         "SELECT f.finding_id, 'quotas', t.record_key, t.version "
@@ -297,7 +299,7 @@ def _unit_evidence(dialect: str) -> tuple[str, ...]:
         + per_finding(
             "rc_found f",
             "records_cadre",
-            f"t.unit_code = f.unit_code AND {current_in_region} AND t.status = 'active' "
+            f"t.unit_code = f.unit_code AND {current_in_region} AND {serving} "
             "AND t.leader_level = f.level AND f.rule = 'OVER_LEADER_POSTS'",
         ),
         # OVER_INTERNAL_UNITS: the registered child units
@@ -320,7 +322,7 @@ def _unit_evidence(dialect: str) -> tuple[str, ...]:
             )
             for dataset, table, active, flag in (
                 ("roster", "records_roster", "t.status = 'active'", "r_act"),
-                ("cadres", "records_cadre", "t.status = 'active'", "c_act"),
+                ("cadres", "records_cadre", serving, "c_act"),
                 ("employment", "records_employment", "t.status = 'active'", "h_act"),
                 (
                     "payroll",

@@ -160,14 +160,29 @@ EMPLOYMENT_BRANCH = _branch(
     f"WHEN status_on IS NULL THEN {_set('h_undated')} ELSE 0 END",
     h_exit=f"CASE WHEN status IN ({EXITS}) THEN status_on END",
 )
-CADRE_BRANCH = _branch(
-    "records_cadre",
-    "",
-    f"{_set('c_any')} + CASE WHEN status = 'active' THEN {_set('c_act')} + "
-    f"CASE WHEN civil_servant_registered THEN {_set('c_csr')} ELSE 0 END + "
-    f"CASE WHEN leader_level IN ('principal', 'deputy') THEN {_set('c_lead')} + "
-    f"{_set('c_level', _code('leader_level', LEVEL_CODES, 0))} ELSE 0 END ELSE 0 END",
-)
+
+
+def serving(c: str, dialect: str) -> str:
+    """SQL: the cadre record ``c`` is an "active cadre" of DOMAIN.md on the as-of date: in
+    office by its end (:func:`linkage_hub.validtime.serving`, as the staffing, tenure and unit
+    reports count leaders): ``removed_on`` is the first day out of office whatever the status,
+    so an ``active`` record removed on or before the as-of date is not one, and a record
+    ``removed`` from a later day still is. The date makes this the full run's work on a new
+    day, as LATE_EXIT's clock (:mod:`linkage_hub.reconciliation.delta`)."""
+    return vt.serving(c, ":as_of", dialect)
+
+
+def cadre_branch(dialect: str) -> str:
+    return _branch(
+        "records_cadre",
+        "",
+        f"{_set('c_any')} + CASE WHEN {serving('records_cadre', dialect)} THEN {_set('c_act')} + "
+        f"CASE WHEN civil_servant_registered THEN {_set('c_csr')} ELSE 0 END + "
+        f"CASE WHEN leader_level IN ('principal', 'deputy') THEN {_set('c_lead')} + "
+        f"{_set('c_level', _code('leader_level', LEVEL_CODES, 0))} ELSE 0 END ELSE 0 END",
+    )
+
+
 PAYROLL_BRANCH = _branch(
     "records_payroll",
     " AND period = :period",
@@ -385,6 +400,11 @@ def approved_sql(dialect: str) -> str:
 # the same codes over the stored head counts' category (see linkage_hub.records.tally)
 STORED_TYPE = _code("s.category", TYPE_CODES, 7)
 STORED_LEVEL = _code("s.category", LEVEL_CODES, 0)
+
+
+def level_code(column: str) -> str:
+    """A leader level column as ``c_level``'s code."""
+    return _code(column, LEVEL_CODES, 0)
 
 
 FOUND_DDL = """
