@@ -354,6 +354,26 @@ class TestLateExit:
         summary = result.one("LATE_EXIT", world.key(P)).summary_zh
         assert summary == "人社部门记录已于 2026-10-15 离职，超过 10 个工作日仍在实名制花名册在编"
 
+    def test_a_roster_move_before_hr_is_filed_under_the_new_unit(
+        self, world: World, reconcile: Reconcile
+    ) -> None:
+        """Not a bug: DOMAIN.md's LATE_EXIT is "the person is active on the roster" while HR
+        has no active record and its latest exit is overdue, answerable by the establishment
+        office: the record that breaks it is the active roster entry, so the finding is filed
+        under that entry's unit (and region) -- the unit the roster moved the person to before
+        HR recorded them there -- not the unit HR's exit names, whose entry is exited."""
+        new = unit_code(20, region="230103")
+        world.f.unit(new)
+        world.f.quota(new, "administrative", 5)
+        world.f.roster(P, world.organ, status="exited", exited_on=D(2026, 9, 1))
+        world.f.roster(P, new)
+        world.f.employment(P, world.organ, status="transferred_out", status_on=D(2026, 9, 1))
+        world.f.payroll(P, new)
+        finding = reconcile().one("LATE_EXIT", world.key(P))
+        assert (finding.unit_code, finding.region) == (new, "230103")
+        assert finding.departments == ",establishment,"
+        assert "2026-09-01" not in finding.summary_zh  # HR's record lies in another county
+
     def test_ten_working_days_is_not(self, world: World, reconcile: Reconcile) -> None:
         world.f.roster(P, world.organ)
         world.f.employment(P, world.organ, status="retired", status_on=D(2026, 10, 16))
