@@ -254,6 +254,15 @@ def over_quota_sql() -> str:
     A person on the rosters of several units counts once in each of them (that is also
     DUPLICATE_ESTABLISHMENT); at the quota exactly is not over. Decision: a unit's own entries
     count, not its child units' (each child is a registered unit with its own quota).
+
+    A registered unit with people on the roster under a type it has no quota row for is over
+    a quota of 0 and is found (DOMAIN.md: "no quota row counts as 0"), whether it has quota
+    rows of other types or none at all. Decision: the rule runs only where the region has
+    current quota rows (the gate, :attr:`linkage_hub.reconciliation.rules.Rule.requires`),
+    read per dataset, not per department: DOMAIN.md's gate is that "a department that has not
+    joined yet does not flood the list", and an establishment office that has pushed its units
+    and roster but not yet its quotas would otherwise find every staffed unit over a quota of
+    0. OVER_LEADER_POSTS gates on leader posts the same way.
     """
     code = R.OVER_QUOTA
     type_zh = label("a.r_type", TYPE_ZH)
