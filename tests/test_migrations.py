@@ -11,11 +11,11 @@ from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from linkage_hub.audit.chain import GENESIS, canonical, link
+from linkage_hub.audit.keyset import AuditKeyMismatch
 from linkage_hub.audit.service import (
     AUDIT_PERSON_TABLE,
     AUDIT_REGION_TABLE,
     AUDIT_TABLE,
-    AuditKeyMismatch,
     Entry,
     append,
     verify,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from linkage_hub import __version__, apidocs, health
 from linkage_hub.annual.router import router as annual_router
-from linkage_hub.audit import service as audit_service
+from linkage_hub.audit import keyset as audit_keyset
 from linkage_hub.auth.install import install as install_auth
 from linkage_hub.auth.policy import authorize
 from linkage_hub.auth.runtime import known_caller
@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # process recorded another set: two replicas that each generated one on a new database.
         app.state.key_record = partial(record_key_set, db)
         # /health/ready: the audit key set against the fingerprints the log's versions left.
-        app.state.audit_key_check = partial(audit_service.check_key_set, db)
+        app.state.audit_key_check = partial(audit_keyset.check_key_set, db)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         offload.start(settings)

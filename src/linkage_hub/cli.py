@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line, not a traceback, for operators and cron mail
-        from linkage_hub.audit.service import AuditKeyMismatch
+        from linkage_hub.audit.keyset import AuditKeyMismatch
 
         if isinstance(exc, AuditKeyMismatch):  # what to check, which the API does not say
             print(f"linkage-hub {args.command}: {exc.reason}", file=sys.stderr)

@@ -113,7 +113,7 @@ class AuditKeySet:
 
     def fingerprints(self) -> dict[int, str]:
         """Each version's fingerprint (a keyed hash of a fixed label, never the key), which the
-        database records (:func:`linkage_hub.audit.service.record_key_set`)."""
+        database records (:func:`linkage_hub.audit.keyset.record_key_set`)."""
         return {
             v: hmac.new(k, AUDIT_FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
             for v, k in self.versions.items()
@@ -181,7 +181,7 @@ class AuditKeyring:
     directory after) and picked up again when the key set file changes (``audit-log
     rotate-key`` in another process), checked at most every ``REFRESH_SECONDS``.
     ``confirmed`` is the set the database was seen to agree with
-    (:func:`linkage_hub.audit.service.check_key_set`)."""
+    (:func:`linkage_hub.audit.keyset.check_key_set`)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

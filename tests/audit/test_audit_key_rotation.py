@@ -12,8 +12,9 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from linkage_hub.audit.chain import mac
+from linkage_hub.audit.keyset import AuditKeyMismatch, check_key_set
 from linkage_hub.audit.models import AuditEntry, AuditKeyFingerprint
-from linkage_hub.audit.service import AuditKeyMismatch, Entry, append, check_key_set, verify
+from linkage_hub.audit.service import Entry, append, verify
 from linkage_hub.cli import main
 from linkage_hub.db import Database
 from linkage_hub.keys import AuditKeySet

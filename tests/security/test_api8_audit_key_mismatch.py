@@ -104,7 +104,8 @@ def test_two_replicas_on_a_new_database_cannot_each_keep_their_own_key(
 ) -> None:
     """An empty log: the first append records its set; a second set sharing no version with
     it (or another secret under one) is refused, at append and at readiness."""
-    from linkage_hub.audit.service import AuditKeyMismatch, Entry, append, check_key_set
+    from linkage_hub.audit.keyset import AuditKeyMismatch, check_key_set
+    from linkage_hub.audit.service import Entry, append
 
     with database.transaction() as session:
         append(session, Entry(action="test.entry", actor="cli:test", region="230000"))

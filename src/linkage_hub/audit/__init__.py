@@ -22,7 +22,7 @@ Module contract:
   refuses a version that goes back along the chain (a leaked retired key cannot re-MAC later
   entries). ``audit-log rotate-key`` adds a version to the key set file; each version's
   fingerprint is recorded with the first entry under it, and a process whose set disagrees, or
-  is behind the log's newest version, appends nothing (``service.AuditKeyMismatch``, 503).
+  is behind the log's newest version, appends nothing (``keyset.AuditKeyMismatch``, 503).
 - Helpers for the rooms that write: ``record_batch``, ``record_change`` (single records),
   ``record_client_change``, ``record_finding_change`` (reconciliation transitions and
   comments).

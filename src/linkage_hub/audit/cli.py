@@ -11,7 +11,8 @@ from linkage_hub.settings import Settings
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from linkage_hub.audit.service import AuditKeyMismatch, key_set_of, verify
+    from linkage_hub.audit.keyset import AuditKeyMismatch, key_set_of
+    from linkage_hub.audit.service import verify
 
     db = open_database(settings)
     try:
@@ -48,7 +49,7 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     """A new audit key version in the key set file, current from now on; the old versions stay
     (they check the entries MAC'd under them). Refused when the keys come from the environment:
     the secret store is the operator's to update."""
-    from linkage_hub.audit.service import AuditKeyMismatch, check_key_set, record_key_set
+    from linkage_hub.audit.keyset import AuditKeyMismatch, check_key_set, record_key_set
     from linkage_hub.keys import (
         AuditKeyError,
         add_audit_key_version,

@@ -75,7 +75,7 @@ class AuditRegion(Base):
 class AuditKeyFingerprint(Base):
     """The fingerprint of each audit key version the log's entries are MAC'd under (a keyed
     hash of a fixed label, never the key): a process whose key set disagrees refuses to append
-    (:func:`linkage_hub.audit.service.check_key_set`), so that no replica writes entries the
+    (:func:`linkage_hub.audit.keyset.check_key_set`), so that no replica writes entries the
     others' verify rejects."""
 
     __tablename__ = "audit_log_key"

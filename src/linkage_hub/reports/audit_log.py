@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from linkage_hub.audit import queries, service
+from linkage_hub.audit import keyset, queries, service
 from linkage_hub.audit.schemas import AuditLogPage, ChainHead, ChainVerification
 from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.db import DatabaseDep, DbSession
@@ -116,7 +116,7 @@ def verify_audit_log(
     someone who recomputed the hashes without the key), or of a key version the hub does not
     hold — with the reason. Compare `head` with a head hash kept outside the hub
     (`linkage-hub audit-log head`) to see that no entry was removed from the end."""
-    result = service.verify(session, key_set=service.key_set_of(db))
+    result = service.verify(session, key_set=keyset.key_set_of(db))
     return verification_of(result)
 
 
