@@ -197,7 +197,8 @@ def _mask_spaced(match: re.Match[str]) -> str:
             # 15 digits of a grouped sum would read as one too often.
             if length == 18 or (length == 15 and i == 0 and j == len(groups) - 1):
                 digits = "".join(run[a:b] for a, b in groups[i : j + 1])
-                listed = _LIST_SEPARATOR.search(run, groups[i][1], groups[j][0])
+                # A legacy number has no check character: the whole run, it stays masked.
+                listed = length == 18 and _LIST_SEPARATOR.search(run, groups[i][1], groups[j][0])
                 if _looks_like_id(digits) and (not listed or _checks(digits)):
                     out += [run[done : groups[i][0]], mask_citizen_id(digits)]
                     done, i = groups[j][1], j
