@@ -169,7 +169,8 @@ def add_audit_key_version(settings: Settings) -> AuditKeySet:
     if source is not None:
         raise AuditKeyError(
             f"the audit key comes from {source}: add a new version to LINKAGE_AUDIT_KEYS in "
-            "the secret store, make it current, and restart every process"
+            "the secret store and restart every process with it, then make it current and restart "
+            "them again (a process not holding the version a newer entry is under appends nothing)"
         )
     updated = load_audit_key_set(settings).with_new_version()
     _write_owner_only(audit_key_path(settings), updated.dumps(), exclusive=False)

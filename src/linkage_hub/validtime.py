@@ -114,7 +114,10 @@ def serving(c: str, day: str, dialect: str) -> str:
     ``removed_on`` is out, a removed one with a later ``removed_on`` still in), and a removal
     without its date ends on the day the hub recorded it. A ``CASE``, so that the recorded day
     is worked out only for undated removals. The reports' :func:`in_office` and the
-    reconciliation rules' "active cadre" on the as-of date both read this."""
+    reconciliation rules' "active cadre" on the as-of date both read this for the end of a
+    spell; the reports also ask that it began by the day (``appointed_on``) and read earlier
+    spells, the rules read the current version only (a cadre appointed from a later day is
+    active to them)."""
     return (
         f"(CASE WHEN {c}.removed_on IS NOT NULL THEN "
         f"CASE WHEN {c}.removed_on > {day} THEN 1 ELSE 0 END "

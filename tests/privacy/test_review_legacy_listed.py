@@ -7,7 +7,8 @@ from linkage_hub.identifiers import mask_id_numbers_in
 
 
 @pytest.mark.parametrize(
-    "typed", ["110101,800101,123", "110101/800101/123", "110101、800101、123", "110101，800101，123"]
+    "typed",
+    ["110101,800101,123", "110101/800101/123", "110101、800101、123", "110101，800101，123"],
 )
 def test_a_legacy_number_typed_across_list_separators_is_masked(typed: str) -> None:
     assert mask_id_numbers_in(typed) == "1101*******1123"

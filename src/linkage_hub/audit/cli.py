@@ -61,7 +61,8 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     if source is not None:
         raise CommandError(
             f"the audit key comes from {source}: add a new version to LINKAGE_AUDIT_KEYS in "
-            "the secret store, make it current, and restart every process"
+            "the secret store and restart every process with it, then make it current and restart "
+            "them again (a process not holding the version a newer entry is under appends nothing)"
         )
     db = open_database(settings)
     try:

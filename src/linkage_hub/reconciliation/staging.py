@@ -164,8 +164,8 @@ EMPLOYMENT_BRANCH = _branch(
 
 def serving(c: str, dialect: str) -> str:
     """SQL: the cadre record ``c`` is an "active cadre" of DOMAIN.md on the as-of date: in
-    office by its end (:func:`linkage_hub.validtime.serving`, as the staffing, tenure and unit
-    reports count leaders): ``removed_on`` is the first day out of office whatever the status,
+    office by its end (:func:`linkage_hub.validtime.serving`, the end the staffing, tenure and
+    unit reports read too): ``removed_on`` is the first day out of office whatever the status,
     so an ``active`` record removed on or before the as-of date is not one, and a record
     ``removed`` from a later day still is. The date makes this the full run's work on a new
     day, as LATE_EXIT's clock (:mod:`linkage_hub.reconciliation.delta`)."""
