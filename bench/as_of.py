@@ -56,12 +56,14 @@ from fastapi.testclient import TestClient  # noqa: E402
 from linkage_hub.app import create_app  # noqa: E402
 from linkage_hub.auth.service import create_client  # noqa: E402
 from linkage_hub.db import Database  # noqa: E402
+from linkage_hub.identifiers import uscc_check_char  # noqa: E402
 from linkage_hub.migrations import upgrade  # noqa: E402
 from linkage_hub.records import queries  # noqa: E402
 from linkage_hub.settings import Settings  # noqa: E402
 
 TITLE = "## Reads as of a moment (bench/as_of.py)"
 REGION = "230100"  # ingest.rows' units are all of Harbin
+DISTRICT = "230102"  # --district-every: that share of the roster in units of one district
 PAGE = "/api/v1/datasets/roster/records"
 VARIANTS = ("current", "as_of", "as_of, settle skipped")
 
@@ -79,11 +81,13 @@ def settings_for(url: str, data_dir: Path) -> Settings:
     )
 
 
-def headers(client: TestClient, db: Database, department: str) -> dict[str, str]:
-    """A real client of ``department`` in the city and a token from ``POST /oauth/token``."""
+def headers(
+    client: TestClient, db: Database, department: str, region: str = REGION
+) -> dict[str, str]:
+    """A real client of ``department`` in ``region`` and a token from ``POST /oauth/token``."""
     with db.transaction() as session:
         created = create_client(
-            session, name=f"bench {department}", department=department, region=REGION
+            session, name=f"bench {department}", department=department, region=region
         )
         client_id = created.client.client_id
     answer = client.post(
@@ -98,8 +102,18 @@ def headers(client: TestClient, db: Database, department: str) -> dict[str, str]
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def roster_rows(count: int) -> list[dict[str, Any]]:
-    return [dict(zip(FIELDS, row, strict=True)) for row in rows(count)]
+def district_unit(n: int) -> str:
+    body = f"12{DISTRICT}MD{n % 100:07d}"
+    return body + uscc_check_char(body)
+
+
+def roster_rows(count: int, district_every: int = 0) -> list[dict[str, Any]]:
+    """``ingest.rows``; with ``district_every``, every such row in a unit of the district."""
+    out = [dict(zip(FIELDS, row, strict=True)) for row in rows(count)]
+    if district_every:
+        for i in range(0, count, district_every):
+            out[i]["unit_code"] = district_unit(i)
+    return out
 
 
 def employment_rows(count: int, round_: int) -> list[dict[str, Any]]:
@@ -264,8 +278,8 @@ def run_backend(backend: str, work: Path, args: argparse.Namespace) -> dict[str,
         with TestClient(app) as client:
             office = headers(client, db, "establishment")
             hr = headers(client, db, "hr")
-            audit = headers(client, db, "audit")
-            everyone = roster_rows(args.records)
+            audit = headers(client, db, "audit", args.read_region)
+            everyone = roster_rows(args.records, args.district_every)
             began = time.perf_counter()
             for start in range(0, len(everyone), args.batch):
                 push(client, office, "roster", everyone[start : start + args.batch])
@@ -278,7 +292,7 @@ def run_backend(backend: str, work: Path, args: argparse.Namespace) -> dict[str,
             time.sleep(0.05)
             idle = measure(client, audit, moment, args.reads)
             writer = Writer(client, hr, args.records, args.batch)
-            busy = measure(client, audit, moment, args.reads, writer)
+            busy = None if args.idle_only else measure(client, audit, moment, args.reads, writer)
         db.dispose()
         return {
             "backend": backend,
@@ -295,13 +309,17 @@ def run_backend(backend: str, work: Path, args: argparse.Namespace) -> dict[str,
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    district = (
+        f", every {args.district_every:,}th in a unit of {DISTRICT}" if args.district_every else ""
+    )
     loads = ", ".join(f"{r['backend']} {r['load']:.2f}" for r in results)
     lines = [
         TITLE,
         "",
         f"`{command}` — {when}, {os.cpu_count()} cores, load average (1 min) when each "
         f"database started: {loads}. {args.records:,} roster records pushed through the API "
-        f"in batches of {args.batch:,}; the first page of 50 as the audit office, "
+        f"in batches of {args.batch:,}{district}; the first page of 50 as the audit office "
+        f"of {args.read_region}, "
         f"{args.reads} reads of each variant, interleaved; the writer pushes employment "
         f"batches of {args.batch:,} of the same city in a thread of the same process.",
         "",
@@ -312,6 +330,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, command: str
     for r in results:
         base = r["idle"]["current"]
         for phase, label in (("idle", "none"), ("busy", "employment")):
+            if r[phase] is None:
+                continue
             current = r[phase]["current"]
             for v in VARIANTS:
                 m = r[phase][v]
@@ -339,6 +359,16 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=2_000, help="rows a push")
     parser.add_argument("--reads", type=int, default=300, help="reads of each variant a phase")
+    parser.add_argument(
+        "--district-every",
+        type=int,
+        default=0,
+        help=f"every such roster record in a unit of {DISTRICT} (the rest: of {REGION})",
+    )
+    parser.add_argument(
+        "--read-region", default=REGION, help=f"the audit office's region ({DISTRICT}: the few)"
+    )
+    parser.add_argument("--idle-only", action="store_true", help="no writer phase")
     parser.add_argument(
         "--pg-url", default=os.environ.get("LINKAGE_BENCH_POSTGRES_URL", DEFAULT_PG)
     )
