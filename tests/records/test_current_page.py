@@ -273,10 +273,8 @@ def test_a_wide_regions_page_walks_the_record_key_index_and_sorts_nothing(
     assert not any("current_region" in line for line in plan), plan
     if database.dialect == "sqlite":  # it sorts the window's rows it kept (SQLite does
         # not carry a subquery's order out of it), at most a page and one more
-        assert plan[:3] == [
-            "CO-ROUTINE probe",
-            "SEARCH records_roster USING INDEX ix_records_roster_current_record_key (record_key>?)",
-            "SCAN probe",
-        ], plan
+        walk = "SEARCH records_roster USING INDEX ix_records_roster_current_record_key"
+        assert any(line.startswith(walk) for line in plan), plan
+        assert not any(line.startswith("SCAN records_roster") for line in plan), plan
     else:
         assert not any(line.startswith(("Sort", "Incremental Sort")) for line in plan), plan

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, Table, bindparam, select, union
+from sqlalchemy import ColumnElement, Integer, Row, Select, Table, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
@@ -220,24 +220,28 @@ def _window(spec: DatasetSpec, *columns: Any) -> Select[Any]:
 
 @functools.cache
 def _probe_statement(spec: DatasetSpec, *, period: bool) -> Select[Any]:
+    """The window's rows in the region (``probe_hit``), and its last row whatever its region
+    (``probe_at`` = ``:window``, when the window is full): where the region index takes over.
+    One statement, so the window and its end are read in one snapshot (a second statement
+    could see rows committed in between, and list a record twice or skip one), and it stops
+    reading once the page is full (``row_number`` runs as the rows come)."""
     t = spec.table
+    names = [c.name for c in record_columns(spec)]
     window = _window(spec, *record_columns(spec), *([t.c.period] if period else [])).subquery(
         "probe"
     )
-    names = [c.name for c in record_columns(spec)]
-    stmt = select(*(window.c[name] for name in names)).where(
-        window.c.region.between(bindparam("lo"), bindparam("hi"))
-    )
+    marked = select(
+        *window.c, func.row_number().over(order_by=window.c.record_key).label("probe_at")
+    ).subquery("marked")
+    hit: ColumnElement[bool] = marked.c.region.between(bindparam("lo"), bindparam("hi"))
     if period:
-        stmt = stmt.where(window.c.period == bindparam("period"))
-    return stmt.order_by(window.c.record_key).limit(bindparam("limit", type_=Integer))
-
-
-@functools.cache
-def _window_end_statement(spec: DatasetSpec) -> Select[Any]:
-    """The probe window's last key, None when fewer current rows than the window follow."""
-    t = spec.table
-    return _window(spec, t.c.record_key).offset(bindparam("last", type_=Integer))
+        hit = hit & (marked.c.period == bindparam("period"))
+    return (
+        select(*(marked.c[name] for name in names), hit.label("probe_hit"), marked.c.probe_at)
+        .where(hit | (marked.c.probe_at == bindparam("window", type_=Integer)))
+        .order_by(marked.c.record_key)
+        .limit(bindparam("limit", type_=Integer))
+    )
 
 
 def _current_page(
@@ -248,18 +252,16 @@ def _current_page(
     window = PROBE_ROWS_A_ROW * wanted
     probe = _probe_statement(spec, period=period)
     rows = session.execute(probe, {**values, "window": window}).all()
-    if len(rows) >= wanted:
-        return rows
-    end = session.execute(
-        _window_end_statement(spec), {"after": values["after"], "window": 1, "last": window - 1}
-    ).scalar()
-    if end is None:  # the window held every current row after the cursor
-        return rows
+    hits = [row for row in rows if row.probe_hit]
+    # Fewer hits than asked: the window's last row came too (it is the last row in order,
+    # and the hits and it are no more than the limit).
+    if len(hits) >= wanted or not rows or rows[-1].probe_at < window:
+        return hits  # a full page, or the window held every current row after the cursor
     rest = session.execute(
         _page_statement(spec, historical=False, unit=False, persons=False, period=period),
-        {**values, "after": end, "limit": wanted - len(rows)},
+        {**values, "after": rows[-1].record_key, "limit": wanted - len(hits)},
     ).all()
-    return [*rows, *rest]
+    return [*hits, *rest]
 
 
 def settled_moment(as_of: dt.datetime, settings: Settings) -> dt.datetime:
