@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Row, Select, Table, bindparam, func, select, union
+from sqlalchemy import Integer, Row, Select, Table, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
@@ -220,28 +220,26 @@ def _window(spec: DatasetSpec, *columns: Any) -> Select[Any]:
 
 @functools.cache
 def _probe_statement(spec: DatasetSpec, *, period: bool) -> Select[Any]:
-    """The window's rows in the region (``probe_hit``), and its last row whatever its region
-    (``probe_at`` = ``:window``, when the window is full): where the region index takes over.
-    One statement, so the window and its end are read in one snapshot (a second statement
-    could see rows committed in between, and list a record twice or skip one), and it stops
-    reading once the page is full (``row_number`` runs as the rows come)."""
+    """The window's rows in the region, each with the window's last key (``window_end``, None
+    when fewer current rows follow the cursor): where the region index takes over. One
+    statement, so the rows and the window's end are read in one snapshot: a second statement
+    could see rows committed in between, and list a record twice or skip one."""
     t = spec.table
-    names = [c.name for c in record_columns(spec)]
     window = _window(spec, *record_columns(spec), *([t.c.period] if period else [])).subquery(
         "probe"
     )
-    marked = select(
-        *window.c, func.row_number().over(order_by=window.c.record_key).label("probe_at")
-    ).subquery("marked")
-    hit: ColumnElement[bool] = marked.c.region.between(bindparam("lo"), bindparam("hi"))
-    if period:
-        hit = hit & (marked.c.period == bindparam("period"))
-    return (
-        select(*(marked.c[name] for name in names), hit.label("probe_hit"), marked.c.probe_at)
-        .where(hit | (marked.c.probe_at == bindparam("window", type_=Integer)))
-        .order_by(marked.c.record_key)
-        .limit(bindparam("limit", type_=Integer))
+    end = (
+        _window(spec, t.c.record_key)
+        .offset(bindparam("last", type_=Integer))
+        .limit(1)
+        .scalar_subquery()
     )
+    stmt = select(*(window.c[c.name] for c in record_columns(spec)), end.label("window_end")).where(
+        window.c.region.between(bindparam("lo"), bindparam("hi"))
+    )
+    if period:
+        stmt = stmt.where(window.c.period == bindparam("period"))
+    return stmt.order_by(window.c.record_key).limit(bindparam("limit", type_=Integer))
 
 
 def _current_page(
@@ -251,17 +249,17 @@ def _current_page(
     wanted = values["limit"]
     window = PROBE_ROWS_A_ROW * wanted
     probe = _probe_statement(spec, period=period)
-    rows = session.execute(probe, {**values, "window": window}).all()
-    hits = [row for row in rows if row.probe_hit]
-    # Fewer hits than asked: the window's last row came too (it is the last row in order,
-    # and the hits and it are no more than the limit).
-    if len(hits) >= wanted or not rows or rows[-1].probe_at < window:
-        return hits  # a full page, or the window held every current row after the cursor
+    rows = session.execute(probe, {**values, "window": window, "last": window - 1}).all()
+    if len(rows) >= wanted or (rows and rows[-1].window_end is None):
+        return rows  # a full page, or the window held every current row after the cursor
+    # No row of the region in the window: it is thin in the table, read from its index from
+    # the cursor. Some, not a page: the rest from the window's end, of the same snapshot.
+    after = rows[-1].window_end if rows else values["after"]
     rest = session.execute(
         _page_statement(spec, historical=False, unit=False, persons=False, period=period),
-        {**values, "after": rows[-1].record_key, "limit": wanted - len(hits)},
+        {**values, "after": after, "limit": wanted - len(rows)},
     ).all()
-    return [*hits, *rest]
+    return [*rows, *rest]
 
 
 def settled_moment(as_of: dt.datetime, settings: Settings) -> dt.datetime:
