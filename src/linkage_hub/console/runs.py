@@ -40,7 +40,7 @@ WARNING_ZH = {
 }
 ERROR_ZH = {
     "error": "比对出错",
-    "timeout": "比对超时，已中止（未写入任何结果）",
+    "timeout": "比对超时，已中止，未写入任何结果",
     "process_stopped": "运行比对的进程已停止",
     "not_started": "比对未能启动",
 }
