@@ -119,3 +119,25 @@ class TestUnitRegistered:
         )
         found = reconcile().rules_for(parent)
         assert found == ({"OVER_INTERNAL_UNITS"} if registered else set())
+
+
+class TestByStatusOnPurpose:
+    """Where the rules read a record's status and the reports its dates, by decision (README,
+    *On the as-of date*): a department records a future change by pushing it on its day."""
+
+    def test_a_roster_exit_dated_later_is_off_the_roster_for_the_rules(
+        self, world: World, reconcile: Reconcile, database: Database, settings: Settings
+    ) -> None:
+        unit = unit_code(7)
+        world.f.unit(unit)
+        world.f.quota(unit, "administrative", 5)
+        world.f.consistent(Q, unit)  # a colleague, so the unit's row is there either way
+        world.f.roster(P, unit, status="exited", exited_on=AS_OF + 5 * DAY)
+        world.f.employment(P, unit)
+        world.f.payroll(P, unit)
+        found = reconcile().person_rules(world.key(P))
+        assert "EMPLOYED_WITHOUT_ESTABLISHMENT" in found, found
+        with database.transaction() as session:
+            rows = staffing_rows(session, "230100", AS_OF, settings.zone)
+        [row] = [r for r in rows if r.unit_code == unit]
+        assert (row.on_roster, row.employed, row.paid) == (2, 2, 2)

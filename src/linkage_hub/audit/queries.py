@@ -23,6 +23,11 @@ cannot read (outside the caller's region, a thing does not exist):
   counts in ``detail``, which add up every region the read sent or the batch wrote (a sibling
   county's roster size, say): ``detail`` keeps :data:`SHARED_DETAIL` alone. The chain is
   verified by the hub (``/audit-log/verify``), so the shown entry need not hash to ``hash``.
+  ``hash`` and ``prev_hash`` stay, by decision: they are how an auditor ties the entries it
+  is shown to an anchor. The chain hash is not keyed, so for a batch whose ``detail`` names no
+  person (units, quotas, leader posts) a county could try the few plausible counts against a
+  foreign entry's ``hash``; those counts are of a registry the public face discloses anyway.
+  A salted chain would close it for new entries only and was not built.
 
 The actor's own ``region`` stays: it says who acted (the city above the county), not what of
 another region was read. A ``units.move`` entry is filed in both regions of the move: each
