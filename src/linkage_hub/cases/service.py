@@ -24,7 +24,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from fastapi import Response
@@ -379,7 +379,8 @@ def listed(
     entry = _list_read(principal, cases)
     if entry is not None:
         record(entry)
-    return [out(c, today, keyring) for c in cases], next_cursor
+    opens = openable_duplicates(session, principal, cases)
+    return [out(c, today, keyring, opens) for c in cases], next_cursor
 
 
 def _list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
@@ -391,7 +392,20 @@ def _list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
     )
 
 
-def out(case: Case, today: dt.date, keyring: Keyring) -> CaseOut:
+def openable_duplicates(session: Session, principal: Principal, cases: list[Case]) -> set[str]:
+    """Of the earlier cases ``cases`` were refused as repeats of (``duplicate_of``), those the
+    caller may open. The office refusing a case names any case it sees, its city's or another
+    county's too (it may work a county's reports while that county has no office in the hub),
+    and a county reading its case must not be given the id of a case that is 404 to it."""
+    named = {c.duplicate_of for c in cases if c.duplicate_of}
+    if not named:
+        return set()
+    return set(session.scalars(select(Case.id).where(Case.id.in_(named), visible(principal))))
+
+
+def out(case: Case, today: dt.date, keyring: Keyring, opens: Collection[str]) -> CaseOut:
+    """The case as sent; ``duplicate_of`` only when it is in ``opens`` (the caller may open
+    it: :func:`openable_duplicates`)."""
     return CaseOut(
         id=case.id,
         tracking_code=case.tracking_code,
@@ -410,7 +424,7 @@ def out(case: Case, today: dt.date, keyring: Keyring) -> CaseOut:
         extended=case.extended,
         extension_reason=case.extension_reason,
         refusal=Refusal(case.refusal) if case.refusal else None,
-        duplicate_of=case.duplicate_of,
+        duplicate_of=case.duplicate_of if case.duplicate_of in opens else None,
         reply=case.reply,
         closed_at=case.closed_at,
         named=case.contact is not None,
@@ -494,7 +508,7 @@ def detail(
         select(CaseStep).where(CaseStep.case_id == case.id).order_by(CaseStep.id)
     )
     return CaseDetail(
-        **out(case, today, keyring).model_dump(),
+        **out(case, today, keyring, openable_duplicates(session, principal, [case])).model_dump(),
         contact=contact,
         links=[LinkOut(kind=x.kind, target=x.target, linked_at=x.linked_at) for x in links],
         steps=[
