@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from linkage_hub.ciphers import (
@@ -79,10 +79,16 @@ class AuditKeySet:
     """The audit log's MAC keys by version (:mod:`linkage_hub.audit`): new entries are MAC'd
     under ``current``, each entry checked under the version it records. As JSON (like the ID
     key set, without an algorithm: every version is HMAC-SHA256)
-    ``{"current": N, "versions": [{"version": N, "secret": "<base64>"}, ...]}``."""
+    ``{"current": N, "versions": [{"version": N, "secret": "<base64>", "since_seq": S}, ...]}``.
+
+    ``since_seq`` (optional, in ``pins``) is the seq of the version's first entry, which
+    ``audit-log rotate-key`` writes: kept outside the database, it says where the version began,
+    so that whoever holds an older version's key and the database cannot rewrite the entries
+    since under the older one (verify checks it). A version without one is checked as before."""
 
     current: int
     versions: dict[int, bytes]
+    pins: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> AuditKeySet:
@@ -92,12 +98,17 @@ class AuditKeySet:
                 int(v["version"]): base64.b64decode(v["secret"], validate=True)
                 for v in doc["versions"]
             }
+            pins = {
+                int(v["version"]): _since_seq(v["since_seq"])
+                for v in doc["versions"]
+                if v.get("since_seq") is not None
+            }
             current = int(doc["current"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AuditKeyError(f"the audit key set is not valid ({type(exc).__name__})") from None
         if current not in versions or any(len(k) < 32 for k in versions.values()):
             raise AuditKeyError("the audit key set needs its current version and 32-byte secrets")
-        return cls(current, versions)
+        return cls(current, versions, pins)
 
     def dumps(self) -> str:
         return json.dumps(
@@ -105,6 +116,7 @@ class AuditKeySet:
                 "current": self.current,
                 "versions": [
                     {"version": v, "secret": base64.b64encode(k).decode()}
+                    | ({"since_seq": self.pins[v]} if v in self.pins else {})
                     for v, k in sorted(self.versions.items())
                 ],
             },
@@ -120,8 +132,21 @@ class AuditKeySet:
         }
 
     def with_new_version(self) -> AuditKeySet:
+        """A new random version, held but not current yet (``audit-log rotate-key`` makes it
+        current once its first entry is written, with :meth:`made_current`)."""
         version = max(self.versions) + 1
-        return AuditKeySet(version, {**self.versions, version: secrets.token_bytes(32)})
+        versions = {**self.versions, version: secrets.token_bytes(32)}
+        return AuditKeySet(self.current, versions, dict(self.pins))
+
+    def made_current(self, version: int, since_seq: int) -> AuditKeySet:
+        """``version`` current, its first entry pinned at ``since_seq``."""
+        return AuditKeySet(version, dict(self.versions), {**self.pins, version: since_seq})
+
+
+def _since_seq(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("since_seq")
+    return value
 
 
 def audit_key_path(settings: Settings) -> Path:
@@ -162,17 +187,34 @@ def load_audit_key_set(settings: Settings) -> AuditKeySet:
     return AuditKeySet(1, {1: load_or_create_secret(settings, "audit", None)})
 
 
-def add_audit_key_version(settings: Settings) -> AuditKeySet:
-    """A new current version in the audit key set file (the old ones stay: they check the
-    entries MAC'd under them). A single key file becomes version 1 of the set."""
+def stage_audit_key_version(settings: Settings) -> tuple[AuditKeySet, int]:
+    """The first step of ``audit-log rotate-key``: a new version in the audit key set file, held
+    but not current yet (the old ones stay: they check the entries MAC'd under them), and its
+    number. A version the file holds above the current one without a pin (a rotation cut short)
+    is taken up again instead of adding another. A single key file becomes version 1 of the set.
+    """
     source = audit_keys_from_environment(settings)
     if source is not None:
         raise AuditKeyError(
             f"the audit key comes from {source}: add a new version to LINKAGE_AUDIT_KEYS in "
             "the secret store and restart every process with it, then make it current and restart "
-            "them again (a process not holding the version a newer entry is under appends nothing)"
+            "them again (a process not holding the version a newer entry is under appends "
+            'nothing), then pin it: add "since_seq" (the seq of its first entry, which '
+            "audit-log verify prints) to that version"
         )
-    updated = load_audit_key_set(settings).with_new_version()
+    keys = load_audit_key_set(settings)
+    newest = max(keys.versions)
+    if newest > keys.current and newest not in keys.pins:
+        return keys, newest
+    staged = keys.with_new_version()
+    _write_owner_only(audit_key_path(settings), staged.dumps(), exclusive=False)
+    return staged, max(staged.versions)
+
+
+def make_audit_key_current(settings: Settings, version: int, since_seq: int) -> AuditKeySet:
+    """The last step of ``audit-log rotate-key``: ``version`` current in the key set file, with
+    the seq of its first entry (``since_seq``) beside it."""
+    updated = load_audit_key_set(settings).made_current(version, since_seq)
     _write_owner_only(audit_key_path(settings), updated.dumps(), exclusive=False)
     return updated
 

@@ -114,11 +114,12 @@ class TestRotation:
     ) -> None:
         """The key version is not a way around the MAC: claimed under another version, the
         entry's MAC does not match that version's key."""
-        write(database, 1)
+        (seq,) = write(database, 1)
         assert rotate(settings, monkeypatch) == 0
         database.audit_keyring.reload()
-        (seq,) = write(database, 1)
-        tamper(database, f"UPDATE audit_log SET key_version = 1 WHERE seq = {seq}")
+        write(database, 1)
+        # forward, as a version going back is refused before its MAC is checked
+        tamper(database, f"UPDATE audit_log SET key_version = 2 WHERE seq = {seq}")
         with database.read_sessions() as session:
             broken = verify(session, key_set=database.audit_keys())
         assert (broken.ok, broken.broken_seq) == (False, seq)
@@ -199,7 +200,7 @@ class TestRotation:
                 check_key_set(stale)
         finally:
             stale.dispose()
-        assert versions(database) == [1, 2]
+        assert versions(database) == [1, 2, 2]  # the rotation's own entry, then the write
 
     def test_a_process_that_holds_the_newer_version_appends_under_it(
         self, database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
@@ -211,7 +212,7 @@ class TestRotation:
         write(database, 1)
         assert rotate(settings, monkeypatch) == 0
         database.audit_keyring.reload()
-        write(database, 1)  # the first process switched: an entry under version 2
+        write(database, 1)  # the first process switched: another entry under version 2
         both = database.audit_keys()
         added = SecretStr(AuditKeySet(1, dict(both.versions)).dumps())  # 2 held, 1 current
         behind = Database(settings.model_copy(update={"audit_keys": added}))
@@ -220,7 +221,7 @@ class TestRotation:
             write(behind, 2)
         finally:
             behind.dispose()
-        assert versions(database) == [1, 2, 2, 2]
+        assert versions(database) == [1, 2, 2, 2, 2]
         with database.transaction() as session:
             assert verify(session, key_set=both).ok
 

@@ -23,6 +23,9 @@ Module contract:
   entries). ``audit-log rotate-key`` adds a version to the key set file; each version's
   fingerprint is recorded with the first entry under it, and a process whose set disagrees, or
   is behind the log's newest version, appends nothing (``keyset.AuditKeyMismatch``, 503).
+  ``rotate-key`` appends ``audit.key_rotated`` under the new version and pins that entry's seq
+  beside the version in the key set file (``since_seq``, outside the database): verify demands
+  it there and under that version, so a leaked retired key cannot relabel the whole tail since.
 - Helpers for the rooms that write: ``record_batch``, ``record_change`` (single records),
   ``record_client_change``, ``record_finding_change`` (reconciliation transitions and
   comments).

@@ -17,7 +17,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         with db.read_sessions() as session:
-            result = verify(session, key_set=key_set_of(db), anchor=args.anchor)
+            keys = key_set_of(db)
+            result = verify(session, key_set=keys, anchor=args.anchor)
     except AuditKeyMismatch as exc:
         raise CommandError(exc.reason) from None
     finally:
@@ -26,6 +27,12 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         where = f"entry {result.broken_seq}: " if result.broken_seq is not None else ""
         raise CommandError(f"the chain is broken at {where}{result.reason}")
     print(f"audit-log verify: {result.entries:,} entries, chain intact, head {result.head.hash}")
+    for version, seq in sorted(result.starts.items()):
+        if seq > 1 and version not in keys.pins:  # a rotation not pinned (a secret store's)
+            print(
+                f"audit-log verify: audit key version {version} begins at entry {seq}, not "
+                f'pinned: add "since_seq": {seq} to that version in the audit key set'
+            )
     return 0
 
 
@@ -47,14 +54,20 @@ def _head(args: argparse.Namespace, settings: Settings) -> int:
 
 def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     """A new audit key version in the key set file, current from now on; the old versions stay
-    (they check the entries MAC'd under them). Refused when the keys come from the environment:
-    the secret store is the operator's to update."""
+    (they check the entries MAC'd under them). In three steps, so that the file pins the new
+    version's first entry (``since_seq``): the version added, not current (a process that
+    reloads the file holds it and appends under the old one, or under the new one once an entry
+    under it exists); the entry ``audit.key_rotated`` under it; then it made current with the
+    seq of that entry. Cut short, the command takes the added version up again. Refused when
+    the keys come from the environment: the secret store is the operator's to update."""
     from linkage_hub.audit.keyset import AuditKeyMismatch, check_key_set, record_key_set
+    from linkage_hub.audit.service import record_key_rotation
     from linkage_hub.keys import (
         AuditKeyError,
-        add_audit_key_version,
         audit_key_path,
         audit_keys_from_environment,
+        make_audit_key_current,
+        stage_audit_key_version,
     )
 
     source = audit_keys_from_environment(settings)
@@ -62,14 +75,20 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"the audit key comes from {source}: add a new version to LINKAGE_AUDIT_KEYS in "
             "the secret store and restart every process with it, then make it current and restart "
-            "them again (a process not holding the version a newer entry is under appends nothing)"
+            "them again (a process not holding the version a newer entry is under appends "
+            'nothing), then pin it: add "since_seq" (the seq of its first entry, which '
+            "audit-log verify prints) to that version"
         )
     db = open_database(settings)
     try:
         check_key_set(db)  # the set in use is the log's before a version joins it
-        keys = add_audit_key_version(settings)
+        _, version = stage_audit_key_version(settings)
         db.audit_keyring.reload()
         record_key_set(db)  # the new version's fingerprint: no other process can make its own
+        with db.transaction() as session:
+            since = record_key_rotation(session, version)
+        keys = make_audit_key_current(settings, version, since)
+        db.audit_keyring.reload()
     except AuditKeyError as exc:
         raise CommandError(str(exc)) from None
     except AuditKeyMismatch as exc:
@@ -77,9 +96,10 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         db.dispose()
     print(
-        f"audit-log rotate-key: version {keys.current} is current in {audit_key_path(settings)}; "
-        "the processes that read this file MAC under it within seconds (copy it to every host "
-        "that keeps its own; those pick it up then); entries of every version still verify"
+        f"audit-log rotate-key: version {keys.current} is current in {audit_key_path(settings)}, "
+        f"beginning at entry {since}; the processes that read this file MAC under it within "
+        "seconds (copy it to every host that keeps its own: it carries the pin verify checks); "
+        "entries of every version still verify"
     )
     return 0
 
@@ -102,7 +122,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="add a new audit key version to the key set file and make it current",
         description="Add a new audit key version (32 random bytes) to the audit key set file "
         "(LINKAGE_AUDIT_KEY_FILE, default linkage-hub.audit-keys.json beside the database) and "
-        "make it current; the old versions stay, so every entry still verifies. Refused when "
-        "the keys come from LINKAGE_AUDIT_KEYS or LINKAGE_AUDIT_KEY: update the secret store.",
+        "make it current; the old versions stay, so every entry still verifies. Its first entry "
+        "(audit.key_rotated) is pinned in the file (since_seq), which verify checks. Refused "
+        "when the keys come from LINKAGE_AUDIT_KEYS or LINKAGE_AUDIT_KEY: update the secret "
+        "store.",
     )
     rotate.set_defaults(handler=_rotate_key)

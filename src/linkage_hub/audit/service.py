@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from linkage_hub.audit.chain import GENESIS, canonical, link, mac
 from linkage_hub.audit.keyset import (
     AUDIT_LOCK,
+    AuditKeyMismatch,
     appending_version,
     audit_keyring_of,
     record_fingerprints,
@@ -102,7 +103,13 @@ def append(session: Session, entry: Entry) -> int:
     return append_many(session, [entry])[-1]
 
 
-def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
+def append_many(
+    session: Session, entries: Sequence[Entry], *, key_version: int | None = None
+) -> list[int]:
+    """Append entries in the caller's transaction; returns their seqs. ``key_version`` MACs
+    them under a version the set holds that is not current yet (``audit-log rotate-key``'s
+    first entry under the new version, :func:`record_key_rotation`); never under one older
+    than the newest entry's."""
     if not entries:
         return []
     keyring = audit_keyring_of(session)
@@ -119,6 +126,12 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[int]:
         keyring.reload()  # rotated by another process since this one last looked
         key_set = usable(keyring)
         version = appending_version(last.key_version, key_set)
+    if key_version is not None:
+        if key_version not in key_set.versions or key_version < version:
+            raise AuditKeyMismatch(
+                f"audit key version {key_version} is not held, or older than the log's newest"
+            )
+        version = key_version
     if keyring.confirmed is not key_set:  # under the lock: one appender records a new version
         record_fingerprints(session, key_set)
     key = key_set.versions[version]
@@ -194,6 +207,37 @@ def _insert_persons(session: Session, seqs: list[int], keys: list[str]) -> None:
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
         for row in zip(seqs, keys, strict=True):
             copy.write_row(row)
+
+
+HUB_REGION = "000000"
+"""The region of an entry about the hub as a whole (a key rotation): inside no auditor's."""
+
+
+def record_key_rotation(session: Session, version: int) -> int:
+    """``audit-log rotate-key``'s entry ``audit.key_rotated``, MAC'd under ``version`` (held,
+    not current yet) and naming it and its fingerprint (never the key); returns the seq of the
+    first entry under ``version``, the pin the key set file keeps (``since_seq``): this one, or
+    an earlier one of a rotation cut short after its entry."""
+    key_set = usable(audit_keyring_of(session))
+    append_many(
+        session,
+        [
+            Entry(
+                action="audit.key_rotated",
+                actor=operator(),
+                region=HUB_REGION,
+                target_type="audit_key",
+                target_id=str(version),
+                detail={"version": version, "fingerprint": key_set.fingerprints()[version]},
+            )
+        ],
+        key_version=version,
+    )
+    first = session.scalar(
+        select(func.min(AuditEntry.seq)).where(AuditEntry.key_version == version)
+    )
+    assert first is not None
+    return int(first)
 
 
 # --- helpers for the writing rooms ----------------------------------------------------------
@@ -401,6 +445,8 @@ class Verification:
     broken_seq: int | None = None
     reason: str | None = None
     anchor_found: bool | None = None
+    # each key version's first entry in the chain, as far as it was read
+    starts: dict[int, int] = field(default_factory=dict)
 
 
 def head(session: Session) -> Head:
@@ -452,10 +498,17 @@ def verify(session: Session, *, key_set: AuditKeySet, anchor: str | None = None)
     entry of a version the set lacks too). The chain alone shows a change made by someone who
     did not recompute the later hashes; the MAC, one who did but has no key. With ``anchor``
     (a head hash kept outside the hub), also check that it is still in the chain: removing
-    the newest entries leaves a consistent but shorter chain."""
+    the newest entries leaves a consistent but shorter chain.
+
+    Where the set pins the first entry of a version (``since_seq``, kept outside the database),
+    that entry must be there and under that version; versions never going back, none after it
+    is under an older one. Whoever holds a retired version's key and the database cannot then
+    rewrite the entries since the rotation under the old version, nor cut them off."""
     current = head(session)
     prev, expected, count, version = GENESIS, 1, 0, 1
     found = anchor is None
+    begins = {seq: v for v, seq in key_set.pins.items()}
+    starts: dict[int, int] = {}
     for chunk in _chunks(session):
         for entry, keys, regions in chunk:
             reason = None
@@ -465,6 +518,12 @@ def verify(session: Session, *, key_set: AuditKeySet, anchor: str | None = None)
                 reason = (
                     f"its audit key version {entry.key_version} is older than the previous "
                     f"entry's ({version}): versions never go back"
+                )
+            elif entry.seq in begins and entry.key_version != begins[entry.seq]:
+                reason = (
+                    f"audit key version {begins[entry.seq]} begins here (its since_seq in the "
+                    f"audit key set), but the entry is under version {entry.key_version}: "
+                    "the entries since were rewritten under another key"
                 )
             elif entry.prev_hash != prev:
                 reason = "its prev_hash is not the previous entry's hash"
@@ -496,10 +555,22 @@ def verify(session: Session, *, key_set: AuditKeySet, anchor: str | None = None)
                 elif not hmac.compare_digest(entry.mac, mac(key, entry.seq, entry.hash)):
                     reason = "its mac does not match: altered by someone without the audit key"
             if reason is not None:
-                return Verification(False, count, current, entry.seq, reason)
+                return Verification(False, count, current, entry.seq, reason, starts=starts)
             count += 1
             prev, expected, version = entry.hash, entry.seq + 1, entry.key_version
+            starts.setdefault(version, entry.seq)
             found = found or entry.hash == anchor
+    cut = min((seq for seq in begins if seq >= expected), default=None)
+    if cut is not None:  # an empty log too: the key set says entries were there
+        return Verification(
+            False,
+            count,
+            current,
+            cut,
+            f"it is missing, where audit key version {begins[cut]} begins (its since_seq in the "
+            "audit key set): entries were removed from the end",
+            starts=starts,
+        )
     if not found:
         return Verification(
             False,
@@ -508,8 +579,10 @@ def verify(session: Session, *, key_set: AuditKeySet, anchor: str | None = None)
             None,
             "the anchored hash is not in the chain (entries were removed)",
             anchor_found=False,
+            starts=starts,
         )
-    return Verification(True, count, current, anchor_found=None if anchor is None else True)
+    found_anchor = None if anchor is None else True
+    return Verification(True, count, current, anchor_found=found_anchor, starts=starts)
 
 
 def record_run(
