@@ -202,7 +202,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     render_errors_as_pages(app, "/console/", page_error)
     apidocs.install(app)
     # Inside Observability (the 413 carries a request id), outside everything that reads a body.
-    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, settings=settings, registry=app.state.metrics.registry)
     # Outside the body caps and everything else: a refused public request costs nothing more.
     app.add_middleware(PublicShield, settings=settings)
     app.add_middleware(health.OpsPortMiddleware, ops_port=settings.ops_port)

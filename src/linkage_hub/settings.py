@@ -116,6 +116,22 @@ class Settings(BaseSettings):
         default=64 * 1024, gt=0, description="A discrepancy's comment or transition."
     )
     json_body_bytes: int = Field(default=1024 * 1024, gt=0, description="Any other body.")
+    # A body's deadlines: a slow or stalled one cannot hold a slot (linkage_hub.bodylimits)
+    body_idle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A request body of which nothing arrives for this many seconds while the "
+        "hub waits for it is answered 408 (the connection closed, nothing applied), freeing its "
+        "slot of LINKAGE_MAX_IN_FLIGHT.",
+    )
+    body_min_bytes_per_second: int = Field(
+        default=4096,
+        ge=0,
+        description="Past its first LINKAGE_BODY_IDLE_SECONDS, a request body must arrive at "
+        "this many bytes a second on average (counting the time the hub waits for it), else "
+        "408 (0: no minimum). With a route's cap it bounds how long any body may take.",
+    )
 
     # Privacy (issue 7)
     id_cipher: Algorithm = Field(
