@@ -153,7 +153,13 @@ def _units(
         .select_from(Finding)
         .outerjoin(
             RegistryUnit,
-            and_(RegistryUnit.unit_code == Finding.unit_code, RegistryUnit.closed_at.is_(None)),
+            and_(
+                RegistryUnit.unit_code == Finding.unit_code,
+                RegistryUnit.closed_at.is_(None),
+                # Named while it lies in the reader's region: a unit that moved on keeps its
+                # resolved findings here, not its new region's registry record (its name).
+                RegistryUnit.region.between(*principal.region_bounds),
+            ),
         )
         .where(Finding.unit_code.is_not(None))
         .group_by(Finding.unit_code, Finding.region, RegistryUnit.name)

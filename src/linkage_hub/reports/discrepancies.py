@@ -59,10 +59,18 @@ DEPARTMENT_ZH = {
 }  # fmt: skip
 
 
-def _unit_name() -> Any:
+def _unit_name(bounds: tuple[str, str]) -> Any:
+    """The unit's current registry name, while the unit lies in the reader's region
+    (``bounds``): a resolved finding stays in the region that resolved it when its unit moves
+    on (records.publish), and what the region the unit entered registers for it since (a new
+    name) is that region's record, 404 to the reader everywhere else."""
     return (
         select(RegistryUnit.name)
-        .where(RegistryUnit.unit_code == Finding.unit_code, RegistryUnit.closed_at.is_(None))
+        .where(
+            RegistryUnit.unit_code == Finding.unit_code,
+            RegistryUnit.closed_at.is_(None),
+            RegistryUnit.region.between(*bounds),
+        )
         .limit(1)
         .scalar_subquery()
     )
@@ -82,7 +90,7 @@ _COLUMNS: list[Any] = [
 def _query(principal: Principal, filters: Filters) -> Select[*tuple[Any, ...]]:
     query = select(
         *_COLUMNS,
-        _unit_name().label("unit_name"),
+        _unit_name(principal.region_bounds).label("unit_name"),
         id_number_of(Finding.person_key).label("id_number"),
         name_of(Finding.person_key, principal.region_bounds).label("name"),
     )
@@ -194,7 +202,9 @@ def counts_by_rule(session: Session, principal: Principal, filters: Filters) -> 
 
 def counts_by_unit(session: Session, principal: Principal, filters: Filters) -> list[list[Cell]]:
     query = filtered(
-        select(Finding.unit_code, _unit_name(), Finding.severity, func.count()),
+        select(
+            Finding.unit_code, _unit_name(principal.region_bounds), Finding.severity, func.count()
+        ),
         principal,
         filters,
     ).group_by(Finding.unit_code, Finding.severity)
