@@ -340,7 +340,8 @@ class Ageing(BaseModel):
 class UnitCounts(BaseModel):
     unit_code: str
     unit_name: str | None = Field(
-        description="The unit's current name in the registry (null: the unit is not registered)."
+        description="The unit's current name in the registry (null: the unit is not "
+        "registered, or lies outside your region now: it moved on)."
     )
     region: str = Field(description="The region its findings carry (the unit's).")
     critical: int = Field(description="Critical findings that are `open` or `reopened`.")
