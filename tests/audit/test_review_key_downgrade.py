@@ -258,3 +258,39 @@ def test_a_since_seq_that_is_no_seq_is_refused(since: str) -> None:
     )
     with pytest.raises(AuditKeyError, match="not valid"):
         AuditKeySet.parse(text)
+
+
+def test_two_rotations_at_once_do_not_lose_the_version_the_log_is_under(
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two operators run rotate-key at once: the second reads the file before the first has
+    written its staged version. Before, both made a version 2 with its own secret; the one
+    whose file was replaced had already appended its audit.key_rotated (and recorded its
+    fingerprint), so the log held an entry under a secret no file kept: verify failed for
+    ever and every process appended nothing. Now the second is refused while the first runs,
+    and the first completes."""
+    import linkage_hub.keys as keys_module
+
+    write(database, 1)
+    real_write = keys_module._write_owner_only
+    others: list[int] = []
+    began: list[bool] = []
+
+    def write_after_another(path, text, *, exclusive):  # type: ignore[no-untyped-def]
+        if not began and path.name.endswith(".json"):
+            began.append(True)
+            others.append(main(["audit-log", "rotate-key"]))  # read the file as it was
+        return real_write(path, text, exclusive=exclusive)
+
+    monkeypatch.setattr(keys_module, "_write_owner_only", write_after_another)
+    first = rotate(settings, monkeypatch)
+    assert others == [1] and first == 0  # the second refused, the first done
+    assert "another audit-log rotate-key" in capsys.readouterr().err
+    saved = AuditKeySet.parse(key_file(settings).read_text())
+    assert (saved.current, saved.pins) == (2, {2: 2})
+    with database.read_sessions() as session:
+        result = verify(session, key_set=saved)
+    assert result.ok, result.reason

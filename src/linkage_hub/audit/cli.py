@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 from typing import Any
 
@@ -79,7 +80,24 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
             'nothing), then pin it: add "since_seq" (the seq of its first entry, which '
             "audit-log verify prints) to that version"
         )
-    db = open_database(settings)
+    path = audit_key_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One rotation at a time: two that read the file before either wrote it would each make a
+    # version N+1 of its own secret, and the one whose file was replaced would leave an entry
+    # (its audit.key_rotated) under a secret no file keeps: verify broken, appends refused.
+    lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (held to the end)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise CommandError(
+            "another audit-log rotate-key is running on this key set file: let it finish"
+        ) from None
+    try:
+        db = open_database(settings)
+    except BaseException:
+        lock.close()
+        raise
     try:
         check_key_set(db)  # the set in use is the log's before a version joins it
         _, version = stage_audit_key_version(settings)
@@ -95,6 +113,7 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(exc.reason) from None
     finally:
         db.dispose()
+        lock.close()
     print(
         f"audit-log rotate-key: version {keys.current} is current in {audit_key_path(settings)}, "
         f"beginning at entry {since}; the processes that read this file MAC under it within "
