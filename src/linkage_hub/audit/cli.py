@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from linkage_hub.commands import CommandError, open_database
@@ -53,6 +56,24 @@ def _head(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _one_rotation(path: Path) -> Iterator[None]:
+    """One rotation at a time on a key set file (a lock beside it): two that read the file
+    before either wrote it would each make a version N+1 of its own secret, and the one whose
+    file was replaced would leave an entry (its audit.key_rotated) under a secret no file
+    keeps: verify broken, appends refused. Per host: two hosts rotating their own copies at
+    once are told apart by the fingerprints (the second is refused before it appends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CommandError(
+                "another audit-log rotate-key is running on this key set file: let it finish"
+            ) from None
+        yield
+
+
 def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     """A new audit key version in the key set file, current from now on; the old versions stay
     (they check the entries MAC'd under them). In three steps, so that the file pins the new
@@ -80,40 +101,23 @@ def _rotate_key(args: argparse.Namespace, settings: Settings) -> int:
             'nothing), then pin it: add "since_seq" (the seq of its first entry, which '
             "audit-log verify prints) to that version"
         )
-    path = audit_key_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One rotation at a time: two that read the file before either wrote it would each make a
-    # version N+1 of its own secret, and the one whose file was replaced would leave an entry
-    # (its audit.key_rotated) under a secret no file keeps: verify broken, appends refused.
-    lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (held to the end)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise CommandError(
-            "another audit-log rotate-key is running on this key set file: let it finish"
-        ) from None
-    try:
+    with _one_rotation(audit_key_path(settings)):
         db = open_database(settings)
-    except BaseException:
-        lock.close()
-        raise
-    try:
-        check_key_set(db)  # the set in use is the log's before a version joins it
-        _, version = stage_audit_key_version(settings)
-        db.audit_keyring.reload()
-        record_key_set(db)  # the new version's fingerprint: no other process can make its own
-        with db.transaction() as session:
-            since = record_key_rotation(session, version)
-        keys = make_audit_key_current(settings, version, since)
-        db.audit_keyring.reload()
-    except AuditKeyError as exc:
-        raise CommandError(str(exc)) from None
-    except AuditKeyMismatch as exc:
-        raise CommandError(exc.reason) from None
-    finally:
-        db.dispose()
-        lock.close()
+        try:
+            check_key_set(db)  # the set in use is the log's before a version joins it
+            _, version = stage_audit_key_version(settings)
+            db.audit_keyring.reload()
+            record_key_set(db)  # the new version's fingerprint: no other process can make its own
+            with db.transaction() as session:
+                since = record_key_rotation(session, version)
+            keys = make_audit_key_current(settings, version, since)
+            db.audit_keyring.reload()
+        except AuditKeyError as exc:
+            raise CommandError(str(exc)) from None
+        except AuditKeyMismatch as exc:
+            raise CommandError(exc.reason) from None
+        finally:
+            db.dispose()
     print(
         f"audit-log rotate-key: version {keys.current} is current in {audit_key_path(settings)}, "
         f"beginning at entry {since}; the processes that read this file MAC under it within "
