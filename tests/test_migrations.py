@@ -20,9 +20,12 @@ from linkage_hub.audit.service import (
     append,
     verify,
 )
+from linkage_hub.clock import aware
 from linkage_hub.db import Database
 from linkage_hub.keys import AuditKeySet
 from linkage_hub.migrations import downgrade, head_revision, upgrade
+from linkage_hub.reconciliation.models import Run
+from linkage_hub.reconciliation.runs import run_limit
 from linkage_hub.schema import Base
 from linkage_hub.settings import Settings
 from tests.conftest import PostgresServer, make_settings
@@ -255,6 +258,50 @@ class TestAuditMacs:
             upgrade(settings)
         finally:
             other.dispose()
+            db.dispose()
+
+
+class TestRunDeadline:
+    def test_0031_leaves_the_runs_already_stored_to_the_setting(
+        self, empty_database_url: str, tmp_path: Path
+    ) -> None:
+        """0031 adds ``reconciliation_run.deadline_at``; the runs stored before keep NULL (a
+        run running across the upgrade is judged by the judging process's setting, as before),
+        the rest of the row as it was, and a run started after it stores its own."""
+        settings = make_settings(empty_database_url, tmp_path)
+        upgrade(settings, "0030_audit_key_version")
+        engine = create_engine(empty_database_url)
+        started = "2026-12-07 08:00:00"
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO reconciliation_run (id, seq, kind, region, region_lo, "
+                        "region_hi, period, as_of, parameters, status, requested_by, "
+                        "created_at, started_at) VALUES ('r1', 1, 'full', '230100', '230100', "
+                        "'230199', '2026-11', '2026-12-07', '{}', 'running', 'schedule', "
+                        f"'{started}', '{started}')"
+                    )
+                )
+        finally:
+            engine.dispose()
+        upgrade(settings)
+
+        db = Database(settings)
+        try:
+            with db.transaction() as session:
+                run = session.get(Run, "r1")
+                assert run is not None
+                assert (run.status, run.region, run.deadline_at) == ("running", "230100", None)
+                assert aware(run.started_at) == dt.datetime(2026, 12, 7, 8, tzinfo=dt.UTC)
+                assert run_limit(run, 1800) == dt.timedelta(seconds=1800)
+                run.deadline_at = aware(run.started_at) + dt.timedelta(seconds=60)
+            with db.transaction() as session:
+                run = session.get(Run, "r1")
+                assert run is not None and run_limit(run, 1800) == dt.timedelta(seconds=60)
+            downgrade(settings, "0030_audit_key_version")
+            upgrade(settings)
+        finally:
             db.dispose()
 
 

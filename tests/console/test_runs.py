@@ -183,3 +183,31 @@ def test_a_run_stopped_at_its_time_limit_says_so(
     person = console_as("establishment", "230100")
     assert "比对超时" in person.get(f"/console/runs/{run_id}").text
     assert "比对超时" in person.get("/console/runs").text
+
+
+def test_a_running_run_shows_when_it_will_be_stopped(
+    demo_city: Any, client: TestClient, database: Database, console_as: ConsoleAs
+) -> None:
+    """A running run's page says by when its time limit stops it (``deadline_at``)."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    with database.transaction() as session:
+        run, lock = create_run(
+            session, database, region="230102", period=None, as_of=None, requested_by="t"
+        )
+        run_id = run.id
+    lock.release()
+    person = console_as("establishment", "230100")
+    assert "最迟结束" not in person.get(f"/console/runs/{run_id}").text  # queued: not started
+    deadline = dt.datetime(2026, 12, 7, 2, 30, tzinfo=dt.UTC)  # 10:30 in the hub's zone
+    with database.transaction() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(status="running", started_at=deadline, deadline_at=deadline)
+        )
+    page = person.get(f"/console/runs/{run_id}").text
+    assert "最迟结束" in page
+    assert "2026-12-07 10:30" in page

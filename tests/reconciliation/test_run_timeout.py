@@ -14,15 +14,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
-from linkage_hub.clock import utcnow
+from linkage_hub.clock import aware, utcnow
 from linkage_hub.db import Database
 from linkage_hub.reconciliation import cli as reconcile_cli
-from linkage_hub.reconciliation import delta
+from linkage_hub.reconciliation import delta, runs
 from linkage_hub.reconciliation.models import Finding, Run
 from linkage_hub.reconciliation.runs import (
     TIMEOUT,
     create_run,
     execute_run,
+    fail_dead_runs,
+    hold_run_lock,
     run_is_alive,
 )
 from linkage_hub.records.models import PayrollRecord
@@ -165,6 +167,106 @@ class TestAHungRun:
             assert _run(database, run_id).status == "running"
         finally:
             lock.release()
+
+
+class TestJudgedByItsOwnLimit:
+    """A run stores its deadline when it starts (its process's limit): another process with
+    another ``LINKAGE_RUN_TIMEOUT_SECONDS`` judges it stuck by that, not by its own setting.
+    The judging process's clock is set (``runs.utcnow``): nothing here waits."""
+
+    def _stuck_run(
+        self, database: Database, monkeypatch: pytest.MonkeyPatch, limit: float
+    ) -> tuple[str, dt.datetime, Any]:
+        """A run started by a process whose limit is ``limit`` and stuck outside its
+        transaction: its row ``running``, its lock held, its row free."""
+        monkeypatch.setattr(database.settings, "run_timeout_seconds", limit)
+        run_id, lock = _start(database)
+        assert execute_run(database, run_id, lock) == "succeeded"
+        with database.transaction() as session:
+            session.execute(
+                update(Run).where(Run.id == run_id).values(status="running", finished_at=None)
+            )
+        run = _run(database, run_id)
+        assert run.started_at is not None and run.deadline_at is not None
+        started = aware(run.started_at)
+        assert aware(run.deadline_at) - started == dt.timedelta(seconds=limit)
+        return run_id, started, hold_run_lock(database, run_id)
+
+    def _judge_at(
+        self,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+        setting: float,
+        at: dt.datetime,
+    ) -> list[str]:
+        """The next run's check, by a process whose limit is ``setting``, at ``at``."""
+        monkeypatch.setattr(database.settings, "run_timeout_seconds", setting)
+        monkeypatch.setattr(runs, "utcnow", lambda: at)
+        with database.transaction() as session:
+            return fail_dead_runs(session, database, "230100")
+
+    def test_a_short_limit_is_kept_by_a_process_with_a_long_one(
+        self, world: World, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        world.f.payroll(P, world.organ)
+        run_id, started, lock = self._stuck_run(database, monkeypatch, 60)
+        try:
+            late = dt.timedelta(seconds=59)
+            assert self._judge_at(database, monkeypatch, 1800, started + late) == []
+            assert _run(database, run_id).status == "running"  # not before its deadline
+            late = dt.timedelta(seconds=61)
+            assert self._judge_at(database, monkeypatch, 1800, started + late) == [run_id]
+            stuck = _run(database, run_id)
+            assert (stuck.status, stuck.error_code) == ("failed", TIMEOUT)
+            assert stuck.error is not None and "limit of 60 s" in stuck.error  # its own
+        finally:
+            lock.release()
+
+    def test_a_long_limit_is_kept_by_a_process_with_a_short_one(
+        self, world: World, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        world.f.payroll(P, world.organ)
+        run_id, started, lock = self._stuck_run(database, monkeypatch, 3600)
+        try:
+            late = dt.timedelta(seconds=600)  # past the judge's 60 s, within its own hour
+            assert self._judge_at(database, monkeypatch, 60, started + late) == []
+            assert _run(database, run_id).status == "running"
+            late = dt.timedelta(seconds=3601)
+            assert self._judge_at(database, monkeypatch, 60, started + late) == [run_id]
+            assert _run(database, run_id).error_code == TIMEOUT
+        finally:
+            lock.release()
+
+    def test_a_run_started_before_the_deadline_was_stored_is_judged_by_the_setting(
+        self, world: World, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``deadline_at`` NULL (a run started before migration 0031): as before."""
+        world.f.payroll(P, world.organ)
+        run_id, started, lock = self._stuck_run(database, monkeypatch, 3600)
+        try:
+            with database.transaction() as session:
+                session.execute(update(Run).where(Run.id == run_id).values(deadline_at=None))
+            late = dt.timedelta(seconds=59)
+            assert self._judge_at(database, monkeypatch, 60, started + late) == []
+            late = dt.timedelta(seconds=61)
+            assert self._judge_at(database, monkeypatch, 60, started + late) == [run_id]
+            assert "limit of 60 s" in (_run(database, run_id).error or "")
+        finally:
+            lock.release()
+
+    def test_the_api_shows_when_a_running_run_will_be_stopped(
+        self,
+        world: World,
+        client: TestClient,
+        headers_for: HeadersFor,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        world.f.payroll(P, world.organ)
+        run_id, started, lock = self._stuck_run(database, monkeypatch, 60)
+        lock.release()
+        run = client.get(f"{RUNS}/{run_id}", headers=headers_for("establishment")).json()
+        assert dt.datetime.fromisoformat(run["deadline_at"]) == started + dt.timedelta(seconds=60)
 
 
 class TestShown:

@@ -53,6 +53,10 @@ class Run(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the run's time limit ends: its start plus the LINKAGE_RUN_TIMEOUT_SECONDS of the
+    # process running it, by which another process judges it stuck (runs.fail_dead_runs).
+    # NULL: not started, or started before migration 0031 (judged by the judge's setting).
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     # Why a failed run failed: error | timeout | process_stopped | not_started (runs.py)
     error_code: Mapped[str | None] = mapped_column(String(20))

@@ -45,7 +45,10 @@ ends with an error; on SQLite a progress handler interrupts the statement runnin
 deadline. No statement starts after it. The run's transaction then rolls back (no finding of
 it is kept) and the run is ``failed`` with ``error_code`` ``timeout``, its lock freed. A run
 whose process is stuck outside a statement past its limit, with its row free (PostgreSQL ended
-its idle transaction), is failed ``timeout`` by the next run of its region.
+its idle transaction), is failed ``timeout`` by the next run of its region, once the deadline
+the run stored when it started (``deadline_at``: its start plus its own process's limit) has
+passed — processes with different settings agree on it. A run started before that column
+existed (NULL) is judged by the judging process's setting.
 
 A failed run says why in ``error_code``: ``error`` (an error in the run, the text in ``error``),
 ``timeout``, ``process_stopped`` (its process died), ``not_started`` (its thread could not
@@ -278,14 +281,14 @@ def fail_dead_runs(session: Session, db: Database, region: str | None = None) ->
             Run.region.between(lo, hi) | ((Run.region_lo <= region) & (Run.region_hi >= region))
         )
     failed = []
-    limit = dt.timedelta(seconds=db.settings.run_timeout_seconds)
     now = utcnow()
     for run in session.scalars(query):  # a handful of active runs, not records
         started = aware(run.started_at)
+        limit = run_limit(run, db.settings.run_timeout_seconds)
         if not run_is_alive(db, run.id):
             run.error, run.error_code = STOPPED, PROCESS_STOPPED
         elif run.status == "running" and started is not None and started + limit < now:
-            # Alive past its limit with its row free: stuck outside its transaction.
+            # Alive past its own limit with its row free: stuck outside its transaction.
             run.error, run.error_code = Deadline(limit.total_seconds()).message(), TIMEOUT
         else:
             continue
@@ -295,6 +298,16 @@ def fail_dead_runs(session: Session, db: Database, region: str | None = None) ->
         failed.append(run.id)
     session.flush()
     return failed
+
+
+def run_limit(run: Run, setting: float) -> dt.timedelta:
+    """A started run's time limit: the one it stored when it started (``deadline_at``, from the
+    setting of the process running it, which may differ from this one's), else, for a run
+    started before migration 0031, ``setting`` (this process's)."""
+    started, ends = aware(run.started_at), aware(run.deadline_at)
+    if started is not None and ends is not None:
+        return ends - started
+    return dt.timedelta(seconds=setting)
 
 
 def recover(db: Database) -> list[str]:
@@ -454,6 +467,8 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
             if run is None or run.status != "queued":
                 return run.status if run else "failed"
             run.status, run.started_at = "running", utcnow()
+            # Others judge the run stuck by its own limit, not by theirs (fail_dead_runs)
+            run.deadline_at = run.started_at + dt.timedelta(seconds=deadline.seconds)
         try:
             with db.transaction() as session, time_limited(session, db, deadline):
                 # Held to the commit (PostgreSQL): another process that finds this run's lock

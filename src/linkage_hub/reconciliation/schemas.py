@@ -136,6 +136,13 @@ class RunOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    deadline_at: dt.datetime | None = Field(
+        default=None,
+        description="When the run's time limit ends: its start plus the "
+        "`LINKAGE_RUN_TIMEOUT_SECONDS` of the hub process running it. A run still going then "
+        "is stopped (`error_code` `timeout`) and frees its region. Null for a queued run and "
+        "for runs started before the hub recorded it.",
+    )
     duration_seconds: float | None
     error: str | None
     error_code: str | None = Field(
@@ -178,6 +185,7 @@ class RunOut(BaseModel):
             created_at=aware(run.created_at),
             started_at=started,
             finished_at=finished,
+            deadline_at=aware(run.deadline_at),
             duration_seconds=(finished - started).total_seconds() if started and finished else None,
             error=run.error,
             error_code=run.error_code,
