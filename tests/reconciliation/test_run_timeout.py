@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import pytest
@@ -167,6 +168,89 @@ class TestAHungRun:
             assert _run(database, run_id).status == "running"
         finally:
             lock.release()
+
+
+class TestAStatementStartedNearTheDeadline:
+    def test_is_stopped_at_the_deadline_not_a_limit_later(
+        self,
+        backend: str,
+        world: World,
+        reconcile: Reconcile,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A run's last step waits until a second before its deadline (PostgreSQL: in SQL,
+        ``pg_sleep``), then starts a statement that never ends. The run is stopped at its
+        deadline: a timeout armed once, at its transaction's start, would have let that
+        statement run for (nearly) the whole limit again. The bound on the time taken is
+        generous: the deadline plus half the limit, against the deadline plus the limit less
+        a second."""
+        limit = 4.0
+        line = world.f.payroll(P, world.organ)
+        reconcile()
+        before = _findings(database)
+        world.f.close(PayrollRecord, line)
+        monkeypatch.setattr(database.settings, "run_timeout_seconds", limit)
+        began = time.monotonic()
+
+        def near_the_deadline(session: Any, *args: object, **kwargs: object) -> None:
+            wait = max(0.0, began + limit - 1 - time.monotonic())
+            if backend == "postgres":
+                session.execute(text("SELECT pg_sleep(:s)"), {"s": wait})
+            else:
+                time.sleep(wait)
+            session.execute(text(ENDLESS))
+
+        monkeypatch.setattr(delta, "advance", near_the_deadline)
+        run_id, lock = _start(database)
+        began = time.monotonic()
+        assert execute_run(database, run_id, lock) == "failed"
+        took = time.monotonic() - began
+        run = _run(database, run_id)
+        assert run.error_code == TIMEOUT
+        assert _findings(database) == before
+        assert took < limit + limit / 2, f"stopped {took - limit:.1f} s after its deadline"
+
+    def test_an_idle_transaction_ends_at_the_deadline(
+        self,
+        backend: str,
+        world: World,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The run's process stops sending statements a second before its deadline (stuck
+        between two): PostgreSQL ends its idle transaction at the deadline, freeing its row
+        for the next run to fail it, not up to a limit later. Watched from another connection;
+        the bound is as generous as above."""
+        if backend != "postgres":
+            pytest.skip("idle_in_transaction_session_timeout: PostgreSQL")
+        limit = 4.0
+        world.f.payroll(P, world.organ)
+        monkeypatch.setattr(database.settings, "run_timeout_seconds", limit)
+        began = time.monotonic()
+        ended: list[float] = []
+
+        def idle_near_the_deadline(session: Any, *args: object, **kwargs: object) -> None:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            wait = max(0.0, began + limit - 1 - time.monotonic())
+            session.execute(text("SELECT pg_sleep(:s)"), {"s": wait})
+            alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            with database.engine.connect() as watcher:
+                while time.monotonic() < began + 3 * limit:
+                    gone = watcher.execute(alive, {"pid": pid}).scalar() == 0
+                    watcher.rollback()  # a fresh snapshot of pg_stat_activity each time
+                    if gone:
+                        ended.append(time.monotonic() - began)
+                        return
+                    time.sleep(0.05)
+
+        monkeypatch.setattr(delta, "advance", idle_near_the_deadline)
+        run_id, lock = _start(database)
+        began = time.monotonic()
+        assert execute_run(database, run_id, lock) == "failed"
+        assert _run(database, run_id).error_code == TIMEOUT
+        assert ended, "the idle transaction was not ended"
+        assert ended[0] < limit + limit / 2, f"ended {ended[0] - limit:.1f} s after its deadline"
 
 
 class TestJudgedByItsOwnLimit:

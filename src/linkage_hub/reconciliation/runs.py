@@ -40,15 +40,17 @@ Time limit: a run may take ``LINKAGE_RUN_TIMEOUT_SECONDS`` (:class:`Deadline`). 
 hangs would otherwise hold its region for as long as its process lives (its lock is held: it is
 not dead). The limit is kept by the database where it can be: on PostgreSQL the run's
 transactions set ``statement_timeout``, ``lock_timeout`` and
-``idle_in_transaction_session_timeout`` to the time left, so a statement blocked or running on
-ends with an error; on SQLite a progress handler interrupts the statement running at the
-deadline. No statement starts after it. The run's transaction then rolls back (no finding of
-it is kept) and the run is ``failed`` with ``error_code`` ``timeout``, its lock freed. A run
-whose process is stuck outside a statement past its limit, with its row free (PostgreSQL ended
-its idle transaction), is failed ``timeout`` by the next run of its region, once the deadline
-the run stored when it started (``deadline_at``: its start plus its own process's limit) has
-passed — processes with different settings agree on it. A run started before that column
-existed (NULL) is judged by the judging process's setting.
+``idle_in_transaction_session_timeout`` to the time left, and set the first and last again as
+time passes (:func:`time_limited`), so a statement blocked or running on, or a transaction left
+idle, ends with an error at the deadline (give or take :attr:`Deadline.slack`, a second at
+most), however late in the run it began; on SQLite a progress handler interrupts the statement
+running at the deadline. No statement starts after it. The run's transaction then rolls back
+(no finding of it is kept) and the run is ``failed`` with ``error_code`` ``timeout``, its lock
+freed. A run whose process is stuck outside a statement past its limit, with its row free
+(PostgreSQL ended its idle transaction), is failed ``timeout`` by the next run of its region,
+once the deadline the run stored when it started (``deadline_at``: its start plus its own
+process's limit) has passed — processes with different settings agree on it. A run started
+before that column existed (NULL) is judged by the judging process's setting.
 
 A failed run says why in ``error_code``: ``error`` (an error in the run, the text in ``error``),
 ``timeout``, ``process_stopped`` (its process died), ``not_started`` (its thread could not
@@ -61,6 +63,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import logging
+import math
 import os
 import time
 import uuid
@@ -68,8 +71,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, event, func, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
@@ -103,6 +107,13 @@ ERROR, TIMEOUT, PROCESS_STOPPED, NOT_STARTED = "error", "timeout", "process_stop
 STOPPED = "the process running it stopped before it finished (crash or restart)"
 
 
+# psycopg's own placeholders: run on the driver's cursor, outside SQLAlchemy
+REARM = (
+    "SELECT set_config('statement_timeout', %s, true),"
+    " set_config('idle_in_transaction_session_timeout', %s, true)"
+)
+
+
 class RunTimedOut(Exception):
     """A run's statement was about to start after its deadline."""
 
@@ -113,12 +124,17 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
+        # How far past it a statement may end on PostgreSQL (time_limited): 1 % of the limit,
+        # at most a second (a second of the default 30 min).
+        self.slack = min(1.0, seconds / 100)
 
     def passed(self) -> bool:
         return time.monotonic() >= self.at
 
     def left_ms(self) -> int:
-        return max(1, int((self.at - time.monotonic()) * 1000))
+        # Rounded up: a timeout set to it fires at the deadline, not a little before (the run
+        # would then be failed as an ``error``, its deadline not yet passed).
+        return max(1, math.ceil((self.at - time.monotonic()) * 1000))
 
     def message(self) -> str:
         return (
@@ -140,6 +156,7 @@ def time_limited(session: Session, db: Database, deadline: Deadline) -> Iterator
     if db.dialect == "postgresql":
         # Transaction-local: they end with it, the pooled connection keeps none of them.
         left = str(deadline.left_ms())
+        armed = time.monotonic()
         conn.execute(
             text(
                 "SELECT set_config('statement_timeout', :ms, true),"
@@ -148,11 +165,43 @@ def time_limited(session: Session, db: Database, deadline: Deadline) -> Iterator
             ),
             {"ms": left},
         )
-        event.listen(conn, "before_cursor_execute", check)
+
+        def rearm(cursor: Any) -> None:
+            # A timeout counts from the time it starts: statement_timeout from its statement's
+            # start, the idle one from the statement's end. Set to the time left when it was
+            # set, it lets them run past the deadline by as long as has passed since — set
+            # once per transaction, by up to the whole limit. So it is set again to the time
+            # left now before a statement and after one (for the idle time that follows),
+            # when more than SLACK has passed since it was last: every statement, and every
+            # idle time, ends by the deadline give or take SLACK. Not at every statement: a
+            # round trip more for each of a run's hundred-odd statements, most of them quick.
+            # lock_timeout needs none: a lock wait is part of its statement's time.
+            nonlocal armed
+            now = time.monotonic()
+            if now - armed <= deadline.slack:
+                return
+            raw = cursor.connection
+            if raw.info.transaction_status == TransactionStatus.INERROR:
+                return  # only a rollback runs now, and it is quick
+            with raw.cursor() as own:  # the run's cursor keeps its rows (client-side)
+                ms = str(deadline.left_ms())
+                own.execute(REARM, (ms, ms))
+            armed = now
+
+        def before(_conn: object, cursor: Any, *_args: object) -> None:
+            check()
+            rearm(cursor)
+
+        def after(_conn: object, cursor: Any, *_args: object) -> None:
+            rearm(cursor)
+
+        event.listen(conn, "before_cursor_execute", before)
+        event.listen(conn, "after_cursor_execute", after)
         try:
             yield
         finally:
-            event.remove(conn, "before_cursor_execute", check)
+            event.remove(conn, "before_cursor_execute", before)
+            event.remove(conn, "after_cursor_execute", after)
         return
     dbapi: Any = conn.connection.dbapi_connection
     # Called every 1,000 virtual machine steps: a non-zero answer interrupts the statement.
@@ -531,7 +580,10 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 announce.run_ended(session, run, run.finished_at)
                 audit_run(session, run)
             return "succeeded"
-        except (RunTimedOut, OperationalError) as exc:
+        except (RunTimedOut, DBAPIError) as exc:
+            # Past the deadline, any error of the database is the limit's: a statement
+            # cancelled (OperationalError) or, when the deadline fell between two statements,
+            # the idle session ended (IdleInTransactionSessionTimeout, an InternalError).
             if not deadline.passed():
                 log.exception("reconciliation run %s failed", run_id)
                 fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}")
