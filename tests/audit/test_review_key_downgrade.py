@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -21,6 +22,7 @@ from linkage_hub.keys import AuditKeyError, AuditKeySet, stage_audit_key_version
 from linkage_hub.settings import Settings
 from tests.audit.test_audit_key_rotation import key_file, rotate, versions, write
 from tests.audit.test_audit_log import rehash, tamper
+from tests.conftest import HeadersFor
 
 
 def first_under(db: Database, version: int) -> int:
@@ -294,3 +296,33 @@ def test_two_rotations_at_once_do_not_lose_the_version_the_log_is_under(
     with database.read_sessions() as session:
         result = verify(session, key_set=saved)
     assert result.ok, result.reason
+
+
+def test_the_api_says_where_each_version_begins_and_whether_it_is_pinned(
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    client: TestClient,
+    headers_for: HeadersFor,
+) -> None:
+    """``GET /audit-log/verify`` lists each key version's first entry and whether the key set
+    pins it, as ``audit-log verify`` prints: an auditor without a shell sees an unpinned
+    rotation too."""
+    monkeypatch.setattr("linkage_hub.keys.REFRESH_SECONDS", 0)
+    write(database, 2)
+    assert rotate(settings, monkeypatch) == 0
+    database.audit_keyring.reload()
+    audit = headers_for("audit", "230000")
+    body = client.get("/api/v1/audit-log/verify", headers=audit).json()
+    assert body["ok"], body
+    assert body["key_versions"] == [
+        {"version": 1, "first_seq": 1, "pinned": True},
+        {"version": 2, "first_seq": 3, "pinned": True},
+    ]
+    doc = json.loads(key_file(settings).read_text())
+    del doc["versions"][1]["since_seq"]
+    key_file(settings).write_text(json.dumps(doc))
+    database.audit_keyring.reload()
+    body = client.get("/api/v1/audit-log/verify", headers=audit).json()
+    assert body["ok"], body
+    assert body["key_versions"][1] == {"version": 2, "first_seq": 3, "pinned": False}

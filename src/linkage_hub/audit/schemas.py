@@ -59,6 +59,18 @@ class ChainHead(BaseModel):
     count: int
 
 
+class KeyVersionStart(BaseModel):
+    version: int = Field(description="An audit key version the chain's entries are under.")
+    first_seq: int = Field(description="The seq of the first entry under it.")
+    pinned: bool = Field(
+        description="Whether the hub's audit key set pins that first entry (`since_seq`, kept "
+        "outside the database; `audit-log rotate-key` writes it). An unpinned version after "
+        "the first lets whoever holds an older key and the database rewrite the entries since "
+        "under the older key unnoticed, unless a head hash kept outside shows it: add its "
+        "`since_seq` to the key set."
+    )
+
+
 class ChainVerification(BaseModel):
     ok: bool
     entries: int = Field(description="Entries checked and found in order.")
@@ -67,3 +79,7 @@ class ChainVerification(BaseModel):
         description="The first entry that does not fit the chain; null when the chain is whole."
     )
     reason: str | None
+    key_versions: list[KeyVersionStart] = Field(
+        default_factory=list,
+        description="Where each audit key version begins, as far as the chain was read.",
+    )

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from linkage_hub.audit import keyset, queries, service
-from linkage_hub.audit.schemas import AuditLogPage, ChainHead, ChainVerification
+from linkage_hub.audit.schemas import AuditLogPage, ChainHead, ChainVerification, KeyVersionStart
 from linkage_hub.auth.policy import CurrentPrincipal
 from linkage_hub.db import DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
@@ -116,11 +116,11 @@ def verify_audit_log(
     someone who recomputed the hashes without the key), or of a key version the hub does not
     hold — with the reason. Compare `head` with a head hash kept outside the hub
     (`linkage-hub audit-log head`) to see that no entry was removed from the end."""
-    result = service.verify(session, key_set=keyset.key_set_of(db))
-    return verification_of(result)
+    keys = keyset.key_set_of(db)
+    return verification_of(service.verify(session, key_set=keys), keys.pins)
 
 
-def verification_of(result: service.Verification) -> ChainVerification:
+def verification_of(result: service.Verification, pins: dict[int, int]) -> ChainVerification:
     head = result.head
     return ChainVerification(
         ok=result.ok,
@@ -130,4 +130,8 @@ def verification_of(result: service.Verification) -> ChainVerification:
         ),
         first_broken_seq=result.broken_seq,
         reason=result.reason,
+        key_versions=[
+            KeyVersionStart(version=v, first_seq=seq, pinned=seq == 1 or v in pins)
+            for v, seq in sorted(result.starts.items())
+        ],
     )
