@@ -14,6 +14,14 @@ medians. Results replace this benchmark's section of ``bench/RESULTS.md``.
 
     .venv/bin/python bench/audit_search.py --persons 1000000
     .venv/bin/python bench/audit_search.py --persons 100000 --backends sqlite --no-write
+
+``--append-persons N`` measures instead what the search's rows cost the log's writer: the
+append (``audit.service.append_many``, in a transaction of its own, as the access recorder's
+flush does) of a read entry naming N persons, each with the region of their record (spread
+over three counties), ``--requests`` times; printed only. It runs on the code before
+migration 0032 too (persons named without their region), for a before/after comparison.
+
+    .venv/bin/python bench/audit_search.py --append-persons 100 --requests 200
 """
 
 from __future__ import annotations
@@ -142,6 +150,61 @@ def run_backend(backend: str, persons: int, requests: int, pg_admin: str) -> dic
                 drop()
 
 
+def append_cost(backend: str, persons: int, appends: int, pg_admin: str) -> list[float]:
+    """Seconds of each of ``appends`` appends of a read entry naming ``persons`` persons."""
+    import dataclasses
+
+    from linkage_hub.audit.service import Entry, append_many
+    from linkage_hub.db import Database
+    from linkage_hub.migrations import upgrade
+
+    with tempfile.TemporaryDirectory(prefix="lh-bench-append-") as tmp:
+        data_dir = Path(tmp)
+        drop = None
+        if backend == "postgres":
+            url, drop = create_pg_database(pg_admin)
+        else:
+            url = f"sqlite:///{data_dir / 'hub.db'}"
+        settings = Settings(
+            database_url=url,
+            data_dir=data_dir,
+            signing_key="bench-signing-key-" + "x" * 32,
+            record_key_secret="bench-record-key-secret-" + "x" * 32,
+        )
+        upgrade(settings)
+        db = Database(settings)
+        by_region = "persons" in {f.name for f in dataclasses.fields(Entry)}
+        seconds: list[float] = []
+        try:
+            for n in range(appends):
+                named = [(f"p{n:012d}{i:019d}", f"23010{2 + i % 3}") for i in range(persons)]
+                fields: dict[str, Any] = (
+                    {"persons": frozenset(named)}
+                    if by_region
+                    else {"person_keys": frozenset(k for k, _ in named)}
+                )
+                entry = Entry(
+                    action="read",
+                    actor="lhc_" + "0" * 24,
+                    department="hr",
+                    region="230100",
+                    target_type="route",
+                    target_id="GET /api/v1/datasets/{dataset}/records",
+                    detail={"status": 200, "person_records": persons},
+                    regions=frozenset({"230102", "230103", "230104"}),
+                    **fields,
+                )
+                started = time.perf_counter()
+                with db.transaction() as session:
+                    append_many(session, [entry])
+                seconds.append(time.perf_counter() - started)
+        finally:
+            db.dispose()
+            if drop is not None:
+                drop()
+    return seconds
+
+
 def report(results: list[dict[str, Any]], command: str) -> str:
     lines = [
         SECTION, "",
@@ -171,7 +234,18 @@ def main() -> int:
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--pg", default=os.environ.get("LINKAGE_BENCH_PG", DEFAULT_PG))
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    parser.add_argument("--append-persons", type=int, help="time appends naming N persons")
     args = parser.parse_args()
+    if args.append_persons:
+        for backend in args.backends.split(","):
+            cost = append_cost(backend, args.append_persons, args.requests, args.pg)[5:]
+            print(
+                f"{backend}: append of a read naming {args.append_persons} persons: median "
+                f"{statistics.median(cost) * 1000:.2f} ms, p95 {p95(cost) * 1000:.2f} ms "
+                f"({len(cost)} appends after 5 of warm-up)",
+                flush=True,
+            )
+        return 0
     results = [
         run_backend(b, args.persons, args.requests, args.pg) for b in args.backends.split(",")
     ]

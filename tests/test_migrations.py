@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, literal, select, text
 from sqlalchemy.exc import DBAPIError
 
 from linkage_hub.audit.chain import GENESIS, canonical, link
 from linkage_hub.audit.keyset import AuditKeyMismatch
+from linkage_hub.audit.queries import list_entries
 from linkage_hub.audit.service import (
     AUDIT_PERSON_TABLE,
     AUDIT_REGION_TABLE,
@@ -300,6 +301,65 @@ class TestRunDeadline:
                 run = session.get(Run, "r1")
                 assert run is not None and run_limit(run, 1800) == dt.timedelta(seconds=60)
             downgrade(settings, "0030_audit_key_version")
+            upgrade(settings)
+        finally:
+            db.dispose()
+
+
+class TestAuditPersonRegion:
+    def test_0032_leaves_the_persons_already_logged_to_the_old_rule(
+        self, empty_database_url: str, tmp_path: Path
+    ) -> None:
+        """0032 names each person of a new entry with the region of the record it was named
+        for (``audit_log_person_region``); the entries logged before keep their persons
+        without a region in ``audit_log_person``, untouched: their hashes still verify, and
+        the person search matches them by the old rule (the person has, or had, a record in
+        the auditor's region), while a new entry matches only where it named the person for a
+        record of the auditor's region. The new table is append-only too."""
+        settings = make_settings(empty_database_url, tmp_path, audit_key="k" * 40)
+        upgrade(settings, "0023_closed_person_index")
+        engine = create_engine(empty_database_url)
+        try:
+            with engine.begin() as conn:
+                _log_as_before_0024(conn, 8)  # k6 named in entry 6, which read 230102
+        finally:
+            engine.dispose()
+        upgrade(settings, "0031_run_deadline")
+        upgrade(settings)
+
+        db = Database(settings)
+        try:
+            with db.transaction() as session:
+                for region in ("230103", "230102"):  # entries 9 and 10
+                    append(
+                        session,
+                        Entry(
+                            action="read",
+                            actor="client-1",
+                            department="hr",
+                            region="230100",
+                            persons=frozenset({("k6", region), ("k2", "230103")}),
+                            regions=frozenset({region, "230103"}),
+                        ),
+                    )
+            with db.read_sessions() as session:
+                result = verify(session, key_set=db.audit_keys())
+                assert result.ok and result.entries == 10, result.reason
+                rows = session.execute(text("SELECT seq FROM audit_log_person ORDER BY seq"))
+                assert [seq for (seq,) in rows] == list(range(1, 9))  # as they were
+                had_a_record_here = select(literal("k6"))  # the records room's answer
+                page = list_entries(
+                    session,
+                    ("230102", "230102"),
+                    person_keys=["k6"],
+                    person_batches=select(literal("no batch")),
+                    person_here=had_a_record_here,
+                    local_persons=lambda named: named,
+                )
+                assert [(e.seq, e.persons) for e in page.items] == [(6, 1), (10, 1)]
+            with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+                conn.execute(text("UPDATE audit_log_person_region SET region = '230102'"))
+            downgrade(settings, "0031_run_deadline")
             upgrade(settings)
         finally:
             db.dispose()

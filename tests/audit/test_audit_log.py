@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from linkage_hub.audit.chain import canonical, link
-from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditPersonRegion, AuditRegion
 from linkage_hub.audit.service import verify
 from linkage_hub.auth.service import revoke_client
 from linkage_hub.cli import main
@@ -71,6 +71,9 @@ def rehash(database: Database, statement: str, since: int) -> None:
     with database.read_sessions() as session:
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
         keys = session.execute(select(AuditPerson.seq, AuditPerson.person_key)).all()
+        persons = session.execute(
+            select(AuditPersonRegion.seq, AuditPersonRegion.person_key, AuditPersonRegion.region)
+        ).all()
         regions = session.execute(select(AuditRegion.seq, AuditRegion.region)).all()
     updates = []
     prev = next(e.prev_hash for e in rows if e.seq == since)
@@ -88,9 +91,11 @@ def rehash(database: Database, statement: str, since: int) -> None:
             target_id=e.target_id,
             detail=e.detail,
             request_id=e.request_id,
-            person_keys=[k for s, k in keys if s == e.seq],
+            person_keys={k for s, k in keys if s == e.seq}
+            | {k for s, k, _ in persons if s == e.seq},
             client_request_id=e.client_request_id,
             regions=[r for s, r in regions if s == e.seq],
+            person_regions=[(k, r) for s, k, r in persons if s == e.seq],
         )
         digest = link(prev, body)
         updates.append(
@@ -235,11 +240,12 @@ class TestChain:
     ) -> None:
         assert push("roster", [f.roster(1)]).status_code == 201
         client.get(f"/api/v1/persons/{f.id_number(1)}", headers=headers_for("hr"))
-        assert any(e["persons"] for e in entries())  # audit_log_person has a row
+        assert any(e["persons"] for e in entries())  # audit_log_person_region has a row
         for statement in (
             "UPDATE audit_log SET actor = 'someone else'",
             "DELETE FROM audit_log",
-            "DELETE FROM audit_log_person",
+            "DELETE FROM audit_log_person_region",
+            "UPDATE audit_log_person_region SET region = '230199'",
         ):
             with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as c:
                 c.execute(text(statement))
@@ -254,7 +260,8 @@ class TestChain:
         [
             ("UPDATE audit_log SET detail = NULL WHERE seq = {seq}", "altered"),
             ("DELETE FROM audit_log WHERE seq = {seq}", "missing"),
-            ("DELETE FROM audit_log_person WHERE seq = {seq}", "altered"),
+            ("DELETE FROM audit_log_person_region WHERE seq = {seq}", "altered"),
+            ("UPDATE audit_log_person_region SET region = '230199' WHERE seq = {seq}", "altered"),
             (
                 "UPDATE audit_log SET hash = 'x', prev_hash = 'y' WHERE seq = {seq}",
                 "prev_hash",

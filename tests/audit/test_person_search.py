@@ -126,7 +126,7 @@ KEYS = [f"filler{7:026d}", f"filler{8:026d}"]
 @pytest.mark.parametrize(
     ("subquery", "expected"),
     [
-        (lambda: batches_of_persons(KEYS), {"b1", "b2"}),
+        (lambda: batches_of_persons(KEYS, region_bounds("230102")), {"b1", "b2"}),
         (lambda: persons_in_region(KEYS, region_bounds("230102")), set(KEYS)),
     ],
     ids=["batches_of_persons", "persons_in_region"],

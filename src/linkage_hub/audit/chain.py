@@ -30,11 +30,15 @@ def canonical(
     person_keys: Iterable[str],
     client_request_id: str | None = None,
     regions: Iterable[str] = (),
+    person_regions: Iterable[tuple[str, str]] = (),
 ) -> bytes:
     """The entry as canonical JSON (sorted keys, no spaces, UTC time to the microsecond).
 
     ``client_request_id`` and ``regions`` (issue 13) are in the body only when an entry has
-    them, so entries written before they existed keep their hashes."""
+    them, so entries written before they existed keep their hashes; so is ``person_regions``,
+    the ``(person key, region)`` pairs of an entry since migration 0032 (the region of the
+    record each person was named for), as each region's sorted keys. ``person_keys`` are the
+    distinct keys either way."""
     body: dict[str, Any] = {
         "seq": seq,
         "recorded_at": recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -53,6 +57,11 @@ def canonical(
     read_regions = sorted(set(regions))
     if read_regions:
         body["regions"] = read_regions
+    named_in: dict[str, set[str]] = {}
+    for key, region in person_regions:
+        named_in.setdefault(region, set()).add(key)
+    if named_in:
+        body["person_regions"] = {r: sorted(keys) for r, keys in named_in.items()}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

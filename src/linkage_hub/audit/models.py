@@ -48,7 +48,10 @@ class AuditEntry(Base):
 
 
 class AuditPerson(Base):
-    """The persons an entry concerns, by person key (part of the entry's hash)."""
+    """The persons an entry written before migration ``0032`` concerns, by person key (part of
+    the entry's hash), without the region of the record they were named for: the auditor's
+    person search matches them as it did then (the person has, or had, a record in the
+    auditor's region). Entries since name their persons in :class:`AuditPersonRegion`."""
 
     __tablename__ = "audit_log_person"
 
@@ -56,6 +59,25 @@ class AuditPerson(Base):
     person_key: Mapped[str] = mapped_column(String(32), primary_key=True)
 
     __table_args__ = (Index("ix_audit_log_person_person_key", "person_key"),)
+
+
+class AuditPersonRegion(Base):
+    """The persons an entry concerns (migration ``0032`` on), by person key, each with the
+    region of the record it was named for: the record a read sent, the version a change wrote
+    or closed, the finding. A person named for records of two regions has a row for each. Part
+    of the entry's hash. An auditor finds (and counts) a person in an entry only where it is
+    named for a record of the auditor's region, so one who left the region is not followed
+    into the next one by the entries that read them there."""
+
+    __tablename__ = "audit_log_person_region"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    person_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(6), primary_key=True)
+
+    __table_args__ = (
+        Index("ix_audit_log_person_region_person_key", "person_key", "region", "seq"),
+    )
 
 
 class AuditRegion(Base):

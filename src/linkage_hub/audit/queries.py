@@ -1,11 +1,17 @@
 """The auditor's view of the log: filters by client, department, person and time.
 
 A person is matched by person key (under every key version the keyring holds): entries that
-name the person, and batches that wrote or closed one of the person's versions
-(``person_batches``, the ids of those batches as a subquery: the dataset tables belong to the
-records room, above this one — see ``linkage_hub.records.service.batches_of_persons``). A
-person is matched only when they have (or had) a record version in the auditor's region
-(``person_here``, likewise a subquery): anyone else is answered like a person the hub never saw.
+name the person for a record of the auditor's region (``audit_log_person_region``: the region
+of the record a read sent, of the version a change wrote or closed), and batches that wrote or
+closed one of the person's versions in the auditor's region (``person_batches``, the ids of
+those batches as a subquery: the dataset tables belong to the records room, above this one —
+see ``linkage_hub.records.service.batches_of_persons``). So a person who moved to a sibling
+region is not followed there: a later city read that sent the auditor's people and the
+mover's new record is in the auditor's view, but does not name the mover to it. A person is
+matched only when they have (or had) a record version in the auditor's region (``person_here``,
+likewise a subquery): anyone else is answered like a person the hub never saw. Entries logged
+before migration 0032 name their persons without a region (``audit_log_person``): such an entry
+matches a person who has (or had) a record in the auditor's region, as it did then.
 
 An entry is in an auditor's view when its region, or one of the regions of the records a read
 sent or a write wrote or closed (``audit_log_region``), lies in the auditor's region: a read or
@@ -19,7 +25,8 @@ cannot read (outside the caller's region, a thing does not exist):
 - an entry filed under a region outside the auditor's (the city's read or batch, the province's
   run that moved a record in) is *foreign*: the county's auditor sees that it happened, who did
   it, when, through which route or batch, and which of its people it named (``persons`` counts
-  only those with a record, now or before, in its region: ``local_persons``), but not the
+  only those named for a record of its region; in an entry before 0032, those with a record,
+  now or before, in its region: ``local_persons``), but not the
   counts in ``detail``, which add up every region the read sent or the batch wrote (a sibling
   county's roster size, say): ``detail`` keeps :data:`SHARED_DETAIL` alone. The chain is
   verified by the hub (``/audit-log/verify``), so the shown entry need not hash to ``hash``.
@@ -43,7 +50,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditPersonRegion, AuditRegion
 from linkage_hub.audit.schemas import AuditLogItem, AuditLogPage
 from linkage_hub.audit.service import named as logged_name
 from linkage_hub.cursors import decode_cursor, encode_cursor
@@ -86,7 +93,8 @@ def list_entries(
     """One page of the auditor's view of region ``bounds`` (see the module docstring).
     ``local_persons(keys)`` is, of the person keys selected by ``keys``, those that have (or
     had) a record in ``bounds`` (a subquery over the dataset tables, from the records room):
-    a foreign entry's ``persons`` counts them alone. Without it, a foreign entry counts none."""
+    a foreign entry before 0032 counts them alone in ``persons`` (without it, none); one since
+    counts the persons it names for records of ``bounds``."""
     lo, hi = bounds
     after = decode_cursor(cursor, kind=CURSOR_KIND)
     read_there = select(AuditRegion.seq).where(
@@ -113,14 +121,22 @@ def list_entries(
     if until is not None:
         where.append(AuditEntry.recorded_at < until.astimezone(dt.UTC))
     if person_keys is not None:
-        named = select(AuditPerson.seq).where(AuditPerson.person_key.in_(person_keys))
+        named_here = select(AuditPersonRegion.seq).where(
+            AuditPersonRegion.person_key.in_(person_keys),
+            AuditPersonRegion.region.between(*bounds),
+            AuditPersonRegion.seq > after,
+        )
+        named_before = select(AuditPerson.seq).where(  # no region: "had a record here" holds
+            AuditPerson.person_key.in_(person_keys), AuditPerson.seq > after
+        )
         # A person with no record in the auditor's region does not exist for it: a city's read
         # that sent a sibling county's people along with the auditor's must not answer for them.
         if person_here is not None:
             where.append(person_here.subquery().select().exists())
         where.append(
             or_(
-                AuditEntry.seq.in_(named),
+                AuditEntry.seq.in_(named_here),
+                AuditEntry.seq.in_(named_before),
                 and_(
                     AuditEntry.target_type == "batch",
                     AuditEntry.target_id.in_(person_batches),
@@ -136,6 +152,8 @@ def list_entries(
     counts: dict[int, int] = {}
     regions: dict[int, list[str]] = {}
     if entries:
+        # An entry names its persons in one of the two tables (before 0032, or since): the
+        # counts of the two add up.
         own = [e.seq for e in entries if e.seq not in foreign]
         if own:
             counts = dict(
@@ -143,6 +161,28 @@ def list_entries(
                     select(AuditPerson.seq, func.count())
                     .where(AuditPerson.seq.in_(own))
                     .group_by(AuditPerson.seq)
+                ).all()
+            )
+            counts |= dict(
+                session.execute(
+                    select(
+                        AuditPersonRegion.seq, func.count(AuditPersonRegion.person_key.distinct())
+                    )
+                    .where(AuditPersonRegion.seq.in_(own))
+                    .group_by(AuditPersonRegion.seq)
+                ).all()
+            )
+        if foreign:
+            counts |= dict(
+                session.execute(
+                    select(
+                        AuditPersonRegion.seq, func.count(AuditPersonRegion.person_key.distinct())
+                    )
+                    .where(
+                        AuditPersonRegion.seq.in_(foreign),
+                        AuditPersonRegion.region.between(lo, hi),
+                    )
+                    .group_by(AuditPersonRegion.seq)
                 ).all()
             )
         if foreign and local_persons is not None:

@@ -27,7 +27,7 @@ from linkage_hub.audit.keyset import (
     record_fingerprints,
     usable,
 )
-from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditRegion
+from linkage_hub.audit.models import AuditEntry, AuditPerson, AuditPersonRegion, AuditRegion
 from linkage_hub.db import insert_rows
 from linkage_hub.domain import Department
 from linkage_hub.identifiers import mask_id_numbers_in
@@ -36,7 +36,8 @@ from linkage_hub.observability import current_client_request_id, current_request
 
 VERIFY_CHUNK = 5_000
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
-AUDIT_PERSON_TABLE = cast(Table, AuditPerson.__table__)
+AUDIT_PERSON_TABLE = cast(Table, AuditPerson.__table__)  # entries before 0032
+AUDIT_PERSON_REGION_TABLE = cast(Table, AuditPersonRegion.__table__)
 AUDIT_REGION_TABLE = cast(Table, AuditRegion.__table__)
 
 
@@ -63,7 +64,9 @@ class Entry:
     target_type: str | None = None
     target_id: str | None = None
     detail: dict[str, Any] | None = None
-    person_keys: frozenset[str] = frozenset()
+    # (person key, region of the record the person is named for): a person's records in two
+    # regions, a pair each
+    persons: frozenset[tuple[str, str]] = frozenset()
     request_id: str | None = None
     client_request_id: str | None = None
     # of the records a read sent or a batch wrote or closed, besides ``region``
@@ -137,8 +140,7 @@ def append_many(
     key = key_set.versions[version]
     seq, prev = (last.seq, last.hash) if last is not None else (0, GENESIS)
     rows: list[dict[str, Any]] = []
-    person_seqs: list[int] = []
-    person_keys: list[str] = []
+    person_rows: list[tuple[int, str, str]] = []
     regions: list[dict[str, Any]] = []
     default_request = current_request_id.get()
     default_client_request = current_client_request_id.get()
@@ -164,8 +166,15 @@ def append_many(
                 entry.client_request_id if entry.request_id else default_client_request
             ),
         }
+        persons = sorted(entry.persons)
         digest = link(
-            prev, canonical(**values, person_keys=entry.person_keys, regions=entry.regions)
+            prev,
+            canonical(
+                **values,
+                person_keys={k for k, _ in persons},
+                regions=entry.regions,
+                person_regions=persons,
+            ),
         )
         rows.append(
             {
@@ -176,36 +185,35 @@ def append_many(
                 "key_version": version,
             }
         )
-        keys = sorted(entry.person_keys)
-        person_seqs += [seq] * len(keys)
-        person_keys += keys
+        person_rows += [(seq, k, r) for k, r in persons]
         regions.extend({"seq": seq, "region": r} for r in sorted(entry.regions))
         prev = digest
     # COPY on PostgreSQL: every read of person data appends here, a list page 100 keys.
     insert_rows(session, AUDIT_TABLE, rows)
-    _insert_persons(session, person_seqs, person_keys)
+    _insert_persons(session, person_rows)
     if regions:
         insert_rows(session, AUDIT_REGION_TABLE, regions)
     return [r["seq"] for r in rows]
 
 
-def _insert_persons(session: Session, seqs: list[int], keys: list[str]) -> None:
-    """The entries' person keys, a row each: on PostgreSQL by ``COPY`` of plain tuples (the
-    keys of a list page's read entry are a hundred rows; built as dicts and bound column by
-    column they cost a tenth of the page's CPU)."""
-    if not keys:
+def _insert_persons(session: Session, rows: list[tuple[int, str, str]]) -> None:
+    """The entries' persons, ``(seq, person key, region)`` a row each, as plain tuples: on
+    PostgreSQL by ``COPY``, on SQLite by the driver's ``executemany`` (the keys of a list
+    page's read entry are a hundred rows, a report's chunk ten thousand; built as dicts and
+    bound column by column they cost a tenth of the page's CPU)."""
+    if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(
-            AUDIT_PERSON_TABLE.insert(),
-            [{"seq": s, "person_key": k} for s, k in zip(seqs, keys, strict=True)],
+        session.connection().exec_driver_sql(
+            "INSERT INTO audit_log_person_region (seq, person_key, region) VALUES (?, ?, ?)",
+            rows,
         )
         return
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
-    statement = "COPY audit_log_person (seq, person_key) FROM STDIN"
+    statement = "COPY audit_log_person_region (seq, person_key, region) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
-        for row in zip(seqs, keys, strict=True):
+        for row in rows:
             copy.write_row(row)
 
 
@@ -380,7 +388,9 @@ def _change(
     detail: dict[str, Any],
     regions: Iterable[str] = (),
 ) -> int:
-    """A change by a departmental client to one target concerning at most one person."""
+    """A change by a departmental client to one target concerning at most one person (named
+    for ``region`` and ``regions``)."""
+    written = frozenset(regions) | {region}
     entry = by(
         principal,
         action,
@@ -388,8 +398,9 @@ def _change(
         target_type=target_type,
         target_id=target_id,
         detail=detail,
-        person_keys=frozenset([person_key]) if person_key else frozenset(),
-        regions=frozenset(regions) - {region},
+        # named for the record's region, and for any other its change wrote (a moved unit's)
+        persons=frozenset((person_key, r) for r in written) if person_key else frozenset(),
+        regions=written - {region},
     )
     return append(session, entry)
 
@@ -401,7 +412,7 @@ def read_entry(
     route: str,
     status: int,
     person_records: int,
-    person_keys: Iterable[str],
+    persons: Iterable[tuple[str, str]],
     regions: Iterable[str],
     request_id: str | None,
     client_request_id: str | None,
@@ -409,7 +420,8 @@ def read_entry(
 ) -> Entry:
     """A read of person data (appended by the access recorder's flush). ``region`` is the
     reader's; ``regions`` those of the records sent, so that the auditors of each of them see
-    the read too (an entry with only the reader's own region carries none)."""
+    the read too (an entry with only the reader's own region carries none); ``persons`` the
+    person key of each record sent with the record's region."""
     read = frozenset(regions) - {principal.region}
     return by(
         principal,
@@ -418,7 +430,7 @@ def read_entry(
         target_type="route",
         target_id=f"{method} {route}"[:120],
         detail={"status": status, "person_records": person_records},
-        person_keys=frozenset(person_keys),
+        persons=frozenset(persons),
         request_id=request_id,
         client_request_id=client_request_id,
         regions=read,
@@ -463,7 +475,7 @@ def head(session: Session) -> Head:
 
 def _chunks(
     session: Session,
-) -> Iterator[list[tuple[AuditEntry, list[str], list[str]]]]:
+) -> Iterator[list[tuple[AuditEntry, list[str], list[str], list[tuple[str, str]]]]]:
     after = 0
     while True:
         entries = list(
@@ -482,12 +494,27 @@ def _chunks(
             select(AuditPerson.seq, AuditPerson.person_key).where(AuditPerson.seq.between(lo, hi))
         ):
             keys.setdefault(seq, []).append(key)
+        persons: dict[int, list[tuple[str, str]]] = {}
+        for seq, key, region in session.execute(
+            select(
+                AuditPersonRegion.seq, AuditPersonRegion.person_key, AuditPersonRegion.region
+            ).where(AuditPersonRegion.seq.between(lo, hi))
+        ):
+            persons.setdefault(seq, []).append((key, region))
         regions: dict[int, list[str]] = {}
         for seq, region in session.execute(
             select(AuditRegion.seq, AuditRegion.region).where(AuditRegion.seq.between(lo, hi))
         ):
             regions.setdefault(seq, []).append(region)
-        yield [(e, keys.get(e.seq, []), regions.get(e.seq, [])) for e in entries]
+        yield [
+            (
+                e,
+                sorted({*keys.get(e.seq, []), *(k for k, _ in persons.get(e.seq, []))}),
+                regions.get(e.seq, []),
+                persons.get(e.seq, []),
+            )
+            for e in entries
+        ]
         session.expunge_all()
         after = hi
 
@@ -510,7 +537,7 @@ def verify(session: Session, *, key_set: AuditKeySet, anchor: str | None = None)
     begins = {seq: v for v, seq in key_set.pins.items()}
     starts: dict[int, int] = {}
     for chunk in _chunks(session):
-        for entry, keys, regions in chunk:
+        for entry, keys, regions, persons in chunk:
             reason = None
             if entry.seq != expected:
                 reason = f"entries {expected}..{entry.seq - 1} are missing"
@@ -542,6 +569,7 @@ def verify(session: Session, *, key_set: AuditKeySet, anchor: str | None = None)
                     person_keys=keys,
                     client_request_id=entry.client_request_id,
                     regions=regions,
+                    person_regions=persons,
                 )
                 if link(prev, body) != entry.hash:
                     reason = "its contents do not match its hash (the entry was altered)"

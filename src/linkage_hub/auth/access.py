@@ -5,9 +5,10 @@ method, the route *template* (never the concrete path: paths may carry ID number
 the request id (the hub's own, and the caller's ``X-Request-ID`` beside it when safe), the
 source address (``clientaddr.source_address``) and how many person records the response sent
 (told through the one door, ``policy.person_reads``). A response that sent person records also
-makes ``read`` entries of the audit log naming them by person key, and the regions of those
-records besides the reader's own, appended in the same flush: a GET never writes, and the audit
-chain is appended under its lock outside the request.
+makes ``read`` entries of the audit log naming them by person key, each with the region of the
+record it was read in, and the regions of those records besides the reader's own, appended in
+the same flush: a GET never writes, and the audit chain is appended under its lock outside the
+request.
 
 Records are buffered and written in batches (one ``INSERT`` of many rows, every
 ``LINKAGE_ACCESS_RECORD_FLUSH_SECONDS``) by a task that lives as long as the app; without one
@@ -47,20 +48,22 @@ ACCESS_TABLE = cast(Table, AccessRecord.__table__)
 
 class PersonReads:
     """The tally of one response: how many person records it carried, whose (person keys,
-    never ID numbers) and of which regions (the records' own, so that the read entry reaches
-    the auditors of every region whose persons were read). Past ``chunk`` distinct keys it
-    offers what it holds to ``spill`` (the access recorder's buffer, which takes it once the
-    response has begun) and starts again; the rest is taken when the response ends."""
+    never ID numbers), each with the region of the record it was read in (so that the read
+    entry reaches the auditors of every region whose persons were read, and names each person
+    to the auditor of the region of their record alone), and the regions of all the records.
+    Past ``chunk`` persons it offers what it holds to ``spill`` (the access recorder's buffer,
+    which takes it once the response has begun) and starts again; the rest is taken when the
+    response ends."""
 
     def __init__(
         self,
-        spill: Callable[[int, frozenset[str], frozenset[str]], bool] | None = None,
+        spill: Callable[[int, frozenset[tuple[str, str]], frozenset[str]], bool] | None = None,
         *,
         chunk: int | None = None,
     ) -> None:
         self.records = 0  # the whole response
         self._held = 0  # records not yet spilled
-        self._keys: set[str] = set()
+        self._persons: set[tuple[str, str]] = set()
         self._regions: set[str] = set()
         self._spill = spill
         self._chunk = chunk or KEY_CHUNK
@@ -72,39 +75,37 @@ class PersonReads:
         self._held += records
         self._regions.add(region)
         if person_key:
-            self._keys.add(person_key)
+            self._persons.add((person_key, region))
             self._offer()
 
     def add_all(
-        self,
-        person_keys: Iterable[str | None],
-        regions: Iterable[str],
-        *,
-        records: int | None = None,
+        self, persons: Iterable[tuple[str | None, str]], *, records: int | None = None
     ) -> None:
-        """Several records at once: one per key, or ``records`` in all; ``regions`` are the
-        regions of those records."""
-        keys = [k for k in person_keys]
+        """Several records at once, ``(person key, region of the record)`` each (``None``:
+        a record without a person key): one record a pair, or ``records`` in all (a person
+        view: its key with each region its records lie in)."""
+        pairs = list(persons)
         if records is None:
-            records = len(keys)
+            records = len(pairs)
         self.records += records
         self._held += records
-        self._keys.update(k for k in keys if k)
+        self._persons.update((k, r) for k, r in pairs if k)
         if records:
-            self._regions.update(regions)
+            self._regions.update(r for _, r in pairs)
         self._offer()
 
     def _offer(self) -> None:
-        if len(self._keys) < self._chunk or self._spill is None:
+        if len(self._persons) < self._chunk or self._spill is None:
             return
-        if self._spill(self._held, frozenset(self._keys), frozenset(self._regions)):
-            self._held, self._keys, self._regions = 0, set(), set()
+        if self._spill(self._held, frozenset(self._persons), frozenset(self._regions)):
+            self._held, self._persons, self._regions = 0, set(), set()
 
-    def take(self) -> tuple[int, frozenset[str], frozenset[str]]:
-        """What is held (records, keys, regions), leaving nothing."""
-        held, keys, regions = self._held, frozenset(self._keys), frozenset(self._regions)
-        self._held, self._keys, self._regions = 0, set(), set()
-        return held, keys, regions
+    def take(self) -> tuple[int, frozenset[tuple[str, str]], frozenset[str]]:
+        """What is held (records, persons with their records' regions, regions), leaving
+        nothing."""
+        held, persons, regions = self._held, frozenset(self._persons), frozenset(self._regions)
+        self._held, self._persons, self._regions = 0, set(), set()
+        return held, persons, regions
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +214,12 @@ class AccessRecordMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         status = 500
 
-        def spill(records: int, keys: frozenset[str], regions: frozenset[str]) -> bool:
+        def spill(
+            records: int, persons: frozenset[tuple[str, str]], regions: frozenset[str]
+        ) -> bool:
             if status >= 400:  # not begun (or failed): hold on until the response ends
                 return False
-            self._read(scope, state, status, records, keys, regions, dt.datetime.now(dt.UTC))
+            self._read(scope, state, status, records, persons, regions, dt.datetime.now(dt.UTC))
             return True
 
         state["person_reads"] = PersonReads(spill)
@@ -265,11 +268,11 @@ class AccessRecordMiddleware:
         state: dict[str, Any],
         status: int,
         records: int,
-        keys: frozenset[str],
+        persons: frozenset[tuple[str, str]],
         regions: frozenset[str],
         at: dt.datetime,
     ) -> None:
-        """A ``read`` entry for ``records`` person records of ``keys``, once the response has
+        """A ``read`` entry for ``records`` person records of ``persons``, once the response has
         begun successfully (a streamed report's status is sent before its rows)."""
         principal = state.get("principal")
         if principal is None or not records or status >= 400:
@@ -280,7 +283,7 @@ class AccessRecordMiddleware:
             route=route_template(scope)[:200],
             status=status,
             person_records=records,
-            person_keys=keys,
+            persons=persons,
             regions=regions,
             request_id=state.get("request_id"),
             client_request_id=state.get("client_request_id"),

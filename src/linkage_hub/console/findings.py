@@ -42,7 +42,6 @@ from linkage_hub.reconciliation.schemas import (
     FindingDetail,
     FindingOut,
     FindingStatus,
-    PersonKeyed,
     TransitionIn,
 )
 
@@ -89,7 +88,7 @@ def findings_page(
         cursor=cursor,
     )
     shown = [i for i in items if i.id_number]
-    person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
+    person_reads(request).add_all((i.person_key, i.region) for i in shown)
     current = {
         name: str(v).lower() if isinstance(v, bool) else str(v)
         for name in FILTERS
@@ -170,9 +169,10 @@ def finding_page(
 ) -> Response:
     detail = service.finding_detail(session, principal, finding_id, keyring, settings.today())
     evidence = [e for e in detail.evidence if e.person_key]
-    shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
-    regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
-    person_reads(request).add_all((e.person_key for e in shown), regions)
+    shown = [(e.person_key, e.region) for e in evidence]
+    person_reads(request).add_all(
+        [(detail.person_key, detail.region), *shown] if detail.id_number else shown
+    )
     name = next((e.record["name"] for e in detail.evidence if e.record.get("name")), None)
     return render(
         request,

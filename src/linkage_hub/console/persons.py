@@ -198,7 +198,7 @@ def person_page(
     shown = sum(len(rows) for rows in view.records.values())
     regions = {r["region"] for rows in view.records.values() for r in rows}
     person_key = keyring.person_key(view.id_number)
-    person_reads(request).add_all([person_key], regions, records=shown)
+    person_reads(request).add_all(((person_key, r) for r in regions), records=shown)
     revealed = reveal == "1"
     if revealed:
         entry = by(
@@ -208,7 +208,7 @@ def person_page(
             target_type="person",
             target_id=person_key,
             detail={"records": shown},
-            person_keys=frozenset({person_key}),
+            persons=frozenset((person_key, r) for r in regions),
             regions=frozenset(regions) - {principal.region},
         )
         append(session, entry)

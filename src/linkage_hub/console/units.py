@@ -72,7 +72,7 @@ def unit_page(
     result = unit_months(session, principal, code, first, today, settings.zone)
     findings, more = live_findings(session, principal, code, keyring, today)
     shown = [i for i in findings if i.id_number]
-    person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
+    person_reads(request).add_all((i.person_key, i.region) for i in shown)
     months = list(reversed(result.months))  # the current month first
     types = sorted({q.establishment_type for m in result.months for q in m.quotas})
     return render(

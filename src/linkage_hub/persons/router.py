@@ -46,5 +46,6 @@ async def get_person(
     )
     shown = sum(len(rows) for rows in view.records.values())
     regions = {r["region"] for rows in view.records.values() for r in rows}
-    person_reads(request).add_all([keyring.person_key(view.id_number)], regions, records=shown)
+    person_key = keyring.person_key(view.id_number)
+    person_reads(request).add_all(((person_key, r) for r in regions), records=shown)
     return view

@@ -32,7 +32,6 @@ from linkage_hub.reconciliation.schemas import (
     FindingOut,
     FindingPage,
     FindingSummary,
-    PersonKeyed,
     RuleList,
     RuleOut,
     RunAccepted,
@@ -261,7 +260,7 @@ def list_discrepancies(
         cursor=cursor,
     )
     shown = [i for i in items if i.id_number]
-    person_reads(request).add_all((i.person_key for i in shown), {i.region for i in shown})
+    person_reads(request).add_all((i.person_key, i.region) for i in shown)
     return FindingPage(items=items, next_cursor=next_cursor)
 
 
@@ -330,9 +329,10 @@ def get_discrepancy(
     `gross_pay` is shown to finance and audit only."""
     detail = service.finding_detail(session, principal, finding_id, keyring, settings.today())
     evidence = [e for e in detail.evidence if e.person_key]
-    shown: list[PersonKeyed] = [*([detail] if detail.id_number else []), *evidence]
-    regions = {e.region for e in evidence} | ({detail.region} if detail.id_number else set())
-    person_reads(request).add_all((e.person_key for e in shown), regions)
+    shown = [(e.person_key, e.region) for e in evidence]
+    person_reads(request).add_all(
+        [(detail.person_key, detail.region), *shown] if detail.id_number else shown
+    )
     return detail
 
 

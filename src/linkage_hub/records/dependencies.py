@@ -22,15 +22,15 @@ def note_person_reads(
     keyring: Keyring,
     dataset: Dataset,
     records: list[Record],
-    person_keys: set[str] | None = None,
+    persons: set[tuple[str, str]] | None = None,
 ) -> None:
     """For the access record and the audit log: how many person records this response shows
-    and whose (person keys, never ID numbers; hashed from the records' ID numbers unless the
-    rows' own are given). Records of the registry datasets are no one's."""
+    and whose (person keys, never ID numbers, each with its record's region; hashed from the
+    records' ID numbers unless the rows' own are given). Records of the registry datasets are
+    no one's."""
     if dataset in PERSON_DATASETS:
         person_reads(request).add_all(
-            shaping.person_keys_read(keyring, records) if person_keys is None else person_keys,
-            {r["region"] for r in records},
+            shaping.persons_read(keyring, records) if persons is None else persons,
             records=len(records),
         )
 

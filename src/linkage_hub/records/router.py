@@ -249,7 +249,7 @@ async def list_records(
             limit=limit,
         ),
     )
-    note_person_reads(request, keyring, dataset, shown.items, shown.person_keys)
+    note_person_reads(request, keyring, dataset, shown.items, shown.persons)
     items = shown.items
     if mask:
         items = [mask_record(r) for r in items]
@@ -276,7 +276,7 @@ async def get_record(
     shown, tag = await run_in_session(
         session, lambda: service.get_record(session, keyring, principal, dataset, record_key)
     )
-    note_person_reads(request, keyring, dataset, shown.items, shown.person_keys)
+    note_person_reads(request, keyring, dataset, shown.items, shown.persons)
     return json_response(shown.items[0], headers={"ETag": tag})
 
 
@@ -301,7 +301,7 @@ def replace_record(
     `If-Match` with the current `ETag`: 428 without it, 412 when the record changed since."""
     shown, tag, _result = service.replace_record(ctx, dataset, record_key, body, if_match)
     response.headers["ETag"] = tag
-    note_person_reads(request, ctx.keyring, dataset, shown.items, shown.person_keys)
+    note_person_reads(request, ctx.keyring, dataset, shown.items, shown.persons)
     return shown.items[0]
 
 
@@ -390,7 +390,5 @@ def list_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )
     sent = [c.record for c in page.items if c.record is not None and c.record.get("id_number")]
-    person_reads(request).add_all(
-        shaping.person_keys_read(keyring, sent), {r["region"] for r in sent}, records=persons
-    )
+    person_reads(request).add_all(shaping.persons_read(keyring, sent), records=persons)
     return page

@@ -113,16 +113,21 @@ def _every_version(t: Table, column: str, *where: Any) -> list[Select[Any]]:
     ]
 
 
-def batches_of_persons(person_keys: list[str]) -> Any:
-    """The ids of the batches that wrote or closed a version of these persons (a subquery: the
-    audit log's person filter, ``linkage_hub.audit.queries.list_entries``)."""
+def batches_of_persons(person_keys: list[str], bounds: tuple[str, str]) -> Any:
+    """The ids of the batches that wrote or closed a version of these persons in the region
+    (a subquery: the audit log's person filter, ``linkage_hub.audit.queries.list_entries``).
+    A version keeps its region: a batch that wrote the person's records only after they left
+    the region is not one of theirs there, the batch that moved them out (closing the version
+    of the region) is."""
+    lo, hi = bounds
     parts: list[Select[Any]] = []
     for dataset in sorted(PERSON_DATASETS):
         t = spec_for(dataset).table
-        parts += _every_version(t, "batch_id", t.c.person_key.in_(person_keys))
+        here = t.c.region.between(lo, hi)
+        parts += _every_version(t, "batch_id", t.c.person_key.in_(person_keys), here)
         parts.append(
             select(t.c.closed_batch_id).where(
-                t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None)
+                t.c.person_key.in_(person_keys), t.c.closed_batch_id.is_not(None), here
             )
         )
     return union(*parts)
@@ -144,16 +149,17 @@ def persons_in_region(person_keys: list[str] | Select[Any], bounds: tuple[str, s
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """Records as a read sends them, with the person keys of the rows they came from (for the
-    audit log's read entry: read from the rows, not hashed again from the ID numbers)."""
+    """Records as a read sends them, with the person keys of the rows they came from and their
+    regions (for the audit log's read entry: read from the rows, not hashed again from the ID
+    numbers)."""
 
     items: list[Record]
-    person_keys: set[str]
+    persons: set[tuple[str, str]]
     next_cursor: str | None = None
 
 
-def _person_keys(spec: DatasetSpec, rows: Sequence[Row[Any]]) -> set[str]:
-    return {row.person_key for row in rows} if spec.person else set()
+def _persons(spec: DatasetSpec, rows: Sequence[Row[Any]]) -> set[tuple[str, str]]:
+    return {(row.person_key, row.region) for row in rows} if spec.person else set()
 
 
 # The two hot reads run statements built once per dataset (and, for a list, per combination of
@@ -316,7 +322,7 @@ def list_records(
     moment = None if as_of is None else settled_moment(as_of, settings)
     bounds = read_bounds(principal, region)
     if bounds is None:
-        return Shown(items=[], person_keys=set())
+        return Shown(items=[], persons=set())
     values: dict[str, Any] = {"lo": bounds[0], "hi": bounds[1], "after": after, "limit": limit + 1}
     if moment is not None:
         values["moment"] = moment
@@ -351,7 +357,7 @@ def list_records(
     items = shape_all(spec, rows, principal, closing=as_of is not None, keyring=keyring)
     return Shown(
         items=as_seen(session, spec, principal, items),
-        person_keys=_person_keys(spec, rows),
+        persons=_persons(spec, rows),
         next_cursor=(
             encode_key_cursor(rows[-1].record_key, f"records.{dataset.value}") if more else None
         ),
@@ -394,7 +400,7 @@ def get_record(
     [record] = as_seen(
         session, spec, principal, [shape(spec, row, principal, closing=False, keyring=keyring)]
     )
-    return Shown(items=[record], person_keys=_person_keys(spec, [row])), etag(record["version"])
+    return Shown(items=[record], persons=_persons(spec, [row])), etag(record["version"])
 
 
 def history(

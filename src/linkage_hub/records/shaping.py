@@ -118,9 +118,11 @@ def shape_all(
     return records
 
 
-def person_keys_read(keyring: Keyring, records: list[Record]) -> set[str]:
-    """The person keys of the records a response shows (for the audit log's read entries)."""
-    return {keyring.person_key(r["id_number"]) for r in records if r.get("id_number")}
+def persons_read(keyring: Keyring, records: list[Record]) -> list[tuple[str | None, str]]:
+    """The person key and region of each record a response shows (for the audit log's read
+    entries; ``None`` for a record without an ID number)."""
+    key = keyring.person_key
+    return [(key(r["id_number"]) if r.get("id_number") else None, r["region"]) for r in records]
 
 
 def record_columns(spec: DatasetSpec) -> list[Any]:

@@ -62,19 +62,23 @@ def list_audit_log(
     client changes, finding transitions and comments) and every read of person records.
 
     `client_id` matches what a client did and what was done to it; `department` the acting
-    department; `id_number` the entries naming the person and the batches that wrote or closed
-    one of the person's records — a person with no record (now or before) in your region is
-    answered like a number the hub never saw, an empty page; `region` a region inside yours. A
-    read is in the view of the reader's region and of every region whose records it sent, a
+    department; `id_number` the entries naming the person for a record of your region and the
+    batches that wrote or closed one of the person's records in your region (a person who left
+    your region is not followed into the next one; entries logged before the hub kept the
+    region each person was named for match a person with a record, now or before, in your
+    region) — a person with no record (now or before) in your region is answered like a
+    number the hub never saw, an empty page; `region` a region inside yours. A read is in the
+    view of the reader's region and of every region whose records it sent, a
     write (`batch.push`, `record.replace`, `record.delete`) in the view of its scope's region
     and of every region whose records it wrote or closed (`regions`; a record moved with its
     unit: both): a region's auditor sees every read and write of its people, whoever made
     them, as it concerns your region: `regions` lists those inside yours, and an entry filed
     under a region outside yours (a city's read or batch, seen by a county) counts in `persons`
-    only your people and keeps no counts in `detail` (they add up every region). Entries
-    never hold ID numbers: persons are named by keyed hash. Each entry carries its `hash` and
-    the `prev_hash` it covers (see `/audit-log/verify`); `request_id` is the hub's own id of the
-    request, `client_request_id` the caller's `X-Request-ID` when it sent a safe one.
+    only the people it names for records of your region and keeps no counts in `detail` (they
+    add up every region). Entries never hold ID numbers: persons are named by keyed hash.
+    Each entry carries its `hash` and the `prev_hash` it covers (see `/audit-log/verify`);
+    `request_id` is the hub's own id of the request, `client_request_id` the caller's
+    `X-Request-ID` when it sent a safe one.
     """
     bounds = read_bounds(principal, region)
     if bounds is None:
@@ -89,7 +93,7 @@ def list_audit_log(
         client_id=client_id,
         department=department.value if department else None,
         person_keys=keys,
-        person_batches=batches_of_persons(keys) if keys is not None else None,
+        person_batches=batches_of_persons(keys, bounds) if keys is not None else None,
         person_here=persons_in_region(keys, bounds) if keys is not None else None,
         local_persons=lambda named: persons_in_region(named, bounds),
         action=action,

@@ -89,7 +89,7 @@ def build_tenure_report(
     if format is ReportFormat.json:
         report = TenureReport.build(found, months, findings, today)
         shown = [f for f in findings if f.id_number]
-        reads.add_all((f.person_key for f in shown), {f.region for f in shown})
+        reads.add_all((f.person_key, f.region) for f in shown)
         return JSONResponse(report.model_dump(mode="json"))
     return _download(found, months, findings, format, settings, reads)
 
