@@ -3,8 +3,9 @@ do to findings — comments and status changes — is :mod:`linkage_hub.reconcil
 
 Region scoping happens in SQL (``region BETWEEN lo AND hi``); a finding outside the caller's
 region is a 404, and it appears in no list, report or person view either. The ID number of a
-person finding is looked up through its ``person_key`` in the current records, in the same
-query.
+person finding is looked up through its ``person_key`` in the person's records inside the
+caller's region, in the same query (:func:`id_number_of`: a finding can be filed where the
+person has no record).
 
 Evidence (:func:`evidence_records`, the one home of what a caller sees of it): a record of the
 caller's region shows its fields, ``gross_pay`` only to departments that see salaries (finance
@@ -75,12 +76,15 @@ LIVE = (
 
 
 def _person_field(
-    person_key: Any, field: str, bounds: tuple[str, str] | None = None
+    person_key: Any, field: str, bounds: tuple[str, str], *, past: bool = False
 ) -> ColumnElement[str | None]:
-    """A field of the person from the first of their current records (inside ``bounds``).
-    While a key rotation is half done, a record may stand under the person's new key and the
-    finding under the old one until the rotation's last step: the record is matched by the
-    rotation's key map too (empty, so one index probe, at any other time)."""
+    """A field of the person from the first of their current records inside ``bounds``, or,
+    with ``past``, failing that from the first of their closed versions inside ``bounds``.
+    Each is one index probe (by person key: the index on current versions, then the one on
+    closed versions, ``ix_<table>_closed_person_key``), taken only while those before it found
+    nothing. While a key rotation is half done, a record may stand under the person's new key
+    and the finding under the old one until the rotation's last step: the record is matched by
+    the rotation's key map too (empty, so one index probe, at any other time)."""
     rekeyed = (
         select(PersonKeyMap.new_key)
         .where(PersonKeyMap.old_key == person_key)
@@ -88,20 +92,33 @@ def _person_field(
         .scalar_subquery()
     )
     lookups = []
-    for model in PERSON_MODELS:
-        lookup = select(getattr(model, field)).where(
-            model.person_key.in_([person_key, rekeyed]), model.closed_at.is_(None)
-        )
-        if bounds is not None:
-            lookup = lookup.where(model.region.between(*bounds))
-        lookups.append(lookup.limit(1).scalar_subquery())
+    for current in (True, False) if past else (True,):
+        for model in PERSON_MODELS:
+            version = model.closed_at.is_(None) if current else model.closed_batch_id.is_not(None)
+            lookup = select(getattr(model, field)).where(
+                model.person_key.in_([person_key, rekeyed]), version, model.region.between(*bounds)
+            )
+            lookups.append(lookup.limit(1).scalar_subquery())
     return func.coalesce(*lookups)
 
 
-def id_number_of(person_key: Any) -> ColumnElement[str | None]:
-    """The ID number behind a person key, from whichever current record has it (every record
-    of the person holds the same number: the key is made from it)."""
-    return _person_field(person_key, "id_number")
+def id_number_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str | None]:
+    """The ID number behind a person key, shown to a reader of ``bounds`` only when a version
+    of a record of the person — current, or closed — lies inside ``bounds``; none otherwise.
+
+    The rule: a reader learns from a finding the ID number of a person its region holds, or
+    held, a record of, and of no one else. Such a version is the reader's to read (the record,
+    its history, a read ``as_of`` its time, and as the finding's evidence), ID number included,
+    so the finding shows it nothing new. A finding can be filed where the person has no record
+    at all: a live finding follows its unit to the region the city moves it to
+    (records.publish), though the record that made it was deleted before the move, and the
+    person's other records lie in regions the reader cannot read (its evidence withheld); a
+    resolved finding stays in the region that resolved it. Its reader reads the finding, not
+    whom it is about. The region it left, and the city above both, read the number.
+
+    Every version of the person's records holds the same number (the key is made from it):
+    the first current one inside ``bounds``, else the first closed one, gives it."""
+    return _person_field(person_key, "id_number", bounds, past=True)
 
 
 def name_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str | None]:
@@ -112,8 +129,9 @@ def name_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str | Non
     return _person_field(person_key, "name", bounds)
 
 
-def _select() -> Select[Finding, str | None]:
-    return select(Finding, id_number_of(Finding.person_key).label("id_number"))
+def _select(bounds: tuple[str, str]) -> Select[Finding, str | None]:
+    """Findings with the ID number a reader of ``bounds`` reads (:func:`id_number_of`)."""
+    return select(Finding, id_number_of(Finding.person_key, bounds).label("id_number"))
 
 
 def is_overdue(status: str, due_on: dt.date | None, today: dt.date | None) -> bool:
@@ -198,7 +216,13 @@ def filtered(query: Select[*Ts], principal: Principal, filters: Filters) -> Sele
     if filters.unit_code is not None:
         query = query.where(Finding.unit_code == filters.unit_code)
     if filters.person_keys is not None:
-        query = query.where(Finding.person_key.in_(filters.person_keys))
+        # One person's findings, of those the reader reads the person's ID number of: the
+        # filter names the person, and answering it with a finding the reader may not read
+        # the number of (id_number_of) would tell it whom that finding is about.
+        query = query.where(
+            Finding.person_key.in_(filters.person_keys),
+            id_number_of(Finding.person_key, principal.region_bounds).is_not(None),
+        )
     if filters.rule is not None:
         query = query.where(Finding.rule == filters.rule)
     if filters.status is not None:
@@ -238,7 +262,7 @@ def list_findings(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[FindingOut], str | None]:
-    query = filtered(_select(), principal, filters)
+    query = filtered(_select(principal.region_bounds), principal, filters)
     if cursor is not None:
         rank, after = decode_pair_cursor(cursor)
         query = query.where(tuple_(Finding.severity_rank, Finding.id) > tuple_(rank, after))
@@ -262,7 +286,7 @@ def live_findings_for_person(
     """The person's findings that still hold (not resolved), inside ``bounds`` — for the
     person view."""
     query = (
-        _select()
+        _select(bounds)
         .where(
             Finding.person_key.in_(person_keys),
             Finding.region.between(*bounds),
@@ -364,7 +388,7 @@ def finding_detail(
     session: Session, principal: Principal, finding_id: str, keyring: Keyring, today: dt.date
 ) -> FindingDetail:
     finding = visible_finding(session, principal, finding_id)
-    row = session.execute(_select().where(Finding.id == finding.id)).one()
+    row = session.execute(_select(principal.region_bounds).where(Finding.id == finding.id)).one()
     base = _out(row, keyring, today, principal.region_bounds)
     run = session.get(Run, finding.last_run_id)
     events = (
@@ -455,5 +479,5 @@ def finding_out(
     session: Session, principal: Principal, finding_id: str, keyring: Keyring, today: dt.date
 ) -> FindingOut:
     """One finding as lists show it (the caller has checked it is visible)."""
-    row = session.execute(_select().where(Finding.id == finding_id)).one()
+    row = session.execute(_select(principal.region_bounds).where(Finding.id == finding_id)).one()
     return _out(row, keyring, today, principal.region_bounds)

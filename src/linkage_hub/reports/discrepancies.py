@@ -91,7 +91,7 @@ def _query(principal: Principal, filters: Filters) -> Select[*tuple[Any, ...]]:
     query = select(
         *_COLUMNS,
         _unit_name(principal.region_bounds).label("unit_name"),
-        id_number_of(Finding.person_key).label("id_number"),
+        id_number_of(Finding.person_key, principal.region_bounds).label("id_number"),
         name_of(Finding.person_key, principal.region_bounds).label("name"),
     )
     return filtered(query, principal, filters)
