@@ -10,8 +10,8 @@ is rendered through the HTTP API in JSON, CSV and XLSX for several readers, mask
 compared with ``discrepancy_report_golden.json``. A larger set (past every chunk and buffer
 size of the writers) is compared by digest.
 
-The golden file was written by the implementation before the fast formatting (commit
-a9edaea); to write it again, deliberately, after a change of the report's content:
+The golden file was written by the implementation before the fast formatting (main at
+a794e22); to write it again, deliberately, after a change of the report's content:
 
     LINKAGE_WRITE_GOLDEN=1 .venv/bin/pytest tests/reports/test_discrepancy_report_bytes.py
 """
@@ -252,3 +252,32 @@ class TestTheReportKeepsItsBytes:
             REPORT, params={"format": fmt}, headers=headers_for("audit", "230000")
         )
         _check(f"2345 findings {fmt} sha256", backend, _digest(_rendered(response, fmt)))
+
+
+class TestPerRowWork:
+    def test_each_stored_id_number_is_opened_once(
+        self,
+        findings: tuple[list[str | None], Database],
+        client: TestClient,
+        headers_for: HeadersFor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A person has several findings: the report opens (decrypts) their stored ID number
+        once, not once a row."""
+        keys, database = findings
+        rows = _findings(keys, 60)
+        _insert(database, rows)
+        opened: list[str] = []
+        reveal = Keyring.reveal_id
+
+        def counted(self: Keyring, stored: str) -> str:
+            opened.append(stored)
+            return reveal(self, stored)
+
+        monkeypatch.setattr(Keyring, "reveal_id", counted)
+        headers = headers_for("audit", "230000")
+        response = client.get(REPORT, params={"format": "csv"}, headers=headers)
+        assert response.status_code == 200
+        shown = [r for r in rows if r["person_key"] in keys[1:5]]
+        assert len(shown) > 4 * 2  # each of the four persons in several rows
+        assert sorted(opened) == sorted(set(opened)) and len(opened) == 4

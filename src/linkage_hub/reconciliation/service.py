@@ -145,7 +145,12 @@ def acknowledgement_seen(f: Finding | Row[Any], bounds: tuple[str, str]) -> bool
     follows its unit to another region; the acknowledgement the region it left made
     (department, due date, so ``overdue``) stays that region's, as the history entry that
     made it does (:func:`_filed_inside`)."""
-    return f.status == FindingStatus.acknowledged and _inside(f.acknowledged_in, bounds)
+    return acknowledged_inside(f.status, f.acknowledged_in, bounds)
+
+
+def acknowledged_inside(status: str, acknowledged_in: str | None, bounds: tuple[str, str]) -> bool:
+    """:func:`acknowledgement_seen` of a finding's two columns (for reports reading tuples)."""
+    return status == FindingStatus.acknowledged and _inside(acknowledged_in, bounds)
 
 
 def acknowledgement_seen_sql(bounds: tuple[str, str]) -> ColumnElement[bool]:

@@ -202,7 +202,7 @@ def discrepancy_report(
         format,
         stem,
         discrepancies.HEADER_ZH,
-        discrepancies.cells(items, settings.zone),
+        discrepancies.cells(items, settings.zone, text_times=format is ReportFormat.csv),
         sheet_name="问题清单",
         widths=discrepancies.WIDTHS,
         extra_sheets=extra,

@@ -70,8 +70,15 @@ def stream_csv(
     buffer.seek(0)
     buffer.truncate()
     pending = 0
+    starts = FORMULA_STARTS
     for row in rows:
-        writer.writerow([_csv_value(v) for v in row])
+        # _csv_value of each cell; a plain str that starts no formula (most cells) is as it is
+        writer.writerow(
+            [
+                v if type(v) is str and v[:1] not in starts else "" if v is None else _csv_value(v)
+                for v in row
+            ]
+        )
         pending += 1
         if pending >= chunk_rows:
             yield buffer.getvalue().encode()

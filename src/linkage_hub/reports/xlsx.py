@@ -16,6 +16,8 @@ breaks, U+FFFE, U+FFFF, surrogates) are dropped: one of them would make the file
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ _EPOCH = dt.date(1899, 12, 30)
 _ILLEGAL = {
     c: None for c in (*range(32), *range(0xD800, 0xE000), 0xFFFE, 0xFFFF) if c not in (9, 10, 13)
 }
+# Whether a text holds one of them: a scan much cheaper than translating every text
+_ILLEGAL_FOUND = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ILLEGAL)) + "]").search
+_EPOCH_TIME = dt.datetime(1899, 12, 30)
 
 Cell = str | int | float | Decimal | dt.date | dt.datetime | bool | None
 
@@ -57,28 +62,60 @@ def _col(index: int) -> str:
 
 
 def _cell(ref: str, value: Cell, style: int = 0) -> str:
+    if type(value) is str:  # most cells: straight to the text
+        return _text(ref, value, style) if value else ""
     if value is None or value == "":
         return ""
     if isinstance(value, bool):
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, dt.datetime):
-        serial = (value.replace(tzinfo=None) - dt.datetime(1899, 12, 30)).total_seconds() / 86400
-        return f'<c r="{ref}" s="{_STYLE_DATETIME}"><v>{serial:.10f}</v></c>'
+        serial = _serial(value) if value.tzinfo is None else _serial_of(value)
+        return f'<c r="{ref}" s="{_STYLE_DATETIME}"><v>{serial}</v></c>'
     if isinstance(value, dt.date):
         return f'<c r="{ref}" s="{_STYLE_DATE}"><v>{(value - _EPOCH).days}</v></c>'
     if isinstance(value, int | float | Decimal):
         return f'<c r="{ref}"><v>{value}</v></c>'
-    text = str(value).translate(_ILLEGAL)
+    return _text(ref, str(value), style)
+
+
+def _text(ref: str, text: str, style: int) -> str:
+    if _ILLEGAL_FOUND(text):
+        text = text.translate(_ILLEGAL)
     if not style and text[:1] in FORMULA_STARTS:
         style = _STYLE_QUOTED
-    text = escape(text)
+    text = text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")  # escape()
     style_attr = f' s="{style}"' if style else ""
     return f'<c r="{ref}" t="inlineStr"{style_attr}><is><t xml:space="preserve">{text}</t></is></c>'
 
 
+def _serial_of(value: dt.datetime) -> str:
+    """A date-time cell's value: days since 1899-12-30 on the clock ``value`` shows."""
+    return f"{(value.replace(tzinfo=None) - _EPOCH_TIME).total_seconds() / 86400:.10f}"
+
+
+# The findings of a run share their times: each distinct (naive, so equal means same clock)
+# time is worked out once.
+_serial = functools.lru_cache(maxsize=4096)(_serial_of)
+
+
 def _row(number: int, values: Sequence[Cell], style: int = 0) -> str:
-    cells = "".join(_cell(f"{_col(i)}{number}", v, style) for i, v in enumerate(values))
+    n = str(number)
+    columns = _COLUMNS if len(values) <= len(_COLUMNS) else _columns(len(values))
+    cells = "".join(
+        [
+            (_text(c + n, v, style) if v else "") if type(v) is str else _cell(c + n, v, style)
+            for c, v in zip(columns, values, strict=False)
+            if v is not None
+        ]
+    )
     return f'<row r="{number}">{cells}</row>'
+
+
+def _columns(count: int) -> list[str]:
+    return [_col(i) for i in range(count)]
+
+
+_COLUMNS = _columns(64)
 
 
 class _Sink:
