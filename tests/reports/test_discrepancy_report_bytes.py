@@ -11,7 +11,8 @@ compared with ``discrepancy_report_golden.json``. A larger set (past every chunk
 size of the writers) is compared by digest.
 
 The golden file was written by the implementation before the fast formatting (main at
-a794e22); to write it again, deliberately, after a change of the report's content:
+a794e22, written again with the finding ID number rule of 35472bc in, before the fast
+formatting was taken); to write it again, deliberately, after a change of the report's content:
 
     LINKAGE_WRITE_GOLDEN=1 .venv/bin/pytest tests/reports/test_discrepancy_report_bytes.py
 """
