@@ -16,6 +16,7 @@ from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RuleCode
 from linkage_hub.reconciliation.service import id_number_of
 from linkage_hub.settings import Settings
+from linkage_hub.versioning import region_bounds
 from tests.reconciliation.conftest import Reconcile
 
 demo_data = pytest.importorskip("linkage_hub.records.demo_data")
@@ -29,7 +30,9 @@ def test_the_demo_city_yields_its_planted_findings(
     demo.load_city(settings, database, city)
     result = reconcile(region="230000", period=demo_data.PERIOD, as_of=dt.date(2026, 11, 27))
     with database.transaction() as session:
-        rows = session.execute(select(Finding, id_number_of(Finding.person_key))).all()
+        rows = session.execute(
+            select(Finding, id_number_of(Finding.person_key, region_bounds("230000")))
+        ).all()
     keyring = Keyring(settings)
     found = {
         demo_data.Finding(f.rule, id_number=keyring.reveal_id(number))
