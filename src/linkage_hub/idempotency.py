@@ -24,6 +24,15 @@ fails stores nothing and a retry runs again.
   route, key) without waiting: a retry while the first is running cannot take it and is 409 at
   once. SQLite runs one writer at a time: a retry waits for the first to commit and then gets
   its answer. The primary key backs both.
+- Rights of now. An answer is replayed only to a caller who may still read what it tells:
+  each route passes ``still``, which asks the caller's client row as it stands and where the
+  object is filed now (a run, meeting or disclosure of a region inside the caller's, a finding
+  it may open, a meeting it attends, a subscription of its region and department). A client
+  whose region or department was changed since, or whose finding followed its unit to another
+  county, is answered as if the key were new: by the rights of now, so a region it left is the
+  404 any request naming it gets, and a meeting's record is shown as ``GET`` shows it today
+  (a moved finding withheld on the agenda). The first answer is then forgotten only if the new
+  request succeeds (a refusal rolls back, and the first is kept for its retention).
 - Retention. Answers are kept ``idempotency_retention_hours`` (24 h by default): an older one
   is no longer replayed, and the expired rows are deleted by the writes that store answers (an
   index range on ``created_at``, at most once a minute per process).
@@ -153,6 +162,7 @@ def once(
     model: type[M],
     make: Callable[[], M],
     wait: bool = False,
+    still: Callable[[M], M | None] | None = None,
 ) -> M:
     """``make()``'s answer, or with ``key`` the first answer to it (see the module).
 
@@ -160,7 +170,9 @@ def once(
     what the answer depends on (path parameters and the validated body, as JSON values);
     ``status`` the route's status code. ``wait``: a retry while the first is running waits
     for it and gets its answer instead of a 409 (a form sent twice by a double click: the
-    browser shows only the second answer)."""
+    browser shows only the second answer). ``still``: the first answer as the caller may read
+    it now, or None when it may no longer (see "Rights of now" in the module); without it the
+    answer holds nothing the caller's rights could stop covering (the public's receipt)."""
     if key is None:
         return make()
     owner, keyed, digest = named(keyring, scope, route, key, request)
@@ -182,9 +194,13 @@ def once(
         if not expired:
             if first.request_digest != digest:
                 raise _reused()
-            response.status_code = first.status_code
-            response.headers[REPLAYED] = "true"
-            return model.model_validate_json(keyring.reveal_id(first.body))
+            answer = model.model_validate_json(keyring.reveal_id(first.body))
+            kept = answer if still is None else still(answer)
+            if kept is not None:
+                response.status_code = first.status_code
+                response.headers[REPLAYED] = "true"
+                return kept
+        # Expired, or no longer the caller's to read: the request is answered as a new one.
         session.delete(first)
         session.flush()
     answer = make()

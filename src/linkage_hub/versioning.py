@@ -16,8 +16,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, case, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linkage_hub.identifiers import region_prefix
@@ -74,6 +75,19 @@ def region_bounds(region: str) -> tuple[str, str]:
     prefix = region_prefix(region)
     pad = 6 - len(prefix)
     return prefix + "0" * pad, prefix + "9" * pad
+
+
+def region_contains_sql(outer: Any, inner: Any) -> Any:
+    """SQL: region ``inner`` lies inside region ``outer``, both SQL expressions (a column, a
+    subquery) — :func:`linkage_hub.identifiers.region_contains` where the outer region is not
+    known before the query runs. ``inner`` between :func:`region_bounds` of ``outer``; a NULL
+    either side is not inside."""
+    high = case(
+        (outer.like("%0000"), func.substr(outer, 1, 2).concat("9999")),
+        (outer.like("%00"), func.substr(outer, 1, 4).concat("99")),
+        else_=outer,
+    )
+    return inner.between(outer, high)
 
 
 def visible_sql(alias: str, at_param: str | None) -> str:

@@ -20,7 +20,10 @@ from tests.conftest import HeadersFor
 from tests.meetings.test_meetings import MEETINGS, convene
 from tests.meetings.test_meetings import found as found  # the fixture
 from tests.notifications.conftest import Receiver, verifies
-from tests.notifications.test_webhooks import ghost_pay, push, run, subscribe
+from tests.notifications.test_webhooks import SUBS, ghost_pay, push, run, subscribe
+from tests.public.conftest import City
+from tests.public.conftest import city as city  # the fixture
+from tests.public.conftest import publish as publish  # the fixture
 from tests.records import factory as f
 
 A, CITY = "230102", "230100"
@@ -111,3 +114,71 @@ def test_a_city_meeting_is_named_to_the_city_not_to_the_county(
     assert full[a]["meeting_id"] == by_city["id"]
     assert told[b]["meeting_id"] == full[b]["meeting_id"] == by_county["id"]
     assert all("meeting_region" not in d for d in (*told.values(), *full.values()))
+
+
+def test_a_case_handed_to_a_sibling_county_names_its_unit_to_the_city_only(
+    client: TestClient, headers_for: HeadersFor, receiver: Receiver, city: City, publish: Any
+) -> None:
+    """A report to the city naming a unit of county A, handed down to county B: B's
+    ``case.transitioned`` named A's unit (``unit_code``), as the case's API did
+    (``tests/security/test_api1_case_unit_code.py``); now the city's subscriber alone is told."""
+    publish()
+    b = "230103"
+    unit = city.public_code["county_a"]
+    county = subscribe(client, headers_for("establishment", b), receiver.url, ["case.transitioned"])
+    above = subscribe(
+        client, headers_for("establishment", CITY), receiver.url, ["case.transitioned"], region=b
+    )
+    report = {"category": "ghost_pay", "region": CITY, "facts": "某单位吃空饷。", "unit_code": unit}
+    assert client.post("/public/v1/reports", json=report).status_code == 201
+    office = headers_for("establishment", CITY)
+    [case] = client.get("/api/v1/cases", headers=office).json()["items"]
+    for step in ({"to": "accepted"}, {"to": "assigned", "region": b}):
+        answer = client.post(f"/api/v1/cases/{case['id']}/transitions", json=step, headers=office)
+        assert answer.status_code == 200, answer.text
+    receiver.wait(lambda _: bool(heard(receiver, county, "case.transitioned")))
+    receiver.wait(lambda _: bool(heard(receiver, above, "case.transitioned")))
+    [told] = heard(receiver, county, "case.transitioned")
+    [full] = heard(receiver, above, "case.transitioned")
+    assert told["step"] == full["step"] == "assigned" and told["region"] == b
+    assert "unit_code" not in told and unit not in str(told), told
+    assert full["unit_code"] == unit
+
+
+def test_a_unit_filter_does_not_match_a_unit_withheld_from_its_subscriber(
+    client: TestClient, headers_for: HeadersFor, receiver: Receiver, city: City, publish: Any
+) -> None:
+    """The same hand-down to county B, whose subscription filters by units (``units``) naming
+    county A's unit: the event matched on the withheld ``unit_code``, so B learnt from the
+    delivery (or its ``seq``) which unit the case handed to it concerns. Now a unit withheld
+    from the subscriber matches no unit filter; the city's filter by that unit still does."""
+    publish()
+    b = "230103"
+    unit = city.public_code["county_a"]
+    events = ["case.transitioned"]
+    office_b = headers_for("establishment", b)
+    guessing = subscribe(client, office_b, receiver.url, events, units=[unit])
+    everything = subscribe(client, office_b, receiver.url, events)
+    above = subscribe(
+        client, headers_for("establishment", CITY), receiver.url, events, region=b, units=[unit]
+    )
+    report = {"category": "ghost_pay", "region": CITY, "facts": "某单位吃空饷。", "unit_code": unit}
+    assert client.post("/public/v1/reports", json=report).status_code == 201
+    office = headers_for("establishment", CITY)
+    [case] = client.get("/api/v1/cases", headers=office).json()["items"]
+    for step in ({"to": "accepted"}, {"to": "assigned", "region": b}):
+        answer = client.post(f"/api/v1/cases/{case['id']}/transitions", json=step, headers=office)
+        assert answer.status_code == 200, answer.text
+    # One fan-out gives every subscription its deliveries: once B's unfiltered subscription
+    # and the city's have heard the hand-down, the filtered one was passed over, or not.
+    receiver.wait(lambda _: bool(heard(receiver, everything, "case.transitioned")))
+    receiver.wait(lambda _: bool(heard(receiver, above, "case.transitioned")))
+    [told] = heard(receiver, everything, "case.transitioned")
+    assert told["step"] == "assigned" and "unit_code" not in told
+    [full] = heard(receiver, above, "case.transitioned")
+    assert full["unit_code"] == unit
+    sub = client.get(f"{SUBS}/{guessing['id']}", headers=office_b).json()
+    assert sub["last_seq"] == 0, sub
+    assert heard(receiver, guessing, "case.transitioned") == []
+    deliveries = client.get(f"{SUBS}/{guessing['id']}/deliveries", headers=office_b).json()
+    assert deliveries["items"] == []

@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from linkage_hub.db import Database
 from linkage_hub.notifications.models import Delivery, Subscription
+from linkage_hub.outbox.models import OutboxEvent
 from linkage_hub.settings import Settings
 from tests.conftest import HeadersFor, hub_today, make_settings
 from tests.notifications.conftest import Receiver, verifies
@@ -161,7 +162,10 @@ def test_events_arrive_signed_in_order_thin_and_complete(
         f"{link}/comments", json={"body": "请财政局核对工资"}, headers=headers_for("hr", COUNTY)
     )
     assert said.status_code == 201
-    # ... not subscribed to comments: nothing more arrives; subscribe and comment again.
+    # ... not subscribed to comments: nothing more arrives; subscribe and comment again, once
+    # the fan-out has looked at the first comment's event (a subscription widened before then
+    # asks for it too: under load in CI it arrived, and the test found two comments).
+    looked_at(database, sub["id"])
     answer = client.patch(
         f"{SUBS}/{sub['id']}",
         json={"events": [*events, "finding.commented"]},
@@ -186,6 +190,22 @@ def test_events_arrive_signed_in_order_thin_and_complete(
     push(client, headers_for, "units", [unit(19, region=COUNTY)], COUNTY)
     time.sleep(1.0)
     assert len(receiver.received) == count
+
+
+def looked_at(database: Database, subscription_id: str, seconds: float = 20) -> None:
+    """Wait until the fan-out has looked at every outbox event so far for the subscription
+    (its cursor is the newest event's id): a bound, not a speed requirement."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with database.transaction() as session:
+            high = session.scalar(select(func.max(OutboxEvent.id)))
+            cursor = session.scalar(
+                select(Subscription.cursor).where(Subscription.id == subscription_id)
+            )
+        if high is not None and cursor is not None and cursor >= high:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the fan-out did not reach the newest event in time")
 
 
 def test_a_subscriber_gets_only_its_region_and_filters(

@@ -15,12 +15,17 @@ must change nothing — no finding opened, resolved or reopened, and every live 
 unit, departments, summary and evidence as they were. The database carries over from one drawn
 sequence to the next, so later sequences start from the states earlier ones left.
 
-Every run is of the city's payroll period: runs of regions over different periods judge the
-same person's pay against different lines and may rightly disagree (a run's period is its
-region's latest by default, API.md), which is not what this test is about. The other city
-therefore has no payroll of its own. The one exception is a county's operator re-checking the
-county as of yesterday or for the period before: that run drops the watermarks of the regions
-it overlaps, and the on-write step must then settle them again, in full.
+Every run is of the payroll period the on-write step settles its region under: a run's period
+is its region's latest by default (API.md), and the on-write step runs each target region (a
+city, the other city, the province) by default, so a region inside a target is settled under
+the target's period. The test's runs take the same (:meth:`Hub.period_for`): runs of regions
+over different periods judge the same person's pay against different lines and may rightly
+disagree, which is not what this test is about. (The test once ran everything over the city's
+period; the other city, once a unit moved there held only a line of the period before, was
+then settled over that period and judged against the city's: test_incremental_shapes failed.)
+The one exception is a county's operator re-checking the county as of yesterday or for the
+period before: that run drops the watermarks of the regions it overlaps, and the on-write step
+must then settle them again, in full.
 
 ``LINKAGE_INVARIANT_EXAMPLES`` sets how many sequences are drawn (default 40 per database).
 """
@@ -41,9 +46,11 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from linkage_hub.db import Database
 from linkage_hub.errors import HubError
+from linkage_hub.identifiers import region_contains
 from linkage_hub.reconciliation import runs
 from linkage_hub.reconciliation.engine import latest_period
 from linkage_hub.reconciliation.models import Event, Evidence, Finding, Run, Watermark
@@ -178,11 +185,11 @@ class Hub:
             return run
 
     def run(self, region: str, kind: str) -> str | None:
-        """A run of ``region`` over the city's payroll period (see the module); its id, or
-        None when the hub holds nothing in the region."""
+        """A run of ``region`` over the period the on-write step settles it under (see the
+        module); its id, or None when the hub holds nothing in the region."""
         try:
             with self.db.transaction() as session:
-                period = latest_period(session, CITY, hub_today())
+                period = self.period_for(session, region)
                 run, lock = runs.create_run(
                     session,
                     self.db,
@@ -197,6 +204,13 @@ class Hub:
             return None
         assert runs.execute_run(self.db, run_id, lock) == "succeeded"
         return run_id
+
+    def period_for(self, session: Session, region: str) -> str | None:
+        """The default period of the widest region the on-write step settles that holds
+        ``region`` (the region's own when none does: a run of it makes it a target)."""
+        targets = widest([*session.scalars(select(Watermark.region)), region])
+        target = next(t for t in targets if region_contains(t, region))
+        return latest_period(session, target, hub_today())
 
     def settled(self) -> list[str]:
         """The regions whose findings the on-write step keeps settled: its targets (the

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -93,6 +93,16 @@ def act(hub: Hub, op: tuple[Any, ...]) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=st.lists(SHAPES, min_size=1, max_size=12))
+# Always: the other city settled by default, then a unit moved there whose only pay is a line of
+# the period before (its latest, so the on-write step settles the other city over it).
+@example(
+    ops=[
+        ("run", "230200", "incremental"),
+        ("delete", "payroll", 3, 3),
+        ("unit_to", 3, "230200", None, 3),
+        ("earlier", 2, 3, 24, False),
+    ]
+)
 def test_live_findings_are_what_a_full_run_finds_over_more_shapes(
     hub: Hub, ops: list[tuple[Any, ...]]
 ) -> None:

@@ -4,16 +4,21 @@ failures that leave the previous findings intact, the command line and the sched
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from linkage_hub.cli import CommandError
 from linkage_hub.db import Database
@@ -160,6 +165,56 @@ class TestCrashRecovery:
             findings = list(session.scalars(select(Finding)))
         assert [(f.id, f.status) for f in findings] == [(f.id, f.status) for f in before.findings]
         assert not run_is_alive(database, run.id)
+
+    def test_a_database_error_marking_it_running_fails_the_run(
+        self,
+        world: World,
+        reconcile: Reconcile,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The first transaction (queued -> running) lay outside the try that fails a run: a
+        database error there escaped ``execute_run`` (the background thread died with it) and
+        left the run ``queued``, until the region's next run or a restart failed it as dead.
+        Now the run ends ``failed`` at once, with the error, ``not_started``."""
+        from linkage_hub.reconciliation import runs as runs_module
+
+        world.f.payroll(P, world.organ)
+        before = reconcile()
+        real = runs_module.time_limited
+        entered: list[Session] = []
+
+        @contextlib.contextmanager
+        def failing_first(session: Session, db: Database, deadline: Any) -> Iterator[None]:
+            entered.append(session)
+            if len(entered) == 1:  # the transaction that marks the run running
+                raise OperationalError(
+                    "UPDATE reconciliation_run", {}, Exception("server closed the connection")
+                )
+            with real(session, db, deadline):
+                yield
+
+        with database.transaction() as session:
+            run, lock = create_run(
+                session, database, region="230100", period=None, as_of=None, requested_by="t"
+            )
+        monkeypatch.setattr(runs_module, "time_limited", failing_first)
+        assert execute_run(database, run.id, lock) == "failed"
+        monkeypatch.undo()
+        assert len(entered) == 1  # the run went no further
+        with database.transaction() as session:
+            failed = session.get(Run, run.id)
+            assert failed is not None
+            assert (failed.status, failed.error_code) == ("failed", "not_started")
+            assert (
+                failed.error
+                == "OperationalError: (builtins.Exception) server closed the connection"
+            )
+            assert failed.finished_at is not None and failed.started_at is None
+            findings = list(session.scalars(select(Finding)))
+        assert [(f.id, f.status) for f in findings] == [(f.id, f.status) for f in before.findings]
+        assert not run_is_alive(database, run.id)  # its lock is free: the next run goes
+        assert reconcile().run.status == "succeeded"
 
 
 class TestCommandLine:

@@ -21,8 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import HeadersFor, hub_today
+from tests.console.conftest import ConsoleAs, console_as
 from tests.notifications.test_webhooks import ghost_pay, run
 from tests.records import factory as f
+
+__all__ = ["console_as"]  # the fixture
 
 MEETINGS = "/api/v1/meetings"
 CITY, COUNTY, SIBLING = "230100", "230102", "230103"
@@ -255,3 +258,38 @@ class TestThroughTheBody:
         assert long.status_code == 422
         empty = client.post(f"{path}/comments", json={"body": ""}, headers=office)
         assert empty.status_code == 422
+
+
+class TestTheListsRegion:
+    def test_a_region_outside_the_callers_is_a_404_as_for_the_cases(
+        self, county_meeting: dict[str, Any], client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """``?region=`` a sibling's (or one above): the cases answer 404, while the meetings
+        (API and console) and the dataset records answered an empty 200 until 2026-12-07."""
+        office = headers_for("establishment", COUNTY)
+        for region in (SIBLING, CITY, "230200"):
+            params = {"region": region}
+            cases = client.get("/api/v1/cases", params=params, headers=office)
+            meetings = client.get(MEETINGS, params=params, headers=office)
+            records = client.get("/api/v1/datasets/roster/records", params=params, headers=office)
+            assert cases.status_code == meetings.status_code == records.status_code == 404
+            problem = {k: v for k, v in cases.json().items() if k not in ("instance", "request_id")}
+            for answer in (meetings, records):
+                assert problem.items() <= answer.json().items(), region
+        # Inside: the county's own meeting (the city reads it through the county too).
+        for headers in (office, headers_for("audit", CITY)):
+            mine = client.get(MEETINGS, params={"region": COUNTY}, headers=headers)
+            assert [m["id"] for m in mine.json()["items"]] == [county_meeting["id"]]
+            assert (
+                client.get(
+                    "/api/v1/datasets/roster/records", params={"region": COUNTY}, headers=headers
+                ).status_code
+                == 200
+            )
+
+    def test_the_consoles_meeting_list_answers_the_same(
+        self, console_as: ConsoleAs, client: TestClient
+    ) -> None:
+        officer = console_as("establishment", COUNTY)
+        assert officer.get("/console/meetings", params={"region": SIBLING}).status_code == 404
+        assert officer.get("/console/meetings", params={"region": COUNTY}).status_code == 200

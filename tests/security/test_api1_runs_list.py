@@ -70,9 +70,11 @@ class TestACountySeesItsOwnRunsOnly:
 
     def test_filters_do_not_widen_the_region(self, regions: Regions, database: Database) -> None:
         runs = _runs(regions, database)
-        assert run_ids(regions, "audit", COUNTY, region=OTHER) == []
-        assert run_ids(regions, "audit", COUNTY, region=CITY) == [runs["county"]]
-        assert run_ids(regions, "audit", COUNTY, region="230000") == [runs["county"]]
+        assert run_ids(regions, "audit", COUNTY, region=COUNTY) == [runs["county"]]
+        for outside in (OTHER, CITY, "230000"):  # a sibling's, or one above: 404, no widening
+            refused = runs_get(regions, "audit", COUNTY, region=outside)
+            assert refused.status_code == 404, refused.text
+            assert "run_id" not in refused.text
         assert run_ids(regions, "audit", COUNTY, batch_id=BATCH) == []
         assert run_ids(regions, "audit", OTHER, batch_id=BATCH) == [runs["incremental"]]
         assert run_ids(regions, "audit", COUNTY, kind="incremental") == []

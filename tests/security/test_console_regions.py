@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from linkage_hub.console.pages import HINTS
 from tests.conftest import HeadersFor
 from tests.console.conftest import ConsoleAs, console_as, demo_city
 from tests.console.test_findings import all_ids, api_detail, api_findings
@@ -49,7 +50,14 @@ class TestASiblingCountysFinding:
         listed = all_ids(officer, "/console/findings")
         assert listed  # the county has findings of its own
         assert finding["id"] not in listed
-        assert finding["id"] not in all_ids(officer, f"/console/findings?region={COUNTY}")
+        # Asked for by region: a 404 page (until 2026-12-07 an empty list), naming nothing.
+        asked = officer.get("/console/findings", params={"region": COUNTY})
+        assert asked.status_code == 404 and finding["id"] not in asked.text
+        # It says in Chinese what a 404 means, as for a county the hub has never heard of.
+        unheard = officer.get("/console/findings", params={"region": "230199"})
+        assert unheard.status_code == 404
+        for page in (asked, unheard):
+            assert HINTS[404] in page.text and "No such region." in page.text
         own = console_as("finance", COUNTY)
         assert finding["id"] in all_ids(own, f"/console/findings?rule={finding['rule']}")
 

@@ -101,6 +101,10 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class LinkNotValid(ClientError):
+    """The one-time link is used, retired, expired or another account's."""
+
+
 @dataclass(frozen=True, slots=True)
 class CreatedUser:
     user: AuthClient
@@ -151,7 +155,14 @@ def list_users(session: Session) -> list[AuthClient]:
 
 
 def _user(session: Session, username: str) -> AuthClient:
-    user = session.get(AuthClient, user_id(username.strip().lower()), with_for_update=True)
+    """The person's row, locked and read afresh: a row the session loaded before the lock (the
+    link form reads the link's holder first) would otherwise keep the values it had then."""
+    user = session.get(
+        AuthClient,
+        user_id(username.strip().lower()),
+        with_for_update=True,
+        populate_existing=True,
+    )
     if user is None:
         raise ClientNotFound(f"no user {username}")
     return user
@@ -234,9 +245,22 @@ def set_password(
     if not user.active:
         raise ClientError(f"user {username} is disabled")
     if link_token is not None:
-        holder = link_holder(session, link_token, now)
-        if holder is None or holder.client_id != user.client_id:
-            raise ClientError("the link is not valid any more; ask for a new one")
+        # Claimed in one UPDATE, so two uses of one link sent together cannot both pass: the
+        # second finds it used (PostgreSQL re-checks the row once the first commits), where a
+        # link read before the first committed would still look unused.
+        claimed = session.execute(
+            update(PasswordLink)
+            .where(
+                PasswordLink.token_hash == token_hash(link_token[:100]),
+                PasswordLink.client_id == user.client_id,
+                PasswordLink.used_at.is_(None),
+                PasswordLink.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(PasswordLink.token_hash)
+        ).scalar_one_or_none()
+        if claimed is None:
+            raise LinkNotValid("the link is not valid any more; ask for a new one")
     _retire_links(session, user.client_id, now)
     user.secret_hash = hash_password(password)
     user.secret_rotated_at = now

@@ -10,8 +10,10 @@ deadline it has not met has passed (one SQL condition over the stored due dates)
 the hub has none there, the nearest office above: :func:`handling_office`); audit reads the
 cases of its region; nobody else sees one. The reporter's name and phone are sealed at rest
 and shown only to the establishment office handling the case, and every such reveal is in the
-audit log. The reporter sees status, due date, the extension's reason and the public reply, by
-tracking code and secret — a wrong secret is a 404, like a code that does not exist.
+audit log. The unit the report was filed naming (its code, and the name filed with it) is
+sent only to a reader of the unit's region (:func:`readable_units`): the case keeps it when it
+is handed down. The reporter sees status, due date, the extension's reason and the public
+reply, by tracking code and secret — a wrong secret is a 404, like a code that does not exist.
 
 **Every step** is a :class:`CaseStep`, an audit-log entry and a ``case.opened`` /
 ``case.transitioned`` event for subscribers.
@@ -29,7 +31,7 @@ from typing import Any
 
 from fastapi import Response
 from sqlalchemy import and_, func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.models import AuthClient
@@ -380,7 +382,8 @@ def listed(
     if entry is not None:
         record(entry)
     opens = openable_duplicates(session, principal, cases)
-    return [out(c, today, keyring, opens) for c in cases], next_cursor
+    units = readable_units(session, principal, cases)
+    return [out(c, today, keyring, opens, units) for c in cases], next_cursor
 
 
 def _list_read(principal: Principal, cases: list[Case]) -> audit.Entry | None:
@@ -403,17 +406,57 @@ def openable_duplicates(session: Session, principal: Principal, cases: list[Case
     return set(session.scalars(select(Case.id).where(Case.id.in_(named), visible(principal))))
 
 
-def out(case: Case, today: dt.date, keyring: Keyring, opens: Collection[str]) -> CaseOut:
+def unit_region(code: Any) -> Any:
+    """The region of the registry unit ``code`` (an SQL expression) names, as SQL: its current
+    version's, or for a unit abolished or deleted since, its last version's (NULL: no unit)."""
+    unit = aliased(RegistryUnit)
+    mine = unit.unit_code == code
+    current = select(unit.region).where(mine, unit.closed_at.is_(None))
+    last = select(unit.region).where(mine).order_by(unit.id.desc()).limit(1)
+    # COALESCE stops at the current version (indexed); only a unit with none reads further.
+    return func.coalesce(current.scalar_subquery(), last.scalar_subquery())
+
+
+def readable_units(session: Session, principal: Principal, cases: list[Case]) -> set[str]:
+    """Of the units ``cases`` were filed naming (``unit_code``), those lying in the caller's
+    region now (:func:`unit_region`), the rule the links and the discrepancy report's unit
+    names follow.
+
+    Decided at read time, not at hand-down: a report to the city may name a published unit of
+    any of its counties, and the city may assign the case to another county; the case keeps
+    the code the reporter chose (the city, and any office above, still reads it), while the
+    county now handling it — which cannot open that unit, perhaps classified since — is sent
+    neither its code nor the name filed with it (:func:`out`)."""
+    ids = [c.id for c in cases if c.unit_code]
+    if not ids:
+        return set()
+    lo, hi = principal.region_bounds
+    found = session.scalars(
+        select(Case.unit_code).where(Case.id.in_(ids), unit_region(Case.unit_code).between(lo, hi))
+    )
+    return {code for code in found if code is not None}
+
+
+def out(
+    case: Case,
+    today: dt.date,
+    keyring: Keyring,
+    opens: Collection[str],
+    units: Collection[str],
+) -> CaseOut:
     """The case as sent; ``duplicate_of`` only when it is in ``opens`` (the caller may open
-    it: :func:`openable_duplicates`)."""
+    it: :func:`openable_duplicates`); ``unit_code``, and the ``unit_name`` filed with it, only
+    when the unit is in ``units`` (it lies in the caller's region: :func:`readable_units`). A
+    ``unit_name`` filed without a code is the reporter's words, like the facts, and is sent."""
+    named = case.unit_code is None or case.unit_code in units
     return CaseOut(
         id=case.id,
         tracking_code=case.tracking_code,
         category=Category(case.category),
         region=case.region,
         handler_region=case.handler_region,
-        unit_code=case.unit_code,
-        unit_name=case.unit_name,
+        unit_code=case.unit_code if named else None,
+        unit_name=case.unit_name if named else None,
         facts=keyring.reveal_id(case.facts),
         status=Status(case.status),
         received_at=case.received_at,
@@ -472,14 +515,9 @@ def _link_opens(principal: Principal) -> Any:
     finding = select(Finding.id).where(
         Finding.id == CaseLink.target, Finding.region.between(lo, hi)
     )
-    mine = RegistryUnit.unit_code == CaseLink.target
-    current = select(RegistryUnit.region).where(mine, RegistryUnit.closed_at.is_(None))
-    last = select(RegistryUnit.region).where(mine).order_by(RegistryUnit.id.desc()).limit(1)
-    # COALESCE stops at the current version (indexed); only a unit with none reads further.
-    region = func.coalesce(current.scalar_subquery(), last.scalar_subquery())
     return or_(
         and_(CaseLink.kind == "finding", finding.exists()),
-        and_(CaseLink.kind == "unit", region.between(lo, hi)),
+        and_(CaseLink.kind == "unit", unit_region(CaseLink.target).between(lo, hi)),
     )
 
 
@@ -508,7 +546,13 @@ def detail(
         select(CaseStep).where(CaseStep.case_id == case.id).order_by(CaseStep.id)
     )
     return CaseDetail(
-        **out(case, today, keyring, openable_duplicates(session, principal, [case])).model_dump(),
+        **out(
+            case,
+            today,
+            keyring,
+            openable_duplicates(session, principal, [case]),
+            readable_units(session, principal, [case]),
+        ).model_dump(),
         contact=contact,
         links=[LinkOut(kind=x.kind, target=x.target, linked_at=x.linked_at) for x in links],
         steps=[

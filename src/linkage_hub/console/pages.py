@@ -80,6 +80,15 @@ TITLES = {
     429: "请求过于频繁",
     503: "服务繁忙",
 }
+# What a refusal means, for people (the API's problem detail, in English, follows it).
+HINTS = {
+    403: "您的部门无权进行此项操作。",
+    404: "所要的内容不存在，或不在您所在地区的范围内（下级地区的可以查看，同级和上级的不能）。",
+    409: "内容已被他人改动，请刷新后重试。",
+    422: "请求中有内容不符合要求，请检查下列各项。",
+    429: "请求过于频繁，请稍后再试。",
+    503: "服务暂时繁忙，请稍后再试；未做任何改动。",
+}
 
 _env = Environment(
     loader=ChoiceLoader(
@@ -161,6 +170,7 @@ def page_error(request: Request, error: HubError) -> Response:
         error.status,
         principal=principal if isinstance(principal, Principal) else None,
         title=TITLES.get(error.status, "出错了"),
+        hint=HINTS.get(error.status, ""),
         detail=error.detail or "",
         # the fields the API's problem names, as its body names them (never an ID number)
         errors=[(e.field, e.message) for e in (error.errors or [])[:SHOWN_ERRORS]],

@@ -26,7 +26,14 @@ from linkage_hub.auth.sessions import (
     secure_cookie,
     session_token,
 )
-from linkage_hub.auth.users import USER_PREFIX, check_username, link_holder, set_password, user_id
+from linkage_hub.auth.users import (
+    USER_PREFIX,
+    LinkNotValid,
+    check_username,
+    link_holder,
+    set_password,
+    user_id,
+)
 from linkage_hub.clientaddr import limit_key, source_address
 from linkage_hub.console.pages import STYLESHEET, render, safe_next
 from linkage_hub.db import Database, DatabaseDep, DbSession
@@ -168,6 +175,9 @@ def set_password_page(
     else:
         try:
             set_password(session, username, password, link_token=token, actor=holder.client_id)
+        except LinkNotValid:  # used meanwhile (the same link sent twice at once)
+            session.rollback()
+            return render(request, "password.html", 404, valid=False)
         except ClientError:
             error = "密码至少 12 个字符，且至少包含 5 个不同的字符。"
     if error:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
 from linkage_hub.auth.policy import CurrentPrincipal
+from linkage_hub.auth.principal import Principal
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
-from linkage_hub.errors import problem_responses
+from linkage_hub.errors import NotFound, problem_responses
 from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.meetings import minutes, service
 from linkage_hub.meetings.schemas import (
@@ -55,6 +58,9 @@ def convene(
         meeting = service.convene(session, principal, body)
         return service.detail(session, principal, meeting, settings.today())
 
+    def still(first: MeetingDetail) -> MeetingDetail | None:
+        return _record_now(session, principal, first.id, settings.today())
+
     return once(
         session,
         keyring,
@@ -67,24 +73,41 @@ def convene(
         status=201,
         model=MeetingDetail,
         make=make,
+        still=still,
     )
+
+
+def _record_now(
+    session: Session, principal: Principal, meeting_id: str, today: dt.date
+) -> MeetingDetail | None:
+    """A replayed meeting's record as ``GET /meetings/{id}`` shows it to the caller today (an
+    agenda finding that left the region withheld), or None when the meeting is no longer
+    inside the caller's region (the retry is then answered as a new request)."""
+    try:
+        meeting = service.get(session, principal, meeting_id)
+    except NotFound:
+        return None
+    return service.detail(session, principal, meeting, today)
 
 
 @router.get(
     "",
     operation_id="list_meetings",
     response_model=MeetingPage,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 404, 422),
 )
 def list_meetings(
     session: DbSession,
     principal: CurrentPrincipal,
-    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
+    region: Annotated[
+        str | None, Query(description="Only this region and below: inside yours (else 404).")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MeetingPage:
     """The meetings of your region and the regions inside it, newest first (any department).
-    A meeting of a larger region (the province's, seen from a city) is not listed."""
+    A meeting of a larger region (the province's, seen from a city) is not listed. A `region`
+    outside yours (a sibling's, or one above) is a 404, as for the cases and the reports."""
     items, next_cursor = service.page(
         session,
         principal,
@@ -147,6 +170,9 @@ def decide(
         meeting = service.decide(session, principal, meeting_id, body, today)
         return service.detail(session, principal, meeting, today)
 
+    def still(first: MeetingDetail) -> MeetingDetail | None:
+        return _record_now(session, principal, meeting_id, settings.today())
+
     return once(
         session,
         keyring,
@@ -159,6 +185,7 @@ def decide(
         status=200,
         model=MeetingDetail,
         make=make,
+        still=still,
     )
 
 
@@ -186,6 +213,13 @@ def comment(
     def make() -> MeetingCommentOut:
         return service.comment(session, principal, meeting_id, body)
 
+    def still(first: MeetingCommentOut) -> MeetingCommentOut | None:
+        try:
+            meeting = service.get(session, principal, meeting_id)
+        except NotFound:
+            return None
+        return first if principal.department.value in meeting.attending else None
+
     return once(
         session,
         keyring,
@@ -198,6 +232,7 @@ def comment(
         status=201,
         model=MeetingCommentOut,
         make=make,
+        still=still,
     )
 
 

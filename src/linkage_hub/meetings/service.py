@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from linkage_hub.audit import service as audit
+from linkage_hub.auth.policy import ensure_in_region
 from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import aware, utcnow
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
@@ -162,9 +163,12 @@ def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[MeetingOut], str | None]:
-    """Newest first; a meeting is listed when its region lies inside the caller's."""
+    """Newest first; a meeting is listed when its region lies inside the caller's. A
+    ``region`` outside the caller's is the 404 the cases and reports answer
+    (:func:`ensure_in_region`), not an empty page, for the API and the console alike."""
     query = select(Meeting).where(Meeting.region.between(*principal.region_bounds))
     if region is not None:
+        ensure_in_region(principal, region)
         query = query.where(Meeting.region.between(*region_bounds(region)))
     if cursor:
         number, _ = decode_pair_cursor(cursor, "meetings")

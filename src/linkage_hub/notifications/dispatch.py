@@ -12,9 +12,19 @@ A subscription matches an event when the event's type is one it chose, the event
 in the subscription's region (itself inside its owner's: a subscriber receives only events
 about data it could read) and every filter it set holds where the event has that attribute:
 ``datasets`` for ``records.changed``, ``rules`` and ``severities`` for findings, ``units`` for
-events about one unit (a batch's ``records.changed`` spans units and passes a unit filter).
+events about one unit (a batch's ``records.changed`` spans units and passes a unit filter;
+a case event whose unit is withheld from the owner, :func:`withheld`, matches none).
 A ``records.changed`` of up to :data:`MAX_RECORD_KEYS` changes lists their record keys.
 A revoked owner's subscriptions get nothing more.
+
+**Today's rights.** A subscription is its owner's, and its owner reads by its client row as it
+stands now: the matching also asks that the owner's department be still the subscription's,
+that the event's region lie in the owner's region *now*, and that a finding event's finding,
+where it is filed now, lie in the subscription's region and the owner's
+(:func:`_owner_may_read`). The worker asks it again before each POST (:func:`load`), so a
+client moved to another region or department, or a county whose unit (and so its live
+findings) moved to its sibling, is not sent afterwards what it was given out before: queued,
+retried, or replayed.
 
 **What a reader may open.** A delivery names a batch, a run or a meeting (id and link) only
 when its owner could open it through the API: the batch's scope, the run's region, the
@@ -72,6 +82,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from linkage_hub.auth.models import AuthClient
+from linkage_hub.cases.service import unit_region
 from linkage_hub.clock import utcnow
 from linkage_hub.cursors import encode_cursor
 from linkage_hub.domain import Dataset, Department
@@ -79,11 +90,12 @@ from linkage_hub.identifiers import region_contains
 from linkage_hub.notifications.models import Attempt, Delivery, Subscription
 from linkage_hub.notifications.sender import Outcome
 from linkage_hub.outbox.models import OutboxEvent
-from linkage_hub.reconciliation.models import Run
+from linkage_hub.reconciliation.models import Finding, Run
 from linkage_hub.records.datasets import spec_for
 from linkage_hub.records.models import Batch, Change
 from linkage_hub.records.publish import MAX_RECORD_KEYS
 from linkage_hub.records.visibility import audience_tag
+from linkage_hub.versioning import region_contains_sql
 
 DISPATCH_LOCK = 0x4C48_4E44  # "LHND"
 LEASE = dt.timedelta(seconds=60)
@@ -156,13 +168,57 @@ def matches(sub: Subscription) -> Any:
         ("datasets", e.dataset),
         ("rules", e.rule),
         ("severities", e.severity),
-        ("units", e.unit_code),
     ):
         values = filters.get(name)
         if values:
             conditions.append(or_(column.is_(None), column.in_(values)))
+    units = filters.get("units")
+    if units:
+        # A unit withheld from the owner (a case event's unit outside its region: withheld)
+        # matches no unit filter, or a county naming its sibling's unit would learn from a
+        # delivery which unit a case handed to it concerns.
+        shown = or_(~e.type.startswith("case."), _unit_readable_by(sub.client_id))
+        conditions.append(or_(e.unit_code.is_(None), and_(e.unit_code.in_(units), shown)))
     conditions.append(_audience(Department(sub.department)))
+    conditions.append(_owner_may_read(sub))
     return and_(*conditions)
+
+
+def _owner_may_read(sub: Subscription) -> Any:
+    """SQL: the owner of ``sub`` may read the event *now*, by its client row as it stands (the
+    row the API checks every token against), not as it stood when it subscribed: its
+    department is still the subscription's (the audience and the 12310 events were chosen
+    for that one; a client moved to another department gets nothing more from it), the
+    event's region lies in its region, and a finding event's finding lies, where it is filed
+    now, in the subscription's region and the owner's (a finding follows its unit: the county
+    it left no longer opens it, :mod:`linkage_hub.reconciliation.announce`). Part of
+    :func:`matches`, so the fan-out, the worker before each POST (:func:`load`) and a replay
+    all judge by today's rights."""
+    e = OutboxEvent
+    owner = select(AuthClient).where(AuthClient.client_id == sub.client_id)
+    region = owner.with_only_columns(AuthClient.region).scalar_subquery()
+    department = owner.with_only_columns(AuthClient.department).scalar_subquery()
+    filed = select(Finding.region).where(Finding.id == e.finding_id).scalar_subquery()
+    return and_(
+        department == sub.department,
+        region_contains_sql(region, e.region),
+        or_(
+            ~e.type.startswith("finding."),
+            and_(
+                filed.between(sub.region_lo, sub.region_hi),
+                region_contains_sql(region, filed),
+            ),
+        ),
+    )
+
+
+def _unit_readable_by(client_id: str) -> Any:
+    """SQL: the unit a case event names lies in the region of the client ``client_id`` (the
+    subscription's owner), as :func:`withheld` decides it per delivery: the unit's region
+    (:func:`linkage_hub.cases.service.unit_region`; none known: not readable) lies inside the
+    owner's."""
+    owner = select(AuthClient.region).where(AuthClient.client_id == client_id).scalar_subquery()
+    return region_contains_sql(owner, unit_region(OutboxEvent.unit_code))
 
 
 #: What ``/deliveries`` says of a delivery dropped unsent (``attempt`` 0, no status code).
@@ -170,9 +226,18 @@ DROPPED = (
     "not sent: the subscription was changed (region, events or filters) "
     "and no longer asks for this event"
 )
+#: What ``/deliveries`` says of a delivery the worker dropped before its POST: the event no
+#: longer matches (the subscription was changed beside the fan-out), or its owner may no
+#: longer read it (:func:`_owner_may_read`).
+UNREADABLE = (
+    "not sent: the subscription no longer asks for this event, or its owner may no longer "
+    "read it (its region or department changed, or the finding moved out of its region)"
+)
 
 
-def drop_unmatched(session: Session, sub: Subscription, now: dt.datetime) -> int:
+def drop_unmatched(
+    session: Session, sub: Subscription, now: dt.datetime, reason: str = DROPPED
+) -> int:
     """Drop the deliveries of ``sub`` still waiting to be sent (paused, due or retrying) whose
     event it no longer asks for, after a change of its region, events or filters; returns how
     many. The dispatcher gave them out under the old criteria and the worker sends what it is
@@ -206,7 +271,7 @@ def drop_unmatched(session: Session, sub: Subscription, now: dt.datetime) -> int
                 literal(0),
                 literal(now, type_=Attempt.at.type),
                 literal(0),
-                literal(DROPPED),
+                literal(reason),
             )
             .join(e, e.id == Delivery.outbox_id)
             .where(Delivery.id.in_(ids))
@@ -359,7 +424,11 @@ def load(session: Session, ids: list[int]) -> list[Due]:
     """What to send for each claimed delivery: the URL, the secrets (sealed) and the body.
     A delivery whose event its subscription no longer asks for is dropped, not sent
     (:func:`drop_unmatched`): the change drops those queued before it, this those a fan-out
-    running beside the change gave out under the old criteria."""
+    running beside the change gave out under the old criteria. So is one whose event its
+    owner may no longer read (:func:`_owner_may_read`): its client row's region or department
+    changed since it subscribed, or the finding the event names moved out of its region while
+    the delivery waited (paused, retrying, replayed). A POST is judged by the rights of the
+    moment it goes, not those of the moment the event was given out."""
     rows = session.execute(
         select(Delivery, Subscription, OutboxEvent, AuthClient.region)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
@@ -387,7 +456,7 @@ def load(session: Session, ids: list[int]) -> list[Due]:
         )
         now = utcnow()
         for sub_id in {sub.id for delivery, sub, _, _ in rows if delivery.id not in wanted}:
-            drop_unmatched(session, subs[sub_id], now)
+            drop_unmatched(session, subs[sub_id], now, UNREADABLE)
         rows = [row for row in rows if row[0].id in wanted]
     events = [event for _, _, event, _ in rows]
     keys = _record_keys(session, events)
@@ -477,10 +546,17 @@ PRIVATE = frozenset({"hidden", "meeting_region"})
 
 
 def _places(session: Session, events: list[OutboxEvent]) -> dict[tuple[str, str], str]:
-    """The region of each batch (its scope) and run the events name, in one query each."""
+    """The region of each batch (its scope) and run the events name, and of the unit a case
+    event names (:func:`linkage_hub.cases.service.unit_region`), in one query each."""
     batches = {e.batch_id for e in events if e.batch_id}
     runs = {e.run_id for e in events if e.run_id}
+    cases = [e.id for e in events if e.type.startswith("case.") and e.unit_code]
     places: dict[tuple[str, str], str] = {}
+    if cases:
+        found = select(OutboxEvent.unit_code, unit_region(OutboxEvent.unit_code)).where(
+            OutboxEvent.id.in_(cases)
+        )
+        places |= {("unit_code", u): region for u, region in session.execute(found) if region}
     if batches:
         found = select(Batch.batch_id, Batch.scope_region).where(Batch.batch_id.in_(batches))
         places |= {("batch_id", b): region for b, region in session.execute(found)}
@@ -491,9 +567,13 @@ def _places(session: Session, events: list[OutboxEvent]) -> dict[tuple[str, str]
 
 
 def withheld(event: OutboxEvent, reader: str, places: dict[tuple[str, str], str]) -> frozenset[str]:
-    """The ids in ``event`` (``batch_id``, ``run_id``, ``meeting_id``) that a reader of region
-    ``reader`` cannot open; one whose place is unknown (gone) is withheld too."""
+    """The ids in ``event`` (``batch_id``, ``run_id``, ``meeting_id``, a case event's
+    ``unit_code``) that a reader of region ``reader`` cannot open; one whose place is unknown
+    (gone) is withheld too. A case keeps the unit the report named when it is handed down to
+    a county, as the API reads it (:func:`linkage_hub.cases.service.readable_units`)."""
     named = {"batch_id": event.batch_id, "run_id": event.run_id}
+    if event.type.startswith("case."):
+        named["unit_code"] = event.unit_code
     out = {
         name
         for name, value in named.items()

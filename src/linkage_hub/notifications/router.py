@@ -90,6 +90,7 @@ def create_subscription(
         status=201,
         model=SubscriptionCreated,
         make=make,
+        still=lambda first: first if service.still_fits(session, principal, first.id) else None,
     )
 
 

@@ -145,6 +145,16 @@ def create(
     return sub, secret
 
 
+def still_fits(session: Session, principal: Principal, subscription_id: str) -> bool:
+    """Whether a subscription made by the caller is still one it could make: its department
+    and a region inside the caller's, by the client's row as it stands (a replayed create
+    answers with its secret only then; a subscription deleted since is not asked about)."""
+    sub = session.get(Subscription, subscription_id)
+    if sub is None or sub.client_id != principal.client_id:
+        return True
+    return sub.department == principal.department.value and principal.contains(sub.region)
+
+
 def get(session: Session, principal: Principal, subscription_id: str) -> Subscription:
     sub = session.get(Subscription, subscription_id)
     if sub is None or sub.client_id != principal.client_id:
@@ -232,7 +242,19 @@ def rotate(
 def replay(session: Session, principal: Principal, subscription_id: str, from_seq: int) -> int:
     """Queue every delivery from ``from_seq`` on again (same event ids and seq) whose event the
     subscription asks for now: one given out before its region, events or filters were
-    narrowed, sent then or dropped since, is not sent again."""
+    narrowed, sent then or dropped since, is not sent again.
+
+    A replay is a new send, judged by today's rights (:func:`dispatch.matches`, and again by
+    the worker before the POST), not a copy of what went before: the payload is built anew
+    (the batch, run and meeting ids its owner may open now), and a delivery whose event its
+    owner may no longer read is not queued. So a county whose unit moved to its sibling does
+    not get its old deliveries of the unit's findings again (the findings followed the unit
+    and are 404 to it now; the county they entered was told of each as ``finding.opened``,
+    ``kind: moved``), nor does a client whose region or department changed since it
+    subscribed get its old region's or department's events. "It was sent once" is no
+    licence: a delivery that failed, or waited paused, was never read, and what the receiver
+    keeps of a sent one is its own; the hub sends only what its owner may read when it
+    sends."""
     sub = get(session, principal, subscription_id)
     if from_seq > sub.last_seq:
         raise InvalidInput(

@@ -29,8 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -470,9 +471,54 @@ def all_units(
         after = chunk[-1]["unit_code"]
 
 
-def hidden_tag(hidden: frozenset[str]) -> str:
-    """A short digest of the hidden set, for ETags: a withdrawal changes every tag."""
-    return hashlib.sha256("\x1f".join(sorted(hidden)).encode()).hexdigest()[:16]
+# What each publication names (its units, their parents, their internal bodies wherever
+# registered), by publication id: a publication never changes, so it is read once a process.
+NAMED_KEPT = 32
+_named: OrderedDict[str, frozenset[str]] = OrderedDict()
+_named_lock = threading.Lock()
+
+
+def named_codes(session: Session, disclosure_id: str) -> frozenset[str]:
+    """Every unit code the publication's answers could show: its units, their parents and
+    their internal bodies (stored in each unit's content, those of other regions too)."""
+    with _named_lock:
+        found = _named.get(disclosure_id)
+        if found is not None:
+            _named.move_to_end(disclosure_id)
+            return found
+    codes: set[str] = set()
+    rows = session.execute(
+        select(DisclosureUnit.unit_code, DisclosureUnit.parent_code, DisclosureUnit.content).where(
+            DisclosureUnit.disclosure_id == disclosure_id
+        )
+    )
+    for code, parent, content in rows:
+        codes.add(code)
+        if parent:
+            codes.add(parent)
+        codes.update(c["unit_code"] for c in (content or {}).get("internal_units") or [])
+    named = frozenset(codes)
+    with _named_lock:
+        _named[disclosure_id] = named
+        while len(_named) > NAMED_KEPT:
+            _named.popitem(last=False)
+    return named
+
+
+def forget_named() -> None:
+    """Empty the cache of :func:`named_codes` (the benchmark's first read)."""
+    with _named_lock:
+        _named.clear()
+
+
+def hidden_tag(session: Session, disclosure_id: str, hidden: frozenset[str]) -> str:
+    """A short digest, for ETags, of the units hidden now (``hidden``: :func:`hidden_codes`)
+    that the publication's answers could name (:func:`named_codes`): withdrawing one changes
+    every tag of the publication, while a unit classified that it never showed (a sibling
+    county's, one never published) changes none — a tag of the whole hidden set told anyone
+    polling a public page when classified units came and went anywhere in the hub."""
+    named = sorted(hidden & named_codes(session, disclosure_id)) if hidden else []
+    return hashlib.sha256("\x1f".join(named).encode()).hexdigest()[:16]
 
 
 def page_of(

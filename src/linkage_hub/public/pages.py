@@ -170,7 +170,7 @@ def region_page(
         )
 
     # The page lists the region's publications too: a newer one changes a past day's page.
-    view = ("page", str(after), disclosures.hidden_tag(hidden), history[0].id)
+    view = ("page", str(after), disclosures.hidden_tag(session, p.id, hidden), history[0].id)
     return cached(request, publication_etag(p.id, *view), build)
 
 
@@ -207,5 +207,5 @@ def unit_page(
         here = disclosures.published_codes(session, p.id, children)
         return render(request, "unit.html", p=p, u=u, parent=parent, date_q=date_q, here=here)
 
-    view = ("page", unit_code, disclosures.hidden_tag(hidden))
+    view = ("page", unit_code, disclosures.hidden_tag(session, p.id, hidden))
     return cached(request, publication_etag(p.id, *view), build)

@@ -97,6 +97,7 @@ def publish_disclosure_once(
         status=201,
         model=DisclosureOut,
         make=lambda: publish_disclosure(body, session, principal, settings),
+        still=lambda first: first if principal.contains(first.region) else None,
     )
 
 
@@ -230,7 +231,7 @@ def public_disclosure(
         }
         return JSONResponse(body)
 
-    view = ("json", str(after), str(limit), disclosures.hidden_tag(hidden))
+    view = ("json", str(after), str(limit), disclosures.hidden_tag(session, published.id, hidden))
     return cached(request, publication_etag(published.id, *view), build)
 
 
@@ -267,5 +268,5 @@ def public_disclosure_unit(
         )
         return JSONResponse(body.model_dump(mode="json"))
 
-    view = ("json", unit_code, disclosures.hidden_tag(hidden))
+    view = ("json", unit_code, disclosures.hidden_tag(session, published.id, hidden))
     return cached(request, publication_etag(published.id, *view), build)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from linkage_hub.auth.policy import CurrentPrincipal, ensure_in_region
 from linkage_hub.dependencies import KeyringDep, SettingsDep
 from linkage_hub.domain import Department
 from linkage_hub.errors import FieldError, InvalidInput
@@ -45,7 +46,10 @@ def region_filter(region: str | None) -> str | None:
 async def discrepancy_filters(
     keyring: KeyringDep,
     settings: SettingsDep,
-    region: Annotated[str | None, Query(description="Only this region and below.")] = None,
+    principal: CurrentPrincipal,
+    region: Annotated[
+        str | None, Query(description="Only this region and below: inside yours (else 404).")
+    ] = None,
     unit_code: Annotated[str | None, Query(max_length=18)] = None,
     id_number: Annotated[str | None, Query(description="One person's findings.")] = None,
     rule: RuleCode | None = None,
@@ -67,9 +71,15 @@ async def discrepancy_filters(
         ),
     ] = None,
 ) -> service.Filters:
-    """The discrepancy filters of API.md, shared by the list and the report."""
+    """The discrepancy filters of API.md, shared by the list, the summary and the report (API
+    and console). A ``region`` outside the caller's (a sibling's, or one above) is the 404 the
+    cases and meetings answer, not an empty list; checked here, before a streamed report has
+    sent its status."""
+    wanted = region_filter(region)
+    if wanted is not None:
+        ensure_in_region(principal, wanted)
     return service.Filters(
-        region=region_filter(region),
+        region=wanted,
         unit_code=unit_code.strip().upper() if unit_code else None,
         person_keys=_person_keys(keyring, id_number) if id_number else None,
         rule=rule,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from linkage_hub.auth.policy import ensure_in_region
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.reconciliation.models import Run, RunBatch
@@ -39,6 +40,7 @@ def list_runs(
     before = decode_cursor(cursor, kind=CURSOR_KIND)
     query = select(Run).where(Run.region.between(*principal.region_bounds))
     if filters.region is not None:
+        ensure_in_region(principal, filters.region)  # outside yours: 404, as for the cases
         query = query.where(Run.region.between(*region_bounds(filters.region)))
     if filters.kind is not None:
         query = query.where(Run.kind == filters.kind)

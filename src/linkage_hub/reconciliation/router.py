@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from linkage_hub.auth.policy import CurrentPrincipal, person_reads
+from linkage_hub.auth.policy import CurrentPrincipal, in_region, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database, DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
@@ -132,7 +132,14 @@ def start_run_once(
         status=202,
         model=RunAccepted,
         make=lambda: start_run(body, session, db, principal, executor, background),
+        still=lambda first: first if _run_readable(session, principal, first.run_id) else None,
     )
+
+
+def _run_readable(session: Session, principal: Principal, run_id: str) -> bool:
+    """Whether the caller may open the run now (``GET /reconciliation/runs/{id}``'s rule)."""
+    found = session.scalar(select(Run.id).where(Run.id == run_id, in_region(Run.region, principal)))
+    return found is not None
 
 
 def start_run(
@@ -163,12 +170,15 @@ def start_run(
     operation_id="list_reconciliation_runs",
     tags=["reconciliation"],
     response_model=RunPage,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 404, 422),
 )
 def get_runs(
     session: DbSession,
     principal: CurrentPrincipal,
-    region: Annotated[str | None, Query(description="Only runs of this region and below.")] = None,
+    region: Annotated[
+        str | None,
+        Query(description="Only runs of this region and below (inside yours, else 404)."),
+    ] = None,
     kind: RunKind | None = None,
     status: RunStatus | None = None,
     batch_id: Annotated[
@@ -229,7 +239,7 @@ def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> Run
     operation_id="list_discrepancies",
     tags=["discrepancies"],
     response_model=FindingPage,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 404, 422),
 )
 def list_discrepancies(
     request: Request,
@@ -270,7 +280,7 @@ def list_discrepancies(
     operation_id="summarise_discrepancies",
     tags=["discrepancies"],
     response_model=FindingSummary,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 404, 422),
 )
 def summarise_discrepancies(
     session: DbSession,
@@ -362,6 +372,13 @@ def comment(
     def make() -> CommentOut:
         return lifecycle.add_comment(session, principal, finding_id, body.body)
 
+    def still(first: CommentOut) -> CommentOut | None:
+        try:
+            service.visible_finding(session, principal, finding_id)
+        except NotFound:
+            return None  # the finding followed its unit out of the caller's region, or it moved
+        return first
+
     return once(
         session,
         keyring,
@@ -374,6 +391,7 @@ def comment(
         status=201,
         model=CommentOut,
         make=make,
+        still=still,
     )
 
 

@@ -508,17 +508,25 @@ def parameters_json(params: RunParameters) -> dict[str, Any]:
 
 def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
     """Run a queued run to the end; returns its final status. Never raises for a rule error.
-    Past ``LINKAGE_RUN_TIMEOUT_SECONDS`` it is stopped: ``failed``, ``error_code`` ``timeout``."""
+    Past ``LINKAGE_RUN_TIMEOUT_SECONDS`` it is stopped: ``failed``, ``error_code`` ``timeout``.
+
+    The first transaction (``queued`` to ``running``) is inside the try that fails the run: a
+    database error there (until 2026-12-07 it escaped, the run left ``queued`` with its lock
+    free until the region's next run or a restart failed it as dead) ends the run ``failed``
+    at once, with its error and ``error_code`` ``not_started``. Only when the database cannot
+    take that either is the row left to :func:`fail_dead_runs`."""
     deadline = Deadline(db.settings.run_timeout_seconds)
+    code = NOT_STARTED  # ERROR once the run is running
     try:
-        with db.transaction() as session, time_limited(session, db, deadline):
-            run = session.get(Run, run_id, with_for_update={"key_share": True})
-            if run is None or run.status != "queued":
-                return run.status if run else "failed"
-            run.status, run.started_at = "running", utcnow()
-            # Others judge the run stuck by its own limit, not by theirs (fail_dead_runs)
-            run.deadline_at = run.started_at + dt.timedelta(seconds=deadline.seconds)
         try:
+            with db.transaction() as session, time_limited(session, db, deadline):
+                run = session.get(Run, run_id, with_for_update={"key_share": True})
+                if run is None or run.status != "queued":
+                    return run.status if run else "failed"
+                run.status, run.started_at = "running", utcnow()
+                # Others judge the run stuck by its own limit, not by theirs (fail_dead_runs)
+                run.deadline_at = run.started_at + dt.timedelta(seconds=deadline.seconds)
+            code = ERROR
             with db.transaction() as session, time_limited(session, db, deadline):
                 # Held to the commit (PostgreSQL): another process that finds this run's lock
                 # free (its connection ended) skips the row instead of failing the run and
@@ -586,14 +594,14 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
             # the idle session ended (IdleInTransactionSessionTimeout, an InternalError).
             if not deadline.passed():
                 log.exception("reconciliation run %s failed", run_id)
-                fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}")
+                fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}", code=code)
                 return "failed"
             log.error("reconciliation run %s stopped at its time limit: %s", run_id, exc)
             fail_run(db, run_id, deadline.message(), code=TIMEOUT)
             return "failed"
         except Exception as exc:
             log.exception("reconciliation run %s failed", run_id)
-            fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}")
+            fail_run(db, run_id, f"{type(exc).__name__}: {_one_line(exc)}", code=code)
             return "failed"
     finally:
         lock.release()

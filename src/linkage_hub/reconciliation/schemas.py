@@ -256,7 +256,10 @@ class EvidenceRecord(PersonKeyed):
     record_key: str
     version: int
     region: str = Field(description="The record's region (its unit's).")
-    batch_id: str
+    batch_id: str | None = Field(
+        description="The batch that wrote this version; null for a withheld record whose "
+        "batch you may not open (`GET /batches/{id}`)."
+    )
     recorded_at: dt.datetime
     current: bool = Field(description="Whether this version is still the current one.")
     withheld: bool = Field(

@@ -10,8 +10,8 @@ person has no record).
 Evidence (:func:`evidence_records`, the one home of what a caller sees of it): a record of the
 caller's region shows its fields, ``gross_pay`` only to departments that see salaries (finance
 and audit). A record of a region the caller cannot read — a finding can span regions — is shown
-as what it is (dataset, region, record key, version, batch, times) with ``withheld`` set and no
-fields: no name, ID number or pay.
+as what it is (dataset, region, record key, version, times; its batch only when the caller may
+open it) with ``withheld`` set and no fields: no name, ID number or pay.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ from linkage_hub.reconciliation.schemas import (
     Text,
 )
 from linkage_hub.records.datasets import spec_for
+from linkage_hub.records.models import Batch
 from linkage_hub.records.seen import runs
-from linkage_hub.records.visibility import hidden_fields
+from linkage_hub.records.visibility import batch_openable, hidden_fields
 from linkage_hub.versioning import region_bounds
 
 # The order evidence is listed in, and a person's ID number and name looked up in: the
@@ -349,7 +350,28 @@ def evidence_records(
                     record=_evidence_fields(model, row, principal, keyring) if readable else {},
                 ).keyed(getattr(row, "person_key", None) if readable else None)
             )
-    return _as_seen(session, principal, records)
+    return _unnamed_batches(session, principal, _as_seen(session, principal, records))
+
+
+def _unnamed_batches(
+    session: Session, principal: Principal, records: list[EvidenceRecord]
+) -> list[EvidenceRecord]:
+    """A withheld record names its batch only when the caller may open it
+    (``records.visibility.batch_openable``, as the runs' ``batch_ids`` do): the versions a
+    county it entered reads of a moved finding are the county it left's, written by batches
+    that are a 404 to it. A record the caller reads names its batch as the records do."""
+    named = {r.batch_id for r in records if r.withheld and r.batch_id is not None}
+    if not named:
+        return records
+    openable = set(
+        session.scalars(
+            select(Batch.batch_id).where(Batch.batch_id.in_(named), batch_openable(principal))
+        )
+    )
+    for record in records:
+        if record.withheld and record.batch_id not in openable:
+            record.batch_id = None
+    return records
 
 
 def _as_seen(

@@ -38,6 +38,7 @@ from linkage_hub.records.rows import ErrorLog, RowReader
 from linkage_hub.records.schemas import BatchMode, BatchResult
 from linkage_hub.records.scope import BatchScope, QueryOptions, request_hash
 from linkage_hub.records.validation import RowValidator, Staged
+from linkage_hub.records.visibility import batch_openable
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
 
@@ -71,6 +72,7 @@ class Pusher:
         self.reader = RowReader(settings, keyring, principal, self.spec, self.log)
         self.after_id = 0  # the largest version id before the merge
         self.keys_may_repeat = True  # until stage() has seen every key
+        self.key_taken = False  # the key names a first batch the caller may no longer open
         self.staged = 0
         # (version, batch_id, client_id, recorded_at) when rows are copied straight into the
         # version table (see apply), else None
@@ -82,6 +84,11 @@ class Pusher:
 
     def replay(self, key: str, digest: str) -> BatchResult | None:
         """The first answer to this key, if there is one; 409 while it is still running.
+
+        The first answer is replayed only while the caller may still open its batch (``GET
+        /batches/{id}``'s rule, :func:`linkage_hub.records.visibility.batch_openable`, by the
+        client row as it stands): a client moved out of the batch's region since is answered
+        as a new push by its rights of now (:attr:`key_taken`; the first batch keeps the key).
 
         The key is stored on the batch row, in the batch's own transaction, unique per client.
         On PostgreSQL the push first takes a transaction-scoped advisory lock on (client,
@@ -117,6 +124,14 @@ class Pusher:
                 ],
                 total_errors=1,
             )
+        openable = self.session.scalar(
+            select(Batch.batch_id).where(
+                Batch.batch_id == first.batch_id, batch_openable(self.principal)
+            )
+        )
+        if openable is None:
+            self.key_taken = True
+            return None
         return BatchResult.of(first)
 
     @property
@@ -420,7 +435,7 @@ def push_body(
         scope,
         rows,
         dry_run=options.dry_run,
-        idempotency_key=None if options.dry_run else idempotency_key,
+        idempotency_key=None if options.dry_run or pusher.key_taken else idempotency_key,
         digest=digest,
         large=fmt is not BodyFormat.json and body.size >= DIRECT_LOAD_BYTES,
     )

@@ -223,7 +223,8 @@ async def list_records(
     hub held at that moment, in the regions they had then), keyset-paginated by record key:
     following `next_cursor` lists each record once, even one updated between two pages, and
     skips none that was there when the first page was read (one added meanwhile may or may not
-    come). A cursor issued before the list paged by record key is a 422: start again.
+    come). A cursor issued before the list paged by record key is a 422: start again. A
+    `region` outside yours (a sibling's, or one above) is a 404, as for the cases and meetings.
 
     `version`, `batch_id`, `client_id` and `recorded_at` are those of the last version that
     changed a field you read: a change of `gross_pay` alone is no new version to a department
@@ -358,7 +359,7 @@ async def get_record_history(
     operation_id="list_changes",
     name="list_changes",
     response_model=ChangePage,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 404, 422),
 )
 def list_changes(
     principal: CurrentPrincipal,
@@ -367,7 +368,9 @@ def list_changes(
     request: Request,
     since: Annotated[str | None, Query(description="The next_cursor of your last poll.")] = None,
     dataset: Dataset | None = None,
-    region: str | None = None,
+    region: Annotated[
+        str | None, Query(description="Only this region and below: inside yours (else 404).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
 ) -> ChangePage:
     """Every change to the datasets of your region in commit order: a new version (`upsert`)
@@ -385,7 +388,10 @@ def list_changes(
 
     A department that cannot read a field (`gross_pay`: all but finance and audit) reads no
     change for a version that changed only that field (see the record's `version`); the page
-    steps over such changes and goes on reading, so it is not cut short by them."""
+    steps over such changes and goes on reading, so it is not cut short by them.
+
+    A `region` outside yours (a sibling's, or one above) is a 404, as for the cases, meetings
+    and the records list, not an empty page."""
     page, persons = feed.read_changes(
         session, keyring, principal, since=since, dataset=dataset, region=region, limit=limit
     )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from linkage_hub.audit.service import record_change
 from linkage_hub.auth.context import RequestContext
+from linkage_hub.auth.policy import ensure_in_region
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_key_cursor, encode_key_cursor
 from linkage_hub.domain import PERSON_DATASETS, Dataset
@@ -34,7 +35,6 @@ from linkage_hub.identifiers import (
     normalise_region,
     normalise_unit_code,
     parse_citizen_id,
-    region_contains,
 )
 from linkage_hub.keys import Keyring
 from linkage_hub.records import queries
@@ -79,19 +79,21 @@ def etag(version: int) -> str:
 # --- scope of reads ----------------------------------------------------------------------------
 
 
-def read_bounds(principal: Principal, region: str | None) -> tuple[str, str] | None:
-    """The region range a read covers: the caller's, narrowed by ``region``; None = nothing."""
+def read_bounds(principal: Principal, region: str | None) -> tuple[str, str]:
+    """The region range a read covers: the caller's, narrowed by ``region``. A ``region`` that
+    is no division code is a 422 naming it; one outside the caller's (a sibling's, or one
+    above) the 404 the cases, meetings and reports answer (:func:`ensure_in_region`), not an
+    empty page — for the records list, the change feed and the audit log alike (until
+    2026-12-07 the feed and the audit log answered a sibling's region with an empty page, and
+    one above with the caller's own)."""
     if region is None:
         return principal.region_bounds
     try:
         wanted = normalise_region(region)
     except IdentifierError as exc:
         raise invalid("region", exc.code, exc.message) from None
-    if principal.contains(wanted):
-        return region_bounds(wanted)
-    if region_contains(wanted, principal.region):
-        return principal.region_bounds
-    return None
+    ensure_in_region(principal, wanted)
+    return region_bounds(wanted)
 
 
 def person_keys_of(keyring: Keyring, id_number: str, today: dt.date) -> list[str]:
@@ -320,9 +322,7 @@ def list_records(
     spec = spec_for(dataset)
     after = decode_key_cursor(cursor, kind=f"records.{dataset.value}")
     moment = None if as_of is None else settled_moment(as_of, settings)
-    bounds = read_bounds(principal, region)
-    if bounds is None:
-        return Shown(items=[], persons=set())
+    bounds = read_bounds(principal, region)  # 422 (no division code) or 404 (outside yours)
     values: dict[str, Any] = {"lo": bounds[0], "hi": bounds[1], "after": after, "limit": limit + 1}
     if moment is not None:
         values["moment"] = moment

@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
     operation_id="list_audit_log",
     name="list_audit_log",
     response_model=AuditLogPage,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
 )
 def list_audit_log(
     principal: CurrentPrincipal,
@@ -46,7 +46,7 @@ def list_audit_log(
     department: Department | None = None,
     region: Annotated[
         str | None,
-        Query(description="Narrow to a region inside yours (a division code)."),
+        Query(description="Narrow to a region inside yours (a division code; else 404)."),
     ] = None,
     id_number: Annotated[
         str | None,
@@ -67,7 +67,8 @@ def list_audit_log(
     your region is not followed into the next one; entries logged before the hub kept the
     region each person was named for match a person with a record, now or before, in your
     region) — a person with no record (now or before) in your region is answered like a
-    number the hub never saw, an empty page; `region` a region inside yours. A read is in the
+    number the hub never saw, an empty page; `region` a region inside yours (one outside yours,
+    a sibling's or one above, is a 404 as for the cases, not an empty page). A read is in the
     view of the reader's region and of every region whose records it sent, a
     write (`batch.push`, `record.replace`, `record.delete`) in the view of its scope's region
     and of every region whose records it wrote or closed (`regions`; a record moved with its
@@ -80,9 +81,7 @@ def list_audit_log(
     `request_id` is the hub's own id of the request, `client_request_id` the caller's
     `X-Request-ID` when it sent a safe one.
     """
-    bounds = read_bounds(principal, region)
-    if bounds is None:
-        return AuditLogPage(items=[], next_cursor=None)
+    bounds = read_bounds(principal, region)  # a region outside yours: 404, as for the cases
     keys = None
     if id_number is not None:
         keys = person_keys_of(keyring, id_number, settings.today())

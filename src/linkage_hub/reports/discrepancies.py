@@ -24,6 +24,7 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import aware, wall_clock
 from linkage_hub.db import Database
 from linkage_hub.keys import Keyring
+from linkage_hub.privacy.masking import mask_text
 from linkage_hub.reconciliation.models import Finding
 from linkage_hub.reconciliation.rules import RULES_BY_CODE, RuleCode
 from linkage_hub.reconciliation.service import (
@@ -260,7 +261,12 @@ def counts_by_rule(session: Session, principal: Principal, filters: Filters) -> 
     return out
 
 
-def counts_by_unit(session: Session, principal: Principal, filters: Filters) -> list[list[Cell]]:
+def counts_by_unit(
+    session: Session, principal: Principal, filters: Filters, *, masked: bool = False
+) -> list[list[Cell]]:
+    """The count sheet by unit × severity; ``masked``: the unit's name as a masked row shows it
+    (a number typed into it masked, as :func:`linkage_hub.privacy.masking.mask_records` does
+    for the rows), so a masked workbook carries no full ID number on any sheet."""
     query = filtered(
         select(
             Finding.unit_code, _unit_name(principal.region_bounds), Finding.severity, func.count()
@@ -272,5 +278,7 @@ def counts_by_unit(session: Session, principal: Principal, filters: Filters) -> 
     for unit_code, unit_name, severity, count in session.execute(
         query.order_by(Finding.unit_code, Finding.severity)
     ):
+        if masked and unit_name is not None:
+            unit_name = mask_text("unit_name", unit_name)
         out.append([unit_code, unit_name, SEVERITY_ZH.get(severity), count])
     return out

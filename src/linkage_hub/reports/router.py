@@ -175,7 +175,8 @@ def discrepancy_report(
     """
     reads = person_reads(request)
     items = discrepancies.rows(db, principal, filters, keyring, reads)
-    if mask_exports(settings, mask):
+    masked = mask_exports(settings, mask)
+    if masked:
         items = mask_records(items)
     stem = f"问题清单_{principal.region}_{settings.today().isoformat()}"
     if format is ReportFormat.json:
@@ -194,7 +195,7 @@ def discrepancy_report(
             Sheet(
                 "按单位统计",
                 ["单位代码", "单位名称", "严重程度", "数量"],
-                discrepancies.counts_by_unit(session, principal, filters),
+                discrepancies.counts_by_unit(session, principal, filters, masked=masked),
                 widths=[22, 30, 9, 9],
             ),
         ]

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, DateTime, bindparam, text
+from sqlalchemy import Date, DateTime, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub import validtime as vt
 from linkage_hub.clock import aware
 from linkage_hub.keys import Keyring
 from linkage_hub.privacy.state import refuse_while_rotating
+from linkage_hub.reconciliation.models import Finding
+from linkage_hub.reconciliation.service import id_number_of, name_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,28 +369,15 @@ _SECONDS = {
 
 def _people(
     session: Session, keyring: Keyring, keys: list[str], bounds: tuple[str, str]
-) -> dict[str, tuple[str, str | None]]:
-    """ID number (revealed) and name of each person key: the number from any current record
-    (every record of the person holds it), the name from one inside ``bounds`` (the reader's
-    region; see :func:`linkage_hub.reconciliation.service.name_of`), else none."""
+) -> dict[str, tuple[str | None, str | None]]:
+    """ID number (revealed) and name of each person key as a reader of ``bounds`` reads them
+    (:func:`linkage_hub.reconciliation.service.id_number_of` and ``name_of``, the rule the
+    findings follow): a finding follows its unit to the region the city moves it to, though its
+    person may have no record there; its reader reads the finding, not whom it is about."""
     if not keys:
         return {}
-    found: dict[str, tuple[str, str | None]] = {}
-    named: set[str] = set()
-    for table in ("records_cadre", "records_roster", "records_employment", "records_payroll"):
-        missing = [k for k in set(keys) if k not in named]
-        if not missing:
-            break
-        stmt = text(
-            f"SELECT person_key, id_number, name, "
-            "CASE WHEN region BETWEEN :lo AND :hi THEN 1 ELSE 0 END "
-            f"FROM {table} WHERE closed_at IS NULL AND person_key IN :keys"
-        ).bindparams(bindparam("keys", expanding=True))
-        bound = {"keys": missing, "lo": bounds[0], "hi": bounds[1]}
-        for person, number, name, inside in session.execute(stmt, bound):
-            if inside and person not in named:
-                found[person] = (keyring.reveal_id(number), name)
-                named.add(person)
-            elif person not in found:
-                found[person] = (keyring.reveal_id(number), None)
-    return found
+    # The keys are the findings' own (SQLite has no VALUES with named columns to select from).
+    named = select(Finding.person_key).where(Finding.person_key.in_(set(keys))).distinct()
+    key = named.subquery().c.person_key
+    rows = session.execute(select(key, id_number_of(key, bounds), name_of(key, bounds)))
+    return {k: (keyring.reveal_id(number), name) for k, number, name in rows if number}
