@@ -72,9 +72,16 @@ class TableLock:
         self.conn.execute(text(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE'))
 
     def waiting_pid(self) -> int:
-        """The backend (not this one) waiting for a lock in this database."""
+        """The backend (not this one) waiting for a lock in this database.
+
+        This connection holds the lock, so it stays in one transaction, and PostgreSQL keeps
+        the first read of ``pg_stat_activity`` for the rest of a transaction: without
+        ``pg_stat_clear_snapshot()`` a poll made before the request reached the lock would
+        be all the loop ever saw (CI failed so once, under three test workers).
+        """
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
+            self.conn.execute(text("SELECT pg_stat_clear_snapshot()"))
             pid = self.conn.execute(
                 text(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
