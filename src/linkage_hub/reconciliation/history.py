@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from linkage_hub.auth.policy import ensure_in_region
+from linkage_hub.auth.policy import ensure_in_region, in_region
 from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_cursor, encode_cursor
 from linkage_hub.reconciliation.models import Run, RunBatch
@@ -33,12 +33,23 @@ class RunFilters:
     batch_id: str | None = None
 
 
+def readable(principal: Principal) -> ColumnElement[bool]:
+    """The runs the caller may see: those over its region or a region inside it."""
+    return in_region(Run.region, principal)
+
+
+def readable_run(session: Session, principal: Principal, run_id: str) -> Run | None:
+    """The run if the caller may open it now (``GET /runs/{id}``, and an idempotent retry of
+    ``POST /runs``, which replays the first answer only while this holds)."""
+    return session.scalars(select(Run).where(Run.id == run_id, readable(principal))).first()
+
+
 def list_runs(
     session: Session, principal: Principal, filters: RunFilters, *, limit: int, cursor: str | None
 ) -> tuple[list[Run], str | None]:
     """One page of the caller's runs and the cursor of the next (``None`` on the last)."""
     before = decode_cursor(cursor, kind=CURSOR_KIND)
-    query = select(Run).where(Run.region.between(*principal.region_bounds))
+    query = select(Run).where(readable(principal))
     if filters.region is not None:
         ensure_in_region(principal, filters.region)  # outside yours: 404, as for the cases
         query = query.where(Run.region.between(*region_bounds(filters.region)))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from linkage_hub.auth.policy import CurrentPrincipal, in_region, person_reads
+from linkage_hub.auth.policy import CurrentPrincipal, person_reads
 from linkage_hub.auth.principal import Principal
 from linkage_hub.db import Database, DatabaseDep, DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep
@@ -21,8 +20,12 @@ from linkage_hub.reconciliation.dependencies import (
     region_filter,
 )
 from linkage_hub.reconciliation.executor import RunExecutor
-from linkage_hub.reconciliation.history import RunFilters, list_runs, openable_batches
-from linkage_hub.reconciliation.models import Run
+from linkage_hub.reconciliation.history import (
+    RunFilters,
+    list_runs,
+    openable_batches,
+    readable_run,
+)
 from linkage_hub.reconciliation.rules import RULES
 from linkage_hub.reconciliation.runs import create_run
 from linkage_hub.reconciliation.schemas import (
@@ -132,14 +135,8 @@ def start_run_once(
         status=202,
         model=RunAccepted,
         make=lambda: start_run(body, session, db, principal, executor, background),
-        still=lambda first: first if _run_readable(session, principal, first.run_id) else None,
+        still=lambda first: first if readable_run(session, principal, first.run_id) else None,
     )
-
-
-def _run_readable(session: Session, principal: Principal, run_id: str) -> bool:
-    """Whether the caller may open the run now (``GET /reconciliation/runs/{id}``'s rule)."""
-    found = session.scalar(select(Run.id).where(Run.id == run_id, in_region(Run.region, principal)))
-    return found is not None
 
 
 def start_run(
@@ -223,9 +220,7 @@ def get_run(run_id: str, session: DbSession, principal: CurrentPrincipal) -> Run
     `new`, `resolved` and `reopened`; rules skipped for lack of a department's records are
     listed with the datasets that were missing, and a run in which every rule was skipped
     carries the warning `all_rules_skipped`."""
-    run = session.scalars(
-        select(Run).where(Run.id == run_id, Run.region.between(*principal.region_bounds))
-    ).first()
+    run = readable_run(session, principal, run_id)
     if run is None:
         raise NotFound("No such run.")
     return RunOut.of(run, openable_batches(session, principal, [run]))
