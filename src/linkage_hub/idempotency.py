@@ -30,9 +30,11 @@ fails stores nothing and a retry runs again.
   it may open, a meeting it attends, a subscription of its region and department). A client
   whose region or department was changed since, or whose finding followed its unit to another
   county, is answered as if the key were new: by the rights of now, so a region it left is the
-  404 any request naming it gets, and a meeting's record is shown as ``GET`` shows it today
-  (a moved finding withheld on the agenda). The first answer is then forgotten only if the new
-  request succeeds (a refusal rolls back, and the first is kept for its retention).
+  404 any request naming it gets. A meeting stays its region's, so its convener is answered
+  the first record until an agenda finding that record showed has left the caller's region;
+  from then on the record as ``GET`` shows it today (that finding withheld). A first answer
+  no longer replayed is forgotten only if the new request succeeds (a refusal rolls back, and
+  the first is kept for its retention).
 - Retention. Answers are kept ``idempotency_retention_hours`` (24 h by default): an older one
   is no longer replayed, and the expired rows are deleted by the writes that store answers (an
   index range on ``created_at``, at most once a minute per process).

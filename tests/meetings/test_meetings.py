@@ -111,6 +111,33 @@ class TestConvening:
         again = convene(client, office, found["county"])
         assert again.status_code == 409
 
+    def test_a_retry_is_answered_the_first_record_not_todays(
+        self, found: dict[str, Any], client: TestClient, headers_for: HeadersFor
+    ) -> None:
+        """API.md: a retry with the same key returns the first answer. The meeting was decided
+        and discussed since; the unchanged caller's retries of the convene and the decision
+        get the records they were first answered, not the meeting as it stands."""
+        office = headers_for("establishment", COUNTY)
+        first = convene(client, office | {"Idempotency-Key": "m-1"}, found["county"][:1])
+        assert first.status_code == 201, first.text
+        meeting = first.json()
+        decide = f"{MEETINGS}/{meeting['id']}/decisions"
+        body = {"decisions": [{"finding_id": found["county"][0], "to": "waived", "reason": "借调"}]}
+        decided = client.post(decide, json=body, headers=office | {"Idempotency-Key": "d-1"})
+        assert decided.status_code == 200, decided.text
+        said = client.post(f"{MEETINGS}/{meeting['id']}/comments", json={"body": "已核实"},
+                           headers=office)  # fmt: skip
+        assert said.status_code == 201, said.text
+        today = client.get(f"{MEETINGS}/{meeting['id']}", headers=office).json()
+        assert today["decisions"] and today["comments"]
+
+        again = convene(client, office | {"Idempotency-Key": "m-1"}, found["county"][:1])
+        assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == meeting and again.json()["decisions"] == []
+        again = client.post(decide, json=body, headers=office | {"Idempotency-Key": "d-1"})
+        assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == decided.json() and again.json()["comments"] == []
+
     def test_an_agenda_the_meeting_cannot_take_makes_no_meeting(
         self, found: dict[str, Any], client: TestClient, headers_for: HeadersFor
     ) -> None:

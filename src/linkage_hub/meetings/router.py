@@ -59,7 +59,7 @@ def convene(
         return service.detail(session, principal, meeting, settings.today())
 
     def still(first: MeetingDetail) -> MeetingDetail | None:
-        return _record_now(session, principal, first.id, settings.today())
+        return _replayed(session, principal, first, settings.today())
 
     return once(
         session,
@@ -77,17 +77,23 @@ def convene(
     )
 
 
-def _record_now(
-    session: Session, principal: Principal, meeting_id: str, today: dt.date
+def _replayed(
+    session: Session, principal: Principal, first: MeetingDetail, today: dt.date
 ) -> MeetingDetail | None:
-    """A replayed meeting's record as ``GET /meetings/{id}`` shows it to the caller today (an
-    agenda finding that left the region withheld), or None when the meeting is no longer
-    inside the caller's region (the retry is then answered as a new request)."""
+    """What a retry of a convene or a decision is answered: the first answer, as API.md
+    promises, while the caller may still read all it told; the record as ``GET
+    /meetings/{id}`` shows it today once an agenda finding the first answer showed has left
+    the caller's region (withheld now); None when the meeting is no longer inside the
+    caller's region (the retry is then answered as a new request)."""
     try:
-        meeting = service.get(session, principal, meeting_id)
+        meeting = service.get(session, principal, first.id)
     except NotFound:
         return None
-    return service.detail(session, principal, meeting, today)
+    now = service.detail(session, principal, meeting, today)
+    hidden = {entry.finding_id for entry in now.agenda if entry.withheld}
+    if any(entry.finding_id in hidden and not entry.withheld for entry in first.agenda):
+        return now
+    return first
 
 
 @router.get(
@@ -171,7 +177,7 @@ def decide(
         return service.detail(session, principal, meeting, today)
 
     def still(first: MeetingDetail) -> MeetingDetail | None:
-        return _record_now(session, principal, meeting_id, settings.today())
+        return _replayed(session, principal, first, settings.today())
 
     return once(
         session,
