@@ -147,8 +147,12 @@ def create(
 
 def still_fits(session: Session, principal: Principal, subscription_id: str) -> bool:
     """Whether a subscription made by the caller is still one it could make: its department
-    and a region inside the caller's, by the client's row as it stands (a replayed create
-    answers with its secret only then; a subscription deleted since is not asked about)."""
+    and a region inside the caller's (:func:`create`'s check), by the client's row as it
+    stands (a replayed create answers with its secret only then; a subscription deleted since
+    is not asked about). This judges the subscription as a whole, as :func:`create` did;
+    :func:`linkage_hub.notifications.dispatch._owner_may_read` judges each event it carries
+    (a client moved from the city to a county still gets that county's events of its city
+    subscription, but a retried create of it no longer shows the secret)."""
     sub = session.get(Subscription, subscription_id)
     if sub is None or sub.client_id != principal.client_id:
         return True
