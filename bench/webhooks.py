@@ -27,6 +27,7 @@ Figures are printed; RESULTS.md ("Notifications") records them with this command
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -34,15 +35,18 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from ingest import create_pg_database  # noqa: E402 - bench/ is the script's directory
 
 from linkage_hub.db import Database  # noqa: E402
 from linkage_hub.migrations import upgrade  # noqa: E402
@@ -82,17 +86,17 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def fresh_database(backend: str, data_dir: Path) -> str:
+@contextlib.contextmanager
+def fresh_database(backend: str, data_dir: Path) -> Iterator[str]:
+    """A new database for one measurement, dropped after it (PostgreSQL)."""
     if backend == "sqlite":
-        return f"sqlite:///{data_dir / 'hub.db'}"
-    name = f"lh_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        os.environ.get("LINKAGE_TEST_POSTGRES_URL", DEFAULT_PG), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return DEFAULT_PG.rsplit("/", 1)[0] + f"/{name}"
+        yield f"sqlite:///{data_dir / 'hub.db'}"
+        return
+    url, drop = create_pg_database(os.environ.get("LINKAGE_TEST_POSTGRES_URL", DEFAULT_PG))
+    try:
+        yield url
+    finally:
+        drop()
 
 
 def baseline(url: str, n: int) -> float:
@@ -109,9 +113,8 @@ def measure(
     backend: str, events: int, subscriptions: int = 1, delay: float = 0.0
 ) -> dict[str, float]:
     receiver = Receiver(delay)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(backend, Path(tmp)) as url:
         data_dir = Path(tmp)
-        url = fresh_database(backend, data_dir)
         settings = Settings(
             database_url=url,
             data_dir=data_dir,
@@ -181,9 +184,8 @@ def measure(
 def outbox_cost(backend: str, rows: int) -> dict[str, float]:
     from linkage_hub.records.publish import announce_batch
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(backend, Path(tmp)) as url:
         data_dir = Path(tmp)
-        url = fresh_database(backend, data_dir)
         settings = Settings(database_url=url, data_dir=data_dir, log_level="WARNING")
         upgrade(settings)
         db = Database(settings)
