@@ -196,7 +196,7 @@ def person_page(
     except NotFound:
         return _search(request, principal, 404, not_found=True)
     shown = sum(len(rows) for rows in view.records.values())
-    regions = {r["region"] for rows in view.records.values() for r in rows}
+    regions = service.regions_read(view)
     person_key = keyring.person_key(view.id_number)
     person_reads(request).add_all(((person_key, r) for r in regions), records=shown)
     revealed = reveal == "1"

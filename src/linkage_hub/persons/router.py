@@ -45,7 +45,7 @@ async def get_person(
         lambda: service.person_view(session, keyring, settings, principal, id_number, period),
     )
     shown = sum(len(rows) for rows in view.records.values())
-    regions = {r["region"] for rows in view.records.values() for r in rows}
+    regions = service.regions_read(view)
     person_key = keyring.person_key(view.id_number)
     person_reads(request).add_all(((person_key, r) for r in regions), records=shown)
     return view

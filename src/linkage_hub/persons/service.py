@@ -27,6 +27,15 @@ from linkage_hub.settings import Settings
 SIDE_BY_SIDE = (Dataset.roster, Dataset.cadres, Dataset.employment, Dataset.payroll)
 
 
+def regions_read(view: PersonView) -> frozenset[str]:
+    """The regions a person view sends something of, for its read entry (and a console
+    reveal's): its records' and its findings'. A finding may lie where the reader holds no
+    record of the person (its region's records deleted, the finding live until a run settles
+    it): it is read there all the same, as the findings list files it."""
+    records = {r["region"] for rows in view.records.values() for r in rows}
+    return frozenset(records | {d.region for d in view.discrepancies})
+
+
 def person_view(
     session: Session,
     keyring: Keyring,
