@@ -46,6 +46,7 @@ from linkage_hub.clock import utcnow
 from linkage_hub.errors import NotFound, invalid_field
 from linkage_hub.identifiers import mask_id_numbers_in
 from linkage_hub.public.models import Disclosure, DisclosureUnit
+from linkage_hub.records import queries
 from linkage_hub.reports import staffing
 from linkage_hub.versioning import region_bounds
 
@@ -126,7 +127,10 @@ GROUP BY c.unit_code, c.leader_level
 
 def compute(session: Session, region: str, day: dt.date, zone: ZoneInfo) -> list[dict[str, Any]]:
     """The region's public units as they stand on ``day`` (a few set-based statements; days
-    in the hub's time ``zone``)."""
+    in the hub's time ``zone``), under the regions lock, shared: a unit moving to another
+    region is not found here and then found in none of the statements that count its
+    figures (a move in flight commits first; a later one waits)."""
+    queries.lock_regions(session, None)
     found = _units(session, region, day, zone)
     units = [u for u in found if u["inside"]]
     public = {u["unit_code"] for u in units}

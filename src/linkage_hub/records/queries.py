@@ -576,10 +576,12 @@ def settle(session: Session, spec: DatasetSpec) -> None:
         raw.close()
 
 
-def lock_regions(session: Session, spec: DatasetSpec) -> None:
+def lock_regions(session: Session, spec: DatasetSpec | None) -> None:
     """The units' regions hold still until commit (PostgreSQL; SQLite has one writer anyway):
     a units batch takes this lock exclusive, every other batch shared, before it derives
-    its rows' regions from the registry (:func:`fix_stage_regions`) and checks them.
+    its rows' regions from the registry (:func:`fix_stage_regions`) and checks them; and so
+    does (``spec`` None, shared) a publication, whose statements read a region's units, then
+    their figures (:func:`linkage_hub.public.disclosures.compute`).
 
     A batch of a unit's records checked its rows while a units batch moving the unit
     committed, then merged them into the region the unit had left: the move
@@ -593,5 +595,5 @@ def lock_regions(session: Session, spec: DatasetSpec) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    mode = "" if spec.name == "units" else "_shared"
+    mode = "" if spec is not None and spec.name == "units" else "_shared"
     session.execute(text(f"SELECT pg_advisory_xact_lock{mode}(:k)"), {"k": REGIONS_LOCK})
