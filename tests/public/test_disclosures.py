@@ -368,3 +368,45 @@ def test_dates_in_a_units_functions_are_published_as_written(
     answer = client.get(f"/public/v1/disclosures/{CITY}/units/{unit['unit_code']}")
     assert answer.status_code == 200, answer.text
     assert answer.json()["functions"] == functions
+
+
+def test_the_command_publishes_no_day_the_api_refuses(
+    client: TestClient,
+    headers_for: HeadersFor,
+    city: City,
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """`disclosures publish --as-of` took any date: a scheduled job's typo (2099 for 2009, a
+    year before the hub's dates) published a snapshot of figures on a day not yet come (people
+    entering later counted on the roster) or of nothing, as the region's latest publication,
+    which nobody can take back; the API refused a future day, took year 1. Now both refuse
+    both, in one line naming `--as-of` (422 naming `as_of` from the API)."""
+    from linkage_hub import cli
+    from linkage_hub.settings import get_settings
+
+    monkeypatch.setenv("LINKAGE_DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    tomorrow = (settings.today() + dt.timedelta(days=1)).isoformat()
+    for day, said in ((tomorrow, "future"), ("0001-01-01", "between"), ("2026-13-01", "a date")):
+        assert cli.main(["disclosures", "publish", "--region", CITY, "--as-of", day]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"linkage-hub disclosures: --as-of {day}: ") and said in err, err
+        assert "\n" not in err
+    office = headers_for("establishment", CITY)
+    for day, code in ((tomorrow, "future"), ("0001-01-01", "date_range")):
+        for refused in (
+            client.post("/api/v1/disclosures", json={"region": CITY, "as_of": day}, headers=office),
+            client.get(
+                "/api/v1/disclosures/preview", params={"region": CITY, "as_of": day}, headers=office
+            ),
+        ):
+            assert refused.status_code == 422, refused.text
+            assert [(e["field"], e["code"]) for e in refused.json()["errors"]][-1][1] == code
+    assert client.get("/api/v1/disclosures", headers=office).json()["items"] == []
+    assert client.get(f"/public/v1/disclosures/{CITY}").status_code == 404
+    assert cli.main(["disclosures", "publish", "--region", CITY, "--as-of", "2026-01-01"]) == 0

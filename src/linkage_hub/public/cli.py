@@ -12,8 +12,9 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.commands import CommandError, open_database
 from linkage_hub.db import Database
 from linkage_hub.domain import Department
+from linkage_hub.errors import HubError
 from linkage_hub.identifiers import IdentifierError, normalise_region
-from linkage_hub.public.disclosures import publish
+from linkage_hub.public.disclosures import business_day, publish
 from linkage_hub.reconciliation.runs import region_is_known
 from linkage_hub.settings import Settings
 
@@ -41,7 +42,15 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         region = normalise_region(args.region)
     except IdentifierError as exc:
         raise CommandError(f"--region: {exc.message}") from None
-    day = dt.date.fromisoformat(args.as_of) if args.as_of else settings.today()
+    try:
+        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        raise CommandError(f"--as-of {args.as_of}: not a date (YYYY-MM-DD)") from None
+    try:  # the API's rule: a publication cannot be taken back
+        day = business_day(settings.today(), as_of)
+    except HubError as exc:
+        said = exc.errors[0].message if exc.errors else exc.detail
+        raise CommandError(f"--as-of {args.as_of}: {said}") from None
     db = open_database(settings)
     try:
         with db.transaction() as session:

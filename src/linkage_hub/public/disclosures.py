@@ -43,8 +43,9 @@ from linkage_hub import validtime as vt
 from linkage_hub.audit import service as audit
 from linkage_hub.auth.principal import Principal
 from linkage_hub.clock import utcnow
-from linkage_hub.errors import NotFound, invalid_field
+from linkage_hub.errors import FieldError, InvalidInput, NotFound, invalid_field
 from linkage_hub.identifiers import mask_id_numbers_in
+from linkage_hub.inputs import DATE_RANGE, DATE_RANGE_MESSAGE, in_range
 from linkage_hub.public.models import Disclosure, DisclosureUnit
 from linkage_hub.records import queries
 from linkage_hub.reports import staffing
@@ -207,6 +208,21 @@ def _masked(unit: dict[str, Any]) -> dict[str, Any]:
             {**lp, "document_no": text(lp.get("document_no"))} for lp in unit["leader_posts"]
         ],
     }
+
+
+def business_day(today: dt.date, as_of: dt.date | None) -> dt.date:
+    """The business date of a preview or a publication: ``as_of`` (default ``today``, the
+    hub's), inside the hub's dates and not after today (a 422 naming ``as_of``). The API and
+    the console check it, and so does ``linkage-hub disclosures publish``: a publication is
+    kept a year and taken back by nobody."""
+    if as_of is not None and not in_range(as_of):
+        raise invalid_field("as_of", DATE_RANGE, DATE_RANGE_MESSAGE)
+    if as_of is not None and as_of > today:
+        raise InvalidInput(
+            "as_of lies in the future.",
+            errors=[FieldError(field="as_of", code="future", message="as_of lies in the future")],
+        )
+    return as_of or today
 
 
 def publish(

@@ -15,7 +15,7 @@ from linkage_hub.auth.principal import Principal
 from linkage_hub.cursors import decode_pair_cursor, encode_pair_cursor
 from linkage_hub.db import DbSession
 from linkage_hub.dependencies import KeyringDep, SettingsDep, region_input
-from linkage_hub.errors import FieldError, InvalidInput, invalid_field, problem_responses
+from linkage_hub.errors import invalid_field, problem_responses
 from linkage_hub.idempotency import IdempotencyKey, once
 from linkage_hub.inputs import BoundedDate
 from linkage_hub.public import disclosures
@@ -40,13 +40,7 @@ LATEST_MICROS = (dt.datetime(3000, 1, 1, tzinfo=dt.UTC) - EPOCH) // dt.timedelta
 
 
 def _day(settings: Settings, as_of: dt.date | None) -> dt.date:
-    today = settings.today()
-    if as_of is not None and as_of > today:
-        raise InvalidInput(
-            "as_of lies in the future.",
-            errors=[FieldError(field="as_of", code="future", message="as_of lies in the future")],
-        )
-    return as_of or today
+    return disclosures.business_day(settings.today(), as_of)
 
 
 def _out(d: Disclosure) -> DisclosureOut:
