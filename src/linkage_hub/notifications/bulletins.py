@@ -45,6 +45,7 @@ from linkage_hub.outbox import write as outbox
 from linkage_hub.reconciliation.models import Event, Finding, Run, Watermark
 from linkage_hub.reconciliation.rules import is_working_day
 from linkage_hub.reconciliation.service import overdue_condition
+from linkage_hub.records import queries
 from linkage_hub.reports.xlsx import Cell, Sheet
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
@@ -159,7 +160,15 @@ def publish(
     now: dt.datetime,
 ) -> list[Bulletin]:
     """One bulletin per answerable department, announced; the caller commits. Raises
-    IntegrityError when the period was published already."""
+    IntegrityError when the period was published already.
+
+    Counted under the regions lock, shared (:func:`linkage_hub.records.queries.lock_regions`,
+    which a units batch takes exclusive): a bulletin reads the region's findings in several
+    statements, and a unit moving to a sibling region takes its live findings along
+    (``records.publish.propagate_unit_regions``); committing between two of them, it left a
+    finding counted as opened in the region it left and open in neither. A move in flight
+    commits first; a later one waits for the bulletins."""
+    queries.lock_regions(session, None)
     made = []
     for department in ANSWERABLE:
         bulletin = Bulletin(

@@ -581,7 +581,9 @@ def lock_regions(session: Session, spec: DatasetSpec | None) -> None:
     a units batch takes this lock exclusive, every other batch shared, before it derives
     its rows' regions from the registry (:func:`fix_stage_regions`) and checks them; and so
     does (``spec`` None, shared) a publication, whose statements read a region's units, then
-    their figures (:func:`linkage_hub.public.disclosures.compute`).
+    their figures (:func:`linkage_hub.public.disclosures.compute`), and a periodic bulletin,
+    whose statements count a region's findings (:func:`linkage_hub.notifications.bulletins.
+    publish`).
 
     A batch of a unit's records checked its rows while a units batch moving the unit
     committed, then merged them into the region the unit had left: the move
