@@ -87,6 +87,7 @@ from linkage_hub.reconciliation import announce, delta
 from linkage_hub.reconciliation.engine import coverage, latest_period, reconcile
 from linkage_hub.reconciliation.models import Finding, Run, RunBatch
 from linkage_hub.reconciliation.rules import RULES, RuleCode, RunParameters
+from linkage_hub.records import queries
 from linkage_hub.records.fields import FieldInvalid, not_future
 from linkage_hub.settings import Settings
 from linkage_hub.versioning import region_bounds
@@ -534,6 +535,13 @@ def execute_run(db: Database, run_id: str, lock: RunLock) -> str:
                 run = session.get(Run, run_id, with_for_update={"key_share": True})
                 if run is None or run.status != "running":
                     return run.status if run else "failed"
+                # The registry, the records and the findings hold still until the merge
+                # commits (PostgreSQL): a units batch moving a unit, committing between the
+                # run's read of the registry and of the records, had the run file the unit's
+                # person (now in the region it entered) under the region it left, out of
+                # scope, and resolve the finding the move had carried into the run's region.
+                # A move in flight commits first; a later one waits for the run.
+                queries.lock_regions(session, None)
                 params = RunParameters(
                     region=run.region,
                     period=run.period,

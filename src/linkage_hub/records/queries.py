@@ -583,7 +583,9 @@ def lock_regions(session: Session, spec: DatasetSpec | None) -> None:
     does (``spec`` None, shared) a publication, whose statements read a region's units, then
     their figures (:func:`linkage_hub.public.disclosures.compute`), and a periodic bulletin,
     whose statements count a region's findings (:func:`linkage_hub.notifications.bulletins.
-    publish`).
+    publish`), and a reconciliation run, which reads the registry, then the records, then
+    merges its findings (:func:`linkage_hub.reconciliation.runs.execute_run`; a units batch
+    waits for a run in flight, a full run of a province takes seconds).
 
     A batch of a unit's records checked its rows while a units batch moving the unit
     committed, then merged them into the region the unit had left: the move
