@@ -30,7 +30,7 @@ from linkage_hub.privacy.masking import mask_exports, mask_record
 from linkage_hub.reports import discrepancies
 from linkage_hub.reports.staffing import TYPE_ZH
 from linkage_hub.reports.streaming import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ReportFormat, download
-from linkage_hub.reports.tenure import TenureFinding
+from linkage_hub.reports.tenure import TenureFinding, note_read
 from linkage_hub.reports.xlsx import Cell, Sheet
 from linkage_hub.settings import Settings
 
@@ -127,9 +127,7 @@ def _masked(r: AnnualReport) -> AnnualReport:
 
 
 def _note(found: list[TenureFinding], reads: PersonReads) -> None:
-    for f in found:
-        if f.id_number:
-            reads.add(f.person_key, f.region)
+    note_read(reads, found)
 
 
 def _download(
@@ -164,7 +162,7 @@ def _download(
     def findings() -> Iterator[list[Cell]]:
         for f, shown in zip(found, r.findings, strict=True):
             if shown.id_number:  # the person is written: the read is recorded as it is
-                reads.add(f.person_key, f.region)
+                note_read(reads, [f])
             yield [
                 shown.id, shown.rule, discrepancies.SEVERITY_ZH.get(shown.severity),
                 discrepancies.STATUS_ZH.get(shown.status), shown.unit_code, shown.id_number,

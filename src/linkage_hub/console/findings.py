@@ -43,6 +43,8 @@ from linkage_hub.reconciliation.schemas import (
     FindingOut,
     FindingStatus,
     TransitionIn,
+    detail_read,
+    findings_read,
 )
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=BlankFieldsAbsent)
@@ -56,16 +58,17 @@ FormText = Annotated[str, Form(max_length=20_000)]
 
 def _names(
     session: Session, principal: Principal, items: list[FindingOut]
-) -> dict[str, str | None]:
+) -> dict[str, tuple[str | None, str | None, str | None]]:
     """The person's name of each person finding shown (the list item carries only the ID
     number): one query over the findings already selected, by the service's name lookup,
-    from the records inside the reader's region."""
+    from the records inside the reader's region; each with the person key and the region of
+    the record it was read from, for the read entry."""
     ids = [i.id for i in items if i.id_number]
     if not ids:
         return {}
-    name = service.name_of(Finding.person_key, principal.region_bounds)
-    rows = session.execute(select(Finding.id, name).where(Finding.id.in_(ids)))
-    return {finding_id: name for finding_id, name in rows}
+    name = service.name_of(Finding.person_key, principal.region_bounds, located=True)
+    rows = session.execute(select(Finding.id, Finding.person_key, name).where(Finding.id.in_(ids)))
+    return {fid: (key, *service.located(value)) for fid, key, value in rows}
 
 
 @router.get("/findings", dependencies=[Depends(no_id_number)])
@@ -87,8 +90,11 @@ def findings_page(
         limit=PAGE,
         cursor=cursor,
     )
-    shown = [i for i in items if i.id_number]
-    person_reads(request).add_all((i.person_key, i.region) for i in shown)
+    pairs, shown = findings_read(items)
+    names = _names(session, principal, items)
+    person_reads(request).add_all(
+        [*pairs, *((key, r) for key, r, _ in names.values() if key and r)], records=shown
+    )
     current = {
         name: str(v).lower() if isinstance(v, bool) else str(v)
         for name in FILTERS
@@ -103,7 +109,7 @@ def findings_page(
         principal=principal,
         nav="findings",
         items=items,
-        names=_names(session, principal, items),
+        names={fid: name for fid, (_, _, name) in names.items()},
         rules=RULES,
         rules_by_code=RULES_BY_CODE,
         statuses=list(FindingStatus),
@@ -168,11 +174,8 @@ def finding_page(
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     detail = service.finding_detail(session, principal, finding_id, keyring, settings.today())
-    evidence = [e for e in detail.evidence if e.person_key]
-    shown = [(e.person_key, e.region) for e in evidence]
-    person_reads(request).add_all(
-        [(detail.person_key, detail.region), *shown] if detail.id_number else shown
-    )
+    pairs, shown = detail_read(detail)
+    person_reads(request).add_all(pairs, records=shown)
     name = next((e.record["name"] for e in detail.evidence if e.record.get("name")), None)
     return render(
         request,

@@ -26,7 +26,7 @@ from linkage_hub.identifiers import IdentifierError, normalise_unit_code
 from linkage_hub.keys import Keyring
 from linkage_hub.reconciliation import service
 from linkage_hub.reconciliation.rules import RULES_BY_CODE
-from linkage_hub.reconciliation.schemas import FindingOut
+from linkage_hub.reconciliation.schemas import FindingOut, findings_read
 from linkage_hub.reports.staffing import LIGHTS
 from linkage_hub.reports.unit_months import LEVELS, unit_months
 
@@ -71,8 +71,8 @@ def unit_page(
     first = months_back(today, MONTHS - 1)
     result = unit_months(session, principal, code, first, today, settings.zone)
     findings, more = live_findings(session, principal, code, keyring, today)
-    shown = [i for i in findings if i.id_number]
-    person_reads(request).add_all((i.person_key, i.region) for i in shown)
+    pairs, shown = findings_read(findings)
+    person_reads(request).add_all(pairs, records=shown)
     months = list(reversed(result.months))  # the current month first
     types = sorted({q.establishment_type for m in result.months for q in m.quotas})
     return render(

@@ -33,7 +33,10 @@ def regions_read(view: PersonView) -> frozenset[str]:
     record of the person (its region's records deleted, the finding live until a run settles
     it): it is read there all the same, as the findings list files it."""
     records = {r["region"] for rows in view.records.values() for r in rows}
-    return frozenset(records | {d.region for d in view.discrepancies})
+    findings = {d.region for d in view.discrepancies}
+    return frozenset(
+        records | findings | {r for d in view.discrepancies for _, r in d.persons_read()}
+    )
 
 
 def person_view(

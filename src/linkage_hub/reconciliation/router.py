@@ -45,6 +45,8 @@ from linkage_hub.reconciliation.schemas import (
     RunStatus,
     Text,
     TransitionIn,
+    detail_read,
+    findings_read,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -264,8 +266,8 @@ def list_discrepancies(
         limit=limit,
         cursor=cursor,
     )
-    shown = [i for i in items if i.id_number]
-    person_reads(request).add_all((i.person_key, i.region) for i in shown)
+    pairs, shown = findings_read(items)
+    person_reads(request).add_all(pairs, records=shown)
     return FindingPage(items=items, next_cursor=next_cursor)
 
 
@@ -333,11 +335,8 @@ def get_discrepancy(
     what it is — dataset, region, record key, version — with `withheld: true` and no fields;
     `gross_pay` is shown to finance and audit only."""
     detail = service.finding_detail(session, principal, finding_id, keyring, settings.today())
-    evidence = [e for e in detail.evidence if e.person_key]
-    shown = [(e.person_key, e.region) for e in evidence]
-    person_reads(request).add_all(
-        [(detail.person_key, detail.region), *shown] if detail.id_number else shown
-    )
+    pairs, shown = detail_read(detail)
+    person_reads(request).add_all(pairs, records=shown)
     return detail
 
 
@@ -418,6 +417,6 @@ def transition(
     fit the current status is 409. An ID number in `reason` or `document_no` is kept masked
     (`2301**********1234`) in the history, the webhook event and the audit log."""
     changed = lifecycle.transition(session, principal, finding_id, body, keyring, settings.today())
-    if changed.id_number:
-        person_reads(request).add(changed.person_key, changed.region)
+    pairs, shown = findings_read([changed])
+    person_reads(request).add_all(pairs, records=shown)
     return changed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
@@ -204,16 +205,23 @@ class RunPage(BaseModel):
 
 class PersonKeyed(BaseModel):
     """A response part that may show a person: it keeps the person key (never serialised) for
-    the audit entry of the read (:func:`linkage_hub.auth.policy.person_reads`)."""
+    the audit entry of the read (:func:`linkage_hub.auth.policy.person_reads`), and the region
+    of the record the person's ID number was read from when that is not the part's own."""
 
     _person_key: str | None = PrivateAttr(default=None)
+    _read_in: str | None = PrivateAttr(default=None)
 
     @property
     def person_key(self) -> str | None:
         return self._person_key
 
-    def keyed(self, person_key: str | None) -> Self:
+    @property
+    def read_in(self) -> str | None:
+        return self._read_in
+
+    def keyed(self, person_key: str | None, read_in: str | None = None) -> Self:
         self._person_key = person_key
+        self._read_in = read_in
         return self
 
 
@@ -244,6 +252,32 @@ class FindingOut(PersonKeyed):
         default=False,
         description="Acknowledged and its due date has passed (today in China Standard Time).",
     )
+
+    def persons_read(self) -> list[tuple[str, str]]:
+        """What showing this finding's person reads, for its read entry: the person in the
+        finding's region and in that of the record their ID number was read from (a city
+        reads a county's finding through a sibling county's record of the person, or a
+        finding that followed its unit to a county that never held one). None when no
+        person is shown."""
+        if not (self.person_key and self.id_number):
+            return []
+        return [(self.person_key, r) for r in sorted({self.region, self.read_in or self.region})]
+
+
+def findings_read(findings: Iterable[FindingOut]) -> tuple[list[tuple[str, str]], int]:
+    """The persons a list of findings shows (:meth:`FindingOut.persons_read`) and how many
+    of its findings show one: ``person_reads(request).add_all(pairs, records=count)``."""
+    pairs = [p.persons_read() for p in findings]
+    return [pair for shown in pairs for pair in shown], sum(1 for shown in pairs if shown)
+
+
+def detail_read(detail: FindingDetail) -> tuple[list[tuple[str, str]], int]:
+    """The persons a finding's detail shows: the finding's (:meth:`FindingOut.persons_read`)
+    and those of the evidence records it shows (each in its record's region), and how many
+    person records that is."""
+    own = detail.persons_read()
+    evidence = [(e.person_key, e.region) for e in detail.evidence if e.person_key]
+    return [*own, *evidence], len(evidence) + bool(own)
 
 
 class FindingPage(BaseModel):

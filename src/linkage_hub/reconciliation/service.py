@@ -76,8 +76,16 @@ LIVE = (
 )
 
 
+REGION_WIDTH = 6  # a division code: a located lookup's value starts with its record's region
+
+
 def _person_field(
-    person_key: Any, field: str, bounds: tuple[str, str], *, past: bool = False
+    person_key: Any,
+    field: str,
+    bounds: tuple[str, str],
+    *,
+    past: bool = False,
+    located: bool = False,
 ) -> ColumnElement[str | None]:
     """A field of the person from the first of their current records inside ``bounds``, or,
     with ``past``, failing that from the first of their closed versions inside ``bounds``.
@@ -85,7 +93,10 @@ def _person_field(
     closed versions, ``ix_<table>_closed_person_key``), taken only while those before it found
     nothing. While a key rotation is half done, a record may stand under the person's new key
     and the finding under the old one until the rotation's last step: the record is matched by
-    the rotation's key map too (empty, so one index probe, at any other time)."""
+    the rotation's key map too (empty, so one index probe, at any other time).
+
+    ``located``: the value prefixed with the region of the record it was read from (one
+    lookup, so the very record: :func:`located`), for the read entry of whoever is sent it."""
     rekeyed = (
         select(PersonKeyMap.new_key)
         .where(PersonKeyMap.old_key == person_key)
@@ -96,14 +107,25 @@ def _person_field(
     for current in (True, False) if past else (True,):
         for model in PERSON_MODELS:
             version = model.closed_at.is_(None) if current else model.closed_batch_id.is_not(None)
-            lookup = select(getattr(model, field)).where(
+            value = getattr(model, field)
+            lookup = select(model.region + value if located else value).where(
                 model.person_key.in_([person_key, rekeyed]), version, model.region.between(*bounds)
             )
             lookups.append(lookup.limit(1).scalar_subquery())
     return func.coalesce(*lookups)
 
 
-def id_number_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str | None]:
+def located(value: str | None) -> tuple[str | None, str | None]:
+    """A located lookup's value (``located=True``) as (the region of the record it was read
+    from, the value); (None, None) when none was found."""
+    if value is None:
+        return None, None
+    return value[:REGION_WIDTH], value[REGION_WIDTH:]
+
+
+def id_number_of(
+    person_key: Any, bounds: tuple[str, str], *, located: bool = False
+) -> ColumnElement[str | None]:
     """The ID number behind a person key, shown to a reader of ``bounds`` only when a version
     of a record of the person — current, or closed — lies inside ``bounds``; none otherwise.
 
@@ -118,21 +140,29 @@ def id_number_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str 
     whom it is about. The region it left, and the city above both, read the number.
 
     Every version of the person's records holds the same number (the key is made from it):
-    the first current one inside ``bounds``, else the first closed one, gives it."""
-    return _person_field(person_key, "id_number", bounds, past=True)
+    the first current one inside ``bounds``, else the first closed one, gives it. That
+    record may lie in another region than the finding (a city reads a county's finding through
+    a sibling county's record of the person): whoever shows the number files its read under
+    that record's region too (``located``, :meth:`FindingOut.persons_read`)."""
+    return _person_field(person_key, "id_number", bounds, past=True, located=located)
 
 
-def name_of(person_key: Any, bounds: tuple[str, str]) -> ColumnElement[str | None]:
+def name_of(
+    person_key: Any, bounds: tuple[str, str], *, located: bool = False
+) -> ColumnElement[str | None]:
     """The person's name as the first department holding a current record inside ``bounds``
     (the reader's region) writes it; none when no such record is current. Departments write
     a name differently (NAME_MISMATCH): a sibling county's spelling is the sibling's record,
-    withheld from the reader like the rest of its fields."""
-    return _person_field(person_key, "name", bounds)
+    withheld from the reader like the rest of its fields; a reader who may read it (the city
+    above both) reads it in that record, and its read is filed there too (``located``)."""
+    return _person_field(person_key, "name", bounds, located=located)
 
 
 def _select(bounds: tuple[str, str]) -> Select[Finding, str | None]:
     """Findings with the ID number a reader of ``bounds`` reads (:func:`id_number_of`)."""
-    return select(Finding, id_number_of(Finding.person_key, bounds).label("id_number"))
+    return select(
+        Finding, id_number_of(Finding.person_key, bounds, located=True).label("id_number")
+    )
 
 
 def is_overdue(status: str, due_on: dt.date | None, today: dt.date | None) -> bool:
@@ -166,7 +196,8 @@ def _out(row: Any, keyring: Keyring, today: dt.date, bounds: tuple[str, str]) ->
     """A finding for the API as a reader of ``bounds`` reads it; the ID number (stored
     encrypted) is revealed here."""
     f: Finding = row[0]
-    shown = bool(f.person_key and row[1])
+    read_in, number = located(row[1])
+    shown = bool(f.person_key and number)
     # Who answers and by when hold while it stays acknowledged (a run that resolves or
     # reopens it leaves the columns: the history has them), for readers of the region that
     # acknowledged it.
@@ -178,7 +209,7 @@ def _out(row: Any, keyring: Keyring, today: dt.date, bounds: tuple[str, str]) ->
         status=f.status,
         region=f.region,
         unit_code=f.unit_code,
-        id_number=keyring.reveal_id(row[1]) if shown else None,
+        id_number=keyring.reveal_id(number) if shown and number else None,
         establishment_type=f.establishment_type,
         level=f.level,
         departments=[Department(d) for d in f.departments.strip(",").split(",") if d],
@@ -191,7 +222,7 @@ def _out(row: Any, keyring: Keyring, today: dt.date, bounds: tuple[str, str]) ->
         else None,
         due_on=f.due_on if acknowledged else None,
         overdue=acknowledged and is_overdue(f.status, f.due_on, today),
-    ).keyed(f.person_key if shown else None)
+    ).keyed(f.person_key if shown else None, read_in)
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -433,7 +464,7 @@ def finding_detail(
         evidence=evidence_records(session, finding.id, principal, keyring),
         history=history,
         comments=comments_of(session, principal, finding.id),
-    ).keyed(base.person_key)
+    ).keyed(base.person_key, base.read_in)
 
 
 def _filed_inside(filed_region: str | None, principal: Principal) -> bool:

@@ -33,6 +33,7 @@ from linkage_hub.reconciliation.service import (
     filtered,
     id_number_of,
     is_overdue,
+    located,
     name_of,
 )
 from linkage_hub.registry.models import RegistryUnit
@@ -99,11 +100,12 @@ def _of_a_person(lookup: Any) -> Any:
 
 
 def _query(principal: Principal, filters: Filters) -> Select[*tuple[Any, ...]]:
+    bounds = principal.region_bounds
     query = select(
         *_COLUMNS,
         _unit_name(principal.region_bounds).label("unit_name"),
-        _of_a_person(id_number_of(Finding.person_key, principal.region_bounds)).label("id_number"),
-        _of_a_person(name_of(Finding.person_key, principal.region_bounds)).label("name"),
+        _of_a_person(id_number_of(Finding.person_key, bounds, located=True)).label("id_number"),
+        _of_a_person(name_of(Finding.person_key, bounds, located=True)).label("name"),
     )
     return filtered(query, principal, filters)
 
@@ -114,8 +116,10 @@ def rows(
     """Every selected finding as a flat dict, most severe first, read through one server-side
     cursor (:data:`PAGE` rows at a time) while the response is written; ID numbers are
     revealed (they are stored encrypted) as each row passes, and each person row is added to
-    ``reads`` (by its stored person key) as it is handed on to be written; ``overdue`` is
-    judged on ``filters.today``.
+    ``reads`` (by its stored person key) as it is handed on to be written, in the finding's
+    region and in those of the records its ID number and name were read from (a city reads a
+    county's finding through a sibling county's record of the person); ``overdue`` is judged
+    on ``filters.today``.
 
     Up to millions of rows pass here, so the per-row work is kept small: plain tuples from the
     connection (no ORM row handling, no lookup by name), each stored ID number opened once per
@@ -124,7 +128,7 @@ def rows(
     bounds = principal.region_bounds
     query = _query(principal, filters).order_by(Finding.severity_rank, Finding.id)
     reveal = functools.lru_cache(maxsize=REVEALED)(keyring.reveal_id)
-    add = reads.add
+    add, add_all = reads.add, reads.add_all
     with db.read_sessions() as session:
         result = session.connection().execute(query.execution_options(yield_per=PAGE))
         for (
@@ -133,8 +137,14 @@ def rows(
             summary_zh, summary_en, responsible_department, due_on, acknowledged_in, unit_name,
             id_number, name,
         ) in itertools.chain.from_iterable(result.partitions()):  # fmt: skip
+            number_in, id_number = located(id_number)
+            name_in, name = located(name)
             if person_key:
-                add(person_key, region)
+                if number_in in (None, region) and name_in in (None, region):
+                    add(person_key, region)
+                else:
+                    read = {region, number_in or region, name_in or region}
+                    add_all(((person_key, r) for r in sorted(read)), records=1)
             # Who answers, by when: while acknowledged, to readers of the region that did.
             held = acknowledged_inside(status, acknowledged_in, bounds)
             yield {

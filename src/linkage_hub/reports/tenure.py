@@ -13,6 +13,7 @@ Every query is one statement over a VALUES list of months, whatever the tenure's
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,11 +22,12 @@ from sqlalchemy import Date, DateTime, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from linkage_hub import validtime as vt
+from linkage_hub.auth.access import PersonReads
 from linkage_hub.clock import aware
 from linkage_hub.keys import Keyring
 from linkage_hub.privacy.state import refuse_while_rotating
 from linkage_hub.reconciliation.models import Finding
-from linkage_hub.reconciliation.service import id_number_of, name_of
+from linkage_hub.reconciliation.service import id_number_of, located, name_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,24 @@ class TenureFinding:
     days_open: int
     person_key: str | None = None  # for the audit entry of the read, never shown
     region: str = ""  # the finding's, for the audit entry of the read
+    read_in: tuple[str, ...] = ()  # the regions of the records its person was read from, too
+
+    def persons_read(self) -> list[tuple[str, str]]:
+        """The read entry's persons when its row is sent: the person in the finding's region
+        and in those of the records their ID number and name were read from (a city reads a
+        county's finding through a sibling county's record of the person)."""
+        if not (self.person_key and self.id_number):
+            return []
+        return [(self.person_key, r) for r in sorted({self.region, *self.read_in})]
+
+
+def note_read(reads: PersonReads, findings: Iterable[TenureFinding]) -> None:
+    """Each finding's person (:meth:`TenureFinding.persons_read`) added to ``reads``, one
+    person record a finding that shows one."""
+    for f in findings:
+        pairs = f.persons_read()
+        if pairs:
+            reads.add_all(pairs, records=1)
 
 
 def find_tenure(
@@ -314,7 +334,7 @@ ORDER BY f.first_seen_at, f.id
     out: list[TenureFinding] = []
     for row in rows:
         fid, rule, severity, status, unit, person, summary, seen, closed, how, secs, region = row
-        number, name = people.get(person, (None, None)) if person else (None, None)
+        number, name, read_in = people.get(person, (None, None, ())) if person else (None, None, ())
         out.append(
             TenureFinding(
                 fid,
@@ -331,6 +351,7 @@ ORDER BY f.first_seen_at, f.id
                 int((secs or 0) // 86400),
                 person if number else None,
                 region,
+                read_in,
             )
         )
     return out
@@ -369,15 +390,25 @@ _SECONDS = {
 
 def _people(
     session: Session, keyring: Keyring, keys: list[str], bounds: tuple[str, str]
-) -> dict[str, tuple[str | None, str | None]]:
+) -> dict[str, tuple[str | None, str | None, tuple[str, ...]]]:
     """ID number (revealed) and name of each person key as a reader of ``bounds`` reads them
     (:func:`linkage_hub.reconciliation.service.id_number_of` and ``name_of``, the rule the
     findings follow): a finding follows its unit to the region the city moves it to, though its
-    person may have no record there; its reader reads the finding, not whom it is about."""
+    person may have no record there; its reader reads the finding, not whom it is about. With
+    them the regions of the records they were read from, for the read entry."""
     if not keys:
         return {}
     # The keys are the findings' own (SQLite has no VALUES with named columns to select from).
     named = select(Finding.person_key).where(Finding.person_key.in_(set(keys))).distinct()
     key = named.subquery().c.person_key
-    rows = session.execute(select(key, id_number_of(key, bounds), name_of(key, bounds)))
-    return {k: (keyring.reveal_id(number), name) for k, number, name in rows if number}
+    rows = session.execute(
+        select(key, id_number_of(key, bounds, located=True), name_of(key, bounds, located=True))
+    )
+    people: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {}
+    for k, stored, named_as in rows:
+        number_in, number = located(stored)
+        name_in, name = located(named_as)
+        if number:
+            read_in = tuple(r for r in (number_in, name_in) if r)
+            people[k] = (keyring.reveal_id(number), name, read_in)
+    return people

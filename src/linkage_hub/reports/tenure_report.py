@@ -88,8 +88,7 @@ def build_tenure_report(
         findings = [replace(f, **mask_record(asdict(f))) for f in findings]
     if format is ReportFormat.json:
         report = TenureReport.build(found, months, findings, today)
-        shown = [f for f in findings if f.id_number]
-        reads.add_all((f.person_key, f.region) for f in shown)
+        tenure.note_read(reads, findings)
         return JSONResponse(report.model_dump(mode="json"))
     return _download(found, months, findings, format, settings, reads)
 
@@ -183,6 +182,5 @@ def _noting(
 ) -> Iterator[tenure.TenureFinding]:
     """The findings as their rows are written, each person's added to the read entry."""
     for f in findings:
-        if f.id_number:
-            reads.add(f.person_key, f.region)
+        tenure.note_read(reads, [f])
         yield f
